@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-train",
+    platforms: [.macOS(.v14)],
+    // MARK: - Public API
+    products: [
+        .library(name: "EngineCore", targets: ["EngineCore"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
+        .library(name: "Training", targets: ["Training"]),
+        .executable(name: "swift-train", targets: ["SwiftTrainCLI"]),
+        .executable(name: "swift-train-bench", targets: ["SwiftTrainBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: - C layers (expose only what Swift cannot import)
+        .systemLibrary(name: "CMPI", path: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", path: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: - Libraries (dependencies point one way: EngineCore, NeuralNet, Cluster -> Training -> tools)
+        .target(name: "EngineCore"),
+        .target(name: "NeuralNet", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "Cluster", dependencies: ["CMPI"]),
+        .target(name: "Training", dependencies: [
+            "EngineCore", "NeuralNet", "Cluster",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // MARK: - Tools
+        .executableTarget(name: "SwiftTrainCLI", dependencies: [
+            "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "SwiftTrainBench", dependencies: [
+            "Training", "CBLAS", "CMPI",
+        ]),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// NeuralNet: work in progress.

@@ -1,0 +1,156 @@
+import Foundation
+
+/// What a finished child process printed and how it ended.
+public struct ProcessResult: Sendable {
+    public var exitCode: Int32
+    public var standardOutput: String
+    public var standardError: String
+    /// True when the process had to be killed because it outlived its deadline.
+    public var timedOut: Bool
+
+    /// The last non-empty line of standard output (where swift-train prints its JSON summary).
+    public var lastOutputLine: String {
+        standardOutput.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    /// The last standard-output line parsed as a JSON object.
+    public func summary() throws -> [String: Any] {
+        let data = Data(lastOutputLine.utf8)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ProcessRunnerError.notJSON(lastOutputLine)
+        }
+        return object
+    }
+}
+
+/// Why a child process could not be run or read.
+public enum ProcessRunnerError: Error, CustomStringConvertible {
+    case executableNotFound(String)
+    case notJSON(String)
+
+    public var description: String {
+        switch self {
+        case .executableNotFound(let name): "executable not found: \(name) (build the package first)"
+        case .notJSON(let line): "last output line is not a JSON object: \(line)"
+        }
+    }
+}
+
+/// Runs built executables (alone or under mpirun) as child processes, the way a user would.
+public enum ProcessRunner {
+    /// The folder holding the package's built products (the test bundle sits beside them).
+    public static var productsDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["SWIFT_TRAIN_PRODUCTS"] {
+            return URL(fileURLWithPath: override)
+        }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = exe.deletingLastPathComponent()
+        // Inside `X.xctest/` on some layouts: climb out of the bundle.
+        while directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS" {
+            directory.deleteLastPathComponent()
+        }
+        return directory
+    }
+
+    /// The path of a built executable product such as `swift-train`.
+    public static func executable(_ name: String) throws -> String {
+        let path = productsDirectory.appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw ProcessRunnerError.executableNotFound(path)
+        }
+        return path
+    }
+
+    /// Environment for mpirun as root with more ranks than cores, one BLAS thread per rank.
+    public static var mpiEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        environment["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+        return environment
+    }
+
+    /// mpirun's own arguments for `ranks` local ranks, over TCP sockets when `tcp` is set.
+    public static func mpirunArguments(ranks: Int, tcp: Bool = false) -> [String] {
+        var arguments = ["-n", String(ranks), "--oversubscribe", "--bind-to", "none"]
+        if tcp { arguments += ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"] }
+        return arguments
+    }
+
+    /// Runs `executable` with `arguments`, killing it after `timeout` seconds.
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        currentDirectory: URL? = nil, timeout: TimeInterval = 300
+    ) throws -> ProcessResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        if !executable.hasPrefix("/") {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + arguments
+        } else {
+            process.arguments = arguments
+        }
+        process.environment = environment ?? ProcessInfo.processInfo.environment
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swift-train-proc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outURL = scratch.appendingPathComponent("out"), errURL = scratch.appendingPathComponent("err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        try process.run()
+        var timedOut = false
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = true
+            process.terminate()
+            if finished.wait(timeout: .now() + 5) == .timedOut {
+                kill(process.processIdentifier, SIGKILL)
+                finished.wait()
+            }
+        }
+        try out.close()
+        try err.close()
+        return ProcessResult(
+            exitCode: process.terminationStatus,
+            standardOutput: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+            standardError: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
+            timedOut: timedOut)
+    }
+
+    /// Runs a built product under `mpirun` with `ranks` local ranks.
+    public static func mpirun(
+        ranks: Int, tcp: Bool = false, product: String, _ arguments: [String],
+        currentDirectory: URL? = nil, timeout: TimeInterval = 300
+    ) throws -> ProcessResult {
+        let path = try executable(product)
+        return try run(
+            "mpirun", mpirunArguments(ranks: ranks, tcp: tcp) + [path] + arguments,
+            environment: mpiEnvironment, currentDirectory: currentDirectory, timeout: timeout)
+    }
+
+    /// A fresh empty directory for one test's files.
+    public static func makeTemporaryDirectory(_ label: String = "test") throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swift-train-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// The repository's `../shared` folder (data sets and baselines), found from this source file.
+    public static var sharedDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["SWIFT_TRAIN_SHARED"] {
+            return URL(fileURLWithPath: override)
+        }
+        return URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared")
+    }
+}
