@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "swift-train",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     // MARK: - Public API
     products: [
         .library(name: "EngineCore", targets: ["EngineCore"]),

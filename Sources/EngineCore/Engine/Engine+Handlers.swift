@@ -1,0 +1,132 @@
+/// Attaching, removing and firing handlers.
+extension Engine {
+    /// Attaches `handler` to an event, a filtered event such as `.iterationCompleted(every: 100)`, or a group
+    /// `a | b`; handlers run in the order they were attached. Extra arguments travel in the closure.
+    /// - Returns: a handle whose `remove()` detaches the handler from every event it was attached to.
+    /// - Throws: `EngineError.unregisteredEvent` for a custom event not registered with this engine.
+    @discardableResult
+    public func addEventHandler(_ events: EventGroup, _ handler: @escaping Handler) throws
+        -> RemovableHandle
+    {
+        let members = events.members
+        for member in members where !isRegistered(member) {
+            throw EngineError.unregisteredEvent(member.name)
+        }
+        var attached: [(id: Int, token: Int)] = []
+        for member in members {
+            let token = nextToken
+            nextToken += 1
+            handlers[member.id].append(HandlerEntry(token: token, filter: member.filter, body: handler))
+            attached.append((member.id, token))
+        }
+        return RemovableHandle { [weak self] in
+            guard let self else { return }
+            for (id, token) in attached { handlers[id].removeAll { $0.token == token } }
+        }
+    }
+
+    /// Attaches `handler` to one (possibly filtered) event; see `addEventHandler(_:_:)` for groups.
+    @discardableResult
+    public func addEventHandler(_ event: Event, _ handler: @escaping Handler) throws -> RemovableHandle {
+        try addEventHandler(EventGroup(members: [event]), handler)
+    }
+
+    /// The same as `addEventHandler(_:_:)`, read as "on this event, do this".
+    @discardableResult
+    public func on(_ event: Event, _ handler: @escaping Handler) throws -> RemovableHandle {
+        try addEventHandler(EventGroup(members: [event]), handler)
+    }
+
+    /// The same as `addEventHandler(_:_:)`, read as "on this event, do this".
+    @discardableResult
+    public func on(_ events: EventGroup, _ handler: @escaping Handler) throws -> RemovableHandle {
+        try addEventHandler(events, handler)
+    }
+
+    /// Attaches a handler written against `AnyEngine`, for reusable handlers.
+    @discardableResult
+    public func addEventHandler(
+        _ event: Event, erased handler: @escaping (any AnyEngine) throws -> Void
+    ) throws -> RemovableHandle {
+        let typed: Handler = { engine in try handler(engine) }
+        return try addEventHandler(event, typed)
+    }
+
+    /// Attaches `handler` for the duration of `body` only: the Swift form of Ignite's
+    /// `with engine.add_event_handler(...):`.
+    public func withEventHandler<Result>(
+        _ event: Event, _ handler: @escaping Handler, do body: () throws -> Result
+    ) throws -> Result {
+        let handle = try addEventHandler(event, handler)
+        defer { handle.remove() }
+        return try body()
+    }
+
+    /// Detaches the handler behind `handle`.
+    /// - Throws: `EngineError.handlerNotAttached` when it was already removed.
+    public func removeEventHandler(_ handle: RemovableHandle) throws {
+        guard handle.isAttached else { throw EngineError.handlerNotAttached("(removed handle)") }
+        handle.remove()
+    }
+
+    /// Whether any handler is attached to `event`.
+    public func hasEventHandler(for event: Event) -> Bool {
+        event.id < handlers.count && !handlers[event.id].isEmpty
+    }
+
+    /// Number of handlers attached to `event`.
+    public func handlerCount(for event: Event) -> Int {
+        event.id < handlers.count ? handlers[event.id].count : 0
+    }
+
+    /// Registers custom events; filters on them compare against `counter`. Registering again updates
+    /// the counter. The event-to-counter map belongs to this engine only.
+    public func registerEvents(_ events: [Event], counter: EventCounter) {
+        for event in events {
+            precondition(event.id >= Event.standardCount, "\(event) is a standard event")
+            if event.id >= handlers.count {
+                let missing = event.id + 1 - handlers.count
+                handlers += Array(repeating: [], count: missing)
+                counters += Array(repeating: nil, count: missing)
+                fireCounts += Array(repeating: 0, count: missing)
+            }
+            counters[event.id] = counter
+            customEvents[event.id] = event
+        }
+    }
+
+    /// Whether `event` can be attached to and fired on this engine.
+    public func isRegistered(_ event: Event) -> Bool {
+        event.id < counters.count && counters[event.id] != nil
+    }
+
+    /// Fires a registered custom event now, from a handler or the process function.
+    /// - Throws: `EngineError.unregisteredEvent`, or whatever a handler throws.
+    public func fireEvent(_ event: Event) throws {
+        guard isRegistered(event) else { throw EngineError.unregisteredEvent(event.name) }
+        try fire(event.id)
+    }
+
+    /// Runs the handlers of event `id`; with none attached this is an increment and a count test.
+    @inline(__always)
+    func fire(_ id: Int) throws {
+        lastEventID = id
+        fireCounts[id] &+= 1
+        let entries = handlers[id]
+        if entries.isEmpty { return }
+        try run(entries, of: id)
+    }
+
+    private func run(_ entries: [HandlerEntry], of id: Int) throws {
+        let value: Int
+        switch counters[id]! {
+        case .iteration: value = state.iteration
+        case .epoch: value = state.epoch
+        case .fires: value = fireCounts[id]
+        }
+        for entry in entries {
+            if let filter = entry.filter, !filter.admits(value, engine: self) { continue }
+            try entry.body(self)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// The training loop: runs a process function over batches of data for a number of epochs, firing events
+/// that attached handlers respond to.
+///
+/// ```swift
+/// let trainer = Engine<Batch, Float> { engine, batch in model.step(batch) }
+/// try trainer.on(.iterationCompleted(every: 50)) { engine in print(engine.state.output!) }
+/// try trainer.run(loader, maxEpochs: 100)
+/// ```
+/// The engine knows nothing of tensors or MPI: distribution and metrics are handlers and data sources.
+public final class Engine<Batch, Output>: AnyEngine {
+    /// Turns one batch into an output; runs once per iteration.
+    public typealias ProcessFunction = (Engine<Batch, Output>, Batch) throws -> Output
+    /// Code run when an event fires.
+    public typealias Handler = (Engine<Batch, Output>) throws -> Void
+
+    struct HandlerEntry {
+        let token: Int
+        let filter: EventFilter?
+        let body: Handler
+    }
+
+    /// Counters, limits, the current batch and output, metrics and user storage.
+    public let state = State<Batch, Output>()
+    /// Names of user-storage values saved by `stateDict()` besides the engine's own counters.
+    public var stateDictUserKeys: [String] = []
+    /// Receives the engine's warnings (data exhausted early); prints to standard error by default.
+    public var warningHandler: (String) -> Void = { message in
+        FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+    }
+
+    let process: ProcessFunction
+    var handlers: [[HandlerEntry]]
+    var counters: [EventCounter?]
+    var fireCounts: [Int]
+    var nextToken = 0
+    /// Set by `terminate()` or `terminateEpoch()`; checked after every event.
+    var interruptRequested = false
+    var shouldTerminate = false
+    var shouldTerminateSingleEpoch = false
+    var skipCompletedAfterTermination = false
+    var skipEpochCompletedAfterTermination = false
+    var lastEventID = -1
+    /// Whether the last run reached its end (not terminated, not failed): the next `run` starts anew.
+    var finishedRun = false
+
+    /// Creates an engine around its process function.
+    public init(_ process: @escaping ProcessFunction) {
+        self.process = process
+        handlers = Array(repeating: [], count: Event.standardCount)
+        counters = Event.standardEvents.map { event -> EventCounter in
+            switch event {
+            case .getBatchStarted, .getBatchCompleted, .iterationStarted, .iterationCompleted: .iteration
+            case .started, .epochStarted, .epochCompleted, .completed: .epoch
+            default: .fires
+            }
+        }
+        fireCounts = Array(repeating: 0, count: Event.standardCount)
+    }
+
+    public var engineState: EngineState { state }
+
+    /// Ends the run after the current event: `.terminate` fires, then `.completed` unless `skipCompleted`.
+    /// A partial epoch does not fire `.epochCompleted`.
+    public func terminate(skipCompleted: Bool) {
+        shouldTerminate = true
+        skipCompletedAfterTermination = skipCompleted
+        interruptRequested = true
+    }
+
+    /// Ends the current epoch after the current event: `.terminateSingleEpoch` fires, then `.epochCompleted`
+    /// unless skipped; the data restarts and the next epoch begins.
+    public func terminateEpoch(skipEpochCompleted: Bool) {
+        shouldTerminateSingleEpoch = true
+        skipEpochCompletedAfterTermination = skipEpochCompleted
+        interruptRequested = true
+    }
+
+    /// The last event fired, if any.
+    public var lastEvent: Event? {
+        guard lastEventID >= 0 else { return nil }
+        return lastEventID < Event.standardCount ? Event.standardEvents[lastEventID] : customEvent(lastEventID)
+    }
+
+    var customEvents: [Int: Event] = [:]
+    func customEvent(_ id: Int) -> Event? { customEvents[id] }
+}

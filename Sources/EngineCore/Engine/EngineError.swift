@@ -1,0 +1,25 @@
+/// A misuse of the engine that a user can cause: bad run arguments, unknown events, bad state dicts.
+public enum EngineError: Error, Equatable, CustomStringConvertible {
+    case conflictingLimits
+    case invalidLimit(String)
+    case missingEpochLength
+    case unregisteredEvent(String)
+    case filterOnUncountedEvent(String)
+    case handlerNotAttached(String)
+    case terminateEpochOutsideEpoch(String)
+    case resumeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .conflictingLimits: "maxEpochs and maxIterations are mutually exclusive"
+        case .invalidLimit(let why): "invalid run limit: \(why)"
+        case .missingEpochLength: "epochLength is required when the engine runs without data"
+        case .unregisteredEvent(let name): "event '\(name)' is not registered with this engine (use registerEvents)"
+        case .filterOnUncountedEvent(let name): "event '\(name)' has no counter to filter on"
+        case .handlerNotAttached(let name): "no such handler is attached to event '\(name)'"
+        case .terminateEpochOutsideEpoch(let name):
+            "terminateEpoch() cannot be called from a \(name) handler: no epoch is running yet"
+        case .resumeMismatch(let why): "cannot resume: \(why)"
+        }
+    }
+}

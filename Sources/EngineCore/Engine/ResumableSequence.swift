@@ -1,0 +1,71 @@
+/// A data source that can begin a pass at any point of a run without producing the batches before it.
+///
+/// The engine asks for an iterator positioned after the run's current iteration whenever it (re)starts the
+/// data: at the start of a run, after resume, after the data is exhausted, and after `terminateEpoch()`.
+/// A distributed sampler implements this by computing indices only, so skipped batches are never loaded.
+/// Plain sequences restart from their beginning, as Ignite's base engine does.
+public protocol ResumableSequence: Sequence {
+    /// Batches in one full pass over the data: the default epoch length.
+    var batchesPerPass: Int { get }
+    /// An iterator whose first batch is the one the run's iteration `iteration + 1` should process.
+    func makeIterator(startingAfter iteration: Int) -> Iterator
+}
+
+/// Where the engine's loop gets batches from.
+protocol BatchSource {
+    associatedtype Batch
+    /// Whether batches are fetched (GET_BATCH events fire); false when running without data.
+    static var fetchesBatches: Bool { get }
+    /// Whether a pass is under way.
+    var isStarted: Bool { get }
+    /// Batches per pass when the source knows it.
+    var knownCount: Int? { get }
+    /// Starts a pass positioned after the run's `iteration`.
+    mutating func start(after iteration: Int)
+    /// The next batch, or nil when the pass is exhausted.
+    mutating func next() -> Batch?
+    /// Forgets the current pass.
+    mutating func reset()
+}
+
+/// Batches from any sequence; resumable sequences start at the run's position.
+struct SequenceSource<Data: Sequence>: BatchSource {
+    let data: Data
+    var iterator: Data.Iterator?
+
+    static var fetchesBatches: Bool { true }
+    var isStarted: Bool { iterator != nil }
+
+    var knownCount: Int? {
+        if let resumable = data as? any ResumableSequence { return resumable.batchesPerPass }
+        if let collection = data as? any Collection { return collection.count }
+        return nil
+    }
+
+    mutating func start(after iteration: Int) {
+        if let resumable = data as? any ResumableSequence {
+            iterator = (Self.makeIterator(resumable, after: iteration) as! Data.Iterator)
+        } else {
+            iterator = data.makeIterator()
+        }
+    }
+
+    private static func makeIterator<R: ResumableSequence>(_ data: R, after iteration: Int) -> Any {
+        data.makeIterator(startingAfter: iteration)
+    }
+
+    @inline(__always)
+    mutating func next() -> Data.Element? { iterator!.next() }
+
+    mutating func reset() { iterator = nil }
+}
+
+/// No data: each iteration processes `()`; GET_BATCH events do not fire.
+struct NoDataSource: BatchSource {
+    static var fetchesBatches: Bool { false }
+    var isStarted = false
+    var knownCount: Int? { nil }
+    mutating func start(after iteration: Int) { isStarted = true }
+    mutating func next() -> Void? { () }
+    mutating func reset() { isStarted = false }
+}
