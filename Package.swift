@@ -25,7 +25,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
 
         // MARK: - Libraries (dependencies point one way: EngineCore, NeuralNet, Cluster -> Training -> tools)
-        .target(name: "EngineCore"),
+        .target(name: "EngineCore", swiftSettings: [.unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"])]),
         .target(name: "NeuralNet", dependencies: ["CBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Cluster", dependencies: ["CMPI"]),

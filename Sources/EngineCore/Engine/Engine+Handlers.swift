@@ -108,7 +108,7 @@ extension Engine {
     }
 
     /// Runs the handlers of event `id`; with none attached this is an increment and a count test.
-    @inline(__always)
+    @inlinable @inline(__always)
     func fire(_ id: Int) throws {
         lastEventID = id
         fireCounts[id] &+= 1
@@ -117,16 +117,22 @@ extension Engine {
         try run(entries, of: id)
     }
 
-    private func run(_ entries: [HandlerEntry], of id: Int) throws {
+    @inlinable
+    func run(_ entries: [HandlerEntry], of id: Int) throws {
         let value: Int
         switch counters[id]! {
         case .iteration: value = state.iteration
         case .epoch: value = state.epoch
         case .fires: value = fireCounts[id]
         }
-        for entry in entries {
-            if let filter = entry.filter, !filter.admits(value, engine: self) { continue }
-            try entry.body(self)
+        for index in entries.indices {
+            let admitted: Bool
+            switch entries[index].filter {
+            case .none: admitted = true
+            case .every(let n)?: admitted = value % n == 0
+            case .some(let filter): admitted = filter.admits(value, engine: self)
+            }
+            if admitted { try entries[index].body(self) }
         }
     }
 }

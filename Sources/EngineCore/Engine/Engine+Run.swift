@@ -1,9 +1,13 @@
 import Dispatch
 
 /// Thrown internally to unwind the loop after `terminate()`.
-struct TerminateSignal: Error {}
+@usableFromInline struct TerminateSignal: Error {
+    @inlinable init() {}
+}
 /// Thrown internally to unwind the epoch after `terminateEpoch()`.
-struct TerminateEpochSignal: Error {}
+@usableFromInline struct TerminateEpochSignal: Error {
+    @inlinable init() {}
+}
 
 extension Engine {
     /// Runs the process function over `data` for `maxEpochs` epochs (default 1) or `maxIterations`
@@ -16,7 +20,7 @@ extension Engine {
     /// - Throws: `EngineError` for bad arguments; otherwise what the process function or a handler threw,
     ///   unless an `.exceptionRaised` handler is attached (it then receives the error in `state.error` and
     ///   the run ends without `.completed`).
-    @discardableResult
+    @inlinable @discardableResult
     public func run<Data: Sequence>(
         _ data: Data, maxEpochs: Int? = nil, maxIterations: Int? = nil, epochLength: Int? = nil
     ) throws -> State<Batch, Output> where Data.Element == Batch {
@@ -28,7 +32,7 @@ extension Engine {
     }
 
     /// Whether the run has reached its epoch or iteration limit.
-    public var isDone: Bool {
+    @inlinable public var isDone: Bool {
         if let maxIterations = state.maxIterations, state.iteration >= maxIterations { return true }
         guard let maxEpochs = state.maxEpochs else { return false }
         if let length = state.epochLength, state.iteration >= length * maxEpochs { return true }
@@ -37,13 +41,13 @@ extension Engine {
 
     /// Whether the saved progress has reached the run's limits: a later `run` then starts anew. Unlike
     /// `isDone`, a run stopped mid-way through its last epoch has not.
-    var hasReachedLimit: Bool {
+    @usableFromInline var hasReachedLimit: Bool {
         if let maxIterations = state.maxIterations { return state.iteration >= maxIterations }
         if let length = state.epochLength, let maxEpochs = state.maxEpochs { return state.iteration >= length * maxEpochs }
         return isDone
     }
 
-    func prepare(maxEpochs: Int?, maxIterations: Int?, epochLength: Int?, dataCount: Int?, fetches: Bool) throws {
+    @usableFromInline func prepare(maxEpochs: Int?, maxIterations: Int?, epochLength: Int?, dataCount: Int?, fetches: Bool) throws {
         if maxEpochs != nil && maxIterations != nil { throw EngineError.conflictingLimits }
         if let maxEpochs, maxEpochs <= 0 { throw EngineError.invalidLimit("maxEpochs must be positive, got \(maxEpochs)") }
         if let maxIterations, maxIterations <= 0 {
@@ -85,7 +89,7 @@ extension Engine {
         if !fetches && state.epochLength == nil { throw EngineError.missingEpochLength }
     }
 
-    func loop<Source: BatchSource>(_ source: inout Source) throws where Source.Batch == Batch {
+    @inlinable func loop<Source: BatchSource>(_ source: inout Source) throws where Source.Batch == Batch {
         shouldTerminate = false
         shouldTerminateSingleEpoch = false
         interruptRequested = false
@@ -130,7 +134,7 @@ extension Engine {
     }
 
     /// Runs iterations until the epoch ends; returns whether `.epochCompleted` should fire.
-    private func runEpoch<Source: BatchSource>(_ source: inout Source, startCount: Int) throws -> Bool
+    @inlinable func runEpoch<Source: BatchSource>(_ source: inout Source, startCount: Int) throws -> Bool
     where Source.Batch == Batch {
         var counter = startCount
         var exhaustedOnce = false
@@ -196,30 +200,30 @@ extension Engine {
         return true
     }
 
-    private var plannedIterations: Int? {
+    @usableFromInline var plannedIterations: Int? {
         if let maxIterations = state.maxIterations { return maxIterations }
         guard let length = state.epochLength, let epochs = state.maxEpochs else { return nil }
         return length * epochs
     }
 
-    private func raiseInterrupt() throws {
+    @usableFromInline func raiseInterrupt() throws {
         if shouldTerminate { throw TerminateSignal() }
         if shouldTerminateSingleEpoch { throw TerminateEpochSignal() }
     }
 
-    private func checkInterruptOutsideEpoch(_ event: Event) throws {
+    @usableFromInline func checkInterruptOutsideEpoch(_ event: Event) throws {
         guard interruptRequested else { return }
         if shouldTerminateSingleEpoch { throw EngineError.terminateEpochOutsideEpoch(event.name) }
         if shouldTerminate { throw TerminateSignal() }
     }
 
-    private func handle(_ error: any Error) throws {
+    @usableFromInline func handle(_ error: any Error) throws {
         state.error = error
         guard hasEventHandler(for: .exceptionRaised) else { throw error }
         try fire(Event.exceptionRaised.id)
     }
 
-    private func seconds(since start: UInt64) -> Double {
+    @usableFromInline func seconds(since start: UInt64) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }
@@ -227,7 +231,7 @@ extension Engine {
 extension Engine where Batch == Void {
     /// Runs without data: each iteration processes `()`; `epochLength` is required and GET_BATCH events
     /// do not fire.
-    @discardableResult
+    @inlinable @discardableResult
     public func run(maxEpochs: Int? = nil, maxIterations: Int? = nil, epochLength: Int) throws -> State<Void, Output> {
         var source = NoDataSource()
         try prepare(maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,

@@ -15,10 +15,15 @@ public final class Engine<Batch, Output>: AnyEngine {
     /// Code run when an event fires.
     public typealias Handler = (Engine<Batch, Output>) throws -> Void
 
-    struct HandlerEntry {
-        let token: Int
-        let filter: EventFilter?
-        let body: Handler
+    @usableFromInline struct HandlerEntry {
+        @inlinable init(token: Int, filter: EventFilter?, body: @escaping Handler) {
+            self.token = token
+            self.filter = filter
+            self.body = body
+        }
+        @usableFromInline let token: Int
+        @usableFromInline let filter: EventFilter?
+        @usableFromInline let body: Handler
     }
 
     /// Counters, limits, the current batch and output, metrics and user storage.
@@ -30,20 +35,20 @@ public final class Engine<Batch, Output>: AnyEngine {
         FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
     }
 
-    let process: ProcessFunction
-    var handlers: [[HandlerEntry]]
-    var counters: [EventCounter?]
-    var fireCounts: [Int]
+    @usableFromInline let process: ProcessFunction
+    @usableFromInline var handlers: [[HandlerEntry]]
+    @usableFromInline var counters: [EventCounter?]
+    @usableFromInline var fireCounts: [Int]
     var nextToken = 0
     /// Set by `terminate()` or `terminateEpoch()`; checked after every event.
-    var interruptRequested = false
-    var shouldTerminate = false
-    var shouldTerminateSingleEpoch = false
-    var skipCompletedAfterTermination = false
-    var skipEpochCompletedAfterTermination = false
-    var lastEventID = -1
+    @usableFromInline var interruptRequested = false
+    @usableFromInline var shouldTerminate = false
+    @usableFromInline var shouldTerminateSingleEpoch = false
+    @usableFromInline var skipCompletedAfterTermination = false
+    @usableFromInline var skipEpochCompletedAfterTermination = false
+    @usableFromInline var lastEventID = -1
     /// Whether the last run reached its end (not terminated, not failed): the next `run` starts anew.
-    var finishedRun = false
+    @usableFromInline var finishedRun = false
 
     /// Creates an engine around its process function.
     public init(_ process: @escaping ProcessFunction) {

@@ -12,6 +12,7 @@ public protocol ResumableSequence: Sequence {
 }
 
 /// Where the engine's loop gets batches from.
+@usableFromInline
 protocol BatchSource {
     associatedtype Batch
     /// Whether batches are fetched (GET_BATCH events fire); false when running without data.
@@ -29,20 +30,26 @@ protocol BatchSource {
 }
 
 /// Batches from any sequence; resumable sequences start at the run's position.
+@usableFromInline
 struct SequenceSource<Data: Sequence>: BatchSource {
-    let data: Data
-    var iterator: Data.Iterator?
+    @usableFromInline let data: Data
+    @usableFromInline var iterator: Data.Iterator?
 
-    static var fetchesBatches: Bool { true }
-    var isStarted: Bool { iterator != nil }
+    @inlinable init(data: Data) {
+        self.data = data
+        iterator = nil
+    }
 
-    var knownCount: Int? {
+    @inlinable static var fetchesBatches: Bool { true }
+    @inlinable var isStarted: Bool { iterator != nil }
+
+    @inlinable var knownCount: Int? {
         if let resumable = data as? any ResumableSequence { return resumable.batchesPerPass }
         if let collection = data as? any Collection { return collection.count }
         return nil
     }
 
-    mutating func start(after iteration: Int) {
+    @inlinable mutating func start(after iteration: Int) {
         if let resumable = data as? any ResumableSequence {
             iterator = (Self.makeIterator(resumable, after: iteration) as! Data.Iterator)
         } else {
@@ -50,22 +57,24 @@ struct SequenceSource<Data: Sequence>: BatchSource {
         }
     }
 
-    private static func makeIterator<R: ResumableSequence>(_ data: R, after iteration: Int) -> Any {
+    @usableFromInline static func makeIterator<R: ResumableSequence>(_ data: R, after iteration: Int) -> Any {
         data.makeIterator(startingAfter: iteration)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func next() -> Data.Element? { iterator!.next() }
 
-    mutating func reset() { iterator = nil }
+    @inlinable mutating func reset() { iterator = nil }
 }
 
 /// No data: each iteration processes `()`; GET_BATCH events do not fire.
+@usableFromInline
 struct NoDataSource: BatchSource {
-    static var fetchesBatches: Bool { false }
-    var isStarted = false
-    var knownCount: Int? { nil }
-    mutating func start(after iteration: Int) { isStarted = true }
-    mutating func next() -> Void? { () }
-    mutating func reset() { isStarted = false }
+    @inlinable init() {}
+    @inlinable static var fetchesBatches: Bool { false }
+    @usableFromInline var isStarted = false
+    @inlinable var knownCount: Int? { nil }
+    @inlinable mutating func start(after iteration: Int) { isStarted = true }
+    @inlinable mutating func next() -> Void? { () }
+    @inlinable mutating func reset() { isStarted = false }
 }
