@@ -1,1 +1,22 @@
-print("swift-train")
+import ArgumentParser
+import Foundation
+import Training
+
+// Parses the command line, runs the command, and turns every error into one line on standard error:
+// exit 2 for usage errors, 1 for anything else. Under mpirun only rank 0 prints it.
+do {
+    var command = try SwiftTrain.parseAsRoot()
+    try command.run()
+} catch let error as CleanExit {
+    SwiftTrain.exit(withError: error)
+} catch {
+    let code = SwiftTrain.exitCode(for: error)
+    if code == .success { SwiftTrain.exit(withError: error) }
+    let isUsage = code == .validationFailure || error is ValidationError || error is ConfigurationError
+    let message = isUsage ? SwiftTrain.message(for: error) : String(describing: error)
+    if ClusterEnvironment.rank == 0 {
+        let hint = isUsage ? " (see swift-train --help)" : ""
+        FileHandle.standardError.write(Data("swift-train: error: \(message)\(hint)\n".utf8))
+    }
+    exit(isUsage ? 2 : (code.rawValue == 0 ? 1 : (code == .failure ? 1 : code.rawValue)))
+}

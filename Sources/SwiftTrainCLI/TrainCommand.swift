@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `swift-train [train]`: trains a model, alone, under mpirun, or on simulated ranks.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train a model (the default command).")
+
+    @Option(help: "Data set: builtin (generated digit glyphs), csv:PATH or idx:DIR (MNIST IDX files).")
+    var data = "builtin"
+    @Option(help: "CSV label column: a header name, or 'last'.")
+    var labelColumn = "last"
+    @Option(help: "Fraction of the data held out for testing (seeded split), in (0, 1).")
+    var testFraction = 0.2
+    @Option(help: "A separate test set (builtin, csv:PATH or idx:DIR); replaces --test-fraction.")
+    var testData: String?
+    @Option(help: "Model: mlp:H1,H2,... (ReLU hidden layers) or cnn.")
+    var model = "mlp:128,128"
+    @Option(help: "Number of epochs.")
+    var epochs = 10
+    @Option(help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
+    var batchSize = 32
+    @Option(help: "Learning rate.")
+    var lr = 0.05
+    @Option(help: "Optimizer: sgd, adam or adamw.")
+    var optimizer = "sgd"
+    @Option(help: "SGD momentum.")
+    var momentum = 0.9
+    @Option(help: "Weight decay.")
+    var weightDecay = 0.0
+    @Option(help: "Learning-rate schedule: constant, step:EPOCHS:GAMMA, cosine, warmup:ITERS, warmup-cosine:ITERS.")
+    var scheduler = "constant"
+    @Option(help: "Seed of every random stream (initialisation, split, shuffling, dropout, built-in data).")
+    var seed: UInt64 = 0
+    @Option(help: "Directory for checkpoints (rank 0 writes them).")
+    var checkpointDir: String?
+    @Option(help: "Save a checkpoint every N iterations (default: once per epoch when --checkpoint-dir is given).")
+    var checkpointEvery: Int?
+    @Option(help: "Number of checkpoints to keep.")
+    var keep = 2
+    @Option(help: "Resume from 'auto' (newest valid checkpoint in --checkpoint-dir) or a checkpoint PATH.")
+    var resume: String?
+    @Option(help: "Write a JSON-lines log of the run to PATH (rank 0).")
+    var log: String?
+    @Flag(inversion: .prefixedNo, help: "Show a progress bar on standard error (rank 0).")
+    var progress = true
+    @Option(help: "Simulate N ranks in this one process (one thread each), for debugging distributed logic.")
+    var simulateRanks: Int?
+    @Flag(help: "Sum gradients in a fixed rank order: mpirun -n N and --simulate-ranks N give identical bits.")
+    var deterministic = false
+    @Option(help: "Compare a digest of the parameters across ranks every N iterations (on with --simulate-ranks).")
+    var checkConsistency: Int?
+    @Option(help: "BLAS threads per rank (default: 1 when ranks share the cores, else all cores).")
+    var threads: Int?
+    @Flag(inversion: .prefixedNo, help: "Standardise CSV features with the training split's statistics.")
+    var normalize = true
+    @Flag(inversion: .prefixedNo, help: "Overlap the gradient all-reduce with the backward pass.")
+    var overlap = true
+    @Option(help: .hidden)
+    var stopAfter: Int?
+
+    /// The flags as a configuration, with every value checked.
+    func makeConfiguration() throws -> TrainingConfiguration {
+        var configuration = TrainingConfiguration()
+        configuration.data = try DataSpecification(parsing: data)
+        configuration.labelColumn = LabelColumnSpecification(parsing: labelColumn)
+        configuration.testFraction = testFraction
+        configuration.testData = try testData.map(DataSpecification.init(parsing:))
+        configuration.model = try ModelSpecification(parsing: model)
+        configuration.epochs = epochs
+        configuration.batchSize = batchSize
+        configuration.learningRate = lr
+        guard let kind = OptimizerKind(rawValue: optimizer) else {
+            throw ValidationError("invalid --optimizer '\(optimizer)': expected sgd, adam or adamw")
+        }
+        configuration.optimizer = kind
+        configuration.momentum = momentum
+        configuration.weightDecay = weightDecay
+        configuration.scheduler = try SchedulerSpecification(parsing: scheduler)
+        configuration.seed = seed
+        configuration.checkpointDirectory = checkpointDir
+        configuration.checkpointEvery = checkpointEvery
+        configuration.keep = keep
+        configuration.resume = resume.map(ResumeSpecification.init(parsing:)) ?? .none
+        configuration.logPath = log
+        configuration.progress = progress
+        configuration.deterministic = deterministic
+        configuration.consistencyCheckEvery = checkConsistency ?? (simulateRanks != nil ? 10 : nil)
+        configuration.threads = threads
+        configuration.normalize = normalize
+        configuration.overlapCommunication = overlap
+        configuration.stopAfterIterations = stopAfter
+        return configuration
+    }
+
+    func validate() throws {
+        func positive(_ value: Int, _ name: String) throws {
+            guard value > 0 else { throw ValidationError("\(name) must be a positive integer, got \(value)") }
+        }
+        try positive(epochs, "--epochs")
+        try positive(batchSize, "--batch-size")
+        try positive(keep, "--keep")
+        if let checkpointEvery { try positive(checkpointEvery, "--checkpoint-every") }
+        if let simulateRanks { try positive(simulateRanks, "--simulate-ranks") }
+        if let checkConsistency { try positive(checkConsistency, "--check-consistency") }
+        if let threads { try positive(threads, "--threads") }
+        guard testFraction > 0 && testFraction < 1 else {
+            throw ValidationError("--test-fraction must be in (0, 1), got \(testFraction)")
+        }
+        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard weightDecay >= 0 && weightDecay.isFinite else {
+            throw ValidationError("--weight-decay must be non-negative, got \(weightDecay)")
+        }
+        if resume != nil && resume == "auto" && checkpointDir == nil {
+            throw ValidationError("--resume auto needs --checkpoint-dir")
+        }
+        if simulateRanks != nil && ClusterEnvironment.isLaunchedByMPI {
+            throw ValidationError("--simulate-ranks cannot be combined with mpirun")
+        }
+        _ = try makeConfiguration()
+    }
+
+    func run() throws {
+        let summary = try TrainingLauncher.train(try makeConfiguration(), simulatedRanks: simulateRanks)
+        if let summary { print(summary.jsonLine) }
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+
+/// What the process can tell about its cluster before MPI starts: whether mpirun launched it, and its rank.
+public enum ClusterEnvironment {
+    private static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// Whether the process was started by mpirun (Open MPI or PMIx set these variables).
+    public static var isLaunchedByMPI: Bool {
+        environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil
+    }
+
+    /// This process's rank as mpirun announced it (0 when not under mpirun).
+    public static var rank: Int {
+        Int(environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? "0") ?? 0
+    }
+
+    /// The world size mpirun announced (1 when not under mpirun).
+    public static var size: Int { Int(environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1 }
+
+    /// Ranks on this host, when mpirun announced them.
+    public static var localSize: Int { Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "1") ?? 1 }
+}

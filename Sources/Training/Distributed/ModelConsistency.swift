@@ -1,0 +1,65 @@
+import Cluster
+import EngineCore
+import NeuralNet
+
+/// What makes ranks disagree about the model.
+public enum DistributedTrainingError: Error, Equatable, CustomStringConvertible {
+    case modelMismatch(rank: Int, detail: String)
+    case parametersDiverged(ranks: [Int], iteration: Int)
+
+    public var description: String {
+        switch self {
+        case .modelMismatch(let rank, let detail):
+            "rank \(rank) built a different model than rank 0 (\(detail)); every rank must use the same flags"
+        case .parametersDiverged(let ranks, let iteration):
+            "parameters of rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ", ")) "
+                + "diverged from rank 0's at iteration \(iteration)"
+        }
+    }
+}
+
+/// Start-up and debug checks that every rank holds the same model, as DDP does before its first step.
+public enum ModelConsistency {
+    /// A 64-bit FNV-1a digest of bytes.
+    public static func digest(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = seed
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+
+    /// A digest of the arena's layout: parameter names, shapes and count.
+    public static func layoutDigest(_ arena: ParameterArena) -> UInt64 {
+        var text = "\(arena.count);"
+        for entry in arena.entries { text += "\(entry.name):\(entry.shape);" }
+        return Array(text.utf8).withUnsafeBytes { digest($0) }
+    }
+
+    /// A digest of the arena's parameter values.
+    public static func parameterDigest(_ arena: ParameterArena) -> UInt64 {
+        digest(UnsafeRawBufferPointer(arena.parameters))
+    }
+
+    /// Checks that every rank has rank 0's parameter names, shapes and count, then copies rank 0's
+    /// parameters to every rank so that all begin identical. A collective: every rank calls it.
+    public static func broadcastParameters(_ arena: ParameterArena, over communicator: any Communicator) throws {
+        guard communicator.size > 1 else { return }
+        let layouts = try communicator.allGather(Int64(bitPattern: layoutDigest(arena)))
+        if let rank = layouts.firstIndex(where: { $0 != layouts[0] }) {
+            throw DistributedTrainingError.modelMismatch(
+                rank: rank, detail: "\(arena.entries.count) parameter tensors, \(arena.count) values here")
+        }
+        try communicator.broadcast(UnsafeMutableRawBufferPointer(arena.parameters), root: 0)
+    }
+
+    /// Throws naming the ranks whose parameters differ from rank 0's. A collective.
+    public static func verifyIdentical(_ arena: ParameterArena, over communicator: any Communicator,
+                                       iteration: Int) throws {
+        guard communicator.size > 1 else { return }
+        let digests = try communicator.allGather(Int64(bitPattern: parameterDigest(arena)))
+        let diverged = digests.indices.filter { digests[$0] != digests[0] }
+        if !diverged.isEmpty { throw DistributedTrainingError.parametersDiverged(ranks: diverged, iteration: iteration) }
+    }
+}

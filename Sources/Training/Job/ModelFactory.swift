@@ -1,0 +1,36 @@
+import NeuralNet
+
+/// Builds the network and optimizer a configuration describes.
+public enum ModelFactory {
+    /// The model for samples of `sampleShape` and `classes` outputs, initialised from `seed`.
+    public static func makeModel(_ specification: ModelSpecification, sampleShape: [Int], classes: Int,
+                                 seed: UInt64) throws -> Sequential {
+        let features = sampleShape.reduce(1, *)
+        switch specification {
+        case .multilayerPerceptron(let hidden):
+            return try Sequential.multilayerPerceptron(inputs: features, hidden: hidden, outputs: classes, seed: seed)
+        case .convolutional:
+            guard sampleShape.count == 3 else {
+                throw ConfigurationError.invalid(
+                    option: "--model", value: "cnn",
+                    expected: "image data (channels x height x width); this data has \(features) flat features, use mlp")
+            }
+            return try Sequential.smallConvolutional(channels: sampleShape[0], height: sampleShape[1],
+                                                     width: sampleShape[2], outputs: classes, seed: seed)
+        }
+    }
+
+    /// The optimizer the configuration names, over `model`'s arena.
+    public static func makeOptimizer(_ configuration: TrainingConfiguration, model: Sequential) -> any Optimizer {
+        switch configuration.optimizer {
+        case .sgd:
+            SGD(arena: model.arena, learningRate: configuration.learningRate, momentum: configuration.momentum,
+                weightDecay: configuration.weightDecay)
+        case .adam:
+            Adam(arena: model.arena, learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
+        case .adamw:
+            AdamW(arena: model.arena, learningRate: configuration.learningRate,
+                  weightDecay: configuration.weightDecay == 0 ? 0.01 : configuration.weightDecay)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+/// Everything a training job needs to know, as the command line gives it.
+///
+/// A pure value: the CLI parses flags into it, tests build it directly, and every rank of a cluster
+/// holds the same one.
+public struct TrainingConfiguration: Sendable, Equatable {
+    /// Where the data comes from.
+    public var data: DataSpecification = .builtin
+    /// Which column of CSV data holds the label.
+    public var labelColumn: LabelColumnSpecification = .last
+    /// The fraction of the data held out for testing (seeded split), unless `testData` is given.
+    public var testFraction: Double = 0.2
+    /// A separate test set.
+    public var testData: DataSpecification?
+    /// The network.
+    public var model: ModelSpecification = .multilayerPerceptron(hidden: [128, 128])
+    /// Number of epochs to train.
+    public var epochs = 10
+    /// Samples per batch on each rank (the global batch is this times the world size).
+    public var batchSize = 32
+    /// The learning rate (the scheduler's base rate).
+    public var learningRate = 0.05
+    /// The optimizer's algorithm.
+    public var optimizer: OptimizerKind = .sgd
+    /// SGD momentum.
+    public var momentum = 0.9
+    /// Weight decay (L2 for SGD and Adam, decoupled for AdamW).
+    public var weightDecay = 0.0
+    /// The learning-rate schedule.
+    public var scheduler: SchedulerSpecification = .constant
+    /// The seed of every random stream (initialisation, split, shuffling, dropout, built-in data).
+    public var seed: UInt64 = 0
+    /// Where checkpoints go; nil disables checkpoints.
+    public var checkpointDirectory: String?
+    /// Save every this many iterations; nil means once per epoch.
+    public var checkpointEvery: Int?
+    /// How many checkpoints to keep.
+    public var keep = 2
+    /// Whether and from where to resume.
+    public var resume: ResumeSpecification = .none
+    /// A JSON-lines log of the run, written by rank 0.
+    public var logPath: String?
+    /// Whether rank 0 shows a progress bar on standard error.
+    public var progress = true
+    /// Whether gradient sums are formed in a fixed rank order (bit-identical across MPI and simulated ranks).
+    public var deterministic = false
+    /// Compare a digest of the parameters across ranks every this many iterations (nil: never).
+    public var consistencyCheckEvery: Int?
+    /// BLAS threads per rank; nil picks one per rank when ranks share the cores, else all cores.
+    public var threads: Int?
+    /// Standardise CSV features with the training split's statistics.
+    public var normalize = true
+    /// Samples generated for the built-in data set.
+    public var builtinSamples = 3000
+    /// Overlap the gradient all-reduce with the backward pass (bucketed, non-blocking).
+    public var overlapCommunication = true
+    /// Stop after this many iterations of the run (for tests that simulate a crash); nil runs to the end.
+    public var stopAfterIterations: Int?
+
+    /// The defaults: built-in data, MLP 128-128, SGD 0.05 momentum 0.9, batch 32 per rank, 10 epochs.
+    public init() {}
+}
+
+/// A data set on the command line: `builtin`, `csv:PATH` or `idx:DIR`.
+public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
+    case builtin
+    case csv(path: String)
+    case idx(directory: String)
+
+    /// Parses `builtin`, `csv:PATH` or `idx:DIR`.
+    public init(parsing text: String) throws {
+        if text == "builtin" { self = .builtin; return }
+        if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
+        if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
+        throw ConfigurationError.invalid(option: "--data", value: text, expected: "builtin, csv:PATH or idx:DIR")
+    }
+
+    public var description: String {
+        switch self {
+        case .builtin: "builtin"
+        case .csv(let path): "csv:\(path)"
+        case .idx(let directory): "idx:\(directory)"
+        }
+    }
+}
+
+/// Which CSV column holds the label: the last one, or one named in the header.
+public enum LabelColumnSpecification: Sendable, Equatable {
+    case last
+    case named(String)
+
+    /// Parses `last` or a column name.
+    public init(parsing text: String) {
+        self = text == "last" ? .last : .named(text)
+    }
+}
+
+/// The network: `mlp:H1,H2,...` (ReLU hidden layers) or `cnn` (two convolutions, for image data).
+public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
+    case multilayerPerceptron(hidden: [Int])
+    case convolutional
+
+    /// Parses `mlp:128,128`, `mlp:` (no hidden layer: logistic regression) or `cnn`.
+    public init(parsing text: String) throws {
+        if text == "cnn" { self = .convolutional; return }
+        guard text.hasPrefix("mlp:") || text == "mlp" else {
+            throw ConfigurationError.invalid(option: "--model", value: text, expected: "mlp:H1,H2,... or cnn")
+        }
+        let list = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false)
+        if list.count == 1 && list[0].isEmpty || text == "mlp" { self = .multilayerPerceptron(hidden: []); return }
+        var hidden: [Int] = []
+        for item in list {
+            guard let width = Int(item), width > 0, width <= 1 << 16 else {
+                throw ConfigurationError.invalid(option: "--model", value: text,
+                                                 expected: "positive layer widths such as mlp:128,128")
+            }
+            hidden.append(width)
+        }
+        self = .multilayerPerceptron(hidden: hidden)
+    }
+
+    public var description: String {
+        switch self {
+        case .multilayerPerceptron(let hidden): "mlp:" + hidden.map(String.init).joined(separator: ",")
+        case .convolutional: "cnn"
+        }
+    }
+}
+
+/// The optimizer's algorithm.
+public enum OptimizerKind: String, Sendable, Equatable, CaseIterable {
+    case sgd, adam, adamw
+}
+
+/// Whether a run resumes: not at all, from the newest valid checkpoint, or from a given file.
+public enum ResumeSpecification: Sendable, Equatable {
+    case none
+    case auto
+    case path(String)
+
+    /// Parses `auto` or a path.
+    public init(parsing text: String) {
+        self = text == "auto" ? .auto : .path(text)
+    }
+}
+
+/// A learning-rate schedule: `constant`, `step:EPOCHS:GAMMA`, `cosine`, `warmup:ITERATIONS`
+/// (linear warm-up then constant) or `warmup-cosine:ITERATIONS`.
+public enum SchedulerSpecification: Sendable, Equatable {
+    case constant
+    case step(epochs: Int, gamma: Double)
+    case cosine
+    case warmup(iterations: Int)
+    case warmupCosine(iterations: Int)
+
+    /// Parses the forms listed on the type.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":").map(String.init)
+        let bad = ConfigurationError.invalid(
+            option: "--scheduler", value: text,
+            expected: "constant, step:EPOCHS:GAMMA, cosine, warmup:ITERATIONS or warmup-cosine:ITERATIONS")
+        switch parts.first {
+        case "constant" where parts.count == 1: self = .constant
+        case "cosine" where parts.count == 1: self = .cosine
+        case "step" where parts.count == 3:
+            guard let epochs = Int(parts[1]), epochs > 0, let gamma = Double(parts[2]), gamma > 0, gamma <= 1 else { throw bad }
+            self = .step(epochs: epochs, gamma: gamma)
+        case "warmup" where parts.count == 2:
+            guard let iterations = Int(parts[1]), iterations > 0 else { throw bad }
+            self = .warmup(iterations: iterations)
+        case "warmup-cosine" where parts.count == 2:
+            guard let iterations = Int(parts[1]), iterations > 0 else { throw bad }
+            self = .warmupCosine(iterations: iterations)
+        default: throw bad
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+    case invalid(option: String, value: String, expected: String)
+    case outOfRange(option: String, value: String, range: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let option, let value, let expected): "invalid \(option) '\(value)': expected \(expected)"
+        case .outOfRange(let option, let value, let range): "\(option) \(value) is out of range: must be \(range)"
+        }
+    }
+}
