@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("Resuming from rank 0's checkpoint ends with the uninterrupted run's bits", .serialized)
+struct ResumeTests {
+    static let common = ["--epochs", "3", "--no-progress", "--builtin-samples", "600", "--batch-size", "16",
+                         "--checkpoint-every", "7", "--seed", "3", "--model", "mlp:32"]
+
+    enum Launch: CustomTestStringConvertible, Sendable {
+        case single, simulated, mpirun
+        var testDescription: String {
+            switch self {
+            case .single: "one process"
+            case .simulated: "4 simulated ranks"
+            case .mpirun: "mpirun -n 2"
+            }
+        }
+    }
+
+    func train(_ launch: Launch, _ arguments: [String]) throws -> ProcessResult {
+        switch launch {
+        case .single: try SwiftTrainRunner.run(arguments)
+        case .simulated: try SwiftTrainRunner.run(arguments + ["--simulate-ranks", "4"])
+        case .mpirun: try SwiftTrainRunner.mpirun(ranks: 2, arguments)
+        }
+    }
+
+    @Test("stopped mid-epoch at iteration 17 and resumed with --resume auto", arguments: [Launch.single, .simulated, .mpirun])
+    func resumeMidEpoch(launch: Launch) throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("resume")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let full = try train(launch, Self.common + ["--checkpoint-dir", directory.appendingPathComponent("full").path])
+        #expect(full.exitCode == 0, "\(full.standardError.suffix(1500))")
+        let checkpoints = directory.appendingPathComponent("stopped").path
+        let stopped = try train(launch, Self.common + ["--checkpoint-dir", checkpoints, "--stop-after", "17"])
+        #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(1500))")
+        #expect(try SwiftTrainRunner.number(stopped, "iteration") == 17)
+        let resumed = try train(launch, Self.common + ["--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+        #expect(resumed.standardError.contains("resuming from"))
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+        #expect(try SwiftTrainRunner.number(resumed, "iteration") == SwiftTrainRunner.number(full, "iteration"))
+    }
+
+    @Test("mpirun -n 2 with rank 1 killed by SIGKILL after the first checkpoint, then --resume auto")
+    func killedThenResumed() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("kill")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let full = try SwiftTrainRunner.mpirun(ranks: 2, Self.common + ["--checkpoint-dir", directory.appendingPathComponent("full").path])
+        let checkpoints = directory.appendingPathComponent("killed").path
+        let killed = try SwiftTrainRunner.mpirun(
+            ranks: 2, Self.common + ["--checkpoint-dir", checkpoints, "--inject-fault", "kill:1:20"], timeout: 90)
+        #expect(killed.exitCode != 0)
+        #expect(!killed.timedOut)
+        let resumed = try SwiftTrainRunner.mpirun(ranks: 2, Self.common + ["--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+    }
+
+    @Test("--resume auto skips a corrupted newest checkpoint with a warning and uses the previous one")
+    func corruptedNewest() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("corrupt")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let full = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", directory.appendingPathComponent("full").path])
+        let checkpoints = directory.appendingPathComponent("c")
+        _ = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", checkpoints.path, "--stop-after", "20"])
+        let newest = try SafetensorsTestReader.newestCheckpoint(in: checkpoints)
+        var bytes = try Data(contentsOf: newest)
+        bytes[bytes.count - 3] ^= 0x40
+        try bytes.write(to: newest)
+        let resumed = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", checkpoints.path, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+        #expect(resumed.standardError.contains("warning"), "\(resumed.standardError.suffix(1500))")
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+    }
+
+    @Test("a missing checkpoint, or one of another model, is refused with a clear error")
+    func refusedCheckpoints() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("refuse")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let missing = try SwiftTrainRunner.run(["--no-progress", "--resume", directory.appendingPathComponent("nope.safetensors").path])
+        #expect(missing.exitCode == 1)
+        #expect(missing.standardError.contains("nope.safetensors"))
+        _ = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", directory.path, "--stop-after", "7"])
+        let other = try SwiftTrainRunner.run(["--no-progress", "--builtin-samples", "600", "--model", "mlp:8",
+                                              "--checkpoint-dir", directory.path, "--resume", "auto"])
+        #expect(other.exitCode == 1)
+        #expect(other.standardError.contains("0.weight"), "\(other.standardError.suffix(800))")
+        #expect(other.standardError.split(separator: "\n").filter { $0.contains("error") }.count == 1)
+    }
+}
