@@ -57,8 +57,12 @@ struct TrainCommand: ParsableCommand {
     var normalize = true
     @Flag(inversion: .prefixedNo, help: "Overlap the gradient all-reduce with the backward pass.")
     var overlap = true
+    @Option(help: "Generate N samples for the built-in data set.")
+    var builtinSamples = 3000
     @Option(help: .hidden)
     var stopAfter: Int?
+    @Option(help: .hidden)
+    var injectFault: String?
 
     /// The flags as a configuration, with every value checked.
     func makeConfiguration() throws -> TrainingConfiguration {
@@ -91,6 +95,8 @@ struct TrainCommand: ParsableCommand {
         configuration.normalize = normalize
         configuration.overlapCommunication = overlap
         configuration.stopAfterIterations = stopAfter
+        configuration.builtinSamples = builtinSamples
+        configuration.injectedFault = try injectFault.map(InjectedFault.init(parsing:))
         return configuration
     }
 
@@ -105,6 +111,8 @@ struct TrainCommand: ParsableCommand {
         if let simulateRanks { try positive(simulateRanks, "--simulate-ranks") }
         if let checkConsistency { try positive(checkConsistency, "--check-consistency") }
         if let threads { try positive(threads, "--threads") }
+        try positive(builtinSamples, "--builtin-samples")
+        if let stopAfter { try positive(stopAfter, "--stop-after") }
         guard testFraction > 0 && testFraction < 1 else {
             throw ValidationError("--test-fraction must be in (0, 1), got \(testFraction)")
         }

@@ -9,6 +9,10 @@ do {
     try command.run()
 } catch let error as CleanExit {
     SwiftTrain.exit(withError: error)
+} catch let failure as AgreedFailure {
+    // Every rank failed at the same point; exactly one of them carries the message.
+    if failure.shouldPrint { FileHandle.standardError.write(Data("swift-train: error: \(failure)\n".utf8)) }
+    exit(1)
 } catch {
     let code = SwiftTrain.exitCode(for: error)
     if code == .success { SwiftTrain.exit(withError: error) }

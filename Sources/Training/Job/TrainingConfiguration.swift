@@ -55,6 +55,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var overlapCommunication = true
     /// Stop after this many iterations of the run (for tests that simulate a crash); nil runs to the end.
     public var stopAfterIterations: Int?
+    /// A failure injected on purpose (tests of failure handling).
+    public var injectedFault: InjectedFault?
 
     /// The defaults: built-in data, MLP 128-128, SGD 0.05 momentum 0.9, batch 32 per rank, 10 epochs.
     public init() {}

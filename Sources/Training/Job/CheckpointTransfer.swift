@@ -1,0 +1,88 @@
+import Cluster
+import EngineCore
+import Foundation
+
+/// Resume without a shared file system: rank 0 finds, reads and verifies the checkpoint, then broadcasts
+/// its bytes; every rank decodes the same bytes.
+enum CheckpointTransfer {
+    private enum Tag: UInt8 { case failed = 0, found = 1, none = 2 }
+
+    /// The bytes of the checkpoint to resume from (nil: start from scratch), identical on every rank.
+    /// A collective: every rank calls it.
+    static func fetch(_ configuration: TrainingConfiguration, communicator: any Communicator,
+                      note: (String) -> Void) throws -> [UInt8]? {
+        guard configuration.resume != .none else { return nil }
+        var payload: [UInt8] = []
+        if communicator.rank == 0 {
+            do {
+                if let url = try locate(configuration, note: note) {
+                    let bytes = try CheckpointFile.read(bytesAt: url)
+                    _ = try CheckpointFile.decode(bytes, source: url.path)
+                    note("resuming from \(url.path)")
+                    payload = [Tag.found.rawValue] + bytes
+                } else {
+                    payload = [Tag.none.rawValue]
+                }
+            } catch {
+                payload = [Tag.failed.rawValue] + Array(String(describing: error).utf8)
+            }
+        }
+        if communicator.size > 1 { try communicator.broadcast(bytes: &payload, root: 0) }
+        switch payload.first.flatMap(Tag.init(rawValue:)) {
+        case .found: return Array(payload.dropFirst())
+        case .none?: return nil
+        case .failed?, nil:
+            if communicator.rank == 0 { throw AgreedFailure.report(String(decoding: payload.dropFirst(), as: UTF8.self)) }
+            throw AgreedFailure.silent
+        }
+    }
+
+    private static func locate(_ configuration: TrainingConfiguration, note: (String) -> Void) throws -> URL? {
+        switch configuration.resume {
+        case .none: return nil
+        case .path(let path): return URL(fileURLWithPath: path)
+        case .auto:
+            let directory = URL(fileURLWithPath: configuration.checkpointDirectory ?? ".")
+            guard FileManager.default.fileExists(atPath: directory.path) else {
+                note("no checkpoint directory \(directory.path) yet; starting from scratch")
+                return nil
+            }
+            let found = Checkpoint.latestValid(in: directory)
+            for (url, error) in found.skipped { note("warning: skipping checkpoint \(url.lastPathComponent): \(error)") }
+            if found.url == nil { note("no valid checkpoint in \(directory.path); starting from scratch") }
+            return found.url
+        }
+    }
+}
+
+extension TrainingJob {
+    /// Restores every checkpointed object from a checkpoint's bytes (normalisation statistics excepted:
+    /// they are recomputed from the same data).
+    func load(checkpointBytes bytes: [UInt8]) throws {
+        let tree = try CheckpointFile.decode(bytes, source: "checkpoint")
+        let saved = JobRecord(configuration: configuration, worldSize: communicator.size)
+        if case .dictionary(let job)? = tree["job"] { try saved.loadStateDict(job) }
+        if saved.configuration.model != configuration.model {
+            note("warning: the checkpoint's model is \(saved.configuration.model), this run's is \(configuration.model)")
+        }
+        if saved.worldSize != communicator.size || saved.batchSize != configuration.batchSize {
+            throw ConfigurationError.invalid(
+                option: "--resume", value: "checkpoint of \(saved.worldSize) ranks x batch \(saved.batchSize)",
+                expected: "the same world size and --batch-size (\(communicator.size) x \(configuration.batchSize) here)")
+        }
+        var objects = checkpointObjects
+        objects["normalization"] = nil
+        objects["job"] = nil
+        do {
+            try Checkpoint.loadObjects(toLoad: objects, checkpoint: tree)
+        } catch {
+            throw CheckpointLoadError(underlying: error)
+        }
+    }
+}
+
+/// A checkpoint that does not fit this run's objects.
+struct CheckpointLoadError: Error, CustomStringConvertible {
+    let underlying: any Error
+    var description: String { "the checkpoint does not match this run: \(underlying)" }
+}

@@ -1,0 +1,39 @@
+import Foundation
+
+/// A failure injected on purpose to test that a cluster ends promptly and resumes exactly
+/// (`--inject-fault throw:RANK:ITERATION` or `kill:RANK:ITERATION`).
+public struct InjectedFault: Sendable, Equatable {
+    /// What happens.
+    public enum Kind: String, Sendable { case `throw`, kill }
+    public let kind: Kind
+    public let rank: Int
+    public let iteration: Int
+
+    /// Parses `throw:R:N` or `kill:R:N`.
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":").map(String.init)
+        guard parts.count == 3, let kind = Kind(rawValue: parts[0]), let rank = Int(parts[1]), rank >= 0,
+              let iteration = Int(parts[2]), iteration > 0 else {
+            throw ConfigurationError.invalid(option: "--inject-fault", value: text,
+                                             expected: "throw:RANK:ITERATION or kill:RANK:ITERATION")
+        }
+        self.kind = kind
+        self.rank = rank
+        self.iteration = iteration
+    }
+
+    /// The error a `throw` fault raises.
+    public struct Raised: Error, CustomStringConvertible {
+        public let rank: Int
+        public let iteration: Int
+        public var description: String { "injected fault on rank \(rank) at iteration \(iteration)" }
+    }
+
+    /// Carries out the fault on this rank.
+    func trigger(rank: Int) throws {
+        switch kind {
+        case .throw: throw Raised(rank: rank, iteration: iteration)
+        case .kill: kill(getpid(), SIGKILL)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import EngineCore
+
+/// The run's configuration as a checkpoint object, so `evaluate` and `inspect` can rebuild its data and
+/// model, and a resumed run can refuse an incompatible checkpoint.
+public final class JobRecord: Stateful {
+    /// The configuration of the run.
+    public private(set) var configuration: TrainingConfiguration
+    /// Ranks of the run that wrote the checkpoint.
+    public private(set) var worldSize: Int
+    /// Training samples per epoch and per-rank batch size of the run that wrote the checkpoint.
+    public private(set) var batchSize: Int
+
+    /// A record of `configuration` run on `worldSize` ranks.
+    public init(configuration: TrainingConfiguration, worldSize: Int) {
+        self.configuration = configuration
+        self.worldSize = worldSize
+        batchSize = configuration.batchSize
+    }
+
+    public func stateDict() -> StateDict {
+        let c = configuration
+        var dict: StateDict = [
+            "data": .string(c.data.description), "test_fraction": .double(c.testFraction),
+            "model": .string(c.model.description), "seed": .uint64(c.seed), "normalize": .bool(c.normalize),
+            "builtin_samples": .int(c.builtinSamples), "world_size": .int(worldSize), "batch_size": .int(batchSize),
+            "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue),
+        ]
+        switch c.labelColumn {
+        case .last: dict["label_column"] = .string("last")
+        case .named(let name): dict["label_column"] = .string(name)
+        }
+        dict["test_data"] = c.testData.map { .string($0.description) } ?? .null
+        return dict
+    }
+
+    public func loadStateDict(_ state: StateDict) throws {
+        var c = configuration
+        c.data = try DataSpecification(parsing: try state.string("data"))
+        c.testFraction = try state.double("test_fraction")
+        c.model = try ModelSpecification(parsing: try state.string("model"))
+        c.seed = try state.uint64("seed")
+        c.normalize = try state.bool("normalize")
+        c.builtinSamples = try state.int("builtin_samples")
+        c.labelColumn = LabelColumnSpecification(parsing: try state.string("label_column"))
+        if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
+        configuration = c
+        worldSize = try state.int("world_size")
+        batchSize = try state.int("batch_size")
+    }
+}

@@ -1,0 +1,63 @@
+import EngineCore
+import NeuralNet
+
+/// A model's parameters as a checkpoint object: one tensor per named parameter ("0.weight", ...).
+public final class ModelState: Stateful {
+    /// The model saved and restored.
+    public let model: Sequential
+
+    /// Wraps `model`.
+    public init(_ model: Sequential) { self.model = model }
+
+    public func stateDict() -> StateDict {
+        var dict: StateDict = [:]
+        for parameter in model.arena.namedParameters() {
+            dict[parameter.name] = .tensor(shape: parameter.shape, values: parameter.values)
+        }
+        return dict
+    }
+
+    /// Loads every parameter, refusing the first missing or mis-shaped one by name and shapes.
+    public func loadStateDict(_ state: StateDict) throws {
+        var named: [(name: String, shape: [Int], values: [Float])] = []
+        for entry in model.arena.entries {
+            let tensor = try state.tensor(entry.name, shape: entry.shape)
+            named.append((entry.name, tensor.shape, tensor.values))
+        }
+        if let extra = state.keys.sorted().first(where: { key in !model.arena.entries.contains { $0.name == key } }) {
+            throw StateDictError.unexpectedKey(extra)
+        }
+        try model.arena.load(named: named)
+    }
+}
+
+/// An optimizer's state (moments, step counts, learning rate) as a checkpoint object.
+public final class OptimizerState: Stateful {
+    /// The optimizer saved and restored.
+    public let optimizer: any Optimizer
+
+    /// Wraps `optimizer`.
+    public init(_ optimizer: any Optimizer) { self.optimizer = optimizer }
+
+    public func stateDict() -> StateDict {
+        var tensors: StateDict = [:]
+        for tensor in optimizer.stateTensors() { tensors[tensor.name] = .tensor(shape: tensor.shape, values: tensor.values) }
+        var scalars: StateDict = [:]
+        for (name, value) in optimizer.stateScalars() { scalars[name] = .double(value) }
+        return ["tensors": .dictionary(tensors), "scalars": .dictionary(scalars),
+                "learning_rate": .double(optimizer.learningRate)]
+    }
+
+    public func loadStateDict(_ state: StateDict) throws {
+        let tensorDict = try state.dictionary("tensors"), scalarDict = try state.dictionary("scalars")
+        var tensors: [(name: String, shape: [Int], values: [Float])] = []
+        for name in tensorDict.keys.sorted() {
+            let tensor = try tensorDict.tensor(name)
+            tensors.append((name, tensor.shape, tensor.values))
+        }
+        var scalars: [String: Double] = [:]
+        for name in scalarDict.keys { scalars[name] = try scalarDict.double(name) }
+        try optimizer.loadState(tensors: tensors, scalars: scalars)
+        optimizer.learningRate = try state.double("learning_rate")
+    }
+}

@@ -1,0 +1,71 @@
+import EngineCore
+import NeuralNet
+
+/// The training and test splits of a run, loaded and normalised exactly as the configuration says.
+///
+/// Every rank loads the whole data set (the files this tool reads are small); the split and every
+/// random choice are functions of the seed, so all ranks hold identical splits without communicating.
+public struct PreparedData {
+    /// The training split.
+    public var train: Dataset
+    /// The test split.
+    public var test: Dataset
+    /// The training split's feature statistics, applied to both splits (CSV data with normalisation on).
+    public var statistics: FeatureStatistics?
+
+    /// Loads and splits the data of `configuration`.
+    public init(_ configuration: TrainingConfiguration) throws {
+        var splitRandom = CounterRandom(seed: configuration.seed, stream: CounterRandom.streamKey(purpose: "split"))
+        let primary: Dataset
+        var separateTest: Dataset?
+        switch configuration.data {
+        case .builtin:
+            var random = CounterRandom(seed: configuration.seed, stream: CounterRandom.streamKey(purpose: "builtin-data"))
+            primary = GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
+        case .csv(let path):
+            primary = try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
+        case .idx(let directory):
+            primary = try IDXDataset.load(directory: directory, split: .train)
+            if configuration.testData == nil { separateTest = try IDXDataset.load(directory: directory, split: .test) }
+        }
+        if let testData = configuration.testData {
+            separateTest = try Self.load(testData, configuration: configuration)
+        }
+        if let separateTest {
+            guard separateTest.featureCount == primary.featureCount else {
+                throw ConfigurationError.invalid(
+                    option: "--test-data", value: configuration.testData?.description ?? "t10k",
+                    expected: "\(primary.featureCount) features like the training data, found \(separateTest.featureCount)")
+            }
+            train = primary
+            test = separateTest
+        } else {
+            (train, test) = primary.split(testFraction: configuration.testFraction, using: &splitRandom)
+        }
+        if configuration.normalize, case .csv = configuration.data {
+            let statistics = FeatureStatistics(train)
+            statistics.apply(to: &train)
+            statistics.apply(to: &test)
+            self.statistics = statistics
+        }
+    }
+
+    private static func load(_ specification: DataSpecification, configuration: TrainingConfiguration) throws -> Dataset {
+        switch specification {
+        case .builtin:
+            var random = CounterRandom(seed: configuration.seed &+ 1, stream: CounterRandom.streamKey(purpose: "builtin-data"))
+            return GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
+        case .csv(let path): return try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
+        case .idx(let directory): return try IDXDataset.load(directory: directory, split: .test)
+        }
+    }
+}
+
+extension LabelColumnSpecification {
+    var csvLabelColumn: LabelColumn {
+        switch self {
+        case .last: .last
+        case .named(let name): .named(name)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Cluster
+import EngineCore
+import Foundation
+import NeuralNet
+
+extension Event {
+    /// Fired by the job after rank 0 has written a checkpoint (every rank fires it, in step).
+    public static let checkpointSaved = Event("SAVED_CHECKPOINT")
+}
+
+extension TrainingJob {
+    /// Seconds on a monotonic clock.
+    static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Attaches everything a run needs to the trainer engine, in the order the handlers must run.
+    func attachHandlers() throws {
+        let engine = trainer.engine!
+        engine.state.seed = configuration.seed
+        engine.state[StateKey<UInt64>("seed")] = configuration.seed
+        engine.stateDictUserKeys = ["seed"]
+        engine.registerEvents(.checkpointSaved)
+
+        // Every rank starts from rank 0's parameters, after checking all built the same model.
+        try engine.on(.started) { [unowned self] _ in
+            try ModelConsistency.broadcastParameters(model.arena, over: communicator)
+        }
+        try gradients.attach(to: trainer)
+
+        var runStart = 0.0
+        try engine.on(.started) { [unowned self] _ in
+            runStart = Self.now
+            excludedSeconds = 0
+            samplesRun = 0
+        }
+        try engine.on(.iterationCompleted) { [unowned self] engine in
+            samplesRun += engine.state.output!.count * communicator.size
+        }
+
+        try attachMetrics(to: engine)
+        try engine.on(.epochCompleted) { [unowned self] engine in
+            let start = Self.now
+            let evaluation = try evaluationAtCurrentIteration()
+            engine.state.metrics["test_accuracy"] = evaluation.accuracy
+            engine.state.metrics["test_loss"] = evaluation.loss
+            excludedSeconds += Self.now - start
+        }
+        if let every = configuration.consistencyCheckEvery {
+            try engine.on(.iterationCompleted(every: every)) { [unowned self] engine in
+                try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: engine.state.iteration)
+            }
+        }
+        try attachScheduler(to: engine)
+        try attachCheckpoint(to: engine)
+        try attachReporting(to: engine)
+
+        try engine.on(.completed) { [unowned self] _ in
+            trainingSeconds = Self.now - runStart - excludedSeconds
+        }
+        if let stop = configuration.stopAfterIterations {
+            try engine.on(.iterationCompleted(once: stop)) { [unowned self] engine in
+                note("stopping after iteration \(stop) as asked")
+                engine.terminate()
+            }
+        }
+        if let fault = configuration.injectedFault, fault.rank == communicator.rank {
+            try engine.on(.iterationCompleted(once: fault.iteration)) { [unowned self] _ in
+                try fault.trigger(rank: communicator.rank)
+            }
+        }
+    }
+
+    /// Saves checkpoints on rank 0 every `checkpointEvery` iterations, or at each epoch's end.
+    func attachCheckpoint(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+        checkpointObjects = ["trainer": engine, "model": ModelState(model), "optimizer": OptimizerState(optimizer),
+                             "job": record]
+        if let statistics = data.statistics { checkpointObjects["normalization"] = NormalizationState(statistics) }
+        if let scheduler { checkpointObjects["scheduler"] = scheduler }
+        guard let directory = configuration.checkpointDirectory else { return }
+        let saver = try DiskSaver(directory: URL(fileURLWithPath: directory), createDirectory: true,
+                                  requireEmpty: false, isWriter: isLeader)
+        let checkpoint = Checkpoint(toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
+                                    isWriter: isLeader)
+        self.checkpoint = checkpoint
+        let save: (Engine<LabeledBatch, TrainingStepOutput>) throws -> Void = { [unowned self] engine in
+            let start = Self.now
+            _ = try checkpoint.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
+            excludedSeconds += Self.now - start
+            try engine.fireEvent(.checkpointSaved)
+        }
+        if let every = configuration.checkpointEvery {
+            try engine.on(.iterationCompleted(every: every), save)
+        } else {
+            try engine.on(.epochCompleted, save)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Cluster
+import Crypto
+import EngineCore
+import Foundation
+import NeuralNet
+
+/// One rank's part of a training run: data, model, trainer, handlers, resume, training and the summary.
+///
+/// Every rank builds the same job from the same configuration. Construction does no communication, so a
+/// failure there can be agreed on by all ranks (see `TrainingLauncher`) instead of leaving some of them
+/// waiting in a collective.
+public final class TrainingJob {
+    /// The run's configuration.
+    public let configuration: TrainingConfiguration
+    /// The world this rank belongs to.
+    public let communicator: any Communicator
+    /// The training and test splits.
+    public let data: PreparedData
+    /// The model trained.
+    public let model: Sequential
+    /// The optimizer.
+    public let optimizer: any Optimizer
+    /// The trainer engine and its step.
+    public let trainer: SupervisedTrainer
+    /// The evaluator engine, run on the test split after each epoch.
+    public let evaluator: SupervisedEvaluator
+    /// Objects saved in every checkpoint, by name.
+    public private(set) var checkpointObjects: [String: any Stateful] = [:]
+
+    let trainLoader: DataLoader
+    let testLoader: DataLoader
+    let gradients: GradientAllReduce
+    let record: JobRecord
+    let learningRate: OptimizerLearningRate
+    var checkpoint: Checkpoint?
+    var trainingSeconds = 0.0
+    var excludedSeconds = 0.0
+    var iterationsRun = 0
+    var samplesRun = 0
+    var lastEvaluation: (iteration: Int, accuracy: Double, loss: Double)?
+
+    /// Builds rank `communicator.rank`'s job. No collective is called.
+    public init(configuration: TrainingConfiguration, communicator: any Communicator) throws {
+        self.configuration = configuration
+        self.communicator = communicator
+        data = try PreparedData(configuration)
+        guard data.train.count > 0 else {
+            throw ConfigurationError.invalid(option: "--data", value: configuration.data.description,
+                                             expected: "at least one training sample")
+        }
+        model = try ModelFactory.makeModel(configuration.model, sampleShape: data.train.sampleShape,
+                                           classes: max(data.train.classCount, data.test.classCount), seed: configuration.seed)
+        optimizer = ModelFactory.makeOptimizer(configuration, model: model)
+        learningRate = OptimizerLearningRate(optimizer)
+        trainer = SupervisedTrainer(model: model, optimizer: optimizer, seed: configuration.seed, rank: communicator.rank)
+        evaluator = SupervisedEvaluator(model: model)
+        trainLoader = DataLoader(
+            dataset: data.train, batchSize: configuration.batchSize,
+            sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
+                                        seed: configuration.seed, shuffle: true, tail: .pad))
+        testLoader = DataLoader(
+            dataset: data.test, batchSize: max(configuration.batchSize, 256),
+            sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
+                                        shuffle: false, tail: .uneven))
+        gradients = GradientAllReduce(arena: model.arena, communicator: communicator,
+                                      overlap: configuration.overlapCommunication)
+        record = JobRecord(configuration: configuration, worldSize: communicator.size)
+        try attachHandlers()
+    }
+
+    /// Whether this rank writes files and prints progress.
+    var isLeader: Bool { communicator.rank == 0 }
+
+    /// A line on standard error, from rank 0 only.
+    func note(_ message: String) {
+        guard isLeader else { return }
+        FileHandle.standardError.write(Data("swift-train: \(message)\n".utf8))
+    }
+
+    /// Trains to the configured end (or `stopAfterIterations`) and returns the run's summary.
+    public func run() throws -> TrainingSummary {
+        let engine = trainer.engine!
+        try engine.run(trainLoader, maxEpochs: configuration.epochs)
+        if let error = engine.state.error { throw error }
+        let evaluation = try evaluationAtCurrentIteration()
+        return TrainingSummary(
+            epoch: engine.state.epoch, iteration: engine.state.iteration, worldSize: communicator.size,
+            testAccuracy: evaluation.accuracy, testLoss: evaluation.loss,
+            trainSamplesPerSecond: trainingSeconds > 0 ? Double(samplesRun) / trainingSeconds : 0,
+            parametersSHA256: Self.parametersSHA256(model), parameters: model.parameterCount,
+            checkpoint: checkpoint?.lastCheckpoint?.path)
+    }
+
+    /// The test accuracy and loss of the current parameters (evaluating only if not done at this iteration).
+    func evaluationAtCurrentIteration() throws -> (accuracy: Double, loss: Double) {
+        let iteration = trainer.engine.state.iteration
+        if let last = lastEvaluation, last.iteration == iteration { return (last.accuracy, last.loss) }
+        try evaluator.engine.run(testLoader)
+        let metrics = evaluator.engine.state.metrics
+        let result = (metrics["accuracy"] ?? .nan, metrics["loss"] ?? .nan)
+        lastEvaluation = (iteration, result.0, result.1)
+        return result
+    }
+
+    /// SHA-256 of the parameters' bytes (little-endian Float32, arena order), as lowercase hex.
+    public static func parametersSHA256(_ model: Sequential) -> String {
+        SHA256.hash(data: UnsafeRawBufferPointer(model.arena.parameters))
+            .map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Lets learning-rate schedulers drive any optimizer.
+final class OptimizerLearningRate: LearningRateControlled {
+    let optimizer: any Optimizer
+    init(_ optimizer: any Optimizer) { self.optimizer = optimizer }
+    var learningRate: Double {
+        get { optimizer.learningRate }
+        set { optimizer.learningRate = newValue }
+    }
+}

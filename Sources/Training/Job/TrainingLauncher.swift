@@ -1,0 +1,105 @@
+import Cluster
+import Foundation
+import NeuralNet
+
+/// Runs a job the way the process was started: under mpirun, alone, or on simulated ranks; makes every
+/// failure end the whole job promptly with one clear message.
+public enum TrainingLauncher {
+    /// Trains; returns rank 0's summary (nil on other ranks).
+    public static func train(_ configuration: TrainingConfiguration, simulatedRanks: Int? = nil) throws -> TrainingSummary? {
+        try launch(simulatedRanks: simulatedRanks, deterministic: configuration.deterministic,
+                   threads: configuration.threads) { communicator in
+            try runJob(configuration, communicator: communicator)
+        }
+    }
+
+    /// Evaluates a checkpoint on its run's test split or on `data`; returns rank 0's summary.
+    public static func evaluate(checkpoint path: String, data: DataSpecification?, batchSize: Int) throws -> TrainingSummary? {
+        try launch(simulatedRanks: nil, deterministic: false, threads: nil) { communicator in
+            try CheckpointEvaluation.run(path: path, data: data, batchSize: batchSize, communicator: communicator)
+        }
+    }
+
+    private static func launch(simulatedRanks: Int?, deterministic: Bool, threads: Int?,
+                               _ body: @escaping @Sendable (any Communicator) throws -> TrainingSummary) throws -> TrainingSummary? {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if let ranks = simulatedRanks {
+            BLAS.threadCount = threads ?? 1
+            let world = SimulatedWorld(size: ranks, reductionOrder: .fixedRankOrder)
+            // Agreed failures come back as values so that the one carrying the message is the one rethrown.
+            let outcomes = try world.run { communicator -> Result<TrainingSummary, AgreedFailure> in
+                do { return .success(try body(communicator)) } catch let failure as AgreedFailure { return .failure(failure) }
+            }
+            if let report = outcomes.lazy.compactMap({ if case .failure(let f) = $0, f.shouldPrint { f } else { nil } }).first {
+                throw report
+            }
+            return try outcomes[0].get()
+        }
+        if ClusterEnvironment.isLaunchedByMPI {
+            let ranksHere = ClusterEnvironment.localSize
+            BLAS.threadCount = threads ?? max(1, cores / max(1, ranksHere))
+            let communicator = try MPICommunicator.initialize(reductionOrder: deterministic ? .fixedRankOrder : .fast)
+            do {
+                let summary = try body(communicator)
+                communicator.finalize()
+                return communicator.rank == 0 ? summary : nil
+            } catch let failure as AgreedFailure {
+                // Every rank saw the failure at the same point: rank 0 (or the failing rank) has printed it.
+                communicator.finalize()
+                throw failure
+            } catch {
+                communicator.abort(message: "rank \(communicator.rank): \(error)", exitCode: 1)
+            }
+        }
+        BLAS.threadCount = threads ?? cores
+        return try body(LocalCommunicator())
+    }
+
+    /// Builds, resumes and runs one rank's job; setup failures are agreed on by all ranks so that none is
+    /// left waiting in a collective, and printed once.
+    static func runJob(_ configuration: TrainingConfiguration, communicator: any Communicator) throws -> TrainingSummary {
+        let job: TrainingJob? = try agreeing(communicator) { try TrainingJob(configuration: configuration, communicator: communicator) }
+        guard let job else { throw AgreedFailure.silent }
+        let bytes = try CheckpointTransfer.fetch(configuration, communicator: communicator, note: job.note)
+        _ = try agreeing(communicator) { () -> Bool in
+            if let bytes { try job.load(checkpointBytes: bytes) }
+            return true
+        }
+        return try job.run()
+    }
+
+    /// Runs `body` on every rank, then agrees: if any rank failed, every rank throws. The failure is
+    /// printed by rank 0 when it failed too (the usual case: the same bad input everywhere), otherwise by
+    /// each failing rank with its number.
+    static func agreeing<T>(_ communicator: any Communicator, _ body: () throws -> T) throws -> T? {
+        var outcome: Result<T, any Error>
+        do { outcome = .success(try body()) } catch { outcome = .failure(error) }
+        let failed: Int64 = if case .failure = outcome { 1 } else { 0 }
+        let statuses = communicator.size > 1 ? try communicator.allGather(failed) : [failed]
+        guard statuses.contains(1) else { return try outcome.get() }
+        if case .failure(let error) = outcome {
+            if communicator.rank == 0 {
+                throw AgreedFailure.report(String(describing: error))
+            } else if statuses[0] == 0 {
+                throw AgreedFailure.report("rank \(communicator.rank): \(error)")
+            }
+        }
+        throw AgreedFailure.silent
+    }
+}
+
+/// A failure every rank of a job agreed on; only one of them carries the message to print.
+public enum AgreedFailure: Error, CustomStringConvertible {
+    case report(String)
+    case silent
+
+    public var description: String {
+        switch self {
+        case .report(let message): message
+        case .silent: "another rank failed"
+        }
+    }
+
+    /// Whether this rank should print the failure.
+    public var shouldPrint: Bool { if case .report = self { true } else { false } }
+}
