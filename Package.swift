@@ -23,6 +23,7 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CBLAS", path: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Libraries (dependencies point one way: EngineCore, NeuralNet, Cluster -> Training -> tools)
         .target(name: "EngineCore", swiftSettings: [.unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"])]),
@@ -30,7 +31,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
         .target(name: "Training", dependencies: [
-            "EngineCore", "NeuralNet", "Cluster",
+            "EngineCore", "NeuralNet", "Cluster", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 

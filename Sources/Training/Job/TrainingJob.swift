@@ -25,7 +25,7 @@ public final class TrainingJob {
     /// The evaluator engine, run on the test split after each epoch.
     public let evaluator: SupervisedEvaluator
     /// Objects saved in every checkpoint, by name.
-    public private(set) var checkpointObjects: [String: any Stateful] = [:]
+    public internal(set) var checkpointObjects: [String: any Stateful] = [:]
 
     let trainLoader: DataLoader
     let testLoader: DataLoader
@@ -33,6 +33,8 @@ public final class TrainingJob {
     let record: JobRecord
     let learningRate: OptimizerLearningRate
     var checkpoint: Checkpoint?
+    var scheduler: LearningRateScheduler?
+    var logger: JSONLinesLogger?
     var trainingSeconds = 0.0
     var excludedSeconds = 0.0
     var iterationsRun = 0

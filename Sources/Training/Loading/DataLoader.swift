@@ -46,7 +46,7 @@ public final class DataLoader: ResumableSequence {
         self.batchSize = batchSize
         self.sampler = sampler
         self.dropLastBatch = dropLastBatch
-        featureBuffer = .allocate(capacity: max(1, batchSize * dataset.featureCount))
+        featureBuffer = .allocate(capacity: Swift.max(1, batchSize * dataset.featureCount))
         labelBuffer = .allocate(capacity: batchSize)
     }
 
@@ -63,9 +63,9 @@ public final class DataLoader: ResumableSequence {
 
     /// An iterator positioned at the batch the run's iteration `iteration + 1` processes.
     public func makeIterator(startingAfter iteration: Int) -> Iterator {
-        let perPass = max(1, batchesPerPass)
+        let perPass = Swift.max(1, batchesPerPass)
         let epoch = iteration / perPass
-        return Iterator(loader: self, epoch: epoch, indices: sampler.indices(epoch: epoch), next: iteration % perPass)
+        return Iterator(loader: self, epoch: epoch, indices: sampler.indices(epoch: epoch), position: iteration % perPass)
     }
 
     /// An iterator over the first epoch.
@@ -87,15 +87,15 @@ public final class DataLoader: ResumableSequence {
         let loader: DataLoader
         let epoch: Int
         let indices: [Int]
-        var next: Int
+        var position: Int
 
         public mutating func next() -> LabeledBatch? {
-            guard next < loader.batchesPerPass else { return nil }
-            let start = next * loader.batchSize
-            let end = min(start + loader.batchSize, indices.count)
+            guard position < loader.batchesPerPass else { return nil }
+            let start = position * loader.batchSize
+            let end = Swift.min(start + loader.batchSize, indices.count)
             guard start < end else { return nil }
-            defer { next += 1 }
-            return loader.load(indices[start..<end], epoch: epoch, index: next)
+            defer { position += 1 }
+            return loader.load(indices[start..<end], epoch: epoch, index: position)
         }
     }
 }

@@ -1,1 +1,0 @@
-// Cluster: work in progress.

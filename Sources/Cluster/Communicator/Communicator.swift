@@ -1,0 +1,75 @@
+/// How sums across ranks are formed.
+public enum ReductionOrder: Sendable, Equatable {
+    /// MPI's own all-reduce: fastest; the same bits run after run for a given world size and buffer size.
+    case fast
+    /// ((r0 + r1) + r2) + ... in rank order: an MPI world and a simulated world of the same size agree bit for bit.
+    case fixedRankOrder
+}
+
+/// The collective operations data-parallel training needs, over a world of ranks.
+///
+/// Every rank must call the same collectives in the same order with buffers of the same size.
+/// Implementations: `MPICommunicator` (a real cluster), `LocalCommunicator` (one process) and the ranks of a
+/// `SimulatedWorld` (threads of one process).
+public protocol Communicator: AnyObject {
+    /// This rank, in `0..<size`.
+    var rank: Int { get }
+    /// Number of ranks.
+    var size: Int { get }
+    /// How sums are formed.
+    var reductionOrder: ReductionOrder { get }
+
+    /// Replaces `buffer` on every rank with the element-wise sum over ranks.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// Replaces `buffer` on every rank with the element-wise sum over ranks.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Replaces `buffer` on every rank with the element-wise sum over ranks.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// Starts an all-reduce that completes later; `buffer` must stay untouched until it does.
+    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction
+    /// Copies `root`'s bytes into `buffer` on every rank (every rank passes the same size).
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// Replaces `bytes` on every rank with `root`'s, whatever their length.
+    func broadcast(bytes: inout [UInt8], root: Int) throws
+    /// Every rank's value, by rank.
+    func allGather(_ value: Int64) throws -> [Int64]
+    /// Every rank's bytes, by rank.
+    func allGather(bytes: [UInt8]) throws -> [[UInt8]]
+    /// Returns once every rank has called it.
+    func barrier() throws
+    /// Ends the whole job at once, printing `message` on standard error.
+    func abort(message: String, exitCode: Int32) -> Never
+}
+
+/// An all-reduce under way.
+public protocol PendingReduction: AnyObject {
+    /// Whether it has completed (lets MPI progress it).
+    func isComplete() throws -> Bool
+    /// Waits for it to complete.
+    func wait() throws
+}
+
+/// A reduction that completed when it was started.
+final class CompletedReduction: PendingReduction {
+    func isComplete() throws -> Bool { true }
+    func wait() throws {}
+}
+
+/// What went wrong in a collective.
+public enum ClusterError: Error, Equatable, CustomStringConvertible {
+    case mpi(function: String, code: Int32, message: String)
+    case peerFailed(rank: Int)
+    case rankFailed(rank: Int, message: String)
+    case sizeMismatch(operation: String, sizes: [Int])
+    case invalidRoot(Int, size: Int)
+
+    public var description: String {
+        switch self {
+        case .mpi(let function, let code, let message): "\(function) failed (MPI error \(code)): \(message)"
+        case .peerFailed(let rank): "rank \(rank) failed, so this collective cannot complete"
+        case .rankFailed(let rank, let message): "rank \(rank): \(message)"
+        case .sizeMismatch(let operation, let sizes): "\(operation) called with different sizes on different ranks: \(sizes)"
+        case .invalidRoot(let root, let size): "root \(root) is not a rank of a world of \(size)"
+        }
+    }
+}

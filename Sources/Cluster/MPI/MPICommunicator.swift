@@ -1,0 +1,192 @@
+import CMPI
+import Foundation
+
+/// The world of an mpirun job (or an MPI singleton): collectives over Open MPI, shared memory or TCP.
+///
+/// The only type that calls MPI. MPI is initialised once per process (thread level funneled: every MPI
+/// call comes from the thread that initialised it, which is the training loop's). Every status code goes
+/// through `check`, which throws `ClusterError.mpi` with MPI's own message.
+public final class MPICommunicator: Communicator, @unchecked Sendable {
+    // @unchecked Sendable: MPI handles are plain pointers; the invariant is that the communicator is used
+    // only from the thread that initialised MPI.
+    public let rank: Int
+    public let size: Int
+    public let reductionOrder: ReductionOrder
+    private let world: MPI_Comm
+    private var gatherScratch: [Float] = []
+    private nonisolated(unsafe) static var shared: MPICommunicator?
+
+    private init(world: MPI_Comm, rank: Int, size: Int, reductionOrder: ReductionOrder) {
+        self.world = world
+        self.rank = rank
+        self.size = size
+        self.reductionOrder = reductionOrder
+    }
+
+    /// Whether mpirun started this process (it sets OMPI_COMM_WORLD_SIZE or PMIX_RANK).
+    public static var isLaunchedByMPI: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil
+    }
+
+    /// Initialises MPI (once per process) and returns the world communicator.
+    public static func initialize(reductionOrder: ReductionOrder = .fast) throws -> MPICommunicator {
+        if let shared { return shared }
+        var initialized: Int32 = 0
+        MPI_Initialized(&initialized)
+        if initialized == 0 {
+            var provided: Int32 = 0
+            try check(MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided), "MPI_Init_thread")
+        }
+        let world = cmpi_comm_world()!
+        try check(MPI_Comm_set_errhandler(world, cmpi_errors_return()), "MPI_Comm_set_errhandler")
+        var rank: Int32 = 0, size: Int32 = 0
+        try check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank")
+        try check(MPI_Comm_size(world, &size), "MPI_Comm_size")
+        let communicator = MPICommunicator(world: world, rank: Int(rank), size: Int(size), reductionOrder: reductionOrder)
+        shared = communicator
+        return communicator
+    }
+
+    /// Ends MPI for this process; call once, after the last collective.
+    public func finalize() {
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 { MPI_Finalize() }
+    }
+
+    static func check(_ code: Int32, _ function: String) throws {
+        guard code != MPI_SUCCESS else { return }
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &buffer, &length)
+        let message = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw ClusterError.mpi(function: function, code: code, message: message)
+    }
+
+    private func count(_ value: Int) -> Int32 {
+        precondition(value <= Int32.max, "MPI counts are 32-bit: \(value) elements is too many for one call")
+        return Int32(value)
+    }
+
+    // MARK: - Reductions
+
+    private func sum<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>, type: MPI_Datatype) throws {
+        guard size > 1, buffer.count > 0 else { return }
+        switch reductionOrder {
+        case .fast:
+            try Self.check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world),
+                           "MPI_Allreduce")
+        case .fixedRankOrder:
+            try fixedOrderSum(buffer, type: type)
+        }
+    }
+
+    /// Gathers every rank's buffer, then sums them in rank order on every rank: deterministic whatever
+    /// algorithm MPI would pick, and bit-identical to a simulated world.
+    private func fixedOrderSum<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>, type: MPI_Datatype) throws {
+        let n = buffer.count
+        let all = UnsafeMutableBufferPointer<T>.allocate(capacity: n * size)
+        defer { all.deallocate() }
+        try Self.check(MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world),
+                       "MPI_Allgather")
+        for index in 0..<n { buffer[index] = all[index] }
+        for other in 1..<size {
+            let base = other * n
+            for index in 0..<n { buffer[index] += all[base + index] }
+        }
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try sum(buffer, type: cmpi_float()) }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try sum(buffer, type: cmpi_double()) }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try sum(buffer, type: cmpi_int64()) }
+
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
+        guard size > 1, buffer.count > 0, reductionOrder == .fast else {
+            try allReduceSum(buffer)
+            return CompletedReduction()
+        }
+        var request = cmpi_request_null()
+        try Self.check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), cmpi_float(), cmpi_op_sum(),
+                                      world, &request), "MPI_Iallreduce")
+        return MPIPendingReduction(request: request)
+    }
+
+    // MARK: - Broadcast, gather, barrier, abort
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
+        guard size > 1, buffer.count > 0 else { return }
+        try Self.check(MPI_Bcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world), "MPI_Bcast")
+    }
+
+    public func broadcast(bytes: inout [UInt8], root: Int) throws {
+        guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
+        guard size > 1 else { return }
+        var length = Int64(bytes.count)
+        try Self.check(MPI_Bcast(&length, 1, cmpi_int64(), Int32(root), world), "MPI_Bcast")
+        if rank != root { bytes = Array(repeating: 0, count: Int(length)) }
+        if length > 0 {
+            try bytes.withUnsafeMutableBytes { raw in try broadcast(raw, root: root) }
+        }
+    }
+
+    public func allGather(_ value: Int64) throws -> [Int64] {
+        guard size > 1 else { return [value] }
+        var value = value
+        var result = Array(repeating: Int64(0), count: size)
+        try Self.check(MPI_Allgather(&value, 1, cmpi_int64(), &result, 1, cmpi_int64(), world), "MPI_Allgather")
+        return result
+    }
+
+    public func allGather(bytes: [UInt8]) throws -> [[UInt8]] {
+        guard size > 1 else { return [bytes] }
+        let lengths = try allGather(Int64(bytes.count)).map { Int($0) }
+        var displacements: [Int32] = []
+        var offset = 0
+        for length in lengths {
+            displacements.append(count(offset))
+            offset += length
+        }
+        var all = Array(repeating: UInt8(0), count: offset)
+        let counts = lengths.map { count($0) }
+        try Self.check(MPI_Allgatherv(bytes, count(bytes.count), cmpi_byte(), &all, counts, displacements, cmpi_byte(), world),
+                       "MPI_Allgatherv")
+        return lengths.indices.map { index in
+            Array(all[Int(displacements[index])..<(Int(displacements[index]) + lengths[index])])
+        }
+    }
+
+    public func barrier() throws {
+        try Self.check(MPI_Barrier(world), "MPI_Barrier")
+    }
+
+    /// Prints `message` and ends every rank of the job (MPI_Abort), never returning.
+    public func abort(message: String, exitCode: Int32) -> Never {
+        FileHandle.standardError.write(Data("swift-train: error: \(message)\n".utf8))
+        MPI_Abort(world, exitCode)
+        exit(exitCode)
+    }
+}
+
+/// A non-blocking all-reduce of MPI.
+final class MPIPendingReduction: PendingReduction {
+    private var request: MPI_Request?
+    private var done = false
+
+    init(request: MPI_Request?) { self.request = request }
+
+    func isComplete() throws -> Bool {
+        if done { return true }
+        var flag: Int32 = 0
+        try MPICommunicator.check(MPI_Test(&request, &flag, cmpi_status_ignore()), "MPI_Test")
+        done = flag != 0
+        return done
+    }
+
+    func wait() throws {
+        if done { return }
+        try MPICommunicator.check(MPI_Wait(&request, cmpi_status_ignore()), "MPI_Wait")
+        done = true
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// Element-wise layers: the shape passes through unchanged.
+public class ElementwiseLayer: Layer {
+    /// Values per sample, known after `configure`.
+    public private(set) var width = 0
+
+    public func configure(inputShape: [Int]) throws -> [Int] {
+        width = inputShape.reduce(1, *)
+        return inputShape
+    }
+
+    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+                        randomKey: UInt64) {
+        fatalError("subclass responsibility")
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+        fatalError("subclass responsibility")
+    }
+}
+
+/// max(0, x).
+public final class ReLU: ElementwiseLayer {
+    /// A ReLU.
+    public override init() {}
+
+    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+                                 training: Bool, randomKey: UInt64) {
+        for index in 0..<(batch * width) { output[index] = max(input[index], 0) }
+    }
+
+    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                                  batch: Int, accumulate: Bool) {
+        guard let inputGradient else { return }
+        for index in 0..<(batch * width) { inputGradient[index] = output[index] > 0 ? outputGradient[index] : 0 }
+    }
+}
+
+/// tanh(x).
+public final class Tanh: ElementwiseLayer {
+    /// A tanh.
+    public override init() {}
+
+    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+                                 training: Bool, randomKey: UInt64) {
+        for index in 0..<(batch * width) { output[index] = tanh(input[index]) }
+    }
+
+    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                                  batch: Int, accumulate: Bool) {
+        guard let inputGradient else { return }
+        for index in 0..<(batch * width) { inputGradient[index] = outputGradient[index] * (1 - output[index] * output[index]) }
+    }
+}
+
+/// 1 / (1 + e^-x).
+public final class Sigmoid: ElementwiseLayer {
+    /// A sigmoid.
+    public override init() {}
+
+    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+                                 training: Bool, randomKey: UInt64) {
+        for index in 0..<(batch * width) { output[index] = 1 / (1 + exp(-input[index])) }
+    }
+
+    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                                  batch: Int, accumulate: Bool) {
+        guard let inputGradient else { return }
+        for index in 0..<(batch * width) { inputGradient[index] = outputGradient[index] * output[index] * (1 - output[index]) }
+    }
+}
+
+/// Zeroes each value with probability p while training and scales the rest by 1/(1-p); identity otherwise.
+///
+/// The mask is a pure function of the step's random key and the value's position, so backward recomputes
+/// it instead of storing it, and a resumed run draws the same masks.
+public final class Dropout: ElementwiseLayer {
+    /// Probability of dropping a value.
+    public let probability: Float
+    private var lastKey: UInt64 = 0
+    private let layerSalt: UInt64
+
+    /// A dropout of probability `probability` in [0, 1).
+    public init(probability: Float, salt: UInt64 = 0) {
+        precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
+        self.probability = probability
+        layerSalt = salt
+    }
+
+    @inline(__always)
+    private func keeps(_ random: CounterRandom, _ index: Int) -> Bool {
+        Float(random.value(at: UInt64(index)) >> 40) * 0x1p-24 >= probability
+    }
+
+    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+                                 training: Bool, randomKey: UInt64) {
+        let count = batch * width
+        guard training, probability > 0 else {
+            output.update(from: input, count: count)
+            return
+        }
+        lastKey = randomKey
+        let random = CounterRandom(seed: randomKey, stream: layerSalt), scale = 1 / (1 - probability)
+        for index in 0..<count { output[index] = keeps(random, index) ? input[index] * scale : 0 }
+    }
+
+    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                                  batch: Int, accumulate: Bool) {
+        guard let inputGradient else { return }
+        let count = batch * width
+        guard probability > 0 else {
+            inputGradient.update(from: outputGradient, count: count)
+            return
+        }
+        let random = CounterRandom(seed: lastKey, stream: layerSalt), scale = 1 / (1 - probability)
+        for index in 0..<count { inputGradient[index] = keeps(random, index) ? outputGradient[index] * scale : 0 }
+    }
+}
+
+/// Reshapes [C, H, W] samples to flat vectors (a no-op on the data).
+public final class Flatten: ElementwiseLayer {
+    /// A flatten.
+    public override init() {}
+
+    public override func configure(inputShape: [Int]) throws -> [Int] {
+        _ = try super.configure(inputShape: inputShape)
+        return [width]
+    }
+
+    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+                                 training: Bool, randomKey: UInt64) {
+        output.update(from: input, count: batch * width)
+    }
+
+    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+                                  batch: Int, accumulate: Bool) {
+        inputGradient?.update(from: outputGradient, count: batch * width)
+    }
+}

@@ -1,0 +1,214 @@
+/// A 2-D convolution over [channels, height, width] samples, stride 1, zero padding (im2col + sgemm).
+///
+/// Weight shape [outputChannels, inputChannels, kernel, kernel] and bias [outputChannels], as in PyTorch.
+public final class Conv2D: Layer {
+    /// Input and output channels, kernel size and padding.
+    public let inputChannels: Int, outputChannels: Int, kernel: Int, padding: Int
+    private var height = 0, width = 0, outputHeight = 0, outputWidth = 0
+    private var weight = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var bias = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var weightGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var biasGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var columns = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var columnGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+
+    /// A convolution from `inputChannels` to `outputChannels` with a square `kernel` ("same" padding by default).
+    public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, padding: Int? = nil) {
+        precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0, "Conv2D needs positive sizes")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernel = kernel
+        self.padding = padding ?? kernel / 2
+    }
+
+    deinit {
+        columns.deallocate()
+        columnGradient.deallocate()
+    }
+
+    private var patch: Int { inputChannels * kernel * kernel }
+    private var pixels: Int { outputHeight * outputWidth }
+
+    public func configure(inputShape: [Int]) throws -> [Int] {
+        guard inputShape.count == 3, inputShape[0] == inputChannels else {
+            throw LayerError.badInputShape(layer: "Conv2D(\(inputChannels), \(outputChannels))", shape: inputShape,
+                                           expected: "[\(inputChannels), height, width]")
+        }
+        height = inputShape[1]
+        width = inputShape[2]
+        outputHeight = height + 2 * padding - kernel + 1
+        outputWidth = width + 2 * padding - kernel + 1
+        guard outputHeight > 0 && outputWidth > 0 else {
+            throw LayerError.badInputShape(layer: "Conv2D", shape: inputShape, expected: "at least the kernel size")
+        }
+        columns = .allocate(capacity: patch * pixels)
+        columnGradient = .allocate(capacity: patch * pixels)
+        return [outputChannels, outputHeight, outputWidth]
+    }
+
+    public var parameterShapes: [(suffix: String, shape: [Int])] {
+        [("weight", [outputChannels, inputChannels, kernel, kernel]), ("bias", [outputChannels])]
+    }
+
+    public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {
+        weight = parameters[0]
+        bias = parameters[1]
+        weightGradient = gradients[0]
+        biasGradient = gradients[1]
+    }
+
+    /// PyTorch's default: weights and bias uniform with bound 1/√(inputChannels·kernel²).
+    public func initialize(using random: inout CounterRandom) {
+        let bound = 1 / Float(patch).squareRoot()
+        fillUniform(weight, bound: bound, using: &random)
+        fillUniform(bias, bound: bound, using: &random)
+    }
+
+    private func fillColumns(from image: UnsafePointer<Float>) {
+        let columns = self.columns.baseAddress!
+        var row = 0
+        for channel in 0..<inputChannels {
+            let plane = image + channel * height * width
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let target = columns + row * pixels
+                    for oy in 0..<outputHeight {
+                        let iy = oy + ky - padding
+                        for ox in 0..<outputWidth {
+                            let ix = ox + kx - padding
+                            target[oy * outputWidth + ox] = iy >= 0 && iy < height && ix >= 0 && ix < width
+                                ? plane[iy * width + ix] : 0
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+                        randomKey: UInt64) {
+        let inputSize = inputChannels * height * width, outputSize = outputChannels * pixels
+        for sample in 0..<batch {
+            fillColumns(from: input + sample * inputSize)
+            let target = output + sample * outputSize
+            for channel in 0..<outputChannels {
+                (target + channel * pixels).update(repeating: bias[channel], count: pixels)
+            }
+            BLAS.gemm(transposeA: false, transposeB: false, m: outputChannels, n: pixels, k: patch,
+                      UnsafePointer(weight.baseAddress!), lda: patch, UnsafePointer(columns.baseAddress!), ldb: pixels,
+                      beta: 1, target, ldc: pixels)
+        }
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+        let inputSize = inputChannels * height * width, outputSize = outputChannels * pixels
+        if !accumulate {
+            weightGradient.update(repeating: 0)
+            biasGradient.update(repeating: 0)
+        }
+        for sample in 0..<batch {
+            let gradient = outputGradient + sample * outputSize
+            fillColumns(from: input + sample * inputSize)
+            BLAS.gemm(transposeA: false, transposeB: true, m: outputChannels, n: patch, k: pixels, gradient, lda: pixels,
+                      UnsafePointer(columns.baseAddress!), ldb: pixels, beta: 1, weightGradient.baseAddress!, ldc: patch)
+            for channel in 0..<outputChannels {
+                var sum: Float = 0
+                for pixel in 0..<pixels { sum += gradient[channel * pixels + pixel] }
+                biasGradient[channel] += sum
+            }
+            guard let inputGradient else { continue }
+            BLAS.gemm(transposeA: true, transposeB: false, m: patch, n: pixels, k: outputChannels,
+                      UnsafePointer(weight.baseAddress!), lda: patch, gradient, ldb: pixels, beta: 0,
+                      columnGradient.baseAddress!, ldc: pixels)
+            let image = inputGradient + sample * inputSize
+            image.update(repeating: 0, count: inputSize)
+            var row = 0
+            for channel in 0..<inputChannels {
+                let plane = image + channel * height * width
+                for ky in 0..<kernel {
+                    for kx in 0..<kernel {
+                        let source = columnGradient.baseAddress! + row * pixels
+                        for oy in 0..<outputHeight {
+                            let iy = oy + ky - padding
+                            guard iy >= 0 && iy < height else { continue }
+                            for ox in 0..<outputWidth {
+                                let ix = ox + kx - padding
+                                if ix >= 0 && ix < width { plane[iy * width + ix] += source[oy * outputWidth + ox] }
+                            }
+                        }
+                        row += 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 2-D max pooling with a square window and an equal stride over [channels, height, width] samples.
+public final class MaxPool2D: Layer {
+    /// Window and stride.
+    public let size: Int
+    private var channels = 0, height = 0, width = 0, outputHeight = 0, outputWidth = 0
+    private var argmax = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
+
+    /// A pooling of `size x size` windows.
+    public init(size: Int = 2) {
+        precondition(size > 0, "pool size must be positive")
+        self.size = size
+    }
+
+    deinit { argmax.deallocate() }
+
+    public func configure(inputShape: [Int]) throws -> [Int] {
+        guard inputShape.count == 3, inputShape[1] >= size, inputShape[2] >= size else {
+            throw LayerError.badInputShape(layer: "MaxPool2D(\(size))", shape: inputShape,
+                                           expected: "[channels, height, width] at least \(size) x \(size)")
+        }
+        (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
+        (outputHeight, outputWidth) = (height / size, width / size)
+        return [channels, outputHeight, outputWidth]
+    }
+
+    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+                        randomKey: UInt64) {
+        let count = batch * channels * outputHeight * outputWidth
+        if argmax.count < count {
+            argmax.deallocate()
+            argmax = .allocate(capacity: count)
+        }
+        var out = 0
+        for plane in 0..<(batch * channels) {
+            let source = input + plane * height * width
+            for oy in 0..<outputHeight {
+                for ox in 0..<outputWidth {
+                    var best = -Float.infinity, bestIndex = 0
+                    for dy in 0..<size {
+                        for dx in 0..<size {
+                            let index = (oy * size + dy) * width + ox * size + dx
+                            if source[index] > best { best = source[index]; bestIndex = index }
+                        }
+                    }
+                    output[out] = best
+                    argmax[out] = Int32(bestIndex)
+                    out += 1
+                }
+            }
+        }
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+        guard let inputGradient else { return }
+        inputGradient.update(repeating: 0, count: batch * channels * height * width)
+        let perPlane = outputHeight * outputWidth
+        for plane in 0..<(batch * channels) {
+            let target = inputGradient + plane * height * width
+            for position in 0..<perPlane {
+                let out = plane * perPlane + position
+                target[Int(argmax[out])] += outputGradient[out]
+            }
+        }
+    }
+}

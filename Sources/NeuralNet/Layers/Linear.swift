@@ -1,0 +1,68 @@
+/// A fully connected layer `y = x Wᵀ + b`, with W of shape [outputs, inputs] as in PyTorch.
+public final class Linear: Layer {
+    /// Input features.
+    public let inputs: Int
+    /// Output features.
+    public let outputs: Int
+    private var weight = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var bias = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var weightGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    private var biasGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+
+    /// A layer from `inputs` to `outputs` features.
+    public init(inputs: Int, outputs: Int) {
+        precondition(inputs > 0 && outputs > 0, "Linear needs positive sizes")
+        self.inputs = inputs
+        self.outputs = outputs
+    }
+
+    public func configure(inputShape: [Int]) throws -> [Int] {
+        guard inputShape.reduce(1, *) == inputs else {
+            throw LayerError.badInputShape(layer: "Linear(\(inputs), \(outputs))", shape: inputShape,
+                                           expected: "\(inputs) features")
+        }
+        return [outputs]
+    }
+
+    public var parameterShapes: [(suffix: String, shape: [Int])] { [("weight", [outputs, inputs]), ("bias", [outputs])] }
+
+    public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {
+        weight = parameters[0]
+        bias = parameters[1]
+        weightGradient = gradients[0]
+        biasGradient = gradients[1]
+    }
+
+    /// Kaiming-uniform weights with a = √5 and a uniform bias, both with bound 1/√inputs (PyTorch's default).
+    public func initialize(using random: inout CounterRandom) {
+        let bound = 1 / Float(inputs).squareRoot()
+        fillUniform(weight, bound: bound, using: &random)
+        fillUniform(bias, bound: bound, using: &random)
+    }
+
+    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+                        randomKey: UInt64) {
+        let bias = UnsafePointer(self.bias.baseAddress!), outputs = self.outputs
+        for row in 0..<batch {
+            (output + row * outputs).update(from: bias, count: outputs)
+        }
+        BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs, input, lda: inputs,
+                  UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 1, output, ldc: outputs)
+    }
+
+    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+        BLAS.gemm(transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch, outputGradient, lda: outputs,
+                  input, ldb: inputs, beta: accumulate ? 1 : 0, weightGradient.baseAddress!, ldc: inputs)
+        let gradient = biasGradient.baseAddress!, outputs = self.outputs
+        if !accumulate { gradient.update(repeating: 0, count: outputs) }
+        for row in 0..<batch {
+            let source = outputGradient + row * outputs
+            for column in 0..<outputs { gradient[column] += source[column] }
+        }
+        if let inputGradient {
+            BLAS.gemm(transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs, outputGradient,
+                      lda: outputs, UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 0, inputGradient, ldc: inputs)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// NeuralNet: work in progress.

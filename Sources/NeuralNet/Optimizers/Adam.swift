@@ -1,0 +1,84 @@
+import Foundation
+
+/// Adam (Kingma & Ba) with PyTorch's semantics; `decoupledWeightDecay` makes it AdamW.
+public class Adam: Optimizer {
+    public var learningRate: Double
+    /// Exponential decay rates of the first and second moments.
+    public let beta1: Double, beta2: Double
+    /// Added to the denominator for stability.
+    public let epsilon: Double
+    /// Weight decay: L2 in the gradient (Adam) or decoupled (AdamW).
+    public let weightDecay: Double
+    let decoupled: Bool
+    private let arena: ParameterArena
+    private let firstMoment: StateBuffer
+    private let secondMoment: StateBuffer
+    private var steps = 0
+
+    /// An Adam optimizer over `arena`.
+    public init(arena: ParameterArena, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+                epsilon: Double = 1e-8, weightDecay: Double = 0) {
+        self.arena = arena
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        decoupled = false
+        firstMoment = StateBuffer(name: "exp_avg", count: arena.count)
+        secondMoment = StateBuffer(name: "exp_avg_sq", count: arena.count)
+    }
+
+    init(arena: ParameterArena, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
+         weightDecay: Double, decoupled: Bool) {
+        self.arena = arena
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupled = decoupled
+        firstMoment = StateBuffer(name: "exp_avg", count: arena.count)
+        secondMoment = StateBuffer(name: "exp_avg_sq", count: arena.count)
+    }
+
+    public func step() {
+        steps += 1
+        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!
+        let m = firstMoment.values.baseAddress!, v = secondMoment.values.baseAddress!
+        let b1 = Float(beta1), b2 = Float(beta2), count = arena.count
+        let correction1 = 1 - pow(beta1, Double(steps)), correction2 = 1 - pow(beta2, Double(steps))
+        let stepSize = Float(learningRate / correction1), rootCorrection2 = Float(correction2.squareRoot())
+        let eps = Float(epsilon), decay = Float(weightDecay), shrink = Float(1 - learningRate * weightDecay)
+        let l2: Float = decoupled ? 0 : decay
+        for i in 0..<count {
+            if decoupled { p[i] *= shrink }
+            let d = g[i] + l2 * p[i]
+            m[i] = b1 * m[i] + (1 - b1) * d
+            v[i] = b2 * v[i] + (1 - b2) * d * d
+            p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+        }
+    }
+
+    public func stateTensors() -> [(name: String, shape: [Int], values: [Float])] {
+        [firstMoment.tensor, secondMoment.tensor]
+    }
+
+    public func stateScalars() -> [String: Double] { ["steps": Double(steps)] }
+
+    public func loadState(tensors: [(name: String, shape: [Int], values: [Float])], scalars: [String: Double]) throws {
+        try firstMoment.load(from: tensors)
+        try secondMoment.load(from: tensors)
+        steps = Int(try requiredScalar(scalars, "steps"))
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay (`p ← p·(1 − lr·wd)` before the Adam update), PyTorch's semantics.
+public final class AdamW: Adam {
+    /// An AdamW optimizer over `arena` (PyTorch's default weight decay 0.01).
+    public override init(arena: ParameterArena, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+                epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
+        super.init(arena: arena, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                   weightDecay: weightDecay, decoupled: true)
+    }
+}

@@ -1,0 +1,43 @@
+/// Updates an arena's parameters from its gradients; state can be saved and restored exactly.
+public protocol Optimizer: AnyObject {
+    /// The step size; schedulers change it between steps.
+    var learningRate: Double { get set }
+    /// Applies one update from the current gradients.
+    func step()
+    /// The optimizer's tensors (momentum buffers, moments), for checkpoints.
+    func stateTensors() -> [(name: String, shape: [Int], values: [Float])]
+    /// The optimizer's scalars (step count), for checkpoints.
+    func stateScalars() -> [String: Double]
+    /// Restores state saved by `stateTensors()` and `stateScalars()`.
+    /// - Throws: `ParameterError` naming a missing or mis-sized tensor.
+    func loadState(tensors: [(name: String, shape: [Int], values: [Float])], scalars: [String: Double]) throws
+}
+
+/// One optimizer state buffer the size of the arena.
+final class StateBuffer {
+    let name: String
+    let values: UnsafeMutableBufferPointer<Float>
+
+    init(name: String, count: Int) {
+        self.name = name
+        values = .allocate(capacity: max(1, count))
+        values.initialize(repeating: 0)
+    }
+
+    deinit { values.deallocate() }
+
+    var tensor: (name: String, shape: [Int], values: [Float]) { (name, [values.count], Array(values)) }
+
+    func load(from tensors: [(name: String, shape: [Int], values: [Float])]) throws {
+        guard let tensor = tensors.first(where: { $0.name == name }) else { throw ParameterError.missing(name: name) }
+        guard tensor.values.count == values.count else {
+            throw ParameterError.sizeMismatch(name: name, expected: values.count, found: tensor.values.count)
+        }
+        _ = values.update(fromContentsOf: tensor.values)
+    }
+}
+
+func requiredScalar(_ scalars: [String: Double], _ name: String) throws -> Double {
+    guard let value = scalars[name] else { throw ParameterError.missing(name: name) }
+    return value
+}

@@ -1,0 +1,156 @@
+import EngineCore
+import Foundation
+
+/// Saves named objects' state dicts into one checkpoint file, keeping the best or latest `numberSaved`.
+///
+/// Ignite's `Checkpoint` semantics: the file is named `{prefix}_{name}_{step}_{scoreName}={score}.safetensors`
+/// (each part only when set; `name` is "checkpoint" for several objects, else the object's key; the default
+/// step is the iteration, a non-integer score is printed with 4 decimals). The priority of a file is the
+/// score when a score function is given, else the step. A new file is written when fewer than
+/// `numberSaved` exist or it beats the lowest (ties too with `greaterOrEqual`), then the lowest is removed.
+/// On a non-writing rank the bookkeeping runs identically but no file is touched.
+public final class Checkpoint: Stateful {
+    /// The objects saved, by name.
+    public let toSave: [String: any Stateful]
+    /// Where files go.
+    public let saver: DiskSaver
+    /// Files kept (nil: all).
+    public let numberSaved: Int?
+    /// Prefix of every file name.
+    public let filenamePrefix: String
+    /// The score of the current state (higher is better), if files are kept by score.
+    public let scoreFunction: (() -> Double)?
+    /// The score's name in file names.
+    public let scoreName: String?
+    /// The step in file names from (iteration, epoch); the iteration when nil.
+    public let globalStepTransform: ((Int, Int) -> Int)?
+    /// Whether a score equal to the lowest kept replaces it.
+    public let greaterOrEqual: Bool
+    /// Kept files, lowest priority first.
+    public private(set) var saved: [(priority: Double, filename: String)] = []
+
+    /// A checkpoint handler; call `save(iteration:epoch:)` from an event handler.
+    public init(toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
+                scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
+                globalStepTransform: ((Int, Int) -> Int)? = nil, greaterOrEqual: Bool = false, isWriter: Bool = true) {
+        precondition(!toSave.isEmpty, "nothing to save")
+        precondition(numberSaved.map { $0 > 0 } ?? true, "numberSaved must be positive")
+        self.toSave = toSave
+        self.saver = saver
+        self.filenamePrefix = filenamePrefix
+        self.numberSaved = numberSaved
+        self.scoreFunction = scoreFunction
+        self.scoreName = scoreName
+        self.globalStepTransform = globalStepTransform
+        self.greaterOrEqual = greaterOrEqual
+    }
+
+    /// The newest kept file.
+    public var lastCheckpoint: URL? {
+        saved.last.map { saver.directory.appendingPathComponent($0.filename) }
+    }
+
+    /// Saves the objects if the current state deserves a place; returns the file written, if any.
+    @discardableResult
+    public func save(iteration: Int, epoch: Int) throws -> URL? {
+        let score = scoreFunction?()
+        let step = globalStepTransform?(iteration, epoch)
+        let priority = score ?? Double(step ?? iteration)
+        if let numberSaved, saved.count >= numberSaved, let lowest = saved.first?.priority {
+            guard priority > lowest || (greaterOrEqual && priority == lowest) else { return nil }
+        }
+        let name = filename(score: score, step: step, iteration: iteration)
+        let tree: StateDict = toSave.count == 1
+            ? toSave.first!.value.stateDict()
+            : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
+        let url = try saver.write(CheckpointFile.encode(tree), name: name)
+        saved.removeAll { $0.filename == name }
+        saved.append((priority, name))
+        saved.sort { $0.priority < $1.priority }
+        if let numberSaved {
+            while saved.count > numberSaved {
+                let removed = saved.removeFirst()
+                if removed.filename != name { saver.remove(name: removed.filename) }
+            }
+        }
+        return url
+    }
+
+    func filename(score: Double?, step: Int?, iteration: Int) -> String {
+        var parts = filenamePrefix.isEmpty ? "" : "\(filenamePrefix)_"
+        parts += toSave.count == 1 ? toSave.keys.first! : "checkpoint"
+        if let step { parts += "_\(step)" }
+        let formattedScore = score.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : String(format: "%.4f", $0) }
+        if let scoreName, let formattedScore {
+            parts += "_\(scoreName)=\(formattedScore)"
+        } else if let formattedScore {
+            parts += "_\(formattedScore)"
+        } else if step == nil {
+            parts += "_\(iteration)"
+        }
+        return parts + ".safetensors"
+    }
+
+    public func stateDict() -> StateDict {
+        ["saved": .array(saved.map { .dictionary(["priority": .double($0.priority), "filename": .string($0.filename)]) })]
+    }
+
+    public func loadStateDict(_ state: StateDict) throws {
+        saved = try state.array("saved").enumerated().map { index, value in
+            guard case .dictionary(let entry) = value else {
+                throw StateDictError.wrongType(key: "saved.\(index)", expected: "a dictionary")
+            }
+            return (try entry.double("priority"), try entry.string("filename"))
+        }
+    }
+
+    /// Loads each object's state from a checkpoint tree (a single object may take the whole tree).
+    /// - Throws: `CheckpointError` naming the missing object or the object whose state does not fit.
+    public static func loadObjects(toLoad: [String: any Stateful], checkpoint: StateDict) throws {
+        for name in toLoad.keys.sorted() {
+            let object = toLoad[name]!
+            let state: StateDict
+            if case .dictionary(let nested)? = checkpoint[name] {
+                state = nested
+            } else if toLoad.count == 1 {
+                state = checkpoint
+            } else {
+                throw CheckpointError.missingObject(name: name)
+            }
+            do { try object.loadStateDict(state) } catch {
+                throw CheckpointError.objectMismatch(name: name, detail: String(describing: error))
+            }
+        }
+    }
+
+    /// The newest checkpoint in `directory` that verifies (by the trainer's saved iteration, else by
+    /// modification time), and the newer ones skipped because they do not verify.
+    public static func latestValid(in directory: URL) -> (url: URL?, skipped: [(URL, any Error)]) {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") }
+        var valid: [(url: URL, order: Double)] = []
+        var invalid: [(url: URL, order: Double, error: any Error)] = []
+        for name in names {
+            let url = directory.appendingPathComponent(name)
+            let modified = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate]) as? Date)?
+                .timeIntervalSince1970 ?? 0
+            do {
+                let tree = try CheckpointFile.read(url)
+                var order = modified
+                if case .dictionary(let trainer)? = tree["trainer"], case .int(let iteration)? = trainer["iteration"] {
+                    order = Double(iteration)
+                }
+                valid.append((url, order))
+            } catch {
+                invalid.append((url, modified, error))
+            }
+        }
+        let best = valid.max { $0.order < $1.order }
+        let newestValidTime = best.map { url in
+            ((try? FileManager.default.attributesOfItem(atPath: url.url.path)[.modificationDate]) as? Date)?
+                .timeIntervalSince1970 ?? 0
+        } ?? -Double.infinity
+        let skipped = invalid.filter { $0.order >= newestValidTime }.map { ($0.url, $0.error) }
+        return (best?.url, skipped)
+    }
+}

@@ -1,0 +1,91 @@
+/// Labelled samples in memory: row-major features and integer class labels.
+public struct Dataset: Sendable, Equatable {
+    /// Features, `count x featureCount`, row-major.
+    public var features: [Float]
+    /// Features per sample.
+    public let featureCount: Int
+    /// Class of each sample, in `0..<classCount`.
+    public var labels: [Int32]
+    /// Number of classes.
+    public let classCount: Int
+    /// The original label text of each class, in class order.
+    public let classNames: [String]
+    /// Per-sample shape: `[featureCount]` for tables, `[channels, height, width]` for images.
+    public let sampleShape: [Int]
+
+    /// A data set; `features.count` must be `labels.count x featureCount`.
+    public init(features: [Float], featureCount: Int, labels: [Int32], classNames: [String], sampleShape: [Int]? = nil) {
+        precondition(featureCount > 0 && features.count == labels.count * featureCount, "features and labels disagree")
+        self.features = features
+        self.featureCount = featureCount
+        self.labels = labels
+        self.classNames = classNames
+        classCount = classNames.count
+        self.sampleShape = sampleShape ?? [featureCount]
+        precondition(self.sampleShape.reduce(1, *) == featureCount, "sample shape disagrees with the feature count")
+    }
+
+    /// Number of samples.
+    public var count: Int { labels.count }
+
+    /// The samples at `indices`, in that order.
+    public func subset(_ indices: [Int]) -> Dataset {
+        var subsetFeatures: [Float] = []
+        subsetFeatures.reserveCapacity(indices.count * featureCount)
+        for index in indices {
+            subsetFeatures.append(contentsOf: features[(index * featureCount)..<((index + 1) * featureCount)])
+        }
+        return Dataset(features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
+                       classNames: classNames, sampleShape: sampleShape)
+    }
+
+    /// A seeded shuffle split: the first `round(count x testFraction)` shuffled samples test, the rest train.
+    public func split(testFraction: Double, using generator: inout some RandomNumberGenerator) -> (train: Dataset, test: Dataset) {
+        var order = Array(0..<count)
+        if count > 1 {
+            for index in stride(from: count - 1, to: 0, by: -1) {
+                order.swapAt(index, Int(generator.next() % UInt64(index + 1)))
+            }
+        }
+        let testCount = min(count - 1, max(1, Int((Double(count) * testFraction).rounded())))
+        return (subset(Array(order[testCount...])), subset(Array(order[..<testCount])))
+    }
+
+    /// Gathers the samples at `indices` into preallocated buffers (the training hot path: no allocation).
+    public func copyBatch(indices: some Collection<Int>, features target: UnsafeMutableBufferPointer<Float>,
+                          labels labelTarget: UnsafeMutableBufferPointer<Int32>) {
+        precondition(target.count >= indices.count * featureCount && labelTarget.count >= indices.count, "buffers too small")
+        features.withUnsafeBufferPointer { source in
+            var row = 0
+            for index in indices {
+                (target.baseAddress! + row * featureCount)
+                    .update(from: source.baseAddress! + index * featureCount, count: featureCount)
+                labelTarget[row] = labels[index]
+                row += 1
+            }
+        }
+    }
+}
+
+/// A data file that cannot be used, with where the problem is.
+public enum DatasetError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case empty(path: String)
+    case badValue(path: String, line: Int, column: Int, text: String)
+    case wrongFieldCount(path: String, line: Int, found: Int, expected: Int)
+    case missingLabelColumn(path: String, name: String)
+    case badIDX(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "\(path): cannot read: \(reason)"
+        case .empty(let path): "\(path): empty file: no data rows"
+        case .badValue(let path, let line, let column, let text):
+            "\(path): line \(line), column \(column): '\(text)' is not a finite number"
+        case .wrongFieldCount(let path, let line, let found, let expected):
+            "\(path): line \(line) has \(found) fields, expected \(expected)"
+        case .missingLabelColumn(let path, let name): "\(path): no column named '\(name)' in the header"
+        case .badIDX(let path, let reason): "\(path): not a valid IDX file: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import EngineCore
+import Foundation
+
+/// Writes one JSON object per logged event to a file: event, epoch, iteration, elapsed time, world size,
+/// learning rate and metrics. Only the writing rank (rank 0) writes.
+///
+/// `{"elapsed_s":0.5,"epoch":1,"event":"epoch_completed","iteration":45,"lr":0.05,"metrics":{"test_accuracy":0.91},"world_size":4}`
+public final class JSONLinesLogger {
+    private let handle: FileHandle?
+    private let worldSize: Int
+    private let learningRate: (() -> Double)?
+    private let start = DispatchTime.now().uptimeNanoseconds
+
+    /// A logger appending to `path` (created when missing); on a non-writing rank it writes nothing.
+    public init(path: String, worldSize: Int, isWriter: Bool = true, learningRate: (() -> Double)? = nil) throws {
+        self.worldSize = worldSize
+        self.learningRate = learningRate
+        guard isWriter else {
+            handle = nil
+            return
+        }
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CheckpointError.unreadable(path: path, reason: "cannot create the log file")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw CheckpointError.unreadable(path: path, reason: "cannot open the log file for writing")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+    }
+
+    deinit { try? handle?.close() }
+
+    /// Writes one line for `event` with the engine's counters and `metrics`.
+    public func log(event: String, state: EngineState, metrics: [String: Double]) {
+        guard let handle else { return }
+        var fields: [String] = [
+            "\"elapsed_s\":\(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))",
+            "\"epoch\":\(state.epoch)", "\"event\":\(StateJSON.quote(event))", "\"iteration\":\(state.iteration)",
+        ]
+        if let learningRate { fields.append("\"lr\":\(format(learningRate()))") }
+        let metricFields = metrics.keys.sorted().map { "\(StateJSON.quote($0)):\(format(metrics[$0]!))" }
+        fields.append("\"metrics\":{\(metricFields.joined(separator: ","))}")
+        fields.append("\"world_size\":\(worldSize)")
+        handle.write(Data(("{" + fields.joined(separator: ",") + "}\n").utf8))
+    }
+
+    /// Logs every `every` iterations (the `metrics` closure gives e.g. the running loss) and every epoch
+    /// (with `state.metrics`).
+    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, every: Int,
+                                      iterationMetrics: @escaping (Output) -> [String: Double]) throws {
+        try engine.on(.iterationCompleted(every: every)) { [self] engine in
+            log(event: "iteration_completed", state: engine.state, metrics: engine.state.output.map(iterationMetrics) ?? [:])
+        }
+        try engine.on(.epochCompleted) { [self] engine in
+            log(event: "epoch_completed", state: engine.state, metrics: engine.state.metrics)
+        }
+    }
+
+    private func format(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+}

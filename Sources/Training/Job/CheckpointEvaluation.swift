@@ -1,0 +1,92 @@
+import Cluster
+import EngineCore
+import Foundation
+import NeuralNet
+
+/// `swift-train evaluate`: rebuilds a checkpoint's model and measures it on its run's test split, or on all
+/// of other data normalised with the checkpoint's statistics.
+enum CheckpointEvaluation {
+    /// What evaluation needs, built identically on every rank.
+    struct Setup {
+        let evaluator: SupervisedEvaluator
+        let loader: DataLoader
+        let summary: TrainingSummary
+    }
+
+    static func run(path: String, data override: DataSpecification?, batchSize: Int,
+                    communicator: any Communicator) throws -> TrainingSummary {
+        let setup: Setup? = try TrainingLauncher.agreeing(communicator) {
+            var bytes: [UInt8] = communicator.rank == 0 ? try CheckpointFile.read(bytesAt: URL(fileURLWithPath: path)) : []
+            if communicator.size > 1 { try communicator.broadcast(bytes: &bytes, root: 0) }
+            let tree = try CheckpointFile.decode(bytes, source: path)
+            return try prepare(tree, path: path, override: override, batchSize: batchSize, communicator: communicator)
+        }
+        guard let setup else { throw AgreedFailure.silent }
+        try setup.evaluator.engine.run(setup.loader)
+        var summary = setup.summary
+        summary.testAccuracy = setup.evaluator.engine.state.metrics["accuracy"] ?? .nan
+        summary.testLoss = setup.evaluator.engine.state.metrics["loss"] ?? .nan
+        return summary
+    }
+
+    private static func prepare(_ tree: StateDict, path: String, override: DataSpecification?, batchSize: Int,
+                                communicator: any Communicator) throws -> Setup {
+        guard case .dictionary(let jobState)? = tree["job"] else { throw CheckpointError.missingObject(name: "job") }
+        let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
+        try record.loadStateDict(jobState)
+        let configuration = record.configuration
+        let prepared = try PreparedData(configuration)
+        var test = prepared.test
+        if let override {
+            test = try loadWhole(override, configuration: configuration)
+            if case .dictionary(let normalization)? = tree["normalization"] {
+                let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
+                try state.loadStateDict(normalization)
+                guard state.statistics.mean.count == test.featureCount else {
+                    throw ConfigurationError.invalid(option: "--data", value: override.description,
+                                                     expected: "\(state.statistics.mean.count) features like the checkpoint's data")
+                }
+                state.statistics.apply(to: &test)
+            }
+        }
+        let model = try ModelFactory.makeModel(configuration.model, sampleShape: prepared.train.sampleShape,
+                                               classes: Swift.max(prepared.train.classCount, prepared.test.classCount),
+                                               seed: configuration.seed)
+        try Checkpoint.loadObjects(toLoad: ["model": ModelState(model)], checkpoint: tree)
+        guard test.featureCount == model.inputCount else {
+            throw ConfigurationError.invalid(option: "--data", value: override?.description ?? "test split",
+                                             expected: "\(model.inputCount) features per sample")
+        }
+        let evaluator = SupervisedEvaluator(model: model)
+        let reducer: SumReducer = { values in
+            if communicator.size > 1 { try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) } }
+        }
+        try Accuracy(reducer: reducer).attach(to: evaluator.engine, name: "accuracy", usage: .runWise) {
+            ClassificationBatch(scores: $0.logits, labels: $0.labels, count: $0.count, classes: $0.classes)
+        }
+        try Loss(reducer: reducer).attach(to: evaluator.engine, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
+        var iteration = 0, epoch = 0
+        if case .dictionary(let trainer)? = tree["trainer"] {
+            iteration = (try? trainer.int("iteration")) ?? 0
+            if let length = try? trainer.optionalInt("epoch_length"), length > 0 { epoch = iteration / length }
+        }
+        let loader = DataLoader(dataset: test, batchSize: batchSize,
+                                sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
+                                                            rank: communicator.rank, shuffle: false, tail: .uneven))
+        let summary = TrainingSummary(epoch: epoch, iteration: iteration, worldSize: communicator.size, testAccuracy: .nan,
+                                      testLoss: .nan, trainSamplesPerSecond: 0,
+                                      parametersSHA256: TrainingJob.parametersSHA256(model),
+                                      parameters: model.parameterCount, checkpoint: path)
+        return Setup(evaluator: evaluator, loader: loader, summary: summary)
+    }
+
+    private static func loadWhole(_ specification: DataSpecification, configuration: TrainingConfiguration) throws -> Dataset {
+        switch specification {
+        case .builtin:
+            var random = CounterRandom(seed: configuration.seed, stream: CounterRandom.streamKey(purpose: "builtin-data"))
+            return GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
+        case .csv(let path): return try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
+        case .idx(let directory): return try IDXDataset.load(directory: directory, split: .test)
+        }
+    }
+}

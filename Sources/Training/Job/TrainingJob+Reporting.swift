@@ -1,0 +1,67 @@
+import EngineCore
+import Foundation
+
+extension TrainingJob {
+    /// Sums over every rank, for metrics.
+    var reducer: SumReducer {
+        { [communicator] values in
+            guard communicator.size > 1 else { return }
+            try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
+        }
+    }
+
+    /// Train loss per epoch on the trainer; accuracy and loss over the whole test split on the evaluator.
+    func attachMetrics(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+        try Loss(reducer: reducer).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
+        try Accuracy(reducer: reducer).attach(to: evaluator.engine, name: "accuracy", usage: .runWise) { output in
+            ClassificationBatch(scores: output.logits, labels: output.labels, count: output.count, classes: output.classes)
+        }
+        try Loss(reducer: reducer).attach(to: evaluator.engine, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
+    }
+
+    /// The configured learning-rate schedule, per iteration (or per epoch for step decay).
+    func attachScheduler(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+        let base = configuration.learningRate
+        let perEpoch = trainLoader.batchesPerPass
+        let total = perEpoch * configuration.epochs
+        switch configuration.scheduler {
+        case .constant:
+            return
+        case .step(let epochs, let gamma):
+            let scheduler = LearningRateScheduler(target: learningRate,
+                                                  schedule: LearningRateScheduler.step(base: base, stepSize: epochs, gamma: gamma))
+            try scheduler.attach(to: engine, event: .epochStarted)
+            self.scheduler = scheduler
+        case .cosine:
+            let scheduler = LearningRateScheduler(target: learningRate,
+                                                  schedule: LearningRateScheduler.cosine(base: base, cycle: Swift.max(total, 1)))
+            try scheduler.attach(to: engine)
+            self.scheduler = scheduler
+        case .warmup(let iterations):
+            let scheduler = LearningRateScheduler(
+                target: learningRate, schedule: LearningRateScheduler.warmup(events: iterations) { _ in base })
+            try scheduler.attach(to: engine)
+            self.scheduler = scheduler
+        case .warmupCosine(let iterations):
+            let cosine = LearningRateScheduler.cosine(base: base, cycle: Swift.max(total - iterations, 1))
+            let scheduler = LearningRateScheduler(target: learningRate,
+                                                  schedule: LearningRateScheduler.warmup(events: iterations, then: cosine))
+            try scheduler.attach(to: engine)
+            self.scheduler = scheduler
+        }
+    }
+
+    /// The JSON-lines log and the progress bar, on rank 0.
+    func attachReporting(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+        if let path = configuration.logPath {
+            let rate = learningRate
+            let logger = try JSONLinesLogger(path: path, worldSize: communicator.size, isWriter: isLeader,
+                                             learningRate: { rate.learningRate })
+            try logger.attach(to: engine, every: Swift.max(1, trainLoader.batchesPerPass / 10)) { ["loss": Double($0.loss)] }
+            self.logger = logger
+        }
+        if configuration.progress && isLeader {
+            try ProgressBar().attach(to: engine) { Double($0.loss) }
+        }
+    }
+}

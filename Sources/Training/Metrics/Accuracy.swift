@@ -1,0 +1,39 @@
+/// The fraction of correctly classified samples (multiclass: the highest score is the prediction).
+public final class Accuracy: Metric {
+    public var sums: [Double] = [0, 0]
+    public var reducer: SumReducer?
+
+    /// An accuracy, reduced across ranks by `reducer` when given.
+    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+
+    public func update(_ batch: ClassificationBatch) {
+        var correct = 0
+        for row in 0..<batch.valid where batch.predictedClass(row) == Int(batch.labels[row]) { correct += 1 }
+        sums[0] += Double(correct)
+        sums[1] += Double(batch.valid)
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        guard sums[1] > 0 else { throw MetricError("Accuracy must have at least one example before it can be computed") }
+        return sums[0] / sums[1]
+    }
+}
+
+/// The mean loss over samples: the sum of (batch mean x batch size) over the number of samples.
+public final class Loss: Metric {
+    public var sums: [Double] = [0, 0]
+    public var reducer: SumReducer?
+
+    /// A loss average, reduced across ranks by `reducer` when given.
+    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+
+    public func update(_ input: (loss: Double, count: Int)) {
+        sums[0] += input.loss * Double(input.count)
+        sums[1] += Double(input.count)
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        guard sums[1] > 0 else { throw MetricError("Loss must have at least one example before it can be computed") }
+        return sums[0] / sums[1]
+    }
+}

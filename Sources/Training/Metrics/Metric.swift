@@ -1,0 +1,69 @@
+import EngineCore
+
+/// Sums the elements of an array across every rank, in place (an all-reduce). Every rank must call it.
+public typealias SumReducer = (inout [Double]) throws -> Void
+
+/// When an attached metric resets, updates and computes.
+public enum MetricUsage: Sendable {
+    /// Reset at epoch started, update at iteration completed, compute at epoch completed (Ignite's default).
+    case epochWise
+    /// Reset at started, update at iteration completed, compute at completed: one value per run, computed
+    /// even when a rank had no batch.
+    case runWise
+    /// Reset at iteration started, update and compute at iteration completed.
+    case batchWise
+}
+
+/// A metric accumulates local sums (counts included) over updates; `compute` reduces the sums across ranks
+/// and turns them into a value, keeping the local sums, so a second compute does not double-count and a
+/// rank with no batch still contributes its zeros (and takes part in the collective).
+public protocol Metric: AnyObject {
+    /// What `update` takes (the output transform maps the engine's output to it).
+    associatedtype Input
+    /// The local sums.
+    var sums: [Double] { get set }
+    /// Reduces sums across ranks in `compute`; nil for a single process.
+    var reducer: SumReducer? { get set }
+    /// Clears the sums.
+    func reset()
+    /// Adds one batch.
+    func update(_ input: Input)
+    /// The metric's value from global sums.
+    func value(from sums: [Double]) throws -> Double
+}
+
+/// A metric whose value cannot be computed yet (no sample seen on any rank).
+public struct MetricError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension Metric {
+    /// Sets every sum to zero.
+    public func reset() { sums = Array(repeating: 0, count: sums.count) }
+
+    /// The value over every rank's updates since the last reset. A collective when a reducer is set.
+    public func compute() throws -> Double {
+        var global = sums
+        try reducer?(&global)
+        return try value(from: global)
+    }
+
+    /// Attaches the metric to `engine` under `name`, per `usage`, writing `state.metrics[name]`.
+    /// - Parameter outputTransform: maps the engine's output to the metric's input (the seed's
+    ///   `output_transform`: pick fields of a tuple, a struct or a dictionary).
+    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, name: String, usage: MetricUsage = .epochWise,
+                                      outputTransform: @escaping (Output) -> Input) throws {
+        let (resetEvent, computeEvent): (Event, Event) = switch usage {
+        case .epochWise: (.epochStarted, .epochCompleted)
+        case .runWise: (.started, .completed)
+        case .batchWise: (.iterationStarted, .iterationCompleted)
+        }
+        try engine.on(resetEvent) { [self] _ in reset() }
+        try engine.on(.iterationCompleted) { [self] engine in
+            if let output = engine.state.output { update(outputTransform(output)) }
+        }
+        try engine.on(computeEvent) { [self] engine in engine.state.metrics[name] = try compute() }
+    }
+}
