@@ -16,7 +16,11 @@ struct EvaluateCommand: ParsableCommand {
 
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be a positive integer, got \(batchSize)") }
-        if let data { _ = try DataSpecification(parsing: data) }
+        if let data {
+            do { _ = try DataSpecification(parsing: data) } catch let error as ConfigurationError {
+                throw ValidationError(error.description)
+            }
+        }
     }
 
     func run() throws {

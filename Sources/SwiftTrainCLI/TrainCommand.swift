@@ -127,7 +127,9 @@ struct TrainCommand: ParsableCommand {
         if simulateRanks != nil && ClusterEnvironment.isLaunchedByMPI {
             throw ValidationError("--simulate-ranks cannot be combined with mpirun")
         }
-        _ = try makeConfiguration()
+        do { _ = try makeConfiguration() } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() throws {

@@ -62,14 +62,6 @@ extension TrainingJob {
         let tree = try CheckpointFile.decode(bytes, source: "checkpoint")
         let saved = JobRecord(configuration: configuration, worldSize: communicator.size)
         if case .dictionary(let job)? = tree["job"] { try saved.loadStateDict(job) }
-        if saved.configuration.model != configuration.model {
-            note("warning: the checkpoint's model is \(saved.configuration.model), this run's is \(configuration.model)")
-        }
-        if saved.worldSize != communicator.size || saved.batchSize != configuration.batchSize {
-            throw ConfigurationError.invalid(
-                option: "--resume", value: "checkpoint of \(saved.worldSize) ranks x batch \(saved.batchSize)",
-                expected: "the same world size and --batch-size (\(communicator.size) x \(configuration.batchSize) here)")
-        }
         var objects = checkpointObjects
         objects["normalization"] = nil
         objects["job"] = nil
@@ -77,6 +69,11 @@ extension TrainingJob {
             try Checkpoint.loadObjects(toLoad: objects, checkpoint: tree)
         } catch {
             throw CheckpointLoadError(underlying: error)
+        }
+        if saved.worldSize != communicator.size || saved.batchSize != configuration.batchSize {
+            throw ConfigurationError.invalid(
+                option: "--resume", value: "checkpoint of \(saved.worldSize) ranks x batch \(saved.batchSize)",
+                expected: "the same world size and --batch-size (\(communicator.size) x \(configuration.batchSize) here)")
         }
     }
 }
