@@ -7,6 +7,9 @@ if requested.isEmpty { requested = allBenchmarks }
 do {
     for name in requested {
         switch name {
+        case "allreduce-verify":
+            try runCollectiveVerification(arguments: Array(requested.dropFirst()))
+            exit(0)
         case "engine":
             let iterations = ProcessInfo.processInfo.environment["BENCH_ENGINE_ITERATIONS"].flatMap { Int($0) } ?? 1_000_000
             try runEngineOverheadBenchmark(iterations: iterations, repeats: iterations < 1_000_000 ? 1 : 7)
