@@ -1,0 +1,85 @@
+import EngineCore
+import Foundation
+
+/// Terminates the run at the first output holding a non-finite number (NaN or infinity).
+public final class TerminateOnNan {
+    private let values: (Any) -> [Double]
+    /// The iteration at which it stopped the run, if it did.
+    public private(set) var stoppedAt: Int?
+
+    /// A guard reading numbers from the output with `outputTransform`.
+    public init<Output>(outputTransform: @escaping (Output) -> [Double]) {
+        values = { output in (output as? Output).map(outputTransform) ?? [] }
+    }
+
+    /// Attaches to iteration completed of `engine`.
+    public func attach<Batch, Output>(to engine: Engine<Batch, Output>) throws {
+        try engine.on(.iterationCompleted) { [self] engine in
+            guard let output = engine.state.output, values(output).contains(where: { !$0.isFinite }) else { return }
+            stoppedAt = engine.state.iteration
+            FileHandle.standardError.write(Data("swift-train: warning: non-finite output at iteration \(engine.state.iteration); stopping\n".utf8))
+            engine.terminate()
+        }
+    }
+}
+
+/// Terminates the run once it has lasted `seconds` (checked after each iteration).
+public final class TimeLimit {
+    /// The limit.
+    public let seconds: Double
+    private var start = DispatchTime.now().uptimeNanoseconds
+    private let clock: () -> Double
+
+    /// A limit of `seconds`; `clock` (seconds) can be replaced in tests.
+    public init(seconds: Double, clock: (() -> Double)? = nil) {
+        self.seconds = seconds
+        self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    }
+
+    /// Attaches to `engine`: starts the clock at started, checks at iteration completed.
+    public func attach(to engine: any AnyEngine) throws {
+        var started = 0.0
+        try engine.addEventHandler(.started, erased: { [self] _ in started = clock() })
+        try engine.addEventHandler(.iterationCompleted, erased: { [self] engine in
+            if clock() - started > seconds { engine.terminate() }
+        })
+    }
+}
+
+/// The average time of an event span, as Ignite's Timer: started at `start`, paused at `pause`, resumed at
+/// `resume`, and a step counted at `step`; `value` is the total time over the steps (or the total).
+public final class Timer {
+    private let clock: () -> Double
+    private let average: Bool
+    private var total = 0.0, steps = 0, runningSince: Double?
+
+    /// A timer; `clock` (seconds) can be replaced in tests.
+    public init(average: Bool = true, clock: (() -> Double)? = nil) {
+        self.average = average
+        self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    }
+
+    /// The average time per step (or the total time when not averaging).
+    public var value: Double {
+        let current = total + (runningSince.map { clock() - $0 } ?? 0)
+        return average ? (steps > 0 ? current / Double(steps) : 0) : current
+    }
+
+    /// Resets and starts the timer.
+    public func reset() { total = 0; steps = 0; runningSince = clock() }
+    /// Stops accumulating time.
+    public func pause() { if let since = runningSince { total += clock() - since; runningSince = nil } }
+    /// Accumulates time again.
+    public func resume() { if runningSince == nil { runningSince = clock() } }
+    /// Counts one step.
+    public func step() { steps += 1 }
+
+    /// Attaches: reset at `start`, resume at `resume`, pause at `pause`, step at `step` (each optional).
+    public func attach(to engine: any AnyEngine, start: Event = .started, resume: Event? = nil, pause: Event? = nil,
+                       step: Event? = nil) throws {
+        try engine.addEventHandler(start, erased: { [self] _ in reset() })
+        if let resume { try engine.addEventHandler(resume, erased: { [self] _ in self.resume() }) }
+        if let pause { try engine.addEventHandler(pause, erased: { [self] _ in self.pause() }) }
+        if let step { try engine.addEventHandler(step, erased: { [self] _ in self.step() }) }
+    }
+}

@@ -1,0 +1,187 @@
+/// Scores and 0/1 targets of binary or multilabel classification, for metrics: views, no copies.
+public struct MultilabelBatch {
+    /// Probabilities (or logits when `logits`), `count x labels`, row-major.
+    public let scores: UnsafeBufferPointer<Float>
+    /// Targets 0 or 1, `count x labels`.
+    public let targets: UnsafeBufferPointer<Int32>
+    /// Rows and labels per row (1 for binary classification).
+    public let count: Int, labels: Int
+    /// Whether scores are logits (threshold 0) rather than probabilities (threshold 0.5).
+    public let logits: Bool
+
+    /// A batch viewing existing buffers.
+    public init(scores: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>, count: Int, labels: Int = 1,
+                logits: Bool = false) {
+        precondition(scores.count >= count * labels && targets.count >= count * labels, "buffers smaller than the batch")
+        self.scores = scores
+        self.targets = targets
+        self.count = count
+        self.labels = labels
+        self.logits = logits
+    }
+
+    /// Whether label `index` is predicted present.
+    @inlinable
+    public func predicted(_ index: Int) -> Bool { scores[index] >= (logits ? 0 : 0.5) }
+}
+
+/// Accuracy of binary (one label) or multilabel predictions: a sample counts as correct only when every
+/// one of its labels is right (Ignite's multilabel accuracy).
+public final class MultilabelAccuracy: Metric {
+    public var sums: [Double] = [0, 0]
+    public var reducer: SumReducer?
+
+    /// An accuracy, reduced across ranks by `reducer` when given.
+    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+
+    public func update(_ batch: MultilabelBatch) {
+        for row in 0..<batch.count {
+            var correct = true
+            for label in 0..<batch.labels where batch.predicted(row * batch.labels + label) != (batch.targets[row * batch.labels + label] == 1) {
+                correct = false
+            }
+            if correct { sums[0] += 1 }
+        }
+        sums[1] += Double(batch.count)
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        guard sums[1] > 0 else { throw MetricError("MultilabelAccuracy must have at least one example before it can be computed") }
+        return sums[0] / sums[1]
+    }
+}
+
+/// The fraction of samples whose true class is among the `k` highest scores.
+public final class TopKAccuracy: Metric {
+    public var sums: [Double] = [0, 0]
+    public var reducer: SumReducer?
+    /// How many of the highest scores count.
+    public let k: Int
+
+    /// A top-k accuracy.
+    public init(k: Int = 5, reducer: SumReducer? = nil) {
+        precondition(k > 0, "k must be positive")
+        self.k = k
+        self.reducer = reducer
+    }
+
+    public func update(_ batch: ClassificationBatch) {
+        for row in 0..<batch.valid {
+            let base = row * batch.classes, label = Int(batch.labels[row]), target = batch.scores[base + label]
+            var higher = 0
+            for c in 0..<batch.classes where batch.scores[base + c] > target || (batch.scores[base + c] == target && c < label) {
+                higher += 1
+            }
+            if higher < k { sums[0] += 1 }
+        }
+        sums[1] += Double(batch.valid)
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        guard sums[1] > 0 else { throw MetricError("TopKAccuracy must have at least one example before it can be computed") }
+        return sums[0] / sums[1]
+    }
+}
+
+/// Counts of (true class, predicted class) pairs; its value is the overall accuracy.
+public final class ConfusionMatrix: Metric {
+    public var sums: [Double]
+    public var reducer: SumReducer?
+    /// Number of classes.
+    public let classes: Int
+
+    /// A matrix for `classes` classes.
+    public init(classes: Int, reducer: SumReducer? = nil) {
+        precondition(classes > 0, "classes must be positive")
+        self.classes = classes
+        sums = Array(repeating: 0, count: classes * classes)
+        self.reducer = reducer
+    }
+
+    public func update(_ batch: ClassificationBatch) {
+        for row in 0..<batch.valid { sums[Int(batch.labels[row]) * classes + batch.predictedClass(row)] += 1 }
+    }
+
+    /// The matrix over every rank: rows are true classes, columns predicted classes. A collective.
+    public func computeMatrix() throws -> [[Double]] {
+        var global = sums
+        try reducer?(&global)
+        return (0..<classes).map { Array(global[($0 * classes)..<(($0 + 1) * classes)]) }
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        let total = sums.reduce(0, +)
+        guard total > 0 else { throw MetricError("ConfusionMatrix must have at least one example before it can be computed") }
+        return (0..<classes).reduce(0) { $0 + sums[$1 * classes + $1] } / total
+    }
+}
+
+/// How per-class precision, recall or F1 are combined into one value.
+public enum ClassAverage: Sendable {
+    /// The unweighted mean over classes.
+    case macro
+    /// From the totals over all classes (equals accuracy for single-label multiclass).
+    case micro
+    /// The mean weighted by each class's number of true samples.
+    case weighted
+}
+
+/// Precision, recall or F1 of a multiclass classifier, per class or averaged, from a reduced confusion matrix.
+public final class PrecisionRecall: Metric {
+    /// Which score.
+    public enum Kind: Sendable { case precision, recall, f1 }
+    public var sums: [Double] { get { matrix.sums } set { matrix.sums = newValue } }
+    public var reducer: SumReducer? { get { matrix.reducer } set { matrix.reducer = newValue } }
+    /// The score and how it is averaged.
+    public let kind: Kind, average: ClassAverage
+    private let matrix: ConfusionMatrix
+
+    /// A precision, recall or F1 over `classes` classes.
+    public init(_ kind: Kind, classes: Int, average: ClassAverage = .macro, reducer: SumReducer? = nil) {
+        self.kind = kind
+        self.average = average
+        matrix = ConfusionMatrix(classes: classes, reducer: reducer)
+    }
+
+    public func update(_ batch: ClassificationBatch) { matrix.update(batch) }
+
+    /// The score of each class over every rank (0 for a class never predicted or never present). A collective.
+    public func computePerClass() throws -> [Double] {
+        var global = sums
+        try reducer?(&global)
+        return perClass(global).map(\.score)
+    }
+
+    private func perClass(_ sums: [Double]) -> [(score: Double, support: Double, tp: Double, fp: Double, fn: Double)] {
+        let n = matrix.classes
+        return (0..<n).map { c in
+            let tp = sums[c * n + c]
+            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }, actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
+            let precision = predicted > 0 ? tp / predicted : 0, recall = actual > 0 ? tp / actual : 0
+            let score: Double = switch kind {
+            case .precision: precision
+            case .recall: recall
+            case .f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            }
+            return (score, actual, tp, predicted - tp, actual - tp)
+        }
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        let classes = perClass(sums)
+        let total = classes.reduce(0) { $0 + $1.support }
+        guard total > 0 else { throw MetricError("PrecisionRecall must have at least one example before it can be computed") }
+        switch average {
+        case .macro: return classes.reduce(0) { $0 + $1.score } / Double(classes.count)
+        case .weighted: return classes.reduce(0) { $0 + $1.score * $1.support } / total
+        case .micro:
+            let tp = classes.reduce(0) { $0 + $1.tp }, fp = classes.reduce(0) { $0 + $1.fp }, fn = classes.reduce(0) { $0 + $1.fn }
+            let precision = tp + fp > 0 ? tp / (tp + fp) : 0, recall = tp + fn > 0 ? tp / (tp + fn) : 0
+            switch kind {
+            case .precision: return precision
+            case .recall: return recall
+            case .f1: return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            }
+        }
+    }
+}
