@@ -38,11 +38,11 @@ public final class GradientAllReduce {
         guard communicator.size > 1 else { return }
         trainer.gradientScale = 1 / Float(communicator.size)
         if overlap {
-            trainer.backwardProgress = { [unowned self] offset in
+            trainer.backwardProgress = { [self] offset in
                 do { try backwardReached(offset) } catch { communicator.abort(message: "\(error)", exitCode: 1) }
             }
         }
-        try trainer.engine.on(.gradientsReady) { [unowned self] _ in try synchronize() }
+        try trainer.engine.on(.gradientsReady) { [self] _ in try synchronize() }
     }
 
     /// Starts the all-reduce of every bucket whose gradients are all final (index >= `offset`).
