@@ -1,0 +1,130 @@
+import Foundation
+import NeuralNet
+
+/// Runs benchmark workers and the plain-C baseline as child processes (under mpirun for several ranks).
+struct BenchmarkRunner {
+    let benchPath: String
+    let mlpStepPath: String?
+    let repeats: Int
+
+    init() {
+        benchPath = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let environment = ProcessInfo.processInfo.environment
+        mlpStepPath = environment["SWIFT_TRAIN_MLP_STEP"].flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
+        repeats = environment["BENCH_REPEATS"].flatMap(Int.init) ?? 3
+    }
+
+    /// The command line for `command` on `ranks` ranks with `threads` BLAS threads each.
+    func launch(_ command: [String], ranks: Int, threads: Int, tcp: Bool = false) -> (arguments: [String], environment: [String: String]) {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_NUM_THREADS"] = String(threads)
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        guard ranks > 1 || tcp else { return (command, environment) }
+        var arguments = ["mpirun", "-n", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS"]
+        if tcp { arguments += ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"] }
+        return (arguments + command, environment)
+    }
+
+    /// Runs a command and returns its standard output; throws with its standard error when it fails.
+    func output(of command: [String], ranks: Int, threads: Int, tcp: Bool = false) throws -> String {
+        let (arguments, environment) = launch(command, ranks: ranks, threads: threads, tcp: tcp)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BenchmarkError("\(arguments.joined(separator: " ")) failed: \(String(decoding: errors.suffix(600), as: UTF8.self))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The number after `key=` in the last line of `text` that has it.
+    func field(_ key: String, in text: String) throws -> Double {
+        for line in text.split(separator: "\n").reversed() {
+            for token in line.split(separator: " ") where token.hasPrefix(key + "=") {
+                if let value = Double(token.dropFirst(key.count + 1)) { return value }
+            }
+        }
+        throw BenchmarkError("no \(key)= in output: \(text.suffix(300))")
+    }
+
+    /// Medians of ours and of the C baseline, run alternately `repeats` times.
+    func alternate(ours: [String], baseline: [String]?, ranks: Int, threads: Int) throws -> (ours: [String], c: Double?) {
+        var oursOutputs: [String] = [], cRates: [Double] = []
+        for _ in 0..<repeats {
+            oursOutputs.append(try output(of: [benchPath] + ours, ranks: ranks, threads: threads))
+            if let baseline, let mlpStepPath {
+                cRates.append(try field("samples_per_s", in: output(of: [mlpStepPath] + baseline, ranks: ranks, threads: threads)))
+            }
+        }
+        return (oursOutputs, cRates.isEmpty ? nil : median(cRates))
+    }
+}
+
+/// B2: the digits MLP at world sizes 1, 2, 4, beside the C baseline.
+func runDigitsBenchmark(_ runner: BenchmarkRunner) throws {
+    let reference = [1: 49_700.0, 2: 27_700.0, 4: 12_000.0]
+    for ranks in [1, 2, 4] {
+        let (outputs, c) = try runner.alternate(ours: ["digits-worker", "--threads", "1"],
+                                                baseline: ["32", "3000", "64", "128", "128", "10"], ranks: ranks, threads: 1)
+        let rate = median(try outputs.map { try runner.field("samples_per_s", in: $0) })
+        let accuracy = median(try outputs.map { try runner.field("test_accuracy", in: $0) })
+        var fields: KeyValuePairs<String, String> = [:]
+        fields = ["world_size": "\(ranks)", "samples_per_s": format(rate), "test_accuracy": format(accuracy, 4),
+                  "c_samples_per_s": c.map { format($0) } ?? "n/a", "ratio_to_c": c.map { format(rate / $0, 2) } ?? "n/a",
+                  "ratio_to_ignite": format(rate / reference[ranks]!, 1), "threads_per_rank": "1", "repeats": "\(runner.repeats)"]
+        report("digits_mlp", fields)
+    }
+}
+
+/// B3: the MNIST-sized MLP at world sizes 1, 2, 4, with GFLOP/s against the sgemm ceiling, beside the C baseline.
+func runMNISTBenchmark(_ runner: BenchmarkRunner) throws {
+    BLAS.threadCount = 2
+    let ceiling = measureSGEMMGigaflops()
+    for ranks in [1, 2, 4] {
+        let threads = ranks == 1 ? 2 : 1
+        let (outputs, c) = try runner.alternate(ours: ["mnist-worker", "--threads", "\(threads)"],
+                                                baseline: ["64", "600", "784", "512", "512", "10"], ranks: ranks, threads: threads)
+        let rate = median(try outputs.map { try runner.field("samples_per_s", in: $0) })
+        let parameters = try runner.field("parameters", in: outputs[0])
+        let gflops = 6 * parameters * rate / 1e9
+        report("mnist_mlp", ["world_size": "\(ranks)", "samples_per_s": format(rate), "gflops": format(gflops, 1),
+                             "sgemm_gflops": format(ceiling, 1), "ratio_to_ceiling": format(gflops / ceiling, 2),
+                             "c_samples_per_s": c.map { format($0) } ?? "n/a", "ratio_to_c": c.map { format(rate / $0, 2) } ?? "n/a",
+                             "threads_per_rank": "\(threads)", "repeats": "\(runner.repeats)"])
+    }
+}
+
+/// B4: gradient synchronisation against a bare MPI_Allreduce, n = 2 and 4, shared memory and TCP.
+func runAllReduceBenchmark(_ runner: BenchmarkRunner) throws {
+    for ranks in [2, 4] {
+        for tcp in [false, true] {
+            let text = try runner.output(of: [runner.benchPath, "allreduce-worker"], ranks: ranks, threads: 1, tcp: tcp)
+            let framework = try runner.field("framework_us", in: text), bare = try runner.field("mpi_us", in: text)
+            report("allreduce", ["world_size": "\(ranks)", "transport": tcp ? "tcp" : "shm", "floats": "669706",
+                                 "framework_us": format(framework, 1), "mpi_us": format(bare, 1), "ratio": format(framework / bare, 3),
+                                 "calls_per_step": "1"])
+        }
+    }
+}
+
+/// B5: peak resident memory of one B3 rank against the bytes that must be resident.
+func runMemoryBenchmark(_ runner: BenchmarkRunner) throws {
+    let text = try runner.output(of: [runner.benchPath, "mnist-worker", "--threads", "2"], ranks: 1, threads: 2)
+    let peak = try runner.field("peak_rss_kb", in: text) * 1024
+    let parameters = 669_706.0, batch = 64.0
+    let data = 60_000 * 784 * 4 + 60_000 * 4.0
+    let state = parameters * 4 * 3
+    let activations = batch * (784 + 2 * (512 + 512 + 10)) * 4 + batch * 10 * 4
+    let required = data + state + activations
+    report("memory", ["world_size": "1", "peak_rss_mib": format(peak / 1_048_576, 1), "required_mib": format(required / 1_048_576, 1),
+                      "ratio": format(peak / required, 2), "reference_ignite_mib": "900", "target_ratio": "1.5"])
+}

@@ -1,0 +1,73 @@
+import Cluster
+import EngineCore
+import Foundation
+import NeuralNet
+import Training
+
+/// One measured training run of B2 (digits) or B3 (MNIST-sized random data), as a rank of an mpirun job or
+/// alone: the whole loop (engine, sampler, loader, all-reduce handler, a loss metric), start-up excluded.
+/// Rank 0 prints `result samples_per_s=S test_accuracy=A steps=K`.
+func runTrainingWorker(kind: String, arguments: [String]) throws {
+    func value(_ name: String, _ fallback: Int) -> Int {
+        arguments.firstIndex(of: name).flatMap { arguments.indices.contains($0 + 1) ? Int(arguments[$0 + 1]) : nil } ?? fallback
+    }
+    let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
+    BLAS.threadCount = value("--threads", 1)
+    let overlap = !arguments.contains("--no-overlap")
+    let train: Dataset, test: Dataset?, hidden: [Int], batch: Int, epochs: Int
+    if kind == "digits" {
+        let shared = ProcessInfo.processInfo.environment["SWIFT_TRAIN_SHARED"] ?? "../shared"
+        var all = try CSVDataset.load(path: shared + "/data/digits.csv", labelColumn: .named("label"))
+        all.features = all.features.map { $0 / 16 }
+        let trainCount = all.count * 8 / 10
+        train = all.subset(Array(0..<trainCount))
+        test = all.subset(Array(trainCount..<all.count))
+        (hidden, batch, epochs) = ([128, 128], 32, value("--epochs", 10))
+    } else {
+        var random = CounterRandom(seed: 1, stream: 1)
+        let count = value("--samples", 60_000)
+        let features = (0..<(count * 784)).map { _ in random.nextUniform() }
+        let labels = (0..<count).map { _ in Int32(random.nextInt(below: 10)) }
+        train = Dataset(features: features, featureCount: 784, labels: labels, classNames: (0..<10).map(String.init))
+        test = nil
+        (hidden, batch, epochs) = ([512, 512], 64, 1)
+    }
+    let model = try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
+    let trainer = SupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9),
+                                    rank: communicator.rank)
+    let reducer: SumReducer = { values in
+        if communicator.size > 1 { try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) } }
+    }
+    try trainer.engine.on(.started) { _ in try ModelConsistency.broadcastParameters(model.arena, over: communicator) }
+    try GradientAllReduce(arena: model.arena, communicator: communicator, overlap: overlap).attach(to: trainer)
+    try Loss(reducer: reducer).attach(to: trainer.engine, name: "train_loss") { (Double($0.loss), $0.count) }
+    var start = 0.0, end = 0.0
+    try trainer.engine.on(.started) { _ in
+        try communicator.barrier()
+        start = monotonicSeconds()
+    }
+    try trainer.engine.on(.completed) { _ in end = monotonicSeconds() }
+    let loader = DataLoader(dataset: train, batchSize: batch,
+                            sampler: DistributedSampler(count: train.count, worldSize: communicator.size,
+                                                        rank: communicator.rank, seed: 0))
+    try trainer.engine.run(loader, maxEpochs: epochs)
+    let samples = Double(trainer.engine.state.iteration * batch * communicator.size)
+    var accuracy = Double.nan
+    if let test {
+        let evaluator = SupervisedEvaluator(model: model)
+        try Accuracy(reducer: reducer).attach(to: evaluator.engine, name: "accuracy", usage: .runWise) {
+            ClassificationBatch(scores: $0.logits, labels: $0.labels, count: $0.count, classes: $0.classes)
+        }
+        try evaluator.engine.run(DataLoader(dataset: test, batchSize: 256,
+                                            sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
+                                                                        rank: communicator.rank, shuffle: false, tail: .uneven)))
+        accuracy = evaluator.engine.state.metrics["accuracy"] ?? .nan
+    }
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    if communicator.rank == 0 {
+        print("result peak_rss_kb=\(usage.ru_maxrss) samples_per_s=\(format(samples / (end - start))) test_accuracy=\(format(accuracy, 4)) "
+              + "steps=\(trainer.engine.state.iteration) parameters=\(model.parameterCount)")
+    }
+    (communicator as? MPICommunicator)?.finalize()
+}
