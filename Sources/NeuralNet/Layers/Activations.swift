@@ -35,7 +35,12 @@ public final class ReLU: ElementwiseLayer {
                                   outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
                                   batch: Int, accumulate: Bool) {
         guard let inputGradient else { return }
-        for index in 0..<(batch * width) { inputGradient[index] = output[index] > 0 ? outputGradient[index] : 0 }
+        // Both loads unconditional, so the loop vectorises to a blend: a data-dependent branch here
+        // mispredicted on half the units of a trained network and cost a third of a digits training step.
+        for index in 0..<(batch * width) {
+            let gradient = outputGradient[index], active = output[index] > 0
+            inputGradient[index] = active ? gradient : 0
+        }
     }
 }
 
@@ -106,7 +111,10 @@ public final class Dropout: ElementwiseLayer {
         }
         lastKey = randomKey
         let random = CounterRandom(seed: randomKey, stream: layerSalt), scale = 1 / (1 - probability)
-        for index in 0..<count { output[index] = keeps(random, index) ? input[index] * scale : 0 }
+        for index in 0..<count {
+            let value = input[index] * scale
+            output[index] = keeps(random, index) ? value : 0
+        }
     }
 
     public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
@@ -119,7 +127,10 @@ public final class Dropout: ElementwiseLayer {
             return
         }
         let random = CounterRandom(seed: lastKey, stream: layerSalt), scale = 1 / (1 - probability)
-        for index in 0..<count { inputGradient[index] = keeps(random, index) ? outputGradient[index] * scale : 0 }
+        for index in 0..<count {
+            let value = outputGradient[index] * scale
+            inputGradient[index] = keeps(random, index) ? value : 0
+        }
     }
 }
 
