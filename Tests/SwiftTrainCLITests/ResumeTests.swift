@@ -90,3 +90,26 @@ struct ResumeTests {
         #expect(other.standardError.split(separator: "\n").filter { $0.contains("error") }.count == 1)
     }
 }
+
+@Suite("Resuming on another world size", .serialized)
+struct WorldSizeResumeTests {
+    @Test("a run of 2 ranks stopped mid-epoch resumes on 4 simulated ranks and on 1 process, finishing the run")
+    func changeWorldSize() throws {
+        let common = ["--epochs", "2", "--no-progress", "--builtin-samples", "600", "--batch-size", "16", "--checkpoint-every", "5",
+                      "--seed", "3", "--model", "mlp:32"]
+        for (resumeArguments, label) in [(["--simulate-ranks", "4"], "4 simulated ranks"), ([], "one process")] {
+            let directory = try ProcessRunner.makeTemporaryDirectory("reshard")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let stopped = try SwiftTrainRunner.mpirun(ranks: 2, common + ["--checkpoint-dir", directory.path, "--stop-after", "22"])
+            #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(1000))")
+            let resumed = try SwiftTrainRunner.run(common + resumeArguments + ["--checkpoint-dir", directory.path, "--resume", "auto"])
+            #expect(resumed.exitCode == 0, "\(label): \(resumed.standardError.suffix(1000))")
+            // 480 training samples: epoch 1 on 2 ranks x 16 is 15 iterations; the checkpoint at 20 is 5 batches
+            // (160 samples) into epoch 2, which continues with the remaining 320 samples.
+            #expect(resumed.standardError.contains("continuing epoch 2"), "\(resumed.standardError)")
+            #expect(resumed.standardError.contains("after its first 160 samples"), "\(resumed.standardError)")
+            #expect(try SwiftTrainRunner.number(resumed, "epoch") == 2)
+            #expect(try SwiftTrainRunner.number(resumed, "test_accuracy") > 0.5)
+        }
+    }
+}

@@ -63,3 +63,37 @@ struct SamplerTests {
         #expect(Array(batch.features).enumerated().filter { $0.offset % 2 == 0 }.map { Int($0.element) } == Array(order[28..<32]))
     }
 }
+
+@Suite("Resuming on another world size")
+struct WorldSizeChangeTests {
+    @Test("2 ranks stopped mid-epoch, resumed on 3: the epoch's samples are each trained exactly once (padding aside)")
+    func resharding() {
+        let count = 100, batch = 8
+        let data = Dataset(features: (0..<count).map(Float.init), featureCount: 1, labels: Array(repeating: 0, count: count),
+                           classNames: ["x"])
+        let before = DistributedSampler(count: count, worldSize: 2, rank: 0, seed: 4)
+        let order = before.globalOrder(epoch: 1)
+        // Two ranks trained 3 batches of epoch 1: global positions 0..<48.
+        let consumed = 3 * batch * 2
+        var seen = Array(order[0..<consumed])
+        for rank in 0..<3 {
+            let loader = DataLoader(dataset: data, batchSize: batch,
+                                    sampler: DistributedSampler(count: count, worldSize: 3, rank: rank, seed: 4))
+            loader.resumePoint = (1, consumed)
+            let remaining = loader.remainingBatches(epoch: 1, consumed: consumed)
+            #expect(remaining == 3, "52 samples left: 18 per rank (padded), 3 batches of 8")
+            var iterator = loader.makeIterator(startingAfter: loader.batchesPerPass + loader.batchesPerPass - remaining)
+            var batches = 0
+            while let next = iterator.next() {
+                seen += Array(next.features).map { Int($0) }
+                batches += 1
+            }
+            #expect(batches == remaining)
+            // The next epoch is the ordinary epoch 2 of the new world.
+            var following = loader.makeIterator(startingAfter: 2 * loader.batchesPerPass)
+            #expect(following.next()?.dataEpoch == 2)
+        }
+        #expect(Set(seen) == Set(0..<count))
+        #expect(seen.count == count + 2, "the 52 remaining samples padded to 54 for 3 ranks")
+    }
+}

@@ -7,8 +7,11 @@ public final class JobRecord: Stateful {
     public private(set) var configuration: TrainingConfiguration
     /// Ranks of the run that wrote the checkpoint.
     public private(set) var worldSize: Int
-    /// Training samples per epoch and per-rank batch size of the run that wrote the checkpoint.
+    /// Per-rank batch size of the run that wrote the checkpoint.
     public private(set) var batchSize: Int
+    /// Set after resuming on another world size: in `epoch`, the first `consumed` global order positions were
+    /// trained before the change, and this world's batches of that epoch start at batch number `firstBatch`.
+    public var resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?
 
     /// A record of `configuration` run on `worldSize` ranks.
     public init(configuration: TrainingConfiguration, worldSize: Int) {
@@ -30,6 +33,9 @@ public final class JobRecord: Stateful {
         case .named(let name): dict["label_column"] = .string(name)
         }
         dict["test_data"] = c.testData.map { .string($0.description) } ?? .null
+        dict["resume_point"] = resumePoint.map {
+            .dictionary(["epoch": .int($0.epoch), "consumed": .int($0.consumed), "first_batch": .int($0.firstBatch)])
+        } ?? .null
         return dict
     }
 
@@ -46,5 +52,10 @@ public final class JobRecord: Stateful {
         configuration = c
         worldSize = try state.int("world_size")
         batchSize = try state.int("batch_size")
+        if case .dictionary(let point)? = state["resume_point"] {
+            resumePoint = (try point.int("epoch"), try point.int("consumed"), try point.int("first_batch"))
+        } else {
+            resumePoint = nil
+        }
     }
 }

@@ -34,6 +34,10 @@ public final class DataLoader: ResumableSequence {
     public let dropLastBatch: Bool
     /// Samples gathered into batches so far (skipped batches are never gathered).
     public private(set) var loadedSamples = 0
+    /// Where a run interrupted on another world size left its epoch: the global order positions before
+    /// `consumed` were trained on already. That epoch's remaining real samples are re-sharded over this
+    /// world (and padded again by repeating its first remaining indices); later epochs are unaffected.
+    public var resumePoint: (epoch: Int, consumed: Int)?
 
     private let featureBuffer: UnsafeMutableBufferPointer<Float>
     private let labelBuffer: UnsafeMutableBufferPointer<Int32>
@@ -65,7 +69,33 @@ public final class DataLoader: ResumableSequence {
     public func makeIterator(startingAfter iteration: Int) -> Iterator {
         let perPass = Swift.max(1, batchesPerPass)
         let epoch = iteration / perPass
+        if let resumePoint, resumePoint.epoch == epoch {
+            let indices = remainingIndices(epoch: epoch, consumed: resumePoint.consumed)
+            let first = perPass - batches(of: indices.count)
+            return Iterator(loader: self, epoch: epoch, indices: indices, position: Swift.max(iteration % perPass - first, 0),
+                            offset: first)
+        }
         return Iterator(loader: self, epoch: epoch, indices: sampler.indices(epoch: epoch), position: iteration % perPass)
+    }
+
+    private func batches(of samples: Int) -> Int {
+        dropLastBatch ? samples / batchSize : (samples + batchSize - 1) / batchSize
+    }
+
+    /// This rank's share of an epoch's order after its first `consumed` positions, padded to the world size.
+    func remainingIndices(epoch: Int, consumed: Int) -> [Int] {
+        let order = sampler.globalOrder(epoch: epoch).prefix(sampler.count)
+        let remaining = Array(order.dropFirst(Swift.min(consumed, order.count)))
+        guard !remaining.isEmpty else { return [] }
+        let world = sampler.worldSize
+        let padded = (remaining.count + world - 1) / world * world
+        let positions = stride(from: sampler.rank, to: padded, by: world)
+        return positions.map { remaining[$0 < remaining.count ? $0 : ($0 - remaining.count) % remaining.count] }
+    }
+
+    /// Batches this rank takes in the interrupted epoch when resuming at `resumePoint`.
+    public func remainingBatches(epoch: Int, consumed: Int) -> Int {
+        batches(of: remainingIndices(epoch: epoch, consumed: consumed).count)
     }
 
     /// An iterator over the first epoch.
@@ -88,14 +118,16 @@ public final class DataLoader: ResumableSequence {
         let epoch: Int
         let indices: [Int]
         var position: Int
+        /// Batch number of the first batch of `indices` within the epoch (non-zero after a re-sharded resume).
+        var offset = 0
 
         public mutating func next() -> LabeledBatch? {
-            guard position < loader.batchesPerPass else { return nil }
+            guard position + offset < loader.batchesPerPass else { return nil }
             let start = position * loader.batchSize
             let end = Swift.min(start + loader.batchSize, indices.count)
             guard start < end else { return nil }
             defer { position += 1 }
-            return loader.load(indices[start..<end], epoch: epoch, index: position)
+            return loader.load(indices[start..<end], epoch: epoch, index: position + offset)
         }
     }
 }
