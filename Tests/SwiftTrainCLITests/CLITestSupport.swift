@@ -43,7 +43,7 @@ enum SwiftTrainRunner {
 
     /// A CSV of `rows` samples with `features` features and `classes` classes, learnable (class means differ).
     static func writeSyntheticCSV(rows: Int, features: Int = 8, classes: Int = 3, to url: URL) throws {
-        var generator = SplitMix(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         var text = (0..<features).map { "f\($0)" }.joined(separator: ",") + ",label\n"
         for row in 0..<rows {
             let label = row % classes
@@ -54,23 +54,5 @@ enum SwiftTrainRunner {
             text += values.joined(separator: ",") + ",class\(label)\n"
         }
         try text.write(to: url, atomically: true, encoding: .utf8)
-    }
-}
-
-/// A tiny deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func nextGaussian() -> Double {
-        let u = max(nextUniform(), 1e-12), v = nextUniform()
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 }

@@ -103,7 +103,7 @@ struct CommandLineTests {
             data.append(contentsOf: payload)
             return data
         }
-        var generator = SplitMix(seed: 1)
+        var generator = SeededGenerator(seed: 1)
         for (prefix, count) in [("train", 300), ("t10k", 100)] {
             let labels = (0..<count).map { UInt8($0 % 3) }
             var pixels: [UInt8] = []

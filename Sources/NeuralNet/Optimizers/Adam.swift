@@ -16,17 +16,10 @@ public class Adam: Optimizer {
     private var steps = 0
 
     /// An Adam optimizer over `arena`.
-    public init(arena: ParameterArena, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, weightDecay: Double = 0) {
-        self.arena = arena
-        self.learningRate = learningRate
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.epsilon = epsilon
-        self.weightDecay = weightDecay
-        decoupled = false
-        firstMoment = StateBuffer(name: "exp_avg", count: arena.count)
-        secondMoment = StateBuffer(name: "exp_avg_sq", count: arena.count)
+    public convenience init(arena: ParameterArena, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+                            epsilon: Double = 1e-8, weightDecay: Double = 0) {
+        self.init(arena: arena, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                  weightDecay: weightDecay, decoupled: false)
     }
 
     init(arena: ParameterArena, learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
@@ -76,9 +69,9 @@ public class Adam: Optimizer {
 /// AdamW: Adam with decoupled weight decay (`p ← p·(1 − lr·wd)` before the Adam update), PyTorch's semantics.
 public final class AdamW: Adam {
     /// An AdamW optimizer over `arena` (PyTorch's default weight decay 0.01).
-    public override init(arena: ParameterArena, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
-                epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
-        super.init(arena: arena, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                   weightDecay: weightDecay, decoupled: true)
+    public convenience init(arena: ParameterArena, learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
+                            epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
+        self.init(arena: arena, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                  weightDecay: weightDecay, decoupled: true)
     }
 }

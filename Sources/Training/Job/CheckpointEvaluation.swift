@@ -38,7 +38,7 @@ enum CheckpointEvaluation {
         let prepared = try PreparedData(configuration)
         var test = prepared.test
         if let override {
-            test = try loadWhole(override, configuration: configuration)
+            test = try PreparedData.load(override, configuration: configuration, seedOffset: 0)
             if case .dictionary(let normalization)? = tree["normalization"] {
                 let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
                 try state.loadStateDict(normalization)
@@ -78,15 +78,5 @@ enum CheckpointEvaluation {
                                       parametersSHA256: TrainingJob.parametersSHA256(model),
                                       parameters: model.parameterCount, checkpoint: path)
         return Setup(evaluator: evaluator, loader: loader, summary: summary)
-    }
-
-    private static func loadWhole(_ specification: DataSpecification, configuration: TrainingConfiguration) throws -> Dataset {
-        switch specification {
-        case .builtin:
-            var random = CounterRandom(seed: configuration.seed, stream: CounterRandom.streamKey(purpose: "builtin-data"))
-            return GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
-        case .csv(let path): return try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
-        case .idx(let directory): return try IDXDataset.load(directory: directory, split: .test)
-        }
     }
 }

@@ -50,10 +50,13 @@ public struct PreparedData {
         }
     }
 
-    private static func load(_ specification: DataSpecification, configuration: TrainingConfiguration) throws -> Dataset {
+    /// All of a data set: the generated glyphs (from the seed plus `seedOffset`), a CSV file, or IDX's test files.
+    static func load(_ specification: DataSpecification, configuration: TrainingConfiguration, seedOffset: UInt64 = 1) throws
+        -> Dataset
+    {
         switch specification {
         case .builtin:
-            var random = CounterRandom(seed: configuration.seed &+ 1, stream: CounterRandom.streamKey(purpose: "builtin-data"))
+            var random = CounterRandom(seed: configuration.seed &+ seedOffset, stream: CounterRandom.streamKey(purpose: "builtin-data"))
             return GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
         case .csv(let path): return try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
         case .idx(let directory): return try IDXDataset.load(directory: directory, split: .test)

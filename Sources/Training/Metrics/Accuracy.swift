@@ -14,8 +14,7 @@ public final class Accuracy: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("Accuracy must have at least one example before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "Accuracy")
     }
 }
 
@@ -33,7 +32,6 @@ public final class Loss: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("Loss must have at least one example before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "Loss")
     }
 }

@@ -46,8 +46,7 @@ public final class MultilabelAccuracy: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("MultilabelAccuracy must have at least one example before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "MultilabelAccuracy")
     }
 }
 
@@ -78,8 +77,7 @@ public final class TopKAccuracy: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("TopKAccuracy must have at least one example before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "TopKAccuracy")
     }
 }
 

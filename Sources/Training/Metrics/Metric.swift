@@ -40,6 +40,12 @@ public struct MetricError: Error, Equatable, CustomStringConvertible {
 }
 
 extension Metric {
+    /// `sums[0] / sums[1]`: a total over a count, or an error naming the metric when nothing was counted.
+    public func mean(of sums: [Double], _ name: String) throws -> Double {
+        guard sums[1] > 0 else { throw MetricError("\(name) must have at least one example before it can be computed") }
+        return sums[0] / sums[1]
+    }
+
     /// Sets every sum to zero.
     public func reset() { sums = Array(repeating: 0, count: sums.count) }
 

@@ -27,8 +27,7 @@ public final class MeanSquaredErrorMetric: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("MeanSquaredError must have at least one example before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "MeanSquaredError")
     }
 }
 
@@ -45,8 +44,7 @@ public final class MeanAbsoluteErrorMetric: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("MeanAbsoluteError must have at least one example before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "MeanAbsoluteError")
     }
 }
 
@@ -63,8 +61,7 @@ public final class Average: Metric {
     }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("Average must have at least one value before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "Average")
     }
 }
 
@@ -98,7 +95,6 @@ public final class RunningAverage: Metric {
     public var localValue: Double? { sums[1] > 0 ? sums[0] : nil }
 
     public func value(from sums: [Double]) throws -> Double {
-        guard sums[1] > 0 else { throw MetricError("RunningAverage must have at least one value before it can be computed") }
-        return sums[0] / sums[1]
+        try mean(of: sums, "RunningAverage")
     }
 }
