@@ -67,6 +67,9 @@ struct CheckpointHandlerTests {
         #expect(Checkpoint(toSave: ["a": Counter(1), "b": Counter(2)], saver: saver, filenamePrefix: "run")
             .filename(score: 0.12345, step: nil, iteration: 7) == "run_checkpoint_0.1235.safetensors")
         #expect(Checkpoint(toSave: ["a": Counter(1)], saver: saver).filename(score: 3, step: 9, iteration: 7) == "a_9_3.safetensors")
+        let patterned = Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePrefix: "run", scoreFunction: { 0.5 },
+                                   scoreName: "acc", filenamePattern: "{filename_prefix}-{name}-e{global_step}-{score_name}{score}.{ext}")
+        #expect(patterned.filename(score: 0.5, step: 4, iteration: 40) == "run-m-e4-acc0.5000.safetensors")
     }
 
     @Test("a saver that dies mid-write leaves the previous checkpoint valid and no partial file under a real name")

@@ -26,13 +26,17 @@ public final class Checkpoint: Stateful {
     public let globalStepTransform: ((Int, Int) -> Int)?
     /// Whether a score equal to the lowest kept replaces it.
     public let greaterOrEqual: Bool
+    /// A file name pattern with Ignite's placeholders `{filename_prefix}`, `{name}`, `{global_step}`,
+    /// `{score_name}`, `{score}` and `{ext}`; nil for the default naming.
+    public let filenamePattern: String?
     /// Kept files, lowest priority first.
     public private(set) var saved: [(priority: Double, filename: String)] = []
 
     /// A checkpoint handler; call `save(iteration:epoch:)` from an event handler.
     public init(toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
                 scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
-                globalStepTransform: ((Int, Int) -> Int)? = nil, greaterOrEqual: Bool = false, isWriter: Bool = true) {
+                globalStepTransform: ((Int, Int) -> Int)? = nil, filenamePattern: String? = nil, greaterOrEqual: Bool = false,
+                isWriter: Bool = true) {
         precondition(!toSave.isEmpty, "nothing to save")
         precondition(numberSaved.map { $0 > 0 } ?? true, "numberSaved must be positive")
         self.toSave = toSave
@@ -43,6 +47,7 @@ public final class Checkpoint: Stateful {
         self.scoreName = scoreName
         self.globalStepTransform = globalStepTransform
         self.greaterOrEqual = greaterOrEqual
+        self.filenamePattern = filenamePattern
     }
 
     /// The newest kept file.
@@ -77,10 +82,16 @@ public final class Checkpoint: Stateful {
     }
 
     func filename(score: Double?, step: Int?, iteration: Int) -> String {
+        let formattedScore = score.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : String(format: "%.4f", $0) }
+        if let filenamePattern {
+            let values = ["filename_prefix": filenamePrefix, "name": toSave.count == 1 ? toSave.keys.first! : "checkpoint",
+                          "global_step": String(step ?? iteration), "score_name": scoreName ?? "",
+                          "score": formattedScore ?? String(iteration), "ext": "safetensors"]
+            return values.reduce(filenamePattern) { $0.replacingOccurrences(of: "{\($1.key)}", with: $1.value) }
+        }
         var parts = filenamePrefix.isEmpty ? "" : "\(filenamePrefix)_"
         parts += toSave.count == 1 ? toSave.keys.first! : "checkpoint"
         if let step { parts += "_\(step)" }
-        let formattedScore = score.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : String(format: "%.4f", $0) }
         if let scoreName, let formattedScore {
             parts += "_\(scoreName)=\(formattedScore)"
         } else if let formattedScore {
