@@ -57,6 +57,8 @@ struct TrainCommand: ParsableCommand {
     var normalize = true
     @Flag(inversion: .prefixedNo, help: "Overlap the gradient all-reduce with the backward pass.")
     var overlap = true
+    @Option(help: "Abort the job when a collective takes longer than SECONDS (a stuck rank); default: no deadline.")
+    var collectiveTimeout: Double?
     @Option(help: "Generate N samples for the built-in data set.")
     var builtinSamples = 3000
     @Option(help: .hidden)
@@ -97,6 +99,7 @@ struct TrainCommand: ParsableCommand {
         configuration.stopAfterIterations = stopAfter
         configuration.builtinSamples = builtinSamples
         configuration.injectedFault = try injectFault.map(InjectedFault.init(parsing:))
+        configuration.collectiveTimeout = collectiveTimeout
         return configuration
     }
 
@@ -112,6 +115,9 @@ struct TrainCommand: ParsableCommand {
         if let checkConsistency { try positive(checkConsistency, "--check-consistency") }
         if let threads { try positive(threads, "--threads") }
         try positive(builtinSamples, "--builtin-samples")
+        if let collectiveTimeout, !(collectiveTimeout > 0 && collectiveTimeout.isFinite) {
+            throw ValidationError("--collective-timeout must be a positive number of seconds, got \(collectiveTimeout)")
+        }
         if let stopAfter { try positive(stopAfter, "--stop-after") }
         guard testFraction > 0 && testFraction < 1 else {
             throw ValidationError("--test-fraction must be in (0, 1), got \(testFraction)")

@@ -76,3 +76,18 @@ struct DistributedTrainingTests {
         #expect(Date().timeIntervalSince(start) < 30)
     }
 }
+
+@Suite("A stuck rank under a collective deadline")
+struct CollectiveDeadlineTests {
+    @Test("with --collective-timeout 3, a rank stuck for minutes makes the job end within seconds, naming a rank")
+    func stuckRank() throws {
+        let start = Date()
+        let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--no-progress", "--collective-timeout", "3",
+                                                            "--inject-fault", "hang:1:5"], timeout: 60)
+        #expect(result.exitCode != 0)
+        #expect(!result.timedOut)
+        #expect(Date().timeIntervalSince(start) < 20)
+        #expect(result.standardError.contains("did not complete within 3.0 s"), "\(result.standardError.suffix(1500))")
+        #expect(result.standardError.contains("rank 0"), "\(result.standardError.suffix(1500))")
+    }
+}

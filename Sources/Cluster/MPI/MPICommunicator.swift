@@ -12,6 +12,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
     public let reductionOrder: ReductionOrder
+    /// When set, every collective must complete within this many seconds: it is issued non-blocking and
+    /// polled, and past the deadline the job is aborted with a message naming this rank and the collective
+    /// (a peer that is alive but stuck would otherwise hang every rank forever). Nil: blocking MPI calls.
+    public var collectiveTimeout: Double?
     private let world: MPI_Comm
     private var gatherScratch: [Float] = []
     private nonisolated(unsafe) static var shared: MPICommunicator?
@@ -64,6 +68,34 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         throw ClusterError.mpi(function: function, code: code, message: message)
     }
 
+    /// Completes a non-blocking collective started by `start`, polling against `collectiveTimeout`.
+    private func completeWithDeadline(_ name: String, _ start: (inout MPI_Request?) -> Int32) throws {
+        var request = cmpi_request_null()
+        try Self.check(start(&request), name)
+        try Self.wait(&request, name: name, timeout: collectiveTimeout, communicator: self)
+    }
+
+    /// Waits for `request`, polling with a deadline when `timeout` is set.
+    static func wait(_ request: inout MPI_Request?, name: String, timeout: Double?, communicator: MPICommunicator) throws {
+        guard let timeout else {
+            try check(MPI_Wait(&request, cmpi_status_ignore()), name)
+            return
+        }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
+        var flag: Int32 = 0
+        var spins = 0
+        while true {
+            try check(MPI_Test(&request, &flag, cmpi_status_ignore()), name)
+            if flag != 0 { return }
+            if DispatchTime.now().uptimeNanoseconds > deadline {
+                communicator.abort(message: "rank \(communicator.rank): \(name) did not complete within \(timeout) s: "
+                                   + "another rank is stuck or gone; ending the job", exitCode: 1)
+            }
+            spins += 1
+            if spins > 1000 { usleep(50) }
+        }
+    }
+
     private func count(_ value: Int) -> Int32 {
         precondition(value <= Int32.max, "MPI counts are 32-bit: \(value) elements is too many for one call")
         return Int32(value)
@@ -75,8 +107,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         guard size > 1, buffer.count > 0 else { return }
         switch reductionOrder {
         case .fast:
-            try Self.check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world),
-                           "MPI_Allreduce")
+            if collectiveTimeout != nil {
+                try completeWithDeadline("MPI_Iallreduce") {
+                    MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world, &$0)
+                }
+            } else {
+                try Self.check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world),
+                               "MPI_Allreduce")
+            }
         case .fixedRankOrder:
             try fixedOrderSum(buffer, type: type)
         }
@@ -88,8 +126,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         let n = buffer.count
         let all = UnsafeMutableBufferPointer<T>.allocate(capacity: n * size)
         defer { all.deallocate() }
-        try Self.check(MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world),
-                       "MPI_Allgather")
+        if collectiveTimeout != nil {
+            try completeWithDeadline("MPI_Iallgather") {
+                MPI_Iallgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world, &$0)
+            }
+        } else {
+            try Self.check(MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world),
+                           "MPI_Allgather")
+        }
         for index in 0..<n { buffer[index] = all[index] }
         for other in 1..<size {
             let base = other * n
@@ -109,7 +153,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var request = cmpi_request_null()
         try Self.check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), cmpi_float(), cmpi_op_sum(),
                                       world, &request), "MPI_Iallreduce")
-        return MPIPendingReduction(request: request)
+        return MPIPendingReduction(request: request, communicator: self)
     }
 
     // MARK: - Broadcast, gather, barrier, abort
@@ -117,14 +161,18 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
         guard size > 1, buffer.count > 0 else { return }
-        try Self.check(MPI_Bcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world), "MPI_Bcast")
+        if collectiveTimeout != nil {
+            try completeWithDeadline("MPI_Ibcast") { MPI_Ibcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world, &$0) }
+        } else {
+            try Self.check(MPI_Bcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world), "MPI_Bcast")
+        }
     }
 
     public func broadcast(bytes: inout [UInt8], root: Int) throws {
         guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
         guard size > 1 else { return }
         var length = Int64(bytes.count)
-        try Self.check(MPI_Bcast(&length, 1, cmpi_int64(), Int32(root), world), "MPI_Bcast")
+        try withUnsafeMutableBytes(of: &length) { try broadcast($0, root: root) }
         if rank != root { bytes = Array(repeating: 0, count: Int(length)) }
         if length > 0 {
             try bytes.withUnsafeMutableBytes { raw in try broadcast(raw, root: root) }
@@ -135,7 +183,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         guard size > 1 else { return [value] }
         var value = value
         var result = Array(repeating: Int64(0), count: size)
-        try Self.check(MPI_Allgather(&value, 1, cmpi_int64(), &result, 1, cmpi_int64(), world), "MPI_Allgather")
+        if collectiveTimeout != nil {
+            try withUnsafeMutablePointer(to: &value) { pointer in
+                try result.withUnsafeMutableBufferPointer { all in
+                    try completeWithDeadline("MPI_Iallgather") { MPI_Iallgather(pointer, 1, cmpi_int64(), all.baseAddress, 1, cmpi_int64(), world, &$0) }
+                }
+            }
+        } else {
+            try Self.check(MPI_Allgather(&value, 1, cmpi_int64(), &result, 1, cmpi_int64(), world), "MPI_Allgather")
+        }
         return result
     }
 
@@ -158,7 +214,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func barrier() throws {
-        try Self.check(MPI_Barrier(world), "MPI_Barrier")
+        if collectiveTimeout != nil {
+            try completeWithDeadline("MPI_Ibarrier") { MPI_Ibarrier(world, &$0) }
+        } else {
+            try Self.check(MPI_Barrier(world), "MPI_Barrier")
+        }
     }
 
     /// Prints `message` and ends every rank of the job (MPI_Abort), never returning.
@@ -173,8 +233,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 final class MPIPendingReduction: PendingReduction {
     private var request: MPI_Request?
     private var done = false
+    private let communicator: MPICommunicator
 
-    init(request: MPI_Request?) { self.request = request }
+    init(request: MPI_Request?, communicator: MPICommunicator) {
+        self.request = request
+        self.communicator = communicator
+    }
 
     func isComplete() throws -> Bool {
         if done { return true }
@@ -186,7 +250,7 @@ final class MPIPendingReduction: PendingReduction {
 
     func wait() throws {
         if done { return }
-        try MPICommunicator.check(MPI_Wait(&request, cmpi_status_ignore()), "MPI_Wait")
+        try MPICommunicator.wait(&request, name: "MPI_Iallreduce", timeout: communicator.collectiveTimeout, communicator: communicator)
         done = true
     }
 }

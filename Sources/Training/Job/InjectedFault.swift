@@ -1,10 +1,10 @@
 import Foundation
 
 /// A failure injected on purpose to test that a cluster ends promptly and resumes exactly
-/// (`--inject-fault throw:RANK:ITERATION` or `kill:RANK:ITERATION`).
+/// (`--inject-fault throw:RANK:ITERATION`, `kill:RANK:ITERATION` or `hang:RANK:ITERATION`).
 public struct InjectedFault: Sendable, Equatable {
     /// What happens.
-    public enum Kind: String, Sendable { case `throw`, kill }
+    public enum Kind: String, Sendable { case `throw`, kill, hang }
     public let kind: Kind
     public let rank: Int
     public let iteration: Int
@@ -15,7 +15,7 @@ public struct InjectedFault: Sendable, Equatable {
         guard parts.count == 3, let kind = Kind(rawValue: parts[0]), let rank = Int(parts[1]), rank >= 0,
               let iteration = Int(parts[2]), iteration > 0 else {
             throw ConfigurationError.invalid(option: "--inject-fault", value: text,
-                                             expected: "throw:RANK:ITERATION or kill:RANK:ITERATION")
+                                             expected: "throw:RANK:ITERATION, kill:RANK:ITERATION or hang:RANK:ITERATION")
         }
         self.kind = kind
         self.rank = rank
@@ -34,6 +34,7 @@ public struct InjectedFault: Sendable, Equatable {
         switch kind {
         case .throw: throw Raised(rank: rank, iteration: iteration)
         case .kill: kill(getpid(), SIGKILL)
+        case .hang: sleep(600)
         }
     }
 }

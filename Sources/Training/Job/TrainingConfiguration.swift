@@ -57,6 +57,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var stopAfterIterations: Int?
     /// A failure injected on purpose (tests of failure handling).
     public var injectedFault: InjectedFault?
+    /// Seconds within which every collective must complete under mpirun, else the job is aborted naming the
+    /// rank (nil: no deadline, MPI's blocking calls).
+    public var collectiveTimeout: Double?
 
     /// The defaults: built-in data, MLP 128-128, SGD 0.05 momentum 0.9, batch 32 per rank, 10 epochs.
     public init() {}

@@ -8,19 +8,19 @@ public enum TrainingLauncher {
     /// Trains; returns rank 0's summary (nil on other ranks).
     public static func train(_ configuration: TrainingConfiguration, simulatedRanks: Int? = nil) throws -> TrainingSummary? {
         try launch(simulatedRanks: simulatedRanks, deterministic: configuration.deterministic,
-                   threads: configuration.threads) { communicator in
+                   threads: configuration.threads, collectiveTimeout: configuration.collectiveTimeout) { communicator in
             try runJob(configuration, communicator: communicator)
         }
     }
 
     /// Evaluates a checkpoint on its run's test split or on `data`; returns rank 0's summary.
     public static func evaluate(checkpoint path: String, data: DataSpecification?, batchSize: Int) throws -> TrainingSummary? {
-        try launch(simulatedRanks: nil, deterministic: false, threads: nil) { communicator in
+        try launch(simulatedRanks: nil, deterministic: false, threads: nil, collectiveTimeout: nil) { communicator in
             try CheckpointEvaluation.run(path: path, data: data, batchSize: batchSize, communicator: communicator)
         }
     }
 
-    private static func launch(simulatedRanks: Int?, deterministic: Bool, threads: Int?,
+    private static func launch(simulatedRanks: Int?, deterministic: Bool, threads: Int?, collectiveTimeout: Double?,
                                _ body: @escaping @Sendable (any Communicator) throws -> TrainingSummary) throws -> TrainingSummary? {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if let ranks = simulatedRanks {
@@ -39,6 +39,7 @@ public enum TrainingLauncher {
             let ranksHere = ClusterEnvironment.localSize
             BLAS.threadCount = threads ?? max(1, cores / max(1, ranksHere))
             let communicator = try MPICommunicator.initialize(reductionOrder: deterministic ? .fixedRankOrder : .fast)
+            communicator.collectiveTimeout = collectiveTimeout
             do {
                 let summary = try body(communicator)
                 communicator.finalize()
