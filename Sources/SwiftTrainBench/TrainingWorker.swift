@@ -13,7 +13,7 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     }
     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
     BLAS.threadCount = value("--threads", 1)
-    let overlap = !arguments.contains("--no-overlap")
+    let overlap = arguments.contains("--overlap")
     let train: Dataset, test: Dataset?, hidden: [Int], batch: Int, epochs: Int
     if kind == "digits" {
         let shared = ProcessInfo.processInfo.environment["SWIFT_TRAIN_SHARED"] ?? "../shared"

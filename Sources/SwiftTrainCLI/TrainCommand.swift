@@ -55,8 +55,9 @@ struct TrainCommand: ParsableCommand {
     var threads: Int?
     @Flag(inversion: .prefixedNo, help: "Standardise CSV features with the training split's statistics.")
     var normalize = true
-    @Flag(inversion: .prefixedNo, help: "Overlap the gradient all-reduce with the backward pass.")
-    var overlap = true
+    @Flag(inversion: .prefixedNo,
+          help: "Overlap the gradient all-reduce with the backward pass (bucketed, non-blocking; helps when cores are idle).")
+    var overlap = false
     @Option(help: "Abort the job when a collective takes longer than SECONDS (a stuck rank); default: no deadline.")
     var collectiveTimeout: Double?
     @Option(help: "Generate N samples for the built-in data set.")
