@@ -17,7 +17,7 @@ struct DistributedTrainingTests {
     struct Topology: CustomTestStringConvertible, Sendable {
         let ranks: Int
         let tcp: Bool
-        var testDescription: String { "\(ranks) ranks over \(tcp ? "TCP sockets" : "shared memory")" }
+        var testDescription: String { "\(ranks) ranks over \(tcp ? "TCP sockets, all-reduce overlapped with backward" : "shared memory")" }
     }
 
     @Test("N ranks end with the parameters of one process training on the same global batches (1e-5 relative)",
@@ -37,7 +37,7 @@ struct DistributedTrainingTests {
         let cluster = try SwiftTrainRunner.mpirun(
             ranks: topology.ranks, tcp: topology.tcp,
             common + ["--batch-size", "\(global / topology.ranks)", "--check-consistency", "4", "--checkpoint-dir",
-                      directory.appendingPathComponent("cluster").path])
+                      directory.appendingPathComponent("cluster").path] + (topology.tcp ? ["--overlap"] : []))
         #expect(cluster.exitCode == 0, "\(cluster.standardError.suffix(2000))")
         #expect(try SwiftTrainRunner.number(cluster, "iteration") == SwiftTrainRunner.number(single, "iteration"))
         let a = try SafetensorsTestReader.tensors(at: SafetensorsTestReader.newestCheckpoint(in: directory.appendingPathComponent("single")))
