@@ -80,7 +80,7 @@ public final class Sequential {
         reserve(batch: batchSize)
         var current = input.baseAddress!
         for (index, layer) in layers.enumerated() {
-            let key = randomKey == 0 ? 0 : CounterRandom.streamKey(purpose: "layer", randomKey, UInt64(index))
+            let key = randomKey == 0 ? 0 : CounterRandom.derive(randomKey, UInt64(index))
             layer.forward(current, activations[index], batch: batchSize, training: training, randomKey: key)
             current = UnsafePointer(activations[index])
         }

@@ -80,6 +80,12 @@ public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
         return order
     }
 
+    /// A stream identifier derived from `key` and one number, without allocating (for per-step keys on hot paths).
+    @inlinable
+    public static func derive(_ key: UInt64, _ part: UInt64) -> UInt64 {
+        mix(key ^ mix(part &+ 0x9E37_79B9_7F4A_7C15))
+    }
+
     /// A stream identifier from a purpose ("init", "dropout", "sampler") and numbers (epoch, iteration, rank).
     public static func streamKey(purpose: String, _ parts: UInt64...) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -87,7 +93,7 @@ public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        for part in parts { hash = mix(hash ^ mix(part &+ 0x9E37_79B9_7F4A_7C15)) }
+        for part in parts { hash = derive(hash, part) }
         return hash
     }
 }

@@ -46,6 +46,7 @@ public final class SupervisedTrainer {
 
     private let loss = SoftmaxCrossEntropy()
     private var lossGradient: UnsafeMutableBufferPointer<Float>
+    private static let dropoutStream = CounterRandom.streamKey(purpose: "dropout")
 
     /// A trainer of `model` with `optimizer`.
     public init(model: Sequential, optimizer: any Optimizer, accumulationSteps: Int = 1, seed: UInt64 = 0,
@@ -68,7 +69,8 @@ public final class SupervisedTrainer {
     {
         let classes = model.outputCount
         let iteration = engine.state.iteration
-        let randomKey = CounterRandom.streamKey(purpose: "dropout", seed, UInt64(iteration), UInt64(rank))
+        let randomKey = CounterRandom.derive(CounterRandom.derive(CounterRandom.derive(Self.dropoutStream, seed),
+                                                                  UInt64(iteration)), UInt64(rank))
         let logits = model.forward(batch.features, batchSize: batch.count, training: true, randomKey: randomKey)
         let needed = batch.count * classes
         if lossGradient.count < needed {
