@@ -88,6 +88,16 @@ public enum TrainingReport {
         return svg + "</svg>\n"
     }
 
+    /// Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten, about `count` of them.
+    static func niceTicks(_ low: Double, _ high: Double, count: Int = 5) -> [Double] {
+        let span = Swift.max(high - low, 1e-12)
+        let raw = span / Double(count)
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        let first = floor(low / step) * step, last = ceil(high / step) * step
+        return stride(from: first, through: last + step / 2, by: step).map { ($0 / step).rounded() * step }
+    }
+
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
     static func panel(title: String, series: [String: [Point]], top: Double, width: Double, height: Double,
@@ -98,19 +108,22 @@ public enum TrainingReport {
         guard !points.isEmpty else {
             return svg + "<text x=\"\(left)\" y=\"\(top + 40)\" fill=\"#777\">no values logged</text>\n</g>\n"
         }
-        let xMax = Swift.max(points.map(\.x).max()!, 1e-9), xMin = 0.0
         var yMin = points.map(\.y).min()!, yMax = points.map(\.y).max()!
-        if unitRange && yMin >= 0 && yMax <= 1 { (yMin, yMax) = (Swift.min(yMin, 0), 1) }
+        if unitRange && yMin >= 0 && yMax <= 1 { (yMin, yMax) = (0, 1) }
         if yMax - yMin < 1e-9 { (yMin, yMax) = (yMin - 0.5, yMax + 0.5) }
+        let xTicks = niceTicks(0, Swift.max(points.map(\.x).max()!, 1e-9)), yTicks = niceTicks(yMin, yMax)
+        let xMin = xTicks.first!, xMax = xTicks.last!
+        (yMin, yMax) = (yTicks.first!, yTicks.last!)
         let plotTop = top + 25
         func sx(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * (right - left) }
         func sy(_ y: Double) -> Double { bottom - (y - yMin) / (yMax - yMin) * (bottom - plotTop) }
         svg += "<rect x=\"\(left)\" y=\"\(plotTop)\" width=\"\(right - left)\" height=\"\(bottom - plotTop)\" fill=\"none\" stroke=\"#999\"/>\n"
-        for tick in 0...5 {
-            let y = yMin + (yMax - yMin) * Double(tick) / 5, x = xMin + (xMax - xMin) * Double(tick) / 5
+        for y in yTicks {
             svg += "<line x1=\"\(left)\" y1=\"\(sy(y))\" x2=\"\(right)\" y2=\"\(sy(y))\" stroke=\"#eee\"/>\n"
-            svg += "<text x=\"\(left - 6)\" y=\"\(sy(y) + 4)\" text-anchor=\"end\">\(String(format: "%.3g", y))</text>\n"
-            svg += "<text x=\"\(sx(x))\" y=\"\(bottom + 16)\" text-anchor=\"middle\">\(String(format: "%.3g", x))</text>\n"
+            svg += "<text x=\"\(left - 6)\" y=\"\(sy(y) + 4)\" text-anchor=\"end\">\(String(format: "%g", y))</text>\n"
+        }
+        for x in xTicks {
+            svg += "<text x=\"\(sx(x))\" y=\"\(bottom + 16)\" text-anchor=\"middle\">\(String(format: "%g", x))</text>\n"
         }
         svg += "<text x=\"\((left + right) / 2)\" y=\"\(bottom + 32)\" text-anchor=\"middle\">epoch</text>\n"
         for (index, name) in series.keys.sorted().enumerated() {
