@@ -1,14 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The element-wise loops of the math target are compiled without bounds checks and, on x86-64, for AVX2 and
-/// FMA (Haswell, 2013, and later), as the plain-C baseline is with -march=native: 3x faster optimizer steps.
-#if arch(x86_64)
-let neuralNetFlags = ["-Ounchecked", "-Xllvm", "-mattr=+avx2,+fma"]
-#else
-let neuralNetFlags = ["-Ounchecked"]
-#endif
-
 let package = Package(
     name: "swift-train",
     platforms: [.macOS(.v15)],
@@ -34,20 +26,26 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: - Libraries (dependencies point one way: EngineCore, NeuralNet, Cluster -> Training -> tools)
-        .target(name: "EngineCore", swiftSettings: [.unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"])]),
-        .target(name: "NeuralNet", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(neuralNetFlags)]),
+        // No unsafe flags anywhere: a package depending on swift-train by version must build it as it is.
+        // Element-wise kernels get AVX2/FMA from per-function target attributes in CKernels instead.
+        .target(name: "CKernels"),
+        .target(name: "EngineCore"),
+        .target(name: "NeuralNet", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
         .target(name: "Training", dependencies: [
             "EngineCore", "NeuralNet", "Cluster", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
-        // MARK: - Tools
+        // MARK: - The application (a client of the libraries' public API) and its tools
+        .target(name: "SwiftTrainApp", dependencies: [
+            "Training", "EngineCore", "NeuralNet", "Cluster", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .executableTarget(name: "SwiftTrainCLI", dependencies: [
-            "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "SwiftTrainApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "SwiftTrainBench", dependencies: [
-            "Training", "CBLAS", "CMPI",
+            "SwiftTrainApp", "Training", "CBLAS", "CMPI",
         ]),
 
         // MARK: - Tests
@@ -57,6 +55,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport"]),
         .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

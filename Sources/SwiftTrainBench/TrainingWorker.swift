@@ -33,41 +33,37 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         (hidden, batch, epochs) = ([512, 512], 64, 1)
     }
     let model = try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
-    let trainer = SupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9),
-                                    rank: communicator.rank)
-    let reducer: SumReducer = { values in
-        if communicator.size > 1 { try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) } }
-    }
-    try trainer.engine.on(.started) { _ in try ModelConsistency.broadcastParameters(model.arena, over: communicator) }
-    try GradientAllReduce(arena: model.arena, communicator: communicator, overlap: overlap).attach(to: trainer)
-    try Loss(reducer: reducer).attach(to: trainer.engine, name: "train_loss") { (Double($0.loss), $0.count) }
+    let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
+    let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
+    try DataParallel(communicator: communicator, overlap: overlap).attach(to: trainer, arena: model.arena, optimizer: optimizer)
+    try Loss(communicator: communicator).attach(to: trainer, name: "train_loss") { (Double($0.loss), $0.count) }
     var start = 0.0, end = 0.0
-    try trainer.engine.on(.started) { _ in
+    try trainer.on(.started) { _ in
         try communicator.barrier()
         start = monotonicSeconds()
     }
-    try trainer.engine.on(.completed) { _ in end = monotonicSeconds() }
+    try trainer.on(.completed) { _ in end = monotonicSeconds() }
     let loader = DataLoader(dataset: train, batchSize: batch,
                             sampler: DistributedSampler(count: train.count, worldSize: communicator.size,
                                                         rank: communicator.rank, seed: 0))
-    try trainer.engine.run(loader, maxEpochs: epochs)
-    let samples = Double(trainer.engine.state.iteration * batch * communicator.size)
+    try trainer.run(loader, maxEpochs: epochs)
+    let samples = Double(trainer.state.iteration * batch * communicator.size)
     var accuracy = Double.nan
     if let test {
-        let evaluator = SupervisedEvaluator(model: model)
-        try Accuracy(reducer: reducer).attach(to: evaluator.engine, name: "accuracy", usage: .runWise) {
-            ClassificationBatch(scores: $0.logits, labels: $0.labels, count: $0.count, classes: $0.classes)
+        let evaluator = makeSupervisedEvaluator(model: model)
+        try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
+            ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
         }
-        try evaluator.engine.run(DataLoader(dataset: test, batchSize: 256,
+        try evaluator.run(DataLoader(dataset: test, batchSize: 256,
                                             sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
                                                                         rank: communicator.rank, shuffle: false, tail: .uneven)))
-        accuracy = evaluator.engine.state.metrics["accuracy"] ?? .nan
+        accuracy = evaluator.state.metrics["accuracy"] ?? .nan
     }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     if communicator.rank == 0 {
         print("result peak_rss_kb=\(usage.ru_maxrss) samples_per_s=\(format(samples / (end - start))) test_accuracy=\(format(accuracy, 4)) "
-              + "steps=\(trainer.engine.state.iteration) parameters=\(model.parameterCount)")
+              + "steps=\(trainer.state.iteration) parameters=\(model.parameterCount)")
     }
     (communicator as? MPICommunicator)?.finalize()
 }

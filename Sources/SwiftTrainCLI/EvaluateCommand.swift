@@ -1,4 +1,5 @@
 import ArgumentParser
+import SwiftTrainApp
 import Training
 
 /// `swift-train evaluate`: test accuracy and loss of a checkpoint's model.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SwiftTrainApp
 import Training
 
 /// `swift-train inspect`: what a checkpoint holds.

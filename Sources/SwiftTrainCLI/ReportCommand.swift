@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftTrainApp
 import Training
 
 /// `swift-train report`: loss and metric curves of a run's JSON-lines log, as SVG.

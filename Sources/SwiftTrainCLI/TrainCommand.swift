@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftTrainApp
 import Training
 
 /// `swift-train [train]`: trains a model, alone, under mpirun, or on simulated ranks.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftTrainApp
 import Training
 
 // Parses the command line, runs the command, and turns every error into one line on standard error:

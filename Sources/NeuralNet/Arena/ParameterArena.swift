@@ -39,10 +39,11 @@ public enum ParameterError: Error, Equatable, CustomStringConvertible {
 public final class ParameterArena {
     /// Values in each buffer.
     public let count: Int
-    /// The parameters, in layer order.
-    public let parameters: UnsafeMutableBufferPointer<Float>
+    /// The parameters, in layer order (the package's kernels and collectives; users go through the safe API
+    /// below or `withUnsafeMutableBuffers`).
+    package let parameters: UnsafeMutableBufferPointer<Float>
     /// The gradients, same layout as `parameters`.
-    public let gradients: UnsafeMutableBufferPointer<Float>
+    package let gradients: UnsafeMutableBufferPointer<Float>
     /// The named tensors, in layer order.
     public let entries: [ParameterEntry]
 
@@ -69,13 +70,71 @@ public final class ParameterArena {
     }
 
     /// The parameter view of an entry.
-    public func parameters(of entry: ParameterEntry) -> UnsafeMutableBufferPointer<Float> {
+    package func parameters(of entry: ParameterEntry) -> UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(rebasing: parameters[entry.range])
     }
 
     /// The gradient view of an entry.
-    public func gradients(of entry: ParameterEntry) -> UnsafeMutableBufferPointer<Float> {
+    package func gradients(of entry: ParameterEntry) -> UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(rebasing: gradients[entry.range])
+    }
+
+    /// A copy of every parameter, in arena order (for digests, comparisons and tests).
+    public var parameterValues: [Float] { Array(parameters) }
+    /// A copy of every gradient, in arena order.
+    public var gradientValues: [Float] { Array(gradients) }
+
+    /// The entry called `name`.
+    /// - Throws: `ParameterError.unexpected` when the arena has no such parameter.
+    public func entry(named name: String) throws -> ParameterEntry {
+        guard let entry = entries.first(where: { $0.name == name }) else { throw ParameterError.unexpected(name: name) }
+        return entry
+    }
+
+    /// A copy of the parameter called `name`, in its shape.
+    public func parameter(named name: String) throws -> Tensor {
+        let entry = try entry(named: name)
+        return Tensor(shape: entry.shape, copying: UnsafeBufferPointer(parameters(of: entry)))
+    }
+
+    /// A copy of the gradient of the parameter called `name`, in its shape.
+    public func gradient(named name: String) throws -> Tensor {
+        let entry = try entry(named: name)
+        return Tensor(shape: entry.shape, copying: UnsafeBufferPointer(gradients(of: entry)))
+    }
+
+    /// Replaces the parameter called `name`.
+    /// - Throws: `ParameterError` when there is no such parameter or the shapes differ.
+    public func setParameter(named name: String, to value: Tensor) throws {
+        let entry = try entry(named: name)
+        guard value.shape == entry.shape else {
+            throw ParameterError.shapeMismatch(name: name, expected: entry.shape, found: value.shape)
+        }
+        _ = parameters(of: entry).update(fromContentsOf: value.values)
+    }
+
+    /// Writes (or, when `accumulate`, adds) the gradient of the parameter called `name`: how a `Model`
+    /// written with tensors hands its gradients to the optimizer and the gradient all-reduce.
+    /// - Throws: `ParameterError` when there is no such parameter or the shapes differ.
+    public func setGradient(named name: String, to value: Tensor, accumulate: Bool = false) throws {
+        let entry = try entry(named: name)
+        guard value.shape == entry.shape else {
+            throw ParameterError.shapeMismatch(name: name, expected: entry.shape, found: value.shape)
+        }
+        let view = gradients(of: entry)
+        if accumulate {
+            for index in view.indices { view[index] += value.values[index] }
+        } else {
+            _ = view.update(fromContentsOf: value.values)
+        }
+    }
+
+    /// Runs `body` with the whole parameter and gradient buffers: the explicit opt-in for hand-written kernels.
+    /// The buffers must not escape `body`.
+    public func withUnsafeMutableBuffers<Result>(
+        _ body: (_ parameters: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeMutableBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        try body(parameters, gradients)
     }
 
     /// Sets every gradient to zero.

@@ -1,7 +1,7 @@
 /// A 2-D convolution over [channels, height, width] samples, stride 1, zero padding (im2col + sgemm).
 ///
 /// Weight shape [outputChannels, inputChannels, kernel, kernel] and bias [outputChannels], as in PyTorch.
-public final class Conv2D: Layer {
+public final class Conv2D: KernelLayer {
     /// Input and output channels, kernel size and padding.
     public let inputChannels: Int, outputChannels: Int, kernel: Int, padding: Int
     private var height = 0, width = 0, outputHeight = 0, outputWidth = 0
@@ -147,7 +147,7 @@ public final class Conv2D: Layer {
 }
 
 /// 2-D max pooling with a square window and an equal stride over [channels, height, width] samples.
-public final class MaxPool2D: Layer {
+public final class MaxPool2D: KernelLayer {
     /// Window and stride.
     public let size: Int
     private var channels = 0, height = 0, width = 0, outputHeight = 0, outputWidth = 0

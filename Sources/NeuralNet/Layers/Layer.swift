@@ -1,39 +1,47 @@
-/// A layer of a `Sequential` model: a function of a batch, with optional parameters in the model's arena.
+/// A stage of a `Sequential` model (or of a `Residual` block): a function of a batch, with optional
+/// parameters in the model's arena.
 ///
-/// Layers work on raw row-major batch buffers owned by the model, so a training step allocates nothing.
-/// `configure` is called once with the per-sample input shape; `bind` hands the layer its views into the
-/// arena; forward and backward then run for any batch size.
+/// A layer is written in one of two ways: as a `TensorLayer` (safe `Tensor` values in and out, the ordinary
+/// way to add your own) or as a `KernelLayer` (raw buffers, allocation-free, the explicit opt-in for
+/// hand-written kernels, as every built-in layer is).
 public protocol Layer: AnyObject {
     /// Records the per-sample input shape and returns the per-sample output shape.
     /// - Throws: `LayerError` when the input shape does not suit the layer.
     func configure(inputShape: [Int]) throws -> [Int]
     /// The parameter tensors this layer needs, as (suffix, shape): "weight", "bias".
     var parameterShapes: [(suffix: String, shape: [Int])] { get }
-    /// Gives the layer its parameter and gradient views, in `parameterShapes` order.
-    func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>])
-    /// Draws initial parameters (PyTorch's defaults).
-    func initialize(using random: inout CounterRandom)
-    /// Computes `output` (batch x outputs) from `input` (batch x inputs).
-    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                 randomKey: UInt64)
-    /// Writes (or adds, when `accumulate`) parameter gradients, and the input gradient when asked.
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool)
 }
 
 extension Layer {
     public var parameterShapes: [(suffix: String, shape: [Int])] { [] }
-    public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {}
-    public func initialize(using random: inout CounterRandom) {}
 }
 
-/// A layer given an input it cannot take.
+/// What a layer's forward pass is told besides its input.
+public struct LayerContext: Sendable, Equatable {
+    /// Whether the model is training (dropout active) or evaluating.
+    public var training: Bool
+    /// Keys the layer's random draws (dropout masks); the same key gives the same draws. 0 when not training.
+    public var randomKey: UInt64
+
+    /// A context for one forward pass.
+    public init(training: Bool, randomKey: UInt64) {
+        self.training = training
+        self.randomKey = randomKey
+    }
+}
+
+/// A layer given an input it cannot take, or a layer `Sequential` cannot run.
 public enum LayerError: Error, Equatable, CustomStringConvertible {
     case badInputShape(layer: String, shape: [Int], expected: String)
+    case unsupportedLayer(String)
+    case badOutput(layer: String, detail: String)
 
     public var description: String {
         switch self {
         case .badInputShape(let layer, let shape, let expected): "\(layer) cannot take input of shape \(shape): \(expected)"
+        case .unsupportedLayer(let name):
+            "\(name) conforms to Layer but neither to TensorLayer nor to KernelLayer, so it cannot run"
+        case .badOutput(let layer, let detail): "\(layer) returned \(detail)"
         }
     }
 }

@@ -1,5 +1,5 @@
 /// A fully connected layer `y = x Wᵀ + b`, with W of shape [outputs, inputs] as in PyTorch.
-public final class Linear: Layer {
+public final class Linear: KernelLayer {
     /// Input features.
     public let inputs: Int
     /// Output features.
@@ -42,10 +42,7 @@ public final class Linear: Layer {
 
     public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
                         randomKey: UInt64) {
-        let bias = UnsafePointer(self.bias.baseAddress!), outputs = self.outputs
-        for row in 0..<batch {
-            (output + row * outputs).update(from: bias, count: outputs)
-        }
+        Kernels.broadcastRows(UnsafePointer(bias.baseAddress!), output, rows: batch, width: outputs)
         BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs, input, lda: inputs,
                   UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 1, output, ldc: outputs)
     }
@@ -54,12 +51,7 @@ public final class Linear: Layer {
                          inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
         BLAS.gemm(transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch, outputGradient, lda: outputs,
                   input, ldb: inputs, beta: accumulate ? 1 : 0, weightGradient.baseAddress!, ldc: inputs)
-        let gradient = biasGradient.baseAddress!, outputs = self.outputs
-        if !accumulate { gradient.update(repeating: 0, count: outputs) }
-        for row in 0..<batch {
-            let source = outputGradient + row * outputs
-            for column in 0..<outputs { gradient[column] += source[column] }
-        }
+        Kernels.sumRows(outputGradient, biasGradient.baseAddress!, rows: batch, width: outputs, accumulate: accumulate)
         if let inputGradient {
             BLAS.gemm(transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs, outputGradient,
                       lda: outputs, UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 0, inputGradient, ldc: inputs)

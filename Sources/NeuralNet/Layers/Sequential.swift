@@ -3,107 +3,71 @@
 /// ```swift
 /// let model = try Sequential([Linear(inputs: 64, outputs: 128), ReLU(), Linear(inputs: 128, outputs: 10)],
 ///                            inputShape: [64], seed: 0)
-/// let logits = model.forward(x, batchSize: 32, training: true, randomKey: key)
+/// let logits = try model(Tensor(shape: [32, 64], repeating: 0))   // [32, 10]
 /// ```
-public final class Sequential {
+public final class Sequential: Model {
     /// The layers, in order.
     public let layers: [any Layer]
     /// All parameters and gradients; parameter names are "LAYER_INDEX.SUFFIX" ("0.weight").
     public let arena: ParameterArena
     /// Per-sample input shape and per-layer output shapes.
     public let shapes: [[Int]]
-    private var capacity = 0
-    private var activations: [UnsafeMutablePointer<Float>] = []
-    private var activationGradients: [UnsafeMutablePointer<Float>] = []
-    private var lastInput: UnsafePointer<Float>?
-    private var lastBatch = 0
+    private let chain: LayerChain
     private let layerOffsets: [Int]
+    /// The input of the last forward pass, kept alive for backward.
+    private var lastInput: Tensor?
 
     /// Builds the model for samples of `inputShape` and initialises it from `seed`.
     /// - Throws: `LayerError` when a layer cannot take the shape before it.
     public init(_ layers: [any Layer], inputShape: [Int], seed: UInt64) throws {
         self.layers = layers
-        var shapes = [inputShape]
-        var layout: [(name: String, shape: [Int])] = []
-        for (index, layer) in layers.enumerated() {
-            shapes.append(try layer.configure(inputShape: shapes.last!))
-            for parameter in layer.parameterShapes { layout.append(("\(index).\(parameter.suffix)", parameter.shape)) }
-        }
-        self.shapes = shapes
-        arena = ParameterArena(layout: layout)
-        var entryIndex = 0
+        chain = try LayerChain(layers, inputShape: inputShape)
+        shapes = chain.shapes
+        arena = ParameterArena(layout: chain.parameterShapes.map { ($0.suffix, $0.shape) })
+        chain.bind(parameters: arena.entries.map(arena.parameters(of:)), gradients: arena.entries.map(arena.gradients(of:)))
         var offsets: [Int] = []
-        for (index, layer) in layers.enumerated() {
-            let count = layer.parameterShapes.count
-            let entries = arena.entries[entryIndex..<(entryIndex + count)]
-            offsets.append(entries.first?.offset ?? (entryIndex < arena.entries.count ? arena.entries[entryIndex].offset : arena.count))
-            layer.bind(parameters: entries.map(arena.parameters(of:)), gradients: entries.map(arena.gradients(of:)))
+        var entryIndex = 0
+        for (index, layer) in chain.layers.enumerated() {
+            offsets.append(entryIndex < arena.entries.count ? arena.entries[entryIndex].offset : arena.count)
             var random = CounterRandom(seed: seed, stream: CounterRandom.streamKey(purpose: "init", UInt64(index)))
             layer.initialize(using: &random)
-            entryIndex += count
+            entryIndex += chain.parameterCounts[index]
         }
         layerOffsets = offsets
     }
 
-    deinit { release() }
-
-    private func release() {
-        for buffer in activations + activationGradients { buffer.deallocate() }
-        activations = []
-        activationGradients = []
-    }
-
-    /// Number of parameters.
-    public var parameterCount: Int { arena.count }
+    public var inputShape: [Int] { shapes[0] }
+    public var outputShape: [Int] { shapes.last! }
     /// Values per sample of the output (classes for a classifier).
-    public var outputCount: Int { shapes.last!.reduce(1, *) }
+    public var outputCount: Int { chain.outputCount }
     /// Values per sample of the input.
-    public var inputCount: Int { shapes[0].reduce(1, *) }
+    public var inputCount: Int { chain.inputCount }
 
-    private func reserve(batch: Int) {
-        guard batch > capacity else { return }
-        release()
-        for shape in shapes.dropFirst() {
-            let size = batch * shape.reduce(1, *)
-            activations.append(.allocate(capacity: size))
-            activationGradients.append(.allocate(capacity: size))
+    public func forward(_ input: Tensor, context: LayerContext) throws -> Tensor {
+        guard input.shape.count == inputShape.count + 1, Array(input.shape.dropFirst()) == inputShape else {
+            throw ModelError.badInput(expected: inputShape, found: input.shape)
         }
-        capacity = batch
+        let batch = input.shape[0]
+        guard batch > 0 else { throw ModelError.badInput(expected: inputShape, found: input.shape) }
+        lastInput = input
+        return input.values.withUnsafeBufferPointer { x in
+            let output = chain.forward(x.baseAddress!, batch: batch,
+                                       training: context.training, randomKey: context.randomKey)
+            return Tensor(shape: [batch] + outputShape, copying: UnsafeBufferPointer(start: output, count: batch * outputCount))
+        }
     }
 
-    /// Runs the layers on `input` (batchSize x inputs); returns a view of the output, valid until the next call.
-    /// `randomKey` keys dropout masks; the same key gives the same masks.
-    public func forward(_ input: UnsafeBufferPointer<Float>, batchSize: Int, training: Bool, randomKey: UInt64)
-        -> UnsafeBufferPointer<Float>
-    {
-        precondition(input.count >= batchSize * inputCount, "input holds fewer than batchSize samples")
-        reserve(batch: batchSize)
-        var current = input.baseAddress!
-        for (index, layer) in layers.enumerated() {
-            let key = randomKey == 0 ? 0 : CounterRandom.derive(randomKey, UInt64(index))
-            layer.forward(current, activations[index], batch: batchSize, training: training, randomKey: key)
-            current = UnsafePointer(activations[index])
+    public func backward(_ outputGradient: Tensor, accumulate: Bool, progress: ((Int) -> Void)?) throws {
+        guard let lastInput else { throw ModelError.backwardBeforeForward }
+        let expected = [lastInput.shape[0]] + outputShape
+        guard outputGradient.shape == expected else {
+            throw ModelError.badOutputGradient(expected: expected, found: outputGradient.shape)
         }
-        lastInput = input.baseAddress
-        lastBatch = batchSize
-        return UnsafeBufferPointer(start: current, count: batchSize * outputCount)
-    }
-
-    /// Back-propagates `outputGradient` through the last forward pass, writing (or, when `accumulate`,
-    /// adding) the parameter gradients into the arena. After each layer, `gradientsReady(offset)` tells that
-    /// every gradient at arena index >= offset is final.
-    public func backward(outputGradient: UnsafeBufferPointer<Float>, accumulate: Bool,
-                         gradientsReady: ((Int) -> Void)? = nil) {
-        guard let lastInput else { preconditionFailure("backward before forward") }
-        precondition(outputGradient.count >= lastBatch * outputCount, "output gradient too small")
-        var gradient = outputGradient.baseAddress!
-        for index in layers.indices.reversed() {
-            let input = index == 0 ? lastInput : UnsafePointer(activations[index - 1])
-            layers[index].backward(input: input, output: activations[index], outputGradient: gradient,
-                                   inputGradient: index == 0 ? nil : activationGradients[index - 1],
-                                   batch: lastBatch, accumulate: accumulate)
-            if index > 0 { gradient = UnsafePointer(activationGradients[index - 1]) }
-            gradientsReady?(layerOffsets[index])
+        lastInput.values.withUnsafeBufferPointer { input in
+            outputGradient.values.withUnsafeBufferPointer { gradient in
+                chain.backward(input: input.baseAddress!, outputGradient: gradient.baseAddress!, inputGradient: nil, accumulate: accumulate,
+                               layerDone: progress.map { report in { [layerOffsets] index in report(layerOffsets[index]) } })
+            }
         }
     }
 

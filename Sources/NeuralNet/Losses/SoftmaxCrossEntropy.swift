@@ -1,24 +1,52 @@
 import Foundation
 
-/// Softmax cross-entropy of logits against integer class labels, averaged over the batch.
-///
-/// Numerically stable (the row maximum is subtracted before exponentiation).
-public struct SoftmaxCrossEntropy: Sendable {
+/// Softmax cross-entropy of logits `[batch, classes]` against class indices `[batch]` (integers stored as
+/// Float), averaged over the batch; numerically stable (the row maximum is subtracted before exponentiation).
+public struct SoftmaxCrossEntropy: LossFunction, Sendable {
     /// A loss.
     public init() {}
 
-    /// The mean loss; writes d(mean loss)/d(logits) into `gradient` when given.
-    public func callAsFunction(logits: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, batchSize: Int,
-                               classes: Int, gradient: UnsafeMutableBufferPointer<Float>?) -> Float {
-        precondition(logits.count >= batchSize * classes && labels.count >= batchSize, "buffers too small")
+    public func valueAndGradient(predictions: Tensor, targets: Tensor) throws -> (value: Float, gradient: Tensor) {
+        let classes = try check(predictions, targets)
         var total: Double = 0
-        let scale = 1 / Float(batchSize)
-        for row in 0..<batchSize {
+        let gradient = try Tensor(shape: predictions.shape) { gradient in
+            try predictions.values.withUnsafeBufferPointer { logits in
+                total = try crossEntropy(logits, targets.values, rows: targets.count, classes: classes, gradient: gradient)
+            }
+        }
+        return (Float(total / Double(targets.count)), gradient)
+    }
+
+    public func value(predictions: Tensor, targets: Tensor) throws -> Float {
+        let classes = try check(predictions, targets)
+        let total = try predictions.values.withUnsafeBufferPointer { logits in
+            try crossEntropy(logits, targets.values, rows: targets.count, classes: classes, gradient: nil)
+        }
+        return Float(total / Double(targets.count))
+    }
+
+    private func check(_ predictions: Tensor, _ targets: Tensor) throws -> Int {
+        guard predictions.shape.count == 2, targets.count == predictions.rows else {
+            throw LossError.shapeMismatch(loss: "SoftmaxCrossEntropy", predictions: predictions.shape, targets: targets.shape)
+        }
+        guard targets.count > 0, predictions.shape[1] > 0 else { throw LossError.emptyBatch(loss: "SoftmaxCrossEntropy") }
+        return predictions.shape[1]
+    }
+
+    /// The summed loss of `rows` rows; the mean's gradient goes into `gradient` when given.
+    private func crossEntropy(_ logits: UnsafeBufferPointer<Float>, _ labels: [Float], rows: Int, classes: Int,
+                              gradient: UnsafeMutableBufferPointer<Float>?) throws -> Double {
+        var total: Double = 0
+        let scale = 1 / Float(rows)
+        for row in 0..<rows {
             let z = logits.baseAddress! + row * classes
-            let label = Int(labels[row])
-            precondition(label >= 0 && label < classes, "label \(label) outside 0..<\(classes)")
+            let labelValue = labels[row]
+            guard labelValue >= 0, labelValue < Float(classes), labelValue.rounded() == labelValue else {
+                throw LossError.labelOutOfRange(label: labelValue, classes: classes)
+            }
+            let label = Int(labelValue)
             var top = z[0]
-            for c in 1..<max(classes, 1) { top = max(top, z[c]) }
+            for c in 1..<classes { top = max(top, z[c]) }
             var sum: Float = 0
             if let gradient {
                 let g = gradient.baseAddress! + row * classes
@@ -34,26 +62,6 @@ public struct SoftmaxCrossEntropy: Sendable {
             }
             total += Double(log(sum) - (z[label] - top))
         }
-        return Float(total / Double(batchSize))
-    }
-}
-
-/// Mean squared error against float targets, averaged over every value.
-public struct MeanSquaredError: Sendable {
-    /// A loss.
-    public init() {}
-
-    /// The mean of (prediction - target)²; writes its gradient into `gradient` when given.
-    public func callAsFunction(predictions: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>,
-                               gradient: UnsafeMutableBufferPointer<Float>?) -> Float {
-        precondition(predictions.count == targets.count, "predictions and targets differ in size")
-        var total: Double = 0
-        let scale = 2 / Float(max(predictions.count, 1))
-        for index in predictions.indices {
-            let difference = predictions[index] - targets[index]
-            total += Double(difference * difference)
-            gradient?[index] = scale * difference
-        }
-        return Float(total / Double(max(predictions.count, 1)))
+        return total
     }
 }

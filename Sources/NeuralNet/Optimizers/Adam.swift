@@ -37,20 +37,14 @@ public class Adam: Optimizer {
 
     public func step() {
         steps += 1
-        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!
+        let p = arena.parameters.baseAddress!, g = UnsafePointer(arena.gradients.baseAddress!)
         let m = firstMoment.values.baseAddress!, v = secondMoment.values.baseAddress!
         let b1 = Float(beta1), b2 = Float(beta2), count = arena.count
         let correction1 = 1 - pow(beta1, Double(steps)), correction2 = 1 - pow(beta2, Double(steps))
         let stepSize = Float(learningRate / correction1), rootCorrection2 = Float(correction2.squareRoot())
         let eps = Float(epsilon), decay = Float(weightDecay), shrink = Float(1 - learningRate * weightDecay)
-        let l2: Float = decoupled ? 0 : decay
-        for i in 0..<count {
-            if decoupled { p[i] *= shrink }
-            let d = g[i] + l2 * p[i]
-            m[i] = b1 * m[i] + (1 - b1) * d
-            v[i] = b2 * v[i] + (1 - b2) * d * d
-            p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
-        }
+        Kernels.adam(p, g, m, v, count: count, beta1: b1, beta2: b2, stepSize: stepSize, rootCorrection2: rootCorrection2,
+                     epsilon: eps, l2: decoupled ? 0 : decay, shrink: shrink, decoupled: decoupled)
     }
 
     public func stateTensors() -> [(name: String, shape: [Int], values: [Float])] {

@@ -24,27 +24,13 @@ public final class SGD: Optimizer {
     }
 
     public func step() {
-        let p = arena.parameters.baseAddress!, g = arena.gradients.baseAddress!, v = velocity.values.baseAddress!
-        let rate = Float(learningRate), mu = momentum, decay = weightDecay, count = arena.count
-        if mu == 0 {
-            for i in 0..<count { p[i] -= rate * (g[i] + decay * p[i]) }
-        } else if steps == 0 {
-            for i in 0..<count {
-                let d = g[i] + decay * p[i]
-                v[i] = d
-                p[i] -= rate * (nesterov ? d + mu * d : d)
-            }
-        } else if nesterov {
-            for i in 0..<count {
-                let d = g[i] + decay * p[i]
-                v[i] = mu * v[i] + d
-                p[i] -= rate * (d + mu * v[i])
-            }
+        let p = arena.parameters.baseAddress!, g = UnsafePointer(arena.gradients.baseAddress!)
+        let rate = Float(learningRate)
+        if momentum == 0 {
+            Kernels.sgd(p, g, count: arena.count, rate: rate, decay: weightDecay)
         } else {
-            for i in 0..<count {
-                v[i] = mu * v[i] + g[i] + decay * p[i]
-                p[i] -= rate * v[i]
-            }
+            Kernels.sgdMomentum(p, g, velocity.values.baseAddress!, count: arena.count, rate: rate, momentum: momentum,
+                                decay: weightDecay, nesterov: nesterov, first: steps == 0)
         }
         steps += 1
     }

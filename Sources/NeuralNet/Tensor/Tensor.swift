@@ -1,7 +1,7 @@
-/// A row-major Float32 tensor: a shape and its values.
+/// A row-major Float32 tensor: a shape and its values, with value semantics.
 ///
-/// The convenience type for users and tests; the training hot path works on the arena and on the
-/// model's reusable activation buffers instead.
+/// What models, losses, batches and outputs exchange: a tensor stays valid as long as it is held, whatever
+/// runs afterwards. Built-in layers work on the model's reusable buffers inside `forward`/`backward`.
 public struct Tensor: Equatable, Sendable, CustomStringConvertible {
     /// The dimensions, outermost first.
     public private(set) var shape: [Int]
@@ -14,6 +14,27 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
         self.shape = shape
         self.values = values
     }
+
+    /// A tensor of `shape` holding a copy of `buffer`'s values.
+    public init(shape: [Int], copying buffer: UnsafeBufferPointer<Float>) {
+        self.init(shape: shape, values: Array(buffer))
+    }
+
+    /// A tensor of `shape` whose values `initializer` writes (every one of them).
+    public init(shape: [Int], initializingWith initializer: (inout UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        let count = shape.reduce(1, *)
+        self.shape = shape
+        values = try Array(unsafeUninitializedCapacity: count) { buffer, initialized in
+            try initializer(&buffer)
+            initialized = count
+        }
+    }
+
+    /// Number of values.
+    public var count: Int { values.count }
+
+    /// Size of the first dimension (the batch), 0 for a scalar.
+    public var rows: Int { shape.first ?? 0 }
 
     /// A tensor of `shape` filled with `value`.
     public init(shape: [Int], repeating value: Float) {

@@ -199,3 +199,12 @@ enum StateJSON {
 }
 
 import Foundation
+
+extension StateValue {
+    /// Parses one JSON value as the library writes it (the JSON-lines logger's lines, a checkpoint's state):
+    /// integers stay integers, doubles round-trip exactly, tensor references become `.null`.
+    /// - Throws: an error naming the position of the first malformed character.
+    public init(json text: String) throws {
+        self = try StateJSON.parse(text, tensor: { _ in .null })
+    }
+}

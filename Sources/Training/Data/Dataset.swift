@@ -1,3 +1,5 @@
+import NeuralNet
+
 /// Labelled samples in memory: row-major features and integer class labels.
 public struct Dataset: Sendable, Equatable {
     /// Features, `count x featureCount`, row-major.
@@ -51,19 +53,21 @@ public struct Dataset: Sendable, Equatable {
         return (subset(Array(order[testCount...])), subset(Array(order[..<testCount])))
     }
 
-    /// Gathers the samples at `indices` into preallocated buffers (the training hot path: no allocation).
-    public func copyBatch(indices: some Collection<Int>, features target: UnsafeMutableBufferPointer<Float>,
-                          labels labelTarget: UnsafeMutableBufferPointer<Int32>) {
-        precondition(target.count >= indices.count * featureCount && labelTarget.count >= indices.count, "buffers too small")
-        features.withUnsafeBufferPointer { source in
-            var row = 0
-            for index in indices {
-                (target.baseAddress! + row * featureCount)
-                    .update(from: source.baseAddress! + index * featureCount, count: featureCount)
-                labelTarget[row] = labels[index]
-                row += 1
+    /// The samples at `indices` as a batch: inputs `[count] + sampleShape` and class indices `[count]`.
+    public func batch(_ indices: some Collection<Int>) -> (inputs: Tensor, targets: Tensor) {
+        let count = indices.count, width = featureCount
+        let inputs = features.withUnsafeBufferPointer { source in
+            Tensor(shape: [count] + sampleShape) { target in
+                var row = 0
+                for index in indices {
+                    precondition(index >= 0 && index < self.count, "sample index \(index) outside 0..<\(self.count)")
+                    (target.baseAddress! + row * width).update(from: source.baseAddress! + index * width, count: width)
+                    row += 1
+                }
             }
         }
+        let targets = Tensor(shape: [count], values: indices.map { Float(labels[$0]) })
+        return (inputs, targets)
     }
 }
 

@@ -54,6 +54,29 @@ public enum ModelConsistency {
         try communicator.broadcast(UnsafeMutableRawBufferPointer(arena.parameters), root: 0)
     }
 
+    /// Checks that every rank has the same kind of optimizer state, then copies rank 0's state (moments, step
+    /// counts, learning rate) to every rank. A collective: every rank calls it.
+    public static func broadcastState(of optimizer: any Optimizer, over communicator: any Communicator) throws {
+        guard communicator.size > 1 else { return }
+        var tensors = optimizer.stateTensors()
+        let scalars = optimizer.stateScalars()
+        let names = scalars.keys.sorted()
+        var layout = "\(type(of: optimizer));"
+        for tensor in tensors { layout += "\(tensor.name):\(tensor.values.count);" }
+        layout += names.joined(separator: ",")
+        let layouts = try communicator.allGather(Int64(bitPattern: Array(layout.utf8).withUnsafeBytes { digest($0) }))
+        if let rank = layouts.firstIndex(where: { $0 != layouts[0] }) {
+            throw DistributedTrainingError.modelMismatch(rank: rank, detail: "optimizer state \(layout) here")
+        }
+        for index in tensors.indices {
+            try tensors[index].values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        }
+        var values = names.map { scalars[$0]! } + [optimizer.learningRate]
+        try values.withUnsafeMutableBytes { try communicator.broadcast($0, root: 0) }
+        try optimizer.loadState(tensors: tensors, scalars: Dictionary(uniqueKeysWithValues: zip(names, values)))
+        optimizer.learningRate = values[names.count]
+    }
+
     /// Throws naming the ranks whose parameters differ from rank 0's. A collective.
     public static func verifyIdentical(_ arena: ParameterArena, over communicator: any Communicator,
                                        iteration: Int) throws {

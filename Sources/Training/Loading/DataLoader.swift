@@ -1,23 +1,7 @@
 import EngineCore
 import NeuralNet
 
-/// One batch of labelled samples, viewing the loader's reusable buffers (valid until the next batch).
-public struct LabeledBatch {
-    /// Row-major features, `count x featureCount`.
-    public let features: UnsafeBufferPointer<Float>
-    /// Class labels, `count` of them.
-    public let labels: UnsafeBufferPointer<Int32>
-    /// Samples in the batch.
-    public let count: Int
-    /// Features per sample.
-    public let featureCount: Int
-    /// The epoch of the data this batch belongs to (0-based pass over the data).
-    public let dataEpoch: Int
-    /// The batch's position within its epoch on this rank (0-based).
-    public let indexInEpoch: Int
-}
-
-/// Batches of a data set for one rank, in the order its `DistributedSampler` gives, without allocating.
+/// Batches of a data set for one rank, in the order its `DistributedSampler` gives, as `SupervisedBatch` values.
 ///
 /// The engine starts each pass at its current iteration (`ResumableSequence`), so a resumed run
 /// computes the indices of the skipped batches but never loads their samples (`loadedSamples` counts
@@ -39,9 +23,6 @@ public final class DataLoader: ResumableSequence {
     /// world (and padded again by repeating its first remaining indices); later epochs are unaffected.
     public var resumePoint: (epoch: Int, consumed: Int)?
 
-    private let featureBuffer: UnsafeMutableBufferPointer<Float>
-    private let labelBuffer: UnsafeMutableBufferPointer<Int32>
-
     /// A loader of `batchSize`-sample batches of `dataset` for the rank of `sampler`.
     public init(dataset: Dataset, batchSize: Int, sampler: DistributedSampler, dropLastBatch: Bool = false) {
         precondition(batchSize > 0, "batch size must be positive")
@@ -50,13 +31,6 @@ public final class DataLoader: ResumableSequence {
         self.batchSize = batchSize
         self.sampler = sampler
         self.dropLastBatch = dropLastBatch
-        featureBuffer = .allocate(capacity: Swift.max(1, batchSize * dataset.featureCount))
-        labelBuffer = .allocate(capacity: batchSize)
-    }
-
-    deinit {
-        featureBuffer.deallocate()
-        labelBuffer.deallocate()
     }
 
     /// Batches in one epoch on this rank (the same on every rank when the sampler pads or drops).
@@ -101,15 +75,11 @@ public final class DataLoader: ResumableSequence {
     /// An iterator over the first epoch.
     public func makeIterator() -> Iterator { makeIterator(startingAfter: 0) }
 
-    /// Gathers the samples of batch `index` of an epoch into the reusable buffers.
-    fileprivate func load(_ indices: ArraySlice<Int>, epoch: Int, index: Int) -> LabeledBatch {
-        let count = indices.count
-        let features = UnsafeMutableBufferPointer(rebasing: featureBuffer[0..<(count * dataset.featureCount)])
-        let labels = UnsafeMutableBufferPointer(rebasing: labelBuffer[0..<count])
-        dataset.copyBatch(indices: indices, features: features, labels: labels)
-        loadedSamples += count
-        return LabeledBatch(features: UnsafeBufferPointer(features), labels: UnsafeBufferPointer(labels), count: count,
-                            featureCount: dataset.featureCount, dataEpoch: epoch, indexInEpoch: index)
+    /// Gathers the samples of batch `index` of an epoch into a new batch.
+    fileprivate func load(_ indices: ArraySlice<Int>, epoch: Int, index: Int) -> SupervisedBatch {
+        loadedSamples += indices.count
+        let (inputs, targets) = dataset.batch(indices)
+        return SupervisedBatch(inputs: inputs, targets: targets, dataEpoch: epoch, indexInEpoch: index)
     }
 
     /// Walks one epoch's batches.
@@ -121,7 +91,7 @@ public final class DataLoader: ResumableSequence {
         /// Batch number of the first batch of `indices` within the epoch (non-zero after a re-sharded resume).
         var offset = 0
 
-        public mutating func next() -> LabeledBatch? {
+        public mutating func next() -> SupervisedBatch? {
             guard position + offset < loader.batchesPerPass else { return nil }
             let start = position * loader.batchSize
             let end = Swift.min(start + loader.batchSize, indices.count)

@@ -1,10 +1,11 @@
+import Cluster
 /// The fraction of correctly classified samples (multiclass: the highest score is the prediction).
 public final class Accuracy: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
 
-    /// An accuracy, reduced across ranks by `reducer` when given.
-    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+    /// An accuracy, reduced over `communicator`'s ranks when given.
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ batch: ClassificationBatch) {
         var correct = 0
@@ -21,10 +22,10 @@ public final class Accuracy: Metric {
 /// The mean loss over samples: the sum of (batch mean x batch size) over the number of samples.
 public final class Loss: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
 
-    /// A loss average, reduced across ranks by `reducer` when given.
-    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+    /// A loss average, reduced over `communicator`'s ranks when given.
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ input: (loss: Double, count: Int)) {
         sums[0] += input.loss * Double(input.count)

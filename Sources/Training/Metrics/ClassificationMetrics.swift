@@ -1,16 +1,17 @@
-/// Scores and 0/1 targets of binary or multilabel classification, for metrics: views, no copies.
-public struct MultilabelBatch {
+import Cluster
+/// Scores and 0/1 targets of binary or multilabel classification, for metrics.
+public struct MultilabelBatch: Sendable {
     /// Probabilities (or logits when `logits`), `count x labels`, row-major.
-    public let scores: UnsafeBufferPointer<Float>
+    public let scores: [Float]
     /// Targets 0 or 1, `count x labels`.
-    public let targets: UnsafeBufferPointer<Int32>
+    public let targets: [Int32]
     /// Rows and labels per row (1 for binary classification).
     public let count: Int, labels: Int
     /// Whether scores are logits (threshold 0) rather than probabilities (threshold 0.5).
     public let logits: Bool
 
-    /// A batch viewing existing buffers.
-    public init(scores: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Int32>, count: Int, labels: Int = 1,
+    /// A batch of `count` rows of `labels` scores and targets.
+    public init(scores: [Float], targets: [Int32], count: Int, labels: Int = 1,
                 logits: Bool = false) {
         precondition(scores.count >= count * labels && targets.count >= count * labels, "buffers smaller than the batch")
         self.scores = scores
@@ -29,10 +30,10 @@ public struct MultilabelBatch {
 /// one of its labels is right (Ignite's multilabel accuracy).
 public final class MultilabelAccuracy: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
 
-    /// An accuracy, reduced across ranks by `reducer` when given.
-    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+    /// An accuracy, reduced over `communicator`'s ranks when given.
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ batch: MultilabelBatch) {
         for row in 0..<batch.count {
@@ -53,15 +54,15 @@ public final class MultilabelAccuracy: Metric {
 /// The fraction of samples whose true class is among the `k` highest scores.
 public final class TopKAccuracy: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
     /// How many of the highest scores count.
     public let k: Int
 
     /// A top-k accuracy.
-    public init(k: Int = 5, reducer: SumReducer? = nil) {
+    public init(k: Int = 5, communicator: (any Communicator)? = nil) {
         precondition(k > 0, "k must be positive")
         self.k = k
-        self.reducer = reducer
+        self.communicator = communicator
     }
 
     public func update(_ batch: ClassificationBatch) {
@@ -84,16 +85,16 @@ public final class TopKAccuracy: Metric {
 /// Counts of (true class, predicted class) pairs; its value is the overall accuracy.
 public final class ConfusionMatrix: Metric {
     public var sums: [Double]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
     /// Number of classes.
     public let classes: Int
 
     /// A matrix for `classes` classes.
-    public init(classes: Int, reducer: SumReducer? = nil) {
+    public init(classes: Int, communicator: (any Communicator)? = nil) {
         precondition(classes > 0, "classes must be positive")
         self.classes = classes
         sums = Array(repeating: 0, count: classes * classes)
-        self.reducer = reducer
+        self.communicator = communicator
     }
 
     public func update(_ batch: ClassificationBatch) {
@@ -102,8 +103,7 @@ public final class ConfusionMatrix: Metric {
 
     /// The matrix over every rank: rows are true classes, columns predicted classes. A collective.
     public func computeMatrix() throws -> [[Double]] {
-        var global = sums
-        try reducer?(&global)
+        let global = try reducedSums()
         return (0..<classes).map { Array(global[($0 * classes)..<(($0 + 1) * classes)]) }
     }
 
@@ -129,24 +129,23 @@ public final class PrecisionRecall: Metric {
     /// Which score.
     public enum Kind: Sendable { case precision, recall, f1 }
     public var sums: [Double] { get { matrix.sums } set { matrix.sums = newValue } }
-    public var reducer: SumReducer? { get { matrix.reducer } set { matrix.reducer = newValue } }
+    public var communicator: (any Communicator)? { get { matrix.communicator } set { matrix.communicator = newValue } }
     /// The score and how it is averaged.
     public let kind: Kind, average: ClassAverage
     private let matrix: ConfusionMatrix
 
     /// A precision, recall or F1 over `classes` classes.
-    public init(_ kind: Kind, classes: Int, average: ClassAverage = .macro, reducer: SumReducer? = nil) {
+    public init(_ kind: Kind, classes: Int, average: ClassAverage = .macro, communicator: (any Communicator)? = nil) {
         self.kind = kind
         self.average = average
-        matrix = ConfusionMatrix(classes: classes, reducer: reducer)
+        matrix = ConfusionMatrix(classes: classes, communicator: communicator)
     }
 
     public func update(_ batch: ClassificationBatch) { matrix.update(batch) }
 
     /// The score of each class over every rank (0 for a class never predicted or never present). A collective.
     public func computePerClass() throws -> [Double] {
-        var global = sums
-        try reducer?(&global)
+        let global = try reducedSums()
         return perClass(global).map(\.score)
     }
 

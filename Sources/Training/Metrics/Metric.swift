@@ -1,7 +1,5 @@
+import Cluster
 import EngineCore
-
-/// Sums the elements of an array across every rank, in place (an all-reduce). Every rank must call it.
-public typealias SumReducer = (inout [Double]) throws -> Void
 
 /// When an attached metric resets, updates and computes.
 public enum MetricUsage: Sendable {
@@ -22,8 +20,8 @@ public protocol Metric: AnyObject {
     associatedtype Input
     /// The local sums.
     var sums: [Double] { get set }
-    /// Reduces sums across ranks in `compute`; nil for a single process.
-    var reducer: SumReducer? { get set }
+    /// The world whose ranks' sums `compute` adds up (the one data parallelism uses); nil for one process.
+    var communicator: (any Communicator)? { get set }
     /// Clears the sums.
     func reset()
     /// Adds one batch.
@@ -49,11 +47,18 @@ extension Metric {
     /// Sets every sum to zero.
     public func reset() { sums = Array(repeating: 0, count: sums.count) }
 
-    /// The value over every rank's updates since the last reset. A collective when a reducer is set.
+    /// The value over every rank's updates since the last reset. A collective when `communicator` is set.
     public func compute() throws -> Double {
+        try value(from: try reducedSums())
+    }
+
+    /// The sums over every rank. A collective when `communicator` is set.
+    public func reducedSums() throws -> [Double] {
         var global = sums
-        try reducer?(&global)
-        return try value(from: global)
+        if let communicator, communicator.size > 1 {
+            try global.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
+        }
+        return global
     }
 
     /// Attaches the metric to `engine` under `name`, per `usage`, writing `state.metrics[name]`.

@@ -1,22 +1,57 @@
-/// Predictions and targets of a regression, for metrics: views, no copies.
-public struct RegressionBatch {
-    public let predictions: UnsafeBufferPointer<Float>
-    public let targets: UnsafeBufferPointer<Float>
+import NeuralNet
+import Cluster
+/// Predictions and targets of a regression, for metrics.
+public struct RegressionBatch: Sendable {
+    /// The model's values.
+    public let predictions: [Float]
+    /// The true values, as many as the predictions.
+    public let targets: [Float]
 
-    /// A batch viewing existing buffers of equal length.
-    public init(predictions: UnsafeBufferPointer<Float>, targets: UnsafeBufferPointer<Float>) {
+    /// A batch of predictions and targets of equal length.
+    public init(predictions: [Float], targets: [Float]) {
         precondition(predictions.count == targets.count, "predictions and targets differ in length")
         self.predictions = predictions
         self.targets = targets
+    }
+
+    /// A batch from a model's predictions and targets tensors holding as many values.
+    public init(predictions: Tensor, targets: Tensor) {
+        self.init(predictions: predictions.values, targets: targets.values)
+    }
+}
+
+/// The coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² over every value (Ignite's `R2Score`).
+public final class R2Score: Metric {
+    /// [Σ(y − ŷ)², Σy, Σy², count].
+    public var sums: [Double] = [0, 0, 0, 0]
+    public var communicator: (any Communicator)?
+    /// An R², reduced over `communicator`'s ranks when given.
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
+
+    public func update(_ batch: RegressionBatch) {
+        for index in batch.predictions.indices {
+            let target = Double(batch.targets[index]), residual = target - Double(batch.predictions[index])
+            sums[0] += residual * residual
+            sums[1] += target
+            sums[2] += target * target
+        }
+        sums[3] += Double(batch.predictions.count)
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        guard sums[3] > 1 else { throw MetricError("R2Score must have at least two examples before it can be computed") }
+        let total = sums[2] - sums[1] * sums[1] / sums[3]
+        guard total > 0 else { throw MetricError("R2Score is undefined when every target is the same") }
+        return 1 - sums[0] / total
     }
 }
 
 /// Mean squared error over every value.
 public final class MeanSquaredErrorMetric: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
     /// A mean squared error.
-    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ batch: RegressionBatch) {
         for index in batch.predictions.indices {
@@ -34,9 +69,9 @@ public final class MeanSquaredErrorMetric: Metric {
 /// Mean absolute error over every value.
 public final class MeanAbsoluteErrorMetric: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
     /// A mean absolute error.
-    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ batch: RegressionBatch) {
         for index in batch.predictions.indices { sums[0] += abs(Double(batch.predictions[index]) - Double(batch.targets[index])) }
@@ -51,9 +86,9 @@ public final class MeanAbsoluteErrorMetric: Metric {
 /// The mean of a scalar output over updates.
 public final class Average: Metric {
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
     /// An average.
-    public init(reducer: SumReducer? = nil) { self.reducer = reducer }
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ value: Double) {
         sums[0] += value
@@ -75,15 +110,15 @@ public final class Average: Metric {
 public final class RunningAverage: Metric {
     /// [local average, 1 once a value was seen].
     public var sums: [Double] = [0, 0]
-    public var reducer: SumReducer?
+    public var communicator: (any Communicator)?
     /// The decay.
     public let alpha: Double
 
     /// A running average with decay `alpha`.
-    public init(alpha: Double = 0.98, reducer: SumReducer? = nil) {
+    public init(alpha: Double = 0.98, communicator: (any Communicator)? = nil) {
         precondition(alpha > 0 && alpha < 1, "alpha must be in (0, 1)")
         self.alpha = alpha
-        self.reducer = reducer
+        self.communicator = communicator
     }
 
     public func update(_ value: Double) {

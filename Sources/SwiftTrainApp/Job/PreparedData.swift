@@ -1,3 +1,4 @@
+import Training
 import EngineCore
 import NeuralNet
 

@@ -1,3 +1,4 @@
+import Training
 /// Everything a training job needs to know, as the command line gives it.
 ///
 /// A pure value: the CLI parses flags into it, tests build it directly, and every rank of a cluster

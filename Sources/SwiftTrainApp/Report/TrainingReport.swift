@@ -1,4 +1,5 @@
 import EngineCore
+import Training
 import Foundation
 
 /// Draws a run's JSON-lines log (`--log`) as an SVG: loss curves (per-iteration loss, epoch train and test
@@ -38,7 +39,7 @@ public enum TrainingReport {
         var entries: [(event: String, epoch: Int, iteration: Int, metrics: StateDict)] = []
         for (index, line) in logLines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             let parsed: StateValue
-            do { parsed = try StateJSON.parse(line, tensor: { _ in .null }) } catch {
+            do { parsed = try StateValue(json: line) } catch {
                 throw ReportError.malformed(line: index + 1, reason: "\(error)")
             }
             guard case .dictionary(let entry) = parsed, case .string(let event)? = entry["event"],

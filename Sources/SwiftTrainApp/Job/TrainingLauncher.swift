@@ -1,3 +1,4 @@
+import Training
 import Cluster
 import Foundation
 import NeuralNet

@@ -1,3 +1,4 @@
+import Training
 import Foundation
 
 /// A failure injected on purpose to test that a cluster ends promptly and resumes exactly

@@ -1,3 +1,4 @@
+import Training
 import Cluster
 import Crypto
 import EngineCore
@@ -20,16 +21,16 @@ public final class TrainingJob {
     public let model: Sequential
     /// The optimizer.
     public let optimizer: any Optimizer
-    /// The trainer engine and its step.
-    public let trainer: SupervisedTrainer
+    /// The trainer engine.
+    public let trainer: Engine<SupervisedBatch, SupervisedOutput>
     /// The evaluator engine, run on the test split after each epoch.
-    public let evaluator: SupervisedEvaluator
+    public let evaluator: Engine<SupervisedBatch, SupervisedOutput>
     /// Objects saved in every checkpoint, by name.
     public internal(set) var checkpointObjects: [String: any Stateful] = [:]
 
     let trainLoader: DataLoader
     let testLoader: DataLoader
-    let gradients: GradientAllReduce
+    let dataParallel: DataParallel
     let record: JobRecord
     let learningRate: OptimizerLearningRate
     var checkpoint: Checkpoint?
@@ -54,8 +55,11 @@ public final class TrainingJob {
                                            classes: max(data.train.classCount, data.test.classCount), seed: configuration.seed)
         optimizer = ModelFactory.makeOptimizer(configuration, model: model)
         learningRate = OptimizerLearningRate(optimizer)
-        trainer = SupervisedTrainer(model: model, optimizer: optimizer, seed: configuration.seed, rank: communicator.rank)
-        evaluator = SupervisedEvaluator(model: model)
+        let prepare = ModelFactory.batchPreparation(for: model)
+        trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(),
+                                        seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+        evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy(), prepareBatch: prepare,
+                                            outputTransform: \.output)
         trainLoader = DataLoader(
             dataset: data.train, batchSize: configuration.batchSize,
             sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
@@ -64,8 +68,7 @@ public final class TrainingJob {
             dataset: data.test, batchSize: max(configuration.batchSize, 256),
             sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
                                         shuffle: false, tail: .uneven))
-        gradients = GradientAllReduce(arena: model.arena, communicator: communicator,
-                                      overlap: configuration.overlapCommunication)
+        dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
         record = JobRecord(configuration: configuration, worldSize: communicator.size)
         try attachHandlers()
     }
@@ -81,7 +84,7 @@ public final class TrainingJob {
 
     /// Trains to the configured end (or `stopAfterIterations`) and returns the run's summary.
     public func run() throws -> TrainingSummary {
-        let engine = trainer.engine!
+        let engine = trainer
         try engine.run(trainLoader, maxEpochs: configuration.epochs)
         if let error = engine.state.error { throw error }
         let evaluation = try evaluationAtCurrentIteration()
@@ -95,19 +98,18 @@ public final class TrainingJob {
 
     /// The test accuracy and loss of the current parameters (evaluating only if not done at this iteration).
     func evaluationAtCurrentIteration() throws -> (accuracy: Double, loss: Double) {
-        let iteration = trainer.engine.state.iteration
+        let iteration = trainer.state.iteration
         if let last = lastEvaluation, last.iteration == iteration { return (last.accuracy, last.loss) }
-        try evaluator.engine.run(testLoader)
-        let metrics = evaluator.engine.state.metrics
+        try evaluator.run(testLoader)
+        let metrics = evaluator.state.metrics
         let result = (metrics["accuracy"] ?? .nan, metrics["loss"] ?? .nan)
         lastEvaluation = (iteration, result.0, result.1)
         return result
     }
 
     /// SHA-256 of the parameters' bytes (little-endian Float32, arena order), as lowercase hex.
-    public static func parametersSHA256(_ model: Sequential) -> String {
-        SHA256.hash(data: UnsafeRawBufferPointer(model.arena.parameters))
-            .map { String(format: "%02x", $0) }.joined()
+    public static func parametersSHA256(_ model: any Model) -> String {
+        model.arena.parameterValues.withUnsafeBytes { SHA256.hash(data: $0) }.map { String(format: "%02x", $0) }.joined()
     }
 }
 

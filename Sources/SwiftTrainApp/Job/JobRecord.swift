@@ -1,3 +1,4 @@
+import Training
 import EngineCore
 
 /// The run's configuration as a checkpoint object, so `evaluate` and `inspect` can rebuild its data and

@@ -4,10 +4,10 @@ import NeuralNet
 /// A model's parameters as a checkpoint object: one tensor per named parameter ("0.weight", ...).
 public final class ModelState: Stateful {
     /// The model saved and restored.
-    public let model: Sequential
+    public let model: any Model
 
     /// Wraps `model`.
-    public init(_ model: Sequential) { self.model = model }
+    public init(_ model: any Model) { self.model = model }
 
     public func stateDict() -> StateDict {
         var dict: StateDict = [:]

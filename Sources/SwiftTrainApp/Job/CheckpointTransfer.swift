@@ -1,3 +1,4 @@
+import Training
 import Cluster
 import EngineCore
 import Foundation
@@ -71,7 +72,7 @@ extension TrainingJob {
         } catch {
             throw CheckpointLoadError(underlying: error)
         }
-        let engine = trainer.engine!
+        let engine = trainer
         let savedLength = engine.state.epochLength ?? trainLoader.batchesPerPass
         let savedIteration = engine.state.iteration
         let epoch = savedIteration / Swift.max(savedLength, 1), batch = savedIteration % Swift.max(savedLength, 1)

@@ -1,3 +1,4 @@
+import Training
 import Cluster
 import EngineCore
 import Foundation
@@ -8,7 +9,7 @@ import NeuralNet
 enum CheckpointEvaluation {
     /// What evaluation needs, built identically on every rank.
     struct Setup {
-        let evaluator: SupervisedEvaluator
+        let evaluator: Engine<SupervisedBatch, SupervisedOutput>
         let loader: DataLoader
         let summary: TrainingSummary
     }
@@ -22,10 +23,10 @@ enum CheckpointEvaluation {
             return try prepare(tree, path: path, override: override, batchSize: batchSize, communicator: communicator)
         }
         guard let setup else { throw AgreedFailure.silent }
-        try setup.evaluator.engine.run(setup.loader)
+        try setup.evaluator.run(setup.loader)
         var summary = setup.summary
-        summary.testAccuracy = setup.evaluator.engine.state.metrics["accuracy"] ?? .nan
-        summary.testLoss = setup.evaluator.engine.state.metrics["loss"] ?? .nan
+        summary.testAccuracy = setup.evaluator.state.metrics["accuracy"] ?? .nan
+        summary.testLoss = setup.evaluator.state.metrics["loss"] ?? .nan
         return summary
     }
 
@@ -57,14 +58,13 @@ enum CheckpointEvaluation {
             throw ConfigurationError.invalid(option: "--data", value: override?.description ?? "test split",
                                              expected: "\(model.inputCount) features per sample")
         }
-        let evaluator = SupervisedEvaluator(model: model)
-        let reducer: SumReducer = { values in
-            if communicator.size > 1 { try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) } }
+        let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy(),
+                                                prepareBatch: ModelFactory.batchPreparation(for: model),
+                                                outputTransform: \.output)
+        try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
+            ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
         }
-        try Accuracy(reducer: reducer).attach(to: evaluator.engine, name: "accuracy", usage: .runWise) {
-            ClassificationBatch(scores: $0.logits, labels: $0.labels, count: $0.count, classes: $0.classes)
-        }
-        try Loss(reducer: reducer).attach(to: evaluator.engine, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
+        try Loss(communicator: communicator).attach(to: evaluator, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
         var iteration = 0, epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0

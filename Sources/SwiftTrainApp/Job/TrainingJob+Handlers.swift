@@ -1,3 +1,4 @@
+import Training
 import Cluster
 import EngineCore
 import Foundation
@@ -14,17 +15,15 @@ extension TrainingJob {
 
     /// Attaches everything a run needs to the trainer engine, in the order the handlers must run.
     func attachHandlers() throws {
-        let engine = trainer.engine!
+        let engine = trainer
         engine.state.seed = configuration.seed
         engine.state[StateKey<UInt64>("seed")] = configuration.seed
         engine.stateDictUserKeys = ["seed"]
         engine.registerEvents(.checkpointSaved)
 
-        // Every rank starts from rank 0's parameters, after checking all built the same model.
-        try engine.on(.started) { [unowned self] _ in
-            try ModelConsistency.broadcastParameters(model.arena, over: communicator)
-        }
-        try gradients.attach(to: trainer)
+        // Every rank starts from rank 0's parameters and optimizer state, after checking all built the same
+        // model; gradients are averaged at `.gradientsReady`.
+        try dataParallel.attach(to: engine, arena: model.arena, optimizer: optimizer)
 
         var runStart = 0.0
         try engine.on(.started) { [unowned self] _ in
@@ -70,7 +69,7 @@ extension TrainingJob {
     }
 
     /// Saves checkpoints on rank 0 every `checkpointEvery` iterations, or at each epoch's end.
-    func attachCheckpoint(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+    func attachCheckpoint(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
         checkpointObjects = ["trainer": engine, "model": ModelState(model), "optimizer": OptimizerState(optimizer),
                              "job": record]
         if let statistics = data.statistics { checkpointObjects["normalization"] = NormalizationState(statistics) }
@@ -81,7 +80,7 @@ extension TrainingJob {
         let checkpoint = Checkpoint(toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
                                     isWriter: isLeader)
         self.checkpoint = checkpoint
-        let save: (Engine<LabeledBatch, TrainingStepOutput>) throws -> Void = { [unowned self] engine in
+        let save: (Engine<SupervisedBatch, SupervisedOutput>) throws -> Void = { [unowned self] engine in
             let start = Self.now
             _ = try checkpoint.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
             excludedSeconds += Self.now - start

@@ -1,3 +1,4 @@
+import Training
 import Foundation
 
 /// The one-line JSON result rank 0 prints last on standard output, for `train` and `evaluate` alike.

@@ -1,26 +1,19 @@
+import Training
 import EngineCore
 import Foundation
 
 extension TrainingJob {
-    /// Sums over every rank, for metrics.
-    var reducer: SumReducer {
-        { [communicator] values in
-            guard communicator.size > 1 else { return }
-            try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
-        }
-    }
-
     /// Train loss per epoch on the trainer; accuracy and loss over the whole test split on the evaluator.
-    func attachMetrics(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
-        try Loss(reducer: reducer).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
-        try Accuracy(reducer: reducer).attach(to: evaluator.engine, name: "accuracy", usage: .runWise) { output in
-            ClassificationBatch(scores: output.logits, labels: output.labels, count: output.count, classes: output.classes)
+    func attachMetrics(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
+        try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
+        try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
+            ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
         }
-        try Loss(reducer: reducer).attach(to: evaluator.engine, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
+        try Loss(communicator: communicator).attach(to: evaluator, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
     }
 
     /// The configured learning-rate schedule, per iteration (or per epoch for step decay).
-    func attachScheduler(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+    func attachScheduler(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
         let base = configuration.learningRate
         let perEpoch = trainLoader.batchesPerPass
         let total = perEpoch * configuration.epochs
@@ -52,7 +45,7 @@ extension TrainingJob {
     }
 
     /// The JSON-lines log and the progress bar, on rank 0.
-    func attachReporting(to engine: Engine<LabeledBatch, TrainingStepOutput>) throws {
+    func attachReporting(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
         if let path = configuration.logPath {
             let rate = learningRate
             let logger = try JSONLinesLogger(path: path, worldSize: communicator.size, isWriter: isLeader,

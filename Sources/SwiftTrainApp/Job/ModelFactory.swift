@@ -1,3 +1,4 @@
+import Training
 import NeuralNet
 
 /// Builds the network and optimizer a configuration describes.
@@ -17,6 +18,18 @@ public enum ModelFactory {
             }
             return try Sequential.smallConvolutional(channels: sampleShape[0], height: sampleShape[1],
                                                      width: sampleShape[2], outputs: classes, seed: seed)
+        }
+    }
+
+    /// The prepare-batch step for `model`: image samples are flattened for a multilayer perceptron.
+    static func batchPreparation(for model: any Model) -> (SupervisedBatch) throws -> (inputs: Tensor, targets: Tensor) {
+        let shape = model.inputShape
+        return { batch in
+            guard Array(batch.inputs.shape.dropFirst()) != shape else { return (batch.inputs, batch.targets) }
+            guard batch.inputs.count == batch.count * shape.reduce(1, *) else {
+                throw ModelError.badInput(expected: shape, found: batch.inputs.shape)
+            }
+            return (batch.inputs.reshaped([batch.count] + shape), batch.targets)
         }
     }
 

@@ -1,0 +1,64 @@
+import CKernels
+
+/// The element-wise kernels of the hot loops (optimizer steps, ReLU, bias rows), compiled in C for AVX2/FMA
+/// where the CPU has them and chosen at run time, so no target needs a compiler flag.
+///
+/// With `BLAS.swift`, the only file of NeuralNet that calls into C.
+package enum Kernels {
+    /// Whether the AVX2/FMA instances run on this CPU.
+    package static var usesAVX2: Bool { ck_uses_avx2() != 0 }
+
+    @inline(__always)
+    package static func sgd(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int, rate: Float, decay: Float) {
+        ck_sgd(p, g, count, rate, decay)
+    }
+
+    @inline(__always)
+    package static func sgdMomentum(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                            count: Int, rate: Float, momentum: Float, decay: Float, nesterov: Bool, first: Bool) {
+        if first {
+            ck_sgd_momentum_first(p, g, v, count, rate, momentum, decay, nesterov ? 1 : 0)
+        } else {
+            ck_sgd_momentum(p, g, v, count, rate, momentum, decay, nesterov ? 1 : 0)
+        }
+    }
+
+    @inline(__always)
+    package static func adam(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                     _ v: UnsafeMutablePointer<Float>, count: Int, beta1: Float, beta2: Float, stepSize: Float,
+                     rootCorrection2: Float, epsilon: Float, l2: Float, shrink: Float, decoupled: Bool) {
+        ck_adam(p, g, m, v, count, beta1, beta2, stepSize, rootCorrection2, epsilon, l2, shrink, decoupled ? 1 : 0)
+    }
+
+    @inline(__always)
+    package static func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        ck_relu_forward(x, y, count)
+    }
+
+    @inline(__always)
+    package static func reluBackward(output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+                             inputGradient dx: UnsafeMutablePointer<Float>, count: Int) {
+        ck_relu_backward(y, dy, dx, count)
+    }
+
+    /// Writes `bias` into every row of `output` (rows x width).
+    @inline(__always)
+    package static func broadcastRows(_ bias: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        ck_broadcast_rows(bias, output, rows, width)
+    }
+
+    /// Column sums of `input` (rows x width) into `output`, added to it when `accumulate`.
+    @inline(__always)
+    package static func sumRows(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+                        accumulate: Bool) {
+        ck_sum_rows(input, output, rows, width, accumulate ? 1 : 0)
+    }
+
+    /// `x *= factor`.
+    @inline(__always)
+    package static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) { ck_scale(x, count, factor) }
+
+    /// `b += a`.
+    @inline(__always)
+    package static func add(_ a: UnsafePointer<Float>, to b: UnsafeMutablePointer<Float>, count: Int) { ck_add(a, b, count) }
+}

@@ -1,0 +1,22 @@
+/// A layer written against raw row-major buffers: the explicit opt-in for hand-written kernels.
+///
+/// The model owns every buffer and reuses it from step to step, so a training step allocates nothing.
+/// `configure` is called once with the per-sample input shape; `bind` hands the layer its views into the
+/// arena (valid as long as the model lives); forward and backward then run for any batch size.
+public protocol KernelLayer: Layer {
+    /// Gives the layer its parameter and gradient views, in `parameterShapes` order.
+    func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>])
+    /// Draws initial parameters (PyTorch's defaults).
+    func initialize(using random: inout CounterRandom)
+    /// Computes `output` (batch x outputs) from `input` (batch x inputs).
+    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+                 randomKey: UInt64)
+    /// Writes (or adds, when `accumulate`) parameter gradients, and the input gradient when asked.
+    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool)
+}
+
+extension KernelLayer {
+    public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {}
+    public func initialize(using random: inout CounterRandom) {}
+}

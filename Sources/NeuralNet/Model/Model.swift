@@ -1,0 +1,50 @@
+/// A trainable function of a batch whose parameters live in one flat arena (and its gradients in a second
+/// buffer of the same layout): what the supervised factories, optimizers, checkpoints and data parallelism
+/// work with. `Sequential` is one; write your own for any architecture.
+///
+/// Tensors carry the batch as their first dimension: `forward` takes `[batch] + inputShape` and returns
+/// `[batch] + outputShape`; `backward` takes the loss gradient with respect to that output and writes the
+/// parameter gradients into `arena`.
+public protocol Model: AnyObject {
+    /// The parameters and gradients, with their names and shapes.
+    var arena: ParameterArena { get }
+    /// The shape of one sample's input.
+    var inputShape: [Int] { get }
+    /// The shape of one sample's output.
+    var outputShape: [Int] { get }
+    /// The output for a batch, remembering what `backward` needs.
+    /// - Throws: `ModelError.badInput` when the batch does not have the model's input shape.
+    func forward(_ input: Tensor, context: LayerContext) throws -> Tensor
+    /// Back-propagates `outputGradient` through the last forward pass, writing (or, when `accumulate`, adding)
+    /// the parameter gradients into the arena. `progress(offset)` may be called whenever every gradient at arena
+    /// index >= offset is final, so communication can start early; calling it never is correct too.
+    /// - Throws: `ModelError` when there was no forward pass or the gradient's shape is not the output's.
+    func backward(_ outputGradient: Tensor, accumulate: Bool, progress: ((Int) -> Void)?) throws
+}
+
+extension Model {
+    /// Number of parameters.
+    public var parameterCount: Int { arena.count }
+
+    /// The output for a batch in evaluation mode (dropout off).
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        try forward(input, context: LayerContext(training: false, randomKey: 0))
+    }
+}
+
+/// A model used with a batch it cannot take, or out of order.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case badInput(expected: [Int], found: [Int])
+    case badOutputGradient(expected: [Int], found: [Int])
+    case backwardBeforeForward
+
+    public var description: String {
+        switch self {
+        case .badInput(let expected, let found):
+            "the model takes batches of shape [batch] + \(expected), got \(found)"
+        case .badOutputGradient(let expected, let found):
+            "the output gradient has shape \(found), the last output had \(expected)"
+        case .backwardBeforeForward: "backward called before any forward pass"
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Cluster
+import EngineCore
+import NeuralNet
+
+/// Data parallelism for any engine: the handlers DDP is, attached to an engine and a model's arena.
+///
+/// At `.started` it checks that every rank has the same parameter names and shapes, then copies rank 0's
+/// parameters (and the optimizer's state, when given) to every rank. At `.gradientsReady` (fired by the
+/// supervised trainer, or by your own process function) it averages the gradient arena over the ranks: one
+/// all-reduce on the whole buffer, or with `overlap` one per bucket, started during backward. A process
+/// function that publishes `GradientHooks` gets the averaging folded into its loss gradient; otherwise the
+/// sum is scaled after the all-reduce. Failures are thrown (`ClusterError`, `DistributedTrainingError`) and
+/// end the run like any handler's error.
+///
+/// ```swift
+/// let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
+/// try DataParallel(communicator: world).attach(to: trainer, arena: model.arena, optimizer: optimizer)
+/// ```
+public final class DataParallel {
+    /// The world the gradients are averaged over.
+    public let communicator: any Communicator
+    /// Whether buckets are all-reduced during backward (non-blocking) instead of once after it.
+    public let overlap: Bool
+    private let firstBucketBytes: Int
+    private let bucketBytes: Int
+
+    /// Data parallelism over `communicator`.
+    /// - Parameters:
+    ///   - overlap: start each bucket's all-reduce during backward; off by default (measured slower when every
+    ///     core is busy computing, as with 2 ranks on 2 cores: MPI then progresses only inside MPI calls).
+    ///   - firstBucketBytes, bucketBytes: DDP's bucket sizes (1 MiB first, 25 MiB after).
+    public init(communicator: any Communicator, overlap: Bool = false, firstBucketBytes: Int = 1 << 20,
+                bucketBytes: Int = 25 << 20) {
+        self.communicator = communicator
+        self.overlap = overlap
+        self.firstBucketBytes = firstBucketBytes
+        self.bucketBytes = bucketBytes
+    }
+
+    /// Attaches the start-up check and broadcast to `.started` and the gradient averaging to `.gradientsReady`
+    /// (registering that event on `engine` if its process function has not).
+    /// - Returns: the reducer, which also offers `synchronize()` to call by hand.
+    @discardableResult
+    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, arena: ParameterArena,
+                                      optimizer: (any Optimizer)? = nil) throws -> GradientReducer {
+        let reducer = GradientReducer(arena: arena, communicator: communicator, overlap: overlap,
+                                      firstBucketBytes: firstBucketBytes, bucketBytes: bucketBytes)
+        if !engine.isRegistered(.gradientsReady) { engine.registerEvents(.gradientsReady, counter: .iteration) }
+        try engine.on(.started) { [communicator] _ in
+            try ModelConsistency.broadcastParameters(arena, over: communicator)
+            if let optimizer { try ModelConsistency.broadcastState(of: optimizer, over: communicator) }
+        }
+        guard communicator.size > 1 else { return reducer }
+        if let hooks = engine.state[.gradientHooks] {
+            hooks.lossGradientScale = 1 / Float(communicator.size)
+            hooks.rank = communicator.rank
+            reducer.scaleAfterReduce = false
+            if reducer.overlap { hooks.backwardProgress = { [reducer] offset in reducer.backwardReached(offset) } }
+        }
+        try engine.on(.gradientsReady) { [reducer] _ in try reducer.synchronize() }
+        return reducer
+    }
+}
+
+/// Averages a gradient arena across ranks, one all-reduce per bucket, buckets always in the same order.
+public final class GradientReducer {
+    /// The buckets, in the order they are reduced (reverse layer order, a small first bucket).
+    public let buckets: [Range<Int>]
+    let overlap: Bool
+    var scaleAfterReduce = true
+    private let arena: ParameterArena
+    private let communicator: any Communicator
+    private var pending: [PendingReduction?]
+    private var nextBucket = 0
+    private var deferredError: (any Error)?
+
+    init(arena: ParameterArena, communicator: any Communicator, overlap: Bool, firstBucketBytes: Int, bucketBytes: Int) {
+        self.arena = arena
+        self.communicator = communicator
+        self.overlap = overlap && communicator.size > 1
+        buckets = self.overlap ? arena.buckets(firstBucketBytes: firstBucketBytes, bucketBytes: bucketBytes) : [0..<arena.count]
+        pending = Array(repeating: nil, count: buckets.count)
+    }
+
+    /// Starts the all-reduce of every bucket whose gradients are all final (index >= `offset`). An error is
+    /// kept and thrown by `synchronize()`, since backward cannot throw through the hook.
+    func backwardReached(_ offset: Int) {
+        guard deferredError == nil else { return }
+        do {
+            while nextBucket < buckets.count, buckets[nextBucket].lowerBound >= offset {
+                pending[nextBucket] = try communicator.startAllReduceSum(slice(buckets[nextBucket]))
+                nextBucket += 1
+            }
+            for index in 0..<nextBucket { _ = try pending[index]?.isComplete() }
+        } catch {
+            deferredError = error
+        }
+    }
+
+    /// Finishes the step's averaging: starts what backward did not, waits for every bucket, scales if needed.
+    /// A collective: every rank calls it once per optimizer step.
+    public func synchronize() throws {
+        guard communicator.size > 1 else { return }
+        if overlap {
+            backwardReached(0)
+            if let error = deferredError {
+                deferredError = nil
+                throw error
+            }
+            for index in pending.indices {
+                try pending[index]?.wait()
+                pending[index] = nil
+            }
+            nextBucket = 0
+        } else {
+            try communicator.allReduceSum(slice(0..<arena.count))
+        }
+        if scaleAfterReduce {
+            Kernels.scale(arena.gradients.baseAddress!, count: arena.count, by: 1 / Float(communicator.size))
+        }
+    }
+
+    private func slice(_ range: Range<Int>) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(rebasing: arena.gradients[range])
+    }
+}
