@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport"]),
+        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp"]),
         .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],

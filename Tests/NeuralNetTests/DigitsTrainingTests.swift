@@ -37,7 +37,6 @@ struct DigitsTrainingTests {
         let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
         let batch = 32
         var x = [Float](repeating: 0, count: batch * 64), y = [Int32](repeating: 0, count: batch)
-        var gradient = [Float](repeating: 0, count: batch * 10)
         for epoch in 0..<10 {
             let order = CounterRandom.permutation(count: trainCount, seed: seed, stream: UInt64(epoch))
             for start in stride(from: 0, to: trainCount, by: batch) {
@@ -46,20 +45,16 @@ struct DigitsTrainingTests {
                     x.replaceSubrange((slot * 64)..<((slot + 1) * 64), with: features[(row * 64)..<((row + 1) * 64)])
                     y[slot] = labels[row]
                 }
-                let logits = x.withUnsafeBufferPointer { model.forward($0, batchSize: rows.count, training: true, randomKey: 0) }
-                _ = y.withUnsafeBufferPointer { labels in
-                    gradient.withUnsafeMutableBufferPointer {
-                        SoftmaxCrossEntropy()(logits: logits, labels: labels, batchSize: rows.count, classes: 10, gradient: $0)
-                    }
-                }
-                gradient.withUnsafeBufferPointer { model.backward(outputGradient: $0, accumulate: false) }
+                let logits = try model.forward(Tensor(shape: [rows.count, 64], values: Array(x[0..<(rows.count * 64)])),
+                                               context: LayerContext(training: true, randomKey: 0))
+                let (_, gradient) = try SoftmaxCrossEntropy().valueAndGradient(
+                    predictions: logits, targets: Tensor(shape: [rows.count], values: y[0..<rows.count].map(Float.init)))
+                try model.backward(gradient, accumulate: false, progress: nil)
                 optimizer.step()
             }
         }
         let testFeatures = Array(features[(trainCount * 64)...]), testLabels = Array(labels[trainCount...])
-        let logits = testFeatures.withUnsafeBufferPointer {
-            Array(model.forward($0, batchSize: testLabels.count, training: false, randomKey: 0))
-        }
+        let logits = try model(Tensor(shape: [testLabels.count, 64], values: testFeatures)).values
         let predictions = Tensor(shape: [testLabels.count, 10], values: logits).argmaxRows()
         return Double(zip(predictions, testLabels).filter { $0 == Int($1) }.count) / Double(testLabels.count)
     }

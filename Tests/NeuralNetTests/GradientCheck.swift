@@ -7,7 +7,7 @@ struct GradientCheck {
     /// Bound on |analytic − numerical| / max(|numerical|, 0.01).
     static let tolerance = 2e-3
 
-    let makeLayer: () -> any Layer
+    let makeLayer: () -> any KernelLayer
     let inputShape: [Int]
     let batch: Int
     /// The float64 reference: the layer's output for an input batch and flat parameters (declaration order).

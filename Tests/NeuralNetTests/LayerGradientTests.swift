@@ -15,7 +15,7 @@ struct LayerGradientTests {
 
     @Test("ReLU, Tanh and Sigmoid", arguments: seeds)
     func activations(seed: UInt64) throws {
-        let cases: [(() -> any Layer, (Double) -> Double)] = [
+        let cases: [(() -> any KernelLayer, (Double) -> Double)] = [
             ({ ReLU() }, { max($0, 0) }), ({ Tanh() }, { tanh($0) }), ({ Sigmoid() }, { 1 / (1 + exp(-$0)) }),
         ]
         for (make, f) in cases {
@@ -75,15 +75,10 @@ struct LayerGradientTests {
                 return total + (logSum - row[Int(labels[n])]) / Double(batch)
             }
         }
-        var gradient = [Float](repeating: 0, count: batch * classes)
-        let floats = logits.map(Float.init)
-        let value = floats.withUnsafeBufferPointer { z in
-            labels.withUnsafeBufferPointer { y in
-                gradient.withUnsafeMutableBufferPointer { g in
-                    SoftmaxCrossEntropy()(logits: z, labels: y, batchSize: batch, classes: classes, gradient: g)
-                }
-            }
-        }
+        let (value, gradientTensor) = try SoftmaxCrossEntropy().valueAndGradient(
+            predictions: Tensor(shape: [batch, classes], values: logits.map(Float.init)),
+            targets: Tensor(shape: [batch], values: labels.map(Float.init)))
+        let gradient = gradientTensor.values
         #expect(abs(Double(value) - reference(logits)) < 1e-5)
         for index in logits.indices {
             var plus = logits, minus = logits
@@ -93,10 +88,9 @@ struct LayerGradientTests {
             #expect(abs(Double(gradient[index]) - numeric) < 1e-5, "logit \(index)")
         }
         let predictions = (0..<7).map { _ in random.nextUniform() }, targets = (0..<7).map { _ in random.nextUniform() }
-        var squareGradient = [Float](repeating: 0, count: 7)
-        let mse = predictions.withUnsafeBufferPointer { p in
-            targets.withUnsafeBufferPointer { t in squareGradient.withUnsafeMutableBufferPointer { MeanSquaredError()(predictions: p, targets: t, gradient: $0) } }
-        }
+        let (mse, squareGradientTensor) = try MeanSquaredError().valueAndGradient(
+            predictions: Tensor(shape: [7], values: predictions), targets: Tensor(shape: [7], values: targets))
+        let squareGradient = squareGradientTensor.values
         let expected = zip(predictions, targets).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / 7
         #expect(abs(Double(mse) - expected) < 1e-6)
         for index in 0..<7 { #expect(abs(Double(squareGradient[index]) - 2 * Double(predictions[index] - targets[index]) / 7) < 1e-6) }

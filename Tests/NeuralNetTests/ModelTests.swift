@@ -10,18 +10,15 @@ struct ModelTests {
         let parameters: [Float] = [0.5, -0.25, 0.125, 0.75, 0.1, -0.2, 1.0, -1.0, 0.5, 0.25, 0.0, 0.05]
         _ = model.arena.parameters.update(fromContentsOf: parameters)
         let input: [Float] = [1, 2]
-        let logits = Array(input.withUnsafeBufferPointer { model.forward($0, batchSize: 1, training: true, randomKey: 0) })
+        let logits = try model.forward(Tensor(shape: [1, 2], values: input), context: LayerContext(training: true, randomKey: 0)).values
         // hidden = relu([0.5 - 0.5 + 0.1, 0.125 + 1.5 - 0.2]) = [0.1, 1.425]
         // logits = [0.1 - 1.425 + 0, 0.05 + 0.35625 + 0.05] = [-1.325, 0.45625]
         #expect(abs(logits[0] - -1.325) < 1e-6 && abs(logits[1] - 0.45625) < 1e-6)
-        let labels: [Int32] = [1]
-        var gradient = [Float](repeating: 0, count: 2)
-        let loss = logits.withUnsafeBufferPointer { z in
-            labels.withUnsafeBufferPointer { y in gradient.withUnsafeMutableBufferPointer { SoftmaxCrossEntropy()(logits: z, labels: y, batchSize: 1, classes: 2, gradient: $0) } }
-        }
+        let (loss, gradient) = try SoftmaxCrossEntropy().valueAndGradient(predictions: Tensor(shape: [1, 2], values: logits),
+                                                                          targets: Tensor(shape: [1], values: [1]))
         let p0 = 1 / (1 + exp(0.45625 + 1.325))
         #expect(abs(Double(loss) - -log(1 - p0)) < 1e-6)
-        gradient.withUnsafeBufferPointer { model.backward(outputGradient: $0, accumulate: false) }
+        try model.backward(gradient, accumulate: false, progress: nil)
         // dL/dz = softmax − onehot(1) = [p0, p1 − 1] = [p0, −p0]; dW2 = dz ⊗ hidden; db2 = dz; dh = W2ᵀ dz
         let dz = [p0, -p0], hidden = [0.1, 1.425]
         let dh = [dz[0] * 1.0 + dz[1] * 0.5, dz[0] * -1.0 + dz[1] * 0.25]
@@ -152,11 +149,11 @@ struct ModelTests {
         let input: [Float] = [0.1, 0.2, 0.3, 0.4, -0.1, 0.5, 0.2, 0.0]
         var offsets: [Int] = []
         let gradient: [Float] = [0.1, -0.1, 0.2, -0.2]
-        _ = input.withUnsafeBufferPointer { model.forward($0, batchSize: 2, training: true, randomKey: 0) }
-        gradient.withUnsafeBufferPointer { model.backward(outputGradient: $0, accumulate: false) { offsets.append($0) } }
+        _ = try model.forward(Tensor(shape: [2, 4], values: input), context: LayerContext(training: true, randomKey: 0))
+        try model.backward(Tensor(shape: [2, 2], values: gradient), accumulate: false) { offsets.append($0) }
         #expect(offsets == [15, 15, 0])
         let once = Array(model.arena.gradients)
-        gradient.withUnsafeBufferPointer { model.backward(outputGradient: $0, accumulate: true) }
+        try model.backward(Tensor(shape: [2, 2], values: gradient), accumulate: true, progress: nil)
         #expect(zip(Array(model.arena.gradients), once).allSatisfy { abs($0 - 2 * $1) < 1e-6 })
     }
 }

@@ -1,3 +1,4 @@
+import NeuralNet
 import Foundation
 import Testing
 import TestSupport
@@ -137,8 +138,7 @@ struct DatasetTests {
         var normalised = data
         statistics.apply(to: &normalised)
         #expect(abs(normalised.features[0] + 9.5 / statistics.standardDeviation[0]) < 1e-6 && normalised.features[1] == 0)
-        var features = [Float](repeating: 0, count: 4), labels = [Int32](repeating: 0, count: 2)
-        features.withUnsafeMutableBufferPointer { f in labels.withUnsafeMutableBufferPointer { l in data.copyBatch(indices: [7, 2], features: f, labels: l) } }
-        #expect(features == [7, 5, 2, 5] && labels == [1, 0])
+        let (inputs, targets) = data.batch([7, 2])
+        #expect(inputs == Tensor(shape: [2, 2], values: [7, 5, 2, 5]) && targets == Tensor(shape: [2], values: [1, 0]))
     }
 }

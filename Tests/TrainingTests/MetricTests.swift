@@ -24,7 +24,7 @@ struct Classified {
 
     func batch<T>(_ rows: Range<Int>, _ body: (ClassificationBatch) -> T) -> T {
         let s = Array(scores[(rows.lowerBound * classes)..<(rows.upperBound * classes)]), l = Array(labels[rows])
-        return s.withUnsafeBufferPointer { s in l.withUnsafeBufferPointer { l in body(ClassificationBatch(scores: s, labels: l, count: rows.count, classes: classes)) } }
+        return body(ClassificationBatch(scores: s, labels: l, count: rows.count, classes: classes))
     }
 
     /// Reference per-class precision, recall and support.
@@ -85,14 +85,14 @@ struct MetricTests {
     func multilabel() throws {
         let scores: [Float] = [0.9, 0.2, 0.6, 0.4, 0.1, 0.7], targets: [Int32] = [1, 0, 1, 1, 0, 1]
         let binary = MultilabelAccuracy()
-        scores.withUnsafeBufferPointer { s in targets.withUnsafeBufferPointer { binary.update(MultilabelBatch(scores: s, targets: $0, count: 6)) } }
+        binary.update(MultilabelBatch(scores: scores, targets: targets, count: 6))
         #expect(try binary.compute() == 5.0 / 6)
         let multi = MultilabelAccuracy()
-        scores.withUnsafeBufferPointer { s in targets.withUnsafeBufferPointer { multi.update(MultilabelBatch(scores: s, targets: $0, count: 2, labels: 3)) } }
+        multi.update(MultilabelBatch(scores: scores, targets: targets, count: 2, labels: 3))
         #expect(try multi.compute() == 0.5)
         let logits = MultilabelAccuracy()
         let raw: [Float] = [2, -1]
-        raw.withUnsafeBufferPointer { s in [Int32(1), 0].withUnsafeBufferPointer { logits.update(MultilabelBatch(scores: s, targets: $0, count: 2, logits: true)) } }
+        logits.update(MultilabelBatch(scores: raw, targets: [1, 0], count: 2, logits: true))
         #expect(try logits.compute() == 1)
     }
 
@@ -104,10 +104,8 @@ struct MetricTests {
         #expect(try loss.compute() == (20 + 15) / 40)
         let predictions: [Float] = [1, 2, 4], targets: [Float] = [1, 0, 1]
         let mse = MeanSquaredErrorMetric(), mae = MeanAbsoluteErrorMetric()
-        predictions.withUnsafeBufferPointer { p in targets.withUnsafeBufferPointer {
-            mse.update(RegressionBatch(predictions: p, targets: $0))
-            mae.update(RegressionBatch(predictions: p, targets: $0))
-        } }
+        mse.update(RegressionBatch(predictions: predictions, targets: targets))
+        mae.update(RegressionBatch(predictions: predictions, targets: targets))
         #expect(try mse.compute() == 13.0 / 3 && mae.compute() == 5.0 / 3)
         let average = Average()
         for value in [1.0, 2, 6] { average.update(value) }
@@ -129,9 +127,9 @@ struct MetricTests {
         let shards = [0..<150, 150..<290, 290..<300, 300..<300]
         let data = self.data
         let results = try SimulatedWorld(size: 4).run { communicator -> [Double] in
-            let reducer: SumReducer = { values in try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) } }
-            let accuracy = Accuracy(reducer: reducer), f1 = PrecisionRecall(.f1, classes: 4, average: .weighted, reducer: reducer)
-            let loss = Loss(reducer: reducer)
+            let accuracy = Accuracy(communicator: communicator)
+            let f1 = PrecisionRecall(.f1, classes: 4, average: .weighted, communicator: communicator)
+            let loss = Loss(communicator: communicator)
             let rows = shards[communicator.rank]
             if !rows.isEmpty { data.batch(rows) { accuracy.update($0); f1.update($0) } }
             loss.update((0.25, rows.count))
@@ -146,9 +144,7 @@ struct MetricTests {
     func paddedRows() throws {
         let accuracy = Accuracy()
         let scores: [Float] = [1, 0, 1, 0, 1, 0], labels: [Int32] = [0, 0, 1]
-        scores.withUnsafeBufferPointer { s in labels.withUnsafeBufferPointer {
-            accuracy.update(ClassificationBatch(scores: s, labels: $0, count: 3, classes: 2, valid: 2))
-        } }
+        accuracy.update(ClassificationBatch(scores: scores, labels: labels, count: 3, classes: 2, valid: 2))
         #expect(try accuracy.compute() == 1)
     }
 }

@@ -48,7 +48,7 @@ struct SamplerTests {
         let second = (iterator.next(), iterator.next()).1!
         #expect(loader.batchesPerPass == 4)
         let expected = (0..<3).map { order[(3 + $0) * 2 + 1] }
-        #expect(Array(second.features).enumerated().filter { $0.offset % 2 == 0 }.map { Int($0.element) } == expected)
+        #expect(second.inputs.values.enumerated().filter { $0.offset % 2 == 0 }.map { Int($0.element) } == expected)
     }
 
     @Test("resuming at an iteration computes indices only: skipped batches are never loaded")
@@ -60,7 +60,7 @@ struct SamplerTests {
         #expect(loader.loadedSamples == 4)
         #expect(batch.dataEpoch == 1 && batch.indexInEpoch == 7)
         let order = sampler.globalOrder(epoch: 1)
-        #expect(Array(batch.features).enumerated().filter { $0.offset % 2 == 0 }.map { Int($0.element) } == Array(order[28..<32]))
+        #expect(batch.inputs.values.enumerated().filter { $0.offset % 2 == 0 }.map { Int($0.element) } == Array(order[28..<32]))
     }
 }
 
@@ -85,7 +85,7 @@ struct WorldSizeChangeTests {
             var iterator = loader.makeIterator(startingAfter: loader.batchesPerPass + loader.batchesPerPass - remaining)
             var batches = 0
             while let next = iterator.next() {
-                seen += Array(next.features).map { Int($0) }
+                seen += next.inputs.values.map { Int($0) }
                 batches += 1
             }
             #expect(batches == remaining)

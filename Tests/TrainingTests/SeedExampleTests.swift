@@ -31,9 +31,7 @@ struct SeedExampleTests {
         try Accuracy().attach(to: trainer, name: "acc") { output in
             holders.append((output.1, output.2))
             let last = holders.count - 1
-            return holders[last].0.withUnsafeBufferPointer { s in
-                holders[last].1.withUnsafeBufferPointer { ClassificationBatch(scores: s, labels: $0, count: output.2.count, classes: 3) }
-            }
+            return ClassificationBatch(scores: holders[last].0, labels: holders[last].1, count: output.2.count, classes: 3)
         }
         try trainer.run(Self.batches, maxEpochs: 2)
         #expect(trainer.state.metrics["acc"] == Self.expectedAccuracy)
@@ -51,7 +49,7 @@ struct SeedExampleTests {
         try trainer.on(.iterationCompleted) { engine in
             let output = engine.state.output!
             let scores = output["y_pred"] as! [Float], labels = output["y"] as! [Int32]
-            scores.withUnsafeBufferPointer { s in labels.withUnsafeBufferPointer { accuracy.update(ClassificationBatch(scores: s, labels: $0, count: labels.count, classes: 3)) } }
+            accuracy.update(ClassificationBatch(scores: scores, labels: labels, count: labels.count, classes: 3))
         }
         try trainer.on(.epochCompleted) { engine in engine.state.metrics["acc"] = try accuracy.compute() }
         try trainer.run(Self.batches)
@@ -66,9 +64,7 @@ struct SeedExampleTests {
         var current: (scores: [Float], labels: [Int32]) = ([], [])
         try Accuracy().attach(to: evaluator, name: "acc", usage: .runWise) { output in
             current = output
-            return current.scores.withUnsafeBufferPointer { s in
-                current.labels.withUnsafeBufferPointer { ClassificationBatch(scores: s, labels: $0, count: output.labels.count, classes: 3) }
-            }
+            return ClassificationBatch(scores: current.scores, labels: current.labels, count: output.labels.count, classes: 3)
         }
         var log: [String] = []
         func logMetrics(_ engine: Engine<[Int], (scores: [Float], labels: [Int32])>, _ title: String) {

@@ -5,7 +5,7 @@ import NeuralNet
 import Testing
 import Training
 
-@Suite("The supervised trainer and the gradient all-reduce handler")
+@Suite("The supervised factories and data parallelism for any engine")
 struct SupervisedTrainerTests {
     static func data(_ count: Int) -> Dataset {
         var random = CounterRandom(seed: 5, stream: 1)
@@ -14,13 +14,17 @@ struct SupervisedTrainerTests {
         return Dataset(features: features, featureCount: 6, labels: labels, classNames: ["a", "b", "c"])
     }
 
+    static func loader(_ samples: Int, batch: Int, world: Int = 1, rank: Int = 0) -> DataLoader {
+        DataLoader(dataset: data(samples), batchSize: batch,
+                   sampler: DistributedSampler(count: samples, worldSize: world, rank: rank, shuffle: false, tail: .pad))
+    }
+
     static func parameters(batch: Int, accumulation: Int, samples: Int = 48) throws -> [Float] {
         let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
-        let trainer = SupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), accumulationSteps: accumulation)
-        let loader = DataLoader(dataset: data(samples), batchSize: batch,
-                                sampler: DistributedSampler(count: samples, shuffle: false, tail: .pad))
-        try trainer.engine.run(loader, maxEpochs: 2)
-        return Array(model.arena.parameters)
+        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+                                            loss: SoftmaxCrossEntropy(), accumulationSteps: accumulation)
+        try trainer.run(loader(samples, batch: batch), maxEpochs: 2)
+        return model.arena.parameterValues
     }
 
     @Test("accumulating 4 batches of 4 equals one batch of 16 (within float tolerance)")
@@ -32,36 +36,108 @@ struct SupervisedTrainerTests {
     @Test("GRADIENTS_READY fires once per optimizer step, between backward and the step")
     func gradientsReady() throws {
         let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [4], outputs: 3, seed: 1)
-        let trainer = SupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), accumulationSteps: 2)
+        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+                                            loss: SoftmaxCrossEntropy(), accumulationSteps: 2)
         var iterations: [Int] = []
         var parametersAtEvent: [Float] = []
-        try trainer.engine.on(.gradientsReady) { engine in
+        try trainer.on(.gradientsReady) { engine in
             iterations.append(engine.state.iteration)
-            parametersAtEvent = Array(model.arena.parameters)
+            parametersAtEvent = model.arena.parameterValues
         }
-        let loader = DataLoader(dataset: Self.data(12), batchSize: 2, sampler: DistributedSampler(count: 12, shuffle: false))
-        try trainer.engine.run(loader, maxEpochs: 1)
+        try trainer.run(Self.loader(12, batch: 2), maxEpochs: 1)
         #expect(iterations == [2, 4, 6])
-        #expect(parametersAtEvent != Array(model.arena.parameters), "the step comes after the event")
+        #expect(parametersAtEvent != model.arena.parameterValues, "the step comes after the event")
     }
 
-    @Test("on 4 simulated ranks the all-reduce handler keeps ranks identical and equals one process on the global batch")
+    @Test("the returned engine is all a user needs to keep: the factories' engines own model, optimizer and loss")
+    func engineAlone() throws {
+        func makeEngines() throws -> (Engine<SupervisedBatch, SupervisedOutput>, Engine<SupervisedBatch, SupervisedOutput>) {
+            let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+            return (makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy()),
+                    makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy()))
+        }
+        let (trainer, evaluator) = try makeEngines()
+        try trainer.run(Self.loader(24, batch: 4), maxEpochs: 2)
+        try evaluator.run(Self.loader(24, batch: 8))
+        #expect(trainer.state.iteration == 12 && evaluator.state.iteration == 3)
+    }
+
+    @Test("state.output and state.batch are values that stay valid after other engines run with larger batches")
+    func outputsAreValues() throws {
+        let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy())
+        let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy())
+        try trainer.run(Self.loader(8, batch: 4), maxEpochs: 1)
+        let kept = trainer.state.output!, keptBatch = trainer.state.batch!
+        try evaluator.run(Self.loader(48, batch: 48))
+        #expect(trainer.state.output!.predictions == kept.predictions && trainer.state.output!.predictions.shape == [4, 3])
+        #expect(trainer.state.batch!.inputs == keptBatch.inputs && keptBatch.inputs.shape == [4, 6])
+        #expect(evaluator.state.output!.predictions.shape == [48, 3])
+    }
+
+    @Test("a batch of the wrong shape and labels outside the classes are typed errors, not traps or garbage")
+    func badInputs() throws {
+        let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+        #expect(throws: ModelError.badInput(expected: [6], found: [4, 5])) { try model(Tensor(shape: [4, 5], repeating: 0)) }
+        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy())
+        let bad = [SupervisedBatch(inputs: Tensor(shape: [2, 6], repeating: 0), targets: Tensor(shape: [2], values: [0, 3]))]
+        #expect(throws: LossError.labelOutOfRange(label: 3, classes: 3)) { try trainer.run(bad) }
+    }
+
+    @Test("on 4 simulated ranks DataParallel keeps ranks identical and equals one process on the global batch")
     func simulatedRanks() throws {
         let single = try Self.parameters(batch: 16, accumulation: 1, samples: 64)
         let results = try SimulatedWorld(size: 4).run { communicator -> [Float] in
             let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
-            let trainer = SupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), rank: communicator.rank)
-            try GradientAllReduce(arena: model.arena, communicator: communicator, firstBucketBytes: 64, bucketBytes: 128).attach(to: trainer)
-            try trainer.engine.on(.started) { _ in try ModelConsistency.broadcastParameters(model.arena, over: communicator) }
+            let optimizer = SGD(arena: model.arena, learningRate: 0.1)
+            let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
+            try DataParallel(communicator: communicator, overlap: true, firstBucketBytes: 64, bucketBytes: 128)
+                .attach(to: trainer, arena: model.arena, optimizer: optimizer)
             // Global batch k on one process is order positions 16k..<16k+16; rank r takes positions 4j + r of it.
-            let loader = DataLoader(dataset: Self.data(64), batchSize: 4,
-                                    sampler: DistributedSampler(count: 64, worldSize: 4, rank: communicator.rank, shuffle: false))
-            try trainer.engine.run(loader, maxEpochs: 2)
-            try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: trainer.engine.state.iteration)
-            return Array(model.arena.parameters)
+            try trainer.run(Self.loader(64, batch: 4, world: 4, rank: communicator.rank), maxEpochs: 2)
+            try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: trainer.state.iteration)
+            return model.arena.parameterValues
         }
         for parameters in results { #expect(parameters.map(\.bitPattern) == results[0].map(\.bitPattern)) }
         #expect(zip(results[0], single).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
+    @Test("a process function of the user's own, firing .gradientsReady, is made data-parallel by DataParallel alone")
+    func ownProcessFunction() throws {
+        let single = try Self.parameters(batch: 16, accumulation: 1, samples: 64)
+        let results = try SimulatedWorld(size: 4).run { communicator -> [Float] in
+            let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+            let optimizer = SGD(arena: model.arena, learningRate: 0.1), loss = SoftmaxCrossEntropy()
+            let engine = Engine<SupervisedBatch, Float> { engine, batch in
+                let predictions = try model.forward(batch.inputs, context: LayerContext(training: true, randomKey: 0))
+                let (value, gradient) = try loss.valueAndGradient(predictions: predictions, targets: batch.targets)
+                try model.backward(gradient, accumulate: false, progress: nil)
+                try engine.fireEvent(.gradientsReady)
+                optimizer.step()
+                return value
+            }
+            try DataParallel(communicator: communicator).attach(to: engine, arena: model.arena, optimizer: optimizer)
+            try engine.run(Self.loader(64, batch: 4, world: 4, rank: communicator.rank), maxEpochs: 2)
+            return model.arena.parameterValues
+        }
+        for parameters in results { #expect(parameters.map(\.bitPattern) == results[0].map(\.bitPattern)) }
+        #expect(zip(results[0], single).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
+    @Test("ranks that built different models get a typed error at .started, not a hang or an abort")
+    func mismatchedModels() throws {
+        #expect(throws: (any Error).self) {
+            try SimulatedWorld(size: 2).run { communicator in
+                let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [communicator.rank == 0 ? 8 : 9], outputs: 3, seed: 2)
+                let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+                                                    loss: SoftmaxCrossEntropy())
+                try DataParallel(communicator: communicator).attach(to: trainer, arena: model.arena)
+                do { try trainer.run(Self.loader(8, batch: 4, world: 2, rank: communicator.rank)) } catch {
+                    #expect("\(error)".contains("built a different model than rank 0"))
+                    throw error
+                }
+            }
+        }
     }
 
     @Test("a rank whose parameters diverge is named by the consistency check")
@@ -69,7 +145,11 @@ struct SupervisedTrainerTests {
         #expect(throws: ClusterError.self) {
             try SimulatedWorld(size: 3).run { communicator in
                 let model = try Sequential.multilayerPerceptron(inputs: 2, hidden: [], outputs: 2, seed: 1)
-                if communicator.rank == 2 { model.arena.parameters[0] += 1 }
+                if communicator.rank == 2 {
+                    var weight = try model.arena.parameter(named: "0.weight")
+                    weight.values[0] += 1
+                    try model.arena.setParameter(named: "0.weight", to: weight)
+                }
                 do { try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: 7) } catch {
                     #expect("\(error)" == "parameters of rank 2 diverged from rank 0's at iteration 7")
                     throw error

@@ -1,0 +1,24 @@
+import SwiftTrainApp
+import Testing
+
+@Suite("The training report")
+struct TrainingReportTests {
+    @Test("the report draws loss and metric curves as SVG and names a malformed line")
+    func report() throws {
+        let lines = [
+            #"{"event":"iteration_completed","epoch":1,"iteration":5,"elapsed_s":0.1,"world_size":2,"lr":0.05,"metrics":{"loss":2.0}}"#,
+            #"{"event":"epoch_completed","epoch":1,"iteration":10,"elapsed_s":0.2,"world_size":2,"lr":0.05,"metrics":{"train_loss":1.5,"test_loss":1.2,"test_accuracy":0.7}}"#,
+            #"{"event":"iteration_completed","epoch":2,"iteration":15,"elapsed_s":0.3,"world_size":2,"lr":0.05,"metrics":{"loss":0.9}}"#,
+            #"{"event":"epoch_completed","epoch":2,"iteration":20,"elapsed_s":0.4,"world_size":2,"lr":0.05,"metrics":{"train_loss":0.8,"test_loss":0.7,"test_accuracy":0.85}}"#,
+        ]
+        let svg = try TrainingReport.renderSVG(logLines: lines)
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        for text in ["test_accuracy", "train_loss", "test_loss", "loss (per iteration)", "world size 2", "test_accuracy 0.8500", "<polyline"] {
+            #expect(svg.contains(text), "\(text)")
+        }
+        #expect(throws: TrainingReport.ReportError.malformed(line: 2, reason: "needs event, epoch and iteration")) {
+            try TrainingReport.renderSVG(logLines: [lines[0], #"{"epoch":1}"#])
+        }
+        #expect(throws: TrainingReport.ReportError.empty) { try TrainingReport.renderSVG(logLines: ["", " "]) }
+    }
+}
