@@ -12,6 +12,10 @@ let package = Package(
         .library(name: "Training", targets: ["Training"]),
         .executable(name: "swift-train", targets: ["SwiftTrainCLI"]),
         .executable(name: "swift-train-bench", targets: ["SwiftTrainBench"]),
+        .executable(name: "example-seed-trainer", targets: ["SeedTrainer"]),
+        .executable(name: "example-custom-regression", targets: ["CustomRegression"]),
+        .executable(name: "example-data-parallel-loop", targets: ["DataParallelLoop"]),
+        .executable(name: "example-checkpoint-resume", targets: ["CheckpointResume"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,6 +51,16 @@ let package = Package(
         .executableTarget(name: "SwiftTrainBench", dependencies: [
             "SwiftTrainApp", "Training", "CBLAS", "CMPI",
         ]),
+
+        // MARK: - Examples (public API only; the README's code; run by ExamplesTests)
+        .executableTarget(name: "SeedTrainer", dependencies: ["EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/SeedTrainer"),
+        .executableTarget(name: "CustomRegression", dependencies: ["EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/CustomRegression"),
+        .executableTarget(name: "DataParallelLoop", dependencies: ["EngineCore", "NeuralNet", "Training", "Cluster"],
+                          path: "Examples/DataParallelLoop"),
+        .executableTarget(name: "CheckpointResume", dependencies: ["EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/CheckpointResume"),
 
         // MARK: - Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),

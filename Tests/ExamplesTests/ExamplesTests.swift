@@ -1,1 +1,57 @@
-// placeholder replaced below
+import Foundation
+import Testing
+import TestSupport
+
+/// Runs every example of `Examples/` as a user would: the built executables, checking what they print.
+@Suite("The examples run and do what the README says")
+struct ExamplesTests {
+    static func run(_ product: String, _ arguments: [String] = []) throws -> ProcessResult {
+        var environment = ProcessRunner.mpiEnvironment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        return try ProcessRunner.run(try ProcessRunner.executable(product), arguments, environment: environment, timeout: 300)
+    }
+
+    static func number(after prefix: String, in text: String) -> Double? {
+        guard let range = text.range(of: prefix) else { return nil }
+        return Double(text[range.upperBound...].prefix { !$0.isWhitespace })
+    }
+
+    @Test("the seed's trainer and evaluator print per-epoch results and learn the glyphs")
+    func seedTrainer() throws {
+        let result = try Self.run("example-seed-trainer", ["3"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("Validation Results - Epoch: 3"))
+        #expect((Self.number(after: "final validation accuracy ", in: result.standardOutput) ?? 0) > 0.7)
+    }
+
+    @Test("a custom TensorLayer and a custom loss regress digit values from the CSV")
+    func customRegression() throws {
+        let csv = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv").path
+        let result = try Self.run("example-custom-regression", [csv, "20"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("0.scale 0.shift 1.weight 1.bias 3.0.weight 3.0.bias 4.weight 4.bias"))
+        #expect((Self.number(after: "test_r2 ", in: result.standardOutput) ?? 0) > 0.7)
+    }
+
+    @Test("a user's own process function trains data-parallel under mpirun -n 2 with ranks identical")
+    func dataParallelLoop() throws {
+        let alone = try Self.run("example-data-parallel-loop")
+        #expect(alone.exitCode == 0, "\(alone.standardError)")
+        #expect(alone.standardOutput.contains("on 1 rank(s)") && alone.standardOutput.contains("ranks identical"))
+        let result = try ProcessRunner.mpirun(ranks: 2, product: "example-data-parallel-loop", [])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("epoch 4:") && result.standardOutput.contains("on 2 rank(s)"))
+        #expect(result.standardOutput.contains("ranks identical after"))
+        #expect((Self.number(after: "test accuracy ", in: result.standardOutput.components(separatedBy: "epoch 4:").last!) ?? 0) > 0.6)
+    }
+
+    @Test("Checkpoint and DiskSaver: a run stopped after epoch 2 and resumed ends with the uninterrupted run's bits")
+    func checkpointResume() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("example-checkpoint")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try Self.run("example-checkpoint-resume", [directory.appendingPathComponent("run").path])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("resuming from checkpoint_50.safetensors at epoch 2, iteration 50"))
+        #expect(result.standardOutput.contains("bit for bit: true"))
+    }
+}
