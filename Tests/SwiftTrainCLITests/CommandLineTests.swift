@@ -84,6 +84,20 @@ struct CommandLineTests {
         #expect(result.standardError.components(separatedBy: "/nonexistent/data.csv").count == 2, "\(result.standardError)")
     }
 
+    @Test("a loss that becomes infinite or NaN stops the run with one line naming the iteration, exit non-zero, no summary")
+    func divergingLoss() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("diverge")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try SwiftTrainRunner.run(["--lr", "1e30", "--epochs", "2", "--no-progress",
+                                               "--checkpoint-dir", directory.path], timeout: 120)
+        #expect(result.exitCode != 0)
+        #expect(result.standardError.contains("the training loss became"), "\(result.standardError.suffix(500))")
+        #expect(result.standardError.contains("at iteration"))
+        #expect(!result.standardOutput.contains("{"), "no summary of a diverged run")
+        let saved = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".safetensors") }
+        #expect(saved.isEmpty, "nothing saved from a diverged run: \(saved)")
+    }
+
     @Test("the digits CSV trains to a good accuracy with --label-column label")
     func digitsCSV() throws {
         let digits = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv")

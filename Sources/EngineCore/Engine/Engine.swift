@@ -35,20 +35,22 @@ public final class Engine<Batch, Output>: AnyEngine {
         FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
     }
 
+    // The loop's own fields skip dynamic exclusivity checks: only the engine's loop mutates them, on one thread,
+    // never while a handler holds an inout access to them (B1: 150 -> 50 ns per iteration without a flag).
     @usableFromInline let process: ProcessFunction
-    @usableFromInline var handlers: [[HandlerEntry]]
-    @usableFromInline var counters: [EventCounter?]
-    @usableFromInline var fireCounts: [Int]
+    @exclusivity(unchecked) @usableFromInline var handlers: [[HandlerEntry]]
+    @exclusivity(unchecked) @usableFromInline var counters: [EventCounter?]
+    @exclusivity(unchecked) @usableFromInline var fireCounts: [Int]
     var nextToken = 0
     /// Set by `terminate()` or `terminateEpoch()`; checked after every event.
-    @usableFromInline var interruptRequested = false
-    @usableFromInline var shouldTerminate = false
-    @usableFromInline var shouldTerminateSingleEpoch = false
-    @usableFromInline var skipCompletedAfterTermination = false
-    @usableFromInline var skipEpochCompletedAfterTermination = false
-    @usableFromInline var lastEventID = -1
+    @exclusivity(unchecked) @usableFromInline var interruptRequested = false
+    @exclusivity(unchecked) @usableFromInline var shouldTerminate = false
+    @exclusivity(unchecked) @usableFromInline var shouldTerminateSingleEpoch = false
+    @exclusivity(unchecked) @usableFromInline var skipCompletedAfterTermination = false
+    @exclusivity(unchecked) @usableFromInline var skipEpochCompletedAfterTermination = false
+    @exclusivity(unchecked) @usableFromInline var lastEventID = -1
     /// Whether the last run reached its end (not terminated, not failed): the next `run` starts anew.
-    @usableFromInline var finishedRun = false
+    @exclusivity(unchecked) @usableFromInline var finishedRun = false
 
     /// Creates an engine around its process function.
     public init(_ process: @escaping ProcessFunction) {

@@ -3,9 +3,9 @@
 /// Handlers that do not need the batch or output (checkpoints, early stopping, loggers, timers) read this.
 public class EngineState {
     /// Iterations completed over the whole run; 0 before the run, the first iteration is 1.
-    public var iteration = 0
+    @exclusivity(unchecked) public var iteration = 0
     /// Epochs started; 0 before the run, the first epoch is 1.
-    public var epoch = 0
+    @exclusivity(unchecked) public var epoch = 0
     /// Number of epochs to run; exclusive with `maxIterations`.
     public var maxEpochs: Int?
     /// Number of iterations to run; exclusive with `maxEpochs`.
@@ -50,9 +50,9 @@ public struct StateKey<Value>: Sendable {
 /// The full state of an `Engine`: counters and storage, plus the current batch and output.
 public final class State<Batch, Output>: EngineState {
     /// The batch being processed; nil before each fetch. A handler on `.iterationStarted` may replace it.
-    public var batch: Batch?
+    @exclusivity(unchecked) public var batch: Batch?
     /// What the process function returned for the current batch; nil before each iteration.
-    public var output: Output?
+    @exclusivity(unchecked) public var output: Output?
 
     override init() { super.init() }
 }

@@ -36,6 +36,11 @@ extension TrainingJob {
         }
 
         try attachMetrics(to: engine)
+        // A loss that is no longer finite ends the run with an error before anything is saved from it.
+        try engine.on(.iterationCompleted) { engine in
+            guard let loss = engine.state.output?.loss, !loss.isFinite else { return }
+            throw TrainingDiverged(iteration: engine.state.iteration, loss: loss)
+        }
         try engine.on(.epochCompleted) { [unowned self] engine in
             let start = Self.now
             let evaluation = try evaluationAtCurrentIteration()
@@ -91,5 +96,14 @@ extension TrainingJob {
         } else {
             try engine.on(.epochCompleted, save)
         }
+    }
+}
+
+/// The training loss became NaN or infinite: the run stops instead of training on, and saving, garbage.
+struct TrainingDiverged: Error, CustomStringConvertible {
+    let iteration: Int
+    let loss: Float
+    var description: String {
+        "the training loss became \(loss) at iteration \(iteration); lower --lr, or check the data for extreme values"
     }
 }
