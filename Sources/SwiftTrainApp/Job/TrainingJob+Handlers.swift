@@ -104,6 +104,6 @@ struct TrainingDiverged: Error, CustomStringConvertible {
     let iteration: Int
     let loss: Float
     var description: String {
-        "the training loss became \(loss) at iteration \(iteration); lower --lr, or check the data for extreme values"
+        "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
     }
 }
