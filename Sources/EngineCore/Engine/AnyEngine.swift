@@ -9,6 +9,8 @@ public protocol AnyEngine: AnyObject {
     func terminate(skipCompleted: Bool)
     /// Ends the current epoch after the current event: `.terminateSingleEpoch`, then `.epochCompleted`.
     func terminateEpoch(skipEpochCompleted: Bool)
+    /// Stops the run after the current event, firing `.interrupt`; the next `run` continues from there.
+    func interrupt()
     /// Registers custom events so handlers can attach to them and `fireEvent` can fire them.
     func registerEvents(_ events: [Event], counter: EventCounter)
     /// Fires a registered custom event now, running its handlers.

@@ -9,19 +9,20 @@ extension Engine {
         -> RemovableHandle
     {
         let members = events.members
-        for member in members where !isRegistered(member) {
-            throw EngineError.unregisteredEvent(member.name)
-        }
-        var attached: [(id: Int, token: Int)] = []
         for member in members {
-            let token = nextToken
-            nextToken += 1
-            handlers[member.id].append(HandlerEntry(token: token, filter: member.filter, body: handler))
-            attached.append((member.id, token))
+            guard slot(of: member) != nil else { throw EngineError.unregisteredEvent(member.name) }
+            if case .invalid(let reason)? = member.filter { throw EngineError.invalidFilter(reason) }
         }
-        return RemovableHandle { [weak self] in
+        var attached: [(slot: Int, token: Int)] = []
+        for member in members {
+            let token = nextToken, slot = slot(of: member)!
+            nextToken += 1
+            handlers[slot].append(HandlerEntry(token: token, filter: member.filter, body: handler))
+            attached.append((slot, token))
+        }
+        return RemovableHandle(owner: ObjectIdentifier(self)) { [weak self] in
             guard let self else { return }
-            for (id, token) in attached { handlers[id].removeAll { $0.token == token } }
+            for (slot, token) in attached { handlers[slot].removeAll { $0.token == token } }
         }
     }
 
@@ -63,51 +64,59 @@ extension Engine {
     }
 
     /// Detaches the handler behind `handle`.
-    /// - Throws: `EngineError.handlerNotAttached` when it was already removed.
+    /// - Throws: `EngineError.foreignHandle` for a handle of another engine, `EngineError.handlerNotAttached`
+    ///   when it was already removed.
     public func removeEventHandler(_ handle: RemovableHandle) throws {
+        guard handle.owner == ObjectIdentifier(self) else { throw EngineError.foreignHandle }
         guard handle.isAttached else { throw EngineError.handlerNotAttached("(removed handle)") }
         handle.remove()
     }
 
     /// Whether any handler is attached to `event`.
     public func hasEventHandler(for event: Event) -> Bool {
-        event.id < handlers.count && !handlers[event.id].isEmpty
+        slot(of: event).map { !handlers[$0].isEmpty } ?? false
     }
 
     /// Number of handlers attached to `event`.
     public func handlerCount(for event: Event) -> Int {
-        event.id < handlers.count ? handlers[event.id].count : 0
+        slot(of: event).map { handlers[$0].count } ?? 0
+    }
+
+    /// The index of `event` in this engine's tables: standard events by identity, custom events in the order
+    /// this engine registered them (another engine's events never grow this one's tables).
+    func slot(of event: Event) -> Int? {
+        event.id < Event.standardCount ? event.id : customSlots[event.id]
     }
 
     /// Registers custom events; filters on them compare against `counter`. Registering again updates
-    /// the counter. The event-to-counter map belongs to this engine only.
+    /// the counter. The events and their counters belong to this engine only.
     public func registerEvents(_ events: [Event], counter: EventCounter) {
         for event in events {
             precondition(event.id >= Event.standardCount, "\(event) is a standard event")
-            if event.id >= handlers.count {
-                let missing = event.id + 1 - handlers.count
-                handlers += Array(repeating: [], count: missing)
-                counters += Array(repeating: nil, count: missing)
-                fireCounts += Array(repeating: 0, count: missing)
+            if let slot = customSlots[event.id] {
+                counters[slot] = counter
+                continue
             }
-            counters[event.id] = counter
-            customEvents[event.id] = event
+            let slot = handlers.count
+            customSlots[event.id] = slot
+            handlers.append([])
+            counters.append(counter)
+            fireCounts.append(0)
+            customEvents[slot] = event
         }
     }
 
     /// Whether `event` can be attached to and fired on this engine.
-    public func isRegistered(_ event: Event) -> Bool {
-        event.id < counters.count && counters[event.id] != nil
-    }
+    public func isRegistered(_ event: Event) -> Bool { slot(of: event) != nil }
 
     /// Fires a registered custom event now, from a handler or the process function.
     /// - Throws: `EngineError.unregisteredEvent`, or whatever a handler throws.
     public func fireEvent(_ event: Event) throws {
-        guard isRegistered(event) else { throw EngineError.unregisteredEvent(event.name) }
-        try fire(event.id)
+        guard let slot = slot(of: event) else { throw EngineError.unregisteredEvent(event.name) }
+        try fire(slot)
     }
 
-    /// Runs the handlers of event `id`; with none attached this is an increment and a count test.
+    /// Runs the handlers of the event in table `id`; with none attached this is an increment and a count test.
     @inlinable @inline(__always)
     func fire(_ id: Int) throws {
         lastEventID = id

@@ -10,7 +10,8 @@ extension Engine: Stateful {
         if let maxIterations = state.maxIterations {
             dict["max_iters"] = .int(maxIterations)
         } else {
-            dict["max_epochs"] = .int(state.maxEpochs ?? 1)
+            // nil before the first run, as Ignite's state_dict() of a fresh engine.
+            dict["max_epochs"] = state.maxEpochs.map(StateValue.int) ?? .null
         }
         for key in stateDictUserKeys {
             dict[key] = StateValue(storedValue: state.storage[key])
@@ -24,6 +25,9 @@ extension Engine: Stateful {
     public func loadStateDict(_ dict: StateDict) throws {
         guard dict["epoch_length"] != nil else { throw StateDictError.missingKey("epoch_length") }
         let epochLength = try dict.optionalInt("epoch_length")
+        if let epochLength, epochLength < 1 {
+            throw StateDictError.invalidValue(key: "epoch_length", reason: "must be at least 1, got \(epochLength)")
+        }
         let hasIteration = dict["iteration"] != nil, hasEpoch = dict["epoch"] != nil
         if hasIteration == hasEpoch {
             throw hasIteration
@@ -50,8 +54,14 @@ extension Engine: Stateful {
             }
             iteration = epoch * epochLength
         }
-        let maxEpochs = hasMaxEpochs ? try dict.int("max_epochs") : nil
+        let maxEpochs = hasMaxEpochs ? try dict.optionalInt("max_epochs") : nil
         let maxIterations = hasMaxIterations ? try dict.int("max_iters") : nil
+        if let maxEpochs, maxEpochs < 1 {
+            throw StateDictError.invalidValue(key: "max_epochs", reason: "must be at least 1, got \(maxEpochs)")
+        }
+        if let maxIterations, maxIterations < 1 {
+            throw StateDictError.invalidValue(key: "max_iters", reason: "must be at least 1, got \(maxIterations)")
+        }
         if let maxEpochs, maxEpochs < epoch {
             throw StateDictError.invalidValue(key: "max_epochs", reason: "\(maxEpochs) is below the saved epoch \(epoch)")
         }
@@ -59,7 +69,9 @@ extension Engine: Stateful {
             throw StateDictError.invalidValue(
                 key: "max_iters", reason: "\(maxIterations) is below the saved iteration \(iteration)")
         }
-        finishedRun = false
+        terminatedLastRun = false
+        startsFreshEpoch = false
+        suspension = nil
         state.epochLength = epochLength
         state.iteration = iteration
         state.epoch = epoch

@@ -49,8 +49,17 @@ public final class Engine<Batch, Output>: AnyEngine {
     @exclusivity(unchecked) @usableFromInline var skipCompletedAfterTermination = false
     @exclusivity(unchecked) @usableFromInline var skipEpochCompletedAfterTermination = false
     @exclusivity(unchecked) @usableFromInline var lastEventID = -1
-    /// Whether the last run reached its end (not terminated, not failed): the next `run` starts anew.
-    @exclusivity(unchecked) @usableFromInline var finishedRun = false
+    @exclusivity(unchecked) @usableFromInline var shouldInterrupt = false
+    /// Set by the `.endEpoch` step after `terminateEpoch(skipEpochCompleted: true)`.
+    @exclusivity(unchecked) @usableFromInline var skipEpochCompletedOnce = false
+    /// Whether the last run ended by `terminate()`: the next run starts a full epoch after it.
+    @usableFromInline var terminatedLastRun = false
+    /// Whether the next epoch must start a fresh pass over the data (after a terminated run).
+    @usableFromInline var startsFreshEpoch = false
+    /// Where an interrupted run stopped.
+    @usableFromInline var suspension: Suspension?
+    /// Data given to `setData(_:)`, put in place at the next fetch.
+    @exclusivity(unchecked) @usableFromInline var pendingData: ErasedSource<Batch>?
 
     /// Creates an engine around its process function.
     public init(_ process: @escaping ProcessFunction) {
@@ -76,6 +85,19 @@ public final class Engine<Batch, Output>: AnyEngine {
         interruptRequested = true
     }
 
+    /// Stops the run after the current event: `.interrupt` fires and `run` returns; the next `run` continues
+    /// exactly there, with the same data iterator, firing neither `.started` nor `.epochStarted` again.
+    public func interrupt() {
+        shouldInterrupt = true
+        interruptRequested = true
+    }
+
+    /// Replaces the data mid-run: the next batch comes from `data` (a resumable source at the run's position,
+    /// any other from its beginning); the epoch length stays as it is. Ignite's `set_data`.
+    public func setData<Data: Sequence>(_ data: Data) where Data.Element == Batch {
+        pendingData = ErasedSource(data)
+    }
+
     /// Ends the current epoch after the current event: `.terminateSingleEpoch` fires, then `.epochCompleted`
     /// unless skipped; the data restarts and the next epoch begins.
     public func terminateEpoch(skipEpochCompleted: Bool) {
@@ -90,6 +112,8 @@ public final class Engine<Batch, Output>: AnyEngine {
         return lastEventID < Event.standardCount ? Event.standardEvents[lastEventID] : customEvent(lastEventID)
     }
 
+    /// Custom events by table slot, and the slot of each custom event identity.
     var customEvents: [Int: Event] = [:]
-    func customEvent(_ id: Int) -> Event? { customEvents[id] }
+    var customSlots: [Int: Int] = [:]
+    func customEvent(_ slot: Int) -> Event? { customEvents[slot] }
 }

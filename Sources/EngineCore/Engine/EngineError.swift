@@ -8,6 +8,10 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case handlerNotAttached(String)
     case terminateEpochOutsideEpoch(String)
     case resumeMismatch(String)
+    case emptyData
+    case limitSwitch(String)
+    case invalidFilter(String)
+    case foreignHandle
 
     public var description: String {
         switch self {
@@ -20,6 +24,10 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .terminateEpochOutsideEpoch(let name):
             "terminateEpoch() cannot be called from a \(name) handler: no epoch is running yet"
         case .resumeMismatch(let why): "cannot resume: \(why)"
+        case .emptyData: "input data has zero size: give data with at least one batch"
+        case .limitSwitch(let why): "cannot switch the run's limit \(why)"
+        case .invalidFilter(let why): "invalid event filter: \(why)"
+        case .foreignHandle: "the handle belongs to another engine"
         }
     }
 }

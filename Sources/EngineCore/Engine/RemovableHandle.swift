@@ -3,8 +3,13 @@
 /// Removing twice, or after the handler was removed by other means, does nothing.
 public final class RemovableHandle {
     private var removal: (() -> Void)?
+    /// The engine the handler is attached to.
+    let owner: ObjectIdentifier
 
-    init(removal: @escaping () -> Void) { self.removal = removal }
+    init(owner: ObjectIdentifier, removal: @escaping () -> Void) {
+        self.owner = owner
+        self.removal = removal
+    }
 
     /// Detaches the handler from its engine (a no-op when already detached).
     public func remove() {

@@ -78,3 +78,64 @@ struct NoDataSource: BatchSource {
     @inlinable mutating func next() -> Void? { () }
     @inlinable mutating func reset() { isStarted = false }
 }
+
+/// The loop's source: the run's data, or the data a handler swapped in with `setData(_:)`.
+@usableFromInline
+struct RunSource<Base: BatchSource>: BatchSource {
+    @usableFromInline var base: Base
+    @usableFromInline var replacement: ErasedSource<Base.Batch>?
+
+    @inlinable init(base: Base) {
+        self.base = base
+        replacement = nil
+    }
+
+    @inlinable static var fetchesBatches: Bool { Base.fetchesBatches }
+    @inlinable var isStarted: Bool { replacement?.isStarted ?? base.isStarted }
+    @inlinable var knownCount: Int? { replacement?.knownCount ?? base.knownCount }
+
+    @inlinable mutating func start(after iteration: Int) {
+        if let replacement { replacement.start(after: iteration) } else { base.start(after: iteration) }
+    }
+
+    @inlinable @inline(__always)
+    mutating func next() -> Base.Batch? {
+        if let replacement { return replacement.next() }
+        return base.next()
+    }
+
+    @inlinable mutating func reset() {
+        if let replacement { replacement.reset() } else { base.reset() }
+    }
+}
+
+/// A data source of any sequence type, for data swapped in mid-run.
+@usableFromInline
+final class ErasedSource<Batch> {
+    @usableFromInline let startAfter: (Int) -> Void
+    @usableFromInline let nextBatch: () -> Batch?
+    @usableFromInline let resetPass: () -> Void
+    @usableFromInline let started: () -> Bool
+    @usableFromInline let count: Int?
+
+    init<Data: Sequence>(_ data: Data) where Data.Element == Batch {
+        let holder = SourceHolder(SequenceSource(data: data))
+        count = holder.source.knownCount
+        startAfter = { holder.source.start(after: $0) }
+        nextBatch = { holder.source.next() }
+        resetPass = { holder.source.reset() }
+        started = { holder.source.isStarted }
+    }
+
+    @usableFromInline var isStarted: Bool { started() }
+    @usableFromInline var knownCount: Int? { count }
+    @usableFromInline func start(after iteration: Int) { startAfter(iteration) }
+    @usableFromInline func next() -> Batch? { nextBatch() }
+    @usableFromInline func reset() { resetPass() }
+}
+
+/// A sequence source behind a reference, so that closures can advance it.
+final class SourceHolder<Data: Sequence> {
+    var source: SequenceSource<Data>
+    init(_ source: SequenceSource<Data>) { self.source = source }
+}

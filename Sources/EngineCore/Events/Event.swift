@@ -14,7 +14,8 @@ import Synchronization
 public struct Event: Hashable, Sendable, CustomStringConvertible {
     /// The event's name, as shown in logs and errors.
     public let name: String
-    /// A process-wide small integer identity, dense from 0 (standard events take 0..<standardCount).
+    /// A process-wide small integer identity of the name (standard events take 0..<standardCount); each engine
+    /// keeps its own tables of the custom events it registered.
     public let id: Int
     /// When attached handlers run; nil means at every occurrence.
     public let filter: EventFilter?
@@ -69,13 +70,16 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
     public static let terminateSingleEpoch = Event(standard: "TERMINATE_SINGLE_EPOCH", id: 10)
     /// The data source was found exhausted; a new pass over it starts.
     public static let dataLoaderStopIteration = Event(standard: "DATALOADER_STOP_ITERATION", id: 11)
+    /// `interrupt()` was called; `run` returns next, and the next `run` continues from here.
+    public static let interrupt = Event(standard: "INTERRUPT", id: 12)
 
     /// Every standard event, indexed by `id`.
     public static let standardEvents: [Event] = [
         .started, .epochStarted, .getBatchStarted, .getBatchCompleted, .iterationStarted, .iterationCompleted,
         .epochCompleted, .completed, .exceptionRaised, .terminate, .terminateSingleEpoch, .dataLoaderStopIteration,
+        .interrupt,
     ]
-    static let standardCount = 12
+    static let standardCount = 13
 }
 
 /// Which of the engine's counters an event's filters compare against.

@@ -8,6 +8,8 @@ public enum EventFilter: Sendable {
     case once(Set<Int>)
     case window(after: Int?, before: Int?, every: Int)
     case predicate(@Sendable (any AnyEngine, Int) -> Bool)
+    /// A filter made from bad arguments; attaching a handler with it throws `EngineError.invalidFilter`.
+    case invalid(String)
 
     /// Whether a handler with this filter runs when the event's counter is `value`.
     @inlinable
@@ -21,6 +23,7 @@ public enum EventFilter: Sendable {
             if let before, value >= before { return false }
             return (value - lower - 1) % every == 0
         case .predicate(let test): return test(engine, value)
+        case .invalid: return false
         }
     }
 }
@@ -34,25 +37,32 @@ public struct EventGroup: Sendable {
 
 extension Event {
     /// This event filtered: every `n`-th occurrence of its counter.
+    /// This event filtered: every `n`-th occurrence of its counter (`n` at least 1, or attaching throws).
     public func callAsFunction(every n: Int) -> Event {
-        precondition(n > 0, "every must be positive")
+        guard n >= 1 else { return Event(self, filter: .invalid("every must be at least 1, got \(n)")) }
         return Event(self, filter: .every(n))
     }
 
-    /// This event filtered to run once, at counter value `n`.
+    /// This event filtered to run once, at counter value `n` (not negative, or attaching throws).
     public func callAsFunction(once n: Int) -> Event {
-        Event(self, filter: .once([n]))
+        callAsFunction(once: [n])
     }
 
-    /// This event filtered to run at each of the given counter values.
+    /// This event filtered to run at each of the given counter values (a non-empty list of values that are
+    /// not negative, or attaching throws).
     public func callAsFunction(once values: [Int]) -> Event {
-        Event(self, filter: .once(Set(values)))
+        guard !values.isEmpty else { return Event(self, filter: .invalid("once needs at least one value")) }
+        if let negative = values.first(where: { $0 < 0 }) {
+            return Event(self, filter: .invalid("once values must not be negative, got \(negative)"))
+        }
+        return Event(self, filter: .once(Set(values)))
     }
 
     /// This event filtered to the open interval `after < value < before`, optionally every `every`-th.
     public func callAsFunction(every: Int = 1, after: Int? = nil, before: Int? = nil) -> Event {
-        precondition(every > 0, "every must be positive")
-        precondition(after != nil || before != nil || every > 1, "give every, after or before")
+        if every < 1 { return Event(self, filter: .invalid("every must be at least 1, got \(every)")) }
+        if let after, after < 0 { return Event(self, filter: .invalid("after must not be negative, got \(after)")) }
+        if let before, before < 0 { return Event(self, filter: .invalid("before must not be negative, got \(before)")) }
         if after == nil && before == nil { return Event(self, filter: .every(every)) }
         return Event(self, filter: .window(after: after, before: before, every: every))
     }
