@@ -135,12 +135,8 @@ extension Engine {
         case .fires: value = fireCounts[id]
         }
         for index in entries.indices {
-            let admitted: Bool
-            switch entries[index].filter {
-            case .none: admitted = true
-            case .every(let n)?: admitted = value % n == 0
-            case .some(let filter): admitted = filter.admits(value, engine: self)
-            }
+            let every = entries[index].every
+            let admitted = every > 0 ? value % every == 0 : entries[index].filter!.admits(value, engine: self)
             if admitted { try entries[index].body(self) }
         }
     }

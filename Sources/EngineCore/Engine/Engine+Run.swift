@@ -180,7 +180,7 @@ extension Engine {
         do {
             do {
                 if point == .nextEpoch && lastEventID == -1 {
-                    try fire(Event.started.id)
+                    try fire(Event.ID.started)
                     if interruptRequested, try pause(at: .nextEpoch, outside: .started) {
                         suspend(&source, .nextEpoch, counter, exhaustedOnce, runStart, epochStart)
                         return
@@ -193,7 +193,7 @@ extension Engine {
                             guard !isDone && !shouldTerminate else { break machine }
                             state.epoch += 1
                             epochStart = DispatchTime.now().uptimeNanoseconds
-                            try fire(Event.epochStarted.id)
+                            try fire(Event.ID.epochStarted)
                             if interruptRequested, try pause(at: .afterEpochStarted, outside: .epochStarted) {
                                 suspend(&source, .afterEpochStarted, counter, exhaustedOnce, runStart, epochStart)
                                 return
@@ -212,8 +212,8 @@ extension Engine {
                             fallthrough
                         case .fetch:
                             state.batch = nil
-                            if fetches && lastEventID != Event.dataLoaderStopIteration.id {
-                                try fire(Event.getBatchStarted.id)
+                            if fetches && lastEventID != Event.ID.dataLoaderStopIteration {
+                                try fire(Event.ID.getBatchStarted)
                                 if interruptRequested, try pause(at: .afterGetBatchStarted) {
                                     suspend(&source, .afterGetBatchStarted, counter, exhaustedOnce, runStart, epochStart)
                                     return
@@ -240,7 +240,7 @@ extension Engine {
                                     continue machine
                                 }
                                 if fetches {
-                                    try fire(Event.dataLoaderStopIteration.id)
+                                    try fire(Event.ID.dataLoaderStopIteration)
                                     if interruptRequested, try pause(at: .afterDataLoaderStop) {
                                         suspend(&source, .afterDataLoaderStop, counter, exhaustedOnce, runStart, epochStart)
                                         return
@@ -252,7 +252,7 @@ extension Engine {
                             state.batch = batch
                             state.output = nil
                             if fetches {
-                                try fire(Event.getBatchCompleted.id)
+                                try fire(Event.ID.getBatchCompleted)
                                 if interruptRequested, try pause(at: .afterGetBatchCompleted) {
                                     suspend(&source, .afterGetBatchCompleted, counter, exhaustedOnce, runStart, epochStart)
                                     return
@@ -263,7 +263,7 @@ extension Engine {
                             counter += 1
                             exhaustedOnce = false
                             state.iteration += 1
-                            try fire(Event.iterationStarted.id)
+                            try fire(Event.ID.iterationStarted)
                             if interruptRequested, try pause(at: .afterIterationStarted) {
                                 suspend(&source, .afterIterationStarted, counter, exhaustedOnce, runStart, epochStart)
                                 return
@@ -274,7 +274,7 @@ extension Engine {
                                 preconditionFailure("a handler set state.batch to nil before the process function ran")
                             }
                             state.output = try process(self, current)
-                            try fire(Event.iterationCompleted.id)
+                            try fire(Event.ID.iterationCompleted)
                             if interruptRequested, try pause(at: .afterIterationCompleted) {
                                 suspend(&source, .afterIterationCompleted, counter, exhaustedOnce, runStart, epochStart)
                                 return
@@ -299,7 +299,7 @@ extension Engine {
                             skipEpochCompletedOnce = false
                             state.times[.epochCompleted] = seconds(since: epochStart)
                             if !skip {
-                                try fire(Event.epochCompleted.id)
+                                try fire(Event.ID.epochCompleted)
                                 state.times[.epochCompleted] = seconds(since: epochStart)
                             }
                             shouldTerminateSingleEpoch = false
@@ -312,7 +312,7 @@ extension Engine {
                             point = .nextEpoch
                         }
                     } catch is TerminateEpochSignal {
-                        try fire(Event.terminateSingleEpoch.id)
+                        try fire(Event.ID.terminateSingleEpoch)
                         shouldTerminateSingleEpoch = false
                         interruptRequested = shouldTerminate || shouldInterrupt
                         source.start(after: alignedPosition(counter: counter))
@@ -321,12 +321,12 @@ extension Engine {
                     }
                 }
             } catch is TerminateSignal {
-                try fire(Event.terminate.id)
+                try fire(Event.ID.terminate)
             }
             state.times[.completed] = seconds(since: runStart)
             terminatedLastRun = shouldTerminate && !reachedIterationLimit
             if !(shouldTerminate && skipCompletedAfterTermination) {
-                try fire(Event.completed.id)
+                try fire(Event.ID.completed)
                 state.times[.completed] = seconds(since: runStart)
             }
         } catch {
@@ -363,7 +363,7 @@ extension Engine {
         interruptRequested = false
         guard shouldInterrupt else { return false }
         shouldInterrupt = false
-        try fire(Event.interrupt.id)
+        try fire(Event.ID.interrupt)
         if shouldTerminate || shouldTerminateSingleEpoch { return try pause(at: point, outside: event) }
         return true
     }
@@ -385,7 +385,7 @@ extension Engine {
     @usableFromInline func handle(_ error: any Error) throws {
         state.error = error
         guard hasEventHandler(for: .exceptionRaised) else { throw error }
-        try fire(Event.exceptionRaised.id)
+        try fire(Event.ID.exceptionRaised)
     }
 
     @usableFromInline func seconds(since start: UInt64) -> Double {

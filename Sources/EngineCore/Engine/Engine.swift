@@ -20,10 +20,17 @@ public final class Engine<Batch, Output>: AnyEngine {
             self.token = token
             self.filter = filter
             self.body = body
+            switch filter {
+            case .none: every = 1
+            case .every(let n)?: every = n
+            default: every = 0
+            }
         }
         @usableFromInline let token: Int
         @usableFromInline let filter: EventFilter?
         @usableFromInline let body: Handler
+        /// The fast path of the common filters: 1 for none, n for `every(n)`, 0 for the others.
+        @usableFromInline let every: Int
     }
 
     /// Counters, limits, the current batch and output, metrics and user storage.

@@ -73,6 +73,23 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
     /// `interrupt()` was called; `run` returns next, and the next `run` continues from here.
     public static let interrupt = Event(standard: "INTERRUPT", id: 12)
 
+    /// The standard events' identities as literals, for the loop (a static `Event` is a lazily initialised global).
+    @usableFromInline enum ID {
+        @inlinable static var started: Int { 0 }
+        @inlinable static var epochStarted: Int { 1 }
+        @inlinable static var getBatchStarted: Int { 2 }
+        @inlinable static var getBatchCompleted: Int { 3 }
+        @inlinable static var iterationStarted: Int { 4 }
+        @inlinable static var iterationCompleted: Int { 5 }
+        @inlinable static var epochCompleted: Int { 6 }
+        @inlinable static var completed: Int { 7 }
+        @inlinable static var exceptionRaised: Int { 8 }
+        @inlinable static var terminate: Int { 9 }
+        @inlinable static var terminateSingleEpoch: Int { 10 }
+        @inlinable static var dataLoaderStopIteration: Int { 11 }
+        @inlinable static var interrupt: Int { 12 }
+    }
+
     /// Every standard event, indexed by `id`.
     public static let standardEvents: [Event] = [
         .started, .epochStarted, .getBatchStarted, .getBatchCompleted, .iterationStarted, .iterationCompleted,

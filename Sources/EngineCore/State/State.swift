@@ -7,11 +7,11 @@ public class EngineState {
     /// Epochs started; 0 before the run, the first epoch is 1.
     @exclusivity(unchecked) public var epoch = 0
     /// Number of epochs to run; exclusive with `maxIterations`.
-    public var maxEpochs: Int?
+    @exclusivity(unchecked) public var maxEpochs: Int?
     /// Number of iterations to run; exclusive with `maxEpochs`.
-    public var maxIterations: Int?
+    @exclusivity(unchecked) public var maxIterations: Int?
     /// Iterations per epoch: the data's count unless given; found at the first exhaustion for one-pass data.
-    public var epochLength: Int?
+    @exclusivity(unchecked) public var epochLength: Int?
     /// Metric values by name, written by metrics at the end of each epoch.
     public var metrics: [String: Double] = [:]
     /// The seed of the run, for handlers and data loaders that draw random numbers.
