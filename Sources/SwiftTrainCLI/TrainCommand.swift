@@ -38,8 +38,8 @@ struct TrainCommand: ParsableCommand {
     var checkpointDir: String?
     @Option(help: "Save a checkpoint every N iterations (default: once per epoch when --checkpoint-dir is given).")
     var checkpointEvery: Int?
-    @Option(help: "Number of checkpoints to keep.")
-    var keep = 2
+    @Option(help: "Number of checkpoints to keep (default 2).")
+    var keep: Int?
     @Option(help: "Resume from 'auto' (newest valid checkpoint in --checkpoint-dir) or a checkpoint PATH.")
     var resume: String?
     @Option(help: "Write a JSON-lines log of the run to PATH (rank 0).")
@@ -89,7 +89,7 @@ struct TrainCommand: ParsableCommand {
         configuration.seed = seed
         configuration.checkpointDirectory = checkpointDir
         configuration.checkpointEvery = checkpointEvery
-        configuration.keep = keep
+        configuration.keep = keep ?? 2
         configuration.resume = resume.map(ResumeSpecification.init(parsing:)) ?? .none
         configuration.logPath = log
         configuration.progress = progress
@@ -111,7 +111,11 @@ struct TrainCommand: ParsableCommand {
         }
         try positive(epochs, "--epochs")
         try positive(batchSize, "--batch-size")
-        try positive(keep, "--keep")
+        if let keep { try positive(keep, "--keep") }
+        if checkpointDir == nil {
+            if checkpointEvery != nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
+            if keep != nil { throw ValidationError("--keep needs --checkpoint-dir") }
+        }
         if let checkpointEvery { try positive(checkpointEvery, "--checkpoint-every") }
         if let simulateRanks { try positive(simulateRanks, "--simulate-ranks") }
         if let checkConsistency { try positive(checkConsistency, "--check-consistency") }

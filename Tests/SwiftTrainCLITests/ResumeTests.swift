@@ -43,6 +43,47 @@ struct ResumeTests {
         #expect(try SwiftTrainRunner.number(resumed, "iteration") == SwiftTrainRunner.number(full, "iteration"))
     }
 
+    @Test("a finished run resumed with a larger --epochs continues it; with no larger --epochs it is already complete")
+    func continueFinishedRun() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("continue")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let base = ["--no-progress", "--builtin-samples", "600", "--batch-size", "16", "--seed", "4", "--model", "mlp:32"]
+        let straight = try SwiftTrainRunner.run(base + ["--epochs", "3"])
+        let checkpoints = directory.appendingPathComponent("run").path
+        let first = try SwiftTrainRunner.run(base + ["--epochs", "2", "--checkpoint-dir", checkpoints])
+        #expect(first.exitCode == 0, "\(first.standardError.suffix(1000))")
+        let continued = try SwiftTrainRunner.run(base + ["--epochs", "3", "--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(continued.exitCode == 0, "\(continued.standardError.suffix(1000))")
+        #expect(try SwiftTrainRunner.number(continued, "epoch") == 3)
+        #expect(try SwiftTrainRunner.number(continued, "iteration") == SwiftTrainRunner.number(straight, "iteration"))
+        #expect(try SwiftTrainRunner.string(continued, "parameters_sha256") == SwiftTrainRunner.string(straight, "parameters_sha256"))
+        for epochs in ["3", "2"] {
+            let again = try SwiftTrainRunner.run(base + ["--epochs", epochs, "--checkpoint-dir", checkpoints, "--resume", "auto"])
+            #expect(again.exitCode == 0, "\(again.standardError.suffix(1000))")
+            #expect(again.standardError.contains("already complete"), "\(again.standardError.suffix(1000))")
+            #expect(try SwiftTrainRunner.number(again, "iteration") == SwiftTrainRunner.number(straight, "iteration"))
+            #expect(try SwiftTrainRunner.string(again, "parameters_sha256") == SwiftTrainRunner.string(straight, "parameters_sha256"))
+        }
+    }
+
+    @Test("--checkpoint-every N also saves the final iteration; --checkpoint-every or --keep alone are usage errors")
+    func checkpointEveryFinal() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("every")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", directory.path, "--keep", "5"])
+        #expect(result.exitCode == 0, "\(result.standardError.suffix(1000))")
+        let iterations = Int(try SwiftTrainRunner.number(result, "iteration"))
+        #expect(iterations % 7 != 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(files.contains("checkpoint_\(iterations).safetensors"), "\(files)")
+        #expect(files.contains("checkpoint_\(iterations / 7 * 7).safetensors"), "\(files)")
+        for flags in [["--checkpoint-every", "5"], ["--keep", "3"]] {
+            let bad = try SwiftTrainRunner.run(["--no-progress"] + flags)
+            #expect(bad.exitCode == 2)
+            #expect(bad.standardError.contains("needs --checkpoint-dir"), "\(bad.standardError)")
+        }
+    }
+
     @Test("mpirun -n 2 with rank 1 killed by SIGKILL after the first checkpoint, then --resume auto")
     func killedThenResumed() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("kill")

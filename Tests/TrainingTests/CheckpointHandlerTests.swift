@@ -62,14 +62,36 @@ struct CheckpointHandlerTests {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
         let saver = try DiskSaver(directory: url)
-        #expect(Checkpoint(toSave: ["model": Counter(1)], saver: saver).filename(score: nil, step: nil, iteration: 5000)
+        #expect(try Checkpoint(toSave: ["model": Counter(1)], saver: saver).filename(score: nil, step: nil, iteration: 5000)
             == "model_5000.safetensors")
-        #expect(Checkpoint(toSave: ["a": Counter(1), "b": Counter(2)], saver: saver, filenamePrefix: "run")
+        #expect(try Checkpoint(toSave: ["a": Counter(1), "b": Counter(2)], saver: saver, filenamePrefix: "run")
             .filename(score: 0.12345, step: nil, iteration: 7) == "run_checkpoint_0.1235.safetensors")
-        #expect(Checkpoint(toSave: ["a": Counter(1)], saver: saver).filename(score: 3, step: 9, iteration: 7) == "a_9_3.safetensors")
+        #expect(try Checkpoint(toSave: ["a": Counter(1)], saver: saver).filename(score: 3, step: 9, iteration: 7)
+            == "a_9_3.0000.safetensors", "a floating score that is a whole number keeps its 4 decimals, as Ignite's")
         let patterned = Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePrefix: "run", scoreFunction: { 0.5 },
                                    scoreName: "acc", filenamePattern: "{filename_prefix}-{name}-e{global_step}-{score_name}{score}.{ext}")
-        #expect(patterned.filename(score: 0.5, step: 4, iteration: 40) == "run-m-e4-acc0.5000.safetensors")
+        #expect(try patterned.filename(score: 0.5, step: 4, iteration: 40) == "run-m-e4-acc0.5000.safetensors")
+    }
+
+    @Test("every placeholder of a pattern renders as Ignite's: absent score, score name and global step print None")
+    func patternPlaceholders() throws {
+        let url = try directory()
+        defer { try? FileManager.default.removeItem(at: url) }
+        let saver = try DiskSaver(directory: url)
+        let pattern = "{filename_prefix}|{name}|{global_step}|{score_name}|{score}.{ext}"
+        #expect(try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: pattern)
+            .filename(score: nil, step: nil, iteration: 12) == "|m|12|None|None.safetensors")
+        #expect(try Checkpoint(toSave: ["m": Counter(1)], saver: saver, scoreFunction: { 2 }, filenamePattern: pattern)
+            .filename(score: 2, step: nil, iteration: 12) == "|m|None|None|2.0000.safetensors")
+        #expect(try Checkpoint(toSave: ["m": Counter(1)], saver: saver, scoreFunction: { 2 }, scoreName: "acc",
+                               filenamePattern: pattern).filename(score: 2, step: 3, iteration: 12)
+            == "|m|3|acc|2.0000.safetensors")
+        #expect(throws: CheckpointError.unknownPlaceholder("epoch")) {
+            try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: "{name}_{epoch}.{ext}")
+                .filename(score: nil, step: nil, iteration: 1)
+        }
+        let checkpoint = Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: "{name}_{bogus}.{ext}")
+        #expect(throws: CheckpointError.unknownPlaceholder("bogus")) { try checkpoint.save(iteration: 1, epoch: 1) }
     }
 
     @Test("a saver that dies mid-write leaves the previous checkpoint valid and no partial file under a real name")

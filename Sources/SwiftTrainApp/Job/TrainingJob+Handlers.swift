@@ -93,6 +93,10 @@ extension TrainingJob {
         }
         if let every = configuration.checkpointEvery {
             try engine.on(.iterationCompleted(every: every), save)
+            // The final iteration is saved too when it is not a multiple of N.
+            try engine.on(.completed) { engine in
+                if engine.isDone && engine.state.iteration % every != 0 { try save(engine) }
+            }
         } else {
             try engine.on(.epochCompleted, save)
         }

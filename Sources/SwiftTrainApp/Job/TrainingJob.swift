@@ -85,7 +85,13 @@ public final class TrainingJob {
     /// Trains to the configured end (or `stopAfterIterations`) and returns the run's summary.
     public func run() throws -> TrainingSummary {
         let engine = trainer
-        try engine.run(trainLoader, maxEpochs: configuration.epochs)
+        let resumed = engine.state.maxEpochs != nil || engine.state.maxIterations != nil
+        if resumed, let length = engine.state.epochLength, engine.state.iteration >= length * configuration.epochs {
+            note("the checkpoint's run is already complete (\(engine.state.iteration / Swift.max(length, 1)) epochs; "
+                 + "--epochs \(configuration.epochs) asks for no more): nothing to train")
+        } else {
+            try engine.run(trainLoader, maxEpochs: configuration.epochs)
+        }
         if let error = engine.state.error { throw error }
         let evaluation = try evaluationAtCurrentIteration()
         return TrainingSummary(

@@ -64,7 +64,7 @@ public final class Checkpoint: Stateful {
         if let numberSaved, saved.count >= numberSaved, let lowest = saved.first?.priority {
             guard priority > lowest || (greaterOrEqual && priority == lowest) else { return nil }
         }
-        let name = filename(score: score, step: step, iteration: iteration)
+        let name = try filename(score: score, step: step, iteration: iteration)
         let tree: StateDict = toSave.count == 1
             ? toSave.first!.value.stateDict()
             : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
@@ -81,13 +81,28 @@ public final class Checkpoint: Stateful {
         return url
     }
 
-    func filename(score: Double?, step: Int?, iteration: Int) -> String {
-        let formattedScore = score.map { $0 == $0.rounded() && abs($0) < 1e15 ? String(Int($0)) : String(format: "%.4f", $0) }
+    /// The file name of a save, as Ignite renders it: a score is a floating number, printed with 4 decimals
+    /// (3.0 gives "3.0000"); in a custom pattern an absent score, score name or global step prints as "None".
+    /// - Throws: `CheckpointError.unknownPlaceholder` for a `{placeholder}` Ignite does not define.
+    func filename(score: Double?, step: Int?, iteration: Int) throws -> String {
+        let formattedScore = score.map { String(format: "%.4f", $0) }
         if let filenamePattern {
+            let globalStep = step.map(String.init) ?? (scoreFunction == nil ? String(iteration) : "None")
             let values = ["filename_prefix": filenamePrefix, "name": toSave.count == 1 ? toSave.keys.first! : "checkpoint",
-                          "global_step": String(step ?? iteration), "score_name": scoreName ?? "",
-                          "score": formattedScore ?? String(iteration), "ext": "safetensors"]
-            return values.reduce(filenamePattern) { $0.replacingOccurrences(of: "{\($1.key)}", with: $1.value) }
+                          "global_step": globalStep, "score_name": scoreName ?? "None",
+                          "score": formattedScore ?? "None", "ext": "safetensors"]
+            var result = "", rest = Substring(filenamePattern)
+            while let open = rest.firstIndex(of: "{") {
+                result += rest[..<open]
+                guard let close = rest[open...].firstIndex(of: "}") else {
+                    throw CheckpointError.unknownPlaceholder(String(rest[open...]))
+                }
+                let key = String(rest[rest.index(after: open)..<close])
+                guard let value = values[key] else { throw CheckpointError.unknownPlaceholder(key) }
+                result += value
+                rest = rest[rest.index(after: close)...]
+            }
+            return result + rest
         }
         var parts = filenamePrefix.isEmpty ? "" : "\(filenamePrefix)_"
         parts += toSave.count == 1 ? toSave.keys.first! : "checkpoint"

@@ -13,6 +13,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case missingObject(name: String)
     case objectMismatch(name: String, detail: String)
     case directory(path: String, reason: String)
+    case unknownPlaceholder(String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .missingObject(let name): "the checkpoint has no '\(name)' object"
         case .objectMismatch(let name, let detail): "checkpoint object '\(name)': \(detail)"
         case .directory(let path, let reason): "\(path): \(reason)"
+        case .unknownPlaceholder(let key):
+            "unknown placeholder '{\(key)}' in the checkpoint file name pattern (known: filename_prefix, name, "
+                + "global_step, score_name, score, ext)"
         }
     }
 }
