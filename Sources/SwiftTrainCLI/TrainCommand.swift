@@ -18,6 +18,8 @@ struct TrainCommand: ParsableCommand {
     var testData: String?
     @Option(help: "Model: mlp:H1,H2,... (ReLU hidden layers) or cnn.")
     var model = "mlp:128,128"
+    @Option(help: "classification, regression or auto (decided from the labels and said on standard error).")
+    var task = "auto"
     @Option(help: "Number of epochs.")
     var epochs = 10
     @Option(help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
@@ -73,6 +75,7 @@ struct TrainCommand: ParsableCommand {
         var configuration = TrainingConfiguration()
         configuration.data = try DataSpecification(parsing: data)
         configuration.labelColumn = LabelColumnSpecification(parsing: labelColumn)
+        configuration.task = try TaskSpecification(parsing: task)
         configuration.testFraction = testFraction
         configuration.testData = try testData.map(DataSpecification.init(parsing:))
         configuration.model = try ModelSpecification(parsing: model)

@@ -79,8 +79,8 @@ struct WorldSizeChangeTests {
         for rank in 0..<3 {
             let loader = DataLoader(dataset: data, batchSize: batch,
                                     sampler: DistributedSampler(count: count, worldSize: 3, rank: rank, seed: 4))
-            loader.resumePoint = (1, consumed)
             let remaining = loader.remainingBatches(epoch: 1, consumed: consumed)
+            loader.resumePoint = (1, consumed, loader.batchesPerPass - remaining)
             #expect(remaining == 3, "52 samples left: 18 per rank (padded), 3 batches of 8")
             var iterator = loader.makeIterator(startingAfter: loader.batchesPerPass + loader.batchesPerPass - remaining)
             var batches = 0

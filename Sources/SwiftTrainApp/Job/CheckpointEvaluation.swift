@@ -11,6 +11,7 @@ enum CheckpointEvaluation {
     struct Setup {
         let evaluator: Engine<SupervisedBatch, SupervisedOutput>
         let loader: DataLoader
+        let plan: TaskPlan
         let summary: TrainingSummary
     }
 
@@ -25,8 +26,7 @@ enum CheckpointEvaluation {
         guard let setup else { throw AgreedFailure.silent }
         try setup.evaluator.run(setup.loader)
         var summary = setup.summary
-        summary.testAccuracy = setup.evaluator.state.metrics["accuracy"] ?? .nan
-        summary.testLoss = setup.evaluator.state.metrics["loss"] ?? .nan
+        summary.metrics = setup.plan.results(of: setup.evaluator)
         return summary
     }
 
@@ -40,6 +40,7 @@ enum CheckpointEvaluation {
         var test = prepared.test
         if let override {
             test = try PreparedData.load(override, configuration: configuration, seedOffset: 0)
+            if prepared.task == .regression { test = try test.asRegression() }
             if case .dictionary(let normalization)? = tree["normalization"] {
                 let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
                 try state.loadStateDict(normalization)
@@ -50,21 +51,17 @@ enum CheckpointEvaluation {
                 state.statistics.apply(to: &test)
             }
         }
+        let plan = TaskPlan(task: prepared.task, train: prepared.train, test: prepared.test)
         let model = try ModelFactory.makeModel(configuration.model, sampleShape: prepared.train.sampleShape,
-                                               classes: Swift.max(prepared.train.classCount, prepared.test.classCount),
-                                               seed: configuration.seed)
+                                               classes: plan.outputs, seed: configuration.seed)
         try Checkpoint.loadObjects(toLoad: ["model": ModelState(model)], checkpoint: tree)
         guard test.featureCount == model.inputCount else {
             throw ConfigurationError.invalid(option: "--data", value: override?.description ?? "test split",
                                              expected: "\(model.inputCount) features per sample")
         }
-        let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy(),
-                                                prepareBatch: ModelFactory.batchPreparation(for: model),
-                                                outputTransform: \.output)
-        try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
-            ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
-        }
-        try Loss(communicator: communicator).attach(to: evaluator, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
+        let evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
+                                                outputTransform: plan.evaluationOutput)
+        try plan.attachMetrics(to: evaluator, communicator: communicator)
         var iteration = 0, epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0
@@ -73,10 +70,10 @@ enum CheckpointEvaluation {
         let loader = DataLoader(dataset: test, batchSize: batchSize,
                                 sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
                                                             rank: communicator.rank, shuffle: false, tail: .uneven))
-        let summary = TrainingSummary(epoch: epoch, iteration: iteration, worldSize: communicator.size, testAccuracy: .nan,
-                                      testLoss: .nan, trainSamplesPerSecond: 0,
+        let summary = TrainingSummary(epoch: epoch, iteration: iteration, worldSize: communicator.size, task: plan.task,
+                                      metrics: [:], trainSamplesPerSecond: 0,
                                       parametersSHA256: TrainingJob.parametersSHA256(model),
                                       parameters: model.parameterCount, checkpoint: path)
-        return Setup(evaluator: evaluator, loader: loader, summary: summary)
+        return Setup(evaluator: evaluator, loader: loader, plan: plan, summary: summary)
     }
 }

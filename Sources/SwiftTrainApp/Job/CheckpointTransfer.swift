@@ -59,14 +59,14 @@ enum CheckpointTransfer {
 extension TrainingJob {
     /// Restores every checkpointed object from a checkpoint's bytes (normalisation statistics excepted:
     /// they are recomputed from the same data). A checkpoint of another world size or batch size continues
-    /// the same global sample order: the interrupted epoch's remaining samples are re-sharded over this world.
+    /// the same global sample order: the data loader, which owns the resume point, places the engine.
     func load(checkpointBytes bytes: [UInt8]) throws {
         let tree = try CheckpointFile.decode(bytes, source: "checkpoint")
-        let saved = JobRecord(configuration: configuration, worldSize: communicator.size)
-        if case .dictionary(let job)? = tree["job"] { try saved.loadStateDict(job) }
         var objects = checkpointObjects
         objects["normalization"] = nil
         objects["job"] = nil
+        // Checkpoints written before the loader saved its state resume on the same world only.
+        if tree["data"] == nil { objects["data"] = nil }
         do {
             try Checkpoint.loadObjects(toLoad: objects, checkpoint: tree)
         } catch {
@@ -74,36 +74,14 @@ extension TrainingJob {
         }
         let engine = trainer
         let savedLength = engine.state.epochLength ?? trainLoader.batchesPerPass
-        let savedIteration = engine.state.iteration
-        let epoch = savedIteration / Swift.max(savedLength, 1), batch = savedIteration % Swift.max(savedLength, 1)
-        if saved.worldSize == communicator.size && saved.batchSize == configuration.batchSize {
-            if let point = saved.resumePoint {
-                trainLoader.resumePoint = (point.epoch, point.consumed)
-                record.resumePoint = point
-            }
-            return
+        let (iteration, length, note) = trainLoader.continuation(fromIteration: engine.state.iteration, epochLength: savedLength)
+        if iteration != engine.state.iteration || length != savedLength {
+            var translated = engine.stateDict()
+            translated["epoch_length"] = .int(length)
+            translated["iteration"] = .int(iteration)
+            try engine.loadStateDict(translated)
         }
-        // Global order positions of epoch `epoch` already trained on, whatever world trained them.
-        var consumed = batch * saved.batchSize * saved.worldSize
-        if let point = saved.resumePoint, point.epoch == epoch {
-            consumed = point.consumed + Swift.max(batch - point.firstBatch, 0) * saved.batchSize * saved.worldSize
-        }
-        let length = trainLoader.batchesPerPass
-        var iteration = (epoch + 1) * length
-        if consumed < trainLoader.sampler.count && batch > 0 {
-            let remaining = trainLoader.remainingBatches(epoch: epoch, consumed: consumed)
-            iteration = epoch * length + (length - remaining)
-            trainLoader.resumePoint = (epoch, consumed)
-            record.resumePoint = (epoch, consumed, length - remaining)
-        } else if batch == 0 {
-            iteration = epoch * length
-        }
-        var translated = engine.stateDict()
-        translated["epoch_length"] = .int(length)
-        translated["iteration"] = .int(iteration)
-        try engine.loadStateDict(translated)
-        note("the checkpoint was written by \(saved.worldSize) ranks x batch \(saved.batchSize); continuing epoch \(epoch + 1) "
-             + "on \(communicator.size) x \(configuration.batchSize) after its first \(Swift.min(consumed, trainLoader.sampler.count)) samples")
+        if let note { self.note(note) }
     }
 }
 

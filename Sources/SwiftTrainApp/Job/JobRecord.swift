@@ -10,12 +10,11 @@ public final class JobRecord: Stateful {
     public private(set) var worldSize: Int
     /// Per-rank batch size of the run that wrote the checkpoint.
     public private(set) var batchSize: Int
-    /// Set after resuming on another world size: in `epoch`, the first `consumed` global order positions were
-    /// trained before the change, and this world's batches of that epoch start at batch number `firstBatch`.
-    public var resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?
 
     /// A record of `configuration` run on `worldSize` ranks.
-    public init(configuration: TrainingConfiguration, worldSize: Int) {
+    public init(configuration: TrainingConfiguration, worldSize: Int, task: LearningTask = .classification) {
+        var configuration = configuration
+        configuration.task = .fixed(task)
         self.configuration = configuration
         self.worldSize = worldSize
         batchSize = configuration.batchSize
@@ -27,16 +26,13 @@ public final class JobRecord: Stateful {
             "data": .string(c.data.description), "test_fraction": .double(c.testFraction),
             "model": .string(c.model.description), "seed": .uint64(c.seed), "normalize": .bool(c.normalize),
             "builtin_samples": .int(c.builtinSamples), "world_size": .int(worldSize), "batch_size": .int(batchSize),
-            "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue),
+            "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue), "task": .string(c.task.description),
         ]
         switch c.labelColumn {
         case .last: dict["label_column"] = .string("last")
         case .named(let name): dict["label_column"] = .string(name)
         }
         dict["test_data"] = c.testData.map { .string($0.description) } ?? .null
-        dict["resume_point"] = resumePoint.map {
-            .dictionary(["epoch": .int($0.epoch), "consumed": .int($0.consumed), "first_batch": .int($0.firstBatch)])
-        } ?? .null
         return dict
     }
 
@@ -48,15 +44,11 @@ public final class JobRecord: Stateful {
         c.seed = try state.uint64("seed")
         c.normalize = try state.bool("normalize")
         c.builtinSamples = try state.int("builtin_samples")
+        if case .string(let task)? = state["task"] { c.task = try TaskSpecification(parsing: task) } else { c.task = .fixed(.classification) }
         c.labelColumn = LabelColumnSpecification(parsing: try state.string("label_column"))
         if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
         configuration = c
         worldSize = try state.int("world_size")
         batchSize = try state.int("batch_size")
-        if case .dictionary(let point)? = state["resume_point"] {
-            resumePoint = (try point.int("epoch"), try point.int("consumed"), try point.int("first_batch"))
-        } else {
-            resumePoint = nil
-        }
     }
 }

@@ -13,6 +13,9 @@ public struct PreparedData {
     public var test: Dataset
     /// The training split's feature statistics, applied to both splits (CSV data with normalisation on).
     public var statistics: FeatureStatistics?
+    /// What the run learns, and why when it was detected from the labels (nil when `--task` chose it).
+    public var task: LearningTask
+    public var taskReason: String?
 
     /// Loads and splits the data of `configuration`.
     public init(_ configuration: TrainingConfiguration) throws {
@@ -42,6 +45,17 @@ public struct PreparedData {
             test = separateTest
         } else {
             (train, test) = primary.split(testFraction: configuration.testFraction, using: &splitRandom)
+        }
+        switch configuration.task {
+        case .fixed(let task):
+            self.task = task
+            taskReason = nil
+        case .auto:
+            (task, taskReason) = LearningTask.detect(from: primary)
+        }
+        if task == .regression {
+            train = try train.asRegression()
+            test = try test.asRegression()
         }
         if configuration.normalize, case .csv = configuration.data {
             let statistics = FeatureStatistics(train)

@@ -12,6 +12,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var testFraction: Double = 0.2
     /// A separate test set.
     public var testData: DataSpecification?
+    /// Classification or regression; `auto` decides from the labels (and says so on standard error).
+    public var task: TaskSpecification = .auto
     /// The network.
     public var model: ModelSpecification = .multilayerPerceptron(hidden: [128, 128])
     /// Number of epochs to train.

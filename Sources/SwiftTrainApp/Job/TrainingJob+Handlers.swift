@@ -43,9 +43,7 @@ extension TrainingJob {
         }
         try engine.on(.epochCompleted) { [unowned self] engine in
             let start = Self.now
-            let evaluation = try evaluationAtCurrentIteration()
-            engine.state.metrics["test_accuracy"] = evaluation.accuracy
-            engine.state.metrics["test_loss"] = evaluation.loss
+            for (name, value) in try evaluationAtCurrentIteration() { engine.state.metrics[name] = value }
             excludedSeconds += Self.now - start
         }
         if let every = configuration.consistencyCheckEvery {
@@ -76,7 +74,7 @@ extension TrainingJob {
     /// Saves checkpoints on rank 0 every `checkpointEvery` iterations, or at each epoch's end.
     func attachCheckpoint(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
         checkpointObjects = ["trainer": engine, "model": ModelState(model), "optimizer": OptimizerState(optimizer),
-                             "job": record]
+                             "data": trainLoader, "job": record]
         if let statistics = data.statistics { checkpointObjects["normalization"] = NormalizationState(statistics) }
         if let scheduler { checkpointObjects["scheduler"] = scheduler }
         guard let directory = configuration.checkpointDirectory else { return }
@@ -93,9 +91,11 @@ extension TrainingJob {
         }
         if let every = configuration.checkpointEvery {
             try engine.on(.iterationCompleted(every: every), save)
-            // The final iteration is saved too when it is not a multiple of N.
+            // The final iteration of a run that reached its end is saved too when it is not a multiple of N.
             try engine.on(.completed) { engine in
-                if engine.isDone && engine.state.iteration % every != 0 { try save(engine) }
+                guard let length = engine.state.epochLength, let epochs = engine.state.maxEpochs,
+                      engine.state.iteration >= length * epochs, engine.state.iteration % every != 0 else { return }
+                try save(engine)
             }
         } else {
             try engine.on(.epochCompleted, save)

@@ -3,13 +3,10 @@ import EngineCore
 import Foundation
 
 extension TrainingJob {
-    /// Train loss per epoch on the trainer; accuracy and loss over the whole test split on the evaluator.
+    /// Train loss per epoch on the trainer; the task's test metrics over the whole test split on the evaluator.
     func attachMetrics(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
         try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
-        try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
-            ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
-        }
-        try Loss(communicator: communicator).attach(to: evaluator, name: "loss", usage: .runWise) { (Double($0.loss), $0.count) }
+        try plan.attachMetrics(to: evaluator, communicator: communicator)
     }
 
     /// The configured learning-rate schedule, per iteration (or per epoch for step decay).

@@ -40,7 +40,9 @@ public final class TrainingJob {
     var excludedSeconds = 0.0
     var iterationsRun = 0
     var samplesRun = 0
-    var lastEvaluation: (iteration: Int, accuracy: Double, loss: Double)?
+    var lastEvaluation: (iteration: Int, metrics: [String: Double])?
+    /// The task's loss, batch preparation and metrics.
+    let plan: TaskPlan
 
     /// Builds rank `communicator.rank`'s job. No collective is called.
     public init(configuration: TrainingConfiguration, communicator: any Communicator) throws {
@@ -51,15 +53,16 @@ public final class TrainingJob {
             throw ConfigurationError.invalid(option: "--data", value: configuration.data.description,
                                              expected: "at least one training sample")
         }
+        plan = TaskPlan(task: data.task, train: data.train, test: data.test)
         model = try ModelFactory.makeModel(configuration.model, sampleShape: data.train.sampleShape,
-                                           classes: max(data.train.classCount, data.test.classCount), seed: configuration.seed)
+                                           classes: plan.outputs, seed: configuration.seed)
         optimizer = ModelFactory.makeOptimizer(configuration, model: model)
         learningRate = OptimizerLearningRate(optimizer)
-        let prepare = ModelFactory.batchPreparation(for: model)
-        trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(),
+        let prepare = plan.batchPreparation(for: model)
+        trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
                                         seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
-        evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy(), prepareBatch: prepare,
-                                            outputTransform: \.output)
+        evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare,
+                                            outputTransform: plan.evaluationOutput)
         trainLoader = DataLoader(
             dataset: data.train, batchSize: configuration.batchSize,
             sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
@@ -69,7 +72,10 @@ public final class TrainingJob {
             sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
                                         shuffle: false, tail: .uneven))
         dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
-        record = JobRecord(configuration: configuration, worldSize: communicator.size)
+        record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
+        if let reason = data.taskReason {
+            note("task: \(data.task.rawValue), since \(reason) (choose with --task)")
+        }
         try attachHandlers()
     }
 
@@ -95,22 +101,21 @@ public final class TrainingJob {
         if let error = engine.state.error { throw error }
         let evaluation = try evaluationAtCurrentIteration()
         return TrainingSummary(
-            epoch: engine.state.epoch, iteration: engine.state.iteration, worldSize: communicator.size,
-            testAccuracy: evaluation.accuracy, testLoss: evaluation.loss,
+            epoch: engine.state.epoch, iteration: engine.state.iteration, worldSize: communicator.size, task: plan.task,
+            metrics: evaluation,
             trainSamplesPerSecond: trainingSeconds > 0 ? Double(samplesRun) / trainingSeconds : 0,
             parametersSHA256: Self.parametersSHA256(model), parameters: model.parameterCount,
             checkpoint: checkpoint?.lastCheckpoint?.path)
     }
 
-    /// The test accuracy and loss of the current parameters (evaluating only if not done at this iteration).
-    func evaluationAtCurrentIteration() throws -> (accuracy: Double, loss: Double) {
+    /// The test metrics of the current parameters (evaluating only if not done at this iteration).
+    func evaluationAtCurrentIteration() throws -> [String: Double] {
         let iteration = trainer.state.iteration
-        if let last = lastEvaluation, last.iteration == iteration { return (last.accuracy, last.loss) }
+        if let last = lastEvaluation, last.iteration == iteration { return last.metrics }
         try evaluator.run(testLoader)
-        let metrics = evaluator.state.metrics
-        let result = (metrics["accuracy"] ?? .nan, metrics["loss"] ?? .nan)
-        lastEvaluation = (iteration, result.0, result.1)
-        return result
+        let metrics = plan.results(of: evaluator)
+        lastEvaluation = (iteration, metrics)
+        return metrics
     }
 
     /// SHA-256 of the parameters' bytes (little-endian Float32, arena order), as lowercase hex.

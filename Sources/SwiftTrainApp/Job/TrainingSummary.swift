@@ -1,32 +1,73 @@
-import Training
 import Foundation
+import Training
 
 /// The one-line JSON result rank 0 prints last on standard output, for `train` and `evaluate` alike.
-public struct TrainingSummary: Codable, Sendable, Equatable {
+///
+/// A classification reports `test_accuracy` and `test_loss`; a regression `test_mse`, `test_mae`, `test_r2` and
+/// `test_loss` (the MSE). A value that is not a finite number is written as `null`, never dropped.
+public struct TrainingSummary: Encodable, Sendable, Equatable {
     public var epoch: Int
     public var iteration: Int
     public var worldSize: Int
-    public var testAccuracy: Double
-    public var testLoss: Double
+    public var task: LearningTask
+    /// Test metrics by summary name (`test_accuracy`, `test_loss`, `test_mse`, `test_mae`, `test_r2`).
+    public var metrics: [String: Double]
     public var trainSamplesPerSecond: Double
     public var parametersSHA256: String
     public var parameters: Int
     public var checkpoint: String?
 
-    enum CodingKeys: String, CodingKey {
-        case epoch, iteration, parameters, checkpoint
-        case worldSize = "world_size"
-        case testAccuracy = "test_accuracy"
-        case testLoss = "test_loss"
-        case trainSamplesPerSecond = "train_samples_per_s"
-        case parametersSHA256 = "parameters_sha256"
+    /// A summary.
+    public init(epoch: Int, iteration: Int, worldSize: Int, task: LearningTask, metrics: [String: Double],
+                trainSamplesPerSecond: Double, parametersSHA256: String, parameters: Int, checkpoint: String?) {
+        self.epoch = epoch
+        self.iteration = iteration
+        self.worldSize = worldSize
+        self.task = task
+        self.metrics = metrics
+        self.trainSamplesPerSecond = trainSamplesPerSecond
+        self.parametersSHA256 = parametersSHA256
+        self.parameters = parameters
+        self.checkpoint = checkpoint
+    }
+
+    /// The summary's metric names for its task.
+    var metricNames: [String] {
+        switch task {
+        case .classification: ["test_accuracy", "test_loss"]
+        case .regression: ["test_mse", "test_mae", "test_r2", "test_loss"]
+        }
+    }
+
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        func number(_ value: Double?, _ key: String) throws {
+            if let value, value.isFinite { try container.encode(value, forKey: Key(key)) } else { try container.encodeNil(forKey: Key(key)) }
+        }
+        try container.encode(epoch, forKey: Key("epoch"))
+        try container.encode(iteration, forKey: Key("iteration"))
+        try container.encode(worldSize, forKey: Key("world_size"))
+        try container.encode(task.rawValue, forKey: Key("task"))
+        for name in metricNames { try number(metrics[name], name) }
+        try number(trainSamplesPerSecond, "train_samples_per_s")
+        try container.encode(parametersSHA256, forKey: Key("parameters_sha256"))
+        try container.encode(parameters, forKey: Key("parameters"))
+        if let checkpoint { try container.encode(checkpoint, forKey: Key("checkpoint")) } else { try container.encodeNil(forKey: Key("checkpoint")) }
     }
 
     /// The summary as one JSON object on one line, keys sorted.
     public var jsonLine: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(self) else { return "{}" }
+        guard let data = try? encoder.encode(self) else { return #"{"error":"the summary could not be encoded"}"# }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNet
 
 /// Labelled samples in memory: row-major features and integer class labels.
@@ -14,6 +15,8 @@ public struct Dataset: Sendable, Equatable {
     public let classNames: [String]
     /// Per-sample shape: `[featureCount]` for tables, `[channels, height, width]` for images.
     public let sampleShape: [Int]
+    /// A regression's target of each sample (the label read as a number); nil for classification.
+    public var targetValues: [Float]?
 
     /// A data set; `features.count` must be `labels.count x featureCount`.
     public init(features: [Float], featureCount: Int, labels: [Int32], classNames: [String], sampleShape: [Int]? = nil) {
@@ -30,6 +33,25 @@ public struct Dataset: Sendable, Equatable {
     /// Number of samples.
     public var count: Int { labels.count }
 
+    /// Each label's text read as a number, per sample; nil when a label is not a finite number.
+    public var numericLabels: [Double]? {
+        let values = classNames.map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.allSatisfy({ $0?.isFinite == true }) else { return nil }
+        return labels.map { values[Int($0)]! }
+    }
+
+    /// The same samples as a regression: the targets are the labels read as numbers.
+    /// - Throws: `DatasetError.nonNumericTarget` naming a label that is not a number.
+    public func asRegression() throws -> Dataset {
+        guard let numbers = numericLabels else {
+            let bad = classNames.first { Double($0.trimmingCharacters(in: .whitespaces))?.isFinite != true } ?? "?"
+            throw DatasetError.nonNumericTarget(bad)
+        }
+        var result = self
+        result.targetValues = numbers.map { Float($0) }
+        return result
+    }
+
     /// The samples at `indices`, in that order.
     public func subset(_ indices: [Int]) -> Dataset {
         var subsetFeatures: [Float] = []
@@ -37,8 +59,10 @@ public struct Dataset: Sendable, Equatable {
         for index in indices {
             subsetFeatures.append(contentsOf: features[(index * featureCount)..<((index + 1) * featureCount)])
         }
-        return Dataset(features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
-                       classNames: classNames, sampleShape: sampleShape)
+        var subset = Dataset(features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
+                             classNames: classNames, sampleShape: sampleShape)
+        subset.targetValues = targetValues.map { values in indices.map { values[$0] } }
+        return subset
     }
 
     /// A seeded shuffle split: the first `round(count x testFraction)` shuffled samples test, the rest train.
@@ -66,6 +90,9 @@ public struct Dataset: Sendable, Equatable {
                 }
             }
         }
+        if let targetValues {
+            return (inputs, Tensor(shape: [count, 1], values: indices.map { targetValues[$0] }))
+        }
         let targets = Tensor(shape: [count], values: indices.map { Float(labels[$0]) })
         return (inputs, targets)
     }
@@ -79,6 +106,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case wrongFieldCount(path: String, line: Int, found: Int, expected: Int)
     case missingLabelColumn(path: String, name: String)
     case badIDX(path: String, reason: String)
+    case nonNumericTarget(String)
 
     public var description: String {
         switch self {
@@ -90,6 +118,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
             "\(path): line \(line) has \(found) fields, expected \(expected)"
         case .missingLabelColumn(let path, let name): "\(path): no column named '\(name)' in the header"
         case .badIDX(let path, let reason): "\(path): not a valid IDX file: \(reason)"
+        case .nonNumericTarget(let label): "label '\(label)' is not a number, so the data cannot be a regression"
         }
     }
 }

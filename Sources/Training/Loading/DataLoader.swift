@@ -19,9 +19,12 @@ public final class DataLoader: ResumableSequence {
     /// Samples gathered into batches so far (skipped batches are never gathered).
     public private(set) var loadedSamples = 0
     /// Where a run interrupted on another world size left its epoch: the global order positions before
-    /// `consumed` were trained on already. That epoch's remaining real samples are re-sharded over this
-    /// world (and padded again by repeating its first remaining indices); later epochs are unaffected.
-    public var resumePoint: (epoch: Int, consumed: Int)?
+    /// `consumed` were trained on already, and this world's batches of that epoch start at batch `firstBatch`.
+    /// That epoch's remaining real samples are re-sharded over this world (and padded again by repeating its
+    /// first remaining indices); later epochs are unaffected. Saved and restored with the loader's state dict.
+    public var resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?
+    /// The world size and batch size of the run whose state was loaded last, and its resume point.
+    var loadedLayout: (worldSize: Int, batchSize: Int, resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?)?
 
     /// A loader of `batchSize`-sample batches of `dataset` for the rank of `sampler`.
     public init(dataset: Dataset, batchSize: Int, sampler: DistributedSampler, dropLastBatch: Bool = false) {

@@ -1,0 +1,134 @@
+import Cluster
+import EngineCore
+import NeuralNet
+import Training
+
+/// What a run learns: classes (softmax cross-entropy, accuracy) or values (mean squared error, MSE/MAE/R²).
+public enum LearningTask: String, Sendable, Equatable, CaseIterable {
+    case classification, regression
+
+    /// The task labels imply, and why: text labels, or integers with few distinct values, are classes;
+    /// non-integer numbers, or numbers with many distinct values, are a regression's targets.
+    public static func detect(from data: Dataset) -> (task: LearningTask, reason: String) {
+        guard let numbers = data.numericLabels else { return (.classification, "the labels are text") }
+        let distinct = Set(numbers)
+        if let fraction = distinct.first(where: { $0 != $0.rounded() }) {
+            return (.regression, "the labels are numbers that are not all integers (\(fraction))")
+        }
+        if distinct.count > maximumClasses {
+            return (.regression, "the labels are \(distinct.count) distinct numbers (more than \(maximumClasses))")
+        }
+        return (.classification, "the labels are \(distinct.count) distinct integers")
+    }
+
+    /// Integer labels with more distinct values than this are taken for a regression's targets.
+    public static let maximumClasses = 32
+}
+
+/// `--task`: a fixed task, or detected from the labels.
+public enum TaskSpecification: Sendable, Equatable, CustomStringConvertible {
+    case auto
+    case fixed(LearningTask)
+
+    /// Parses `auto`, `classification` or `regression`.
+    public init(parsing text: String) throws {
+        if text == "auto" { self = .auto; return }
+        guard let task = LearningTask(rawValue: text) else {
+            throw ConfigurationError.invalid(option: "--task", value: text, expected: "classification, regression or auto")
+        }
+        self = .fixed(task)
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: "auto"
+        case .fixed(let task): task.rawValue
+        }
+    }
+}
+
+/// The parts of a job that depend on its task: the loss, the model's outputs, how batches reach the model,
+/// which metrics the evaluator computes and under which summary names.
+struct TaskPlan {
+    let task: LearningTask
+    /// Values per sample the model outputs.
+    let outputs: Int
+    /// A regression's targets are standardised with the training split's mean and deviation.
+    let targetMean: Float
+    let targetScale: Float
+
+    init(task: LearningTask, train: Dataset, test: Dataset) {
+        self.task = task
+        switch task {
+        case .classification:
+            outputs = Swift.max(train.classCount, test.classCount)
+            targetMean = 0
+            targetScale = 1
+        case .regression:
+            outputs = 1
+            let values = (train.targetValues ?? []).map(Double.init)
+            let mean = values.reduce(0, +) / Double(Swift.max(values.count, 1))
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(Swift.max(values.count, 1))
+            targetMean = Float(mean)
+            targetScale = variance > 0 ? Float(variance.squareRoot()) : 1
+        }
+    }
+
+    var loss: any LossFunction {
+        switch task {
+        case .classification: SoftmaxCrossEntropy()
+        case .regression: MeanSquaredError()
+        }
+    }
+
+    /// Flattens images for a multilayer perceptron and standardises a regression's targets.
+    func batchPreparation(for model: any Model) -> (SupervisedBatch) throws -> (inputs: Tensor, targets: Tensor) {
+        let reshape = ModelFactory.batchPreparation(for: model)
+        guard task == .regression else { return reshape }
+        let mean = targetMean, scale = targetScale
+        return { batch in
+            let (inputs, targets) = try reshape(batch)
+            return (inputs, targets.map { ($0 - mean) / scale })
+        }
+    }
+
+    /// The evaluator's output in the data's own units (a regression's predictions and targets de-standardised).
+    var evaluationOutput: (SupervisedStep) -> SupervisedOutput {
+        guard task == .regression else { return \.output }
+        let mean = targetMean, scale = targetScale
+        return { step in
+            SupervisedOutput(loss: step.loss, predictions: step.predictions.map { $0 * scale + mean },
+                             targets: step.targets.map { $0 * scale + mean })
+        }
+    }
+
+    /// Attaches the task's test metrics to the evaluator, reduced over every rank.
+    func attachMetrics(to evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator) throws {
+        switch task {
+        case .classification:
+            try Accuracy(communicator: communicator).attach(to: evaluator, name: "test_accuracy", usage: .runWise) {
+                ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
+            }
+            try Loss(communicator: communicator).attach(to: evaluator, name: "test_loss", usage: .runWise) {
+                (Double($0.loss), $0.count)
+            }
+        case .regression:
+            try MeanSquaredErrorMetric(communicator: communicator).attach(to: evaluator, name: "test_mse", usage: .runWise) {
+                RegressionBatch(predictions: $0.predictions, targets: $0.targets)
+            }
+            try MeanAbsoluteErrorMetric(communicator: communicator).attach(to: evaluator, name: "test_mae", usage: .runWise) {
+                RegressionBatch(predictions: $0.predictions, targets: $0.targets)
+            }
+            try R2Score(communicator: communicator).attach(to: evaluator, name: "test_r2", usage: .runWise) {
+                RegressionBatch(predictions: $0.predictions, targets: $0.targets)
+            }
+        }
+    }
+
+    /// The metrics of the last evaluation under their summary names (`test_loss` is the MSE for a regression).
+    func results(of evaluator: Engine<SupervisedBatch, SupervisedOutput>) -> [String: Double] {
+        var metrics = evaluator.state.metrics
+        if task == .regression { metrics["test_loss"] = metrics["test_mse"] }
+        return metrics
+    }
+}
