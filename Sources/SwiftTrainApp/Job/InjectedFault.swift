@@ -3,15 +3,15 @@ import Foundation
 
 /// A failure injected on purpose to test that a cluster ends promptly and resumes exactly
 /// (`--inject-fault throw:RANK:ITERATION`, `kill:RANK:ITERATION` or `hang:RANK:ITERATION`).
-public struct InjectedFault: Sendable, Equatable {
+package struct InjectedFault: Sendable, Equatable {
     /// What happens.
-    public enum Kind: String, Sendable { case `throw`, kill, hang }
-    public let kind: Kind
-    public let rank: Int
-    public let iteration: Int
+    package enum Kind: String, Sendable { case `throw`, kill, hang }
+    package let kind: Kind
+    package let rank: Int
+    package let iteration: Int
 
     /// Parses `throw:R:N` or `kill:R:N`.
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         let parts = text.split(separator: ":").map(String.init)
         guard parts.count == 3, let kind = Kind(rawValue: parts[0]), let rank = Int(parts[1]), rank >= 0,
               let iteration = Int(parts[2]), iteration > 0 else {
@@ -24,7 +24,7 @@ public struct InjectedFault: Sendable, Equatable {
     }
 
     /// The error a `throw` fault raises.
-    public struct Raised: Error, CustomStringConvertible {
+    package struct Raised: Error, CustomStringConvertible {
         public let rank: Int
         public let iteration: Int
         public var description: String { "injected fault on rank \(rank) at iteration \(iteration)" }

@@ -59,9 +59,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// samples/s), since Open MPI progresses non-blocking collectives only inside MPI calls and no core is idle.
     public var overlapCommunication = false
     /// Stop after this many iterations of the run (for tests that simulate a crash); nil runs to the end.
-    public var stopAfterIterations: Int?
+    package var stopAfterIterations: Int?
     /// A failure injected on purpose (tests of failure handling).
-    public var injectedFault: InjectedFault?
+    package var injectedFault: InjectedFault?
     /// Seconds within which every collective must complete under mpirun, else the job is aborted naming the
     /// rank (nil: no deadline, MPI's blocking calls).
     public var collectiveTimeout: Double?
