@@ -12,7 +12,7 @@ struct TrainCommand: ParsableCommand {
     var data = "builtin"
     @Option(help: "CSV label column: a header name, or 'last'.")
     var labelColumn = "last"
-    @Option(help: "Fraction of the data held out for testing (seeded split), in (0, 1).")
+    @Option(parsing: .unconditional, help: "Fraction of the data held out for testing (seeded split), in (0, 1).")
     var testFraction = 0.2
     @Option(help: "A separate test set (builtin, csv:PATH or idx:DIR); replaces --test-fraction.")
     var testData: String?
@@ -20,27 +20,27 @@ struct TrainCommand: ParsableCommand {
     var model = "mlp:128,128"
     @Option(help: "classification, regression or auto (decided from the labels and said on standard error).")
     var task = "auto"
-    @Option(help: "Number of epochs.")
+    @Option(parsing: .unconditional, help: "Number of epochs.")
     var epochs = 10
-    @Option(help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
+    @Option(parsing: .unconditional, help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
     var batchSize = 32
-    @Option(help: "Learning rate.")
+    @Option(parsing: .unconditional, help: "Learning rate.")
     var lr = 0.05
     @Option(help: "Optimizer: sgd, adam or adamw.")
     var optimizer = "sgd"
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum = 0.9
-    @Option(help: "Weight decay.")
+    @Option(parsing: .unconditional, help: "Weight decay.")
     var weightDecay = 0.0
     @Option(help: "Learning-rate schedule: constant, step:EPOCHS:GAMMA, cosine, warmup:ITERS, warmup-cosine:ITERS.")
     var scheduler = "constant"
-    @Option(help: "Seed of every random stream (initialisation, split, shuffling, dropout, built-in data).")
+    @Option(parsing: .unconditional, help: "Seed of every random stream (initialisation, split, shuffling, dropout, built-in data).")
     var seed: UInt64 = 0
     @Option(help: "Directory for checkpoints (rank 0 writes them).")
     var checkpointDir: String?
-    @Option(help: "Save a checkpoint every N iterations (default: once per epoch when --checkpoint-dir is given).")
+    @Option(parsing: .unconditional, help: "Save a checkpoint every N iterations (default: once per epoch when --checkpoint-dir is given).")
     var checkpointEvery: Int?
-    @Option(help: "Number of checkpoints to keep (default 2).")
+    @Option(parsing: .unconditional, help: "Number of checkpoints to keep (default 2).")
     var keep: Int?
     @Option(help: "Resume from 'auto' (newest valid checkpoint in --checkpoint-dir) or a checkpoint PATH.")
     var resume: String?
@@ -48,24 +48,24 @@ struct TrainCommand: ParsableCommand {
     var log: String?
     @Flag(inversion: .prefixedNo, help: "Show a progress bar on standard error (rank 0).")
     var progress = true
-    @Option(help: "Simulate N ranks in this one process (one thread each), for debugging distributed logic.")
+    @Option(parsing: .unconditional, help: "Simulate N ranks in this one process (one thread each), for debugging distributed logic.")
     var simulateRanks: Int?
     @Flag(help: "Sum gradients in a fixed rank order: mpirun -n N and --simulate-ranks N give identical bits.")
     var deterministic = false
-    @Option(help: "Compare a digest of the parameters across ranks every N iterations (on with --simulate-ranks).")
+    @Option(parsing: .unconditional, help: "Compare a digest of the parameters across ranks every N iterations (on with --simulate-ranks).")
     var checkConsistency: Int?
-    @Option(help: "BLAS threads per rank (default: 1 when ranks share the cores, else all cores).")
+    @Option(parsing: .unconditional, help: "BLAS threads per rank (default: 1 when ranks share the cores, else all cores).")
     var threads: Int?
     @Flag(inversion: .prefixedNo, help: "Standardise CSV features with the training split's statistics.")
     var normalize = true
     @Flag(inversion: .prefixedNo,
           help: "Overlap the gradient all-reduce with the backward pass (bucketed, non-blocking; helps when cores are idle).")
     var overlap = false
-    @Option(help: "Abort the job when a collective takes longer than SECONDS (a stuck rank); default: no deadline.")
+    @Option(parsing: .unconditional, help: "Abort the job when a collective takes longer than SECONDS (a stuck rank); default: no deadline.")
     var collectiveTimeout: Double?
-    @Option(help: "Generate N samples for the built-in data set.")
+    @Option(parsing: .unconditional, help: "Generate N samples for the built-in data set.")
     var builtinSamples = 3000
-    @Option(help: .hidden)
+    @Option(parsing: .unconditional, help: .hidden)
     var stopAfter: Int?
     @Option(help: .hidden)
     var injectFault: String?
@@ -142,7 +142,7 @@ struct TrainCommand: ParsableCommand {
         if simulateRanks != nil && ClusterEnvironment.isLaunchedByMPI {
             throw ValidationError("--simulate-ranks cannot be combined with mpirun")
         }
-        do { _ = try makeConfiguration() } catch let error as ConfigurationError {
+        do { try makeConfiguration().validate(ranksHere: simulateRanks ?? 1) } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
     }

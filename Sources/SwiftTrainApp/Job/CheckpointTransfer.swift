@@ -62,6 +62,14 @@ extension TrainingJob {
     /// the same global sample order: the data loader, which owns the resume point, places the engine.
     func load(checkpointBytes bytes: [UInt8]) throws {
         let tree = try CheckpointFile.decode(bytes, source: "checkpoint")
+        if case .dictionary(let job)? = tree["job"] {
+            let saved = JobRecord(configuration: configuration, worldSize: communicator.size)
+            try saved.loadStateDict(job)
+            var current = configuration
+            current.task = .fixed(data.task)
+            let differences = current.definingDifferences(from: saved.configuration)
+            guard differences.isEmpty else { throw ResumeMismatch(differences: differences) }
+        }
         var objects = checkpointObjects
         objects["normalization"] = nil
         objects["job"] = nil
@@ -82,6 +90,35 @@ extension TrainingJob {
             try engine.loadStateDict(translated)
         }
         if let note { self.note(note) }
+        if optimizer.learningRate != configuration.learningRate && scheduler == nil {
+            self.note("learning rate: \(optimizer.learningRate) in the checkpoint, \(configuration.learningRate) from --lr from now on")
+            optimizer.learningRate = configuration.learningRate
+        }
+    }
+}
+
+/// A checkpoint of another run: its data, split, model, task or seed differ from this one's.
+struct ResumeMismatch: Error, CustomStringConvertible {
+    let differences: [String]
+    var description: String {
+        "the checkpoint belongs to another run: " + differences.joined(separator: "; ")
+            + " (what defines a run must match to resume; start a new --checkpoint-dir instead)"
+    }
+}
+
+extension TrainingConfiguration {
+    /// Options that define a run: a resume must keep them.
+    static let definingOptions: Set<String> = [
+        "--data", "--label-column", "--test-fraction", "--test-data", "--task", "--model", "--seed", "--normalize",
+        "--builtin-samples", "--optimizer",
+    ]
+
+    /// Each defining option whose value differs from `saved`'s, as "--seed is 0 here, 1 in the checkpoint".
+    func definingDifferences(from saved: TrainingConfiguration) -> [String] {
+        zip(optionValues, saved.optionValues).compactMap { mine, theirs in
+            guard Self.definingOptions.contains(mine.option), mine.value != theirs.value else { return nil }
+            return "\(mine.option) is \(mine.value) here, \(theirs.value) in the checkpoint"
+        }
     }
 }
 

@@ -44,9 +44,16 @@ public final class JobRecord: Stateful {
         c.seed = try state.uint64("seed")
         c.normalize = try state.bool("normalize")
         c.builtinSamples = try state.int("builtin_samples")
+        if case .string(let name)? = state["optimizer"] {
+            guard let kind = OptimizerKind(rawValue: name) else {
+                throw StateDictError.invalidValue(key: "optimizer", reason: "unknown optimizer '\(name)'")
+            }
+            c.optimizer = kind
+        }
         if case .string(let task)? = state["task"] { c.task = try TaskSpecification(parsing: task) } else { c.task = .fixed(.classification) }
         c.labelColumn = LabelColumnSpecification(parsing: try state.string("label_column"))
         if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
+        try c.validate()
         configuration = c
         worldSize = try state.int("world_size")
         batchSize = try state.int("batch_size")

@@ -36,10 +36,10 @@ public struct PreparedData {
             separateTest = try Self.load(testData, configuration: configuration)
         }
         if let separateTest {
-            guard separateTest.featureCount == primary.featureCount else {
+            guard separateTest.featureCount == primary.featureCount, separateTest.sampleShape == primary.sampleShape else {
                 throw ConfigurationError.invalid(
                     option: "--test-data", value: configuration.testData?.description ?? "t10k",
-                    expected: "\(primary.featureCount) features like the training data, found \(separateTest.featureCount)")
+                    expected: "samples of shape \(primary.sampleShape) like the training data, found \(separateTest.sampleShape)")
             }
             train = primary
             test = separateTest

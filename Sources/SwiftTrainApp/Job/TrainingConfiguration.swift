@@ -187,13 +187,21 @@ public enum SchedulerSpecification: Sendable, Equatable {
 
 /// A configuration value that cannot be used.
 public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+    static func gibibytes(_ bytes: Double) -> String {
+        bytes >= 1_073_741_824 ? String(format: "%.1f GiB", bytes / 1_073_741_824) : String(format: "%.0f MiB", bytes / 1_048_576)
+    }
+
     case invalid(option: String, value: String, expected: String)
     case outOfRange(option: String, value: String, range: String)
+    case tooLarge(needed: Double, available: Double)
 
     public var description: String {
         switch self {
         case .invalid(let option, let value, let expected): "invalid \(option) '\(value)': expected \(expected)"
         case .outOfRange(let option, let value, let range): "\(option) \(value) is out of range: must be \(range)"
+        case .tooLarge(let needed, let available):
+            "this run needs about \(Self.gibibytes(needed)) of memory and the machine has \(Self.gibibytes(available)): "
+                + "use fewer samples, a smaller model or batch, or fewer ranks per machine"
         }
     }
 }

@@ -79,12 +79,17 @@ extension TrainingJob {
         if let scheduler { checkpointObjects["scheduler"] = scheduler }
         guard let directory = configuration.checkpointDirectory else { return }
         let saver = try DiskSaver(directory: URL(fileURLWithPath: directory), createDirectory: true,
-                                  requireEmpty: false, isWriter: isLeader)
+                                  requireEmpty: false, isWriter: isLeader, exclusive: true)
         let checkpoint = Checkpoint(toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
                                     isWriter: isLeader)
+        if configuration.resume != .none { checkpoint.adoptExistingFiles() }
         self.checkpoint = checkpoint
         let save: (Engine<SupervisedBatch, SupervisedOutput>) throws -> Void = { [unowned self] engine in
             let start = Self.now
+            // Never a checkpoint of parameters that are no longer numbers over one that holds a finite model.
+            guard model.arena.parameterValues.allSatisfy(\.isFinite) else {
+                throw TrainingDiverged(iteration: engine.state.iteration, loss: nil)
+            }
             _ = try checkpoint.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
             excludedSeconds += Self.now - start
             try engine.fireEvent(.checkpointSaved)
@@ -106,8 +111,14 @@ extension TrainingJob {
 /// The training loss became NaN or infinite: the run stops instead of training on, and saving, garbage.
 struct TrainingDiverged: Error, CustomStringConvertible {
     let iteration: Int
-    let loss: Float
+    /// The loss that is not finite; nil when the parameters themselves are not.
+    let loss: Float?
     var description: String {
+        guard let loss else {
+            return "the parameters are no longer finite numbers at iteration \(iteration), so no checkpoint is written; "
+                + "lower --lr, or check the data for extreme values"
+        }
+        return
         "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
     }
 }

@@ -48,7 +48,9 @@ public final class TrainingJob {
     public init(configuration: TrainingConfiguration, communicator: any Communicator) throws {
         self.configuration = configuration
         self.communicator = communicator
+        try configuration.validate()
         data = try PreparedData(configuration)
+        try configuration.validate(features: data.train.featureCount, samples: data.train.count + data.test.count)
         guard data.train.count > 0 else {
             throw ConfigurationError.invalid(option: "--data", value: configuration.data.description,
                                              expected: "at least one training sample")

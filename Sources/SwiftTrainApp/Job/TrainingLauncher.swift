@@ -60,6 +60,7 @@ public enum TrainingLauncher {
     /// Builds, resumes and runs one rank's job; setup failures are agreed on by all ranks so that none is
     /// left waiting in a collective, and printed once.
     static func runJob(_ configuration: TrainingConfiguration, communicator: any Communicator) throws -> TrainingSummary {
+        try ConfigurationAgreement.check(configuration, communicator: communicator)
         let job: TrainingJob? = try agreeing(communicator) { try TrainingJob(configuration: configuration, communicator: communicator) }
         guard let job else { throw AgreedFailure.silent }
         let bytes = try CheckpointTransfer.fetch(configuration, communicator: communicator, note: job.note)

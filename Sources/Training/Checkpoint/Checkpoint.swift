@@ -50,6 +50,19 @@ public final class Checkpoint: Stateful {
         self.filenamePattern = filenamePattern
     }
 
+    /// Counts the files a previous run of the same name left in the directory (default naming, no score) as
+    /// kept, so that `numberSaved` also bounds them when a run is resumed.
+    public func adoptExistingFiles() {
+        let name = toSave.count == 1 ? toSave.keys.first! : "checkpoint"
+        let stem = (filenamePrefix.isEmpty ? "" : "\(filenamePrefix)_") + name + "_"
+        for file in saver.existingNames where file.hasPrefix(stem) && file.hasSuffix(".safetensors") {
+            let step = file.dropFirst(stem.count).dropLast(".safetensors".count)
+            guard let value = Int(step), !saved.contains(where: { $0.filename == file }) else { continue }
+            saved.append((Double(value), file))
+        }
+        saved.sort { $0.priority < $1.priority }
+    }
+
     /// The newest kept file.
     public var lastCheckpoint: URL? {
         saved.last.map { saver.directory.appendingPathComponent($0.filename) }

@@ -14,6 +14,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case objectMismatch(name: String, detail: String)
     case directory(path: String, reason: String)
     case unknownPlaceholder(String)
+    case unwritable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -26,6 +27,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .missingObject(let name): "the checkpoint has no '\(name)' object"
         case .objectMismatch(let name, let detail): "checkpoint object '\(name)': \(detail)"
         case .directory(let path, let reason): "\(path): \(reason)"
+        case .unwritable(let path, let reason): "\(path): cannot write checkpoint: \(reason)"
         case .unknownPlaceholder(let key):
             "unknown placeholder '{\(key)}' in the checkpoint file name pattern (known: filename_prefix, name, "
                 + "global_step, score_name, score, ext)"
@@ -115,7 +117,15 @@ public enum CheckpointFile {
                 }
                 return size
             }
-            guard begin >= 0, end >= begin, end - begin == 4 * shape.reduce(1, *) else {
+            var elements = 1
+            for size in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+                guard !overflow, product <= bytes.count else {
+                    throw CheckpointError.badHeader(path: source, detail: "tensor '\(name)' of shape \(shape) is larger than the file")
+                }
+                elements = product
+            }
+            guard begin >= 0, end >= begin, end <= bytes.count, end - begin == 4 * elements else {
                 throw CheckpointError.badHeader(path: source, detail: "tensor '\(name)' offsets disagree with its shape")
             }
             tensors.append((name, shape, begin..<end))

@@ -13,12 +13,17 @@ public final class DiskSaver {
     public let isWriter: Bool
     /// Test hook: called after `n` bytes of a file are written; throwing simulates a crash mid-write.
     var afterWritingBytes: ((Int) throws -> Void)?
+    /// The lock file's descriptor while this saver holds the directory (exclusive savers only).
+    private var lockDescriptor: Int32 = -1
 
-    /// A saver into `directory`.
+    /// A saver into `directory`, which is checked to be writable at once (not at the first save).
     /// - Parameters:
     ///   - createDirectory: create the directory (and parents) when missing.
     ///   - requireEmpty: refuse a directory that already holds checkpoints (Ignite's default).
-    public init(directory: URL, createDirectory: Bool = false, requireEmpty: Bool = true, isWriter: Bool = true) throws {
+    ///   - exclusive: hold an advisory lock on the directory for the saver's lifetime, refusing a second writer
+    ///     (another run on the same directory); temporary files left by a killed writer are removed.
+    public init(directory: URL, createDirectory: Bool = false, requireEmpty: Bool = true, isWriter: Bool = true,
+                exclusive: Bool = false) throws {
         self.directory = directory
         self.isWriter = isWriter
         guard isWriter else { return }
@@ -33,8 +38,45 @@ public final class DiskSaver {
         } else if !isDirectory.boolValue {
             throw CheckpointError.directory(path: directory.path, reason: "is a file, not a directory")
         }
+        let probe = directory.appendingPathComponent(".write-test-\(getpid())")
+        let probeDescriptor = open(probe.path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        guard probeDescriptor >= 0 else {
+            throw CheckpointError.unwritable(path: directory.path, reason: String(cString: strerror(errno)))
+        }
+        close(probeDescriptor)
+        unlink(probe.path)
+        if exclusive { try lock() }
         if requireEmpty, !existingNames.isEmpty {
             throw CheckpointError.directory(path: directory.path, reason: "already holds checkpoints (allow with requireEmpty: false)")
+        }
+    }
+
+    deinit {
+        if lockDescriptor >= 0 { close(lockDescriptor) }
+    }
+
+    /// Takes the directory's advisory lock, or refuses naming the process that holds it; then removes the
+    /// temporary files of writers that are no longer alive.
+    private func lock() throws {
+        let path = directory.appendingPathComponent(".swift-train.lock").path
+        let descriptor = open(path, O_CREAT | O_RDWR, 0o644)
+        guard descriptor >= 0 else { throw CheckpointError.unwritable(path: path, reason: String(cString: strerror(errno))) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let count = read(descriptor, &buffer, buffer.count)
+            close(descriptor)
+            let holder = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            throw CheckpointError.directory(path: directory.path,
+                                            reason: "another run (process \(holder)) is writing checkpoints here; use another --checkpoint-dir")
+        }
+        ftruncate(descriptor, 0)
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pid.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress!, $0.count) }
+        lockDescriptor = descriptor
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names where name.hasPrefix(".") && name.contains(".tmp-") {
+            if let owner = Int32(name.split(separator: "-").last ?? ""), owner != getpid(), kill(owner, 0) == 0 { continue }
+            unlink(directory.appendingPathComponent(name).path)
         }
     }
 
@@ -52,7 +94,7 @@ public final class DiskSaver {
         let temporary = directory.appendingPathComponent(".\(name).tmp-\(getpid())")
         let descriptor = open(temporary.path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
-            throw CheckpointError.unreadable(path: temporary.path, reason: "cannot create: \(String(cString: strerror(errno)))")
+            throw CheckpointError.unwritable(path: temporary.path, reason: String(cString: strerror(errno)))
         }
         var closed = false
         defer {
@@ -66,19 +108,19 @@ public final class DiskSaver {
                     let chunk = Swift.min(raw.count - written, written < half ? half - written : raw.count - written)
                     let result = Foundation.write(descriptor, raw.baseAddress! + written, Swift.max(chunk, 1))
                     guard result > 0 else {
-                        throw CheckpointError.unreadable(path: temporary.path, reason: "write failed: \(String(cString: strerror(errno)))")
+                        throw CheckpointError.unwritable(path: temporary.path, reason: String(cString: strerror(errno)))
                     }
                     written += result
                     try afterWritingBytes?(written)
                 }
             }
             guard fsync(descriptor) == 0 else {
-                throw CheckpointError.unreadable(path: temporary.path, reason: "fsync failed: \(String(cString: strerror(errno)))")
+                throw CheckpointError.unwritable(path: temporary.path, reason: "fsync: \(String(cString: strerror(errno)))")
             }
             close(descriptor)
             closed = true
             guard rename(temporary.path, target.path) == 0 else {
-                throw CheckpointError.unreadable(path: target.path, reason: "rename failed: \(String(cString: strerror(errno)))")
+                throw CheckpointError.unwritable(path: target.path, reason: "rename: \(String(cString: strerror(errno)))")
             }
         } catch {
             unlink(temporary.path)

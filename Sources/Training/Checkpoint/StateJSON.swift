@@ -71,6 +71,9 @@ enum StateJSON {
         let bytes: [UInt8]
         let resolve: (String) throws -> StateValue
         var position = 0
+        /// Arrays and objects open around the current position; bounded so a hostile file cannot exhaust the stack.
+        var depth = 0
+        static let maximumDepth = 128
 
         init(bytes: [UInt8], resolve: @escaping (String) throws -> StateValue) {
             self.bytes = bytes
@@ -92,6 +95,14 @@ enum StateJSON {
         mutating func value() throws -> StateValue {
             skipSpace()
             guard position < bytes.count else { throw ParseError(offset: position, reason: "unexpected end") }
+            let opensContainer = bytes[position] == UInt8(ascii: "{") || bytes[position] == UInt8(ascii: "[")
+            if opensContainer {
+                guard depth < Self.maximumDepth else {
+                    throw ParseError(offset: position, reason: "nested deeper than \(Self.maximumDepth) levels")
+                }
+                depth += 1
+            }
+            defer { if opensContainer { depth -= 1 } }
             switch bytes[position] {
             case UInt8(ascii: "{"): return try object()
             case UInt8(ascii: "["):

@@ -5,9 +5,10 @@ enum Gzip {
     /// Whether `bytes` start with gzip's magic number.
     static func isCompressed(_ bytes: [UInt8]) -> Bool { bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b }
 
-    /// The decompressed contents of a gzip stream.
+    /// The decompressed contents of a gzip stream, or its first `limit` bytes: decompression stops there, so a
+    /// small file that inflates to gigabytes costs no more than the limit.
     /// - Throws: a message describing zlib's complaint.
-    static func decompress(_ bytes: [UInt8]) throws -> [UInt8] {
+    static func decompress(_ bytes: [UInt8], limit: Int = .max) throws -> [UInt8] {
         var stream = z_stream()
         var status = inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { throw GzipError(message: "cannot start decompression (zlib \(status))") }
@@ -26,6 +27,10 @@ enum Gzip {
                         throw GzipError(message: "corrupt gzip data (zlib \(status))")
                     }
                     output.append(contentsOf: buffer[0..<(buffer.count - Int(stream.avail_out))])
+                }
+                if output.count >= limit {
+                    output.removeLast(output.count - limit)
+                    return
                 }
                 if status != Z_STREAM_END && stream.avail_in == 0 && stream.avail_out != 0 {
                     throw GzipError(message: "truncated gzip data")

@@ -14,9 +14,8 @@ public enum IDXDataset {
     public static func load(directory: String, split: Split) throws -> Dataset {
         let imagesPath = try locate(directory, "\(split.rawValue)-images-idx3-ubyte")
         let labelsPath = try locate(directory, "\(split.rawValue)-labels-idx1-ubyte")
-        let images = try read(imagesPath), labels = try read(labelsPath)
-        let imageHeader = try header(images, path: imagesPath, magic: 2051, dimensions: 3)
-        let labelHeader = try header(labels, path: labelsPath, magic: 2049, dimensions: 1)
+        let imageHeader = try header(try read(imagesPath, limit: 16), path: imagesPath, magic: 2051, dimensions: 3)
+        let labelHeader = try header(try read(labelsPath, limit: 8), path: labelsPath, magic: 2049, dimensions: 1)
         let (count, rows, columns) = (imageHeader[0], imageHeader[1], imageHeader[2])
         guard labelHeader[0] == count else {
             throw DatasetError.badIDX(path: labelsPath, reason: "\(labelHeader[0]) labels for \(count) images")
@@ -24,7 +23,13 @@ public enum IDXDataset {
         guard rows > 0, columns > 0, count > 0 else {
             throw DatasetError.badIDX(path: imagesPath, reason: "empty dimensions \(count) x \(rows) x \(columns)")
         }
-        let pixels = rows * columns
+        let (pixels, pixelOverflow) = rows.multipliedReportingOverflow(by: columns)
+        let (imageBytes, imageOverflow) = count.multipliedReportingOverflow(by: pixels)
+        guard !pixelOverflow, !imageOverflow, imageBytes <= Int(Int32.max) else {
+            throw DatasetError.badIDX(path: imagesPath, reason: "dimensions \(count) x \(rows) x \(columns) are too large")
+        }
+        // Only the declared bytes are read (and inflated): trailing data or a gzip bomb costs nothing more.
+        let images = try read(imagesPath, limit: 16 + imageBytes), labels = try read(labelsPath, limit: 8 + count)
         guard images.count >= 16 + count * pixels else {
             throw DatasetError.badIDX(path: imagesPath, reason: "truncated: \(images.count) bytes for \(count) images of \(rows) x \(columns)")
         }
@@ -46,13 +51,19 @@ public enum IDXDataset {
         throw DatasetError.unreadable(path: plain, reason: "no such file (nor \(name).gz)")
     }
 
-    private static func read(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    /// The first `limit` bytes of the file's (decompressed) contents.
+    private static func read(_ path: String, limit: Int) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
             throw DatasetError.unreadable(path: path, reason: "cannot read the file")
         }
-        let bytes = [UInt8](data)
-        guard Gzip.isCompressed(bytes) else { return bytes }
-        do { return try Gzip.decompress(bytes) } catch {
+        defer { try? handle.close() }
+        let magic = [UInt8]((try? handle.read(upToCount: 2)) ?? Data())
+        try? handle.seek(toOffset: 0)
+        if !Gzip.isCompressed(magic) {
+            return [UInt8]((try? handle.read(upToCount: limit)) ?? Data())
+        }
+        let bytes = [UInt8]((try? handle.readToEnd()) ?? Data())
+        do { return try Gzip.decompress(bytes, limit: limit) } catch {
             throw DatasetError.badIDX(path: path, reason: "\(error)")
         }
     }

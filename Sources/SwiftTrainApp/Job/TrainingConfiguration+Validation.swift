@@ -1,0 +1,55 @@
+import Foundation
+import Training
+
+extension TrainingConfiguration {
+    /// Checks every value a run depends on, whether it came from the command line or from a checkpoint, and
+    /// refuses a run whose memory would exceed the machine's, with both figures.
+    /// - Parameters:
+    ///   - features: values per sample, once the data is known (the built-in data's are known before).
+    ///   - samples: samples held by each rank, once known.
+    ///   - ranksHere: ranks sharing this machine's memory (simulated ranks each hold a whole job).
+    /// - Throws: `ConfigurationError` naming the option and the allowed range.
+    public func validate(features: Int? = nil, samples: Int? = nil, ranksHere: Int = 1) throws {
+        func require(_ condition: Bool, _ option: String, _ value: Any, _ range: String) throws {
+            if !condition { throw ConfigurationError.outOfRange(option: option, value: "\(value)", range: range) }
+        }
+        try require(epochs >= 1 && epochs <= 1_000_000, "--epochs", epochs, "1 to 1,000,000")
+        try require(batchSize >= 1, "--batch-size", batchSize, "at least 1")
+        try require(testFraction > 0 && testFraction < 1, "--test-fraction", testFraction, "between 0 and 1")
+        try require(learningRate > 0 && learningRate.isFinite, "--lr", learningRate, "a positive finite number")
+        try require(momentum >= 0 && momentum < 1, "--momentum", momentum, "in [0, 1)")
+        try require(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay", weightDecay, "a non-negative finite number")
+        try require(builtinSamples >= 10 && builtinSamples <= 10_000_000, "--builtin-samples", builtinSamples, "10 to 10,000,000")
+        try require(keep >= 1, "--keep", keep, "at least 1")
+        if let checkpointEvery { try require(checkpointEvery >= 1, "--checkpoint-every", checkpointEvery, "at least 1") }
+        if let threads { try require(threads >= 1 && threads <= 1024, "--threads", threads, "1 to 1,024") }
+        try require(ranksHere >= 1 && ranksHere <= 1024, "--simulate-ranks", ranksHere, "1 to 1,024")
+        let estimate = estimatedBytesPerRank(features: features ?? builtinFeatures, samples: samples) * Double(ranksHere)
+        let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.9
+        if estimate > available {
+            throw ConfigurationError.tooLarge(needed: estimate, available: Double(ProcessInfo.processInfo.physicalMemory))
+        }
+    }
+
+    /// Features per sample of the built-in data (16 x 16 glyphs); nil for files, known only once read.
+    var builtinFeatures: Int? { data == .builtin ? 256 : nil }
+
+    /// A lower estimate of the bytes one rank needs: data, parameters with gradients and two optimizer
+    /// states, and one batch's activations and their gradients.
+    func estimatedBytesPerRank(features: Int?, samples: Int?) -> Double {
+        let sampleCount = Double(samples ?? (data == .builtin ? builtinSamples : 0))
+        let inputs = Double(features ?? 1)
+        var widths = [inputs]
+        switch model {
+        case .multilayerPerceptron(let hidden): widths += hidden.map(Double.init)
+        case .convolutional: widths += [8 * inputs, 16 * inputs / 4]
+        }
+        widths.append(10)
+        var parameters = 0.0
+        for index in 1..<widths.count { parameters += widths[index - 1] * widths[index] + widths[index] }
+        let batch = Double(batchSize)
+        let activations = batch * widths.reduce(0, +) * 2
+        // The data twice (the loaded set and its split), the model four times (parameters, gradients, two states).
+        return 4 * (2 * sampleCount * inputs + 4 * parameters + activations + batch * inputs)
+    }
+}

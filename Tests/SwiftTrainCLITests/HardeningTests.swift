@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Bad inputs that once crashed, hung or lied: each is now one clear line and a non-zero exit.
+@Suite("Hardened inputs: flags, files and ranks that disagree", .serialized)
+struct HardeningTests {
+    @Test("a negative number gets the same message as --flag=-1", arguments: ["--batch-size", "--lr", "--epochs", "--seed"])
+    func negativeNumbers(flag: String) throws {
+        let spaced = try SwiftTrainRunner.run([flag, "-1", "--no-progress"])
+        let joined = try SwiftTrainRunner.run(["\(flag)=-1", "--no-progress"])
+        #expect(spaced.exitCode == 2 && joined.exitCode == 2)
+        #expect(spaced.standardError == joined.standardError)
+        #expect(!spaced.standardError.contains("Missing value"), "\(spaced.standardError)")
+    }
+
+    @Test("configurations that cannot fit in memory are refused before allocating, with both figures", arguments: [
+        ["--builtin-samples", "1000000000"], ["--model", "mlp:65536,65536"], ["--batch-size", "100000000"],
+        ["--simulate-ranks", "10000"],
+    ])
+    func tooLarge(arguments: [String]) throws {
+        let result = try SwiftTrainRunner.run(arguments + ["--no-progress"], timeout: 60)
+        #expect(result.exitCode == 2, "\(result.standardError)")
+        #expect(!result.timedOut)
+        #expect(result.standardError.contains("out of range") || result.standardError.contains("GiB of memory"),
+                "\(result.standardError)")
+    }
+
+    @Test("ranks started with different options are one error naming the option and the ranks, not a hang")
+    func ranksDisagree() throws {
+        let path = try ProcessRunner.executable("swift-train")
+        let common = ["--no-progress", "--builtin-samples", "200", "--epochs", "1"]
+        let arguments = ProcessRunner.mpirunArguments(ranks: 1) + [path, "--seed", "1"] + common
+            + [":", "-n", "1", path, "--seed", "2"] + common
+        let result = try ProcessRunner.run("mpirun", arguments, environment: ProcessRunner.mpiEnvironment, timeout: 60)
+        #expect(!result.timedOut)
+        #expect(result.exitCode != 0)
+        #expect(result.standardError.contains("--seed is 1 on rank 0 but 2 on rank 1"), "\(result.standardError.suffix(800))")
+        #expect(result.standardError.components(separatedBy: "different options").count == 2, "printed once")
+    }
+
+    /// An IDX file: magic, dimensions, then `payload`.
+    static func idx(_ url: URL, magic: UInt32, dimensions: [UInt32], payload: [UInt8]) throws {
+        var bytes: [UInt8] = []
+        for word in [magic] + dimensions { bytes += [UInt8(word >> 24), UInt8(word >> 16 & 0xff), UInt8(word >> 8 & 0xff), UInt8(word & 0xff)] }
+        try Data(bytes + payload).write(to: url)
+    }
+
+    @Test("IDX headers whose sizes overflow or exceed the file, and test images of another shape, are one-line errors")
+    func idxHeaders() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("idx")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func write(_ split: String, count: UInt32, rows: UInt32, columns: UInt32, pixels: Int) throws {
+            try Self.idx(directory.appendingPathComponent("\(split)-images-idx3-ubyte"), magic: 2051,
+                         dimensions: [count, rows, columns], payload: [UInt8](repeating: 7, count: pixels))
+            try Self.idx(directory.appendingPathComponent("\(split)-labels-idx1-ubyte"), magic: 2049, dimensions: [count],
+                         payload: (0..<Int(min(count, 4096))).map { UInt8($0 % 10) })
+        }
+        try write("train", count: 3, rows: 0xFFFF_FFFF, columns: 0xFFFF_FFFF, pixels: 64)
+        try write("t10k", count: 20, rows: 4, columns: 4, pixels: 320)
+        let overflow = try SwiftTrainRunner.run(["--data", "idx:\(directory.path)", "--no-progress"], timeout: 60)
+        #expect(overflow.exitCode != 0 && overflow.standardError.contains("too large"), "\(overflow.standardError)")
+        try write("train", count: 40, rows: 4, columns: 4, pixels: 40 * 16)
+        try write("t10k", count: 20, rows: 2, columns: 8, pixels: 20 * 16)
+        let shapes = try SwiftTrainRunner.run(["--data", "idx:\(directory.path)", "--no-progress"], timeout: 60)
+        #expect(shapes.exitCode != 0, "\(shapes.standardError)")
+        #expect(shapes.standardError.contains("[1, 4, 4]") && shapes.standardError.contains("[1, 2, 8]"), "\(shapes.standardError)")
+    }
+
+    @Test("a checkpoint nested 100,000 levels deep or with a shape past Int.max is refused, not a crash")
+    func hostileCheckpoints() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("hostile")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func file(_ header: String) throws -> URL {
+            var text = header
+            while text.utf8.count % 8 != 0 { text += " " }
+            var bytes: [UInt8] = (0..<8).map { UInt8(truncatingIfNeeded: text.utf8.count >> (8 * $0)) }
+            bytes += Array(text.utf8)
+            let url = directory.appendingPathComponent("c\(bytes.count).safetensors")
+            try Data(bytes).write(to: url)
+            return url
+        }
+        let deep = try file(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000))
+        let huge = try file(#"{"t":{"dtype":"F32","shape":[2305843009213693952,4],"data_offsets":[0,0]},"__metadata__":{"format":"swift-train-checkpoint","format_version":"1","state":"{}","sha256":"0"}}"#)
+        for url in [deep, huge] {
+            let result = try SwiftTrainRunner.run(["inspect", url.path], timeout: 60)
+            #expect(result.exitCode != 0 && result.exitCode < 128, "exit \(result.exitCode): \(result.standardError.suffix(300))")
+            #expect(result.standardError.split(separator: "\n").count == 1, "\(result.standardError.suffix(300))")
+        }
+    }
+}
+
+/// Resumes that once trusted any checkpoint, and checkpoint directories shared or unwritable.
+@Suite("Checked resumes and checkpoint directories", .serialized)
+struct CheckedResumeTests {
+    static let common = ["--no-progress", "--builtin-samples", "400", "--batch-size", "16", "--model", "mlp:16",
+                         "--epochs", "2", "--checkpoint-every", "5"]
+
+    @Test("what defines a run must match to resume (each difference named); a new --lr is applied and said")
+    func resumeChecks() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("checked")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stopped = try SwiftTrainRunner.run(Self.common + ["--seed", "0", "--checkpoint-dir", directory.path, "--stop-after", "12"])
+        #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(500))")
+        let other = try SwiftTrainRunner.run(Self.common + ["--seed", "1", "--model", "mlp:16", "--builtin-samples", "500",
+                                                             "--checkpoint-dir", directory.path, "--resume", "auto"])
+        #expect(other.exitCode != 0)
+        #expect(other.standardError.contains("--seed is 1 here, 0 in the checkpoint"), "\(other.standardError)")
+        #expect(other.standardError.contains("--builtin-samples is 500 here, 400 in the checkpoint"), "\(other.standardError)")
+        let faster = try SwiftTrainRunner.run(Self.common + ["--seed", "0", "--lr", "0.01", "--checkpoint-dir", directory.path,
+                                                              "--resume", "auto", "--keep", "2"])
+        #expect(faster.exitCode == 0, "\(faster.standardError.suffix(500))")
+        #expect(faster.standardError.contains("learning rate: 0.05 in the checkpoint, 0.01 from --lr"), "\(faster.standardError)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".safetensors") }
+        #expect(files.count == 2, "--keep counts the resumed run's files too: \(files)")
+    }
+
+    @Test("a second run on the same checkpoint directory is refused while the first holds it; stale temporary files go")
+    func directoryLock() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("locked")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stale = directory.appendingPathComponent(".checkpoint_3.safetensors.tmp-999999")
+        try Data([1, 2, 3]).write(to: stale)
+        let binary = try ProcessRunner.executable("swift-train")
+        let script = """
+            "\(binary)" --no-progress --checkpoint-dir "\(directory.path)" --inject-fault hang:0:3 --epochs 1 >/dev/null 2>&1 &
+            first=$!
+            for i in $(seq 100); do [ -s "\(directory.path)/.swift-train.lock" ] && break; sleep 0.1; done
+            "\(binary)" --no-progress --checkpoint-dir "\(directory.path)" --epochs 1
+            status=$?
+            kill -9 $first
+            exit $status
+            """
+        let result = try ProcessRunner.run("/bin/bash", ["-c", script], environment: ProcessRunner.mpiEnvironment, timeout: 120)
+        #expect(result.exitCode != 0)
+        #expect(result.standardError.contains("is writing checkpoints here"), "\(result.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: stale.path), "a killed writer's temporary file is removed")
+        let after = try SwiftTrainRunner.run(["--no-progress", "--builtin-samples", "200", "--epochs", "1",
+                                              "--checkpoint-dir", directory.path])
+        #expect(after.exitCode == 0, "the lock ends with its process: \(after.standardError.suffix(500))")
+    }
+
+    @Test("an unwritable checkpoint directory is found at start and said as 'cannot write checkpoint'")
+    func unwritableDirectory() throws {
+        let result = try SwiftTrainRunner.run(["--no-progress", "--checkpoint-dir", "/proc/self", "--epochs", "1"], timeout: 60)
+        #expect(result.exitCode != 0)
+        #expect(result.standardError.contains("cannot write checkpoint"), "\(result.standardError)")
+        #expect(!result.standardOutput.contains("{"), "no training before the error")
+    }
+}
