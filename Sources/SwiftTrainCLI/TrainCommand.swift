@@ -61,7 +61,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo,
           help: "Overlap the gradient all-reduce with the backward pass (bucketed, non-blocking; helps when cores are idle).")
     var overlap = false
-    @Option(parsing: .unconditional, help: "Abort the job when a collective takes longer than SECONDS (a stuck rank); default: no deadline.")
+    @Option(parsing: .unconditional, help: "Under mpirun, end the job when a collective takes longer than SECONDS (a stuck rank); default 60, 0 for none.")
     var collectiveTimeout: Double?
     @Option(parsing: .unconditional, help: "Generate N samples for the built-in data set.")
     var builtinSamples = 3000
@@ -124,8 +124,8 @@ struct TrainCommand: ParsableCommand {
         if let checkConsistency { try positive(checkConsistency, "--check-consistency") }
         if let threads { try positive(threads, "--threads") }
         try positive(builtinSamples, "--builtin-samples")
-        if let collectiveTimeout, !(collectiveTimeout > 0 && collectiveTimeout.isFinite) {
-            throw ValidationError("--collective-timeout must be a positive number of seconds, got \(collectiveTimeout)")
+        if let collectiveTimeout, !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
+            throw ValidationError("--collective-timeout must be a number of seconds (0: no deadline), got \(collectiveTimeout)")
         }
         if let stopAfter { try positive(stopAfter, "--stop-after") }
         guard testFraction > 0 && testFraction < 1 else {

@@ -148,3 +148,52 @@ struct CheckedResumeTests {
         #expect(!result.standardOutput.contains("{"), "no training before the error")
     }
 }
+
+/// A rank that stops must not hang the job; rank 0's checkpoints must not count against the deadline.
+@Suite("Stalls under mpirun", .serialized)
+struct StallTests {
+    @Test("a rank stopped with SIGSTOP ends the job within the default 60 s deadline, with a message")
+    func stoppedRank() throws {
+        let binary = try ProcessRunner.executable("swift-train")
+        let launch = (["mpirun"] + ProcessRunner.mpirunArguments(ranks: 2) + [binary, "--no-progress", "--epochs", "100000",
+                                                                            "--builtin-samples", "400", "--model", "mlp:16"])
+            .map { "'\($0)'" }.joined(separator: " ")
+        let script = """
+            \(launch) > /dev/null 2> "$TMPDIR_STALL/err" &
+            job=$!
+            sleep 4
+            victim=$(pgrep -P $job -f swift-train | tail -1)
+            kill -STOP $victim
+            start=$(date +%s)
+            for i in $(seq 120); do kill -0 $job 2>/dev/null || break; sleep 1; done
+            end=$(date +%s)
+            kill -CONT $victim 2>/dev/null; kill -9 $job $victim 2>/dev/null
+            wait $job; status=$?
+            echo "seconds=$((end - start)) status=$status"
+            cat "$TMPDIR_STALL/err" >&2
+            """
+        let scratch = try ProcessRunner.makeTemporaryDirectory("stall")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var environment = ProcessRunner.mpiEnvironment
+        environment["TMPDIR_STALL"] = scratch.path
+        let result = try ProcessRunner.run("/bin/bash", ["-c", script], environment: environment, timeout: 200)
+        let seconds = Int(result.standardOutput.components(separatedBy: "seconds=").last?.prefix { $0.isNumber } ?? "") ?? 999
+        #expect(seconds <= 75, "\(result.standardOutput) \(result.standardError.suffix(600))")
+        #expect(!result.standardOutput.contains("status=0"))
+        #expect(result.standardError.contains("did not complete within 60"), "\(result.standardError.suffix(600))")
+    }
+
+    @Test("frequent large checkpoints on rank 0 do not trip a 1 s deadline: they are written in the background")
+    func checkpointsDoNotStall() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("nostall")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--no-progress", "--epochs", "1", "--builtin-samples", "800",
+                                                            "--model", "mlp:1024,1024", "--checkpoint-dir", directory.path,
+                                                            "--checkpoint-every", "2", "--keep", "2", "--collective-timeout", "1"])
+        #expect(result.exitCode == 0, "\(result.standardError.suffix(800))")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".safetensors") }
+        #expect(files.count == 2, "\(files)")
+        let inspected = try SwiftTrainRunner.run(["inspect", directory.appendingPathComponent(files.sorted().last!).path])
+        #expect(inspected.exitCode == 0, "every background write is complete and valid: \(inspected.standardError)")
+    }
+}

@@ -206,8 +206,19 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
         var all = Array(repeating: UInt8(0), count: offset)
         let counts = lengths.map { count($0) }
-        try Self.check(MPI_Allgatherv(bytes, count(bytes.count), cmpi_byte(), &all, counts, displacements, cmpi_byte(), world),
-                       "MPI_Allgatherv")
+        if collectiveTimeout != nil {
+            try bytes.withUnsafeBufferPointer { input in
+                try all.withUnsafeMutableBufferPointer { output in
+                    try completeWithDeadline("MPI_Iallgatherv") {
+                        MPI_Iallgatherv(input.baseAddress, count(bytes.count), cmpi_byte(), output.baseAddress, counts,
+                                        displacements, cmpi_byte(), world, &$0)
+                    }
+                }
+            }
+        } else {
+            try Self.check(MPI_Allgatherv(bytes, count(bytes.count), cmpi_byte(), &all, counts, displacements, cmpi_byte(), world),
+                           "MPI_Allgatherv")
+        }
         return lengths.indices.map { index in
             Array(all[Int(displacements[index])..<(Int(displacements[index]) + lengths[index])])
         }

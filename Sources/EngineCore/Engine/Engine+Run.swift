@@ -81,7 +81,10 @@ extension Engine {
     @inlinable public var isDone: Bool {
         if let maxIterations = state.maxIterations, state.iteration >= maxIterations { return true }
         guard let maxEpochs = state.maxEpochs else { return false }
-        if let length = state.epochLength, state.iteration >= length * maxEpochs { return true }
+        if let length = state.epochLength {
+            let (total, overflow) = length.multipliedReportingOverflow(by: maxEpochs)
+            if !overflow && state.iteration >= total { return true }
+        }
         return state.epoch >= maxEpochs
     }
 
@@ -341,7 +344,8 @@ extension Engine {
     /// a resumable source restarts, so that each epoch draws its own pass even after a terminated one.
     @inlinable func alignedPosition(counter: Int) -> Int {
         guard let length = state.epochLength else { return state.iteration }
-        return Swift.max(state.epoch - 1, 0) * length + counter
+        let (start, overflow) = Swift.max(state.epoch - 1, 0).multipliedReportingOverflow(by: length)
+        return overflow ? state.iteration : start + counter
     }
 
     /// Keeps the run's place, source and epoch progress for the next `run`, after firing `.interrupt`.
@@ -379,7 +383,8 @@ extension Engine {
     @usableFromInline var plannedIterations: Int? {
         if let maxIterations = state.maxIterations { return maxIterations }
         guard let length = state.epochLength, let epochs = state.maxEpochs else { return nil }
-        return length * epochs
+        let (total, overflow) = length.multipliedReportingOverflow(by: epochs)
+        return overflow ? nil : total
     }
 
     @usableFromInline func handle(_ error: any Error) throws {

@@ -52,7 +52,11 @@ extension Engine: Stateful {
             guard let epochLength else {
                 throw StateDictError.invalidValue(key: "epoch_length", reason: "needed to derive iteration from epoch")
             }
-            iteration = epoch * epochLength
+            let (product, overflow) = epoch.multipliedReportingOverflow(by: epochLength)
+            guard epoch >= 0, !overflow else {
+                throw StateDictError.invalidValue(key: "epoch", reason: "\(epoch) epochs of \(epochLength) iterations is out of range")
+            }
+            iteration = product
         }
         let maxEpochs = hasMaxEpochs ? try dict.optionalInt("max_epochs") : nil
         let maxIterations = hasMaxIterations ? try dict.int("max_iters") : nil

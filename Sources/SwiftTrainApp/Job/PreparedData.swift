@@ -16,6 +16,8 @@ public struct PreparedData {
     /// What the run learns, and why when it was detected from the labels (nil when `--task` chose it).
     public var task: LearningTask
     public var taskReason: String?
+    /// What loading decided that a user should hear (labels merged as one number, ...).
+    public var notes: [String] = []
 
     /// Loads and splits the data of `configuration`.
     public init(_ configuration: TrainingConfiguration) throws {
@@ -27,7 +29,7 @@ public struct PreparedData {
             var random = CounterRandom(seed: configuration.seed, stream: CounterRandom.streamKey(purpose: "builtin-data"))
             primary = GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
         case .csv(let path):
-            primary = try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
+            primary = try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn, notes: &notes)
         case .idx(let directory):
             primary = try IDXDataset.load(directory: directory, split: .train)
             if configuration.testData == nil { separateTest = try IDXDataset.load(directory: directory, split: .test) }
@@ -52,6 +54,8 @@ public struct PreparedData {
             taskReason = nil
         case .auto:
             (task, taskReason) = LearningTask.detect(from: primary)
+            // Only labels read from a file are worth announcing: the built-in glyphs and MNIST are classes.
+            if case .csv = configuration.data {} else { taskReason = nil }
         }
         if task == .regression {
             train = try train.asRegression()

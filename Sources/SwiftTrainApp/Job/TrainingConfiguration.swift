@@ -65,6 +65,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// Seconds within which every collective must complete under mpirun, else the job is aborted naming the
     /// rank (nil: no deadline, MPI's blocking calls).
     public var collectiveTimeout: Double?
+    /// The deadline of every collective under mpirun when none is given: a stalled rank ends the job in a minute.
+    public static let defaultCollectiveTimeout = 60.0
 
     /// The defaults: built-in data, MLP 128-128, SGD 0.05 momentum 0.9, batch 32 per rank, 10 epochs.
     public init() {}

@@ -80,6 +80,9 @@ extension TrainingJob {
         guard let directory = configuration.checkpointDirectory else { return }
         let saver = try DiskSaver(directory: URL(fileURLWithPath: directory), createDirectory: true,
                                   requireEmpty: false, isWriter: isLeader, exclusive: true)
+        // Rank 0 only copies the state and returns to its peers; the file is encoded and written meanwhile, so a
+        // large checkpoint never keeps the others waiting in a collective (nor trips the collective deadline).
+        saver.writesInBackground = true
         let checkpoint = Checkpoint(toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
                                     isWriter: isLeader)
         if configuration.resume != .none { checkpoint.adoptExistingFiles() }

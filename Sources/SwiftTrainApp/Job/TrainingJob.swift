@@ -75,6 +75,7 @@ public final class TrainingJob {
                                         shuffle: false, tail: .uneven))
         dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
         record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
+        for message in data.notes { note(message) }
         if let reason = data.taskReason {
             note("task: \(data.task.rawValue), since \(reason) (choose with --task)")
         }
@@ -98,8 +99,12 @@ public final class TrainingJob {
             note("the checkpoint's run is already complete (\(engine.state.iteration / Swift.max(length, 1)) epochs; "
                  + "--epochs \(configuration.epochs) asks for no more): nothing to train")
         } else {
-            try engine.run(trainLoader, maxEpochs: configuration.epochs)
+            do { try engine.run(trainLoader, maxEpochs: configuration.epochs) } catch {
+                try? checkpoint?.saver.waitForWrites()
+                throw error
+            }
         }
+        try checkpoint?.saver.waitForWrites()
         if let error = engine.state.error { throw error }
         let evaluation = try evaluationAtCurrentIteration()
         return TrainingSummary(

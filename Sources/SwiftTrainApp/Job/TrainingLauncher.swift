@@ -40,7 +40,8 @@ public enum TrainingLauncher {
             let ranksHere = ClusterEnvironment.localSize
             BLAS.threadCount = threads ?? max(1, cores / max(1, ranksHere))
             let communicator = try MPICommunicator.initialize(reductionOrder: deterministic ? .fixedRankOrder : .fast)
-            communicator.collectiveTimeout = collectiveTimeout
+            // A stalled peer ends the job within a minute by default; --collective-timeout 0 waits forever.
+            communicator.collectiveTimeout = collectiveTimeout == 0 ? nil : (collectiveTimeout ?? TrainingConfiguration.defaultCollectiveTimeout)
             do {
                 let summary = try body(communicator)
                 communicator.finalize()

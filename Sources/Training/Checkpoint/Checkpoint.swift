@@ -78,20 +78,31 @@ public final class Checkpoint: Stateful {
             guard priority > lowest || (greaterOrEqual && priority == lowest) else { return nil }
         }
         let name = try filename(score: score, step: step, iteration: iteration)
+        // The state is copied now; with a background saver, encoding and writing happen while training goes on.
         let tree: StateDict = toSave.count == 1
             ? toSave.first!.value.stateDict()
             : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
-        let url = try saver.write(CheckpointFile.encode(tree), name: name)
         saved.removeAll { $0.filename == name }
         saved.append((priority, name))
         saved.sort { $0.priority < $1.priority }
+        var removals: [String] = []
         if let numberSaved {
             while saved.count > numberSaved {
                 let removed = saved.removeFirst()
-                if removed.filename != name { saver.remove(name: removed.filename) }
+                if removed.filename != name { removals.append(removed.filename) }
             }
         }
-        return url
+        let saver = self.saver, removed = removals
+        guard saver.writesInBackground else {
+            let url = try saver.write(CheckpointFile.encode(tree), name: name)
+            for removed in removals { saver.remove(name: removed) }
+            return url
+        }
+        saver.enqueue {
+            try saver.write(CheckpointFile.encode(tree), name: name)
+            for file in removed { saver.remove(name: file) }
+        }
+        return saver.directory.appendingPathComponent(name)
     }
 
     /// The file name of a save, as Ignite renders it: a score is a floating number, printed with 4 decimals

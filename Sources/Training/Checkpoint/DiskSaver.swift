@@ -6,7 +6,9 @@ import Foundation
 /// the real name, and the directory is flushed so the rename itself survives a power loss. Only the
 /// writing rank touches the file system; other ranks hold a saver that writes nothing, so no
 /// construction order can make ranks disagree.
-public final class DiskSaver {
+public final class DiskSaver: @unchecked Sendable {
+    // Sendable by confinement: with `writesInBackground`, files are written and removed only on `queue`, one at a
+    // time; the error slot is guarded by `lock`; everything else is set at construction.
     /// The checkpoint directory.
     public let directory: URL
     /// Whether this saver writes (rank 0) or only keeps the bookkeeping (other ranks).
@@ -15,6 +17,13 @@ public final class DiskSaver {
     var afterWritingBytes: ((Int) throws -> Void)?
     /// The lock file's descriptor while this saver holds the directory (exclusive savers only).
     private var lockDescriptor: Int32 = -1
+    /// Whether `Checkpoint` hands encoding and writing to a background queue, so the saving rank returns to its
+    /// peers at once (it only copies the state); `waitForWrites()` finishes them.
+    public var writesInBackground = false
+    private let queue = DispatchQueue(label: "swift-train.checkpoint-writer")
+    private let errorLock = NSLock()
+    private var backgroundError: (any Error)?
+    private var pendingWrites = 0
 
     /// A saver into `directory`, which is checked to be writable at once (not at the first save).
     /// - Parameters:
@@ -132,6 +141,38 @@ public final class DiskSaver {
             close(directoryDescriptor)
         }
         return target
+    }
+
+    /// Runs `work` on the writer queue (in order with every earlier one); its error is kept for `waitForWrites()`.
+    /// At most one write waits behind the one under way: a run that saves faster than the disk writes waits
+    /// here rather than piling up copies of its state.
+    func enqueue(_ work: @escaping @Sendable () throws -> Void) {
+        errorLock.lock()
+        let busy = pendingWrites > 1
+        errorLock.unlock()
+        if busy { queue.sync {} }
+        errorLock.lock()
+        pendingWrites += 1
+        errorLock.unlock()
+        queue.async { [self] in
+            var failure: (any Error)?
+            do { try work() } catch { failure = error }
+            errorLock.lock()
+            pendingWrites -= 1
+            if backgroundError == nil, let failure { backgroundError = failure }
+            errorLock.unlock()
+        }
+    }
+
+    /// Waits until every background write has finished; rethrows the first that failed.
+    public func waitForWrites() throws {
+        queue.sync {}
+        errorLock.lock()
+        defer { errorLock.unlock() }
+        if let error = backgroundError {
+            backgroundError = nil
+            throw error
+        }
     }
 
     /// Deletes the checkpoint `name` (a missing file is not an error).

@@ -16,71 +16,128 @@ public enum CSVDataset {
     /// The data set in `path`.
     /// - Throws: `DatasetError` naming the file, and the line and column of a bad value.
     public static func load(path: String, labelColumn: LabelColumn = .last) throws -> Dataset {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file"
+        var notes: [String] = []
+        return try load(path: path, labelColumn: labelColumn, notes: &notes)
+    }
+
+    /// The data set in `path`, read and checked line by line as it streams in, so a bad line is reported when
+    /// it is met (not after the whole file is in memory). Numeric labels that spell the same number ("1", "1.0")
+    /// are one class; `notes` says which were merged.
+    /// - Throws: `DatasetError` naming the file, and the line and column of a bad value.
+    public static func load(path: String, labelColumn: LabelColumn = .last, notes: inout [String]) throws -> Dataset {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot open the file" : "no such file"
             throw DatasetError.unreadable(path: path, reason: reason)
         }
-        var rows: [(line: Int, fields: [String])] = []
+        defer { try? handle.close() }
+        var parser = RowParser(path: path, labelColumn: labelColumn)
+        var pending: [UInt8] = []
         var lineNumber = 0
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+        while true {
+            let chunk: Data
+            do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
+                throw DatasetError.unreadable(path: path, reason: "\(error)")
+            }
+            if chunk.isEmpty { break }
+            pending.append(contentsOf: chunk)
+            var start = 0
+            while let end = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                lineNumber += 1
+                try parser.consume(pending[start..<end], line: lineNumber)
+                start = end + 1
+            }
+            pending.removeFirst(start)
+        }
+        if !pending.isEmpty {
             lineNumber += 1
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed == "\r" { continue }
-            rows.append((lineNumber, parseFields(String(line))))
+            try parser.consume(pending[...], line: lineNumber)
         }
-        guard let first = rows.first else { throw DatasetError.empty(path: path) }
-        let width = first.fields.count
-        guard width >= 2 else {
-            throw DatasetError.wrongFieldCount(path: path, line: first.line, found: width, expected: 2)
-        }
-        var labelIndex = width - 1
-        var hasHeader = false
-        switch labelColumn {
-        case .last:
-            hasHeader = first.fields.dropLast().contains { Float($0.trimmingCharacters(in: .whitespaces)) == nil }
-        case .named(let name):
-            hasHeader = true
-            guard let index = first.fields.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == name }) else {
-                throw DatasetError.missingLabelColumn(path: path, name: name)
-            }
-            labelIndex = index
-        }
-        let dataRows = hasHeader ? Array(rows.dropFirst()) : rows
-        guard !dataRows.isEmpty else { throw DatasetError.empty(path: path) }
-        let featureCount = width - 1
+        return try parser.dataset(notes: &notes)
+    }
+
+    /// The rows of one file, validated as they arrive.
+    struct RowParser {
+        let path: String
+        let labelColumn: LabelColumn
+        var width = 0
+        var labelIndex = 0
+        var sawFirstRow = false
         var features: [Float] = []
-        features.reserveCapacity(dataRows.count * featureCount)
         var labelTexts: [String] = []
-        labelTexts.reserveCapacity(dataRows.count)
-        for row in dataRows {
-            guard row.fields.count == width else {
-                throw DatasetError.wrongFieldCount(path: path, line: row.line, found: row.fields.count, expected: width)
+
+        init(path: String, labelColumn: LabelColumn) {
+            self.path = path
+            self.labelColumn = labelColumn
+        }
+
+        mutating func consume(_ bytes: ArraySlice<UInt8>, line: Int) throws {
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw DatasetError.unreadable(path: path, reason: "line \(line) is not UTF-8 text")
             }
-            for (column, field) in row.fields.enumerated() {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed == "\r" { return }
+            let fields = CSVDataset.parseFields(text)
+            if !sawFirstRow {
+                sawFirstRow = true
+                width = fields.count
+                guard width >= 2 else { throw DatasetError.wrongFieldCount(path: path, line: line, found: width, expected: 2) }
+                labelIndex = width - 1
+                switch labelColumn {
+                case .last:
+                    if fields.dropLast().contains(where: { Float($0.trimmingCharacters(in: .whitespaces)) == nil }) { return }
+                case .named(let name):
+                    guard let index = fields.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == name }) else {
+                        throw DatasetError.missingLabelColumn(path: path, name: name)
+                    }
+                    labelIndex = index
+                    return
+                }
+            }
+            guard fields.count == width else {
+                throw DatasetError.wrongFieldCount(path: path, line: line, found: fields.count, expected: width)
+            }
+            for (column, field) in fields.enumerated() {
                 let value = field.trimmingCharacters(in: .whitespaces)
                 if column == labelIndex {
-                    guard !value.isEmpty else {
-                        throw DatasetError.badValue(path: path, line: row.line, column: column + 1, text: value)
-                    }
+                    guard !value.isEmpty else { throw DatasetError.badValue(path: path, line: line, column: column + 1, text: value) }
                     labelTexts.append(value)
                 } else {
                     guard let number = Float(value), number.isFinite else {
-                        throw DatasetError.badValue(path: path, line: row.line, column: column + 1, text: value)
+                        throw DatasetError.badValue(path: path, line: line, column: column + 1, text: value)
                     }
                     features.append(number)
                 }
             }
         }
-        let distinct = Set(labelTexts)
-        let classNames: [String] = distinct.allSatisfy({ Double($0) != nil })
-            ? distinct.sorted { Double($0)! < Double($1)! }
-            : distinct.sorted()
-        let classOf = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
-        return Dataset(features: features, featureCount: featureCount, labels: labelTexts.map { classOf[$0]! },
-                       classNames: classNames)
+
+        /// The data set, classes numbered in numeric (or, for text, lexical) order; spellings of one number merged.
+        func dataset(notes: inout [String]) throws -> Dataset {
+            guard !labelTexts.isEmpty else { throw DatasetError.empty(path: path) }
+            let distinct = Set(labelTexts)
+            let numbers = distinct.map { Double($0) }
+            var classOfText: [String: Int32] = [:]
+            var classNames: [String]
+            if numbers.allSatisfy({ $0?.isFinite == true }) {
+                var spellings: [Double: [String]] = [:]
+                for text in distinct { spellings[Double(text)!, default: []].append(text) }
+                let values = spellings.keys.sorted()
+                classNames = values.map { value in
+                    value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+                }
+                for (index, value) in values.enumerated() {
+                    for text in spellings[value]! { classOfText[text] = Int32(index) }
+                    if spellings[value]!.count > 1 {
+                        notes.append("\(path): labels \(spellings[value]!.sorted().map { "'\($0)'" }.joined(separator: " and ")) "
+                                     + "are the same number, one class \(classNames[index])")
+                    }
+                }
+            } else {
+                classNames = distinct.sorted()
+                for (index, name) in classNames.enumerated() { classOfText[name] = Int32(index) }
+            }
+            return Dataset(features: features, featureCount: width - 1, labels: labelTexts.map { classOfText[$0]! },
+                           classNames: classNames)
+        }
     }
 
     /// Splits one CSV line into fields, honouring double quotes ("" is a literal quote).

@@ -15,13 +15,14 @@ extension DataLoader: Stateful {
     /// Remembers the saved run's layout; `continuation(fromIteration:epochLength:)` then places this loader.
     public func loadStateDict(_ state: StateDict) throws {
         let worldSize = try state.int("world_size"), batchSize = try state.int("batch_size")
-        guard worldSize >= 1, batchSize >= 1 else {
+        guard worldSize >= 1, worldSize <= 1 << 20, batchSize >= 1, batchSize <= 1 << 30 else {
             throw StateDictError.invalidValue(key: "world_size", reason: "a run of \(worldSize) ranks x batch \(batchSize)")
         }
         var point: (epoch: Int, consumed: Int, firstBatch: Int)?
         if case .dictionary(let saved)? = state["resume_point"] {
             point = (try saved.int("epoch"), try saved.int("consumed"), try saved.int("first_batch"))
-            guard point!.epoch >= 0, point!.consumed >= 0, point!.firstBatch >= 0 else {
+            guard point!.epoch >= 0, point!.epoch <= 1 << 40, point!.consumed >= 0, point!.consumed <= 1 << 40,
+                  point!.firstBatch >= 0, point!.firstBatch <= 1 << 40 else {
                 throw StateDictError.invalidValue(key: "resume_point", reason: "negative position")
             }
         }
