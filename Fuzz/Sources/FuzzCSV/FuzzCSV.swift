@@ -1,0 +1,16 @@
+import Foundation
+import Training
+
+/// libFuzzer's entry: the bytes as a CSV file. Any error is fine; a crash, a hang or a leak is a bug.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzCSV(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let path = NSTemporaryDirectory() + "fuzz-csv-\(getpid()).csv"
+    FileManager.default.createFile(atPath: path, contents: Data(bytes: data, count: size))
+    for column in [LabelColumn.last, .named("label")] {
+        if let dataset = try? CSVDataset.load(path: path, labelColumn: column) {
+            _ = try? dataset.asRegression()
+            _ = dataset.batch(0..<min(dataset.count, 4))
+        }
+    }
+    return 0
+}
