@@ -9,8 +9,21 @@ public func fuzzIDX(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let split = min(Int(bytes[0]) + 1, bytes.count)
     let directory = NSTemporaryDirectory() + "fuzz-idx-\(getpid())"
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    FileManager.default.createFile(atPath: directory + "/train-labels-idx1-ubyte", contents: Data(bytes[1..<split]))
-    FileManager.default.createFile(atPath: directory + "/train-images-idx3-ubyte", contents: Data(bytes[split...]))
+    _ = FileManager.default.createFile(atPath: directory + "/train-labels-idx1-ubyte", contents: Data(bytes[1..<split]))
+    _ = FileManager.default.createFile(atPath: directory + "/train-images-idx3-ubyte", contents: Data(bytes[split...]))
     _ = try? IDXDataset.load(directory: directory, split: .train)
     return 0
+}
+
+/// libFuzzer's driver, started from the executable's entry point (SwiftPM names it `FuzzIDX_main`).
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
+                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@_cdecl("FuzzIDX_main")
+public func fuzzIDXMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments) { data, size in fuzzIDX(data, size) }
 }
