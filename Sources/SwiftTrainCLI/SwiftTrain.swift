@@ -15,6 +15,7 @@ struct SwiftTrain: ParsableCommand {
             The last line rank 0 prints on standard output is a JSON summary; progress and logs go to
             standard error.
             """,
+        version: "swift-train 0.3.0",
         subcommands: [TrainCommand.self, EvaluateCommand.self, InspectCommand.self, ReportCommand.self],
         defaultSubcommand: TrainCommand.self)
 }

@@ -65,6 +65,20 @@ struct TrainCommand: ParsableCommand {
     var collectiveTimeout: Double?
     @Option(parsing: .unconditional, help: "Generate N samples for the built-in data set.")
     var builtinSamples = 3000
+    @Option(parsing: .unconditional, help: "Also evaluate on the test split every N iterations (default: at each epoch's end).")
+    var evalEvery: Int?
+    @Option(help: "Keep the --keep best checkpoints by a test metric: accuracy, loss, mse, mae or r2 (needs --checkpoint-dir).")
+    var saveBest: String?
+    @Option(parsing: .unconditional, help: "Stop when the --save-best metric (default: test loss) has not improved for N evaluations.")
+    var earlyStopping: Int?
+    @Option(parsing: .unconditional, help: "Clip the global L2 norm of the (averaged) gradients to X.")
+    var clipGradNorm: Double?
+    @Option(parsing: .unconditional, help: "End training after SECONDS (the summary and checkpoints are written as usual).")
+    var timeLimit: Double?
+    @Option(help: "Read options from a YAML or JSON file (keys are the option names: epochs: 20); flags given here override it.")
+    var config: String?
+    @Flag(help: "Print the effective configuration as YAML and exit.")
+    var printConfig = false
     @Option(parsing: .unconditional, help: .hidden)
     var stopAfter: Int?
     @Option(help: .hidden)
@@ -105,6 +119,11 @@ struct TrainCommand: ParsableCommand {
         configuration.builtinSamples = builtinSamples
         configuration.injectedFault = try injectFault.map(InjectedFault.init(parsing:))
         configuration.collectiveTimeout = collectiveTimeout
+        configuration.evaluateEvery = evalEvery
+        configuration.saveBest = saveBest
+        configuration.earlyStoppingPatience = earlyStopping
+        configuration.clipGradientNorm = clipGradNorm
+        configuration.timeLimit = timeLimit
         return configuration
     }
 
@@ -148,6 +167,12 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if printConfig {
+            for (option, value) in try makeConfiguration().optionValues where option != "--stop-after" {
+                print("\(option.dropFirst(2)): \(value.contains(":") || value.contains(" ") ? "\"\(value)\"" : value)")
+            }
+            return
+        }
         let summary = try TrainingLauncher.train(try makeConfiguration(), simulatedRanks: simulateRanks)
         if let summary { print(summary.jsonLine) }
     }

@@ -6,7 +6,7 @@ import Training
 // Parses the command line, runs the command, and turns every error into one line on standard error:
 // exit 2 for usage errors, 1 for anything else. Under mpirun only rank 0 prints it.
 do {
-    var command = try SwiftTrain.parseAsRoot()
+    var command = try SwiftTrain.parseAsRoot(try ConfigurationFile.expand(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch let error as CleanExit {
     SwiftTrain.exit(withError: error)

@@ -3,8 +3,9 @@ import Foundation
 import Training
 
 extension TrainingConfiguration {
-    /// Every option of the run as (flag, value), in a fixed order: what all ranks of a job must agree on.
-    var optionValues: [(option: String, value: String)] {
+    /// Every option of the run as (flag, value), in a fixed order: what all ranks of a job must agree on, what
+    /// `--print-config` prints and what checkpoints and logs record.
+    public var optionValues: [(option: String, value: String)] {
         [
             ("--data", data.description), ("--label-column", "\(labelColumn)"), ("--test-fraction", "\(testFraction)"),
             ("--test-data", testData?.description ?? "none"), ("--task", task.description), ("--model", model.description),
@@ -16,6 +17,9 @@ extension TrainingConfiguration {
             ("--check-consistency", consistencyCheckEvery.map(String.init) ?? "off"), ("--normalize", "\(normalize)"),
             ("--builtin-samples", "\(builtinSamples)"), ("--overlap", "\(overlapCommunication)"),
             ("--collective-timeout", collectiveTimeout.map { "\($0)" } ?? "none"),
+            ("--eval-every", evaluateEvery.map(String.init) ?? "per epoch"), ("--save-best", saveBest ?? "none"),
+            ("--early-stopping", earlyStoppingPatience.map(String.init) ?? "off"),
+            ("--clip-grad-norm", clipGradientNorm.map { "\($0)" } ?? "off"), ("--time-limit", timeLimit.map { "\($0)" } ?? "none"),
             ("--stop-after", stopAfterIterations.map(String.init) ?? "none"),
         ]
     }

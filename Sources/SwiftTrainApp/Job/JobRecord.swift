@@ -27,6 +27,11 @@ public final class JobRecord: Stateful {
             "model": .string(c.model.description), "seed": .uint64(c.seed), "normalize": .bool(c.normalize),
             "builtin_samples": .int(c.builtinSamples), "world_size": .int(worldSize), "batch_size": .int(batchSize),
             "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue), "task": .string(c.task.description),
+            "learning_rate": .double(c.learningRate),
+            // The effective configuration of the run, every option as its flag and value (for people and `inspect`).
+            "options": .dictionary(Dictionary(uniqueKeysWithValues: c.optionValues.map {
+                (String($0.option.dropFirst(2)), StateValue.string($0.value))
+            })),
         ]
         switch c.labelColumn {
         case .last: dict["label_column"] = .string("last")

@@ -23,6 +23,16 @@ extension TrainingConfiguration {
         try require(keep >= 1, "--keep", keep, "at least 1")
         if let checkpointEvery { try require(checkpointEvery >= 1, "--checkpoint-every", checkpointEvery, "at least 1") }
         if let threads { try require(threads >= 1 && threads <= 1024, "--threads", threads, "1 to 1,024") }
+        if let evaluateEvery { try require(evaluateEvery >= 1, "--eval-every", evaluateEvery, "at least 1") }
+        if let saveBest {
+            try require(Self.bestMetrics.contains(saveBest), "--save-best", saveBest, Self.bestMetrics.sorted().joined(separator: ", "))
+            try require(checkpointDirectory != nil, "--save-best", saveBest, "used with --checkpoint-dir")
+        }
+        if let earlyStoppingPatience { try require(earlyStoppingPatience >= 1, "--early-stopping", earlyStoppingPatience, "at least 1") }
+        if let clipGradientNorm {
+            try require(clipGradientNorm > 0 && clipGradientNorm.isFinite, "--clip-grad-norm", clipGradientNorm, "a positive number")
+        }
+        if let timeLimit { try require(timeLimit > 0 && timeLimit.isFinite, "--time-limit", timeLimit, "a positive number of seconds") }
         try require(ranksHere >= 1 && ranksHere <= 1024, "--simulate-ranks", ranksHere, "1 to 1,024")
         let estimate = estimatedBytesPerRank(features: features ?? builtinFeatures, samples: samples) * Double(ranksHere)
         let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.9
@@ -30,6 +40,9 @@ extension TrainingConfiguration {
             throw ConfigurationError.tooLarge(needed: estimate, available: Double(ProcessInfo.processInfo.physicalMemory))
         }
     }
+
+    /// Metrics `--save-best` and `--early-stopping` can follow.
+    public static let bestMetrics: Set<String> = ["accuracy", "loss", "mse", "mae", "r2"]
 
     /// Features per sample of the built-in data (16 x 16 glyphs); nil for files, known only once read.
     var builtinFeatures: Int? { data == .builtin ? 256 : nil }

@@ -65,6 +65,17 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// Seconds within which every collective must complete under mpirun, else the job is aborted naming the
     /// rank (nil: no deadline, MPI's blocking calls).
     public var collectiveTimeout: Double?
+    /// Evaluate on the test split every this many iterations too (nil: at each epoch's end only).
+    public var evaluateEvery: Int?
+    /// Keep the `keep` best checkpoints by this metric (accuracy, loss, mse, mae or r2), as `best_checkpoint_*`.
+    public var saveBest: String?
+    /// Stop when the `--save-best` metric (or the test loss) has not improved for this many evaluations.
+    public var earlyStoppingPatience: Int?
+    /// Clip the global gradient norm to this value (after averaging over ranks).
+    public var clipGradientNorm: Double?
+    /// End the run after this many seconds of training (Ignite's TimeLimit), saving as usual.
+    public var timeLimit: Double?
+
     /// The deadline of every collective under mpirun when none is given: a stalled rank ends the job in a minute.
     public static let defaultCollectiveTimeout = 60.0
 

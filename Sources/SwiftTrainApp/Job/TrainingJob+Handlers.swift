@@ -7,6 +7,8 @@ import NeuralNet
 extension Event {
     /// Fired by the job after rank 0 has written a checkpoint (every rank fires it, in step).
     public static let checkpointSaved = Event("SAVED_CHECKPOINT")
+    /// Fired by the job after each evaluation on the test split (every epoch, and every `--eval-every` iterations).
+    public static let evaluationCompleted = Event("EVALUATION_COMPLETED")
 }
 
 extension TrainingJob {
@@ -20,6 +22,7 @@ extension TrainingJob {
         engine.state[StateKey<UInt64>("seed")] = configuration.seed
         engine.stateDictUserKeys = ["seed"]
         engine.registerEvents(.checkpointSaved)
+        engine.registerEvents(.evaluationCompleted, counter: .iteration)
 
         // Every rank starts from rank 0's parameters and optimizer state, after checking all built the same
         // model; gradients are averaged at `.gradientsReady`.
@@ -41,11 +44,28 @@ extension TrainingJob {
             guard let loss = engine.state.output?.loss, !loss.isFinite else { return }
             throw TrainingDiverged(iteration: engine.state.iteration, loss: loss)
         }
-        try engine.on(.epochCompleted) { [unowned self] engine in
+        if let maxNorm = configuration.clipGradientNorm {
+            try GradientClipping(maxNorm: maxNorm).attach(to: engine, arena: model.arena)
+        }
+        let evaluate: (Engine<SupervisedBatch, SupervisedOutput>) throws -> Void = { [unowned self] engine in
             let start = Self.now
+            let fresh = lastEvaluation?.iteration != engine.state.iteration
             for (name, value) in try evaluationAtCurrentIteration() { engine.state.metrics[name] = value }
             excludedSeconds += Self.now - start
+            if fresh { try engine.fireEvent(.evaluationCompleted) }
         }
+        try engine.on(.epochCompleted, evaluate)
+        if let every = configuration.evaluateEvery {
+            try engine.on(.iterationCompleted(every: every)) { [unowned self] engine in
+                try evaluate(engine)
+                logger?.log(event: "evaluation", state: engine.state, metrics: engine.state.metrics)
+            }
+        }
+        if let patience = configuration.earlyStoppingPatience {
+            try EarlyStopping(patience: patience, scoreFunction: { [unowned self] _ in bestScore }, trainer: engine)
+                .attach(to: engine, event: .evaluationCompleted)
+        }
+        if let seconds = configuration.timeLimit { try TimeLimit(seconds: seconds).attach(to: engine) }
         if let every = configuration.consistencyCheckEvery {
             try engine.on(.iterationCompleted(every: every)) { [unowned self] engine in
                 try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: engine.state.iteration)
@@ -86,6 +106,14 @@ extension TrainingJob {
         let checkpoint = Checkpoint(toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
                                     isWriter: isLeader)
         if configuration.resume != .none { checkpoint.adoptExistingFiles() }
+        if let metric = configuration.saveBest {
+            let best = Checkpoint(toSave: checkpointObjects, saver: saver, filenamePrefix: "best", numberSaved: configuration.keep,
+                                  scoreFunction: { [unowned self] in bestScore }, scoreName: metric, isWriter: isLeader)
+            try engine.on(.evaluationCompleted) { [unowned self] engine in
+                guard model.arena.parameterValues.allSatisfy(\.isFinite) else { return }
+                try best.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
+            }
+        }
         self.checkpoint = checkpoint
         let save: (Engine<SupervisedBatch, SupervisedOutput>) throws -> Void = { [unowned self] engine in
             let start = Self.now
@@ -123,5 +151,16 @@ struct TrainingDiverged: Error, CustomStringConvertible {
         }
         return
         "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
+    }
+}
+
+extension TrainingJob {
+    /// The score `--save-best` and `--early-stopping` follow (higher is better): the chosen test metric, negated
+    /// for the losses and errors; the test loss when none was chosen.
+    var bestScore: Double {
+        let metric = configuration.saveBest ?? "loss"
+        let value = lastEvaluation?.metrics["test_\(metric)"] ?? .nan
+        let score = ["loss", "mse", "mae"].contains(metric) ? -value : value
+        return score.isFinite ? score : -.infinity
     }
 }

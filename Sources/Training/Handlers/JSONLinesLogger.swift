@@ -47,6 +47,13 @@ public final class JSONLinesLogger {
         handle.write(Data(("{" + fields.joined(separator: ",") + "}\n").utf8))
     }
 
+    /// Writes one line `{"event":"configuration","options":{...}}`: the run's effective options, first in the log.
+    public func logConfiguration(_ options: [(name: String, value: String)]) {
+        guard let handle else { return }
+        let fields = options.map { "\(StateJSON.quote($0.name)):\(StateJSON.quote($0.value))" }
+        handle.write(Data("{\"event\":\"configuration\",\"options\":{\(fields.joined(separator: ","))},\"world_size\":\(worldSize)}\n".utf8))
+    }
+
     /// Logs every `every` iterations (the `metrics` closure gives e.g. the running loss) and every epoch
     /// (with `state.metrics`).
     public func attach<Batch, Output>(to engine: Engine<Batch, Output>, every: Int,
