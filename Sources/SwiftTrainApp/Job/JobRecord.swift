@@ -11,6 +11,11 @@ public final class JobRecord: Stateful {
     /// Per-rank batch size of the run that wrote the checkpoint.
     public private(set) var batchSize: Int
 
+    /// The classes' names in output order (a classifier), for `predict`.
+    public var classNames: [String] = []
+    /// A regression's target standardisation (mean, scale), for `predict`.
+    public var targetStandardization: (mean: Double, scale: Double) = (0, 1)
+
     /// A record of `configuration` run on `worldSize` ranks.
     public init(configuration: TrainingConfiguration, worldSize: Int, task: LearningTask = .classification) {
         var configuration = configuration
@@ -28,6 +33,8 @@ public final class JobRecord: Stateful {
             "builtin_samples": .int(c.builtinSamples), "world_size": .int(worldSize), "batch_size": .int(batchSize),
             "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue), "task": .string(c.task.description),
             "learning_rate": .double(c.learningRate),
+            "class_names": .array(classNames.map(StateValue.string)),
+            "target_mean": .double(targetStandardization.mean), "target_scale": .double(targetStandardization.scale),
             // The effective configuration of the run, every option as its flag and value (for people and `inspect`).
             "options": .dictionary(Dictionary(uniqueKeysWithValues: c.optionValues.map {
                 (String($0.option.dropFirst(2)), StateValue.string($0.value))
@@ -60,6 +67,12 @@ public final class JobRecord: Stateful {
         if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
         try c.validate()
         configuration = c
+        if case .array(let names)? = state["class_names"] {
+            classNames = names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+        }
+        if case .double(let mean)? = state["target_mean"], case .double(let scale)? = state["target_scale"], scale > 0 {
+            targetStandardization = (mean, scale)
+        }
         worldSize = try state.int("world_size")
         batchSize = try state.int("batch_size")
     }

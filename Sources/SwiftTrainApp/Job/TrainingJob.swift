@@ -75,6 +75,8 @@ public final class TrainingJob {
                                         shuffle: false, tail: .uneven))
         dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
         record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
+        record.classNames = data.train.classNames.count >= data.test.classNames.count ? data.train.classNames : data.test.classNames
+        record.targetStandardization = (Double(plan.targetMean), Double(plan.targetScale))
         for message in data.notes { note(message) }
         if let reason = data.taskReason {
             note("task: \(data.task.rawValue), since \(reason) (choose with --task)")

@@ -21,6 +21,24 @@ public enum TrainingLauncher {
         }
     }
 
+    /// Runs a tool (`predict`) the way the process was started, under mpirun or alone; returns rank 0's result.
+    static func launchForTool<T>(_ body: (any Communicator) throws -> T) throws -> T? {
+        guard ClusterEnvironment.isLaunchedByMPI else {
+            BLAS.threadCount = ProcessInfo.processInfo.activeProcessorCount
+            return try body(LocalCommunicator())
+        }
+        BLAS.threadCount = 1
+        let communicator = try MPICommunicator.initialize()
+        communicator.collectiveTimeout = TrainingConfiguration.defaultCollectiveTimeout
+        do {
+            let result = try body(communicator)
+            communicator.finalize()
+            return communicator.rank == 0 ? result : nil
+        } catch {
+            communicator.abort(message: "rank \(communicator.rank): \(error)", exitCode: 1)
+        }
+    }
+
     private static func launch(simulatedRanks: Int?, deterministic: Bool, threads: Int?, collectiveTimeout: Double?,
                                _ body: @escaping @Sendable (any Communicator) throws -> TrainingSummary) throws -> TrainingSummary? {
         let cores = ProcessInfo.processInfo.activeProcessorCount

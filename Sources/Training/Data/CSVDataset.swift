@@ -55,6 +55,48 @@ public enum CSVDataset {
         return try parser.dataset(notes: &notes)
     }
 
+    /// The feature rows of a file for prediction: rows of `featureCount` numbers, or of `featureCount + 1` fields
+    /// of which the label column (named in a header, or the last) is dropped. A header row is skipped.
+    /// - Throws: `DatasetError` naming the file, line and column of a bad value, or a row of another width.
+    public static func loadFeatures(path: String, featureCount: Int, labelColumn: LabelColumn = .last) throws -> [[Float]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file"
+            throw DatasetError.unreadable(path: path, reason: reason)
+        }
+        var rows: [[Float]] = []
+        var dropped: Int?
+        var sawFirst = false
+        for (offset, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed == "\r" { continue }
+            let fields = parseFields(String(line)).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count == featureCount || fields.count == featureCount + 1 else {
+                throw DatasetError.wrongFieldCount(path: path, line: offset + 1, found: fields.count, expected: featureCount)
+            }
+            if !sawFirst {
+                sawFirst = true
+                if fields.count == featureCount + 1 {
+                    dropped = fields.count - 1
+                    if case .named(let name) = labelColumn, let index = fields.firstIndex(of: name) { dropped = index }
+                }
+                if fields.contains(where: { Float($0) == nil }) { continue }
+            }
+            var values: [Float] = []
+            for (column, field) in fields.enumerated() where column != dropped {
+                guard let value = Float(field), value.isFinite else {
+                    throw DatasetError.badValue(path: path, line: offset + 1, column: column + 1, text: field)
+                }
+                values.append(value)
+            }
+            guard values.count == featureCount else {
+                throw DatasetError.wrongFieldCount(path: path, line: offset + 1, found: fields.count, expected: featureCount)
+            }
+            rows.append(values)
+        }
+        guard !rows.isEmpty else { throw DatasetError.empty(path: path) }
+        return rows
+    }
+
     /// The rows of one file, validated as they arrive.
     struct RowParser {
         let path: String

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// What a researcher reaches for first: config files, evaluation inside an epoch, best checkpoints, early stopping,
+/// clipping, time limits, prediction.
+@Suite("The research workflow through the command line", .serialized)
+struct WorkflowTests {
+    static let small = ["--no-progress", "--builtin-samples", "400", "--model", "mlp:32"]
+
+    @Test("--config reads YAML or JSON, flags override it, --print-config shows the result, unknown keys are named")
+    func configurationFiles() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("config")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let yaml = directory.appendingPathComponent("run.yaml"), json = directory.appendingPathComponent("run.json")
+        try "epochs: 3\nlr: 0.02\nmodel: \"mlp:16\"\nprogress: false\nbuiltin-samples: 300\n".write(to: yaml, atomically: true, encoding: .utf8)
+        try #"{"epochs": 2, "batch-size": 16, "builtin-samples": 300}"#.write(to: json, atomically: true, encoding: .utf8)
+        let printed = try SwiftTrainRunner.run(["--config", yaml.path, "--epochs", "1", "--print-config"])
+        #expect(printed.exitCode == 0, "\(printed.standardError)")
+        for line in ["epochs: 1", "lr: 0.02", "model: \"mlp:16\"", "builtin-samples: 300"] {
+            #expect(printed.standardOutput.contains(line), "\(line) in \(printed.standardOutput)")
+        }
+        let trained = try SwiftTrainRunner.run(["--config", json.path, "--no-progress"])
+        #expect(trained.exitCode == 0, "\(trained.standardError)")
+        #expect(try SwiftTrainRunner.number(trained, "epoch") == 2)
+        try "epochs: 2\nlearning-rate: 0.1\n".write(to: yaml, atomically: true, encoding: .utf8)
+        let unknown = try SwiftTrainRunner.run(["--config", yaml.path])
+        #expect(unknown.exitCode == 2)
+        #expect(unknown.standardError.contains("unknown key 'learning-rate'") && unknown.standardError.contains(yaml.path))
+        let version = try SwiftTrainRunner.run(["--version"])
+        #expect(version.exitCode == 0 && version.standardOutput.hasPrefix("swift-train "))
+        let help = try SwiftTrainRunner.run(["--help"])
+        #expect(help.standardOutput.contains("--eval-every") && help.standardOutput.contains("predict"))
+    }
+
+    @Test("--eval-every evaluates inside epochs; --save-best keeps the best files by the metric; the log records both")
+    func bestCheckpoints() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("best")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("run.jsonl").path
+        let result = try SwiftTrainRunner.run(Self.small + ["--epochs", "3", "--eval-every", "5", "--save-best", "accuracy",
+                                                            "--keep", "2", "--checkpoint-dir", directory.path, "--log", log])
+        #expect(result.exitCode == 0, "\(result.standardError.suffix(500))")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("best_checkpoint_accuracy=") }
+        #expect(files.count == 2, "\(files)")
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first?.contains("\"event\":\"configuration\"") == true)
+        #expect(lines.filter { $0.contains("\"event\":\"evaluation\"") }.count >= 4)
+    }
+
+    @Test("--early-stopping ends a run that stops improving; --time-limit ends one on time; --clip-grad-norm trains")
+    func stopping() throws {
+        let early = try SwiftTrainRunner.run(Self.small + ["--epochs", "200", "--early-stopping", "1", "--lr", "0.5"])
+        #expect(early.exitCode == 0, "\(early.standardError.suffix(500))")
+        #expect(try SwiftTrainRunner.number(early, "epoch") < 200)
+        let timed = try SwiftTrainRunner.run(Self.small + ["--epochs", "100000", "--time-limit", "2"], timeout: 120)
+        #expect(timed.exitCode == 0 && !timed.timedOut)
+        #expect(try SwiftTrainRunner.number(timed, "epoch") < 100000)
+        let clipped = try SwiftTrainRunner.run(Self.small + ["--epochs", "3", "--clip-grad-norm", "0.5"])
+        #expect(clipped.exitCode == 0)
+        #expect(try SwiftTrainRunner.number(clipped, "test_accuracy") > 0.5)
+        #expect(try SwiftTrainRunner.run(["--clip-grad-norm", "0"]).exitCode == 2)
+    }
+
+    @Test("predict writes one row per input row with class and probabilities; under mpirun -n 2 the same file")
+    func predict() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("predict")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let digits = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv").path
+        let trained = try SwiftTrainRunner.run(["--data", "csv:\(digits)", "--label-column", "label", "--epochs", "3",
+                                                "--no-progress", "--checkpoint-dir", directory.path])
+        let checkpoint = try #require(try trained.summary()["checkpoint"] as? String)
+        let single = directory.appendingPathComponent("single.csv"), parallel = directory.appendingPathComponent("parallel.csv")
+        let arguments = ["predict", "--checkpoint", checkpoint, "--data", "csv:\(digits)", "--label-column", "label", "--output"]
+        let first = try SwiftTrainRunner.run(arguments + [single.path])
+        #expect(first.exitCode == 0, "\(first.standardError)")
+        let rows = try String(contentsOf: single, encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 1798 && rows[0].hasPrefix("prediction,p_0,p_1"))
+        let labels = try String(contentsOfFile: digits, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",").last! }
+        let agree = zip(rows.dropFirst(), labels).filter { $0.0.split(separator: ",")[0] == $0.1 }.count
+        #expect(Double(agree) / 1797 > 0.9)
+        let second = try SwiftTrainRunner.mpirun(ranks: 2, arguments + [parallel.path])
+        #expect(second.exitCode == 0, "\(second.standardError)")
+        let other = try String(contentsOf: parallel, encoding: .utf8).split(separator: "\n")
+        #expect(other.count == rows.count)
+        for (mine, theirs) in zip(rows.dropFirst(), other.dropFirst()) {
+            let a = mine.split(separator: ","), b = theirs.split(separator: ",")
+            #expect(a[0] == b[0], "the same class in input order")
+            #expect(zip(a.dropFirst(), b.dropFirst()).allSatisfy { abs(Double($0)! - Double($1)!) < 1e-4 })
+        }
+    }
+}
