@@ -14,6 +14,10 @@ struct EvaluateCommand: ParsableCommand {
     var data: String?
     @Option(help: "Samples per evaluation batch on each rank.")
     var batchSize = 256
+    @Option(help: "The label column of --data when it differs from the run's (NAME or last).")
+    var labelColumn: String?
+    @Option(help: "Without --data: the run's test split (default) or all of its data.")
+    var split: SplitOption = .test
 
     func validate() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be a positive integer, got \(batchSize)") }
@@ -26,7 +30,8 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let summary = try TrainingLauncher.evaluate(
-            checkpoint: checkpoint, data: try data.map(DataSpecification.init(parsing:)), batchSize: batchSize)
+            checkpoint: checkpoint, data: try data.map(DataSpecification.init(parsing:))?.resolved, batchSize: batchSize,
+            labelColumn: labelColumn.map(LabelColumnSpecification.init(parsing:)), wholeData: split == .all)
         if let summary { print(summary.jsonLine) }
     }
 }

@@ -19,7 +19,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Model: mlp:H1,H2,... (ReLU hidden layers) or cnn.")
     var model = "mlp:128,128"
     @Option(help: "classification, regression or auto (decided from the labels and said on standard error).")
-    var task = "auto"
+    var task: TaskOption = .auto
     @Option(parsing: .unconditional, help: "Number of epochs.")
     var epochs = 10
     @Option(parsing: .unconditional, help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Learning rate.")
     var lr = 0.05
     @Option(help: "Optimizer: sgd, adam or adamw.")
-    var optimizer = "sgd"
+    var optimizer: OptimizerKind = .sgd
     @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum = 0.9
     @Option(parsing: .unconditional, help: "Weight decay.")
@@ -68,7 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Also evaluate on the test split every N iterations (default: at each epoch's end).")
     var evalEvery: Int?
     @Option(help: "Keep the --keep best checkpoints by a test metric: accuracy, loss, mse, mae or r2 (needs --checkpoint-dir).")
-    var saveBest: String?
+    var saveBest: BestMetric?
     @Option(parsing: .unconditional, help: "Stop when the --save-best metric (default: test loss) has not improved for N evaluations.")
     var earlyStopping: Int?
     @Option(parsing: .unconditional, help: "Clip the global L2 norm of the (averaged) gradients to X.")
@@ -87,19 +87,16 @@ struct TrainCommand: ParsableCommand {
     /// The flags as a configuration, with every value checked.
     func makeConfiguration() throws -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
-        configuration.data = try DataSpecification(parsing: data)
+        configuration.data = try DataSpecification(parsing: data).resolved
         configuration.labelColumn = LabelColumnSpecification(parsing: labelColumn)
-        configuration.task = try TaskSpecification(parsing: task)
+        configuration.task = task.specification
         configuration.testFraction = testFraction
-        configuration.testData = try testData.map(DataSpecification.init(parsing:))
+        configuration.testData = try testData.map(DataSpecification.init(parsing:))?.resolved
         configuration.model = try ModelSpecification(parsing: model)
         configuration.epochs = epochs
         configuration.batchSize = batchSize
         configuration.learningRate = lr
-        guard let kind = OptimizerKind(rawValue: optimizer) else {
-            throw ValidationError("invalid --optimizer '\(optimizer)': expected sgd, adam or adamw")
-        }
-        configuration.optimizer = kind
+        configuration.optimizer = optimizer
         configuration.momentum = momentum
         configuration.weightDecay = weightDecay
         configuration.scheduler = try SchedulerSpecification(parsing: scheduler)
@@ -120,7 +117,7 @@ struct TrainCommand: ParsableCommand {
         configuration.injectedFault = try injectFault.map(InjectedFault.init(parsing:))
         configuration.collectiveTimeout = collectiveTimeout
         configuration.evaluateEvery = evalEvery
-        configuration.saveBest = saveBest
+        configuration.saveBest = saveBest?.rawValue
         configuration.earlyStoppingPatience = earlyStopping
         configuration.clipGradientNorm = clipGradNorm
         configuration.timeLimit = timeLimit

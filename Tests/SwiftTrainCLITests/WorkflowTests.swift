@@ -62,6 +62,25 @@ struct WorkflowTests {
         #expect(try SwiftTrainRunner.run(["--clip-grad-norm", "0"]).exitCode == 2)
     }
 
+    @Test("a relative data path is stored resolved: evaluate works from another directory; --split all takes every sample")
+    func evaluateElsewhere() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("elsewhere")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let digits = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv")
+        try FileManager.default.copyItem(at: digits, to: directory.appendingPathComponent("digits.csv"))
+        let trained = try SwiftTrainRunner.run(["--data", "csv:digits.csv", "--label-column", "label", "--epochs", "2",
+                                                "--no-progress", "--checkpoint-dir", "ck"], in: directory)
+        #expect(trained.exitCode == 0, "\(trained.standardError)")
+        let checkpoint = try #require(try trained.summary()["checkpoint"] as? String)
+        let absolute = checkpoint.hasPrefix("/") ? checkpoint : directory.appendingPathComponent(checkpoint).path
+        let test = try SwiftTrainRunner.run(["evaluate", "--checkpoint", absolute], in: URL(fileURLWithPath: "/"))
+        #expect(test.exitCode == 0, "\(test.standardError)")
+        #expect(try SwiftTrainRunner.number(test, "test_accuracy") == SwiftTrainRunner.number(trained, "test_accuracy"))
+        let all = try SwiftTrainRunner.run(["evaluate", "--checkpoint", absolute, "--split", "all"], in: URL(fileURLWithPath: "/"))
+        #expect(all.exitCode == 0, "\(all.standardError)")
+        #expect(try SwiftTrainRunner.number(all, "test_accuracy") != SwiftTrainRunner.number(test, "test_accuracy"))
+    }
+
     @Test("predict writes one row per input row with class and probabilities; under mpirun -n 2 the same file")
     func predict() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("predict")

@@ -15,13 +15,14 @@ enum CheckpointEvaluation {
         let summary: TrainingSummary
     }
 
-    static func run(path: String, data override: DataSpecification?, batchSize: Int,
-                    communicator: any Communicator) throws -> TrainingSummary {
+    static func run(path: String, data override: DataSpecification?, batchSize: Int, labelColumn: LabelColumnSpecification?,
+                    wholeData: Bool, communicator: any Communicator) throws -> TrainingSummary {
         let setup: Setup? = try TrainingLauncher.agreeing(communicator) {
             var bytes: [UInt8] = communicator.rank == 0 ? try CheckpointFile.read(bytesAt: URL(fileURLWithPath: path)) : []
             if communicator.size > 1 { try communicator.broadcast(bytes: &bytes, root: 0) }
             let tree = try CheckpointFile.decode(bytes, source: path)
-            return try prepare(tree, path: path, override: override, batchSize: batchSize, communicator: communicator)
+            return try prepare(tree, path: path, override: override, batchSize: batchSize, labelColumn: labelColumn,
+                               wholeData: wholeData, communicator: communicator)
         }
         guard let setup else { throw AgreedFailure.silent }
         try setup.evaluator.run(setup.loader)
@@ -31,13 +32,21 @@ enum CheckpointEvaluation {
     }
 
     private static func prepare(_ tree: StateDict, path: String, override: DataSpecification?, batchSize: Int,
+                                labelColumn: LabelColumnSpecification?, wholeData: Bool,
                                 communicator: any Communicator) throws -> Setup {
         guard case .dictionary(let jobState)? = tree["job"] else { throw CheckpointError.missingObject(name: "job") }
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
         try record.loadStateDict(jobState)
-        let configuration = record.configuration
+        var configuration = record.configuration
         let prepared = try PreparedData(configuration)
+        if let labelColumn { configuration.labelColumn = labelColumn }
         var test = prepared.test
+        if wholeData && override == nil {
+            test = prepared.train.subset(Array(0..<prepared.train.count))
+            test.features += prepared.test.features
+            test.labels += prepared.test.labels
+            if let values = prepared.train.targetValues { test.targetValues = values + (prepared.test.targetValues ?? []) }
+        }
         if let override {
             test = try PreparedData.load(override, configuration: configuration, seedOffset: 0)
             if prepared.task == .regression { test = try test.asRegression() }

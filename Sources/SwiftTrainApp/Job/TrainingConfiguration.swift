@@ -1,3 +1,4 @@
+import Foundation
 import Training
 /// Everything a training job needs to know, as the command line gives it.
 ///
@@ -95,6 +96,19 @@ public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
         if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
         if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
         throw ConfigurationError.invalid(option: "--data", value: text, expected: "builtin, csv:PATH or idx:DIR")
+    }
+
+    /// The same data with a relative path made absolute (against the current directory), so that a checkpoint
+    /// names its data wherever `evaluate` or `predict` later runs.
+    public var resolved: DataSpecification {
+        func absolute(_ path: String) -> String {
+            path.hasPrefix("/") ? path : URL(fileURLWithPath: path).standardizedFileURL.path
+        }
+        switch self {
+        case .builtin: return .builtin
+        case .csv(let path): return .csv(path: absolute(path))
+        case .idx(let directory): return .idx(directory: absolute(directory))
+        }
     }
 
     public var description: String {

@@ -15,9 +15,14 @@ public enum TrainingLauncher {
     }
 
     /// Evaluates a checkpoint on its run's test split or on `data`; returns rank 0's summary.
-    public static func evaluate(checkpoint path: String, data: DataSpecification?, batchSize: Int) throws -> TrainingSummary? {
+    /// - Parameters:
+    ///   - labelColumn: the label column of `data` when it differs from the run's.
+    ///   - wholeData: evaluate all of the run's own data (train and test) instead of its test split.
+    public static func evaluate(checkpoint path: String, data: DataSpecification?, batchSize: Int,
+                                labelColumn: LabelColumnSpecification? = nil, wholeData: Bool = false) throws -> TrainingSummary? {
         try launch(simulatedRanks: nil, deterministic: false, threads: nil, collectiveTimeout: nil) { communicator in
-            try CheckpointEvaluation.run(path: path, data: data, batchSize: batchSize, communicator: communicator)
+            try CheckpointEvaluation.run(path: path, data: data, batchSize: batchSize, labelColumn: labelColumn,
+                                         wholeData: wholeData, communicator: communicator)
         }
     }
 

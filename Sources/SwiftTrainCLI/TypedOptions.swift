@@ -1,0 +1,29 @@
+import ArgumentParser
+import SwiftTrainApp
+
+// Option values the parser checks itself, so that a bad value is reported with the valid choices.
+
+extension OptimizerKind: ExpressibleByArgument {}
+
+/// `--task`: what the labels are.
+enum TaskOption: String, CaseIterable, ExpressibleByArgument {
+    case auto, classification, regression
+
+    var specification: TaskSpecification {
+        switch self {
+        case .auto: .auto
+        case .classification: .fixed(.classification)
+        case .regression: .fixed(.regression)
+        }
+    }
+}
+
+/// `--save-best`: the test metric that ranks checkpoints.
+enum BestMetric: String, CaseIterable, ExpressibleByArgument {
+    case accuracy, loss, mse, mae, r2
+}
+
+/// `evaluate --split`: which part of the run's own data.
+enum SplitOption: String, CaseIterable, ExpressibleByArgument {
+    case test, all
+}
