@@ -75,6 +75,8 @@ struct TrainCommand: ParsableCommand {
     var clipGradNorm: Double?
     @Option(parsing: .unconditional, help: "End training after SECONDS (the summary and checkpoints are written as usual).")
     var timeLimit: Double?
+    @Option(help: "Write TensorBoard event files to DIR on rank 0 (loss, learning rate, test metrics, samples/s).")
+    var tensorboard: String?
     @Option(help: "Read options from a YAML or JSON file (keys are the option names: epochs: 20); flags given here override it.")
     var config: String?
     @Flag(help: "Print the effective configuration as YAML and exit.")
@@ -121,6 +123,7 @@ struct TrainCommand: ParsableCommand {
         configuration.earlyStoppingPatience = earlyStopping
         configuration.clipGradientNorm = clipGradNorm
         configuration.timeLimit = timeLimit
+        configuration.tensorBoardDirectory = tensorboard
         return configuration
     }
 

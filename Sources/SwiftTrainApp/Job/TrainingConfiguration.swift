@@ -74,6 +74,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var earlyStoppingPatience: Int?
     /// Clip the global gradient norm to this value (after averaging over ranks).
     public var clipGradientNorm: Double?
+    /// Write TensorBoard event files to this directory (rank 0).
+    public var tensorBoardDirectory: String?
     /// End the run after this many seconds of training (Ignite's TimeLimit), saving as usual.
     public var timeLimit: Double?
 

@@ -51,8 +51,43 @@ extension TrainingJob {
             try logger.attach(to: engine, every: Swift.max(1, trainLoader.batchesPerPass / 10)) { ["loss": Double($0.loss)] }
             self.logger = logger
         }
+        if let directory = configuration.tensorBoardDirectory {
+            try attachTensorBoard(to: engine, directory: directory)
+        }
         if configuration.progress && isLeader {
             try ProgressBar().attach(to: engine) { Double($0.loss) }
         }
+    }
+
+    /// Scalars for TensorBoard on rank 0: the training loss and learning rate per logged iteration, every test
+    /// metric per evaluation, the epoch's training loss and throughput.
+    func attachTensorBoard(to engine: Engine<SupervisedBatch, SupervisedOutput>, directory: String) throws {
+        let board = try TensorBoardWriter(directory: URL(fileURLWithPath: directory), isWriter: isLeader)
+        let rate = learningRate
+        try engine.on(.iterationCompleted(every: Swift.max(1, trainLoader.batchesPerPass / 10))) { engine in
+            guard let output = engine.state.output else { return }
+            board.addScalar("train/loss", Double(output.loss), step: engine.state.iteration)
+            board.addScalar("train/learning_rate", rate.learningRate, step: engine.state.iteration)
+        }
+        try engine.on(.evaluationCompleted) { engine in
+            for (name, value) in engine.state.metrics.sorted(by: { $0.key < $1.key }) where name.hasPrefix("test_") {
+                board.addScalar("test/" + name.dropFirst(5), value, step: engine.state.iteration)
+            }
+        }
+        var epochStart = Self.now, samplesAtStart = 0
+        try engine.on(.epochStarted) { [unowned self] _ in
+            epochStart = Self.now
+            samplesAtStart = samplesRun
+        }
+        try engine.on(.epochCompleted) { [unowned self] engine in
+            if let loss = engine.state.metrics["train_loss"] { board.addScalar("train/epoch_loss", loss, step: engine.state.iteration) }
+            let seconds = Self.now - epochStart
+            if seconds > 0 {
+                board.addScalar("train/samples_per_s", Double(samplesRun - samplesAtStart) / seconds, step: engine.state.iteration)
+            }
+            board.flush()
+        }
+        try engine.on(.completed) { _ in board.flush() }
+        tensorBoard = board
     }
 }

@@ -36,6 +36,7 @@ public final class TrainingJob {
     var checkpoint: Checkpoint?
     var scheduler: LearningRateScheduler?
     var logger: JSONLinesLogger?
+    var tensorBoard: TensorBoardWriter?
     var trainingSeconds = 0.0
     var excludedSeconds = 0.0
     var iterationsRun = 0

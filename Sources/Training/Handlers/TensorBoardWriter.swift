@@ -1,0 +1,136 @@
+import EngineCore
+import Foundation
+
+/// Writes scalars as a TensorBoard event file (`events.out.tfevents.*`), readable by TensorBoard itself: each
+/// record is a length, its masked CRC-32C, an `Event` protocol buffer and its masked CRC-32C. Only the writing
+/// rank (rank 0) writes.
+///
+/// ```swift
+/// let board = try TensorBoardWriter(directory: URL(fileURLWithPath: "runs/first"))
+/// board.addScalar("train/loss", 0.25, step: 100)
+/// ```
+public final class TensorBoardWriter {
+    /// The event file.
+    public let file: URL?
+    private let handle: FileHandle?
+
+    /// A writer of a new event file in `directory` (created when missing); writes nothing when not `isWriter`.
+    /// - Throws: `CheckpointError.unwritable` when the directory or the file cannot be written.
+    public init(directory: URL, isWriter: Bool = true) throws {
+        guard isWriter else {
+            file = nil
+            handle = nil
+            return
+        }
+        do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
+            throw CheckpointError.unwritable(path: directory.path, reason: "cannot create the TensorBoard directory")
+        }
+        let now = Date().timeIntervalSince1970
+        let name = "events.out.tfevents.\(Int(now)).\(ProcessInfo.processInfo.hostName).\(getpid()).swift-train"
+        let url = directory.appendingPathComponent(name)
+        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw CheckpointError.unwritable(path: url.path, reason: "cannot create the event file")
+        }
+        file = url
+        self.handle = handle
+        var event = Protobuf()
+        event.double(1, now)
+        event.string(3, "brain.Event:2")
+        write(event.bytes)
+    }
+
+    deinit { try? handle?.close() }
+
+    /// Appends one scalar at `step`.
+    public func addScalar(_ tag: String, _ value: Double, step: Int) {
+        guard handle != nil else { return }
+        var summaryValue = Protobuf()
+        summaryValue.string(1, tag)
+        summaryValue.float(2, Float(value))
+        var summary = Protobuf()
+        summary.message(1, summaryValue)
+        var event = Protobuf()
+        event.double(1, Date().timeIntervalSince1970)
+        event.varint(2, UInt64(bitPattern: Int64(step)))
+        event.message(5, summary)
+        write(event.bytes)
+    }
+
+    /// Flushes the file to disk.
+    public func flush() { try? handle?.synchronize() }
+
+    private func write(_ data: [UInt8]) {
+        var record: [UInt8] = []
+        let length = UInt64(data.count)
+        let lengthBytes = (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) }
+        record += lengthBytes
+        record += Self.littleEndian(Self.maskedCRC(lengthBytes))
+        record += data
+        record += Self.littleEndian(Self.maskedCRC(data))
+        handle?.write(Data(record))
+    }
+
+    static func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+
+    /// TensorFlow's masked CRC-32C.
+    static func maskedCRC(_ bytes: [UInt8]) -> UInt32 {
+        let crc = crc32c(bytes)
+        return ((crc >> 15) | (crc << 17)) &+ 0xa282_ead8
+    }
+
+    private static let table: [UInt32] = (0..<256).map { index in
+        var value = UInt32(index)
+        for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0x82F6_3B78 : value >> 1 }
+        return value
+    }
+
+    /// CRC-32C (Castagnoli).
+    static func crc32c(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xff)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}
+
+/// The few protocol-buffer encodings an `Event` needs.
+struct Protobuf {
+    var bytes: [UInt8] = []
+
+    mutating func key(_ field: Int, _ wireType: UInt64) { appendVarint(UInt64(field) << 3 | wireType) }
+
+    mutating func appendVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(value & 0x7f) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    mutating func varint(_ field: Int, _ value: UInt64) {
+        key(field, 0)
+        appendVarint(value)
+    }
+
+    mutating func double(_ field: Int, _ value: Double) {
+        key(field, 1)
+        bytes += (0..<8).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) }
+    }
+
+    mutating func float(_ field: Int, _ value: Float) {
+        key(field, 5)
+        bytes += (0..<4).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) }
+    }
+
+    mutating func string(_ field: Int, _ value: String) {
+        key(field, 2)
+        appendVarint(UInt64(value.utf8.count))
+        bytes += Array(value.utf8)
+    }
+
+    mutating func message(_ field: Int, _ value: Protobuf) {
+        key(field, 2)
+        appendVarint(UInt64(value.bytes.count))
+        bytes += value.bytes
+    }
+}
