@@ -55,7 +55,12 @@ extension TrainingJob {
             try attachTensorBoard(to: engine, directory: directory)
         }
         if configuration.progress && isLeader {
-            try ProgressBar().attach(to: engine) { Double($0.loss) }
+            var bar = ProgressBar()
+            // Under mpirun rank 0's standard error is a pipe to mpirun; on a terminal the bar still draws on it.
+            if ClusterEnvironment.isLaunchedByMPI, isatty(STDERR_FILENO) == 0, let terminal = FileHandle(forWritingAtPath: "/dev/tty") {
+                bar = ProgressBar(isTerminal: true) { terminal.write(Data($0.utf8)) }
+            }
+            try bar.attach(to: engine) { Double($0.loss) }
         }
     }
 

@@ -50,6 +50,8 @@ public final class TrainingJob {
         self.configuration = configuration
         self.communicator = communicator
         try configuration.validate()
+        let notice = LoadingNotice("loading the data", isLeader: communicator.rank == 0)
+        defer { notice.finish() }
         data = try PreparedData(configuration)
         try configuration.validate(features: data.train.featureCount, samples: data.train.count + data.test.count)
         guard data.train.count > 0 else {

@@ -12,6 +12,8 @@ public final class ProgressBar {
     public let isTerminal: Bool
     private let plainEvery: Int
     private var epochStart = DispatchTime.now().uptimeNanoseconds
+    private var runStart = DispatchTime.now().uptimeNanoseconds
+    private var runStartIteration = 0
     private var runningLoss: Double?
 
     /// A progress bar writing through `write` (default: standard error; terminal mode when it is a tty).
@@ -25,6 +27,10 @@ public final class ProgressBar {
     /// Attaches to a training engine; `loss` reads the batch loss of an output (kept as an α = 0.98
     /// running average).
     public func attach<Batch, Output>(to engine: Engine<Batch, Output>, loss: @escaping (Output) -> Double) throws {
+        try engine.on(.started) { [self] engine in
+            runStart = DispatchTime.now().uptimeNanoseconds
+            runStartIteration = engine.state.iteration
+        }
         try engine.on(.epochStarted) { [self] _ in epochStart = DispatchTime.now().uptimeNanoseconds }
         try engine.on(.iterationCompleted) { [self] engine in
             if let output = engine.state.output {
@@ -40,6 +46,14 @@ public final class ProgressBar {
         }
     }
 
+    /// "42s", "3m05s", "1h02m".
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return String(format: "%dm%02ds", total / 60, total % 60) }
+        return String(format: "%dh%02dm", total / 3600, total % 3600 / 60)
+    }
+
     private func draw(_ state: EngineState, inEpoch: Int, final: Bool) {
         let length = state.epochLength ?? 0
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - epochStart) / 1e9
@@ -50,7 +64,14 @@ public final class ProgressBar {
             let filled = Swift.min(20, 20 * inEpoch / length)
             line += " |" + String(repeating: "#", count: filled) + String(repeating: "-", count: 20 - filled) + "|"
         }
-        line += String(format: " %.0f it/s ETA %.0fs", rate, eta)
+        line += String(format: " %.0f it/s ETA %@", rate, Self.duration(eta))
+        // The whole run: iterations left at the run's own rate so far.
+        let runElapsed = Double(DispatchTime.now().uptimeNanoseconds - runStart) / 1e9
+        let runRate = runElapsed > 0 ? Double(state.iteration - runStartIteration) / runElapsed : 0
+        if let maxEpochs = state.maxEpochs, length > 0, runRate > 0 {
+            let left = Double(Swift.max(length * maxEpochs - state.iteration, 0)) / runRate
+            line += ", run \(Self.duration(left))"
+        }
         if let runningLoss { line += String(format: " loss %.4f", runningLoss) }
         if final, let accuracy = state.metrics["test_accuracy"] { line += String(format: " test_accuracy %.4f", accuracy) }
         write(isTerminal ? "\r" + line + (final ? "\n" : "") : line + "\n")
