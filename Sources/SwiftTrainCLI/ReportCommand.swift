@@ -3,19 +3,20 @@ import Foundation
 import SwiftTrainApp
 import Training
 
-/// `swift-train report`: loss and metric curves of a run's JSON-lines log, as SVG.
+/// `swift-train report`: loss and metric curves of one or several runs' JSON-lines logs, as SVG or PNG.
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "report", abstract: "Draw a run's loss and metric curves (from --log) as an SVG file.")
+        commandName: "report", abstract: "Draw runs' loss and metric curves (from --log) in one figure, SVG or PNG.")
 
-    @Argument(help: "The JSON-lines log written with --log.")
-    var log: String
+    @Argument(help: "The JSON-lines logs written with --log (several runs are drawn together).")
+    var logs: [String]
 
-    @Option(help: "The SVG file to write.")
+    @Option(help: "The figure to write: .svg, or .png (needs rsvg-convert).")
     var output: String
 
     func run() throws {
-        try TrainingReport.render(logAt: URL(fileURLWithPath: log), to: URL(fileURLWithPath: output))
+        guard !logs.isEmpty else { throw ValidationError("give at least one log") }
+        try TrainingReport.render(logsAt: logs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: output))
         FileHandle.standardError.write(Data("swift-train: wrote \(output)\n".utf8))
     }
 }

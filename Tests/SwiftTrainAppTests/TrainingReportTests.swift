@@ -22,3 +22,23 @@ struct TrainingReportTests {
         #expect(throws: TrainingReport.ReportError.empty) { try TrainingReport.renderSVG(logLines: ["", " "]) }
     }
 }
+
+@Suite("The training report across runs")
+struct TrainingReportRunsTests {
+    static func log(losses: [Double]) -> [String] {
+        [#"{"event":"configuration","options":{"epochs":"3"},"world_size":1}"#]
+            + losses.enumerated().map { index, loss in
+                #"{"event":"epoch_completed","epoch":\#(index + 1),"iteration":\#(10 * (index + 1)),"world_size":1,"metrics":{"train_loss":\#(loss),"test_loss":\#(loss * 2),"test_accuracy":0.\#(index + 5)}}"#
+            }
+    }
+
+    @Test("several runs share one figure with their names; a loss spanning decades gets a logarithmic axis")
+    func runs() throws {
+        let svg = try TrainingReport.renderSVG(runs: [("fast", Self.log(losses: [2, 0.2, 0.002])), ("slow", Self.log(losses: [2, 1.5, 1.2]))])
+        #expect(svg.contains("2 swift-train runs"))
+        for name in ["fast: train_loss", "slow: train_loss", "fast: test_loss", "slow: test_accuracy"] { #expect(svg.contains(name), "\(name)") }
+        #expect(svg.contains("logarithmic axis"))
+        let linear = try TrainingReport.renderSVG(runs: [("slow", Self.log(losses: [2, 1.5, 1.2]))])
+        #expect(!linear.contains("logarithmic axis"))
+    }
+}

@@ -81,6 +81,26 @@ struct WorkflowTests {
         #expect(try SwiftTrainRunner.number(all, "test_accuracy") != SwiftTrainRunner.number(test, "test_accuracy"))
     }
 
+    @Test("report draws several runs' logs in one PNG (rsvg-convert) or SVG")
+    func reportPNG() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("report")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var logs: [String] = []
+        for (name, lr) in [("fast", "0.05"), ("slow", "0.01")] {
+            let log = directory.appendingPathComponent("\(name).jsonl").path
+            let result = try SwiftTrainRunner.run(Self.small + ["--epochs", "3", "--lr", lr, "--log", log])
+            #expect(result.exitCode == 0, "\(result.standardError)")
+            logs.append(log)
+        }
+        let png = directory.appendingPathComponent("runs.png"), svg = directory.appendingPathComponent("runs.svg")
+        let drawn = try SwiftTrainRunner.run(["report"] + logs + ["--output", png.path])
+        #expect(drawn.exitCode == 0, "\(drawn.standardError)")
+        #expect(try Data(contentsOf: png).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG file")
+        _ = try SwiftTrainRunner.run(["report"] + logs + ["--output", svg.path])
+        let text = try String(contentsOf: svg, encoding: .utf8)
+        #expect(text.contains("fast: test_accuracy") && text.contains("slow: test_accuracy"))
+    }
+
     @Test("predict writes one row per input row with class and probabilities; under mpirun -n 2 the same file")
     func predict() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("predict")

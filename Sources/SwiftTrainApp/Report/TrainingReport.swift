@@ -2,20 +2,25 @@ import EngineCore
 import Training
 import Foundation
 
-/// Draws a run's JSON-lines log (`--log`) as an SVG: loss curves (per-iteration loss, epoch train and test
-/// loss) and metric curves (accuracy-like values) against epochs.
+/// Draws the JSON-lines logs of one or several runs (`--log`) as an SVG (or PNG): loss curves (per-iteration
+/// loss, training loss, validation loss, evaluations inside epochs included) and metric curves against epochs. A
+/// loss that spans more than two decades is drawn on a logarithmic axis.
 public enum TrainingReport {
     /// A log that cannot be drawn.
     public enum ReportError: Error, Equatable, CustomStringConvertible {
         case unreadable(path: String)
         case malformed(line: Int, reason: String)
         case empty
+        case unwritable(path: String)
+        case noRasteriser
 
         public var description: String {
             switch self {
             case .unreadable(let path): "\(path): cannot read the log"
             case .malformed(let line, let reason): "log line \(line): \(reason)"
             case .empty: "the log has no entries to draw"
+            case .unwritable(let path): "\(path): cannot write the figure"
+            case .noRasteriser: "PNG output needs rsvg-convert (Debian's librsvg2-bin; launch/setup installs it); write .svg instead"
             }
         }
     }
@@ -24,15 +29,89 @@ public enum TrainingReport {
 
     /// Reads the log at `logAt` and writes the SVG to `to`.
     public static func render(logAt source: URL, to destination: URL) throws {
-        guard let text = try? String(contentsOf: source, encoding: .utf8) else { throw ReportError.unreadable(path: source.path) }
-        let svg = try renderSVG(logLines: text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
-        do { try svg.write(to: destination, atomically: true, encoding: .utf8) } catch {
-            throw ReportError.unreadable(path: destination.path)
+        try render(logsAt: [source], to: destination)
+    }
+
+    /// Reads the logs and writes one figure to `destination`: SVG, or PNG when its name ends in `.png` (rendered
+    /// from the SVG by `rsvg-convert`, Debian's librsvg2-bin, which `launch/setup` installs).
+    public static func render(logsAt sources: [URL], to destination: URL) throws {
+        var runs: [(name: String, lines: [String])] = []
+        for source in sources {
+            guard let text = try? String(contentsOf: source, encoding: .utf8) else { throw ReportError.unreadable(path: source.path) }
+            runs.append((source.deletingPathExtension().lastPathComponent,
+                         text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
+        }
+        let svg = try renderSVG(runs: runs)
+        guard destination.pathExtension.lowercased() == "png" else {
+            do { try svg.write(to: destination, atomically: true, encoding: .utf8) } catch {
+                throw ReportError.unwritable(path: destination.path)
+            }
+            return
+        }
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-report-\(getpid()).svg")
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        do { try svg.write(to: temporary, atomically: true, encoding: .utf8) } catch {
+            throw ReportError.unwritable(path: temporary.path)
+        }
+        let converter = Process()
+        converter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        converter.arguments = ["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", destination.path, temporary.path]
+        converter.standardError = FileHandle.nullDevice
+        do { try converter.run() } catch { throw ReportError.noRasteriser }
+        converter.waitUntilExit()
+        guard converter.terminationStatus == 0 else {
+            throw converter.terminationStatus == 127 ? ReportError.noRasteriser : ReportError.unwritable(path: destination.path)
         }
     }
 
     /// The SVG for the lines of a log.
     public static func renderSVG(logLines: [String]) throws -> String {
+        try renderSVG(runs: [("run", logLines)])
+    }
+
+    /// The SVG for several runs' logs, each series named after its run when there are several.
+    public static func renderSVG(runs: [(name: String, lines: [String])]) throws -> String {
+        var series: [String: [Point]] = [:]
+        var worldSizes: [Int] = []
+        var final: [String] = []
+        for run in runs {
+            let prefix = runs.count > 1 ? "\(run.name): " : ""
+            let parsed = try readRun(run.lines)
+            worldSizes.append(parsed.worldSize)
+            for (name, points) in parsed.series { series[prefix + name, default: []] += points }
+            for name in ["test_accuracy", "test_r2", "test_loss", "train_loss"] {
+                if let last = parsed.series[name]?.sorted(by: { $0.x < $1.x }).last {
+                    final.append(String(format: "%@%@ %.4f", prefix, name, last.y))
+                }
+            }
+        }
+        let lossSeries = series.filter { $0.key.contains("loss") || $0.key.contains("mse") || $0.key.contains("mae") }
+        let metricSeries = series.filter { !lossSeries.keys.contains($0.key) }
+        let width = 1000.0, panelHeight = 320.0
+        let sizes = Set(worldSizes).sorted().map(String.init).joined(separator: ", ")
+        let title = runs.count > 1 ? "\(runs.count) swift-train runs (world size \(sizes))" : "swift-train run: world size \(sizes)"
+        var svg = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(2 * panelHeight + 110))" \
+        viewBox="0 0 \(Int(width)) \(Int(2 * panelHeight + 110))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16" font-weight="bold">\(escape(title))</text>
+        <text x="\(width / 2)" y="44" text-anchor="middle" fill="#444">\(escape(final.isEmpty ? "" : "final " + final.joined(separator: ", ")))</text>
+
+        """
+        svg += panel(title: "Loss (training and validation)", series: lossSeries, top: 60, width: width, height: panelHeight,
+                     unitRange: false)
+        svg += panel(title: "Metrics", series: metricSeries, top: 80 + panelHeight, width: width, height: panelHeight,
+                     unitRange: true)
+        return svg + "</svg>\n"
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+    }
+
+    /// One run's series: epoch-level values at whole epochs, evaluations inside epochs at their fraction, and
+    /// per-iteration values as "NAME (per iteration)".
+    static func readRun(_ logLines: [String]) throws -> (series: [String: [Point]], worldSize: Int) {
         var series: [String: [Point]] = [:]
         var iterationsPerEpoch: Double?
         var worldSize = 1
@@ -42,6 +121,7 @@ public enum TrainingReport {
             do { parsed = try StateValue(json: line) } catch {
                 throw ReportError.malformed(line: index + 1, reason: "\(error)")
             }
+            if case .dictionary(let entry) = parsed, entry["event"] == .string("configuration") { continue }
             guard case .dictionary(let entry) = parsed, case .string(let event)? = entry["event"],
                   case .int(let epoch)? = entry["epoch"], case .int(let iteration)? = entry["iteration"] else {
                 throw ReportError.malformed(line: index + 1, reason: "needs event, epoch and iteration")
@@ -56,7 +136,8 @@ public enum TrainingReport {
         let perEpoch = iterationsPerEpoch ?? Double(entries.map(\.iteration).max() ?? 1)
         for entry in entries {
             let x = entry.event == "epoch_completed" ? Double(entry.epoch) : Double(entry.iteration) / Swift.max(perEpoch, 1)
-            for (name, value) in entry.metrics {
+            // An evaluation inside an epoch carries the epoch's other metrics too: only its test values are new.
+            for (name, value) in entry.metrics where entry.event != "evaluation" || name.hasPrefix("test_") {
                 let number: Double
                 switch value {
                 case .double(let v): number = v
@@ -64,29 +145,11 @@ public enum TrainingReport {
                 default: continue
                 }
                 guard number.isFinite else { continue }
-                let key = entry.event == "epoch_completed" ? name : "\(name) (per iteration)"
+                let key = entry.event == "iteration_completed" ? "\(name) (per iteration)" : name
                 series[key, default: []].append(Point(x: x, y: number))
             }
         }
-        let lossSeries = series.filter { $0.key.contains("loss") }
-        let metricSeries = series.filter { !$0.key.contains("loss") }
-        var final: [String] = []
-        for name in ["test_accuracy", "test_loss", "train_loss"] {
-            if let last = series[name]?.last { final.append(String(format: "%@ %.4f", name, last.y)) }
-        }
-        let width = 900.0, panelHeight = 300.0
-        var svg = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(2 * panelHeight + 90))" \
-        viewBox="0 0 \(Int(width)) \(Int(2 * panelHeight + 90))" font-family="sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16" font-weight="bold">\
-        swift-train run: world size \(worldSize)\(final.isEmpty ? "" : ", final " + final.joined(separator: ", "))</text>
-
-        """
-        svg += panel(title: "Loss", series: lossSeries, top: 40, width: width, height: panelHeight, unitRange: false)
-        svg += panel(title: "Metrics", series: metricSeries, top: 60 + panelHeight, width: width, height: panelHeight,
-                     unitRange: true)
-        return svg + "</svg>\n"
+        return (series, worldSize)
     }
 
     /// Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten, about `count` of them.
@@ -110,18 +173,28 @@ public enum TrainingReport {
             return svg + "<text x=\"\(left)\" y=\"\(top + 40)\" fill=\"#777\">no values logged</text>\n</g>\n"
         }
         var yMin = points.map(\.y).min()!, yMax = points.map(\.y).max()!
+        // A loss spanning more than two decades reads better on a logarithmic axis.
+        let logarithmic = !unitRange && yMin > 0 && yMax / yMin > 100
+        let transform: (Double) -> Double = logarithmic ? { log10($0) } : { $0 }
+        if logarithmic { (yMin, yMax) = (floor(log10(yMin)), ceil(log10(yMax))) }
         if unitRange && yMin >= 0 && yMax <= 1 { (yMin, yMax) = (0, 1) }
         if yMax - yMin < 1e-9 { (yMin, yMax) = (yMin - 0.5, yMax + 0.5) }
-        let xTicks = niceTicks(0, Swift.max(points.map(\.x).max()!, 1e-9)), yTicks = niceTicks(yMin, yMax)
+        let xTicks = niceTicks(0, Swift.max(points.map(\.x).max()!, 1e-9))
+        let yTicks = logarithmic ? Array(stride(from: yMin, through: yMax, by: 1)) : niceTicks(yMin, yMax)
         let xMin = xTicks.first!, xMax = xTicks.last!
         (yMin, yMax) = (yTicks.first!, yTicks.last!)
         let plotTop = top + 25
         func sx(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * (right - left) }
-        func sy(_ y: Double) -> Double { bottom - (y - yMin) / (yMax - yMin) * (bottom - plotTop) }
+        func sy(_ value: Double) -> Double { bottom - (transform(value) - yMin) / (yMax - yMin) * (bottom - plotTop) }
+        func tickY(_ tick: Double) -> Double { bottom - (tick - yMin) / (yMax - yMin) * (bottom - plotTop) }
         svg += "<rect x=\"\(left)\" y=\"\(plotTop)\" width=\"\(right - left)\" height=\"\(bottom - plotTop)\" fill=\"none\" stroke=\"#999\"/>\n"
-        for y in yTicks {
-            svg += "<line x1=\"\(left)\" y1=\"\(sy(y))\" x2=\"\(right)\" y2=\"\(sy(y))\" stroke=\"#eee\"/>\n"
-            svg += "<text x=\"\(left - 6)\" y=\"\(sy(y) + 4)\" text-anchor=\"end\">\(String(format: "%g", y))</text>\n"
+        for tick in yTicks {
+            let label = logarithmic ? String(format: "%g", pow(10, tick)) : String(format: "%g", tick)
+            svg += "<line x1=\"\(left)\" y1=\"\(tickY(tick))\" x2=\"\(right)\" y2=\"\(tickY(tick))\" stroke=\"#eee\"/>\n"
+            svg += "<text x=\"\(left - 6)\" y=\"\(tickY(tick) + 4)\" text-anchor=\"end\">\(label)</text>\n"
+        }
+        if logarithmic {
+            svg += "<text x=\"\(right)\" y=\"\(top + 12)\" text-anchor=\"end\" fill=\"#777\">logarithmic axis</text>\n"
         }
         for x in xTicks {
             svg += "<text x=\"\(sx(x))\" y=\"\(bottom + 16)\" text-anchor=\"middle\">\(String(format: "%g", x))</text>\n"
@@ -138,7 +211,7 @@ public enum TrainingReport {
             }
             let legendY = plotTop + 10 + Double(index) * 18
             svg += "<line x1=\"\(right + 15)\" y1=\"\(legendY)\" x2=\"\(right + 35)\" y2=\"\(legendY)\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
-            svg += "<text x=\"\(right + 40)\" y=\"\(legendY + 4)\">\(name)</text>\n"
+            svg += "<text x=\"\(right + 40)\" y=\"\(legendY + 4)\">\(escape(name))</text>\n"
         }
         return svg + "</g>\n"
     }
