@@ -10,12 +10,14 @@ let package = Package(
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Cluster", targets: ["Cluster"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Autodiff", targets: ["Autodiff"]),
         .executable(name: "swift-train", targets: ["SwiftTrainCLI"]),
         .executable(name: "swift-train-bench", targets: ["SwiftTrainBench"]),
         .executable(name: "example-seed-trainer", targets: ["SeedTrainer"]),
         .executable(name: "example-custom-regression", targets: ["CustomRegression"]),
         .executable(name: "example-data-parallel-loop", targets: ["DataParallelLoop"]),
         .executable(name: "example-checkpoint-resume", targets: ["CheckpointResume"]),
+        .executable(name: "example-differentiable-model", targets: ["DifferentiableModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,6 +39,8 @@ let package = Package(
         .target(name: "EngineCore"),
         .target(name: "NeuralNet", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
+        // Models written as differentiable Swift (the toolchain's `_Differentiation`), bridged to NeuralNet's Model.
+        .target(name: "Autodiff", dependencies: ["NeuralNet"]),
         .target(name: "Training", dependencies: [
             "EngineCore", "NeuralNet", "Cluster", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -44,14 +48,14 @@ let package = Package(
 
         // MARK: - The application (a client of the libraries' public API) and its tools
         .target(name: "SwiftTrainApp", dependencies: [
-            "Training", "EngineCore", "NeuralNet", "Cluster", .product(name: "Crypto", package: "swift-crypto"),
+            "Training", "EngineCore", "NeuralNet", "Cluster", "Autodiff", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "SwiftTrainCLI", dependencies: [
             "SwiftTrainApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "SwiftTrainBench", dependencies: [
-            "SwiftTrainApp", "Training", "CBLAS", "CMPI",
+            "SwiftTrainApp", "Training", "Autodiff", "CBLAS", "CMPI",
         ]),
 
         // MARK: - Examples (public API only; the README's code; run by ExamplesTests)
@@ -63,11 +67,14 @@ let package = Package(
                           path: "Examples/DataParallelLoop"),
         .executableTarget(name: "CheckpointResume", dependencies: ["EngineCore", "NeuralNet", "Training"],
                           path: "Examples/CheckpointResume"),
+        .executableTarget(name: "DifferentiableModel", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/DifferentiableModel"),
 
         // MARK: - Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "NeuralNet"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport"]),
         .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp"]),

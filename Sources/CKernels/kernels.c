@@ -130,3 +130,14 @@ KERNEL(ck_sum_rows, sum_rows_body, (const float *x, float *out, size_t rows, siz
        (x, out, rows, width, accumulate))
 KERNEL(ck_scale, scale_body, (float *x, size_t n, float factor), (x, n, factor))
 KERNEL(ck_add, add_body, (const float *a, float *b, size_t n), (a, b, n))
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void ck_keep_large_buffers_in_heap(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}

@@ -8,6 +8,9 @@ package enum Kernels {
     /// Whether the AVX2/FMA instances run on this CPU.
     package static var usesAVX2: Bool { ck_uses_avx2() != 0 }
 
+    /// Makes the C library keep buffers of any size in the heap for reuse instead of mapping each one.
+    package static func keepLargeBuffersInTheHeap() { ck_keep_large_buffers_in_heap() }
+
     @inline(__always)
     package static func sgd(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int, rate: Float, decay: Float) {
         ck_sgd(p, g, count, rate, decay)

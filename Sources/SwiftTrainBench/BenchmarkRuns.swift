@@ -128,3 +128,19 @@ func runMemoryBenchmark(_ runner: BenchmarkRunner) throws {
     report("memory", ["world_size": "1", "peak_rss_mib": format(peak / 1_048_576, 1), "required_mib": format(required / 1_048_576, 1),
                       "ratio": format(peak / required, 2), "reference_ignite_mib": "900", "target_ratio": "1.5"])
 }
+
+/// B7: the B2 and B3 MLPs written as differentiable models, alternated with the built-in ones in the same run (n=1).
+func runDifferentiableBenchmark(_ runner: BenchmarkRunner) throws {
+    for (kind, name, threads) in [("digits", "digits_differentiable", 1), ("mnist", "mnist_differentiable", 2)] {
+        var builtIn: [Double] = [], differentiable: [Double] = []
+        for _ in 0..<runner.repeats {
+            let common = ["\(kind)-worker", "--threads", "\(threads)"]
+            builtIn.append(try runner.field("samples_per_s", in: try runner.output(of: [runner.benchPath] + common, ranks: 1, threads: threads)))
+            differentiable.append(try runner.field("samples_per_s", in: try runner.output(
+                of: [runner.benchPath] + common + ["--differentiable"], ranks: 1, threads: threads)))
+        }
+        let ours = median(differentiable), theirs = median(builtIn)
+        report(name, ["samples_per_s": format(ours), "builtin_samples_per_s": format(theirs), "ratio_to_builtin": format(ours / theirs, 2),
+                      "target_ratio": "0.77", "threads": "\(threads)", "repeats": "\(runner.repeats)"])
+    }
+}

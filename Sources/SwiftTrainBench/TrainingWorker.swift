@@ -3,6 +3,8 @@ import EngineCore
 import Foundation
 import NeuralNet
 import Training
+import Autodiff
+import _Differentiation
 
 /// One measured training run of B2 (digits) or B3 (MNIST-sized random data), as a rank of an mpirun job or
 /// alone: the whole loop (engine, sampler, loader, all-reduce handler, a loss metric), start-up excluded.
@@ -32,7 +34,10 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         test = nil
         (hidden, batch, epochs) = ([512, 512], 64, 1)
     }
-    let model = try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
+    let model: any Model = arguments.contains("--differentiable")
+        ? try AutodiffModel(DifferentiableMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
+                            inputShape: [train.featureCount], outputShape: [10])
+        : try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
     let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
     let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
     try DataParallel(communicator: communicator, overlap: overlap).attach(to: trainer, arena: model.arena, optimizer: optimizer)
@@ -66,4 +71,25 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
               + "steps=\(trainer.state.iteration) parameters=\(model.parameterCount)")
     }
     (communicator as? MPICommunicator)?.finalize()
+}
+
+/// B7: the B2 and B3 MLPs written as differentiable Swift (the compiler derives backward).
+struct DifferentiableMLP: DifferentiableModel {
+    var layers: [Dense]
+
+    init(inputs: Int, hidden: [Int], outputs: Int) {
+        var random = CounterRandom(seed: 0, stream: 77)
+        let widths = [inputs] + hidden + [outputs]
+        layers = (1..<widths.count).map { Dense(inputs: widths[$0 - 1], outputs: widths[$0], random: &random) }
+    }
+
+    @differentiable(reverse)
+    func callAsFunction(_ x: DTensor) -> DTensor {
+        var h = x
+        for index in withoutDerivative(at: layers.indices) {
+            h = layers[index](h)
+            if index < withoutDerivative(at: layers.count) - 1 { h = relu(h) }
+        }
+        return h
+    }
 }

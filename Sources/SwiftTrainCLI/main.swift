@@ -5,6 +5,18 @@ import Training
 
 // Parses the command line, runs the command, and turns every error into one line on standard error:
 // exit 2 for usage errors, 1 for anything else. Under mpirun only rank 0 prints it.
+// `swift-train --help` shows the training options (training is the default command) and lists the others.
+let rootArguments = Array(CommandLine.arguments.dropFirst())
+if rootArguments == ["--help"] || rootArguments == ["-h"] {
+    print("""
+        swift-train: \(SwiftTrain.configuration.abstract)
+
+        Commands: train (the default), evaluate, predict, inspect, report; `swift-train COMMAND --help` for each.
+
+        """)
+    print(TrainCommand.helpMessage(for: TrainCommand.self))
+    exit(0)
+}
 do {
     var command = try SwiftTrain.parseAsRoot(try ConfigurationFile.expand(Array(CommandLine.arguments.dropFirst())))
     try command.run()

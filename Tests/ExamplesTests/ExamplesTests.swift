@@ -54,4 +54,13 @@ struct ExamplesTests {
         #expect(result.standardOutput.contains("resuming from checkpoint_50.safetensors at epoch 2, iteration 50"))
         #expect(result.standardOutput.contains("bit for bit: true"))
     }
+
+    @Test("a model written as differentiable Swift trains in the library's engine to a good accuracy")
+    func differentiableModel() throws {
+        let result = try Self.run("example-differentiable-model", ["3"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("parameters: input.weight input.bias block.weight block.bias head.weight head.bias"))
+        let accuracy = Self.number(after: "epoch 3: test accuracy ", in: result.standardOutput) ?? 0
+        #expect(accuracy > 0.8, "\(result.standardOutput)")
+    }
 }

@@ -41,11 +41,12 @@ struct VersionDependencyTests {
                 targets: [.executableTarget(name: "app", dependencies: [
                     .product(name: "EngineCore", package: "swift-train"), .product(name: "NeuralNet", package: "swift-train"),
                     .product(name: "Cluster", package: "swift-train"), .product(name: "Training", package: "swift-train"),
+                    .product(name: "Autodiff", package: "swift-train"),
                 ])]
             )
             """.write(to: app.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
         let example = try String(contentsOf: root.appendingPathComponent("Examples/SeedTrainer/main.swift"), encoding: .utf8)
-        try ("import Cluster\n" + example).write(to: app.appendingPathComponent("Sources/app/main.swift"), atomically: true,
+        try ("import Autodiff\nimport Cluster\n" + example).write(to: app.appendingPathComponent("Sources/app/main.swift"), atomically: true,
                                                  encoding: .utf8)
         let build = try Self.shell("swift build 2>&1 | grep -vE '^\\[[0-9]+/[0-9]+\\]'", in: app)
         #expect(build.exitCode == 0 && !build.standardOutput.contains("error:"), "\(build.standardOutput.suffix(3000))")

@@ -21,6 +21,10 @@ void ck_sum_rows(const float *x, float *out, size_t rows, size_t width, int accu
 void ck_scale(float *x, size_t n, float factor);
 void ck_add(const float *a, float *b, size_t n);
 
+// Keeps large allocations in the heap (glibc maps and unmaps buffers over 128 KiB by default, so code that
+// allocates its results at every step pays page faults each time); a no-op elsewhere.
+void ck_keep_large_buffers_in_heap(void);
+
 // Which implementation runs: 1 when the AVX2/FMA code was chosen.
 int ck_uses_avx2(void);
 #endif

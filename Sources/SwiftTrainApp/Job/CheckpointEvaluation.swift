@@ -64,9 +64,9 @@ enum CheckpointEvaluation {
         let model = try ModelFactory.makeModel(configuration.model, sampleShape: prepared.train.sampleShape,
                                                classes: plan.outputs, seed: configuration.seed)
         try Checkpoint.loadObjects(toLoad: ["model": ModelState(model)], checkpoint: tree)
-        guard test.featureCount == model.inputCount else {
+        guard test.featureCount == model.inputShape.reduce(1, *) else {
             throw ConfigurationError.invalid(option: "--data", value: override?.description ?? "test split",
-                                             expected: "\(model.inputCount) features per sample")
+                                             expected: "\(model.inputShape.reduce(1, *)) features per sample")
         }
         let evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
                                                 outputTransform: plan.evaluationOutput)

@@ -1,3 +1,4 @@
+import Autodiff
 import Training
 import NeuralNet
 
@@ -5,9 +6,12 @@ import NeuralNet
 public enum ModelFactory {
     /// The model for samples of `sampleShape` and `classes` outputs, initialised from `seed`.
     public static func makeModel(_ specification: ModelSpecification, sampleShape: [Int], classes: Int,
-                                 seed: UInt64) throws -> Sequential {
+                                 seed: UInt64) throws -> any Model {
         let features = sampleShape.reduce(1, *)
         switch specification {
+        case .residualMLP(let width, let blocks):
+            return try AutodiffModel(ResidualMLP(inputs: features, width: width, blocks: blocks, outputs: classes, seed: seed),
+                                     inputShape: [features], outputShape: [classes])
         case .multilayerPerceptron(let hidden):
             return try Sequential.multilayerPerceptron(inputs: features, hidden: hidden, outputs: classes, seed: seed)
         case .convolutional:
@@ -34,7 +38,7 @@ public enum ModelFactory {
     }
 
     /// The optimizer the configuration names, over `model`'s arena.
-    public static func makeOptimizer(_ configuration: TrainingConfiguration, model: Sequential) -> any Optimizer {
+    public static func makeOptimizer(_ configuration: TrainingConfiguration, model: any Model) -> any Optimizer {
         switch configuration.optimizer {
         case .sgd:
             SGD(arena: model.arena, learningRate: configuration.learningRate, momentum: configuration.momentum,

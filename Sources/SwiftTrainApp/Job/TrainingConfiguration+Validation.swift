@@ -56,6 +56,7 @@ extension TrainingConfiguration {
         switch model {
         case .multilayerPerceptron(let hidden): widths += hidden.map(Double.init)
         case .convolutional: widths += [8 * inputs, 16 * inputs / 4]
+        case .residualMLP(let width, let blocks): widths += Array(repeating: Double(width), count: blocks + 1)
         }
         widths.append(10)
         var parameters = 0.0

@@ -137,12 +137,22 @@ public enum LabelColumnSpecification: Sendable, Equatable {
 public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
     case multilayerPerceptron(hidden: [Int])
     case convolutional
+    /// A residual MLP written as differentiable Swift: WIDTH units, BLOCKS residual blocks.
+    case residualMLP(width: Int, blocks: Int)
 
     /// Parses `mlp:128,128`, `mlp:` (no hidden layer: logistic regression) or `cnn`.
     public init(parsing text: String) throws {
         if text == "cnn" { self = .convolutional; return }
+        if text.hasPrefix("resmlp:") {
+            let parts = text.dropFirst(7).split(separator: ",").map { Int($0) }
+            guard parts.count == 2, let width = parts[0], let blocks = parts[1], width > 0, width <= 1 << 14, blocks >= 0, blocks <= 64 else {
+                throw ConfigurationError.invalid(option: "--model", value: text, expected: "resmlp:WIDTH,BLOCKS such as resmlp:128,2")
+            }
+            self = .residualMLP(width: width, blocks: blocks)
+            return
+        }
         guard text.hasPrefix("mlp:") || text == "mlp" else {
-            throw ConfigurationError.invalid(option: "--model", value: text, expected: "mlp:H1,H2,... or cnn")
+            throw ConfigurationError.invalid(option: "--model", value: text, expected: "mlp:H1,H2,..., resmlp:WIDTH,BLOCKS or cnn")
         }
         let list = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false)
         if list.count == 1 && list[0].isEmpty || text == "mlp" { self = .multilayerPerceptron(hidden: []); return }
@@ -161,6 +171,7 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .multilayerPerceptron(let hidden): "mlp:" + hidden.map(String.init).joined(separator: ",")
         case .convolutional: "cnn"
+        case .residualMLP(let width, let blocks): "resmlp:\(width),\(blocks)"
         }
     }
 }

@@ -18,7 +18,7 @@ public final class TrainingJob {
     /// The training and test splits.
     public let data: PreparedData
     /// The model trained.
-    public let model: Sequential
+    public let model: any Model
     /// The optimizer.
     public let optimizer: any Optimizer
     /// The trainer engine.

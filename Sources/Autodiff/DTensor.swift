@@ -1,0 +1,120 @@
+import _Differentiation
+import NeuralNet
+
+/// Where a model parameter's values live once its model is bound to an arena; nil before.
+public final class ParameterSlot {
+    var arena: ParameterArena?
+    var entry: ParameterEntry?
+    /// While `AutodiffModel.backward` runs: the pullbacks add this parameter's gradient straight into the arena's
+    /// gradient buffer (and hand back a zero tangent), so no tangent needs walking afterwards.
+    var deliversToArena = false
+    init() {}
+}
+
+extension DTensor {
+    /// `gradient` for this tensor: added into the arena for a parameter whose model is running backward (the
+    /// zero tangent is returned then), else returned as it is.
+    func deliver(_ gradient: DTensor) -> DTensor {
+        guard let slot, slot.deliversToArena, let arena = slot.arena, let entry = slot.entry else { return gradient }
+        gradient.withValues { values in
+            arena.withUnsafeMutableBuffers { _, gradients in
+                let target = UnsafeMutableBufferPointer(rebasing: gradients[entry.range])
+                for index in 0..<Swift.min(values.count, target.count) { target[index] += values[index] }
+            }
+        }
+        return .zero
+    }
+}
+
+/// A differentiable tensor: a shape and Float32 values with value semantics, whose operations carry derivatives
+/// registered with `@derivative(of:)` (matrix products on OpenBLAS), so that Swift's compiler differentiates
+/// any model written with them.
+///
+/// A model's parameters are made with `DTensor(parameterShape:values:)`; `AutodiffModel` then moves their values
+/// into its flat `ParameterArena`, where optimizers, data parallelism and checkpoints find them.
+public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertible {
+    public typealias TangentVector = DTensor
+    /// The dimensions, outermost first (the batch first for activations).
+    public var shape: [Int]
+    var storage: [Float]
+    /// Set on parameters: the arena place the values are read from once bound.
+    let slot: ParameterSlot?
+
+    /// A tensor of `shape` holding `values`.
+    public init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
+        self.shape = shape
+        storage = values
+        slot = nil
+    }
+
+    /// A model parameter of `shape` with initial `values`, later bound to its model's arena.
+    public init(parameterShape shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
+        self.shape = shape
+        storage = values
+        slot = ParameterSlot()
+    }
+
+    /// A tensor holding a `Tensor`'s values.
+    public init(_ tensor: Tensor) { self.init(shape: tensor.shape, values: tensor.values) }
+
+    /// The values, from the arena for a bound parameter.
+    public var values: [Float] {
+        if let slot, let arena = slot.arena, let entry = slot.entry { return (try? arena.parameter(named: entry.name).values) ?? storage }
+        return storage
+    }
+
+    /// Runs `body` on the values without copying them (a bound parameter's view of the arena).
+    func withValues<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        if let slot, let arena = slot.arena, let entry = slot.entry {
+            return try arena.withUnsafeMutableBuffers { parameters, _ in
+                try body(UnsafeBufferPointer(rebasing: parameters[entry.range]))
+            }
+        }
+        return try storage.withUnsafeBufferPointer(body)
+    }
+
+    /// Number of values.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The values as a `Tensor`.
+    public var tensor: Tensor { Tensor(shape: shape, values: values) }
+
+    public var description: String { "DTensor(\(shape))" }
+
+    // MARK: AdditiveArithmetic (the zero tangent is empty and adds as zero)
+
+    public static var zero: DTensor { DTensor(shape: [0], values: []) }
+
+    public static func + (lhs: DTensor, rhs: DTensor) -> DTensor {
+        if lhs.storage.isEmpty && lhs.slot == nil { return rhs.detached }
+        if rhs.storage.isEmpty && rhs.slot == nil { return lhs.detached }
+        precondition(lhs.count == rhs.count, "adding tensors of shapes \(lhs.shape) and \(rhs.shape)")
+        return lhs.withValues { a in rhs.withValues { b in DTensor(shape: lhs.shape, values: (0..<a.count).map { a[$0] + b[$0] }) } }
+    }
+
+    public static func - (lhs: DTensor, rhs: DTensor) -> DTensor { lhs + rhs.scaled(by: -1) }
+
+    public mutating func move(by offset: DTensor) { self = self + offset }
+
+    @derivative(of: +)
+    public static func vjpAdd(_ lhs: DTensor, _ rhs: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
+        (lhs + rhs, { (lhs.deliver($0), rhs.deliver($0)) })
+    }
+
+    @derivative(of: -)
+    public static func vjpSubtract(_ lhs: DTensor, _ rhs: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
+        (lhs - rhs, { (lhs.deliver($0), rhs.deliver($0.scaled(by: -1))) })
+    }
+
+    /// The values without the parameter binding (a plain value).
+    var detached: DTensor { slot == nil ? self : DTensor(shape: shape, values: values) }
+
+    /// Every value times `factor` (not differentiable: for tangents).
+    func scaled(by factor: Float) -> DTensor {
+        withValues { DTensor(shape: shape, values: $0.map { $0 * factor }) }
+    }
+
+    public static func == (lhs: DTensor, rhs: DTensor) -> Bool { lhs.shape == rhs.shape && lhs.values == rhs.values }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import _Differentiation
+import NeuralNet
+
+// Differentiable operations on DTensor. Each has its derivative registered beside it; matrix products run on
+// OpenBLAS (through NeuralNet's `Tensor.matmul` kernels), element-wise ones are plain loops.
+
+/// `x · Wᵀ + b` for `x` of shape [batch, inputs], `weight` [outputs, inputs] and `bias` [outputs] (PyTorch's layout).
+@differentiable(reverse)
+public func dense(_ x: DTensor, weight: DTensor, bias: DTensor) -> DTensor {
+    denseForward(x, weight, bias)
+}
+
+func denseForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> DTensor {
+    precondition(x.shape.count == 2 && weight.shape.count == 2 && x.shape[1] == weight.shape[1] && bias.count == weight.shape[0],
+                 "dense: input \(x.shape), weight \(weight.shape), bias \(bias.shape)")
+    let rows = x.shape[0], outputs = weight.shape[0], inputs = x.shape[1]
+    var result = [Float](repeating: 0, count: rows * outputs)
+    x.withValues { a in
+        weight.withValues { w in
+            bias.withValues { b in
+                result.withUnsafeMutableBufferPointer { c in
+                    for row in 0..<rows { for column in 0..<outputs { c[row * outputs + column] = b[column] } }
+                    BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a.baseAddress!, lda: inputs,
+                              w.baseAddress!, ldb: inputs, beta: 1, c.baseAddress!, ldc: outputs)
+                }
+            }
+        }
+    }
+    return DTensor(shape: [rows, outputs], values: result)
+}
+
+@derivative(of: dense)
+public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
+    -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))
+{
+    let value = denseForward(x, weight, bias)
+    return (value, { gradient in
+        let rows = x.shape[0], outputs = weight.shape[0], inputs = x.shape[1]
+        var inputGradient = [Float](repeating: 0, count: rows * inputs)
+        var weightGradient = [Float](repeating: 0, count: outputs * inputs)
+        var biasGradient = [Float](repeating: 0, count: outputs)
+        gradient.withValues { g in
+            weight.withValues { w in
+                inputGradient.withUnsafeMutableBufferPointer { dx in
+                    BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs, g.baseAddress!, lda: outputs,
+                              w.baseAddress!, ldb: inputs, beta: 0, dx.baseAddress!, ldc: inputs)
+                }
+            }
+            x.withValues { a in
+                weightGradient.withUnsafeMutableBufferPointer { dw in
+                    BLAS.gemm(transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows, g.baseAddress!, lda: outputs,
+                              a.baseAddress!, ldb: inputs, beta: 0, dw.baseAddress!, ldc: inputs)
+                }
+            }
+            for row in 0..<rows { for column in 0..<outputs { biasGradient[column] += g[row * outputs + column] } }
+        }
+        return (x.deliver(DTensor(shape: x.shape, values: inputGradient)),
+                weight.deliver(DTensor(shape: weight.shape, values: weightGradient)),
+                bias.deliver(DTensor(shape: bias.shape, values: biasGradient)))
+    })
+}
+
+/// An element-wise function and its derivative from the input and the output.
+@inline(__always)
+func elementwise(_ x: DTensor, _ f: (Float) -> Float) -> DTensor {
+    x.withValues { DTensor(shape: x.shape, values: $0.map(f)) }
+}
+
+/// max(0, x).
+@differentiable(reverse)
+public func relu(_ x: DTensor) -> DTensor { elementwise(x) { Swift.max($0, 0) } }
+
+@derivative(of: relu)
+public func vjpRelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    let y = relu(x)
+    return (y, { g in
+        y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { out[$0] > 0 ? gv[$0] : 0 }) } }
+    })
+}
+
+/// tanh(x).
+@differentiable(reverse)
+public func tanh(_ x: DTensor) -> DTensor { elementwise(x) { Foundation.tanh($0) } }
+
+@derivative(of: tanh)
+public func vjpTanh(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    let y = tanh(x)
+    return (y, { g in
+        y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { gv[$0] * (1 - out[$0] * out[$0]) }) } }
+    })
+}
+
+/// 1 / (1 + e^-x).
+@differentiable(reverse)
+public func sigmoid(_ x: DTensor) -> DTensor { elementwise(x) { 1 / (1 + Foundation.exp(-$0)) } }
+
+@derivative(of: sigmoid)
+public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    let y = sigmoid(x)
+    return (y, { g in
+        y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { gv[$0] * out[$0] * (1 - out[$0]) }) } }
+    })
+}
+
+/// Element-wise product of tensors of the same shape.
+@differentiable(reverse)
+public func multiply(_ a: DTensor, _ b: DTensor) -> DTensor {
+    a.withValues { x in b.withValues { y in DTensor(shape: a.shape, values: (0..<x.count).map { x[$0] * y[$0] }) } }
+}
+
+@derivative(of: multiply)
+public func vjpMultiply(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
+    (multiply(a, b), { g in (a.deliver(multiply(g, b.detached)), b.deliver(multiply(g, a.detached))) })
+}
+
+/// The sum of every value, as a tensor of shape [1].
+@differentiable(reverse)
+public func sum(_ x: DTensor) -> DTensor { x.withValues { DTensor(shape: [1], values: [$0.reduce(0, +)]) } }
+
+@derivative(of: sum)
+public func vjpSum(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    (sum(x), { g in DTensor(shape: x.shape, values: Array(repeating: g.values.first ?? 0, count: x.count)) })
+}
+
+/// The mean of every value, as a tensor of shape [1].
+@differentiable(reverse)
+public func mean(_ x: DTensor) -> DTensor { x.withValues { DTensor(shape: [1], values: [$0.reduce(0, +) / Float(Swift.max($0.count, 1))]) } }
+
+@derivative(of: mean)
+public func vjpMean(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    (mean(x), { g in DTensor(shape: x.shape, values: Array(repeating: (g.values.first ?? 0) / Float(Swift.max(x.count, 1)), count: x.count)) })
+}
+
+/// The same values under another shape of the same size.
+@differentiable(reverse)
+public func reshape(_ x: DTensor, to shape: [Int]) -> DTensor { DTensor(shape: shape, values: x.values) }
+
+@derivative(of: reshape, wrt: x)
+public func vjpReshape(_ x: DTensor, to shape: [Int]) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    (reshape(x, to: shape), { g in DTensor(shape: x.shape, values: g.values) })
+}
