@@ -39,6 +39,8 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
     var storage: [Float]
     /// Set on parameters: the arena place the values are read from once bound.
     let slot: ParameterSlot?
+    /// A model's input: nothing asks for its gradient, so pullbacks skip computing it.
+    var isConstant = false
 
     /// A tensor of `shape` holding `values`.
     public init(shape: [Int], values: [Float]) {
@@ -54,6 +56,18 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
         self.shape = shape
         storage = values
         slot = ParameterSlot()
+    }
+
+    /// A tensor whose gradient is never needed (a batch of inputs): operations skip computing it.
+    public init(constant shape: [Int], values: [Float]) {
+        self.init(shape: shape, values: values)
+        isConstant = true
+    }
+
+    /// The bound parameter's gradient view in the arena while its model runs backward; nil otherwise.
+    var arenaGradientDestination: (ParameterArena, ParameterEntry)? {
+        guard let slot, slot.deliversToArena, let arena = slot.arena, let entry = slot.entry else { return nil }
+        return (arena, entry)
     }
 
     /// A tensor holding a `Tensor`'s values.

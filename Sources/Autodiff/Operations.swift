@@ -35,29 +35,52 @@ public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))
 {
     let value = denseForward(x, weight, bias)
+    var weightTangent = DTensor.zero, biasTangent = DTensor.zero
     return (value, { gradient in
         let rows = x.shape[0], outputs = weight.shape[0], inputs = x.shape[1]
-        var inputGradient = [Float](repeating: 0, count: rows * inputs)
-        var weightGradient = [Float](repeating: 0, count: outputs * inputs)
-        var biasGradient = [Float](repeating: 0, count: outputs)
+        var inputGradient = DTensor.zero
         gradient.withValues { g in
-            weight.withValues { w in
-                inputGradient.withUnsafeMutableBufferPointer { dx in
-                    BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs, g.baseAddress!, lda: outputs,
-                              w.baseAddress!, ldb: inputs, beta: 0, dx.baseAddress!, ldc: inputs)
+            if !x.isConstant {
+                let values = weight.withValues { w in
+                    [Float](unsafeUninitializedCapacity: rows * inputs) { dx, initialized in
+                        BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs, g.baseAddress!, lda: outputs,
+                                  w.baseAddress!, ldb: inputs, beta: 0, dx.baseAddress!, ldc: inputs)
+                        initialized = rows * inputs
+                    }
                 }
+                inputGradient = x.deliver(DTensor(shape: x.shape, values: values))
             }
-            x.withValues { a in
-                weightGradient.withUnsafeMutableBufferPointer { dw in
+            // dW = gᵀ·x and db = Σ rows of g, straight into the arena when the model runs backward.
+            func weightProduct(into destination: UnsafeMutablePointer<Float>, beta: Float) {
+                x.withValues { a in
                     BLAS.gemm(transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows, g.baseAddress!, lda: outputs,
-                              a.baseAddress!, ldb: inputs, beta: 0, dw.baseAddress!, ldc: inputs)
+                              a.baseAddress!, ldb: inputs, beta: beta, destination, ldc: inputs)
                 }
             }
-            for row in 0..<rows { for column in 0..<outputs { biasGradient[column] += g[row * outputs + column] } }
+            func biasSum(into destination: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                if !accumulate { destination.update(repeating: 0, count: outputs) }
+                for row in 0..<rows { for column in 0..<outputs { destination[column] += g[row * outputs + column] } }
+            }
+            if let (arena, entry) = weight.arenaGradientDestination {
+                arena.withUnsafeMutableBuffers { _, gradients in weightProduct(into: gradients.baseAddress! + entry.offset, beta: 1) }
+                weightTangent = .zero
+            } else {
+                weightTangent = DTensor(shape: weight.shape, values: [Float](unsafeUninitializedCapacity: outputs * inputs) { dw, n in
+                    weightProduct(into: dw.baseAddress!, beta: 0)
+                    n = outputs * inputs
+                })
+            }
+            if let (arena, entry) = bias.arenaGradientDestination {
+                arena.withUnsafeMutableBuffers { _, gradients in biasSum(into: gradients.baseAddress! + entry.offset, accumulate: true) }
+                biasTangent = .zero
+            } else {
+                biasTangent = DTensor(shape: bias.shape, values: [Float](unsafeUninitializedCapacity: outputs) { db, n in
+                    biasSum(into: db.baseAddress!, accumulate: false)
+                    n = outputs
+                })
+            }
         }
-        return (x.deliver(DTensor(shape: x.shape, values: inputGradient)),
-                weight.deliver(DTensor(shape: weight.shape, values: weightGradient)),
-                bias.deliver(DTensor(shape: bias.shape, values: biasGradient)))
+        return (inputGradient, weightTangent, biasTangent)
     })
 }
 
