@@ -117,8 +117,8 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model {
         guard input.shape.count >= 1, input.rows > 0, Array(input.shape.dropFirst()).reduce(1, *) == inputShape.reduce(1, *) else {
             throw ModelError.badInput(expected: inputShape, found: input.shape)
         }
-        let x = DTensor(constant: [input.rows, inputShape.reduce(1, *)], values: input.values)
-        let (output, pullback) = valueWithPullback(at: model) { model in model(x) }
+        let x = DTensor(constant: [input.rows] + inputShape, values: input.values)
+        let (output, pullback) = AutodiffContext.with(context) { valueWithPullback(at: model) { model in model(x) } }
         self.pullback = pullback
         lastBatch = input.rows
         return Tensor(shape: [input.rows] + outputShape, values: output.values)

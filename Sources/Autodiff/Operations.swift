@@ -98,7 +98,7 @@ public func relu(_ x: DTensor) -> DTensor { elementwise(x) { Swift.max($0, 0) } 
 public func vjpRelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = relu(x)
     return (y, { g in
-        y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { out[$0] > 0 ? gv[$0] : 0 }) } }
+        x.deliver(y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { out[$0] > 0 ? gv[$0] : 0 }) } })
     })
 }
 
@@ -110,7 +110,7 @@ public func tanh(_ x: DTensor) -> DTensor { elementwise(x) { Foundation.tanh($0)
 public func vjpTanh(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = tanh(x)
     return (y, { g in
-        y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { gv[$0] * (1 - out[$0] * out[$0]) }) } }
+        x.deliver(y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { gv[$0] * (1 - out[$0] * out[$0]) }) } })
     })
 }
 
@@ -122,7 +122,7 @@ public func sigmoid(_ x: DTensor) -> DTensor { elementwise(x) { 1 / (1 + Foundat
 public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = sigmoid(x)
     return (y, { g in
-        y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { gv[$0] * out[$0] * (1 - out[$0]) }) } }
+        x.deliver(y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { gv[$0] * out[$0] * (1 - out[$0]) }) } })
     })
 }
 
@@ -143,7 +143,7 @@ public func sum(_ x: DTensor) -> DTensor { x.withValues { DTensor(shape: [1], va
 
 @derivative(of: sum)
 public func vjpSum(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    (sum(x), { g in DTensor(shape: x.shape, values: Array(repeating: g.values.first ?? 0, count: x.count)) })
+    (sum(x), { g in x.deliver(DTensor(shape: x.shape, values: Array(repeating: g.values.first ?? 0, count: x.count))) })
 }
 
 /// The mean of every value, as a tensor of shape [1].
@@ -152,7 +152,7 @@ public func mean(_ x: DTensor) -> DTensor { x.withValues { DTensor(shape: [1], v
 
 @derivative(of: mean)
 public func vjpMean(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    (mean(x), { g in DTensor(shape: x.shape, values: Array(repeating: (g.values.first ?? 0) / Float(Swift.max(x.count, 1)), count: x.count)) })
+    (mean(x), { g in x.deliver(DTensor(shape: x.shape, values: Array(repeating: (g.values.first ?? 0) / Float(Swift.max(x.count, 1)), count: x.count))) })
 }
 
 /// The same values under another shape of the same size.
@@ -161,5 +161,15 @@ public func reshape(_ x: DTensor, to shape: [Int]) -> DTensor { DTensor(shape: s
 
 @derivative(of: reshape, wrt: x)
 public func vjpReshape(_ x: DTensor, to shape: [Int]) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    (reshape(x, to: shape), { g in DTensor(shape: x.shape, values: g.values) })
+    (reshape(x, to: shape), { g in x.deliver(DTensor(shape: x.shape, values: g.values)) })
+}
+
+/// Each sample flattened: [batch, ...] → [batch, features] (before a dense layer).
+public func flatten(_ x: DTensor) -> DTensor {
+    DTensor(shape: [x.shape.first ?? 1, x.count / Swift.max(x.shape.first ?? 1, 1)], values: x.values)
+}
+
+@derivative(of: flatten)
+public func vjpFlatten(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
+    (flatten(x), { g in x.deliver(DTensor(shape: x.shape, values: g.values)) })
 }
