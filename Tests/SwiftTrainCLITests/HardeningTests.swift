@@ -67,6 +67,51 @@ struct HardeningTests {
         #expect(shapes.standardError.contains("[1, 4, 4]") && shapes.standardError.contains("[1, 2, 8]"), "\(shapes.standardError)")
     }
 
+    @Test("a malformed first line of a large CSV is reported at once; '1' and '1.0' are one class, said once")
+    func csvStreaming() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("bigcsv")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let big = directory.appendingPathComponent("big.csv")
+        FileManager.default.createFile(atPath: big.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: big)
+        handle.write(Data("a,b,c,label\n1,2,x,3\n".utf8))
+        let block = Data(String(repeating: "1,2,3,4\n", count: 100_000).utf8)
+        for _ in 0..<100 { handle.write(block) }   // 80 MB behind the bad line
+        try handle.close()
+        let start = Date()
+        let bad = try SwiftTrainRunner.run(["--data", "csv:\(big.path)", "--no-progress"], timeout: 120)
+        #expect(bad.exitCode != 0 && bad.standardError.contains("line 2, column 3"), "\(bad.standardError)")
+        #expect(Date().timeIntervalSince(start) < 10, "reported when met, not after reading 80 MB")
+        let merged = directory.appendingPathComponent("merged.csv")
+        var text = "a,b,label\n"
+        for row in 0..<60 { text += "\(row % 7),\(row % 5),\(row % 3 == 0 ? "1.0" : row % 3 == 1 ? "1" : "2")\n" }
+        try text.write(to: merged, atomically: true, encoding: .utf8)
+        let result = try SwiftTrainRunner.run(["--data", "csv:\(merged.path)", "--epochs", "1", "--no-progress"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("labels '1' and '1.0' are the same number, one class 1"), "\(result.standardError)")
+        #expect(result.standardError.contains("2 distinct integers"))
+    }
+
+    @Test("an IDX file gzipped from 200 MB is read only up to its declared size")
+    func gzipBomb() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("bomb")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.idx(directory.appendingPathComponent("train-labels-idx1-ubyte"), magic: 2049, dimensions: [20],
+                     payload: (0..<20).map { UInt8($0 % 10) })
+        let images = directory.appendingPathComponent("train-images-idx3-ubyte")
+        try Self.idx(images, magic: 2051, dimensions: [20, 4, 4], payload: [UInt8](repeating: 9, count: 200_000_000))
+        let gzip = try ProcessRunner.run("/usr/bin/env", ["gzip", "-1", images.path], timeout: 300)
+        #expect(gzip.exitCode == 0)
+        try FileManager.default.copyItem(at: directory.appendingPathComponent("train-labels-idx1-ubyte"),
+                                         to: directory.appendingPathComponent("t10k-labels-idx1-ubyte"))
+        try FileManager.default.copyItem(at: directory.appendingPathComponent("train-images-idx3-ubyte.gz"),
+                                         to: directory.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
+        let start = Date()
+        let result = try SwiftTrainRunner.run(["--data", "idx:\(directory.path)", "--epochs", "1", "--no-progress"], timeout: 120)
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(Date().timeIntervalSince(start) < 10, "only the declared 320 bytes of images are inflated")
+    }
+
     @Test("a checkpoint nested 100,000 levels deep or with a shape past Int.max is refused, not a crash")
     func hostileCheckpoints() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("hostile")

@@ -79,6 +79,14 @@ struct WorkflowTests {
         let all = try SwiftTrainRunner.run(["evaluate", "--checkpoint", absolute, "--split", "all"], in: URL(fileURLWithPath: "/"))
         #expect(all.exitCode == 0, "\(all.standardError)")
         #expect(try SwiftTrainRunner.number(all, "test_accuracy") != SwiftTrainRunner.number(test, "test_accuracy"))
+        // Other data whose label column has another name.
+        let renamed = directory.appendingPathComponent("renamed.csv")
+        let original = try String(contentsOf: digits, encoding: .utf8)
+        try original.replacingOccurrences(of: ",label\n", with: ",digit\n").write(to: renamed, atomically: true, encoding: .utf8)
+        let other = try SwiftTrainRunner.run(["evaluate", "--checkpoint", absolute, "--data", "csv:\(renamed.path)",
+                                              "--label-column", "digit"])
+        #expect(other.exitCode == 0, "\(other.standardError)")
+        #expect(try SwiftTrainRunner.number(other, "test_accuracy") > 0.9)
     }
 
     @Test("report draws several runs' logs in one PNG (rsvg-convert) or SVG")
