@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "NeuralNet"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport"]),
-        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp"]),
+        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore"]),
         .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],

@@ -1,3 +1,4 @@
+import EngineCore
 import SwiftTrainApp
 import Testing
 
@@ -40,5 +41,41 @@ struct TrainingReportRunsTests {
         #expect(svg.contains("logarithmic axis"))
         let linear = try TrainingReport.renderSVG(runs: [("slow", Self.log(losses: [2, 1.5, 1.2]))])
         #expect(!linear.contains("logarithmic axis"))
+    }
+}
+
+@Suite("Values a checkpoint or a summary must never let through")
+struct LoadedValueTests {
+    @Test("a summary writes a value that is not a finite number as null, keeping the summary")
+    func nullSummary() {
+        let summary = TrainingSummary(epoch: 1, iteration: 2, worldSize: 1, task: .classification,
+                                      metrics: ["test_accuracy": .nan, "test_loss": .infinity], trainSamplesPerSecond: 10,
+                                      parametersSHA256: "x", parameters: 3, checkpoint: nil)
+        #expect(summary.jsonLine.contains(#""test_accuracy":null"#) && summary.jsonLine.contains(#""test_loss":null"#))
+        #expect(summary.jsonLine.contains(#""epoch":1"#))
+    }
+
+    @Test("a job record holding values no run could have is refused by the same checks as the command line", arguments: [
+        ("builtin_samples", StateValue.int(0)), ("builtin_samples", .int(1_000_000_000)), ("test_fraction", .double(.nan)),
+        ("model", .string("mlp:65536,65536")), ("optimizer", .string("lbfgs")),
+    ])
+    func impossibleRecord(key: String, value: StateValue) throws {
+        let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
+        var state = record.stateDict()
+        state[key] = value
+        #expect(throws: (any Error).self) { try JobRecord(configuration: TrainingConfiguration(), worldSize: 1).loadStateDict(state) }
+    }
+
+    @Test("an engine state with an epoch length of 2^62 or a negative position is refused or handled without overflow")
+    func engineState() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        #expect(throws: StateDictError.self) {
+            try engine.loadStateDict(["epoch_length": .int(1 << 62), "epoch": .int(4), "max_epochs": .int(8)])
+        }
+        #expect(throws: StateDictError.self) {
+            try engine.loadStateDict(["epoch_length": .int(3), "iteration": .int(-1), "max_epochs": .int(8)])
+        }
+        try engine.loadStateDict(["epoch_length": .int(1 << 62), "iteration": .int(5), "max_epochs": .int(8)])
+        #expect(!engine.isDone)
     }
 }

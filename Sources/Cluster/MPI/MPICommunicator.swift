@@ -12,10 +12,13 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
     public let reductionOrder: ReductionOrder
-    /// When set, every collective must complete within this many seconds: it is issued non-blocking and
-    /// polled, and past the deadline the job is aborted with a message naming this rank and the collective
-    /// (a peer that is alive but stuck would otherwise hang every rank forever). Nil: blocking MPI calls.
-    public var collectiveTimeout: Double?
+    /// When set, every collective must complete within this many seconds: a watchdog thread ends this rank with a
+    /// message naming it and the collective past the deadline (mpirun then ends the job), since a peer that is
+    /// alive but stuck would otherwise hang every rank forever. The collectives stay MPI's blocking calls, so the
+    /// deadline costs nothing while they run.
+    public var collectiveTimeout: Double? {
+        didSet { if collectiveTimeout != nil { Watchdog.shared.start() } }
+    }
     private let world: MPI_Comm
     private var gatherScratch: [Float] = []
     private nonisolated(unsafe) static var shared: MPICommunicator?
@@ -68,32 +71,22 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         throw ClusterError.mpi(function: function, code: code, message: message)
     }
 
-    /// Completes a non-blocking collective started by `start`, polling against `collectiveTimeout`.
-    private func completeWithDeadline(_ name: String, _ start: (inout MPI_Request?) -> Int32) throws {
-        var request = cmpi_request_null()
-        try Self.check(start(&request), name)
-        try Self.wait(&request, name: name, timeout: collectiveTimeout, communicator: self)
-    }
-
-    /// Waits for `request`, polling with a deadline when `timeout` is set.
-    static func wait(_ request: inout MPI_Request?, name: String, timeout: Double?, communicator: MPICommunicator) throws {
-        guard let timeout else {
-            try check(MPI_Wait(&request, cmpi_status_ignore()), name)
+    /// Runs a blocking collective under the watchdog's deadline when one is set.
+    private func watched(_ name: String, _ call: () -> Int32) throws {
+        guard let timeout = collectiveTimeout else {
+            try Self.check(call(), name)
             return
         }
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
-        var flag: Int32 = 0
-        var spins = 0
-        while true {
-            try check(MPI_Test(&request, &flag, cmpi_status_ignore()), name)
-            if flag != 0 { return }
-            if DispatchTime.now().uptimeNanoseconds > deadline {
-                communicator.abort(message: "rank \(communicator.rank): \(name) did not complete within \(timeout) s: "
-                                   + "another rank is stuck or gone; ending the job", exitCode: 1)
-            }
-            spins += 1
-            if spins > 1000 { usleep(50) }
-        }
+        Watchdog.shared.arm(name: name, rank: rank, seconds: timeout)
+        defer { Watchdog.shared.disarm() }
+        try Self.check(call(), name)
+    }
+
+    /// Waits for `request`, under the watchdog's deadline when `timeout` is set.
+    static func wait(_ request: inout MPI_Request?, name: String, timeout: Double?, communicator: MPICommunicator) throws {
+        if let timeout { Watchdog.shared.arm(name: name, rank: communicator.rank, seconds: timeout) }
+        defer { if timeout != nil { Watchdog.shared.disarm() } }
+        try check(MPI_Wait(&request, cmpi_status_ignore()), name)
     }
 
     private func count(_ value: Int) -> Int32 {
@@ -107,13 +100,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         guard size > 1, buffer.count > 0 else { return }
         switch reductionOrder {
         case .fast:
-            if collectiveTimeout != nil {
-                try completeWithDeadline("MPI_Iallreduce") {
-                    MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world, &$0)
-                }
-            } else {
-                try Self.check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world),
-                               "MPI_Allreduce")
+            try watched("MPI_Allreduce") {
+                MPI_Allreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), type, cmpi_op_sum(), world)
             }
         case .fixedRankOrder:
             try fixedOrderSum(buffer, type: type)
@@ -126,13 +114,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         let n = buffer.count
         let all = UnsafeMutableBufferPointer<T>.allocate(capacity: n * size)
         defer { all.deallocate() }
-        if collectiveTimeout != nil {
-            try completeWithDeadline("MPI_Iallgather") {
-                MPI_Iallgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world, &$0)
-            }
-        } else {
-            try Self.check(MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world),
-                           "MPI_Allgather")
+        try watched("MPI_Allgather") {
+            MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world)
         }
         for index in 0..<n { buffer[index] = all[index] }
         for other in 1..<size {
@@ -161,11 +144,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
         guard size > 1, buffer.count > 0 else { return }
-        if collectiveTimeout != nil {
-            try completeWithDeadline("MPI_Ibcast") { MPI_Ibcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world, &$0) }
-        } else {
-            try Self.check(MPI_Bcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world), "MPI_Bcast")
-        }
+        try watched("MPI_Bcast") { MPI_Bcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world) }
     }
 
     public func broadcast(bytes: inout [UInt8], root: Int) throws {
@@ -183,15 +162,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         guard size > 1 else { return [value] }
         var value = value
         var result = Array(repeating: Int64(0), count: size)
-        if collectiveTimeout != nil {
-            try withUnsafeMutablePointer(to: &value) { pointer in
-                try result.withUnsafeMutableBufferPointer { all in
-                    try completeWithDeadline("MPI_Iallgather") { MPI_Iallgather(pointer, 1, cmpi_int64(), all.baseAddress, 1, cmpi_int64(), world, &$0) }
-                }
-            }
-        } else {
-            try Self.check(MPI_Allgather(&value, 1, cmpi_int64(), &result, 1, cmpi_int64(), world), "MPI_Allgather")
-        }
+        try watched("MPI_Allgather") { MPI_Allgather(&value, 1, cmpi_int64(), &result, 1, cmpi_int64(), world) }
         return result
     }
 
@@ -206,18 +177,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
         var all = Array(repeating: UInt8(0), count: offset)
         let counts = lengths.map { count($0) }
-        if collectiveTimeout != nil {
-            try bytes.withUnsafeBufferPointer { input in
-                try all.withUnsafeMutableBufferPointer { output in
-                    try completeWithDeadline("MPI_Iallgatherv") {
-                        MPI_Iallgatherv(input.baseAddress, count(bytes.count), cmpi_byte(), output.baseAddress, counts,
-                                        displacements, cmpi_byte(), world, &$0)
-                    }
-                }
-            }
-        } else {
-            try Self.check(MPI_Allgatherv(bytes, count(bytes.count), cmpi_byte(), &all, counts, displacements, cmpi_byte(), world),
-                           "MPI_Allgatherv")
+        try watched("MPI_Allgatherv") {
+            MPI_Allgatherv(bytes, count(bytes.count), cmpi_byte(), &all, counts, displacements, cmpi_byte(), world)
         }
         return lengths.indices.map { index in
             Array(all[Int(displacements[index])..<(Int(displacements[index]) + lengths[index])])
@@ -225,11 +186,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     public func barrier() throws {
-        if collectiveTimeout != nil {
-            try completeWithDeadline("MPI_Ibarrier") { MPI_Ibarrier(world, &$0) }
-        } else {
-            try Self.check(MPI_Barrier(world), "MPI_Barrier")
-        }
+        try watched("MPI_Barrier") { MPI_Barrier(world) }
     }
 
     /// Prints `message` and ends every rank of the job (MPI_Abort), never returning.
