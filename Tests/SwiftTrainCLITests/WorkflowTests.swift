@@ -137,3 +137,22 @@ struct WorkflowTests {
         }
     }
 }
+
+/// Progress as a person sees it on a terminal (a pseudo-terminal made by `script`).
+@Suite("Progress on a terminal", .serialized)
+struct TerminalProgressTests {
+    static var hasScript: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/script") }
+
+    @Test("under mpirun on a terminal rank 0 still draws a bar, with the whole run's ETA",
+          .enabled(if: hasScript, "skipped: util-linux's script is not installed"))
+    func barUnderMPI() throws {
+        let binary = try ProcessRunner.executable("swift-train")
+        let command = (["mpirun"] + ProcessRunner.mpirunArguments(ranks: 2) + [binary, "--epochs", "2", "--builtin-samples", "400"])
+            .joined(separator: " ")
+        let result = try ProcessRunner.run("/usr/bin/script", ["-qec", command, "/dev/null"],
+                                           environment: ProcessRunner.mpiEnvironment, timeout: 120)
+        #expect(result.exitCode == 0, "\(result.standardOutput.suffix(500))")
+        #expect(result.standardOutput.contains("\r") && result.standardOutput.contains("|#"), "a bar redrawn in place")
+        #expect(result.standardOutput.contains(", run "), "the whole run's ETA")
+    }
+}
