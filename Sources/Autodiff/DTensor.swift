@@ -75,8 +75,8 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     /// The values, from the arena for a bound parameter.
     public var values: [Float] {
-        if let slot, let arena = slot.arena, let entry = slot.entry { return (try? arena.parameter(named: entry.name).values) ?? storage }
-        return storage
+        guard slot?.arena != nil else { return storage }
+        return withValues { Array($0) }
     }
 
     /// Runs `body` on the values without copying them (a bound parameter's view of the arena).
