@@ -90,15 +90,30 @@ func elementwise(_ x: DTensor, _ f: (Float) -> Float) -> DTensor {
     x.withValues { DTensor(shape: x.shape, values: $0.map(f)) }
 }
 
-/// max(0, x).
+/// max(0, x), on the same vectorised kernels as the built-in ReLU.
 @differentiable(reverse)
-public func relu(_ x: DTensor) -> DTensor { elementwise(x) { Swift.max($0, 0) } }
+public func relu(_ x: DTensor) -> DTensor {
+    x.withValues { input in
+        DTensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: input.count) { output, initialized in
+            if input.count > 0 { Kernels.reluForward(input.baseAddress!, output.baseAddress!, count: input.count) }
+            initialized = input.count
+        })
+    }
+}
 
 @derivative(of: relu)
 public func vjpRelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = relu(x)
     return (y, { g in
-        x.deliver(y.withValues { out in g.withValues { gv in DTensor(shape: x.shape, values: (0..<out.count).map { out[$0] > 0 ? gv[$0] : 0 }) } })
+        x.deliver(y.withValues { out in g.withValues { gv in
+            DTensor(shape: x.shape, values: [Float](unsafeUninitializedCapacity: out.count) { dx, initialized in
+                if out.count > 0 {
+                    Kernels.reluBackward(output: out.baseAddress!, outputGradient: gv.baseAddress!, inputGradient: dx.baseAddress!,
+                                         count: out.count)
+                }
+                initialized = out.count
+            })
+        } })
     })
 }
 
