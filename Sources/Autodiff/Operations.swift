@@ -15,12 +15,12 @@ func denseForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> DTensor {
     precondition(x.shape.count == 2 && weight.shape.count == 2 && x.shape[1] == weight.shape[1] && bias.count == weight.shape[0],
                  "dense: input \(x.shape), weight \(weight.shape), bias \(bias.shape)")
     let rows = x.shape[0], outputs = weight.shape[0], inputs = x.shape[1]
-    var result = [Float](repeating: 0, count: rows * outputs)
+    var result = [Float](unsafeUninitializedCapacity: rows * outputs) { _, initialized in initialized = rows * outputs }
     x.withValues { a in
         weight.withValues { w in
             bias.withValues { b in
                 result.withUnsafeMutableBufferPointer { c in
-                    for row in 0..<rows { for column in 0..<outputs { c[row * outputs + column] = b[column] } }
+                    Kernels.broadcastRows(b.baseAddress!, c.baseAddress!, rows: rows, width: outputs)
                     BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a.baseAddress!, lda: inputs,
                               w.baseAddress!, ldb: inputs, beta: 1, c.baseAddress!, ldc: outputs)
                 }
@@ -58,8 +58,7 @@ public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
                 }
             }
             func biasSum(into destination: UnsafeMutablePointer<Float>, accumulate: Bool) {
-                if !accumulate { destination.update(repeating: 0, count: outputs) }
-                for row in 0..<rows { for column in 0..<outputs { destination[column] += g[row * outputs + column] } }
+                Kernels.sumRows(g.baseAddress!, destination, rows: rows, width: outputs, accumulate: accumulate)
             }
             if let (arena, entry) = weight.arenaGradientDestination {
                 arena.withUnsafeMutableBuffers { _, gradients in weightProduct(into: gradients.baseAddress! + entry.offset, beta: 1) }
