@@ -101,11 +101,42 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     public static var zero: DTensor { DTensor(shape: [0], values: []) }
 
+    /// The element-wise sum; a tensor whose size is the other's last dimension (a bias) is added to every row.
     public static func + (lhs: DTensor, rhs: DTensor) -> DTensor {
         if lhs.storage.isEmpty && lhs.slot == nil { return rhs.detached }
         if rhs.storage.isEmpty && rhs.slot == nil { return lhs.detached }
+        if lhs.count != rhs.count, let (rows, row) = broadcastRows(lhs, rhs) {
+            return rows.withValues { a in row.withValues { b in
+                DTensor(shape: rows.shape, values: (0..<a.count).map { a[$0] + b[$0 % b.count] })
+            } }
+        }
         precondition(lhs.count == rhs.count, "adding tensors of shapes \(lhs.shape) and \(rhs.shape)")
-        return lhs.withValues { a in rhs.withValues { b in DTensor(shape: lhs.shape, values: (0..<a.count).map { a[$0] + b[$0] }) } }
+        return lhs.withValues { a in rhs.withValues { b in
+            DTensor(shape: lhs.shape, values: [Float](unsafeUninitializedCapacity: a.count) { sum, initialized in
+                if a.count > 0 {
+                    sum.baseAddress!.update(from: b.baseAddress!, count: a.count)
+                    Kernels.add(a.baseAddress!, to: sum.baseAddress!, count: a.count)
+                }
+                initialized = a.count
+            })
+        } }
+    }
+
+    /// The larger tensor and the one broadcast over its rows, when one's size is the other's last dimension.
+    static func broadcastRows(_ a: DTensor, _ b: DTensor) -> (rows: DTensor, row: DTensor)? {
+        if b.count > 0, b.count == a.shape.last, a.count % b.count == 0 { return (a, b) }
+        if a.count > 0, a.count == b.shape.last, b.count % a.count == 0 { return (b, a) }
+        return nil
+    }
+
+    /// The gradient `g` of a broadcast sum reduced to the shape of `like` (rows summed for a broadcast bias).
+    static func reduce(_ g: DTensor, like tensor: DTensor) -> DTensor {
+        guard g.count != tensor.count, tensor.count > 0 else { return g }
+        return g.withValues { values in
+            var sums = [Float](repeating: 0, count: tensor.count)
+            for index in 0..<values.count { sums[index % tensor.count] += values[index] }
+            return DTensor(shape: tensor.shape, values: sums)
+        }
     }
 
     public static func - (lhs: DTensor, rhs: DTensor) -> DTensor { lhs + rhs.scaled(by: -1) }
@@ -114,12 +145,12 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     @derivative(of: +)
     public static func vjpAdd(_ lhs: DTensor, _ rhs: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
-        (lhs + rhs, { (lhs.deliver($0), rhs.deliver($0)) })
+        (lhs + rhs, { (lhs.deliver(reduce($0, like: lhs)), rhs.deliver(reduce($0, like: rhs))) })
     }
 
     @derivative(of: -)
     public static func vjpSubtract(_ lhs: DTensor, _ rhs: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
-        (lhs - rhs, { (lhs.deliver($0), rhs.deliver($0.scaled(by: -1))) })
+        (lhs - rhs, { (lhs.deliver(reduce($0, like: lhs)), rhs.deliver(reduce($0.scaled(by: -1), like: rhs))) })
     }
 
     /// The values without the parameter binding (a plain value).

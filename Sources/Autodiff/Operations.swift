@@ -140,15 +140,20 @@ public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> 
     })
 }
 
-/// Element-wise product of tensors of the same shape.
+/// Element-wise product; a tensor whose size is the other's last dimension (a scale per feature) multiplies every row.
 @differentiable(reverse)
 public func multiply(_ a: DTensor, _ b: DTensor) -> DTensor {
-    a.withValues { x in b.withValues { y in DTensor(shape: a.shape, values: (0..<x.count).map { x[$0] * y[$0] }) } }
+    if a.count != b.count, let (rows, row) = DTensor.broadcastRows(a, b) {
+        return rows.withValues { x in row.withValues { y in DTensor(shape: rows.shape, values: (0..<x.count).map { x[$0] * y[$0 % y.count] }) } }
+    }
+    return a.withValues { x in b.withValues { y in DTensor(shape: a.shape, values: (0..<x.count).map { x[$0] * y[$0] }) } }
 }
 
 @derivative(of: multiply)
 public func vjpMultiply(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
-    (multiply(a, b), { g in (a.deliver(multiply(g, b.detached)), b.deliver(multiply(g, a.detached))) })
+    (multiply(a, b), { g in
+        (a.deliver(DTensor.reduce(multiply(g, b.detached), like: a)), b.deliver(DTensor.reduce(multiply(g, a.detached), like: b)))
+    })
 }
 
 /// The sum of every value, as a tensor of shape [1].

@@ -56,7 +56,9 @@ struct AutodiffTests {
         let cases: [(String, @differentiable(reverse) (DTensor) -> DTensor)] = [
             ("relu", { relu($0) }), ("tanh", { tanh($0) }), ("sigmoid", { sigmoid($0) }),
             ("dense", { dense($0, weight: weight, bias: bias) }), ("multiply", { multiply($0, other) }),
-            ("add", { $0 + other }), ("subtract", { $0 - other }), ("sum", { sum($0) }), ("mean", { mean($0) }),
+            ("add", { $0 + other }), ("subtract", { $0 - other }),
+            ("add a bias", { $0 + DTensor(shape: [4], values: [0.5, -1, 2, 0.25]) }),
+            ("scale per feature", { multiply($0, DTensor(shape: [4], values: [0.5, -1, 2, 0.25])) }), ("sum", { sum($0) }), ("mean", { mean($0) }),
             ("reshape", { reshape($0, to: [4, 3]) }),
             ("layerNorm", { layerNorm($0, gamma: DTensor(shape: [4], values: [1, 2, 0.5, -1]), beta: DTensor(shape: [4], values: [0, 1, 2, 3])) }),
             ("softmaxCrossEntropy", { softmaxCrossEntropy($0, labels: [0, 3, 1]) }),
@@ -122,6 +124,18 @@ struct AutodiffTests {
         try model.backward(Tensor(shape: [1, 2], values: [1, 1]), accumulate: false, progress: nil)
         let expected: [Float] = [2, 0, 1 - Foundation.tanh(0.1) * Foundation.tanh(0.1), 1 - Foundation.tanh(0.2) * Foundation.tanh(0.2)]
         #expect(zip(model.arena.gradientValues, expected).allSatisfy { abs($0 - $1) < 1e-5 }, "\(model.arena.gradientValues)")
+    }
+
+    @Test("a bias added or a scale multiplied over rows gets the sum of the rows' gradients")
+    func broadcasting() throws {
+        let x = DTensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), bias = DTensor(shape: [3], values: [10, 20, 30])
+        #expect((x + bias).values == [11, 22, 33, 14, 25, 36])
+        let (_, pullback) = valueWithPullback(at: x, bias) { x, b in multiply(x + b, b) }
+        let (dx, db) = pullback(DTensor(shape: [2, 3], values: [1, 1, 1, 1, 1, 1]))
+        #expect(dx.values == [10, 20, 30, 10, 20, 30])
+        // d/db Σ (x + b)·b = Σ over rows of (x + 2b)
+        let expected: [Float] = [45, 87, 129]
+        #expect(db.values == expected)
     }
 
     @Test("embedding gathers rows and scatters their gradients; dropout while training keeps its mask for backward")
