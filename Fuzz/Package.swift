@@ -4,14 +4,15 @@
 // flag. `launch/fuzz` links the repository as `.checkout/swift-train` so the dependency has its product's name.
 import PackageDescription
 
-let training: Target.Dependency = .product(name: "Training", package: "swift-train")
+let dependencies: [Target.Dependency] = [.product(name: "Training", package: "swift-train"), "FuzzSupport"]
 
 let package = Package(
     name: "swift-train-fuzz",
     dependencies: [.package(path: ".checkout/swift-train")],
     targets: [
-        .executableTarget(name: "FuzzCSV", dependencies: [training]),
-        .executableTarget(name: "FuzzIDX", dependencies: [training]),
-        .executableTarget(name: "FuzzCheckpoint", dependencies: [training]),
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzCSV", dependencies: dependencies),
+        .executableTarget(name: "FuzzIDX", dependencies: dependencies),
+        .executableTarget(name: "FuzzCheckpoint", dependencies: dependencies),
     ]
 )

@@ -20,32 +20,14 @@ struct ConvolutionGeometry {
         (filters, kernel) = (weight.shape[0], weight.shape[2])
     }
 
+    /// The patch layout of one sample ("same" padding), shared with the built-in `Conv2D`.
+    var layout: Im2Col { Im2Col(channels: channels, height: height, width: width, kernel: kernel, padding: kernel / 2) }
+
     /// The patches of one sample as columns: [patch, pixels].
-    func im2col(_ sample: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>) {
-        let padding = kernel / 2
-        for channel in 0..<channels { for ky in 0..<kernel { for kx in 0..<kernel {
-            let row = (channel * kernel + ky) * kernel + kx
-            for oy in 0..<height { for ox in 0..<width {
-                let iy = oy + ky - padding, ix = ox + kx - padding
-                columns[row * pixels + oy * width + ox] = iy >= 0 && iy < height && ix >= 0 && ix < width
-                    ? sample[(channel * height + iy) * width + ix] : 0
-            } }
-        } } }
-    }
+    func im2col(_ sample: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>) { layout.fill(sample, into: columns) }
 
     /// Adds columns back into a sample's gradient (the transpose of `im2col`).
-    func col2im(_ columns: UnsafePointer<Float>, into sample: UnsafeMutablePointer<Float>) {
-        let padding = kernel / 2
-        for channel in 0..<channels { for ky in 0..<kernel { for kx in 0..<kernel {
-            let row = (channel * kernel + ky) * kernel + kx
-            for oy in 0..<height { for ox in 0..<width {
-                let iy = oy + ky - padding, ix = ox + kx - padding
-                if iy >= 0 && iy < height && ix >= 0 && ix < width {
-                    sample[(channel * height + iy) * width + ix] += columns[row * pixels + oy * width + ox]
-                }
-            } }
-        } } }
-    }
+    func col2im(_ columns: UnsafePointer<Float>, into sample: UnsafeMutablePointer<Float>) { layout.add(columns, into: sample) }
 }
 
 func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> (output: DTensor, columns: [Float]) {

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import Training
 
 /// libFuzzer's entry: the bytes as a CSV file. Any error is fine; a crash, a hang or a leak is a bug.
@@ -15,15 +16,8 @@ public func fuzzCSV(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver, started from the executable's entry point (SwiftPM names it `FuzzCSV_main`).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
+/// The executable's entry point (SwiftPM names it `FuzzCSV_main`): libFuzzer's driver over this target.
 @_cdecl("FuzzCSV_main")
 public func fuzzCSVMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzCSV(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzCSV(data, size) }
 }

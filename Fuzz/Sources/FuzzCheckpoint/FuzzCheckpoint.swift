@@ -1,3 +1,4 @@
+import FuzzSupport
 import Training
 
 /// libFuzzer's entry: the bytes as a checkpoint file.
@@ -7,15 +8,8 @@ public func fuzzCheckpoint(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver, started from the executable's entry point (SwiftPM names it `FuzzCheckpoint_main`).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
+/// The executable's entry point (SwiftPM names it `FuzzCheckpoint_main`): libFuzzer's driver over this target.
 @_cdecl("FuzzCheckpoint_main")
 public func fuzzCheckpointMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzCheckpoint(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzCheckpoint(data, size) }
 }

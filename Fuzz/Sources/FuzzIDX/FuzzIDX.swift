@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 import Training
 
 /// libFuzzer's entry: the first byte splits the rest into a labels file and an images file (each plain or gzip).
@@ -15,15 +16,8 @@ public func fuzzIDX(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// libFuzzer's driver, started from the executable's entry point (SwiftPM names it `FuzzIDX_main`).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
+/// The executable's entry point (SwiftPM names it `FuzzIDX_main`): libFuzzer's driver over this target.
 @_cdecl("FuzzIDX_main")
 public func fuzzIDXMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { data, size in fuzzIDX(data, size) }
+    runFuzzer(argc, argv) { data, size in fuzzIDX(data, size) }
 }

@@ -64,26 +64,12 @@ public final class Conv2D: KernelLayer {
         fillUniform(bias, bound: bound, using: &random)
     }
 
+    private var layout: Im2Col {
+        Im2Col(channels: inputChannels, height: height, width: width, kernel: kernel, padding: padding)
+    }
+
     private func fillColumns(from image: UnsafePointer<Float>) {
-        let columns = self.columns.baseAddress!
-        var row = 0
-        for channel in 0..<inputChannels {
-            let plane = image + channel * height * width
-            for ky in 0..<kernel {
-                for kx in 0..<kernel {
-                    let target = columns + row * pixels
-                    for oy in 0..<outputHeight {
-                        let iy = oy + ky - padding
-                        for ox in 0..<outputWidth {
-                            let ix = ox + kx - padding
-                            target[oy * outputWidth + ox] = iy >= 0 && iy < height && ix >= 0 && ix < width
-                                ? plane[iy * width + ix] : 0
-                        }
-                    }
-                    row += 1
-                }
-            }
-        }
+        layout.fill(image, into: columns.baseAddress!)
     }
 
     public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
@@ -124,24 +110,7 @@ public final class Conv2D: KernelLayer {
                       columnGradient.baseAddress!, ldc: pixels)
             let image = inputGradient + sample * inputSize
             image.update(repeating: 0, count: inputSize)
-            var row = 0
-            for channel in 0..<inputChannels {
-                let plane = image + channel * height * width
-                for ky in 0..<kernel {
-                    for kx in 0..<kernel {
-                        let source = columnGradient.baseAddress! + row * pixels
-                        for oy in 0..<outputHeight {
-                            let iy = oy + ky - padding
-                            guard iy >= 0 && iy < height else { continue }
-                            for ox in 0..<outputWidth {
-                                let ix = ox + kx - padding
-                                if ix >= 0 && ix < width { plane[iy * width + ix] += source[oy * outputWidth + ox] }
-                            }
-                        }
-                        row += 1
-                    }
-                }
-            }
+            layout.add(UnsafePointer(columnGradient.baseAddress!), into: image)
         }
     }
 }

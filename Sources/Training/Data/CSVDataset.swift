@@ -25,12 +25,60 @@ public enum CSVDataset {
     /// are one class; `notes` says which were merged.
     /// - Throws: `DatasetError` naming the file, and the line and column of a bad value.
     public static func load(path: String, labelColumn: LabelColumn = .last, notes: inout [String]) throws -> Dataset {
+        var parser = RowParser(path: path, labelColumn: labelColumn)
+        try forEachLine(path: path) { bytes, line in try parser.consume(bytes, line: line) }
+        return try parser.dataset(notes: &notes)
+    }
+
+    /// The feature rows of a file for prediction: rows of `featureCount` numbers, or of `featureCount + 1` fields
+    /// of which the label column (named in a header, or the last) is dropped. A header row is skipped.
+    /// - Throws: `DatasetError` naming the file, line and column of a bad value, or a row of another width.
+    public static func loadFeatures(path: String, featureCount: Int, labelColumn: LabelColumn = .last) throws -> [[Float]] {
+        var rows: [[Float]] = []
+        var dropped: Int?
+        var sawFirst = false
+        try forEachLine(path: path) { bytes, line in
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw DatasetError.unreadable(path: path, reason: "line \(line) is not UTF-8 text")
+            }
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty || trimmed == "\r" { return }
+            let fields = parseFields(text).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count == featureCount || fields.count == featureCount + 1 else {
+                throw DatasetError.wrongFieldCount(path: path, line: line, found: fields.count, expected: featureCount)
+            }
+            if !sawFirst {
+                sawFirst = true
+                if fields.count == featureCount + 1 {
+                    dropped = fields.count - 1
+                    if case .named(let name) = labelColumn, let index = fields.firstIndex(of: name) { dropped = index }
+                }
+                if fields.contains(where: { Float($0) == nil }) { return }
+            }
+            var values: [Float] = []
+            for (column, field) in fields.enumerated() where column != dropped {
+                guard let value = Float(field), value.isFinite else {
+                    throw DatasetError.badValue(path: path, line: line, column: column + 1, text: field)
+                }
+                values.append(value)
+            }
+            guard values.count == featureCount else {
+                throw DatasetError.wrongFieldCount(path: path, line: line, found: fields.count, expected: featureCount)
+            }
+            rows.append(values)
+        }
+        guard !rows.isEmpty else { throw DatasetError.empty(path: path) }
+        return rows
+    }
+
+    /// Calls `body` with each line of the file (without its newline) and its number, reading 1 MiB at a time, so
+    /// a bad line is met before the rest of the file is read.
+    static func forEachLine(path: String, _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot open the file" : "no such file"
             throw DatasetError.unreadable(path: path, reason: reason)
         }
         defer { try? handle.close() }
-        var parser = RowParser(path: path, labelColumn: labelColumn)
         var pending: [UInt8] = []
         var lineNumber = 0
         while true {
@@ -43,58 +91,12 @@ public enum CSVDataset {
             var start = 0
             while let end = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 lineNumber += 1
-                try parser.consume(pending[start..<end], line: lineNumber)
+                try body(pending[start..<end], lineNumber)
                 start = end + 1
             }
             pending.removeFirst(start)
         }
-        if !pending.isEmpty {
-            lineNumber += 1
-            try parser.consume(pending[...], line: lineNumber)
-        }
-        return try parser.dataset(notes: &notes)
-    }
-
-    /// The feature rows of a file for prediction: rows of `featureCount` numbers, or of `featureCount + 1` fields
-    /// of which the label column (named in a header, or the last) is dropped. A header row is skipped.
-    /// - Throws: `DatasetError` naming the file, line and column of a bad value, or a row of another width.
-    public static func loadFeatures(path: String, featureCount: Int, labelColumn: LabelColumn = .last) throws -> [[Float]] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file"
-            throw DatasetError.unreadable(path: path, reason: reason)
-        }
-        var rows: [[Float]] = []
-        var dropped: Int?
-        var sawFirst = false
-        for (offset, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty || trimmed == "\r" { continue }
-            let fields = parseFields(String(line)).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard fields.count == featureCount || fields.count == featureCount + 1 else {
-                throw DatasetError.wrongFieldCount(path: path, line: offset + 1, found: fields.count, expected: featureCount)
-            }
-            if !sawFirst {
-                sawFirst = true
-                if fields.count == featureCount + 1 {
-                    dropped = fields.count - 1
-                    if case .named(let name) = labelColumn, let index = fields.firstIndex(of: name) { dropped = index }
-                }
-                if fields.contains(where: { Float($0) == nil }) { continue }
-            }
-            var values: [Float] = []
-            for (column, field) in fields.enumerated() where column != dropped {
-                guard let value = Float(field), value.isFinite else {
-                    throw DatasetError.badValue(path: path, line: offset + 1, column: column + 1, text: field)
-                }
-                values.append(value)
-            }
-            guard values.count == featureCount else {
-                throw DatasetError.wrongFieldCount(path: path, line: offset + 1, found: fields.count, expected: featureCount)
-            }
-            rows.append(values)
-        }
-        guard !rows.isEmpty else { throw DatasetError.empty(path: path) }
-        return rows
+        if !pending.isEmpty { try body(pending[...], lineNumber + 1) }
     }
 
     /// The rows of one file, validated as they arrive.
