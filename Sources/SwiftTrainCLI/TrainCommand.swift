@@ -24,6 +24,10 @@ struct TrainCommand: ParsableCommand {
     var epochs = 10
     @Option(parsing: .unconditional, help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
     var batchSize = 32
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Split each global batch into K micro-shards of --batch-size samples, summed in a fixed tree: the same final bits for every world size that divides K (a power of two).",
+        valueName: "K"))
+    var virtualShards: Int?
     @Option(parsing: .unconditional, help: "Learning rate.")
     var lr = 0.05
     @Option(help: "Optimizer: sgd, adam or adamw.")
@@ -97,6 +101,7 @@ struct TrainCommand: ParsableCommand {
         configuration.model = try ModelSpecification(parsing: model)
         configuration.epochs = epochs
         configuration.batchSize = batchSize
+        configuration.virtualShards = virtualShards
         configuration.learningRate = lr
         configuration.optimizer = optimizer
         configuration.momentum = momentum

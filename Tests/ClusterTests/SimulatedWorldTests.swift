@@ -95,3 +95,27 @@ struct SimulatedWorldTests {
         #expect(throws: ClusterError.invalidRoot(1, size: 1)) { var b: [UInt8] = []; try communicator.broadcast(bytes: &b, root: 1) }
     }
 }
+
+@Suite("Pairwise all-reduce: a binary tree over ranks")
+struct PairwiseAllReduceTests {
+    @Test("4 simulated ranks sum as (r0 + r1) + (r2 + r3), every rank the same bits")
+    func treeOrder() throws {
+        let values: [Float] = [1e8, 1, -1e8, 1]
+        let results = try SimulatedWorld(size: 4).run { communicator -> Float in
+            var buffer = [values[communicator.rank]]
+            try buffer.withUnsafeMutableBufferPointer { try communicator.allReduceSumPairwise($0) }
+            return buffer[0]
+        }
+        #expect(results == Array(repeating: (values[0] + values[1]) + (values[2] + values[3]), count: 4))
+    }
+
+    @Test("a world that is not a power of two is refused")
+    func powerOfTwo() throws {
+        #expect(throws: ClusterError.self) {
+            _ = try SimulatedWorld(size: 3).run { communicator in
+                var buffer: [Float] = [1]
+                try buffer.withUnsafeMutableBufferPointer { try communicator.allReduceSumPairwise($0) }
+            }
+        }
+    }
+}

@@ -45,6 +45,16 @@ final class MultiHostTests {
         #expect(try SwiftTrainRunner.string(hosts, "parameters_sha256") == SwiftTrainRunner.string(simulated, "parameters_sha256"))
     }
 
+    @Test("4 ranks on 2 hosts with --virtual-shards 4 give one process's bits")
+    func virtualShardsAcrossHosts() throws {
+        let arguments = ["--epochs", "2", "--no-progress", "--builtin-samples", "800", "--batch-size", "8", "--virtual-shards", "4",
+                         "--seed", "5", "--model", "mlp:32"]
+        let hosts = try cluster(arguments)
+        #expect(hosts.exitCode == 0, "\(hosts.standardError.suffix(1500))")
+        let single = try SwiftTrainRunner.run(arguments)
+        #expect(try SwiftTrainRunner.string(hosts, "parameters_sha256") == SwiftTrainRunner.string(single, "parameters_sha256"))
+    }
+
     @Test("a cluster stopped mid-epoch resumes from rank 0's checkpoint across hosts with the uninterrupted bits")
     func resumeAcrossHosts() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("hosts")

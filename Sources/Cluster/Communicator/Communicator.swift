@@ -25,6 +25,11 @@ public protocol Communicator: AnyObject {
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
     /// Replaces `buffer` on every rank with the element-wise sum over ranks.
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws
+    /// Replaces `buffer` on every rank with the sum over ranks formed as a binary tree in rank order,
+    /// `(r0 + r1) + (r2 + r3)`: when each rank holds the sum of a contiguous block of a power-of-two number of
+    /// leaves, the result has the same bits for every power-of-two world size (virtual shards).
+    /// - Throws: `ClusterError.worldNotPowerOfTwo` when the world size is not a power of two.
+    func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws
     /// Starts an all-reduce that completes later; `buffer` must stay untouched until it does.
     func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction
     /// Copies `root`'s bytes into `buffer` on every rank (every rank passes the same size).
@@ -62,6 +67,7 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
     case rankFailed(rank: Int, message: String)
     case sizeMismatch(operation: String, sizes: [Int])
     case invalidRoot(Int, size: Int)
+    case worldNotPowerOfTwo(Int)
 
     public var description: String {
         switch self {
@@ -70,6 +76,36 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
         case .rankFailed(let rank, let message): "rank \(rank): \(message)"
         case .sizeMismatch(let operation, let sizes): "\(operation) called with different sizes on different ranks: \(sizes)"
         case .invalidRoot(let root, let size): "root \(root) is not a rank of a world of \(size)"
+        case .worldNotPowerOfTwo(let size): "a pairwise (tree-order) sum needs a power-of-two number of ranks, not \(size)"
         }
     }
+}
+
+/// Sums `count` values from each of `sources` (a power-of-two number of buffers, in rank order) into `destination`
+/// as a binary tree, `(s0 + s1) + (s2 + s3)`: the order every pairwise all-reduce reproduces. `scratch` holds
+/// `count * (sources.count / 2)` values.
+func pairwiseTreeSum(_ sources: [UnsafePointer<Float>], count: Int, into destination: UnsafeMutablePointer<Float>,
+                     scratch: UnsafeMutablePointer<Float>) {
+    precondition(!sources.isEmpty && sources.count & (sources.count - 1) == 0, "a tree sum needs a power-of-two number of buffers")
+    guard sources.count > 1 else {
+        destination.update(from: sources[0], count: count)
+        return
+    }
+    // Level one: pairs of sources into scratch; later levels: pairs of partial sums in place.
+    var partials: [UnsafeMutablePointer<Float>] = []
+    for pair in 0..<(sources.count / 2) {
+        let target = scratch + pair * count, left = sources[2 * pair], right = sources[2 * pair + 1]
+        for index in 0..<count { target[index] = left[index] + right[index] }
+        partials.append(target)
+    }
+    while partials.count > 1 {
+        var next: [UnsafeMutablePointer<Float>] = []
+        for pair in 0..<(partials.count / 2) {
+            let left = partials[2 * pair], right = partials[2 * pair + 1]
+            for index in 0..<count { left[index] += right[index] }
+            next.append(left)
+        }
+        partials = next
+    }
+    destination.update(from: partials[0], count: count)
 }

@@ -21,6 +21,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
     private let world: MPI_Comm
     private var gatherScratch: [Float] = []
+    private var pairwiseScratch: [Float] = []
     private nonisolated(unsafe) static var shared: MPICommunicator?
 
     private init(world: MPI_Comm, rank: Int, size: Int, reductionOrder: ReductionOrder) {
@@ -127,6 +128,51 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try sum(buffer, type: cmpi_float()) }
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try sum(buffer, type: cmpi_double()) }
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try sum(buffer, type: cmpi_int64()) }
+
+    /// How `allReduceSumPairwise` exchanges the partial sums (both give the same bits; see B8 for which is faster).
+    public enum PairwiseAlgorithm: Sendable {
+        /// log2(world) rounds of MPI_Sendrecv with the rank whose number differs in one bit; each adds the two.
+        case recursiveDoubling
+        /// One MPI_Allgather of every rank's buffer, then every rank sums them in the tree's order.
+        case gatherThenSum
+    }
+
+    /// The algorithm of `allReduceSumPairwise`.
+    public var pairwiseAlgorithm = PairwiseAlgorithm.recursiveDoubling
+
+    public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        guard size > 1, buffer.count > 0 else { return }
+        guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
+        let n = buffer.count
+        switch pairwiseAlgorithm {
+        case .recursiveDoubling:
+            if pairwiseScratch.count < n { pairwiseScratch = Array(repeating: 0, count: n) }
+            try pairwiseScratch.withUnsafeMutableBufferPointer { received in
+                var distance = 1
+                while distance < size {
+                    let partner = Int32(rank ^ distance)
+                    try watched("MPI_Sendrecv") {
+                        MPI_Sendrecv(buffer.baseAddress, count(n), cmpi_float(), partner, 7,
+                                     received.baseAddress, count(n), cmpi_float(), partner, 7, world, cmpi_status_ignore())
+                    }
+                    // The lower block's sum plus the upper block's: addition commutes, so both partners get the same bits.
+                    for index in 0..<n { buffer[index] += received[index] }
+                    distance <<= 1
+                }
+            }
+        case .gatherThenSum:
+            let needed = n * (size + size / 2)
+            if pairwiseScratch.count < needed { pairwiseScratch = Array(repeating: 0, count: needed) }
+            try pairwiseScratch.withUnsafeMutableBufferPointer { all in
+                try watched("MPI_Allgather") {
+                    MPI_Allgather(buffer.baseAddress, count(n), cmpi_float(), all.baseAddress, count(n), cmpi_float(), world)
+                }
+                let base = all.baseAddress!
+                pairwiseTreeSum((0..<size).map { UnsafePointer(base + $0 * n) }, count: n, into: buffer.baseAddress!,
+                                scratch: base + size * n)
+            }
+        }
+    }
 
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         guard size > 1, buffer.count > 0, reductionOrder == .fast else {

@@ -46,6 +46,32 @@ final class SimulatedCommunicator: Communicator {
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try sum(buffer) }
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try sum(buffer) }
 
+    func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        guard size > 1 else { return }
+        guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
+        hub.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
+        hub.counts[rank] = buffer.count
+        try hub.barrier()
+        guard hub.counts.allSatisfy({ $0 == buffer.count }) else {
+            let sizes = Array(hub.counts)
+            try hub.barrier()
+            throw ClusterError.sizeMismatch(operation: "allReduceSumPairwise", sizes: sizes)
+        }
+        let count = buffer.count
+        let needed = count * (size / 2 + 1) * MemoryLayout<Float>.stride
+        if scratch.count < needed { scratch = Array(repeating: 0, count: needed) }
+        scratch.withUnsafeMutableBytes { raw in
+            let floats = raw.bindMemory(to: Float.self).baseAddress!
+            let sources = (0..<size).map { UnsafePointer(hub.pointers[$0]!.assumingMemoryBound(to: Float.self)) }
+            pairwiseTreeSum(sources, count: count, into: floats, scratch: floats + count)
+        }
+        try hub.barrier()
+        scratch.withUnsafeBytes { raw in
+            let total = raw.bindMemory(to: Float.self)
+            for index in 0..<count { buffer[index] = total[index] }
+        }
+    }
+
     func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         try sum(buffer)
         return CompletedReduction()

@@ -69,6 +69,11 @@ extension TrainingJob {
             current.task = .fixed(data.task)
             let differences = current.definingDifferences(from: saved.configuration)
             guard differences.isEmpty else { throw ResumeMismatch(differences: differences) }
+            if saved.configuration.virtualShards != configuration.virtualShards {
+                func shards(_ count: Int?) -> String { count.map { "--virtual-shards \($0)" } ?? "no virtual shards" }
+                note("the checkpoint was written with \(shards(saved.configuration.virtualShards)) and this run uses "
+                     + "\(shards(configuration.virtualShards)): the same samples go on, on another numerical path")
+            }
         }
         var objects = checkpointObjects
         objects["normalization"] = nil

@@ -9,7 +9,8 @@ extension TrainingConfiguration {
         [
             ("--data", data.description), ("--label-column", "\(labelColumn)"), ("--test-fraction", "\(testFraction)"),
             ("--test-data", testData?.description ?? "none"), ("--task", task.description), ("--model", model.description),
-            ("--epochs", "\(epochs)"), ("--batch-size", "\(batchSize)"), ("--lr", "\(learningRate)"),
+            ("--epochs", "\(epochs)"), ("--batch-size", "\(batchSize)"),
+            ("--virtual-shards", virtualShards.map(String.init) ?? "off"), ("--lr", "\(learningRate)"),
             ("--optimizer", optimizer.rawValue), ("--momentum", "\(momentum)"), ("--weight-decay", "\(weightDecay)"),
             ("--scheduler", "\(scheduler)"), ("--seed", "\(seed)"), ("--checkpoint-dir", checkpointDirectory ?? "none"),
             ("--checkpoint-every", checkpointEvery.map(String.init) ?? "per epoch"), ("--keep", "\(keep)"),

@@ -31,6 +31,7 @@ public final class JobRecord: Stateful {
             "data": .string(c.data.description), "test_fraction": .double(c.testFraction),
             "model": .string(c.model.description), "seed": .uint64(c.seed), "normalize": .bool(c.normalize),
             "builtin_samples": .int(c.builtinSamples), "world_size": .int(worldSize), "batch_size": .int(batchSize),
+            "virtual_shards": c.virtualShards.map(StateValue.int) ?? .null,
             "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue), "task": .string(c.task.description),
             "learning_rate": .double(c.learningRate),
             "class_names": .array(classNames.map(StateValue.string)),
@@ -56,6 +57,7 @@ public final class JobRecord: Stateful {
         c.seed = try state.uint64("seed")
         c.normalize = try state.bool("normalize")
         c.builtinSamples = try state.int("builtin_samples")
+        c.virtualShards = state["virtual_shards"] == nil ? nil : try state.optionalInt("virtual_shards")
         if case .string(let name)? = state["optimizer"] {
             guard let kind = OptimizerKind(rawValue: name) else {
                 throw StateDictError.invalidValue(key: "optimizer", reason: "unknown optimizer '\(name)'")

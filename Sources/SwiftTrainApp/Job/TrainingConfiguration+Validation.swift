@@ -23,6 +23,14 @@ extension TrainingConfiguration {
         try require(keep >= 1, "--keep", keep, "at least 1")
         if let checkpointEvery { try require(checkpointEvery >= 1, "--checkpoint-every", checkpointEvery, "at least 1") }
         if let threads { try require(threads >= 1 && threads <= 1024, "--threads", threads, "1 to 1,024") }
+        if let virtualShards {
+            try require(virtualShards >= 1 && virtualShards <= 65_536 && virtualShards & (virtualShards - 1) == 0,
+                        "--virtual-shards", virtualShards, "a power of two from 1 to 65,536")
+            // OpenBLAS may split a product differently with more threads: one thread keeps every shard's bits fixed.
+            if let threads {
+                try require(threads == 1, "--threads", threads, "1 with --virtual-shards (more BLAS threads could change the bits)")
+            }
+        }
         if let evaluateEvery { try require(evaluateEvery >= 1, "--eval-every", evaluateEvery, "at least 1") }
         if let saveBest {
             try require(Self.bestMetrics.contains(saveBest), "--save-best", saveBest, Self.bestMetrics.sorted().joined(separator: ", "))

@@ -19,8 +19,12 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var model: ModelSpecification = .multilayerPerceptron(hidden: [128, 128])
     /// Number of epochs to train.
     public var epochs = 10
-    /// Samples per batch on each rank (the global batch is this times the world size).
+    /// Samples per batch on each rank (the global batch is this times the world size); with virtual shards, samples
+    /// per micro-shard (the global batch is this times the shard count, whatever the world size).
     public var batchSize = 32
+    /// Split every global batch into this many micro-shards (a power of two) summed in a fixed tree: the same bits
+    /// on every world size that divides it. nil: ordinary data parallelism.
+    public var virtualShards: Int?
     /// The learning rate (the scheduler's base rate).
     public var learningRate = 0.05
     /// The optimizer's algorithm.

@@ -50,6 +50,9 @@ public final class TrainingJob {
         self.configuration = configuration
         self.communicator = communicator
         try configuration.validate()
+        let shards = try configuration.virtualShards.map {
+            try VirtualShards(count: $0, worldSize: communicator.size, rank: communicator.rank)
+        }
         let notice = LoadingNotice("loading the data", isLeader: communicator.rank == 0)
         defer { notice.finish() }
         data = try PreparedData(configuration)
@@ -64,14 +67,21 @@ public final class TrainingJob {
         optimizer = ModelFactory.makeOptimizer(configuration, model: model)
         learningRate = OptimizerLearningRate(optimizer)
         let prepare = plan.batchPreparation(for: model)
-        trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
-                                        seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+        if let shards {
+            trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
+                                            seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+            trainLoader = DataLoader(dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
+                                     seed: configuration.seed)
+        } else {
+            trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
+                                            seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+            trainLoader = DataLoader(
+                dataset: data.train, batchSize: configuration.batchSize,
+                sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
+                                            seed: configuration.seed, shuffle: true, tail: .pad))
+        }
         evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare,
                                             outputTransform: plan.evaluationOutput)
-        trainLoader = DataLoader(
-            dataset: data.train, batchSize: configuration.batchSize,
-            sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
-                                        seed: configuration.seed, shuffle: true, tail: .pad))
         testLoader = DataLoader(
             dataset: data.test, batchSize: max(configuration.batchSize, 256),
             sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,

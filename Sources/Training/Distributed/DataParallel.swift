@@ -50,6 +50,17 @@ public final class DataParallel {
             try ModelConsistency.broadcastParameters(arena, over: communicator)
             if let optimizer { try ModelConsistency.broadcastState(of: optimizer, over: communicator) }
         }
+        if let sum = engine.state[.gradientHooks]?.shardSum {
+            // Virtual shards: the shards' gradients are already scaled to a mean; the ranks' subtrees are combined
+            // in the same tree, with the loss, so every world size that divides the shard count gives the same bits.
+            guard sum.shards.worldSize == communicator.size, sum.shards.rank == communicator.rank else {
+                throw DistributedTrainingError.shardLayoutMismatch(layout: sum.shards.description, worldSize: communicator.size,
+                                                                   rank: communicator.rank)
+            }
+            guard communicator.size > 1 else { return reducer }
+            try engine.on(.gradientsReady) { [communicator] _ in try sum.combine(over: communicator) }
+            return reducer
+        }
         guard communicator.size > 1 else { return reducer }
         if let hooks = engine.state[.gradientHooks] {
             hooks.lossGradientScale = 1 / Float(communicator.size)

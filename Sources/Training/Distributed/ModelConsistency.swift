@@ -6,6 +6,7 @@ import NeuralNet
 public enum DistributedTrainingError: Error, Equatable, CustomStringConvertible {
     case modelMismatch(rank: Int, detail: String)
     case parametersDiverged(ranks: [Int], iteration: Int)
+    case shardLayoutMismatch(layout: String, worldSize: Int, rank: Int)
 
     public var description: String {
         switch self {
@@ -14,6 +15,8 @@ public enum DistributedTrainingError: Error, Equatable, CustomStringConvertible 
         case .parametersDiverged(let ranks, let iteration):
             "parameters of rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ", ")) "
                 + "diverged from rank 0's at iteration \(iteration)"
+        case .shardLayoutMismatch(let layout, let worldSize, let rank):
+            "the trainer was made for \(layout) but runs as rank \(rank) of \(worldSize): make its VirtualShards from this communicator"
         }
     }
 }

@@ -12,8 +12,10 @@ public final class DataLoader: ResumableSequence {
     public let dataset: Dataset
     /// Samples per batch on this rank.
     public let batchSize: Int
-    /// Which samples this rank takes each epoch.
+    /// Which samples this rank takes each epoch (with virtual shards: its first shard's).
     public let sampler: DistributedSampler
+    /// With virtual shards, one sampler per shard of this rank, in shard order; otherwise `[sampler]`.
+    public let shardSamplers: [DistributedSampler]
     /// Whether a last partial batch is dropped.
     public let dropLastBatch: Bool
     /// Samples gathered into batches so far (skipped batches are never gathered).
@@ -34,6 +36,22 @@ public final class DataLoader: ResumableSequence {
         self.batchSize = batchSize
         self.sampler = sampler
         self.dropLastBatch = dropLastBatch
+        shardSamplers = [sampler]
+    }
+
+    /// A loader for virtual shards: each batch holds this rank's micro-batches of `microBatchSize` samples, one per
+    /// shard it owns, in shard order. Shard `s` takes every `shards.count`-th position of each epoch's order from
+    /// position `s` (padded to a multiple of the shard count), so batches, the epoch's last batch and the resume
+    /// point depend on the shards, never on the world size.
+    public init(dataset: Dataset, microBatchSize: Int, shards: VirtualShards, seed: UInt64, shuffle: Bool = true) {
+        precondition(microBatchSize > 0, "batch size must be positive")
+        self.dataset = dataset
+        batchSize = microBatchSize
+        dropLastBatch = false
+        shardSamplers = shards.ownedShards.map {
+            DistributedSampler(count: dataset.count, worldSize: shards.count, rank: $0, seed: seed, shuffle: shuffle, tail: .pad)
+        }
+        sampler = shardSamplers[0]
     }
 
     /// Batches in one epoch on this rank (the same on every rank when the sampler pads or drops).
@@ -47,12 +65,13 @@ public final class DataLoader: ResumableSequence {
         let perPass = Swift.max(1, batchesPerPass)
         let epoch = iteration / perPass
         if let resumePoint, resumePoint.epoch == epoch {
-            let indices = remainingIndices(epoch: epoch, consumed: resumePoint.consumed)
-            let first = perPass - batches(of: indices.count)
+            let indices = shardSamplers.map { remainingIndices(epoch: epoch, consumed: resumePoint.consumed, sampler: $0) }
+            let first = perPass - batches(of: indices[0].count)
             return Iterator(loader: self, epoch: epoch, indices: indices, position: Swift.max(iteration % perPass - first, 0),
                             offset: first)
         }
-        return Iterator(loader: self, epoch: epoch, indices: sampler.indices(epoch: epoch), position: iteration % perPass)
+        return Iterator(loader: self, epoch: epoch, indices: shardSamplers.map { $0.indices(epoch: epoch) },
+                        position: iteration % perPass)
     }
 
     private func batches(of samples: Int) -> Int {
@@ -61,6 +80,10 @@ public final class DataLoader: ResumableSequence {
 
     /// This rank's share of an epoch's order after its first `consumed` positions, padded to the world size.
     func remainingIndices(epoch: Int, consumed: Int) -> [Int] {
+        remainingIndices(epoch: epoch, consumed: consumed, sampler: sampler)
+    }
+
+    private func remainingIndices(epoch: Int, consumed: Int, sampler: DistributedSampler) -> [Int] {
         let order = sampler.globalOrder(epoch: epoch).prefix(sampler.count)
         let remaining = Array(order.dropFirst(Swift.min(consumed, order.count)))
         guard !remaining.isEmpty else { return [] }
@@ -79,7 +102,7 @@ public final class DataLoader: ResumableSequence {
     public func makeIterator() -> Iterator { makeIterator(startingAfter: 0) }
 
     /// Gathers the samples of batch `index` of an epoch into a new batch.
-    fileprivate func load(_ indices: ArraySlice<Int>, epoch: Int, index: Int) -> SupervisedBatch {
+    fileprivate func load<Indices: Collection<Int>>(_ indices: Indices, epoch: Int, index: Int) -> SupervisedBatch {
         loadedSamples += indices.count
         let (inputs, targets) = dataset.batch(indices)
         return SupervisedBatch(inputs: inputs, targets: targets, dataEpoch: epoch, indexInEpoch: index)
@@ -89,7 +112,8 @@ public final class DataLoader: ResumableSequence {
     public struct Iterator: IteratorProtocol {
         let loader: DataLoader
         let epoch: Int
-        let indices: [Int]
+        /// This rank's indices for the epoch, one list per shard sampler.
+        let indices: [[Int]]
         var position: Int
         /// Batch number of the first batch of `indices` within the epoch (non-zero after a re-sharded resume).
         var offset = 0
@@ -97,10 +121,11 @@ public final class DataLoader: ResumableSequence {
         public mutating func next() -> SupervisedBatch? {
             guard position + offset < loader.batchesPerPass else { return nil }
             let start = position * loader.batchSize
-            let end = Swift.min(start + loader.batchSize, indices.count)
+            let end = Swift.min(start + loader.batchSize, indices[0].count)
             guard start < end else { return nil }
             defer { position += 1 }
-            return loader.load(indices[start..<end], epoch: epoch, index: position + offset)
+            if indices.count == 1 { return loader.load(indices[0][start..<end], epoch: epoch, index: position + offset) }
+            return loader.load(indices.flatMap { $0[start..<end] }, epoch: epoch, index: position + offset)
         }
     }
 }

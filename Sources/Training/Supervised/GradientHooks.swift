@@ -25,6 +25,9 @@ public final class GradientHooks {
     public var backwardProgress: ((Int) -> Void)?
     /// This process's rank, for random streams that must differ between ranks (dropout).
     public var rank = 0
+    /// Set by a virtual-shard trainer: its rank's tree of shard gradients, which data parallelism completes across
+    /// ranks in the same tree order (and whose world size it checks) instead of averaging.
+    public var shardSum: ShardGradientSum?
 
     /// Hooks with no effect until data parallelism sets them.
     public init() {}

@@ -1,0 +1,75 @@
+import Cluster
+import NeuralNet
+
+/// Sums a rank's micro-shard gradients in the fixed binary tree of its virtual shards, in the arena itself.
+///
+/// After each shard's backward pass (which overwrites the arena's gradients) call `addShard(loss:)`; after the
+/// last one the arena holds the sum of the rank's shards formed as `(g0 + g1) + (g2 + g3)` and `lossSum` the sum
+/// of their losses in the same order. Memory: log2(shards per rank) gradient buffers, allocated once; a rank
+/// with one shard per step copies nothing.
+public final class ShardGradientSum {
+    /// The layout the sums follow.
+    public let shards: VirtualShards
+    /// The sum of the losses added since the last complete tree (complete after the rank's last shard).
+    public private(set) var lossSum: Float = 0
+    private let arena: ParameterArena
+    private let levels: Int
+    private let pending: UnsafeMutableBufferPointer<Float>
+    private var occupied: [Bool]
+    private var pendingLoss: [Float]
+    private var added = 0
+    private let lossScratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
+
+    /// A sum for `shards` over `arena`'s gradients.
+    public init(arena: ParameterArena, shards: VirtualShards) {
+        self.arena = arena
+        self.shards = shards
+        levels = shards.shardsPerRank.trailingZeroBitCount
+        pending = .allocate(capacity: Swift.max(1, levels * arena.count))
+        pending.initialize(repeating: 0)
+        occupied = Array(repeating: false, count: levels)
+        pendingLoss = Array(repeating: 0, count: levels)
+    }
+
+    deinit {
+        pending.deallocate()
+        lossScratch.deallocate()
+    }
+
+    /// Whether every shard of this rank has been added since the last complete tree.
+    public var isComplete: Bool { added == shards.shardsPerRank }
+
+    /// Takes the gradients now in the arena as the next shard's (in shard order), with that shard's loss.
+    public func addShard(loss: Float) {
+        if isComplete { added = 0 }
+        let count = arena.count
+        let gradients = arena.gradients.baseAddress!
+        var loss = loss, level = 0
+        while level < levels, occupied[level] {
+            // The earlier subtree plus the later one (addition commutes, so the bits are the tree's).
+            Kernels.add(UnsafePointer(pending.baseAddress! + level * count), to: gradients, count: count)
+            loss = pendingLoss[level] + loss
+            occupied[level] = false
+            level += 1
+        }
+        if level < levels {
+            (pending.baseAddress! + level * count).update(from: gradients, count: count)
+            pendingLoss[level] = loss
+            occupied[level] = true
+        } else {
+            lossSum = loss
+        }
+        added += 1
+    }
+
+    /// Completes the tree across ranks: every rank's subtree of gradients and losses combined pairwise in rank
+    /// order, so that every rank holds the sum over all shards. A collective.
+    public func combine(over communicator: any Communicator) throws {
+        precondition(isComplete, "combine(over:) before every shard of the step was added")
+        guard communicator.size > 1 else { return }
+        try communicator.allReduceSumPairwise(arena.gradients)
+        lossScratch[0] = lossSum
+        try communicator.allReduceSumPairwise(lossScratch)
+        lossSum = lossScratch[0]
+    }
+}
