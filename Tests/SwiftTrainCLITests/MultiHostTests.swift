@@ -2,13 +2,24 @@ import Foundation
 import Testing
 import TestSupport
 
+/// The result of a process run on another thread.
+final class OutcomeBox: @unchecked Sendable {
+    var result: ProcessResult?
+}
+
 /// Two test hosts on this machine (network namespaces on a bridge, ../shared/tools/netns-cluster): every byte
 /// between ranks on different hosts crosses a real TCP socket. Needs root and iproute2, as CI has.
 @Suite("Training across two hosts (network namespaces)", .serialized)
 final class MultiHostTests {
     let tool = ProcessRunner.sharedDirectory.appendingPathComponent("tools/netns-cluster").path
+    /// The hostfile `netns-cluster up` writes (10.77.0.11 and .12, 2 slots each).
+    var hostfile: String { (ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp") + "/netns-cluster/hostfile" }
 
     init() throws {
+        // A namespace whose processes were killed may outlive `netns-cluster down` for a while (the kernel frees it
+        // once its sockets close), keeping its veth: remove such leftovers so that `up` can create them again.
+        _ = try ProcessRunner.run("bash", ["-c", "for link in $(ip -o link show | grep -o 'st-v[0-9]*@' | tr -d @); do ip link del $link; done"],
+                                  timeout: 30)
         let up = try ProcessRunner.run("bash", [tool, "up", "2"], timeout: 60)
         try #require(up.exitCode == 0, "netns-cluster up failed: \(up.standardError)")
     }
@@ -68,6 +79,44 @@ final class MultiHostTests {
         let resumed = try cluster(arguments + ["--checkpoint-dir", checkpoints, "--resume", "auto"])
         #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1000))")
         #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+    }
+
+    @Test("host 2 killed mid-run: swift-train elastic continues on host 1 with 2 ranks and ends with the uninterrupted bits")
+    func elasticLosesHost() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("elastic-hosts")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoints = directory.appendingPathComponent("checkpoints")
+        let training = ["--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000", "--no-progress",
+                        "--model", "mlp:32", "--seed", "5"]
+        // Rank 2 (host 2) stops at iteration 12, after the checkpoint of iteration 12: the moment the host is killed.
+        let arguments = ["elastic", "--hostfile", hostfile, "--launcher", "bash \(tool) mpirun", "--max-restarts", "2",
+                         "--min-ranks", "2", "--probe-timeout", "15", "--"]
+            + training + ["--checkpoint-dir", checkpoints.path, "--checkpoint-every", "4", "--inject-fault", "hang:2:12"]
+        var mpiEnvironment = ProcessRunner.mpiEnvironment
+        mpiEnvironment["OMPI_MCA_rtc"] = "^hwloc"
+        let environment = mpiEnvironment
+        let outcome = OutcomeBox()
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            outcome.result = try? ProcessRunner.run(try ProcessRunner.executable("swift-train"), arguments, environment: environment,
+                                                    timeout: 240)
+            finished.signal()
+        }
+        let checkpoint = checkpoints.appendingPathComponent("checkpoint_12.safetensors").path
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(100_000) }
+        #expect(FileManager.default.fileExists(atPath: checkpoint), "no checkpoint 12 within 120 s")
+        // The host dies: every process in its namespace killed, then its link down.
+        _ = try ProcessRunner.run("bash", ["-c", "ip netns pids st-h2 | xargs -r kill -9; ip -n st-h2 link set eth0 down"], timeout: 30)
+        finished.wait()
+        let result = try #require(outcome.result)
+        #expect(result.exitCode == 0, "\(result.standardError.suffix(3000))")
+        #expect(result.standardError.contains("10.77.0.12 is not usable now"), "\(result.standardError.suffix(3000))")
+        #expect(result.standardError.contains("now 2 ranks on 10.77.0.11 (2 slots) (was 4)"))
+        #expect(result.standardError.contains("resuming from \(checkpoint)"))
+        #expect(try SwiftTrainRunner.number(result, "world_size") == 2)
+        let uninterrupted = try SwiftTrainRunner.run(training)
+        #expect(try SwiftTrainRunner.string(result, "parameters_sha256") == SwiftTrainRunner.string(uninterrupted, "parameters_sha256"))
     }
 
     @Test("a rank killed on the second host ends the whole job promptly")

@@ -1,0 +1,72 @@
+import Foundation
+
+/// A host an elastic job may place ranks on, and how many.
+public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
+    /// The host's name or address, as mpirun reaches it.
+    public var name: String
+    /// Ranks it takes.
+    public var slots: Int
+
+    /// A host with `slots` slots.
+    public init(name: String, slots: Int) {
+        self.name = name
+        self.slots = slots
+    }
+
+    public var description: String { "\(name) (\(slots) slot\(slots == 1 ? "" : "s"))" }
+
+    /// Parses a host list: Open MPI hostfile lines (`node1 slots=2`) or Horovod discovery-script lines
+    /// (`node1:2`); a bare name has one slot; `#` starts a comment. The order is kept: rank 0 runs on the first host.
+    /// - Throws: `ElasticError.badHostList` naming the line.
+    public static func parseList(_ text: String, source: String) throws -> [ElasticHost] {
+        var hosts: [ElasticHost] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.prefix { $0 != "#" }.trimmingCharacters(in: .whitespaces)
+            guard !line.isEmpty else { continue }
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            var name = fields[0], slots: Int? = 1
+            if fields.count == 1, let colon = name.lastIndex(of: ":") {
+                slots = Int(name[name.index(after: colon)...])
+                name = String(name[..<colon])
+            }
+            for field in fields.dropFirst() {
+                if field.hasPrefix("slots=") { slots = Int(field.dropFirst(6)) }
+                else if !field.hasPrefix("max_slots=") { slots = nil }
+            }
+            guard let slots, slots >= 1, slots <= 4096, !name.isEmpty else {
+                throw ElasticError.badHostList(source: source, line: number + 1, text: String(rawLine))
+            }
+            if let index = hosts.firstIndex(where: { $0.name == name }) { hosts[index].slots += slots } else {
+                hosts.append(ElasticHost(name: name, slots: slots))
+            }
+        }
+        return hosts
+    }
+}
+
+/// What stops an elastic job.
+public enum ElasticError: Error, Equatable, CustomStringConvertible {
+    case badHostList(source: String, line: Int, text: String)
+    case noHosts(source: String)
+    case tooFewRanks(available: Int, minimum: Int, shards: Int?)
+    case restartsExhausted(attempts: Int, maxRestarts: Int, lastFailure: String)
+    case discoveryFailed(command: String, reason: String)
+    case missingOption(String)
+    case conflictingOption(String)
+
+    public var description: String {
+        switch self {
+        case .badHostList(let source, let line, let text):
+            "\(source): line \(line) '\(text)' is not a host: expected 'NAME slots=N' (a hostfile) or 'NAME:N' (discovery)"
+        case .noHosts(let source): "\(source) lists no host"
+        case .tooFewRanks(let available, let minimum, let shards):
+            "only \(available) rank\(available == 1 ? "" : "s") can run on the usable hosts"
+                + (shards.map { " (a world size dividing --virtual-shards \($0))" } ?? "") + "; --min-ranks is \(minimum)"
+        case .restartsExhausted(let attempts, let maxRestarts, let lastFailure):
+            "the job failed \(attempts) times, more than --max-restarts \(maxRestarts) allows; last failure: \(lastFailure)"
+        case .discoveryFailed(let command, let reason): "the host discovery script \(command) failed: \(reason)"
+        case .missingOption(let message): message
+        case .conflictingOption(let message): message
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Starts an elastic job's attempts and probes with mpirun (or a command that wraps it), on the hosts chosen.
+public struct ElasticMPILauncher: Sendable {
+    /// The mpirun command and its leading arguments: `["mpirun"]`, or a wrapper such as
+    /// `["bash", "netns-cluster", "mpirun"]`. The hosts are passed with `--host NAME:SLOTS,...`.
+    public var launcher: [String]
+    /// More mpirun arguments, before the executable (`--mca btl self,tcp`, ...).
+    public var mpirunArguments: [String]
+    /// The swift-train executable the ranks run.
+    public var executable: String
+    /// The training arguments (`--resume auto` is added).
+    public var trainArguments: [String]
+    /// Seconds a host has to start a probe process before it counts as unusable.
+    public var probeTimeout: Double
+
+    /// A launcher of `executable train trainArguments` through `launcher`.
+    public init(launcher: [String], mpirunArguments: [String], executable: String, trainArguments: [String], probeTimeout: Double) {
+        self.launcher = launcher
+        self.mpirunArguments = mpirunArguments
+        self.executable = executable
+        self.trainArguments = trainArguments
+        self.probeTimeout = probeTimeout
+    }
+
+    /// The command line of `attempt`.
+    public func commandLine(for attempt: ElasticSupervisor.Attempt) -> [String] {
+        launcher + ["-n", "\(attempt.worldSize)", "--host", attempt.hosts.map { "\($0.name):\($0.slots)" }.joined(separator: ",")]
+            + mpirunArguments + [executable, "train"] + trainArguments + ["--resume", "auto"]
+    }
+
+    /// Runs `attempt` to its end: standard output passes through, standard error too (and its last error is the reason).
+    public func run(_ attempt: ElasticSupervisor.Attempt) throws -> ElasticSupervisor.Outcome {
+        let process = try Self.process(commandLine(for: attempt))
+        let errors = Pipe()
+        process.standardError = errors
+        let tail = ErrorTail()
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { return }
+            FileHandle.standardError.write(data)
+            tail.append(data)
+        }
+        try process.run()
+        process.waitUntilExit()
+        errors.fileHandleForReading.readabilityHandler = nil
+        tail.append(errors.fileHandleForReading.readDataToEndOfFile())
+        if process.terminationReason == .exit && process.terminationStatus == 0 { return .succeeded }
+        return .failed(exitCode: process.terminationStatus, reason: tail.reason)
+    }
+
+    /// Whether `host` starts a process within `probeTimeout` seconds (`mpirun -n 1 --host HOST:1 true`).
+    public func probe(_ host: ElasticHost) -> Bool {
+        guard let process = try? Self.process(launcher + ["-n", "1", "--host", "\(host.name):1"] + mpirunArguments + ["true"]) else {
+            return false
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        guard (try? process.run()) != nil else { return false }
+        if done.wait(timeout: .now() + probeTimeout) == .timedOut {
+            process.terminate()
+            if done.wait(timeout: .now() + 3) == .timedOut { kill(process.processIdentifier, SIGKILL) }
+            return false
+        }
+        return process.terminationStatus == 0
+    }
+
+    /// A process for `commandLine`, its program looked up on PATH when it has no slash.
+    static func process(_ commandLine: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = commandLine
+        return process
+    }
+}
+
+/// The last lines a job printed on standard error, and the line that best says why it failed.
+final class ErrorTail: @unchecked Sendable {
+    private var text = ""
+    private let lock = NSLock()
+
+    func append(_ data: Data) {
+        lock.withLock {
+            text += String(decoding: data, as: UTF8.self)
+            if text.count > 20_000 { text = String(text.suffix(10_000)) }
+        }
+    }
+
+    /// The job's own error line, else mpirun's note of what happened, else the last line.
+    var reason: String {
+        let lines = lock.withLock { text }.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("---") }
+        if let own = lines.last(where: { $0.hasPrefix("swift-train: error:") }) { return String(own.dropFirst(20)) }
+        if let noticed = lines.last(where: { $0.contains("mpirun noticed") || $0.contains("lost communication") || $0.contains("unable to reliably") }) {
+            return noticed
+        }
+        return lines.last ?? ""
+    }
+}
