@@ -8,7 +8,7 @@ struct VirtualShardsCLITests {
                         "--model", "mlp:32,16"]
     static let common = plain + ["--virtual-shards", "8"]
 
-    @Test("one process, --simulate-ranks 2/4/8, mpirun -n 2 and mpirun -n 4 end with the same parameters_sha256")
+    @Test("one process, --simulate-ranks 2/4/8, mpirun -n 2 and mpirun -n 4 end with the same parameters and test metrics")
     func sameBitsEverywhere() throws {
         let single = try SwiftTrainRunner.run(Self.common)
         #expect(single.exitCode == 0, "\(single.standardError.suffix(1500))")
@@ -17,17 +17,42 @@ struct VirtualShardsCLITests {
             let simulated = try SwiftTrainRunner.run(Self.common + ["--simulate-ranks", "\(ranks)"])
             #expect(simulated.exitCode == 0, "\(simulated.standardError.suffix(1500))")
             #expect(try SwiftTrainRunner.string(simulated, "parameters_sha256") == expected, "--simulate-ranks \(ranks)")
-            #expect(try SwiftTrainRunner.number(simulated, "test_accuracy") == SwiftTrainRunner.number(single, "test_accuracy"))
+            for metric in ["test_accuracy", "test_loss"] {
+                #expect(try SwiftTrainRunner.number(simulated, metric) == SwiftTrainRunner.number(single, metric), "\(metric)")
+            }
         }
         for ranks in [2, 4] {
             let cluster = try SwiftTrainRunner.mpirun(ranks: ranks, Self.common)
             #expect(cluster.exitCode == 0, "\(cluster.standardError.suffix(1500))")
             #expect(try SwiftTrainRunner.string(cluster, "parameters_sha256") == expected, "mpirun -n \(ranks)")
             #expect(try SwiftTrainRunner.number(cluster, "world_size") == Double(ranks))
+            #expect(try SwiftTrainRunner.number(cluster, "test_loss") == SwiftTrainRunner.number(single, "test_loss"))
         }
         // Without virtual shards the world size changes the numbers: the test above is not vacuous.
         let one = try SwiftTrainRunner.run(Self.plain), two = try SwiftTrainRunner.run(Self.plain + ["--simulate-ranks", "2"])
         #expect(try SwiftTrainRunner.string(one, "parameters_sha256") != SwiftTrainRunner.string(two, "parameters_sha256"))
+    }
+
+    @Test("a regression's test MSE, MAE and R² are the same bits on 1 and 4 ranks too")
+    func regressionMetrics() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("shards-regression")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let csv = directory.appendingPathComponent("values.csv")
+        var lines = ["a,b,c,y"]
+        for row in 0..<500 {
+            let a = Double(row % 17) / 17, b = Double(row % 7) / 7, c = Double(row % 11) / 11
+            lines.append("\(a),\(b),\(c),\(3 * a - 2 * b + c * c + 0.5)")
+        }
+        try lines.joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
+        let arguments = ["--data", "csv:\(csv.path)", "--task", "regression", "--epochs", "3", "--batch-size", "4", "--virtual-shards", "4",
+                         "--no-progress", "--model", "mlp:16", "--lr", "0.02"]
+        let single = try SwiftTrainRunner.run(arguments)
+        #expect(single.exitCode == 0, "\(single.standardError.suffix(1500))")
+        let simulated = try SwiftTrainRunner.run(arguments + ["--simulate-ranks", "4"])
+        for key in ["test_mse", "test_mae", "test_r2", "test_loss"] {
+            #expect(try SwiftTrainRunner.number(simulated, key) == SwiftTrainRunner.number(single, key), "\(key)")
+        }
+        #expect(try SwiftTrainRunner.string(simulated, "parameters_sha256") == SwiftTrainRunner.string(single, "parameters_sha256"))
     }
 
     @Test("a run checkpointed on 4 ranks and resumed on 2 ends with the uninterrupted run's bits")

@@ -30,6 +30,8 @@ public protocol Communicator: AnyObject {
     /// leaves, the result has the same bits for every power-of-two world size (virtual shards).
     /// - Throws: `ClusterError.worldNotPowerOfTwo` when the world size is not a power of two.
     func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// The same for Double values (metric sums of virtual shards).
+    func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws
     /// Starts an all-reduce that completes later; `buffer` must stay untouched until it does.
     func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction
     /// Copies `root`'s bytes into `buffer` on every rank (every rank passes the same size).
@@ -84,22 +86,22 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
 /// Sums `count` values from each of `sources` (a power-of-two number of buffers, in rank order) into `destination`
 /// as a binary tree, `(s0 + s1) + (s2 + s3)`: the order every pairwise all-reduce reproduces. `scratch` holds
 /// `count * (sources.count / 2)` values.
-func pairwiseTreeSum(_ sources: [UnsafePointer<Float>], count: Int, into destination: UnsafeMutablePointer<Float>,
-                     scratch: UnsafeMutablePointer<Float>) {
+func pairwiseTreeSum<T: AdditiveArithmetic>(_ sources: [UnsafePointer<T>], count: Int, into destination: UnsafeMutablePointer<T>,
+                                            scratch: UnsafeMutablePointer<T>) {
     precondition(!sources.isEmpty && sources.count & (sources.count - 1) == 0, "a tree sum needs a power-of-two number of buffers")
     guard sources.count > 1 else {
         destination.update(from: sources[0], count: count)
         return
     }
     // Level one: pairs of sources into scratch; later levels: pairs of partial sums in place.
-    var partials: [UnsafeMutablePointer<Float>] = []
+    var partials: [UnsafeMutablePointer<T>] = []
     for pair in 0..<(sources.count / 2) {
         let target = scratch + pair * count, left = sources[2 * pair], right = sources[2 * pair + 1]
         for index in 0..<count { target[index] = left[index] + right[index] }
         partials.append(target)
     }
     while partials.count > 1 {
-        var next: [UnsafeMutablePointer<Float>] = []
+        var next: [UnsafeMutablePointer<T>] = []
         for pair in 0..<(partials.count / 2) {
             let left = partials[2 * pair], right = partials[2 * pair + 1]
             for index in 0..<count { left[index] += right[index] }

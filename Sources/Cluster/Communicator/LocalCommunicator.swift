@@ -11,6 +11,7 @@ public final class LocalCommunicator: Communicator {
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws {}
     public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         CompletedReduction()
     }

@@ -141,19 +141,28 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public var pairwiseAlgorithm = PairwiseAlgorithm.recursiveDoubling
 
     public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try pairwise(buffer, type: cmpi_float(), scratch: &pairwiseScratch)
+    }
+
+    public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        var scratch: [Double] = []
+        try pairwise(buffer, type: cmpi_double(), scratch: &scratch)
+    }
+
+    private func pairwise<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>, type: MPI_Datatype, scratch: inout [T]) throws {
         guard size > 1, buffer.count > 0 else { return }
         guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
         let n = buffer.count
         switch pairwiseAlgorithm {
         case .recursiveDoubling:
-            if pairwiseScratch.count < n { pairwiseScratch = Array(repeating: 0, count: n) }
-            try pairwiseScratch.withUnsafeMutableBufferPointer { received in
+            if scratch.count < n { scratch = Array(repeating: .zero, count: n) }
+            try scratch.withUnsafeMutableBufferPointer { received in
                 var distance = 1
                 while distance < size {
                     let partner = Int32(rank ^ distance)
                     try watched("MPI_Sendrecv") {
-                        MPI_Sendrecv(buffer.baseAddress, count(n), cmpi_float(), partner, 7,
-                                     received.baseAddress, count(n), cmpi_float(), partner, 7, world, cmpi_status_ignore())
+                        MPI_Sendrecv(buffer.baseAddress, count(n), type, partner, 7,
+                                     received.baseAddress, count(n), type, partner, 7, world, cmpi_status_ignore())
                     }
                     // The lower block's sum plus the upper block's: addition commutes, so both partners get the same bits.
                     for index in 0..<n { buffer[index] += received[index] }
@@ -162,10 +171,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             }
         case .gatherThenSum:
             let needed = n * (size + size / 2)
-            if pairwiseScratch.count < needed { pairwiseScratch = Array(repeating: 0, count: needed) }
-            try pairwiseScratch.withUnsafeMutableBufferPointer { all in
+            if scratch.count < needed { scratch = Array(repeating: .zero, count: needed) }
+            try scratch.withUnsafeMutableBufferPointer { all in
                 try watched("MPI_Allgather") {
-                    MPI_Allgather(buffer.baseAddress, count(n), cmpi_float(), all.baseAddress, count(n), cmpi_float(), world)
+                    MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world)
                 }
                 let base = all.baseAddress!
                 pairwiseTreeSum((0..<size).map { UnsafePointer(base + $0 * n) }, count: n, into: buffer.baseAddress!,

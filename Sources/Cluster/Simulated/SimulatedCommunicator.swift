@@ -46,7 +46,10 @@ final class SimulatedCommunicator: Communicator {
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try sum(buffer) }
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try sum(buffer) }
 
-    func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+    func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try pairwise(buffer) }
+    func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try pairwise(buffer) }
+
+    private func pairwise<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
         guard size > 1 else { return }
         guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
         hub.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
@@ -58,16 +61,16 @@ final class SimulatedCommunicator: Communicator {
             throw ClusterError.sizeMismatch(operation: "allReduceSumPairwise", sizes: sizes)
         }
         let count = buffer.count
-        let needed = count * (size / 2 + 1) * MemoryLayout<Float>.stride
+        let needed = count * (size / 2 + 1) * MemoryLayout<T>.stride
         if scratch.count < needed { scratch = Array(repeating: 0, count: needed) }
         scratch.withUnsafeMutableBytes { raw in
-            let floats = raw.bindMemory(to: Float.self).baseAddress!
-            let sources = (0..<size).map { UnsafePointer(hub.pointers[$0]!.assumingMemoryBound(to: Float.self)) }
-            pairwiseTreeSum(sources, count: count, into: floats, scratch: floats + count)
+            let values = raw.bindMemory(to: T.self).baseAddress!
+            let sources = (0..<size).map { UnsafePointer(hub.pointers[$0]!.assumingMemoryBound(to: T.self)) }
+            pairwiseTreeSum(sources, count: count, into: values, scratch: values + count)
         }
         try hub.barrier()
         scratch.withUnsafeBytes { raw in
-            let total = raw.bindMemory(to: Float.self)
+            let total = raw.bindMemory(to: T.self)
             for index in 0..<count { buffer[index] = total[index] }
         }
     }

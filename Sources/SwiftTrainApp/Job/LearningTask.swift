@@ -102,27 +102,32 @@ struct TaskPlan {
         }
     }
 
-    /// Attaches the task's test metrics to the evaluator, reduced over every rank.
-    func attachMetrics(to evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator) throws {
+    /// Attaches the task's test metrics to the evaluator, reduced over every rank; returns them by name.
+    /// - Parameter combinedByCaller: only reset and update them (the caller combines their sums per virtual shard).
+    @discardableResult
+    func attachMetrics(to evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator,
+                       combinedByCaller: Bool = false) throws -> [(name: String, metric: any Metric)] {
+        var attached: [(name: String, metric: any Metric)] = []
+        func attach<M: Metric>(_ metric: M, _ name: String, _ transform: @escaping (SupervisedOutput) -> M.Input) throws {
+            if combinedByCaller {
+                try metric.attachUpdates(to: evaluator, outputTransform: transform)
+            } else {
+                metric.communicator = communicator
+                try metric.attach(to: evaluator, name: name, usage: .runWise, outputTransform: transform)
+            }
+            attached.append((name, metric))
+        }
+        let regression: (SupervisedOutput) -> RegressionBatch = { RegressionBatch(predictions: $0.predictions, targets: $0.targets) }
         switch task {
         case .classification:
-            try Accuracy(communicator: communicator).attach(to: evaluator, name: "test_accuracy", usage: .runWise) {
-                ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
-            }
-            try Loss(communicator: communicator).attach(to: evaluator, name: "test_loss", usage: .runWise) {
-                (Double($0.loss), $0.count)
-            }
+            try attach(Accuracy(), "test_accuracy") { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
+            try attach(Loss(), "test_loss") { (Double($0.loss), $0.count) }
         case .regression:
-            try MeanSquaredErrorMetric(communicator: communicator).attach(to: evaluator, name: "test_mse", usage: .runWise) {
-                RegressionBatch(predictions: $0.predictions, targets: $0.targets)
-            }
-            try MeanAbsoluteErrorMetric(communicator: communicator).attach(to: evaluator, name: "test_mae", usage: .runWise) {
-                RegressionBatch(predictions: $0.predictions, targets: $0.targets)
-            }
-            try R2Score(communicator: communicator).attach(to: evaluator, name: "test_r2", usage: .runWise) {
-                RegressionBatch(predictions: $0.predictions, targets: $0.targets)
-            }
+            try attach(MeanSquaredErrorMetric(), "test_mse", regression)
+            try attach(MeanAbsoluteErrorMetric(), "test_mae", regression)
+            try attach(R2Score(), "test_r2", regression)
         }
+        return attached
     }
 
     /// The metrics of the last evaluation under their summary names (`test_loss` is the MSE for a regression).

@@ -5,8 +5,14 @@ import Foundation
 extension TrainingJob {
     /// Train loss per epoch on the trainer; the task's test metrics over the whole test split on the evaluator.
     func attachMetrics(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
-        try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
-        try plan.attachMetrics(to: evaluator, communicator: communicator)
+        if virtualShards != nil {
+            // The output's loss is already the global batch's, the same on every rank: summed here, never across ranks.
+            let ranks = communicator.size
+            try Loss().attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count * ranks) }
+        } else {
+            try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
+        }
+        testMetrics = try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: virtualShards != nil)
     }
 
     /// The configured learning-rate schedule, per iteration (or per epoch for step decay).

@@ -61,6 +61,16 @@ extension Metric {
         return global
     }
 
+    /// Resets the sums when `engine` starts a run and updates them each iteration, never computing: for callers that
+    /// combine the sums themselves (per virtual shard, in the shards' tree) and then call `value(from:)`.
+    public func attachUpdates<Batch, Output>(to engine: Engine<Batch, Output>,
+                                             outputTransform: @escaping (Output) -> Input) throws {
+        try engine.on(.started) { [self] _ in reset() }
+        try engine.on(.iterationCompleted) { [self] engine in
+            if let output = engine.state.output { update(outputTransform(output)) }
+        }
+    }
+
     /// Attaches the metric to `engine` under `name`, per `usage`, writing `state.metrics[name]`.
     /// - Parameter outputTransform: maps the engine's output to the metric's input (the seed's
     ///   `output_transform`: pick fields of a tuple, a struct or a dictionary).

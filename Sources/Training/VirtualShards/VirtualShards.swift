@@ -1,3 +1,5 @@
+import Cluster
+
 /// A fixed split of every global batch into `count` micro-shards, spread over the ranks of a world.
 ///
 /// Training with virtual shards gives the same bits for any world size that divides `count`: each rank computes
@@ -28,6 +30,19 @@ public struct VirtualShards: Sendable, Equatable, CustomStringConvertible {
 
     /// The shards this rank computes, a contiguous block (a subtree of the summation tree).
     public var ownedShards: Range<Int> { rank * shardsPerRank ..< (rank + 1) * shardsPerRank }
+
+    /// Adds sums kept per shard (one vector per owned shard, in shard order, all of one length) in the shards' fixed
+    /// tree, across the world: metric sums that are the same for every world size. A collective.
+    public func treeSum(_ perShard: [[Double]], over communicator: any Communicator) throws -> [Double] {
+        precondition(perShard.count == shardsPerRank, "one sum vector per owned shard")
+        var level = perShard
+        while level.count > 1 {
+            level = stride(from: 0, to: level.count, by: 2).map { zip(level[$0], level[$0 + 1]).map(+) }
+        }
+        var total = level[0]
+        try total.withUnsafeMutableBufferPointer { try communicator.allReduceSumPairwise($0) }
+        return total
+    }
 
     public var description: String { "\(count) virtual shards over \(worldSize) rank\(worldSize == 1 ? "" : "s")" }
 }
