@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "example-data-parallel-loop", targets: ["DataParallelLoop"]),
         .executable(name: "example-checkpoint-resume", targets: ["CheckpointResume"]),
         .executable(name: "example-differentiable-model", targets: ["DifferentiableModel"]),
+        .executable(name: "example-world-size-invariant", targets: ["WorldSizeInvariant"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,6 +70,8 @@ let package = Package(
                           path: "Examples/CheckpointResume"),
         .executableTarget(name: "DifferentiableModel", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
                           path: "Examples/DifferentiableModel"),
+        .executableTarget(name: "WorldSizeInvariant", dependencies: ["Cluster", "EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/WorldSizeInvariant"),
 
         // MARK: - Tests
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -144,3 +144,36 @@ func runDifferentiableBenchmark(_ runner: BenchmarkRunner) throws {
                       "target_ratio": "0.77", "threads": "\(threads)", "repeats": "\(runner.repeats)"])
     }
 }
+
+/// B8: B2 and B3 with `--virtual-shards 8` (the same global batch in 8 micro-batches, one BLAS thread per rank, the
+/// tree reduction) against the default mode, alternated in the same run at n = 1, 2, 4; also the two pairwise
+/// exchanges (recursive doubling, gather then sum) at n = 2 and 4.
+func runVirtualShardsBenchmark(_ runner: BenchmarkRunner) throws {
+    for (kind, name, batch) in [("digits", "virtual_shards_digits", 32), ("mnist", "virtual_shards_mnist", 64)] {
+        for ranks in [1, 2, 4] {
+            let threads = kind == "mnist" && ranks == 1 ? 2 : 1
+            var plain: [Double] = [], sharded: [Double] = [], gathered: [Double] = [], small: [Double] = []
+            for _ in 0..<runner.repeats {
+                let common = [runner.benchPath, "\(kind)-worker"]
+                plain.append(try runner.field("samples_per_s", in: runner.output(of: common + ["--threads", "\(threads)"], ranks: ranks, threads: threads)))
+                sharded.append(try runner.field("samples_per_s", in: runner.output(
+                    of: common + ["--threads", "1", "--virtual-shards", "8"], ranks: ranks, threads: 1)))
+                if ranks == 1 {
+                    // Where the time goes: the default mode with the micro-batch as its batch (the small products alone).
+                    small.append(try runner.field("samples_per_s", in: runner.output(
+                        of: common + ["--threads", "1", "--batch", "\(batch / 8)"], ranks: 1, threads: 1)))
+                }
+                if ranks > 1 {
+                    gathered.append(try runner.field("samples_per_s", in: runner.output(
+                        of: common + ["--threads", "1", "--virtual-shards", "8", "--pairwise", "gather"], ranks: ranks, threads: 1)))
+                }
+            }
+            let ours = median(sharded), theirs = median(plain)
+            report(name, ["world_size": "\(ranks)", "virtual_samples_per_s": format(ours), "default_samples_per_s": format(theirs),
+                          "ratio": format(ours / theirs, 2), "gather_samples_per_s": gathered.isEmpty ? "n/a" : format(median(gathered)),
+                          "default_at_micro_batch_samples_per_s": small.isEmpty ? "n/a" : format(median(small)),
+                          "micro_batch": "\(batch * ranks / 8)", "shards": "8", "default_threads": "\(threads)",
+                          "repeats": "\(runner.repeats)"])
+        }
+    }
+}

@@ -24,7 +24,7 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         let trainCount = all.count * 8 / 10
         train = all.subset(Array(0..<trainCount))
         test = all.subset(Array(trainCount..<all.count))
-        (hidden, batch, epochs) = ([128, 128], 32, value("--epochs", 10))
+        (hidden, batch, epochs) = ([128, 128], value("--batch", 32), value("--epochs", 10))
     } else {
         var random = CounterRandom(seed: 1, stream: 1)
         let count = value("--samples", 60_000)
@@ -32,25 +32,38 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         let labels = (0..<count).map { _ in Int32(random.nextInt(below: 10)) }
         train = Dataset(features: features, featureCount: 784, labels: labels, classNames: (0..<10).map(String.init))
         test = nil
-        (hidden, batch, epochs) = ([512, 512], 64, 1)
+        (hidden, batch, epochs) = ([512, 512], value("--batch", 64), 1)
     }
     let model: any Model = arguments.contains("--differentiable")
         ? try AutodiffModel(DifferentiableMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
                             inputShape: [train.featureCount], outputShape: [10])
         : try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
     let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
-    let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
+    // B8: `--virtual-shards K` splits each rank's batch of the default mode into K / world micro-batches (the same
+    // global batch), summed in the shards' tree; `--pairwise gather` picks the gather-then-sum exchange.
+    let shardCount = value("--virtual-shards", 0)
+    if arguments.contains("gather"), let mpi = communicator as? MPICommunicator { mpi.pairwiseAlgorithm = .gatherThenSum }
+    let shards = shardCount > 0 ? try VirtualShards(count: shardCount, worldSize: communicator.size, rank: communicator.rank) : nil
+    let microBatch = shards.map { batch * communicator.size / $0.count } ?? batch
+    let trainer = shards.map {
+        makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: $0)
+    } ?? makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
     try DataParallel(communicator: communicator, overlap: overlap).attach(to: trainer, arena: model.arena, optimizer: optimizer)
-    try Loss(communicator: communicator).attach(to: trainer, name: "train_loss") { (Double($0.loss), $0.count) }
+    if shards != nil {
+        let ranks = communicator.size
+        try Loss().attach(to: trainer, name: "train_loss") { (Double($0.loss), $0.count * ranks) }
+    } else {
+        try Loss(communicator: communicator).attach(to: trainer, name: "train_loss") { (Double($0.loss), $0.count) }
+    }
     var start = 0.0, end = 0.0
     try trainer.on(.started) { _ in
         try communicator.barrier()
         start = monotonicSeconds()
     }
     try trainer.on(.completed) { _ in end = monotonicSeconds() }
-    let loader = DataLoader(dataset: train, batchSize: batch,
-                            sampler: DistributedSampler(count: train.count, worldSize: communicator.size,
-                                                        rank: communicator.rank, seed: 0))
+    let loader = shards.map { DataLoader(dataset: train, microBatchSize: microBatch, shards: $0, seed: 0) }
+        ?? DataLoader(dataset: train, batchSize: batch,
+                      sampler: DistributedSampler(count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
     try trainer.run(loader, maxEpochs: epochs)
     let samples = Double(trainer.state.iteration * batch * communicator.size)
     var accuracy = Double.nan

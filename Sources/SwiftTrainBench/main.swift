@@ -3,7 +3,7 @@ import Foundation
 // swift-train-bench: the benchmarks of BENCHMARKS.md (launch/bench runs it). With no argument, all of them.
 // Worker modes (run by the benchmarks, under mpirun): digits-worker, mnist-worker, allreduce-worker,
 // allreduce-verify.
-let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable"]
+let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards"]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.isEmpty { requested = allBenchmarks }
 do {
@@ -33,6 +33,7 @@ do {
         case "allreduce": try runAllReduceBenchmark(runner)
         case "memory": try runMemoryBenchmark(runner)
         case "differentiable": try runDifferentiableBenchmark(runner)
+        case "virtual-shards": try runVirtualShardsBenchmark(runner)
         default:
             FileHandle.standardError.write(Data("swift-train-bench: unknown benchmark '\(name)' (known: \(allBenchmarks.joined(separator: ", ")))\n".utf8))
             exit(2)

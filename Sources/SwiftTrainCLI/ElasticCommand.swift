@@ -99,6 +99,24 @@ struct ElasticCommand: ParsableCommand {
             guard !hosts.isEmpty else { throw ElasticError.noHosts(source: discoveryScript) }
             return hosts
         }
+        let environment = ProcessInfo.processInfo.environment
+        if slots == nil, let nodeList = environment["SLURM_JOB_NODELIST"], let tasks = environment["SLURM_TASKS_PER_NODE"] {
+            // Inside a Slurm allocation: its nodes and tasks per node (mpirun launches through Slurm there).
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["scontrol", "show", "hostnames", nodeList]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let names = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            process.waitUntilExit()
+            guard process.terminationStatus == 0, !names.isEmpty else {
+                throw ElasticError.discoveryFailed(command: "scontrol show hostnames \(nodeList)", reason: "exit code \(process.terminationStatus)")
+            }
+            let counts = try ElasticHost.slurmTasksPerNode(tasks, nodes: names.count)
+            return zip(names, counts).map { ElasticHost(name: $0, slots: $1) }
+        }
         return [ElasticHost(name: "localhost", slots: slots ?? ProcessInfo.processInfo.activeProcessorCount)]
     }
 }

@@ -55,6 +55,21 @@ struct ExamplesTests {
         #expect(result.standardOutput.contains("bit for bit: true"))
     }
 
+    @Test("virtual shards: alone, mpirun -n 2 and mpirun -n 4 print the same parameter digest")
+    func worldSizeInvariant() throws {
+        let alone = try Self.run("example-world-size-invariant")
+        #expect(alone.exitCode == 0, "\(alone.standardError)")
+        let digest = try #require(alone.standardOutput.components(separatedBy: "parameter digest ").last)
+        #expect(alone.standardOutput.contains("on 1 rank(s)"))
+        #expect((Self.number(after: "test accuracy ", in: alone.standardOutput) ?? 0) > 0.5)
+        for ranks in [2, 4] {
+            let cluster = try ProcessRunner.mpirun(ranks: ranks, product: "example-world-size-invariant", [])
+            #expect(cluster.exitCode == 0, "\(cluster.standardError)")
+            #expect(cluster.standardOutput.contains("on \(ranks) rank(s)"))
+            #expect(cluster.standardOutput.components(separatedBy: "parameter digest ").last == digest, "mpirun -n \(ranks)")
+        }
+    }
+
     @Test("a model written as differentiable Swift trains in the library's engine to a good accuracy")
     func differentiableModel() throws {
         let result = try Self.run("example-differentiable-model", ["3"])

@@ -15,6 +15,14 @@ struct ElasticSupervisorTests {
         #expect(throws: ElasticError.self) { try ElasticHost.parseList("node1:0", source: "script") }
     }
 
+    @Test("Slurm's tasks per node expand to one slot count per node")
+    func slurmTasks() throws {
+        #expect(try ElasticHost.slurmTasksPerNode("2(x3),1", nodes: 4) == [2, 2, 2, 1])
+        #expect(try ElasticHost.slurmTasksPerNode("4", nodes: 1) == [4])
+        #expect(throws: ElasticError.self) { try ElasticHost.slurmTasksPerNode("2(x3)", nodes: 2) }
+        #expect(throws: ElasticError.self) { try ElasticHost.slurmTasksPerNode("two", nodes: 1) }
+    }
+
     @Test("the world size is the largest the slots hold that divides the virtual shard count")
     func worldSizes() {
         #expect(ElasticSupervisor.worldSize(slots: 7, virtualShards: 8) == 4)

@@ -44,6 +44,28 @@ public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+extension ElasticHost {
+    /// Slots per node from Slurm's `SLURM_TASKS_PER_NODE` (`2(x3),1`: three nodes of 2 then one of 1), for `nodes` nodes.
+    /// - Throws: `ElasticError.badHostList` when the text is not in that form or names another number of nodes.
+    public static func slurmTasksPerNode(_ text: String, nodes: Int) throws -> [Int] {
+        var counts: [Int] = []
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: "(")
+            guard let tasks = Int(parts[0]), tasks >= 1 else { throw ElasticError.badHostList(source: "SLURM_TASKS_PER_NODE", line: 1, text: text) }
+            var repeats = 1
+            if parts.count == 2 {
+                guard parts[1].hasPrefix("x"), parts[1].hasSuffix(")"), let times = Int(parts[1].dropFirst().dropLast()), times >= 1 else {
+                    throw ElasticError.badHostList(source: "SLURM_TASKS_PER_NODE", line: 1, text: text)
+                }
+                repeats = times
+            }
+            counts += Array(repeating: tasks, count: repeats)
+        }
+        guard counts.count == nodes else { throw ElasticError.badHostList(source: "SLURM_TASKS_PER_NODE", line: 1, text: text) }
+        return counts
+    }
+}
+
 /// What stops an elastic job.
 public enum ElasticError: Error, Equatable, CustomStringConvertible {
     case badHostList(source: String, line: Int, text: String)
