@@ -17,6 +17,10 @@ public enum ClusterEnvironment {
     /// The world size mpirun announced (1 when not under mpirun).
     public static var size: Int { Int(environment["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1 }
 
-    /// Ranks on this host, when mpirun announced them.
-    public static var localSize: Int { Int(environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "1") ?? 1 }
+    /// Ranks on this host, as mpirun (or Slurm's srun: `2(x3)` means 2 on each of 3 nodes) announced them.
+    public static var localSize: Int {
+        if let size = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap({ Int($0) }) { return size }
+        if let tasks = environment["SLURM_STEP_TASKS_PER_NODE"], let size = Int(tasks.prefix { $0.isNumber }) { return size }
+        return 1
+    }
 }
