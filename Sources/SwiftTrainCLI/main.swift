@@ -11,7 +11,7 @@ if rootArguments == ["--help"] || rootArguments == ["-h"] {
     print("""
         swift-train: \(SwiftTrain.configuration.abstract)
 
-        Commands: train (the default), evaluate, predict, inspect, report; `swift-train COMMAND --help` for each.
+        Commands: train (the default), elastic, evaluate, predict, inspect, report; `swift-train COMMAND --help` for each.
 
         """)
     print(TrainCommand.helpMessage(for: TrainCommand.self))

@@ -5,7 +5,7 @@ import TestSupport
 @Suite("--virtual-shards: the same final parameters for every world size", .serialized)
 struct VirtualShardsCLITests {
     static let plain = ["--epochs", "2", "--no-progress", "--builtin-samples", "700", "--batch-size", "8", "--seed", "6",
-                        "--model", "mlp:32,16"]
+                        "--model", "mlp:32,16", "--scheduler", "warmup-cosine:6", "--clip-grad-norm", "2"]
     static let common = plain + ["--virtual-shards", "8"]
 
     @Test("one process, --simulate-ranks 2/4/8, mpirun -n 2 and mpirun -n 4 end with the same parameters and test metrics")

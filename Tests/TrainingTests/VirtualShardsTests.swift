@@ -111,6 +111,16 @@ struct VirtualShardsTests {
         let tree = (leaves[0] + leaves[1]) + (leaves[2] + leaves[3])
         #expect(sum.isComplete)
         #expect(arena.gradientValues == [tree] && sum.lossSum == tree)
+        // A step abandoned after one shard (an error in the process function) leaves nothing behind.
+        sum.beginStep()
+        try arena.setGradient(named: "x", to: Tensor(shape: [1], values: [5]))
+        sum.addShard(loss: 5)
+        sum.beginStep()
+        for leaf in leaves {
+            try arena.setGradient(named: "x", to: Tensor(shape: [1], values: [leaf]))
+            sum.addShard(loss: leaf)
+        }
+        #expect(arena.gradientValues == [tree] && sum.lossSum == tree)
         #expect(tree != ((leaves[0] + leaves[1]) + leaves[2]) + leaves[3])
     }
 }

@@ -39,9 +39,15 @@ public final class ShardGradientSum {
     /// Whether every shard of this rank has been added since the last complete tree.
     public var isComplete: Bool { added == shards.shardsPerRank }
 
+    /// Starts a step's tree afresh (forgetting the partial sums of a step that was abandoned by an error).
+    public func beginStep() {
+        added = 0
+        for level in occupied.indices { occupied[level] = false }
+    }
+
     /// Takes the gradients now in the arena as the next shard's (in shard order), with that shard's loss.
     public func addShard(loss: Float) {
-        if isComplete { added = 0 }
+        if isComplete { beginStep() }
         let count = arena.count
         let gradients = arena.gradients.baseAddress!
         var loss = loss, level = 0

@@ -32,6 +32,7 @@ public func makeSupervisedTrainer<Batch, Output>(
         let iterationKey = CounterRandom.derive(dropoutStream, UInt64(engine.state.iteration))
         var predictions: [Tensor] = []
         predictions.reserveCapacity(perRank)
+        sum.beginStep()
         for (position, shard) in shards.ownedShards.enumerated() {
             let range = position * rows ..< (position + 1) * rows
             let shardInputs = perRank == 1 ? inputs : inputs.rows(range)
