@@ -55,6 +55,16 @@ struct ExamplesTests {
         #expect(result.standardOutput.contains("bit for bit: true"))
     }
 
+    @Test("the README shows the seed trainer and the world-size-invariant example exactly as they are built")
+    func readmeIsTheExamples() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        for example in ["SeedTrainer", "WorldSizeInvariant"] {
+            let code = try String(contentsOf: root.appendingPathComponent("Examples/\(example)/main.swift"), encoding: .utf8)
+            #expect(readme.contains(code), "README.md no longer holds Examples/\(example)/main.swift as it is")
+        }
+    }
+
     @Test("virtual shards: alone, mpirun -n 2 and mpirun -n 4 print the same parameter digest")
     func worldSizeInvariant() throws {
         let alone = try Self.run("example-world-size-invariant")
