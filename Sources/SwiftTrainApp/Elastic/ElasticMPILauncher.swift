@@ -49,8 +49,13 @@ public struct ElasticMPILauncher: Sendable {
         return .failed(exitCode: process.terminationStatus, reason: tail.reason)
     }
 
-    /// Whether `host` starts a process within `probeTimeout` seconds (`mpirun -n 1 --host HOST:1 true`).
+    /// Whether `host` starts a process within `probeTimeout` seconds (`mpirun -n 1 --host HOST:1 true`); a host
+    /// gets a second try, since mpirun's daemons occasionally fail to start on a healthy host.
     public func probe(_ host: ElasticHost) -> Bool {
+        probeOnce(host) || probeOnce(host)
+    }
+
+    private func probeOnce(_ host: ElasticHost) -> Bool {
         guard let process = try? Self.process(launcher + ["-n", "1", "--host", "\(host.name):1"] + mpirunArguments + ["true"]) else {
             return false
         }
