@@ -44,6 +44,9 @@ public final class ParameterArena {
     package let parameters: UnsafeMutableBufferPointer<Float>
     /// The gradients, same layout as `parameters`.
     package let gradients: UnsafeMutableBufferPointer<Float>
+    /// The gradients followed by one spare value in the same allocation: a collective carries a step's loss with
+    /// its gradients in one call (virtual shards).
+    package let gradientsAndSpare: UnsafeMutableBufferPointer<Float>
     /// The named tensors, in layer order.
     public let entries: [ParameterEntry]
 
@@ -59,14 +62,15 @@ public final class ParameterArena {
         self.entries = entries
         count = offset
         parameters = .allocate(capacity: max(1, offset))
-        gradients = .allocate(capacity: max(1, offset))
         parameters.initialize(repeating: 0)
-        gradients.initialize(repeating: 0)
+        gradientsAndSpare = .allocate(capacity: offset + 1)
+        gradientsAndSpare.initialize(repeating: 0)
+        gradients = UnsafeMutableBufferPointer(rebasing: gradientsAndSpare[0..<max(1, offset)])
     }
 
     deinit {
         parameters.deallocate()
-        gradients.deallocate()
+        gradientsAndSpare.deallocate()
     }
 
     /// The parameter view of an entry.

@@ -18,7 +18,6 @@ public final class ShardGradientSum {
     private var occupied: [Bool]
     private var pendingLoss: [Float]
     private var added = 0
-    private let lossScratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1)
 
     /// A sum for `shards` over `arena`'s gradients.
     public init(arena: ParameterArena, shards: VirtualShards) {
@@ -31,10 +30,7 @@ public final class ShardGradientSum {
         pendingLoss = Array(repeating: 0, count: levels)
     }
 
-    deinit {
-        pending.deallocate()
-        lossScratch.deallocate()
-    }
+    deinit { pending.deallocate() }
 
     /// Whether every shard of this rank has been added since the last complete tree.
     public var isComplete: Bool { added == shards.shardsPerRank }
@@ -73,9 +69,10 @@ public final class ShardGradientSum {
     public func combine(over communicator: any Communicator) throws {
         precondition(isComplete, "combine(over:) before every shard of the step was added")
         guard communicator.size > 1 else { return }
-        try communicator.allReduceSumPairwise(arena.gradients)
-        lossScratch[0] = lossSum
-        try communicator.allReduceSumPairwise(lossScratch)
-        lossSum = lossScratch[0]
+        // One call per tree level: the loss travels in the spare value after the gradients.
+        let buffer = arena.gradientsAndSpare
+        buffer[arena.count] = lossSum
+        try communicator.allReduceSumPairwise(buffer)
+        lossSum = buffer[arena.count]
     }
 }
