@@ -69,6 +69,16 @@ struct VirtualShardsCLITests {
         #expect(resumed.standardError.contains("resuming from"), "\(resumed.standardError.suffix(800))")
         #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(uninterrupted, "parameters_sha256"))
         #expect(try SwiftTrainRunner.number(resumed, "iteration") == SwiftTrainRunner.number(uninterrupted, "iteration"))
+        // `evaluate` of the final checkpoint is shard by shard too: the same metrics alone and on 2 or 4 ranks.
+        let final = try SwiftTrainRunner.string(resumed, "checkpoint")
+        let alone = try SwiftTrainRunner.run(["evaluate", "--checkpoint", final])
+        #expect(alone.exitCode == 0, "\(alone.standardError.suffix(1500))")
+        #expect(try SwiftTrainRunner.number(alone, "test_loss") == SwiftTrainRunner.number(uninterrupted, "test_loss"))
+        for ranks in [2, 4] {
+            let cluster = try SwiftTrainRunner.mpirun(ranks: ranks, ["evaluate", "--checkpoint", final])
+            #expect(cluster.exitCode == 0, "\(cluster.standardError.suffix(1500))")
+            #expect(try SwiftTrainRunner.number(cluster, "test_loss") == SwiftTrainRunner.number(alone, "test_loss"), "\(ranks) ranks")
+        }
     }
 
     @Test("a shard count that is not a power of two, or that the world does not divide, is one clear error")
@@ -78,6 +88,9 @@ struct VirtualShardsCLITests {
         #expect(notPower.standardError.contains("--virtual-shards 6"), "\(notPower.standardError)")
         let threads = try SwiftTrainRunner.run(["--virtual-shards", "4", "--threads", "2", "--epochs", "1"])
         #expect(threads.exitCode == 2)
+        let overlap = try SwiftTrainRunner.run(["--virtual-shards", "4", "--overlap", "--epochs", "1"])
+        #expect(overlap.exitCode == 2)
+        #expect(overlap.standardError.contains("--overlap"), "\(overlap.standardError)")
         let uneven = try SwiftTrainRunner.mpirun(ranks: 4, ["--virtual-shards", "2", "--epochs", "1", "--no-progress"])
         #expect(uneven.exitCode != 0)
         #expect(uneven.standardError.contains("4 ranks cannot share 2 virtual shards evenly"), "\(uneven.standardError.suffix(800))")

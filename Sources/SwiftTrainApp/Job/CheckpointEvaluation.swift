@@ -11,6 +11,8 @@ enum CheckpointEvaluation {
     struct Setup {
         let evaluator: Engine<SupervisedBatch, SupervisedOutput>
         let loader: DataLoader
+        /// With the run's virtual shards (when this world divides them): the evaluation shard by shard.
+        let sharded: ShardedEvaluation?
         let plan: TaskPlan
         let summary: TrainingSummary
     }
@@ -25,7 +27,11 @@ enum CheckpointEvaluation {
                                wholeData: wholeData, communicator: communicator)
         }
         guard let setup else { throw AgreedFailure.silent }
-        try setup.evaluator.run(setup.loader)
+        if let sharded = setup.sharded {
+            try sharded.run(setup.evaluator, communicator: communicator)
+        } else {
+            try setup.evaluator.run(setup.loader)
+        }
         var summary = setup.summary
         summary.metrics = setup.plan.results(of: setup.evaluator)
         return summary
@@ -70,7 +76,19 @@ enum CheckpointEvaluation {
         }
         let evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
                                                 outputTransform: plan.evaluationOutput)
-        try plan.attachMetrics(to: evaluator, communicator: communicator)
+        // A run trained on virtual shards is evaluated shard by shard, so its metrics are the same on every world
+        // size that divides them (another world size says so and evaluates as usual).
+        var sharded: ShardedEvaluation?
+        if let count = configuration.virtualShards {
+            if let shards = try? VirtualShards(count: count, worldSize: communicator.size, rank: communicator.rank) {
+                sharded = try ShardedEvaluation(test: test, batchSize: batchSize, shards: shards, plan: plan, evaluator: evaluator,
+                                                communicator: communicator)
+            } else if communicator.rank == 0 {
+                FileHandle.standardError.write(Data(("swift-train: \(communicator.size) ranks do not divide the run's \(count) virtual shards: "
+                    + "the metrics may differ in the last bits from another world size's\n").utf8))
+            }
+        }
+        if sharded == nil { try plan.attachMetrics(to: evaluator, communicator: communicator) }
         var iteration = 0, epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0
@@ -83,6 +101,6 @@ enum CheckpointEvaluation {
                                       metrics: [:], trainSamplesPerSecond: 0,
                                       parametersSHA256: TrainingJob.parametersSHA256(model),
                                       parameters: model.parameterCount, checkpoint: path)
-        return Setup(evaluator: evaluator, loader: loader, plan: plan, summary: summary)
+        return Setup(evaluator: evaluator, loader: loader, sharded: sharded, plan: plan, summary: summary)
     }
 }

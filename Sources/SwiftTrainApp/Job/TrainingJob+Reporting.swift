@@ -12,7 +12,12 @@ extension TrainingJob {
         } else {
             try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
         }
-        testMetrics = try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: virtualShards != nil)
+        if let virtualShards {
+            shardedEvaluation = try ShardedEvaluation(test: data.test, batchSize: max(configuration.batchSize, 256), shards: virtualShards,
+                                                      plan: plan, evaluator: evaluator, communicator: communicator)
+        } else {
+            try plan.attachMetrics(to: evaluator, communicator: communicator)
+        }
     }
 
     /// The configured learning-rate schedule, per iteration (or per epoch for step decay).

@@ -30,11 +30,9 @@ public final class TrainingJob {
 
     let trainLoader: DataLoader
     let testLoader: DataLoader
-    /// With virtual shards: the run's layout, and one test loader per owned shard (evaluated shard by shard).
+    /// With virtual shards: the run's layout, and its test evaluation shard by shard.
     let virtualShards: VirtualShards?
-    let shardTestLoaders: [DataLoader]
-    /// The evaluator's metrics by summary name.
-    var testMetrics: [(name: String, metric: any Metric)] = []
+    var shardedEvaluation: ShardedEvaluation?
     let dataParallel: DataParallel
     let record: JobRecord
     let learningRate: OptimizerLearningRate
@@ -92,12 +90,6 @@ public final class TrainingJob {
             sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
                                         shuffle: false, tail: .uneven))
         virtualShards = shards
-        let test = data.test, testBatch = max(configuration.batchSize, 256)
-        shardTestLoaders = (shards?.ownedShards ?? 0..<0).map { shard in
-            DataLoader(dataset: test, batchSize: testBatch,
-                       sampler: DistributedSampler(count: test.count, worldSize: shards!.count, rank: shard,
-                                                   shuffle: false, tail: .uneven))
-        }
         dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
         record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
         record.classNames = data.train.classNames.count >= data.test.classNames.count ? data.train.classNames : data.test.classNames
@@ -146,35 +138,14 @@ public final class TrainingJob {
     func evaluationAtCurrentIteration() throws -> [String: Double] {
         let iteration = trainer.state.iteration
         if let last = lastEvaluation, last.iteration == iteration { return last.metrics }
-        if let shards = virtualShards {
-            try evaluateByShard(shards)
+        if let shardedEvaluation {
+            try shardedEvaluation.run(evaluator, communicator: communicator)
         } else {
             try evaluator.run(testLoader)
         }
         let metrics = plan.results(of: evaluator)
         lastEvaluation = (iteration, metrics)
         return metrics
-    }
-
-    /// Evaluates each owned shard of the test split on its own and adds the metrics' sums in the shards' tree, so
-    /// that the test metrics, like the parameters, are the same bits for every world size.
-    func evaluateByShard(_ shards: VirtualShards) throws {
-        var perShard: [[Double]] = []
-        for loader in shardTestLoaders {
-            if loader.dataset.count > 0 && loader.sampler.samplesPerRank > 0 {
-                try evaluator.run(loader)
-            } else {
-                for entry in testMetrics { entry.metric.reset() }
-            }
-            perShard.append(testMetrics.flatMap { $0.metric.sums })
-        }
-        let total = try shards.treeSum(perShard, over: communicator)
-        var offset = 0
-        for (name, metric) in testMetrics {
-            let count = metric.sums.count
-            evaluator.state.metrics[name] = try metric.value(from: Array(total[offset ..< offset + count]))
-            offset += count
-        }
     }
 
     /// SHA-256 of the parameters' bytes (little-endian Float32, arena order), as lowercase hex.

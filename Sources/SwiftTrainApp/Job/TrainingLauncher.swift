@@ -72,9 +72,11 @@ public enum TrainingLauncher {
                 communicator.finalize()
                 return communicator.rank == 0 ? summary : nil
             } catch let failure as AgreedFailure {
-                // Every rank saw the failure at the same point: rank 0 (or the failing rank) has printed it.
+                // Every rank saw the failure at the same point. The rank that carries the message prints it before
+                // MPI_Finalize, which the others wait for: a rank exiting first cannot make mpirun kill it unprinted.
+                if failure.shouldPrint { FileHandle.standardError.write(Data("swift-train: error: \(failure)\n".utf8)) }
                 communicator.finalize()
-                throw failure
+                throw AgreedFailure.silent
             } catch {
                 communicator.abort(message: "rank \(communicator.rank): \(error)", exitCode: 1)
             }
