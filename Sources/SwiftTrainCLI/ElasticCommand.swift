@@ -58,10 +58,11 @@ struct ElasticCommand: ParsableCommand {
     func run() throws {
         let train = try TrainCommand.parse(try ConfigurationFile.expand(trainArguments))
         let shards = try train.makeConfiguration().virtualShards
-        let launcher = ElasticMPILauncher(
+        var launcher = ElasticMPILauncher(
             launcher: self.launcher.split(separator: " ").map(String.init), mpirunArguments: mpirunArg,
             executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
             trainArguments: trainArguments, probeTimeout: probeTimeout)
+        launcher.stopSignals = StopSignals()
         let local = hostfile == nil && discoveryScript == nil
         let supervisor = ElasticSupervisor(
             maxRestarts: maxRestarts, minRanks: minRanks, virtualShards: shards,

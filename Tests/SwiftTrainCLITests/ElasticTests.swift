@@ -46,6 +46,42 @@ struct ElasticTests {
         #expect(!result.standardError.contains("restart 3"))
     }
 
+    @Test("SIGTERM to the supervisor stops the job it runs, with no restart, and leaves no rank behind")
+    func stopSignal() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("elastic-stop")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoints = directory.appendingPathComponent("checkpoints")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ProcessRunner.executable("swift-train"))
+        process.arguments = ["elastic", "--slots", "2", "--", "--epochs", "1000", "--virtual-shards", "4", "--batch-size", "8",
+                             "--builtin-samples", "2000", "--no-progress", "--model", "mlp:64", "--checkpoint-dir", checkpoints.path,
+                             "--checkpoint-every", "20"]
+        process.environment = ProcessRunner.mpiEnvironment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).isEmpty {
+            usleep(100_000)
+        }
+        process.terminate()
+        let stopped = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            process.waitUntilExit()
+            stopped.signal()
+        }
+        let ended = stopped.wait(timeout: .now() + 30) == .success
+        if !ended { process.interrupt() }
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(ended, "the supervisor did not stop within 30 s of SIGTERM: \(text.suffix(1500))")
+        #expect(process.terminationStatus == 1)
+        #expect(text.contains("stopped by SIGTERM, passed on to the job; no restart"), "\(text.suffix(1500))")
+        #expect(!text.contains("restart 1"))
+        let left = try ProcessRunner.run("bash", ["-c", "pgrep -f -- '[-]-checkpoint-dir \(checkpoints.path)' || true"], timeout: 30)
+        #expect(left.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "ranks left: \(left.standardOutput)")
+    }
+
     @Test("an elastic job needs --checkpoint-dir, adds --resume itself and refuses bad host lists")
     func usageErrors() throws {
         let noDirectory = try SwiftTrainRunner.run(["elastic", "--"] + Self.training)

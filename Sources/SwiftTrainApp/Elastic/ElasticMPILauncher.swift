@@ -13,6 +13,8 @@ public struct ElasticMPILauncher: Sendable {
     public var trainArguments: [String]
     /// Seconds a host has to start a probe process before it counts as unusable.
     public var probeTimeout: Double
+    /// Catches SIGINT and SIGTERM and passes them on to the running job (nil: signals act as usual).
+    public var stopSignals: StopSignals?
 
     /// A launcher of `executable train trainArguments` through `launcher`.
     public init(launcher: [String], mpirunArguments: [String], executable: String, trainArguments: [String], probeTimeout: Double) {
@@ -41,11 +43,13 @@ public struct ElasticMPILauncher: Sendable {
             FileHandle.standardError.write(data)
             tail.append(data)
         }
-        try process.run()
+        if let stopSignals { try stopSignals.run(process) } else { try process.run() }
         process.waitUntilExit()
+        stopSignals?.finished()
         errors.fileHandleForReading.readabilityHandler = nil
         tail.append(errors.fileHandleForReading.readDataToEndOfFile())
         if process.terminationReason == .exit && process.terminationStatus == 0 { return .succeeded }
+        if let signal = stopSignals?.receivedSignal { throw ElasticError.stopped(signal: signal) }
         return .failed(exitCode: process.terminationStatus, reason: tail.reason)
     }
 

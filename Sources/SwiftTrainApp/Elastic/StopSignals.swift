@@ -1,0 +1,56 @@
+import Foundation
+import Glibc
+
+/// SIGINT and SIGTERM for a supervisor: passed on to the job it runs, and remembered so that no restart follows.
+///
+/// Without it, stopping the supervisor would leave its mpirun running, or be taken for a failure and restarted.
+public final class StopSignals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sources: [any DispatchSourceSignal] = []
+    private var child: Process?
+    private var received: Int32?
+
+    /// Starts catching SIGINT and SIGTERM. Call it on the thread that starts the jobs (the main thread).
+    public init() {
+        // A parent may have started this process with the signals blocked (test runners do): unblock them here, so
+        // that they reach this process, and the jobs started from this thread inherit them unblocked too.
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        sigaddset(&stops, SIGINT)
+        sigaddset(&stops, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stops, nil)
+        for number in [SIGINT, SIGTERM] {
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.receive(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    deinit {
+        for source in sources { source.cancel() }
+    }
+
+    /// The stop signal received, if any.
+    public var receivedSignal: Int32? { lock.withLock { received } }
+
+    /// Runs `process` as the current child (which a signal is passed on to).
+    func run(_ process: Process) throws {
+        try lock.withLock {
+            if let received { throw ElasticError.stopped(signal: received) }
+            child = process
+            try process.run()
+        }
+    }
+
+    /// The child has ended.
+    func finished() { lock.withLock { child = nil } }
+
+    private func receive(_ number: Int32) {
+        lock.withLock {
+            received = received ?? number
+            if let child, child.isRunning { kill(child.processIdentifier, number) }
+        }
+    }
+}
