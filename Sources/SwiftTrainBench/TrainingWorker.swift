@@ -42,9 +42,12 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     // B8: `--virtual-shards K` splits each rank's batch of the default mode into K / world micro-batches (the same
     // global batch), summed in the shards' tree; `--pairwise gather` picks the gather-then-sum exchange.
     let shardCount = value("--virtual-shards", 0)
-    if arguments.contains("gather"), let mpi = communicator as? MPICommunicator { mpi.pairwiseAlgorithm = .gatherThenSum }
+    if let index = arguments.firstIndex(of: "--pairwise"), arguments.indices.contains(index + 1), arguments[index + 1] == "gather",
+       let mpi = communicator as? MPICommunicator {
+        mpi.pairwiseAlgorithm = .gatherThenSum
+    }
     let shards = shardCount > 0 ? try VirtualShards(count: shardCount, worldSize: communicator.size, rank: communicator.rank) : nil
-    let microBatch = shards.map { batch * communicator.size / $0.count } ?? batch
+    let microBatch = shards.map { max(1, batch * communicator.size / $0.count) } ?? batch
     let trainer = shards.map {
         makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: $0)
     } ?? makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())

@@ -63,7 +63,9 @@ struct ElasticCommand: ParsableCommand {
             executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
             trainArguments: trainArguments, probeTimeout: probeTimeout)
         launcher.stopSignals = StopSignals()
+        // Only this machine needs no probe; hostfile, script and Slurm hosts are probed before every attempt.
         let local = hostfile == nil && discoveryScript == nil
+            && (slots != nil || ProcessInfo.processInfo.environment["SLURM_JOB_NODELIST"] == nil)
         let supervisor = ElasticSupervisor(
             maxRestarts: maxRestarts, minRanks: minRanks, virtualShards: shards,
             discover: { try discoverHosts() },

@@ -4,6 +4,12 @@ import Testing
 
 @Suite("Models, optimizers and the arena")
 struct ModelTests {
+    @Test("an arena without parameters has no gradients either")
+    func emptyArena() {
+        let arena = ParameterArena(layout: [])
+        #expect(arena.count == 0 && arena.gradientValues.isEmpty && arena.parameterValues.isEmpty)
+    }
+
     @Test("a tiny network's forward, one SGD step and one Adam step equal values worked out in float64")
     func knownAnswers() throws {
         let model = try Sequential([Linear(inputs: 2, outputs: 2), ReLU(), Linear(inputs: 2, outputs: 2)], inputShape: [2], seed: 0)

@@ -13,6 +13,11 @@ struct ElasticSupervisorTests {
             try ElasticHost.parseList("node1\nnode2 slots=two\n", source: "hosts")
         }
         #expect(throws: ElasticError.self) { try ElasticHost.parseList("node1:0", source: "script") }
+        // Windows line ends, and IPv6 addresses (their colons are not a slot count).
+        #expect(try ElasticHost.parseList("node1 slots=2\r\nnode2:3\r\n", source: "hosts")
+                == [ElasticHost(name: "node1", slots: 2), ElasticHost(name: "node2", slots: 3)])
+        #expect(try ElasticHost.parseList("fd00::12 slots=4\nfd00::13", source: "hosts")
+                == [ElasticHost(name: "fd00::12", slots: 4), ElasticHost(name: "fd00::13", slots: 1)])
     }
 
     @Test("Slurm's tasks per node expand to one slot count per node")

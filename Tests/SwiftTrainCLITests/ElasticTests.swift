@@ -46,14 +46,17 @@ struct ElasticTests {
         #expect(!result.standardError.contains("restart 3"))
     }
 
-    @Test("SIGTERM to the supervisor stops the job it runs, with no restart, and leaves no rank behind")
+    @Test("SIGTERM to the supervisor stops the job it runs (mpirun behind a wrapper script), with no restart, and leaves no rank behind")
     func stopSignal() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("elastic-stop")
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoints = directory.appendingPathComponent("checkpoints")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try ProcessRunner.executable("swift-train"))
-        process.arguments = ["elastic", "--slots", "2", "--", "--epochs", "1000", "--virtual-shards", "4", "--batch-size", "8",
+        // mpirun behind a wrapper script that does not exec it: the signal must reach the wrapper's whole group.
+        let wrapper = directory.appendingPathComponent("wrapper.sh")
+        try "#!/bin/sh\nmpirun \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
+        process.arguments = ["elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--", "--epochs", "1000", "--virtual-shards", "4", "--batch-size", "8",
                              "--builtin-samples", "2000", "--no-progress", "--model", "mlp:64", "--checkpoint-dir", checkpoints.path,
                              "--checkpoint-every", "20"]
         process.environment = ProcessRunner.mpiEnvironment

@@ -81,6 +81,21 @@ struct VirtualShardsCLITests {
         }
     }
 
+    @Test("a virtual-shard checkpoint resumed without virtual shards (and with --overlap) goes on, saying so")
+    func resumeWithoutShards() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("shards-switch")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", directory.path])
+        #expect(first.exitCode == 0, "\(first.standardError.suffix(1500))")
+        var plain = Self.plain
+        plain[plain.firstIndex(of: "--epochs")! + 1] = "3"
+        let resumed = try SwiftTrainRunner.mpirun(ranks: 2, plain + ["--overlap", "--checkpoint-dir", directory.path, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+        #expect(resumed.standardError.contains("the checkpoint was written with --virtual-shards 8 and this run uses no virtual shards"),
+                "\(resumed.standardError.suffix(1500))")
+        #expect(try SwiftTrainRunner.number(resumed, "epoch") == 3)
+    }
+
     @Test("a shard count that is not a power of two, or that the world does not divide, is one clear error")
     func badLayouts() throws {
         let notPower = try SwiftTrainRunner.run(["--virtual-shards", "6", "--epochs", "1"])

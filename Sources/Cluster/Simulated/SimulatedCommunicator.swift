@@ -50,7 +50,7 @@ final class SimulatedCommunicator: Communicator {
     func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try pairwise(buffer) }
 
     private func pairwise<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
-        guard size > 1 else { return }
+        guard size > 1, buffer.count > 0 else { return }
         guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
         hub.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
         hub.counts[rank] = buffer.count

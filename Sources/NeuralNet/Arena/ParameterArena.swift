@@ -47,6 +47,8 @@ public final class ParameterArena {
     /// The gradients followed by one spare value in the same allocation: a collective carries a step's loss with
     /// its gradients in one call (virtual shards).
     package let gradientsAndSpare: UnsafeMutableBufferPointer<Float>
+    /// The allocation `parameters` views (never empty, so that its address is never nil).
+    private let parameterStorage: UnsafeMutableBufferPointer<Float>
     /// The named tensors, in layer order.
     public let entries: [ParameterEntry]
 
@@ -61,15 +63,16 @@ public final class ParameterArena {
         }
         self.entries = entries
         count = offset
-        parameters = .allocate(capacity: max(1, offset))
-        parameters.initialize(repeating: 0)
+        parameterStorage = .allocate(capacity: max(1, offset))
+        parameterStorage.initialize(repeating: 0)
+        parameters = UnsafeMutableBufferPointer(rebasing: parameterStorage[0..<offset])
         gradientsAndSpare = .allocate(capacity: offset + 1)
         gradientsAndSpare.initialize(repeating: 0)
-        gradients = UnsafeMutableBufferPointer(rebasing: gradientsAndSpare[0..<max(1, offset)])
+        gradients = UnsafeMutableBufferPointer(rebasing: gradientsAndSpare[0..<offset])
     }
 
     deinit {
-        parameters.deallocate()
+        parameterStorage.deallocate()
         gradientsAndSpare.deallocate()
     }
 

@@ -20,12 +20,13 @@ public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
     /// - Throws: `ElasticError.badHostList` naming the line.
     public static func parseList(_ text: String, source: String) throws -> [ElasticHost] {
         var hosts: [ElasticHost] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.prefix { $0 != "#" }.trimmingCharacters(in: .whitespaces)
+        for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = rawLine.prefix { $0 != "#" }.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !line.isEmpty else { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             var name = fields[0], slots: Int? = 1
-            if fields.count == 1, let colon = name.lastIndex(of: ":") {
+            // `NAME:N` (discovery scripts); an IPv6 address holds colons itself and takes `slots=N` instead.
+            if fields.count == 1, let colon = name.lastIndex(of: ":"), !name[..<colon].contains(":") {
                 slots = Int(name[name.index(after: colon)...])
                 name = String(name[..<colon])
             }

@@ -37,17 +37,22 @@ public struct ElasticMPILauncher: Sendable {
         let errors = Pipe()
         process.standardError = errors
         let tail = ErrorTail()
+        let drained = DispatchSemaphore(value: 0)
         errors.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
-            guard !data.isEmpty else { return }
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                drained.signal()
+                return
+            }
             FileHandle.standardError.write(data)
             tail.append(data)
         }
         if let stopSignals { try stopSignals.run(process) } else { try process.run() }
         process.waitUntilExit()
         stopSignals?.finished()
-        errors.fileHandleForReading.readabilityHandler = nil
-        tail.append(errors.fileHandleForReading.readDataToEndOfFile())
+        // The job's last lines, forwarded as the rest; a descendant still holding the pipe cannot hold us up for long.
+        if drained.wait(timeout: .now() + 5) == .timedOut { errors.fileHandleForReading.readabilityHandler = nil }
         if process.terminationReason == .exit && process.terminationStatus == 0 { return .succeeded }
         if let signal = stopSignals?.receivedSignal { throw ElasticError.stopped(signal: signal) }
         return .failed(exitCode: process.terminationStatus, reason: tail.reason)

@@ -26,6 +26,16 @@ public final class StopSignals: @unchecked Sendable {
             source.resume()
             sources.append(source)
         }
+        // libdispatch installs its handlers asynchronously; a job started before that would inherit SIG_IGN.
+        let deadline = DispatchTime.now() + 1
+        while DispatchTime.now() < deadline, [SIGINT, SIGTERM].contains(where: Self.isIgnored) { usleep(1_000) }
+    }
+
+    private static func isIgnored(_ number: Int32) -> Bool {
+        var action = sigaction()
+        sigaction(number, nil, &action)
+        // SIG_IGN is the handler address 1.
+        return action.__sigaction_handler.sa_handler.map { unsafeBitCast($0, to: Int.self) } == 1
     }
 
     deinit {
@@ -50,7 +60,11 @@ public final class StopSignals: @unchecked Sendable {
     private func receive(_ number: Int32) {
         lock.withLock {
             received = received ?? number
-            if let child, child.isRunning { kill(child.processIdentifier, number) }
+            // The whole process group when the child leads one (a wrapper script and the mpirun it starts).
+            if let child, child.isRunning {
+                let pid = child.processIdentifier
+                kill(getpgid(pid) == pid ? -pid : pid, number)
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ public final class JobRecord: Stateful {
         c.seed = try state.uint64("seed")
         c.normalize = try state.bool("normalize")
         c.builtinSamples = try state.int("builtin_samples")
-        c.virtualShards = state["virtual_shards"] == nil ? nil : try state.optionalInt("virtual_shards")
+        let shards = state["virtual_shards"] == nil ? nil : try state.optionalInt("virtual_shards")
         if case .string(let name)? = state["optimizer"] {
             guard let kind = OptimizerKind(rawValue: name) else {
                 throw StateDictError.invalidValue(key: "optimizer", reason: "unknown optimizer '\(name)'")
@@ -68,6 +68,12 @@ public final class JobRecord: Stateful {
         c.labelColumn = LabelColumnSpecification(parsing: try state.string("label_column"))
         if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
         try c.validate()
+        // The run's shard count is checked on its own: this run's other options (--overlap, --threads) may be ones
+        // that only conflict with virtual shards, and resuming without them is allowed.
+        if let shards, !(shards >= 1 && shards <= 65_536 && shards & (shards - 1) == 0) {
+            throw StateDictError.invalidValue(key: "virtual_shards", reason: "\(shards) is not a power of two from 1 to 65,536")
+        }
+        c.virtualShards = shards
         configuration = c
         if case .array(let names)? = state["class_names"] {
             classNames = names.compactMap { if case .string(let name) = $0 { name } else { nil } }
