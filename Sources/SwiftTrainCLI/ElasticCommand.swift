@@ -86,18 +86,7 @@ struct ElasticCommand: ParsableCommand {
             return hosts
         }
         if let discoveryScript {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: discoveryScript)
-            let output = Pipe()
-            process.standardOutput = output
-            do { try process.run() } catch {
-                throw ElasticError.discoveryFailed(command: discoveryScript, reason: error.localizedDescription)
-            }
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ElasticError.discoveryFailed(command: discoveryScript, reason: "exit code \(process.terminationStatus)")
-            }
+            let data = try Self.output(of: [discoveryScript], describedAs: discoveryScript)
             let hosts = try ElasticHost.parseList(String(decoding: data, as: UTF8.self), source: discoveryScript)
             guard !hosts.isEmpty else { throw ElasticError.noHosts(source: discoveryScript) }
             return hosts
@@ -105,21 +94,34 @@ struct ElasticCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         if slots == nil, let nodeList = environment["SLURM_JOB_NODELIST"], let tasks = environment["SLURM_TASKS_PER_NODE"] {
             // Inside a Slurm allocation: its nodes and tasks per node (mpirun launches through Slurm there).
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["scontrol", "show", "hostnames", nodeList]
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            let names = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                .split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            process.waitUntilExit()
-            guard process.terminationStatus == 0, !names.isEmpty else {
-                throw ElasticError.discoveryFailed(command: "scontrol show hostnames \(nodeList)", reason: "exit code \(process.terminationStatus)")
+            let names = String(decoding: try Self.output(of: ["scontrol", "show", "hostnames", nodeList],
+                                                         describedAs: "scontrol show hostnames \(nodeList)"), as: UTF8.self)
+                .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !names.isEmpty else {
+                throw ElasticError.discoveryFailed(command: "scontrol show hostnames \(nodeList)", reason: "it named no node")
             }
             let counts = try ElasticHost.slurmTasksPerNode(tasks, nodes: names.count)
             return zip(names, counts).map { ElasticHost(name: $0, slots: $1) }
         }
         return [ElasticHost(name: "localhost", slots: slots ?? ProcessInfo.processInfo.activeProcessorCount)]
+    }
+
+    /// The standard output of `commandLine` (its program looked up on PATH); a failure to start or a non-zero exit
+    /// is an `ElasticError.discoveryFailed` naming `description`.
+    static func output(of commandLine: [String], describedAs description: String) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = commandLine
+        let output = Pipe()
+        process.standardOutput = output
+        do { try process.run() } catch {
+            throw ElasticError.discoveryFailed(command: description, reason: error.localizedDescription)
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ElasticError.discoveryFailed(command: description, reason: "exit code \(process.terminationStatus)")
+        }
+        return data
     }
 }

@@ -115,13 +115,18 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         let n = buffer.count
         let all = UnsafeMutableBufferPointer<T>.allocate(capacity: n * size)
         defer { all.deallocate() }
-        try watched("MPI_Allgather") {
-            MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world)
-        }
+        try gatherEveryRank(buffer, type: type, into: all.baseAddress!)
         for index in 0..<n { buffer[index] = all[index] }
         for other in 1..<size {
             let base = other * n
             for index in 0..<n { buffer[index] += all[base + index] }
+        }
+    }
+
+    /// Every rank's `buffer`, one after another in rank order, into `all` (world size x buffer count values).
+    private func gatherEveryRank<T>(_ buffer: UnsafeMutableBufferPointer<T>, type: MPI_Datatype, into all: UnsafeMutablePointer<T>) throws {
+        try watched("MPI_Allgather") {
+            MPI_Allgather(buffer.baseAddress, count(buffer.count), type, all, count(buffer.count), type, world)
         }
     }
 
@@ -173,10 +178,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             let needed = n * (size + size / 2)
             if scratch.count < needed { scratch = Array(repeating: .zero, count: needed) }
             try scratch.withUnsafeMutableBufferPointer { all in
-                try watched("MPI_Allgather") {
-                    MPI_Allgather(buffer.baseAddress, count(n), type, all.baseAddress, count(n), type, world)
-                }
                 let base = all.baseAddress!
+                try gatherEveryRank(buffer, type: type, into: base)
                 pairwiseTreeSum((0..<size).map { UnsafePointer(base + $0 * n) }, count: n, into: buffer.baseAddress!,
                                 scratch: base + size * n)
             }

@@ -14,7 +14,31 @@ final class SimulatedCommunicator: Communicator {
     var size: Int { hub.size }
     var reductionOrder: ReductionOrder { .fixedRankOrder }
 
+    /// Sums in rank order: ((r0 + r1) + r2) + ...
     private func sum<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+        try combine(buffer, operation: "allReduceSum", scratchBuffers: 1) { sources, count, total in
+            total.update(from: sources[0], count: count)
+            for values in sources.dropFirst() {
+                for index in 0..<count { total[index] += values[index] }
+            }
+        }
+    }
+
+    /// Sums as a binary tree over ranks: (r0 + r1) + (r2 + r3).
+    private func pairwise<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+        guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
+        try combine(buffer, operation: "allReduceSumPairwise", scratchBuffers: size / 2 + 1) { sources, count, total in
+            pairwiseTreeSum(sources, count: count, into: total, scratch: total + count)
+        }
+    }
+
+    /// The meeting every simulated reduction is: each rank deposits its buffer, all check the sizes agree, each
+    /// forms the total from every rank's buffer with `reduce` (into `scratchBuffers` buffers of scratch, the total
+    /// first), and after a second barrier copies it back.
+    private func combine<T: AdditiveArithmetic>(
+        _ buffer: UnsafeMutableBufferPointer<T>, operation: String, scratchBuffers: Int,
+        reduce: ([UnsafePointer<T>], Int, UnsafeMutablePointer<T>) -> Void
+    ) throws {
         guard size > 1 else { return }
         hub.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
         hub.counts[rank] = buffer.count
@@ -22,23 +46,19 @@ final class SimulatedCommunicator: Communicator {
         guard hub.counts.allSatisfy({ $0 == buffer.count }) else {
             let sizes = Array(hub.counts)
             try hub.barrier()
-            throw ClusterError.sizeMismatch(operation: "allReduceSum", sizes: sizes)
+            throw ClusterError.sizeMismatch(operation: operation, sizes: sizes)
         }
-        let needed = buffer.count * MemoryLayout<T>.stride
+        let count = buffer.count
+        let needed = max(1, count * scratchBuffers) * MemoryLayout<T>.stride
         if scratch.count < needed { scratch = Array(repeating: 0, count: needed) }
         scratch.withUnsafeMutableBytes { raw in
-            let total = raw.bindMemory(to: T.self)
-            let first = hub.pointers[0]!.assumingMemoryBound(to: T.self)
-            for index in 0..<buffer.count { total[index] = first[index] }
-            for other in 1..<size {
-                let values = hub.pointers[other]!.assumingMemoryBound(to: T.self)
-                for index in 0..<buffer.count { total[index] += values[index] }
-            }
+            let sources = (0..<size).map { UnsafePointer(hub.pointers[$0]!.assumingMemoryBound(to: T.self)) }
+            reduce(sources, count, raw.bindMemory(to: T.self).baseAddress!)
         }
         try hub.barrier()
         scratch.withUnsafeBytes { raw in
             let total = raw.bindMemory(to: T.self)
-            for index in 0..<buffer.count { buffer[index] = total[index] }
+            for index in 0..<count { buffer[index] = total[index] }
         }
     }
 
@@ -48,32 +68,6 @@ final class SimulatedCommunicator: Communicator {
 
     func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try pairwise(buffer) }
     func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try pairwise(buffer) }
-
-    private func pairwise<T: AdditiveArithmetic>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
-        guard size > 1, buffer.count > 0 else { return }
-        guard size & (size - 1) == 0 else { throw ClusterError.worldNotPowerOfTwo(size) }
-        hub.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
-        hub.counts[rank] = buffer.count
-        try hub.barrier()
-        guard hub.counts.allSatisfy({ $0 == buffer.count }) else {
-            let sizes = Array(hub.counts)
-            try hub.barrier()
-            throw ClusterError.sizeMismatch(operation: "allReduceSumPairwise", sizes: sizes)
-        }
-        let count = buffer.count
-        let needed = count * (size / 2 + 1) * MemoryLayout<T>.stride
-        if scratch.count < needed { scratch = Array(repeating: 0, count: needed) }
-        scratch.withUnsafeMutableBytes { raw in
-            let values = raw.bindMemory(to: T.self).baseAddress!
-            let sources = (0..<size).map { UnsafePointer(hub.pointers[$0]!.assumingMemoryBound(to: T.self)) }
-            pairwiseTreeSum(sources, count: count, into: values, scratch: values + count)
-        }
-        try hub.barrier()
-        scratch.withUnsafeBytes { raw in
-            let total = raw.bindMemory(to: T.self)
-            for index in 0..<count { buffer[index] = total[index] }
-        }
-    }
 
     func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         try sum(buffer)

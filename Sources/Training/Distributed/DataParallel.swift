@@ -50,19 +50,16 @@ public final class DataParallel {
             try ModelConsistency.broadcastParameters(arena, over: communicator)
             if let optimizer { try ModelConsistency.broadcastState(of: optimizer, over: communicator) }
         }
-        if let sum = engine.state[.gradientHooks]?.shardSum {
-            // Virtual shards: the shards' gradients are already scaled to a mean; the ranks' subtrees are combined
-            // in the same tree, with the loss, so every world size that divides the shard count gives the same bits.
+        let hooks = engine.state[.gradientHooks]
+        if let sum = hooks?.shardSum {
             guard sum.shards.worldSize == communicator.size, sum.shards.rank == communicator.rank else {
                 throw DistributedTrainingError.shardLayoutMismatch(layout: sum.shards.description, worldSize: communicator.size,
                                                                    rank: communicator.rank)
             }
-            guard communicator.size > 1 else { return reducer }
-            try engine.on(.gradientsReady) { [communicator] _ in try sum.combine(over: communicator) }
-            return reducer
+            reducer.shardSum = sum
         }
         guard communicator.size > 1 else { return reducer }
-        if let hooks = engine.state[.gradientHooks] {
+        if let hooks, hooks.shardSum == nil {
             hooks.lossGradientScale = 1 / Float(communicator.size)
             hooks.rank = communicator.rank
             reducer.scaleAfterReduce = false
@@ -79,6 +76,9 @@ public final class GradientReducer {
     public let buckets: [Range<Int>]
     let overlap: Bool
     var scaleAfterReduce = true
+    /// Set for a virtual-shard trainer: its shards' gradients are already scaled to a mean, and the ranks' subtrees
+    /// are combined in the same tree (with the loss), so every world size dividing the shard count gives the same bits.
+    var shardSum: ShardGradientSum?
     private let arena: ParameterArena
     private let communicator: any Communicator
     private var pending: [PendingReduction?]
@@ -112,6 +112,7 @@ public final class GradientReducer {
     /// A collective: every rank calls it once per optimizer step.
     public func synchronize() throws {
         guard communicator.size > 1 else { return }
+        if let shardSum { return try shardSum.combine(over: communicator) }
         if overlap {
             backwardReached(0)
             if let error = deferredError {
