@@ -37,6 +37,9 @@ let package = Package(
         // No unsafe flags anywhere: a package depending on swift-train by version must build it as it is.
         // Element-wise kernels get AVX2/FMA from per-function target attributes in CKernels instead.
         .target(name: "CKernels"),
+        // Child processes waited for by their own ids (Foundation's Process can miss their end): the tools and tests.
+        .target(name: "CSpawn"),
+        .target(name: "ChildProcesses", dependencies: ["CSpawn"]),
         .target(name: "EngineCore"),
         .target(name: "NeuralNet", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
@@ -49,14 +52,15 @@ let package = Package(
 
         // MARK: - The application (a client of the libraries' public API) and its tools
         .target(name: "SwiftTrainApp", dependencies: [
-            "Training", "EngineCore", "NeuralNet", "Cluster", "Autodiff", .product(name: "Crypto", package: "swift-crypto"),
+            "Training", "EngineCore", "NeuralNet", "Cluster", "Autodiff", "ChildProcesses",
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "SwiftTrainCLI", dependencies: [
-            "SwiftTrainApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "SwiftTrainApp", "ChildProcesses", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "SwiftTrainBench", dependencies: [
-            "SwiftTrainApp", "Training", "Autodiff", "CBLAS", "CMPI",
+            "SwiftTrainApp", "Training", "Autodiff", "CBLAS", "CMPI", "ChildProcesses",
         ]),
 
         // MARK: - Examples (public API only; the README's code; run by ExamplesTests)
@@ -74,14 +78,16 @@ let package = Package(
                           path: "Examples/WorldSizeInvariant"),
 
         // MARK: - Tests
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["ChildProcesses"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "NeuralNet"]),
+        .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport",
+                                                         "ChildProcesses"]),
         .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore"]),
-        .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport", "ChildProcesses"]),
         .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import NeuralNet
 
@@ -29,21 +30,12 @@ struct BenchmarkRunner {
     /// Runs a command and returns its standard output; throws with its standard error when it fails.
     func output(of command: [String], ranks: Int, threads: Int, tcp: Bool = false) throws -> String {
         let (arguments, environment) = launch(command, ranks: ranks, threads: threads, tcp: tcp)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchmarkError("\(arguments.joined(separator: " ")) failed: \(String(decoding: errors.suffix(600), as: UTF8.self))")
+        let run = try ChildProcess.capture(arguments, environment: environment)
+        guard run.termination.succeeded else {
+            throw BenchmarkError("\(arguments.joined(separator: " ")) failed (\(run.termination)): "
+                                 + String(decoding: run.standardError.suffix(600), as: UTF8.self))
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: run.standardOutput, as: UTF8.self)
     }
 
     /// The number after `key=` in the last line of `text` that has it.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcesses
 import Foundation
 import SwiftTrainApp
 import Training
@@ -109,19 +110,15 @@ struct ElasticCommand: ParsableCommand {
     /// The standard output of `commandLine` (its program looked up on PATH); a failure to start or a non-zero exit
     /// is an `ElasticError.discoveryFailed` naming `description`.
     static func output(of commandLine: [String], describedAs description: String) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = commandLine
-        let output = Pipe()
-        process.standardOutput = output
-        do { try process.run() } catch {
-            throw ElasticError.discoveryFailed(command: description, reason: error.localizedDescription)
+        let run: CapturedRun
+        do { run = try ChildProcess.capture(commandLine, timeout: 120) } catch {
+            throw ElasticError.discoveryFailed(command: description, reason: "\(error)")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ElasticError.discoveryFailed(command: description, reason: "exit code \(process.terminationStatus)")
+        guard !run.timedOut else { throw ElasticError.discoveryFailed(command: description, reason: "it did not finish within 120 s") }
+        guard run.termination.succeeded else {
+            throw ElasticError.discoveryFailed(command: description, reason: run.termination.description)
         }
-        return data
+        return run.standardOutput
     }
+
 }

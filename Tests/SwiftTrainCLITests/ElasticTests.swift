@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Testing
 import TestSupport
@@ -51,34 +52,25 @@ struct ElasticTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("elastic-stop")
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoints = directory.appendingPathComponent("checkpoints")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ProcessRunner.executable("swift-train"))
         // mpirun behind a wrapper script that does not exec it: the signal must reach the wrapper's whole group.
         let wrapper = directory.appendingPathComponent("wrapper.sh")
         try "#!/bin/sh\nmpirun \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
-        process.arguments = ["elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--", "--epochs", "1000", "--virtual-shards", "4", "--batch-size", "8",
-                             "--builtin-samples", "2000", "--no-progress", "--model", "mlp:64", "--checkpoint-dir", checkpoints.path,
-                             "--checkpoint-every", "20"]
-        process.environment = ProcessRunner.mpiEnvironment
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let errors = directory.appendingPathComponent("stderr").path
+        let supervisor = try ChildProcess(
+            [try ProcessRunner.executable("swift-train"), "elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--",
+             "--epochs", "1000", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "2000", "--no-progress",
+             "--model", "mlp:64", "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20"],
+            environment: ProcessRunner.mpiEnvironment, standardOutput: .null, standardError: .file(errors), newProcessGroup: true)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).isEmpty {
             usleep(100_000)
         }
-        process.terminate()
-        let stopped = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            process.waitUntilExit()
-            stopped.signal()
-        }
-        let ended = stopped.wait(timeout: .now() + 30) == .success
-        if !ended { process.interrupt() }
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(ended, "the supervisor did not stop within 30 s of SIGTERM: \(text.suffix(1500))")
-        #expect(process.terminationStatus == 1)
+        supervisor.signal(SIGTERM)
+        let termination = supervisor.wait(timeout: 30)
+        if termination == nil { supervisor.stop(grace: 5) }
+        let text = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+        #expect(termination != nil, "the supervisor did not stop within 30 s of SIGTERM: \(text.suffix(1500))")
+        #expect(termination == .exited(1))
         #expect(text.contains("stopped by SIGTERM, passed on to the job; no restart"), "\(text.suffix(1500))")
         #expect(!text.contains("restart 1"))
         let left = try ProcessRunner.run("bash", ["-c", "pgrep -f -- '[-]-checkpoint-dir \(checkpoints.path)' || true"], timeout: 30)

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// What a finished child process printed and how it ended.
@@ -5,7 +6,7 @@ public struct ProcessResult: Sendable {
     public var exitCode: Int32
     public var standardOutput: String
     public var standardError: String
-    /// True when the process had to be killed because it outlived its deadline.
+    /// True when the process had to be stopped because it outlived its deadline.
     public var timedOut: Bool
 
     /// The last non-empty line of standard output (where swift-train prints its JSON summary).
@@ -78,51 +79,18 @@ public enum ProcessRunner {
         return arguments
     }
 
-    /// Runs `executable` with `arguments`, killing it after `timeout` seconds.
+    /// Runs `executable` with `arguments` in a process group of its own, stopping the group after `timeout` seconds.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         currentDirectory: URL? = nil, timeout: TimeInterval = 300
     ) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        if !executable.hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [executable] + arguments
-        } else {
-            process.arguments = arguments
-        }
-        process.environment = environment ?? ProcessInfo.processInfo.environment
-        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        let scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("swift-train-proc-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let outURL = scratch.appendingPathComponent("out"), errURL = scratch.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        try process.run()
-        var timedOut = false
-        if finished.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = true
-            process.terminate()
-            if finished.wait(timeout: .now() + 5) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                finished.wait()
-            }
-        }
-        try out.close()
-        try err.close()
+        let run = try ChildProcess.capture([executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                                           currentDirectory: currentDirectory?.path, timeout: timeout)
         return ProcessResult(
-            exitCode: process.terminationStatus,
-            standardOutput: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-            standardError: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
-            timedOut: timedOut)
+            exitCode: run.termination.exitCode,
+            standardOutput: String(decoding: run.standardOutput, as: UTF8.self),
+            standardError: String(decoding: run.standardError, as: UTF8.self),
+            timedOut: run.timedOut)
     }
 
     /// Runs a built product under `mpirun` with `ranks` local ranks.

@@ -1,3 +1,4 @@
+import ChildProcesses
 import EngineCore
 import Foundation
 import Testing
@@ -117,21 +118,18 @@ struct CheckpointHandlerTests {
         defer { try? FileManager.default.removeItem(at: url) }
         let swiftTrain = try ProcessRunner.executable("swift-train")
         // A big model so that writing takes a while; kill the process as soon as a temporary file appears.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: swiftTrain)
-        process.arguments = ["--model", "mlp:2048,2048", "--epochs", "3", "--no-progress", "--builtin-samples", "400",
-                             "--checkpoint-dir", url.path, "--checkpoint-every", "1", "--keep", "100"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(
+            [swiftTrain, "--model", "mlp:2048,2048", "--epochs", "3", "--no-progress", "--builtin-samples", "400",
+             "--checkpoint-dir", url.path, "--checkpoint-every", "1", "--keep", "100"],
+            standardOutput: .null, standardError: .null)
         let deadline = Date().addingTimeInterval(60)
         var sawTemporary = false
         while Date() < deadline, process.isRunning {
             if files(url).contains(where: { $0.contains(".tmp-") }) { sawTemporary = true; break }
             usleep(100)
         }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        process.wait()
         #expect(sawTemporary, "the process must be killed while a checkpoint is being written")
         #expect(files(url).contains { $0.contains(".tmp-") } || !files(url).isEmpty)
         for name in files(url) where !name.hasPrefix(".") {

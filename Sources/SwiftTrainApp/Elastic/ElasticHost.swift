@@ -77,6 +77,7 @@ public enum ElasticError: Error, Equatable, CustomStringConvertible {
     case missingOption(String)
     case conflictingOption(String)
     case stopped(signal: Int32)
+    case cannotLaunch(reason: String)
 
     public var description: String {
         switch self {
@@ -91,6 +92,7 @@ public enum ElasticError: Error, Equatable, CustomStringConvertible {
         case .discoveryFailed(let command, let reason): "the host discovery script \(command) failed: \(reason)"
         case .missingOption(let message): message
         case .conflictingOption(let message): message
+        case .cannotLaunch(let reason): "cannot start the job: \(reason)"
         case .stopped(let signal):
             "stopped by \(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"), passed on to the job; "
                 + "no restart (resume later with the same command: it continues from the newest checkpoint)"

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// Starts an elastic job's attempts and probes with mpirun (or a command that wraps it), on the hosts chosen.
@@ -33,12 +34,17 @@ public struct ElasticMPILauncher: Sendable {
 
     /// Runs `attempt` to its end: standard output passes through, standard error too (and its last error is the reason).
     public func run(_ attempt: ElasticSupervisor.Attempt) throws -> ElasticSupervisor.Outcome {
-        let process = try Self.process(commandLine(for: attempt))
-        let errors = Pipe()
-        process.standardError = errors
+        let start = { try ChildProcess(commandLine(for: attempt), standardInput: .inherit, standardError: .pipe, newProcessGroup: true) }
+        let job: ChildProcess
+        do {
+            job = try stopSignals.map { try $0.run(start) } ?? start()
+        } catch let error as ChildProcessError {
+            throw ElasticError.cannotLaunch(reason: error.description)
+        }
         let tail = ErrorTail()
         let drained = DispatchSemaphore(value: 0)
-        errors.fileHandleForReading.readabilityHandler = { handle in
+        let errors = job.standardError!
+        errors.readabilityHandler = { handle in
             let data = handle.availableData
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
@@ -48,14 +54,13 @@ public struct ElasticMPILauncher: Sendable {
             FileHandle.standardError.write(data)
             tail.append(data)
         }
-        if let stopSignals { try stopSignals.run(process) } else { try process.run() }
-        process.waitUntilExit()
+        let termination = job.wait()
         stopSignals?.finished()
         // The job's last lines, forwarded as the rest; a descendant still holding the pipe cannot hold us up for long.
-        if drained.wait(timeout: .now() + 5) == .timedOut { errors.fileHandleForReading.readabilityHandler = nil }
-        if process.terminationReason == .exit && process.terminationStatus == 0 { return .succeeded }
+        if drained.wait(timeout: .now() + 5) == .timedOut { errors.readabilityHandler = nil }
+        if termination.succeeded { return .succeeded }
         if let signal = stopSignals?.receivedSignal { throw ElasticError.stopped(signal: signal) }
-        return .failed(exitCode: process.terminationStatus, reason: tail.reason)
+        return .failed(exitCode: termination.exitCode, reason: tail.reason)
     }
 
     /// Whether `host` starts a process within `probeTimeout` seconds (`mpirun -n 1 --host HOST:1 true`); a host
@@ -65,28 +70,15 @@ public struct ElasticMPILauncher: Sendable {
     }
 
     private func probeOnce(_ host: ElasticHost) -> Bool {
-        guard let process = try? Self.process(launcher + ["-n", "1", "--host", "\(host.name):1"] + mpirunArguments + ["true"]) else {
+        guard let probe = try? ChildProcess(launcher + ["-n", "1", "--host", "\(host.name):1"] + mpirunArguments + ["true"],
+                                            standardOutput: .null, standardError: .null, newProcessGroup: true) else {
             return false
         }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        guard (try? process.run()) != nil else { return false }
-        if done.wait(timeout: .now() + probeTimeout) == .timedOut {
-            process.terminate()
-            if done.wait(timeout: .now() + 3) == .timedOut { kill(process.processIdentifier, SIGKILL) }
+        guard let termination = probe.wait(timeout: probeTimeout) else {
+            probe.stop(grace: 3)
             return false
         }
-        return process.terminationStatus == 0
-    }
-
-    /// A process for `commandLine`, its program looked up on PATH when it has no slash.
-    static func process(_ commandLine: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = commandLine
-        return process
+        return termination.succeeded
     }
 }
 

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Glibc
 
@@ -7,7 +8,7 @@ import Glibc
 public final class StopSignals: @unchecked Sendable {
     private let lock = NSLock()
     private var sources: [any DispatchSourceSignal] = []
-    private var child: Process?
+    private var child: ChildProcess?
     private var received: Int32?
 
     /// Starts catching SIGINT and SIGTERM. Call it on the thread that starts the jobs (the main thread).
@@ -45,12 +46,13 @@ public final class StopSignals: @unchecked Sendable {
     /// The stop signal received, if any.
     public var receivedSignal: Int32? { lock.withLock { received } }
 
-    /// Runs `process` as the current child (which a signal is passed on to).
-    func run(_ process: Process) throws {
+    /// Starts the current child (which a signal is passed on to) unless a stop signal came first.
+    func run(_ start: () throws -> ChildProcess) throws -> ChildProcess {
         try lock.withLock {
             if let received { throw ElasticError.stopped(signal: received) }
-            child = process
-            try process.run()
+            let started = try start()
+            child = started
+            return started
         }
     }
 
@@ -61,10 +63,7 @@ public final class StopSignals: @unchecked Sendable {
         lock.withLock {
             received = received ?? number
             // The whole process group when the child leads one (a wrapper script and the mpirun it starts).
-            if let child, child.isRunning {
-                let pid = child.processIdentifier
-                kill(getpgid(pid) == pid ? -pid : pid, number)
-            }
+            child?.signal(number, group: true)
         }
     }
 }

@@ -1,6 +1,7 @@
+import ChildProcesses
 import EngineCore
-import Training
 import Foundation
+import Training
 
 /// Draws the JSON-lines logs of one or several runs (`--log`) as an SVG (or PNG): loss curves (per-iteration
 /// loss, training loss, validation loss, evaluations inside epochs included) and metric curves against epochs. A
@@ -53,15 +54,12 @@ public enum TrainingReport {
         do { try svg.write(to: temporary, atomically: true, encoding: .utf8) } catch {
             throw ReportError.unwritable(path: temporary.path)
         }
-        let converter = Process()
-        converter.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        converter.arguments = ["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", destination.path, temporary.path]
-        converter.standardError = FileHandle.nullDevice
-        do { try converter.run() } catch { throw ReportError.noRasteriser }
-        converter.waitUntilExit()
-        guard converter.terminationStatus == 0 else {
-            throw converter.terminationStatus == 127 ? ReportError.noRasteriser : ReportError.unwritable(path: destination.path)
-        }
+        let converter: ChildProcess
+        do {
+            converter = try ChildProcess(["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", destination.path, temporary.path],
+                                         standardError: .null)
+        } catch { throw ReportError.noRasteriser }
+        guard converter.wait().succeeded else { throw ReportError.unwritable(path: destination.path) }
     }
 
     /// The SVG for the lines of a log.
