@@ -34,7 +34,8 @@ public struct ElasticMPILauncher: Sendable {
 
     /// Runs `attempt` to its end: standard output passes through, standard error too (and its last error is the reason).
     public func run(_ attempt: ElasticSupervisor.Attempt) throws -> ElasticSupervisor.Outcome {
-        let start = { try ChildProcess(commandLine(for: attempt), standardInput: .inherit, standardError: .pipe, newProcessGroup: true) }
+        // Its own process group (a signal reaches mpirun behind any wrapper), reading nothing from a terminal it is not in front of.
+        let start = { try ChildProcess(commandLine(for: attempt), standardInput: .null, standardError: .pipe, newProcessGroup: true) }
         let job: ChildProcess
         do {
             job = try stopSignals.map { try $0.run(start) } ?? start()
