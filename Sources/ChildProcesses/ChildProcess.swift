@@ -97,6 +97,12 @@ public final class ChildProcess: @unchecked Sendable {
         self.standardError = pipeEnds[2].map { FileHandle(fileDescriptor: $0.read, closeOnDealloc: true) }
     }
 
+    /// The path `program` would start from: itself when it has a slash, else the first executable of that name on
+    /// this process's PATH; nil when there is none.
+    public static func locate(_ program: String) -> String? {
+        try? resolve(program, path: ProcessInfo.processInfo.environment["PATH"])
+    }
+
     /// The path of `program`: itself when it has a slash, else the first executable of that name on `path`.
     static func resolve(_ program: String, path: String?) throws -> String {
         if program.contains("/") {

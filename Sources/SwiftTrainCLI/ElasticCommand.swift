@@ -43,7 +43,10 @@ struct ElasticCommand: ParsableCommand {
         guard probeTimeout > 0, probeTimeout.isFinite else { throw ValidationError("--probe-timeout must be a positive number of seconds") }
         guard hostfile == nil || discoveryScript == nil else { throw ValidationError("give --hostfile or --discovery-script, not both") }
         guard !ClusterEnvironment.isLaunchedByMPI else { throw ValidationError("run swift-train elastic itself without mpirun: it starts mpirun") }
-        guard !launcher.split(separator: " ").isEmpty else { throw ValidationError("--launcher is empty") }
+        guard let program = launcher.split(separator: " ").first.map(String.init) else { throw ValidationError("--launcher is empty") }
+        guard ChildProcess.locate(program) != nil else {
+            throw ValidationError("the launcher '\(program)' is not an executable (looked for on PATH: is Open MPI installed?)")
+        }
         let train: TrainCommand
         do { train = try TrainCommand.parse(try ConfigurationFile.expand(trainArguments)) } catch {
             throw ValidationError("in the training options: " + TrainCommand.message(for: error))

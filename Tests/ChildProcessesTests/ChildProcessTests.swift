@@ -24,6 +24,8 @@ struct ChildProcessTests {
             try ChildProcess(["no-such-program-here"])
         }
         #expect(throws: ChildProcessError.notFound(program: "/no/such/file")) { try ChildProcess(["/no/such/file"]) }
+        #expect(ChildProcess.locate("sh")?.hasSuffix("/sh") == true)
+        #expect(ChildProcess.locate("no-such-program-here") == nil)
     }
 
     @Test("a child starts with no signal blocked or ignored and no descriptor but 0, 1 and 2, whatever its parent has")

@@ -92,6 +92,10 @@ struct ElasticTests {
         let bad = try SwiftTrainRunner.run(["elastic", "--hostfile", hostfile.path, "--", "--checkpoint-dir", directory.path])
         #expect(bad.exitCode == 1)
         #expect(bad.standardError.contains("line 2 'node2 slots=x' is not a host"), "\(bad.standardError)")
+        let noLauncher = try SwiftTrainRunner.run(["elastic", "--hostfile", hostfile.path, "--launcher", "no-such-mpirun --x", "--",
+                                                   "--checkpoint-dir", directory.path])
+        #expect(noLauncher.exitCode == 2)
+        #expect(noLauncher.standardError.contains("the launcher 'no-such-mpirun' is not an executable"), "\(noLauncher.standardError)")
         let badTraining = try SwiftTrainRunner.run(["elastic", "--", "--checkpoint-dir", directory.path, "--epochs", "0"])
         #expect(badTraining.exitCode == 2)
         #expect(badTraining.standardError.contains("--epochs"))
