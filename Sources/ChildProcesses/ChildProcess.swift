@@ -217,6 +217,7 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// "exit code N" or "signal N", as the supervisor's messages say it.
     public var description: String {
         switch self {
         case .exited(let code): "exit code \(code)"
@@ -227,9 +228,12 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
 
 /// Why a child process could not be started.
 public enum ChildProcessError: Error, Equatable, CustomStringConvertible {
+    /// No executable of that name on PATH, or the path given is not executable.
     case notFound(program: String)
+    /// The system refused to start it (the reason is the system's).
     case cannotStart(program: String, reason: String)
 
+    /// One line naming the program and what went wrong.
     public var description: String {
         switch self {
         case .notFound(let program): "\(program): command not found"
