@@ -12,25 +12,39 @@ public struct CapturedRun: Sendable {
     public var timedOut: Bool
 }
 
-extension ChildProcess {
-    /// Runs `commandLine` to its end, in a process group of its own, keeping what it prints.
-    ///
-    /// The output goes through files, not pipes, so a descendant that keeps them open cannot hold the caller up;
-    /// past `timeout` seconds the whole group gets SIGTERM, then SIGKILL five seconds later.
-    public static func capture(
-        _ commandLine: [String], environment: [String: String]? = nil, currentDirectory: String? = nil,
-        timeout: TimeInterval? = nil
-    ) throws -> CapturedRun {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-child-\(UUID().uuidString)")
+/// A child whose output goes to files, started now and finished (waited for, its output read) later.
+///
+/// The output goes through files, not pipes, so a descendant that keeps them open cannot hold the caller up;
+/// past the deadline given at the start the whole process group gets SIGTERM, then SIGKILL five seconds later.
+public struct CapturingChild: Sendable {
+    /// The running child (in a process group of its own).
+    public let child: ChildProcess
+    private let scratch: URL
+    private let deadline: Date?
+
+    /// Starts `commandLine`; `timeout` seconds from now it is stopped if it still runs.
+    public init(_ commandLine: [String], environment: [String: String]? = nil, currentDirectory: String? = nil,
+                timeout: TimeInterval? = nil) throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-child-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        do {
+            child = try ChildProcess(commandLine, environment: environment, currentDirectory: currentDirectory,
+                                     standardOutput: .file(scratch.appendingPathComponent("out").path),
+                                     standardError: .file(scratch.appendingPathComponent("err").path), newProcessGroup: true)
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            throw error
+        }
+        deadline = timeout.map { Date().addingTimeInterval($0) }
+    }
+
+    /// Waits for the child's end (stopping it at the deadline) and returns what it printed.
+    public func finish() -> CapturedRun {
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let output = scratch.appendingPathComponent("out").path, errors = scratch.appendingPathComponent("err").path
-        let child = try ChildProcess(commandLine, environment: environment, currentDirectory: currentDirectory,
-                                     standardOutput: .file(output), standardError: .file(errors), newProcessGroup: true)
         var timedOut = false
         var termination: Termination
-        if let timeout {
-            if let ended = child.wait(timeout: timeout) {
+        if let deadline {
+            if let ended = child.wait(timeout: max(0, deadline.timeIntervalSinceNow)) {
                 termination = ended
             } else {
                 timedOut = true
@@ -41,8 +55,18 @@ extension ChildProcess {
         }
         return CapturedRun(
             termination: termination,
-            standardOutput: FileManager.default.contents(atPath: output) ?? Data(),
-            standardError: FileManager.default.contents(atPath: errors) ?? Data(),
+            standardOutput: FileManager.default.contents(atPath: scratch.appendingPathComponent("out").path) ?? Data(),
+            standardError: FileManager.default.contents(atPath: scratch.appendingPathComponent("err").path) ?? Data(),
             timedOut: timedOut)
+    }
+}
+
+extension ChildProcess {
+    /// Runs `commandLine` to its end, in a process group of its own, keeping what it prints (see `CapturingChild`).
+    public static func capture(
+        _ commandLine: [String], environment: [String: String]? = nil, currentDirectory: String? = nil,
+        timeout: TimeInterval? = nil
+    ) throws -> CapturedRun {
+        try CapturingChild(commandLine, environment: environment, currentDirectory: currentDirectory, timeout: timeout).finish()
     }
 }

@@ -55,12 +55,13 @@ struct ElasticTests {
         // mpirun behind a wrapper script that does not exec it: the signal must reach the wrapper's whole group.
         let wrapper = directory.appendingPathComponent("wrapper.sh")
         try "#!/bin/sh\nmpirun \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
-        let errors = directory.appendingPathComponent("stderr").path
-        let supervisor = try ChildProcess(
-            [try ProcessRunner.executable("swift-train"), "elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--",
-             "--epochs", "1000", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "2000", "--no-progress",
-             "--model", "mlp:64", "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20"],
-            environment: ProcessRunner.mpiEnvironment, standardOutput: .null, standardError: .file(errors), newProcessGroup: true)
+        let running = try ProcessRunner.start(
+            try ProcessRunner.executable("swift-train"),
+            ["elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--", "--epochs", "1000", "--virtual-shards", "4",
+             "--batch-size", "8", "--builtin-samples", "2000", "--no-progress", "--model", "mlp:64",
+             "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20"],
+            environment: ProcessRunner.mpiEnvironment)
+        let supervisor = running.child
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline, ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).isEmpty {
             usleep(100_000)
@@ -68,7 +69,7 @@ struct ElasticTests {
         supervisor.signal(SIGTERM)
         let termination = supervisor.wait(timeout: 30)
         if termination == nil { supervisor.stop(grace: 5) }
-        let text = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+        let text = running.finish().standardError
         #expect(termination != nil, "the supervisor did not stop within 30 s of SIGTERM: \(text.suffix(1500))")
         #expect(termination == .exited(1))
         #expect(text.contains("stopped by SIGTERM, passed on to the job; no restart"), "\(text.suffix(1500))")

@@ -2,11 +2,6 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The result of a process run on another thread.
-final class OutcomeBox: @unchecked Sendable {
-    var result: ProcessResult?
-}
-
 /// Two test hosts on this machine (network namespaces on a bridge, ../shared/tools/netns-cluster): every byte
 /// between ranks on different hosts crosses a real TCP socket. Needs root and iproute2, as CI has.
 @Suite("Training across two hosts (network namespaces)", .serialized)
@@ -94,22 +89,15 @@ final class MultiHostTests {
             + training + ["--checkpoint-dir", checkpoints.path, "--checkpoint-every", "4", "--inject-fault", "hang:2:12"]
         var mpiEnvironment = ProcessRunner.mpiEnvironment
         mpiEnvironment["OMPI_MCA_rtc"] = "^hwloc"
-        let environment = mpiEnvironment
-        let outcome = OutcomeBox()
-        let finished = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            outcome.result = try? ProcessRunner.run(try ProcessRunner.executable("swift-train"), arguments, environment: environment,
-                                                    timeout: 240)
-            finished.signal()
-        }
+        let elastic = try ProcessRunner.start(try ProcessRunner.executable("swift-train"), arguments, environment: mpiEnvironment,
+                                              timeout: 240)
         let checkpoint = checkpoints.appendingPathComponent("checkpoint_12.safetensors").path
         let deadline = Date().addingTimeInterval(120)
         while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(100_000) }
         #expect(FileManager.default.fileExists(atPath: checkpoint), "no checkpoint 12 within 120 s")
         // The host dies: every process in its namespace killed, then its link down.
         _ = try ProcessRunner.run("bash", ["-c", "ip netns pids st-h2 | xargs -r kill -9; ip -n st-h2 link set eth0 down"], timeout: 30)
-        finished.wait()
-        let result = try #require(outcome.result)
+        let result = elastic.finish()
         #expect(result.exitCode == 0, "\(result.standardError.suffix(3000))")
         #expect(result.standardError.contains("10.77.0.12 is not usable now"), "\(result.standardError.suffix(3000))")
         #expect(result.standardError.contains("now 2 ranks on 10.77.0.11 (2 slots) (was 4)"))

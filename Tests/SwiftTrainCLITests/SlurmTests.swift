@@ -72,13 +72,8 @@ struct SlurmTests {
         let arguments = ["--wait", "--nodes=1", "--ntasks-per-node=2", "--output=\(log.path)",
                          SlurmCluster.repository.appendingPathComponent("launch/slurm-elastic.example.sbatch").path]
             + Self.training + ["--checkpoint-dir", checkpoints.path, "--checkpoint-every", "4", "--inject-fault", "hang:1:12"]
-        let outcome = OutcomeBox()
-        let finished = DispatchSemaphore(value: 0)
-        let environment = SlurmCluster.environment
-        DispatchQueue.global().async {
-            outcome.result = try? ProcessRunner.run("sbatch", arguments, environment: environment, currentDirectory: directory, timeout: 300)
-            finished.signal()
-        }
+        let batch = try ProcessRunner.start("sbatch", arguments, environment: SlurmCluster.environment, currentDirectory: directory,
+                                            timeout: 300)
         let checkpoint = checkpoints.appendingPathComponent("checkpoint_12.safetensors").path
         let deadline = Date().addingTimeInterval(180)
         while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(100_000) }
@@ -91,8 +86,7 @@ struct SlurmTests {
             done
             """
         _ = try ProcessRunner.run("bash", ["-c", kill], timeout: 30)
-        finished.wait()
-        let result = try #require(outcome.result)
+        let result = batch.finish()
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(result.exitCode == 0, "\(result.standardError) \(text.suffix(3000))")
         #expect(text.contains("swift-train elastic: starting 2 ranks on"), "\(text.suffix(3000))")

@@ -24,6 +24,24 @@ public struct ProcessResult: Sendable {
     }
 }
 
+/// A process `ProcessRunner.start` started.
+public struct RunningProcess: Sendable {
+    let capture: CapturingChild
+
+    /// The running child, to signal it or wait for it with a deadline of the test's own.
+    public var child: ChildProcess { capture.child }
+
+    /// Waits for its end (stopping it at its deadline) and returns what it printed.
+    public func finish() -> ProcessResult {
+        let run = capture.finish()
+        return ProcessResult(
+            exitCode: run.termination.exitCode,
+            standardOutput: String(decoding: run.standardOutput, as: UTF8.self),
+            standardError: String(decoding: run.standardError, as: UTF8.self),
+            timedOut: run.timedOut)
+    }
+}
+
 /// Why a child process could not be run or read.
 public enum ProcessRunnerError: Error, CustomStringConvertible {
     case executableNotFound(String)
@@ -84,13 +102,17 @@ public enum ProcessRunner {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         currentDirectory: URL? = nil, timeout: TimeInterval = 300
     ) throws -> ProcessResult {
-        let run = try ChildProcess.capture([executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-                                           currentDirectory: currentDirectory?.path, timeout: timeout)
-        return ProcessResult(
-            exitCode: run.termination.exitCode,
-            standardOutput: String(decoding: run.standardOutput, as: UTF8.self),
-            standardError: String(decoding: run.standardError, as: UTF8.self),
-            timedOut: run.timedOut)
+        try start(executable, arguments, environment: environment, currentDirectory: currentDirectory, timeout: timeout).finish()
+    }
+
+    /// Starts what `run` runs, for a test that acts while it runs; `finish()` then waits (until `timeout` seconds
+    /// after the start at most) and returns its result.
+    public static func start(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        currentDirectory: URL? = nil, timeout: TimeInterval = 300
+    ) throws -> RunningProcess {
+        RunningProcess(capture: try CapturingChild([executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                                                   currentDirectory: currentDirectory?.path, timeout: timeout))
     }
 
     /// Runs a built product under `mpirun` with `ranks` local ranks.

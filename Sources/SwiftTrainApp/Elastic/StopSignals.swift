@@ -11,10 +11,10 @@ public final class StopSignals: @unchecked Sendable {
     private var child: ChildProcess?
     private var received: Int32?
 
-    /// Starts catching SIGINT and SIGTERM. Call it on the thread that starts the jobs (the main thread).
+    /// Starts catching SIGINT and SIGTERM. Call it on the main thread (the signal mask it opens is that thread's).
     public init() {
         // A parent may have started this process with the signals blocked (test runners do): unblock them here, so
-        // that they reach this process, and the jobs started from this thread inherit them unblocked too.
+        // that they reach this process. (The jobs start with every signal unblocked and at its default: ChildProcess.)
         var stops = sigset_t()
         sigemptyset(&stops)
         sigaddset(&stops, SIGINT)
@@ -27,16 +27,6 @@ public final class StopSignals: @unchecked Sendable {
             source.resume()
             sources.append(source)
         }
-        // libdispatch installs its handlers asynchronously; a job started before that would inherit SIG_IGN.
-        let deadline = DispatchTime.now() + 1
-        while DispatchTime.now() < deadline, [SIGINT, SIGTERM].contains(where: Self.isIgnored) { usleep(1_000) }
-    }
-
-    private static func isIgnored(_ number: Int32) -> Bool {
-        var action = sigaction()
-        sigaction(number, nil, &action)
-        // SIG_IGN is the handler address 1.
-        return action.__sigaction_handler.sa_handler.map { unsafeBitCast($0, to: Int.self) } == 1
     }
 
     deinit {
