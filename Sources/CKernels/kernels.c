@@ -50,12 +50,13 @@ INLINE void adam_body(float *restrict p, const float *restrict g, float *restric
 }
 
 INLINE void relu_forward_body(const float *restrict x, float *restrict y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+    // `x < 0 ? 0 : x` (not `x > 0 ? x : 0`): NaN stays NaN, as in PyTorch, instead of passing for 0.
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0 ? 0 : x[i];
 }
 
 INLINE void relu_backward_body(const float *restrict y, const float *restrict dy, float *restrict dx, size_t n) {
     // Both loads unconditional, so the loop becomes a blend: a data-dependent branch mispredicts on a trained net.
-    for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0 ? dy[i] : 0;
+    for (size_t i = 0; i < n; i++) dx[i] = y[i] <= 0 ? 0 : dy[i];
 }
 
 INLINE void broadcast_rows_body(const float *restrict bias, float *restrict out, size_t rows, size_t width) {

@@ -51,9 +51,26 @@ public final class ParameterArena {
     private let parameterStorage: UnsafeMutableBufferPointer<Float>
     /// The named tensors, in layer order.
     public let entries: [ParameterEntry]
+    /// Non-trainable state (running statistics): saved, loaded and broadcast with the parameters, but never given a
+    /// gradient, all-reduced or stepped by an optimizer (PyTorch's buffers).
+    public let bufferEntries: [ParameterEntry]
+    /// The buffers' values, laid out by `bufferEntries`.
+    package let buffers: UnsafeMutableBufferPointer<Float>
+    private let bufferStorage: UnsafeMutableBufferPointer<Float>
 
-    /// An arena for tensors of the given names and shapes, zero-filled.
-    public init(layout: [(name: String, shape: [Int])]) {
+    /// An arena for tensors of the given names and shapes, zero-filled, with the named non-trainable `buffers`.
+    public init(layout: [(name: String, shape: [Int])], buffers bufferLayout: [(name: String, shape: [Int])] = []) {
+        var bufferEntries: [ParameterEntry] = []
+        var bufferCount = 0
+        for (name, shape) in bufferLayout {
+            let entry = ParameterEntry(name: name, shape: shape, offset: bufferCount)
+            bufferEntries.append(entry)
+            bufferCount += entry.count
+        }
+        self.bufferEntries = bufferEntries
+        bufferStorage = .allocate(capacity: max(1, bufferCount))
+        bufferStorage.initialize(repeating: 0)
+        buffers = UnsafeMutableBufferPointer(rebasing: bufferStorage[0..<bufferCount])
         var entries: [ParameterEntry] = []
         var offset = 0
         for (name, shape) in layout {
@@ -72,6 +89,7 @@ public final class ParameterArena {
     }
 
     deinit {
+        bufferStorage.deallocate()
         parameterStorage.deallocate()
         gradientsAndSpare.deallocate()
     }
@@ -142,6 +160,40 @@ public final class ParameterArena {
         _ body: (_ parameters: UnsafeMutableBufferPointer<Float>, _ gradients: UnsafeMutableBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
         try body(parameters, gradients)
+    }
+
+    /// The buffer entry called `name`.
+    /// - Throws: `ParameterError.unexpected` when the arena has no such buffer.
+    public func bufferEntry(named name: String) throws -> ParameterEntry {
+        guard let entry = bufferEntries.first(where: { $0.name == name }) else { throw ParameterError.unexpected(name: name) }
+        return entry
+    }
+
+    /// A copy of the buffer called `name`, in its shape.
+    public func buffer(named name: String) throws -> Tensor {
+        let entry = try bufferEntry(named: name)
+        return Tensor(shape: entry.shape, copying: UnsafeBufferPointer(rebasing: buffers[entry.range]))
+    }
+
+    /// Replaces the buffer called `name`.
+    /// - Throws: `ParameterError` when there is no such buffer or the shapes differ.
+    public func setBuffer(named name: String, to value: Tensor) throws {
+        let entry = try bufferEntry(named: name)
+        guard value.shape == entry.shape else {
+            throw ParameterError.shapeMismatch(name: name, expected: entry.shape, found: value.shape)
+        }
+        _ = UnsafeMutableBufferPointer(rebasing: buffers[entry.range]).update(fromContentsOf: value.values)
+    }
+
+    /// Every buffer as (name, shape, values), in layer order.
+    public func namedBuffers() -> [(name: String, shape: [Int], values: [Float])] {
+        bufferEntries.map { ($0.name, $0.shape, Array(buffers[$0.range])) }
+    }
+
+    /// Runs `body` with the whole buffer storage (running statistics): for the layers that update them.
+    /// The storage must not escape `body`.
+    public func withUnsafeMutableBufferStorage<Result>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try body(buffers)
     }
 
     /// Sets every gradient to zero.

@@ -1,9 +1,9 @@
-/// A 2-D convolution over [channels, height, width] samples, stride 1, zero padding (im2col + sgemm).
+/// A 2-D convolution over [channels, height, width] samples with a stride and zero padding (im2col + sgemm).
 ///
 /// Weight shape [outputChannels, inputChannels, kernel, kernel] and bias [outputChannels], as in PyTorch.
 public final class Conv2D: KernelLayer {
-    /// Input and output channels, kernel size and padding.
-    public let inputChannels: Int, outputChannels: Int, kernel: Int, padding: Int
+    /// Input and output channels, kernel size, padding and stride.
+    public let inputChannels: Int, outputChannels: Int, kernel: Int, padding: Int, stride: Int
     private var height = 0, width = 0, outputHeight = 0, outputWidth = 0
     private var weight = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     private var bias = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
@@ -12,9 +12,12 @@ public final class Conv2D: KernelLayer {
     private var columns = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     private var columnGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
-    /// A convolution from `inputChannels` to `outputChannels` with a square `kernel` ("same" padding by default).
-    public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, padding: Int? = nil) {
-        precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0, "Conv2D needs positive sizes")
+    /// A convolution from `inputChannels` to `outputChannels` with a square `kernel` ("same" padding by default)
+    /// moved by `stride`.
+    public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, padding: Int? = nil, stride: Int = 1) {
+        precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0 && stride > 0, "Conv2D needs positive sizes")
+        precondition((padding ?? 0) >= 0, "Conv2D needs a non-negative padding")
+        self.stride = stride
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         self.kernel = kernel
@@ -36,8 +39,8 @@ public final class Conv2D: KernelLayer {
         }
         height = inputShape[1]
         width = inputShape[2]
-        outputHeight = height + 2 * padding - kernel + 1
-        outputWidth = width + 2 * padding - kernel + 1
+        outputHeight = layout.outputHeight
+        outputWidth = layout.outputWidth
         guard outputHeight > 0 && outputWidth > 0 else {
             throw LayerError.badInputShape(layer: "Conv2D", shape: inputShape, expected: "at least the kernel size")
         }
@@ -65,7 +68,7 @@ public final class Conv2D: KernelLayer {
     }
 
     private var layout: Im2Col {
-        Im2Col(channels: inputChannels, height: height, width: width, kernel: kernel, padding: padding)
+        Im2Col(channels: inputChannels, height: height, width: width, kernel: kernel, padding: padding, stride: stride)
     }
 
     private func fillColumns(from image: UnsafePointer<Float>) {

@@ -32,11 +32,23 @@ extension Model {
     }
 }
 
-/// A model used with a batch it cannot take, or out of order.
+/// A model whose layers can combine batch statistics across data-parallel replicas (synchronized batch norm).
+public protocol ReplicaStatisticsModel: Model {
+    /// Sums values over every replica, in a fixed order; nil: each replica uses its own batch's statistics.
+    var replicaSum: (([Double]) throws -> [Double])? { get set }
+}
+
+/// A model used with a batch it cannot take, or out of order, or built wrong.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
     case badInput(expected: [Int], found: [Int])
     case badOutputGradient(expected: [Int], found: [Int])
     case backwardBeforeForward
+    /// The model's output does not hold `[batch] + outputShape` values.
+    case badOutput(expected: [Int], found: [Int])
+    /// A parameter that no gradient reached in the first backward pass (unused, or cut off by a non-differentiable step).
+    case parameterWithoutGradient(name: String)
+    /// A parameter or buffer reached by two property paths, or already bound to another model.
+    case sharedParameter(name: String)
 
     public var description: String {
         switch self {
@@ -45,6 +57,12 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case .badOutputGradient(let expected, let found):
             "the output gradient has shape \(found), the last output had \(expected)"
         case .backwardBeforeForward: "backward called before any forward pass"
+        case .badOutput(let expected, let found):
+            "the model returned an output of shape \(found) where \(expected) was declared"
+        case .parameterWithoutGradient(let name):
+            "parameter '\(name)' received no gradient in the first step: it is unused or its path to the loss is not differentiable"
+        case .sharedParameter(let name):
+            "parameter '\(name)' is reached by two paths or already belongs to another model: give each layer its own parameters"
         }
     }
 }

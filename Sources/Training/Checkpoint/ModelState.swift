@@ -1,7 +1,8 @@
 import EngineCore
 import NeuralNet
 
-/// A model's parameters as a checkpoint object: one tensor per named parameter ("0.weight", ...).
+/// A model's parameters and buffers as a checkpoint object: one tensor per named parameter ("0.weight", ...) and
+/// per buffer (running statistics such as "bn.runningMean"), as PyTorch's `state_dict` holds both.
 public final class ModelState: Stateful {
     /// The model saved and restored.
     public let model: any Model
@@ -14,20 +15,31 @@ public final class ModelState: Stateful {
         for parameter in model.arena.namedParameters() {
             dict[parameter.name] = .tensor(shape: parameter.shape, values: parameter.values)
         }
+        for buffer in model.arena.namedBuffers() {
+            dict[buffer.name] = .tensor(shape: buffer.shape, values: buffer.values)
+        }
         return dict
     }
 
-    /// Loads every parameter, refusing the first missing or mis-shaped one by name and shapes.
+    /// Loads every parameter and buffer, refusing the first missing or mis-shaped one by name and shapes.
     public func loadStateDict(_ state: StateDict) throws {
+        let arena = model.arena
         var named: [(name: String, shape: [Int], values: [Float])] = []
-        for entry in model.arena.entries {
+        for entry in arena.entries {
             let tensor = try state.tensor(entry.name, shape: entry.shape)
             named.append((entry.name, tensor.shape, tensor.values))
         }
-        if let extra = state.keys.sorted().first(where: { key in !model.arena.entries.contains { $0.name == key } }) {
+        var buffers: [(name: String, values: Tensor)] = []
+        for entry in arena.bufferEntries {
+            let tensor = try state.tensor(entry.name, shape: entry.shape)
+            buffers.append((entry.name, Tensor(shape: tensor.shape, values: tensor.values)))
+        }
+        let known = Set(arena.entries.map(\.name) + arena.bufferEntries.map(\.name))
+        if let extra = state.keys.sorted().first(where: { !known.contains($0) }) {
             throw StateDictError.unexpectedKey(extra)
         }
-        try model.arena.load(named: named)
+        try arena.load(named: named)
+        for buffer in buffers { try arena.setBuffer(named: buffer.name, to: buffer.values) }
     }
 }
 

@@ -37,6 +37,7 @@ public enum ModelConsistency {
     public static func layoutDigest(_ arena: ParameterArena) -> UInt64 {
         var text = "\(arena.count);"
         for entry in arena.entries { text += "\(entry.name):\(entry.shape);" }
+        for entry in arena.bufferEntries { text += "buffer \(entry.name):\(entry.shape);" }
         return Array(text.utf8).withUnsafeBytes { digest($0) }
     }
 
@@ -45,8 +46,8 @@ public enum ModelConsistency {
         digest(UnsafeRawBufferPointer(arena.parameters))
     }
 
-    /// Checks that every rank has rank 0's parameter names, shapes and count, then copies rank 0's
-    /// parameters to every rank so that all begin identical. A collective: every rank calls it.
+    /// Checks that every rank has rank 0's parameter and buffer names, shapes and count, then copies rank 0's
+    /// parameters and buffers to every rank so that all begin identical. A collective: every rank calls it.
     public static func broadcastParameters(_ arena: ParameterArena, over communicator: any Communicator) throws {
         guard communicator.size > 1 else { return }
         let layouts = try communicator.allGather(Int64(bitPattern: layoutDigest(arena)))
@@ -55,6 +56,7 @@ public enum ModelConsistency {
                 rank: rank, detail: "\(arena.entries.count) parameter tensors, \(arena.count) values here")
         }
         try communicator.broadcast(UnsafeMutableRawBufferPointer(arena.parameters), root: 0)
+        if !arena.buffers.isEmpty { try communicator.broadcast(UnsafeMutableRawBufferPointer(arena.buffers), root: 0) }
     }
 
     /// Checks that every rank has the same kind of optimizer state, then copies rank 0's state (moments, step

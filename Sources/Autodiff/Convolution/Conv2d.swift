@@ -1,27 +1,33 @@
 import _Differentiation
 import NeuralNet
 
-/// A 2-D convolution with stride 1 and "same" zero padding (as the built-in `Conv2D`): `x` [batch, channels, height,
-/// width], `weight` [filters, channels, k, k], `bias` [filters] → [batch, filters, height, width]; im2col and one
-/// OpenBLAS matrix product per sample.
-public func conv2d(_ x: DTensor, weight: DTensor, bias: DTensor) -> DTensor {
-    convolutionForward(x, weight, bias).output
+/// A 2-D convolution (PyTorch's `conv2d`): `x` [batch, channels, height, width], `weight` [filters, channels, k, k],
+/// `bias` [filters] → [batch, filters, outHeight, outWidth], zero-padded by `padding` ("same" for stride 1 when nil)
+/// and moved by `stride`; im2col and one OpenBLAS matrix product per sample.
+@differentiable(reverse)
+public func conv2d(_ x: DTensor, weight: DTensor, bias: DTensor, stride: Int = 1, padding: Int? = nil) -> DTensor {
+    convolutionForward(x, weight, bias, ConvolutionGeometry(x, weight, stride: stride, padding: padding)).output
 }
 
 struct ConvolutionGeometry {
     let batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int
-    var pixels: Int { height * width }
+    /// The patch layout of one sample, shared with the built-in `Conv2D`.
+    let layout: Im2Col
+    var inputPixels: Int { height * width }
+    var pixels: Int { layout.pixels }
     var patch: Int { channels * kernel * kernel }
 
-    init(_ x: DTensor, _ weight: DTensor) {
+    init(_ x: DTensor, _ weight: DTensor, stride: Int, padding: Int?) {
         precondition(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1] && weight.shape[2] == weight.shape[3],
                      "conv2d: input \(x.shape), weight \(weight.shape)")
+        precondition(stride > 0 && (padding ?? 0) >= 0, "conv2d: stride \(stride), padding \(padding ?? 0)")
         (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         (filters, kernel) = (weight.shape[0], weight.shape[2])
+        layout = Im2Col(channels: channels, height: height, width: width, kernel: kernel, padding: padding ?? kernel / 2, stride: stride)
+        precondition(layout.outputHeight > 0 && layout.outputWidth > 0, "conv2d: input \(x.shape) is smaller than the kernel \(kernel)")
     }
 
-    /// The patch layout of one sample ("same" padding), shared with the built-in `Conv2D`.
-    var layout: Im2Col { Im2Col(channels: channels, height: height, width: width, kernel: kernel, padding: kernel / 2) }
+    var outputShape: [Int] { [batch, filters, layout.outputHeight, layout.outputWidth] }
 
     /// The patches of one sample as columns: [patch, pixels].
     func im2col(_ sample: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>) { layout.fill(sample, into: columns) }
@@ -30,15 +36,15 @@ struct ConvolutionGeometry {
     func col2im(_ columns: UnsafePointer<Float>, into sample: UnsafeMutablePointer<Float>) { layout.add(columns, into: sample) }
 }
 
-func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> (output: DTensor, columns: [Float]) {
-    let g = ConvolutionGeometry(x, weight)
+func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor, _ g: ConvolutionGeometry) -> (output: DTensor, columns: [Float]) {
+    precondition(bias.count == g.filters, "conv2d: bias \(bias.shape) for \(g.filters) filters")
     var columns = [Float](repeating: 0, count: g.batch * g.patch * g.pixels)
     var output = [Float](repeating: 0, count: g.batch * g.filters * g.pixels)
     x.withValues { input in weight.withValues { w in bias.withValues { b in
         columns.withUnsafeMutableBufferPointer { cols in output.withUnsafeMutableBufferPointer { out in
             for sample in 0..<g.batch {
                 let sampleColumns = cols.baseAddress! + sample * g.patch * g.pixels
-                g.im2col(input.baseAddress! + sample * g.channels * g.pixels, into: sampleColumns)
+                g.im2col(input.baseAddress! + sample * g.channels * g.inputPixels, into: sampleColumns)
                 let result = out.baseAddress! + sample * g.filters * g.pixels
                 for filter in 0..<g.filters { (result + filter * g.pixels).update(repeating: b[filter], count: g.pixels) }
                 BLAS.gemm(transposeA: false, transposeB: false, m: g.filters, n: g.pixels, k: g.patch, w.baseAddress!, lda: g.patch,
@@ -46,16 +52,17 @@ func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> (ou
             }
         } }
     } } }
-    return (DTensor(shape: [g.batch, g.filters, g.height, g.width], values: output), columns)
+    return (DTensor(shape: g.outputShape, values: output), columns)
 }
 
 @derivative(of: conv2d)
-public func vjpConv2d(_ x: DTensor, weight: DTensor, bias: DTensor)
+public func vjpConv2d(_ x: DTensor, weight: DTensor, bias: DTensor, stride: Int, padding: Int?)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))
 {
-    let (output, columns) = convolutionForward(x, weight, bias)
-    let g = ConvolutionGeometry(x, weight)
+    let g = ConvolutionGeometry(x, weight, stride: stride, padding: padding)
+    let (output, columns) = convolutionForward(x, weight, bias, g)
     return (output, { gradient in
+        let gradient = gradient.orZeros(output.shape)
         var dWeight = [Float](repeating: 0, count: weight.count), dBias = [Float](repeating: 0, count: g.filters)
         var dx = [Float](repeating: 0, count: x.isConstant ? 0 : x.count)
         var dColumns = [Float](repeating: 0, count: g.patch * g.pixels)
@@ -72,7 +79,7 @@ public func vjpConv2d(_ x: DTensor, weight: DTensor, bias: DTensor)
                     BLAS.gemm(transposeA: true, transposeB: false, m: g.patch, n: g.pixels, k: g.filters, w.baseAddress!, lda: g.patch,
                               dOut, ldb: g.pixels, beta: 0, dc.baseAddress!, ldc: g.pixels)
                     dx.withUnsafeMutableBufferPointer { d in
-                        g.col2im(UnsafePointer(dc.baseAddress!), into: d.baseAddress! + sample * g.channels * g.pixels)
+                        g.col2im(UnsafePointer(dc.baseAddress!), into: d.baseAddress! + sample * g.channels * g.inputPixels)
                     }
                 }
             }
@@ -82,49 +89,22 @@ public func vjpConv2d(_ x: DTensor, weight: DTensor, bias: DTensor)
     })
 }
 
-/// The maximum of each `size` x `size` window (stride `size`): [batch, channels, h, w] → [batch, channels, h/size, w/size].
-public func maxPool2d(_ x: DTensor, size: Int) -> DTensor { maxPoolForward(x, size).output }
-
-func maxPoolForward(_ x: DTensor, _ size: Int) -> (output: DTensor, winners: [Int]) {
-    precondition(x.shape.count == 4 && size > 0, "maxPool2d: input \(x.shape), size \(size)")
-    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let outHeight = height / size, outWidth = width / size
-    var output = [Float](repeating: 0, count: batch * channels * outHeight * outWidth)
-    var winners = [Int](repeating: 0, count: output.count)
-    x.withValues { v in
-        for plane in 0..<(batch * channels) { for oy in 0..<outHeight { for ox in 0..<outWidth {
-            var best = -Float.infinity, at = 0
-            for dy in 0..<size { for dx in 0..<size {
-                let index = (plane * height + oy * size + dy) * width + ox * size + dx
-                if v[index] > best { best = v[index]; at = index }
-            } }
-            let out = (plane * outHeight + oy) * outWidth + ox
-            output[out] = best
-            winners[out] = at
-        } } }
-    }
-    return (DTensor(shape: [batch, channels, outHeight, outWidth], values: output), winners)
-}
-
-@derivative(of: maxPool2d, wrt: x)
-public func vjpMaxPool2d(_ x: DTensor, size: Int) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    let (output, winners) = maxPoolForward(x, size)
-    return (output, { gradient in
-        var dx = [Float](repeating: 0, count: x.count)
-        gradient.withValues { g in for (out, index) in winners.enumerated() { dx[index] += g[out] } }
-        return x.deliver(DTensor(shape: x.shape, values: dx))
-    })
-}
-
-/// A convolution layer for differentiable models (3 x 3 by default, PyTorch's initialisation).
+/// A convolution layer for differentiable models (3 x 3 "same" by default, PyTorch's initialisation).
 public struct Conv2DLayer: Differentiable {
     /// [filters, channels, k, k].
     public var weight: DTensor
     /// [filters].
     public var bias: DTensor
+    /// The step between windows.
+    @noDerivative public let stride: Int
+    /// Zeros added on each side ("same" for stride 1 when nil).
+    @noDerivative public let padding: Int?
 
-    /// A layer of `filters` k x k filters over `channels` input channels.
-    public init(channels: Int, filters: Int, kernel: Int = 3, random: inout CounterRandom) {
+    /// A layer of `filters` k x k filters over `channels` input channels, moved by `stride`, zero-padded by `padding`.
+    public init(channels: Int, filters: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil, random: inout CounterRandom) {
+        precondition(channels > 0 && filters > 0 && kernel > 0 && stride > 0 && (padding ?? 0) >= 0, "Conv2DLayer needs positive sizes")
+        self.stride = stride
+        self.padding = padding
         let fanIn = channels * kernel * kernel, bound = 1 / Float(fanIn).squareRoot()
         weight = DTensor(parameterShape: [filters, channels, kernel, kernel],
                          values: (0..<(filters * fanIn)).map { _ in (random.nextUniform() * 2 - 1) * bound })
@@ -133,5 +113,5 @@ public struct Conv2DLayer: Differentiable {
 
     /// The layer's output.
     @differentiable(reverse)
-    public func callAsFunction(_ x: DTensor) -> DTensor { conv2d(x, weight: weight, bias: bias) }
+    public func callAsFunction(_ x: DTensor) -> DTensor { conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) }
 }

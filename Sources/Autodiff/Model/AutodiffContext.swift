@@ -1,0 +1,52 @@
+import Foundation
+import NeuralNet
+
+/// What a differentiable model's forward pass is told besides its input (training or not, the random key of
+/// the step, how batch statistics are summed across replicas), set by `AutodiffModel` for the duration of each
+/// forward and backward pass on the running thread.
+public enum AutodiffContext {
+    private static let key = "swift-train.autodiff.context"
+
+    /// The context of the forward pass running on this thread (evaluation, key 0, when none is).
+    public static var current: LayerContext { box?.context ?? LayerContext(training: false, randomKey: 0) }
+
+    static var box: Box? { Thread.current.threadDictionary[key] as? Box }
+
+    /// Draws counted within the current forward pass, so each dropout site gets its own masks.
+    static func nextDraw() -> UInt64 {
+        guard let box else { return 0 }
+        box.draws += 1
+        return box.draws
+    }
+
+    /// Sums `values` over every replica of the model (identity without a replica group); a failure is kept and
+    /// thrown by `AutodiffModel` when the pass ends.
+    static func sumOverReplicas(_ values: [Double]) -> [Double] {
+        guard let box, let sum = box.replicaSum, box.failure == nil else { return values }
+        do { return try sum(values) } catch {
+            box.failure = error
+            return values
+        }
+    }
+
+    /// Runs `body` with `context` current on this thread.
+    static func with<R>(_ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil,
+                        _ body: () throws -> R) throws -> R {
+        let previous = Thread.current.threadDictionary[key]
+        let box = Box(context)
+        box.replicaSum = replicaSum
+        Thread.current.threadDictionary[key] = box
+        defer { Thread.current.threadDictionary[key] = previous }
+        let result = try body()
+        if let failure = box.failure { throw failure }
+        return result
+    }
+
+    final class Box {
+        let context: LayerContext
+        var draws: UInt64 = 0
+        var replicaSum: (([Double]) throws -> [Double])?
+        var failure: Error?
+        init(_ context: LayerContext) { self.context = context }
+    }
+}

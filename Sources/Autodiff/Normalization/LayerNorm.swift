@@ -1,0 +1,84 @@
+import _Differentiation
+import NeuralNet
+
+/// Normalises each row (the last dimension) to zero mean and unit variance, then scales by `gamma` and shifts
+/// by `beta` (PyTorch's LayerNorm over the last dimension, ε = 1e-5).
+@differentiable(reverse)
+public func layerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor) -> DTensor {
+    layerNormForward(x, gamma, beta).output
+}
+
+func layerNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor) -> (output: DTensor, normalized: [Float], inverseDeviation: [Float]) {
+    let width = x.shape.last ?? 1, rows = x.count / Swift.max(width, 1)
+    precondition(gamma.count == width && beta.count == width, "layerNorm: input \(x.shape), gamma \(gamma.shape), beta \(beta.shape)")
+    var normalized = [Float](repeating: 0, count: x.count), inverse = [Float](repeating: 0, count: rows)
+    var output = [Float](repeating: 0, count: x.count)
+    x.withValues { v in gamma.withValues { g in beta.withValues { b in
+        for row in 0..<rows {
+            let base = row * width
+            var mean: Float = 0
+            for c in 0..<width { mean += v[base + c] }
+            mean /= Float(width)
+            var variance: Float = 0
+            for c in 0..<width { variance += (v[base + c] - mean) * (v[base + c] - mean) }
+            inverse[row] = 1 / (variance / Float(width) + 1e-5).squareRoot()
+            for c in 0..<width {
+                normalized[base + c] = (v[base + c] - mean) * inverse[row]
+                output[base + c] = normalized[base + c] * g[c] + b[c]
+            }
+        }
+    } } }
+    return (DTensor(shape: x.shape, values: output), normalized, inverse)
+}
+
+@derivative(of: layerNorm)
+public func vjpLayerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor)
+    -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))
+{
+    let (output, normalized, inverse) = layerNormForward(x, gamma, beta)
+    let width = x.shape.last ?? 1, rows = x.count / Swift.max(width, 1)
+    return (output, { gradient in
+        let gradient = gradient.orZeros(x.shape)
+        var dx = [Float](repeating: 0, count: x.count), dGamma = [Float](repeating: 0, count: width)
+        var dBeta = [Float](repeating: 0, count: width)
+        gradient.withValues { dy in gamma.withValues { g in
+            for row in 0..<rows {
+                let base = row * width
+                var sumDy: Float = 0, sumDyX: Float = 0
+                for c in 0..<width {
+                    let dNormalized = dy[base + c] * g[c]
+                    sumDy += dNormalized
+                    sumDyX += dNormalized * normalized[base + c]
+                    dGamma[c] += dy[base + c] * normalized[base + c]
+                    dBeta[c] += dy[base + c]
+                }
+                for c in 0..<width {
+                    let dNormalized = dy[base + c] * g[c]
+                    dx[base + c] = inverse[row] / Float(width) * (Float(width) * dNormalized - sumDy - normalized[base + c] * sumDyX)
+                }
+            }
+        } }
+        return (x.isConstant ? .zero : x.deliver(DTensor(shape: x.shape, values: dx)), gamma.deliver(DTensor(shape: gamma.shape, values: dGamma)),
+                beta.deliver(DTensor(shape: beta.shape, values: dBeta)))
+    })
+}
+
+
+/// Layer normalisation over the last dimension with a learnt scale and shift (PyTorch's `LayerNorm(width)`).
+public struct LayerNorm: Differentiable {
+    /// [width], initially ones.
+    public var gamma: DTensor
+    /// [width], initially zeros.
+    public var beta: DTensor
+
+    /// A layer normalising `width` features.
+    public init(width: Int) {
+        precondition(width > 0, "LayerNorm needs a positive width")
+        gamma = .constantParameter([width], 1)
+        beta = .constantParameter([width], 0)
+    }
+
+    /// The normalised input, any rank with `width` last.
+    @differentiable(reverse)
+    public func callAsFunction(_ x: DTensor) -> DTensor { layerNorm(x, gamma: gamma, beta: beta) }
+}
