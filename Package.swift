@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["ChildProcesses"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineCoreTests", dependencies: ["EngineCore"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
-        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "NeuralNet"]),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "NeuralNet", "Training", "EngineCore", "Cluster"]),
         .testTarget(name: "ChildProcessesTests", dependencies: ["ChildProcesses"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport",

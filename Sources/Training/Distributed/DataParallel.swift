@@ -21,6 +21,9 @@ public final class DataParallel {
     public let communicator: any Communicator
     /// Whether buckets are all-reduced during backward (non-blocking) instead of once after it.
     public let overlap: Bool
+    /// Whether batch norm layers normalise by the statistics of every rank's batch (PyTorch's `SyncBatchNorm`)
+    /// rather than each rank's own; set on a model through `attach(to:model:optimizer:)`.
+    public let synchronizesBatchStatistics: Bool
     private let firstBucketBytes: Int
     private let bucketBytes: Int
 
@@ -29,12 +32,30 @@ public final class DataParallel {
     ///   - overlap: start each bucket's all-reduce during backward; off by default (measured slower when every
     ///     core is busy computing, as with 2 ranks on 2 cores: MPI then progresses only inside MPI calls).
     ///   - firstBucketBytes, bucketBytes: DDP's bucket sizes (1 MiB first, 25 MiB after).
+    ///   - synchronizeBatchStatistics: batch norm over every rank's batch (the sums are all-reduced pairwise in a
+    ///     fixed order, in forward and backward), so the ranks' running statistics stay identical.
     public init(communicator: any Communicator, overlap: Bool = false, firstBucketBytes: Int = 1 << 20,
-                bucketBytes: Int = 25 << 20) {
+                bucketBytes: Int = 25 << 20, synchronizeBatchStatistics: Bool = false) {
         self.communicator = communicator
         self.overlap = overlap
+        synchronizesBatchStatistics = synchronizeBatchStatistics
         self.firstBucketBytes = firstBucketBytes
         self.bucketBytes = bucketBytes
+    }
+
+    /// Attaches data parallelism for `model`: `attach(to:arena:optimizer:)` on its arena (parameters and buffers),
+    /// and, when batch statistics are synchronized, the all-reduce its batch norm layers use.
+    @discardableResult
+    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, model: any Model,
+                                      optimizer: (any Optimizer)? = nil) throws -> GradientReducer {
+        if synchronizesBatchStatistics, let model = model as? any ReplicaStatisticsModel {
+            model.replicaSum = { [communicator] values in
+                var sums = values
+                try sums.withUnsafeMutableBufferPointer { try communicator.allReduceSumPairwise($0) }
+                return sums
+            }
+        }
+        return try attach(to: engine, arena: model.arena, optimizer: optimizer)
     }
 
     /// Attaches the start-up check and broadcast to `.started` and the gradient averaging to `.gradientsReady`
