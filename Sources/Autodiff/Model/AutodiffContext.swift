@@ -29,6 +29,12 @@ public enum AutodiffContext {
         }
     }
 
+    /// Runs `body` with `context` current on this thread: for calling layers outside an `AutodiffModel` (a training
+    /// forward pass of a batch norm, dropout keyed by `context.randomKey`).
+    public static func run<R>(in context: LayerContext, _ body: () throws -> R) throws -> R {
+        try with(context, body)
+    }
+
     /// Runs `body` with `context` current on this thread.
     static func with<R>(_ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil,
                         _ body: () throws -> R) throws -> R {

@@ -26,11 +26,11 @@ struct BatchNormGeometry {
 /// Batch normalisation over the channel axis (1) of [batch, channels] or [batch, channels, ...] (PyTorch's
 /// `BatchNorm1d`/`BatchNorm2d`). While training it normalises by the batch's statistics (summed over every replica
 /// when `DataParallel` synchronizes them, as `SyncBatchNorm`) and moves the running statistics by `momentum`;
-/// in evaluation it uses the running statistics.
+/// in evaluation it uses the running statistics. `training` overrides the forward pass's mode when given.
 @differentiable(reverse, wrt: (x, gamma, beta))
 public func batchNorm(_ x: DTensor, gamma: DTensor, beta: DTensor, runningMean: ModelBuffer, runningVariance: ModelBuffer,
-                      momentum: Float = 0.1, epsilon: Float = 1e-5) -> DTensor {
-    batchNormForward(x, gamma, beta, runningMean, runningVariance, momentum, epsilon).output
+                      momentum: Float = 0.1, epsilon: Float = 1e-5, training: Bool? = nil) -> DTensor {
+    batchNormForward(x, gamma, beta, runningMean, runningVariance, momentum, epsilon, training).output
 }
 
 /// What the backward pass of batch norm needs from its forward pass.
@@ -42,11 +42,11 @@ struct BatchNormSaved {
 }
 
 func batchNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor, _ runningMean: ModelBuffer, _ runningVariance: ModelBuffer,
-                      _ momentum: Float, _ epsilon: Float) -> (output: DTensor, saved: BatchNormSaved) {
+                      _ momentum: Float, _ epsilon: Float, _ training: Bool?) -> (output: DTensor, saved: BatchNormSaved) {
     let g = BatchNormGeometry(x.shape, channels: gamma.count)
     precondition(beta.count == g.channels && runningMean.shape.reduce(1, *) == g.channels
                     && runningVariance.shape.reduce(1, *) == g.channels, "batchNorm: parameters for \(g.channels) channels")
-    let training = AutodiffContext.current.training
+    let training = training ?? AutodiffContext.current.training
     var mean = [Double](repeating: 0, count: g.channels), variance = [Double](repeating: 0, count: g.channels)
     var total = Double(g.perChannel)
     if training {
@@ -100,8 +100,8 @@ func batchNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor, _ running
 
 @derivative(of: batchNorm, wrt: (x, gamma, beta))
 public func vjpBatchNorm(_ x: DTensor, gamma: DTensor, beta: DTensor, runningMean: ModelBuffer, runningVariance: ModelBuffer,
-                         momentum: Float, epsilon: Float) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor)) {
-    let (output, saved) = batchNormForward(x, gamma, beta, runningMean, runningVariance, momentum, epsilon)
+                         momentum: Float, epsilon: Float, training: Bool?) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor)) {
+    let (output, saved) = batchNormForward(x, gamma, beta, runningMean, runningVariance, momentum, epsilon, training)
     let g = BatchNormGeometry(x.shape, channels: gamma.count)
     return (output, { gradient in
         guard !gradient.isZeroTangent else { return (.zero, .zero, .zero) }
