@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "example-checkpoint-resume", targets: ["CheckpointResume"]),
         .executable(name: "example-differentiable-model", targets: ["DifferentiableModel"]),
         .executable(name: "example-world-size-invariant", targets: ["WorldSizeInvariant"]),
+        .executable(name: "example-batch-norm-cnn", targets: ["BatchNormCNN"]),
+        .executable(name: "example-tiny-transformer", targets: ["TinyTransformer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,6 +76,10 @@ let package = Package(
                           path: "Examples/CheckpointResume"),
         .executableTarget(name: "DifferentiableModel", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
                           path: "Examples/DifferentiableModel"),
+        .executableTarget(name: "BatchNormCNN", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/BatchNormCNN"),
+        .executableTarget(name: "TinyTransformer", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/TinyTransformer"),
         .executableTarget(name: "WorldSizeInvariant", dependencies: ["Cluster", "EngineCore", "NeuralNet", "Training"],
                           path: "Examples/WorldSizeInvariant"),
 

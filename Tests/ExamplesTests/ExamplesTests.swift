@@ -88,4 +88,23 @@ struct ExamplesTests {
         let accuracy = Self.number(after: "epoch 3: test accuracy ", in: result.standardOutput) ?? 0
         #expect(accuracy > 0.8, "\(result.standardOutput)")
     }
+
+    @Test("a CNN with batch norm trains, and its checkpoint restores the running statistics: the same accuracy")
+    func batchNormCNN() throws {
+        let result = try Self.run("example-batch-norm-cnn", ["6"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("buffers: norm1.runningMean norm1.runningVariance norm2.runningMean norm2.runningVariance"))
+        let restored = Self.number(after: "restored accuracy ", in: result.standardOutput)
+        let original = Self.number(after: " original ", in: result.standardOutput)
+        #expect(restored != nil && restored == original, "\(result.standardOutput)")
+        #expect((original ?? 0) > 0.8, "\(result.standardOutput)")
+    }
+
+    @Test("a one-block causal transformer learns its text and continues the prompt")
+    func tinyTransformer() throws {
+        let result = try Self.run("example-tiny-transformer", ["8"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect((Self.number(after: "epoch 8: loss ", in: result.standardOutput) ?? 9) < 0.2, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("sample: the quick brown fox jumps over the lazy dog."), "\(result.standardOutput)")
+    }
 }

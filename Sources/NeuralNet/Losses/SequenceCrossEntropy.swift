@@ -1,0 +1,54 @@
+import Foundation
+
+/// Softmax cross-entropy at every position of a sequence: logits `[batch, time, classes]` (or flattened to
+/// `[batch, time·classes]`) against class indices `[batch, time]` (integers stored as Float), averaged over the
+/// positions whose target is not `ignoreIndex` (PyTorch's `cross_entropy(ignore_index=-100)` on `[N·T, C]`).
+public struct SequenceCrossEntropy: LossFunction, Sendable {
+    /// The number of classes (the vocabulary of a language model).
+    public let classes: Int
+    /// A target that marks a position left out of the loss (padding).
+    public let ignoreIndex: Int
+
+    /// A loss over `classes` classes.
+    public init(classes: Int, ignoreIndex: Int = -100) {
+        precondition(classes > 0, "SequenceCrossEntropy needs at least one class")
+        self.classes = classes
+        self.ignoreIndex = ignoreIndex
+    }
+
+    public func valueAndGradient(predictions: Tensor, targets: Tensor) throws -> (value: Float, gradient: Tensor) {
+        guard predictions.count == targets.count * classes, predictions.rows == targets.rows else {
+            throw LossError.shapeMismatch(loss: "SequenceCrossEntropy", predictions: predictions.shape, targets: targets.shape)
+        }
+        let labels = try targets.values.map { value -> Int in
+            guard value.rounded() == value, Int(value) == ignoreIndex || (value >= 0 && value < Float(classes)) else {
+                throw LossError.labelOutOfRange(label: value, classes: classes)
+            }
+            return Int(value)
+        }
+        let counted = labels.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        guard counted > 0 else { throw LossError.emptyBatch(loss: "SequenceCrossEntropy") }
+        var total = 0.0
+        let weight = 1 / Float(counted)
+        let gradient = Tensor(shape: predictions.shape) { gradient in
+            gradient.update(repeating: 0)
+            predictions.values.withUnsafeBufferPointer { logits in
+                for (position, label) in labels.enumerated() where label != ignoreIndex {
+                    let z = logits.baseAddress! + position * classes, g = gradient.baseAddress! + position * classes
+                    var top = z[0]
+                    for c in 1..<classes { top = max(top, z[c]) }
+                    var sum: Float = 0
+                    for c in 0..<classes {
+                        g[c] = exp(z[c] - top)
+                        sum += g[c]
+                    }
+                    let factor = weight / sum
+                    for c in 0..<classes { g[c] *= factor }
+                    g[label] -= weight
+                    total += Double(log(sum) - (z[label] - top))
+                }
+            }
+        }
+        return (Float(total / Double(counted)), gradient)
+    }
+}
