@@ -3,7 +3,7 @@ import Foundation
 // swift-train-bench: the benchmarks of BENCHMARKS.md (launch/bench runs it). With no argument, all of them.
 // Worker modes (run by the benchmarks, under mpirun): digits-worker, mnist-worker, allreduce-worker,
 // allreduce-verify.
-let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards"]
+let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards", "attention"]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.isEmpty { requested = allBenchmarks }
 do {
@@ -34,6 +34,7 @@ do {
         case "memory": try runMemoryBenchmark(runner)
         case "differentiable": try runDifferentiableBenchmark(runner)
         case "virtual-shards": try runVirtualShardsBenchmark(runner)
+        case "attention": try runAttentionBenchmark(runner)
         default:
             FileHandle.standardError.write(Data("swift-train-bench: unknown benchmark '\(name)' (known: \(allBenchmarks.joined(separator: ", ")))\n".utf8))
             exit(2)

@@ -9,8 +9,9 @@ import NeuralNet
 /// into its flat `ParameterArena`, where optimizers, data parallelism and checkpoints find them.
 public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertible {
     public typealias TangentVector = DTensor
-    /// The dimensions, outermost first (the batch first for activations).
-    public var shape: [Int]
+    /// The dimensions, outermost first (the batch first for activations). Carries no derivative: read it freely
+    /// inside differentiable code.
+    @noDerivative public var shape: [Int]
     var storage: [Float]
     /// Set on parameters: the arena place the values are read from once bound.
     let slot: ParameterSlot?
@@ -58,8 +59,8 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
         })
     }
 
-    /// The values, from the arena for a bound parameter.
-    public var values: [Float] {
+    /// The values, from the arena for a bound parameter (no derivative: read them freely, e.g. as token indices).
+    @noDerivative public var values: [Float] {
         guard slot?.arena != nil else { return storage }
         return withValues { Array($0) }
     }
@@ -84,13 +85,13 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
     }
 
     /// Number of values.
-    public var count: Int { shape.reduce(1, *) }
+    @noDerivative public var count: Int { shape.reduce(1, *) }
 
     /// Number of dimensions.
-    public var rank: Int { shape.count }
+    @noDerivative public var rank: Int { shape.count }
 
     /// The values as a `Tensor`.
-    public var tensor: Tensor { Tensor(shape: shape, values: values) }
+    @noDerivative public var tensor: Tensor { Tensor(shape: shape, values: values) }
 
     public var description: String { "DTensor(\(shape))" }
 

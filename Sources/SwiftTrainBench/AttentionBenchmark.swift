@@ -1,0 +1,70 @@
+import _Differentiation
+import Autodiff
+import Foundation
+import NeuralNet
+
+/// The CPU this runs on, its SIMD level and core count, for benchmark lines (figures of different machines are
+/// not comparable; ratios measured in one run are).
+func cpuDescription() -> String {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
+        .trimmingCharacters(in: .whitespaces) ?? "unknown"
+    let flags = info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+    let simd = flags.contains("avx512f") ? "avx512" : flags.contains("avx2") ? "avx2" : "sse"
+    return "\"\(model)\" simd=\(simd) cores=\(ProcessInfo.processInfo.activeProcessorCount)"
+}
+
+/// B11: one causal multi-head self-attention layer (batch 32, time 128, width 128, 4 heads), forward and backward of
+/// sum(output²), tokens/s at 1 and 2 BLAS threads, beside PyTorch's `torch_sequence.py --model attention` run in
+/// the same session (where `SWIFT_TRAIN_TORCH_PYTHON` names a Python that imports torch; said when not).
+func runAttentionBenchmark(_ runner: BenchmarkRunner) throws {
+    let (batch, time, width, heads) = (32, 128, 128, 4)
+    var random = CounterRandom(seed: 0, stream: 1)
+    let layer = MultiHeadAttention(width: width, heads: heads, causal: true, random: &random)
+    let x = DTensor(shape: [batch, time, width], values: (0..<(batch * time * width)).map { _ in random.nextUniform() * 2 - 1 })
+    let steps = Int(ProcessInfo.processInfo.environment["BENCH_ATTENTION_STEPS"] ?? "") ?? 30
+    print("bench cpu \(cpuDescription())")
+    for threads in [1, 2] {
+        BLAS.threadCount = threads
+        var ours: [Double] = [], torch: [Double] = []
+        for _ in 0..<runner.repeats {
+            ours.append(timeAttention(layer, x, steps: steps, tokens: batch * time))
+            if let figure = try torchFigure(runner, model: "attention", threads: threads, steps: steps) { torch.append(figure) }
+        }
+        let mine = median(ours)
+        if torch.isEmpty {
+            report("attention", ["threads": "\(threads)", "tokens_per_s": format(mine), "torch": "unavailable (set SWIFT_TRAIN_TORCH_PYTHON)",
+                                 "repeats": "\(runner.repeats)"])
+        } else {
+            let theirs = median(torch)
+            report("attention", ["threads": "\(threads)", "tokens_per_s": format(mine), "torch_tokens_per_s": format(theirs),
+                                 "ratio_to_torch": format(mine / theirs, 2), "target_ratio": "1.0", "repeats": "\(runner.repeats)"])
+        }
+    }
+}
+
+/// Tokens per second of forward + backward through `layer` (after two warm-up steps).
+func timeAttention(_ layer: MultiHeadAttention, _ x: DTensor, steps: Int, tokens: Int) -> Double {
+    func step() -> Float {
+        let (value, pullback) = valueWithPullback(at: layer) { layer -> DTensor in
+            let y = layer(x)
+            return sum(y * y)
+        }
+        let gradient = pullback(DTensor(shape: [1], values: [1]))
+        return value.values[0] + gradient.outputProjection.bias.values[0] * 0
+    }
+    _ = step()
+    _ = step()
+    let start = monotonicSeconds()
+    for _ in 0..<steps { _ = step() }
+    return Double(steps * tokens) / (monotonicSeconds() - start)
+}
+
+/// PyTorch's tokens/s for `torch_sequence.py --model NAME` at `threads`, or nil when no Python with torch is set.
+func torchFigure(_ runner: BenchmarkRunner, model: String, threads: Int, steps: Int) throws -> Double? {
+    let environment = ProcessInfo.processInfo.environment
+    guard let python = environment["SWIFT_TRAIN_TORCH_PYTHON"], let shared = environment["SWIFT_TRAIN_SHARED"] else { return nil }
+    let text = try runner.output(of: [python, shared + "/baselines/torch_sequence.py", "--model", model, "--threads", "\(threads)",
+                                      "--steps", "\(steps)"], ranks: 1, threads: threads)
+    return try runner.field("tokens_per_s", in: text)
+}
