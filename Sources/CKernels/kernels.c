@@ -82,6 +82,126 @@ INLINE void add_body(const float *restrict a, float *restrict b, size_t n) {
     for (size_t i = 0; i < n; i++) b[i] += a[i];
 }
 
+// e^x for one value, written so that loops over it vectorise: Cephes' single-precision polynomial after range
+// reduction by ln 2 (about 1 ulp), the power of two built in the exponent bits in two halves (no overflow before
+// FLT_MAX), -inf and underflow to 0, overflow to +inf, NaN kept.
+INLINE float exp_value(float x) {
+    const float hi = 88.72283935546875f, lo = -87.33654785156250f;
+    float clamped = x > hi ? hi : (x < lo ? lo : x);
+    float n = floorf(clamped * 1.44269504088896341f + 0.5f);
+    float r = clamped - n * 0.693359375f + n * 2.12194440e-4f;
+    float z = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * z + r + 1.0f;
+    int32_t k = (int32_t)n, half = k >> 1;
+    int32_t first = (half + 127) << 23, second = (k - half + 127) << 23;
+    float a, b;
+    __builtin_memcpy(&a, &first, sizeof a);
+    __builtin_memcpy(&b, &second, sizeof b);
+    float result = p * a * b;
+    result = x < lo ? 0.0f : result;
+    result = x > hi ? __builtin_inff() : result;
+    return x != x ? x : result;
+}
+
+// tanh for one value: Cephes' odd polynomial below 0.625, 1 - 2/(e^2x + 1) above (both computed, one chosen).
+INLINE float tanh_value(float x) {
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z
+                   - 3.33332819422e-1f) * z * x + x;
+    float magnitude = x < 0 ? -x : x;
+    float e = exp_value(2 * magnitude);
+    float large = 1.0f - 2.0f / (e + 1.0f);
+    large = x < 0 ? -large : large;
+    float result = magnitude < 0.625f ? small : large;
+    return x != x ? x : result;
+}
+
+// erf for one value: Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7), odd.
+INLINE float erf_value(float x) {
+    float magnitude = x < 0 ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * magnitude);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    float result = 1.0f - poly * exp_value(-magnitude * magnitude);
+    result = x < 0 ? -result : result;
+    return x != x ? x : result;
+}
+
+INLINE void exp_body(const float *restrict x, float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = exp_value(x[i]);
+}
+
+INLINE void sigmoid_body(const float *restrict x, float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + exp_value(-x[i]));
+}
+
+INLINE void tanh_body(const float *restrict x, float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = tanh_value(x[i]);
+}
+
+// GELU (exact form, x·Φ(x)) and, when dx is given, its derivative times dy.
+INLINE void gelu_body(const float *restrict x, float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erf_value(x[i] * 0.70710678118654752f));
+}
+
+INLINE void gelu_backward_body(const float *restrict x, const float *restrict dy, float *restrict dx, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erf_value(v * 0.70710678118654752f));
+        float pdf = 0.39894228040143268f * exp_value(-0.5f * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+    }
+}
+
+// Softmax of the first `visible` values of a row in place, the rest of its `width` set to 0. Maximum and sum in
+// eight fixed lanes, so that the result does not depend on how the loop is vectorised.
+INLINE void softmax_row_body(float *restrict row, size_t visible, size_t width) {
+    float lanes[8] = {-__builtin_inff(), -__builtin_inff(), -__builtin_inff(), -__builtin_inff(),
+                      -__builtin_inff(), -__builtin_inff(), -__builtin_inff(), -__builtin_inff()};
+    size_t i = 0;
+    for (; i + 8 <= visible; i += 8)
+        for (int l = 0; l < 8; l++) lanes[l] = row[i + l] > lanes[l] ? row[i + l] : lanes[l];
+    float top = -__builtin_inff();
+    for (int l = 0; l < 8; l++) top = lanes[l] > top ? lanes[l] : top;
+    for (; i < visible; i++) top = row[i] > top ? row[i] : top;
+    if (top == -__builtin_inff()) top = 0;
+    float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    i = 0;
+    for (; i + 8 <= visible; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float e = exp_value(row[i + l] - top);
+            row[i + l] = e;
+            sums[l] += e;
+        }
+    float total = 0;
+    for (int l = 0; l < 8; l++) total += sums[l];
+    for (; i < visible; i++) {
+        row[i] = exp_value(row[i] - top);
+        total += row[i];
+    }
+    float inverse = 1.0f / total;
+    for (i = 0; i < visible; i++) row[i] *= inverse;
+    for (i = visible; i < width; i++) row[i] = 0;
+}
+
+// The softmax backward of a row: dx = p ⊙ (dy − Σ dy⊙p) · scale, in place over dy (zero past `visible`).
+INLINE void softmax_row_backward_body(const float *restrict p, float *restrict dy, size_t visible, size_t width, float scale) {
+    float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= visible; i += 8)
+        for (int l = 0; l < 8; l++) sums[l] += dy[i + l] * p[i + l];
+    float dot = 0;
+    for (int l = 0; l < 8; l++) dot += sums[l];
+    for (; i < visible; i++) dot += dy[i] * p[i];
+    for (i = 0; i < visible; i++) dy[i] = p[i] * (dy[i] - dot) * scale;
+    for (i = visible; i < width; i++) dy[i] = 0;
+}
+
 #if defined(__x86_64__) && defined(__clang__)
 #define FAST __attribute__((target("avx2,fma")))
 #define HAS_FAST 1
@@ -131,6 +251,14 @@ KERNEL(ck_sum_rows, sum_rows_body, (const float *x, float *out, size_t rows, siz
        (x, out, rows, width, accumulate))
 KERNEL(ck_scale, scale_body, (float *x, size_t n, float factor), (x, n, factor))
 KERNEL(ck_add, add_body, (const float *a, float *b, size_t n), (a, b, n))
+KERNEL(ck_exp, exp_body, (const float *x, float *y, size_t n), (x, y, n))
+KERNEL(ck_sigmoid, sigmoid_body, (const float *x, float *y, size_t n), (x, y, n))
+KERNEL(ck_tanh, tanh_body, (const float *x, float *y, size_t n), (x, y, n))
+KERNEL(ck_gelu, gelu_body, (const float *x, float *y, size_t n), (x, y, n))
+KERNEL(ck_gelu_backward, gelu_backward_body, (const float *x, const float *dy, float *dx, size_t n), (x, dy, dx, n))
+KERNEL(ck_softmax_row, softmax_row_body, (float *row, size_t visible, size_t width), (row, visible, width))
+KERNEL(ck_softmax_row_backward, softmax_row_backward_body, (const float *p, float *dy, size_t visible, size_t width, float scale),
+       (p, dy, visible, width, scale))
 
 #if defined(__GLIBC__)
 #include <malloc.h>

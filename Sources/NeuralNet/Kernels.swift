@@ -64,4 +64,37 @@ package enum Kernels {
     /// `b += a`.
     @inline(__always)
     package static func add(_ a: UnsafePointer<Float>, to b: UnsafeMutablePointer<Float>, count: Int) { ck_add(a, b, count) }
+
+    /// `y = eˣ` element-wise (vectorised; NaN kept, -∞ to 0).
+    @inline(__always)
+    package static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_exp(x, y, count) }
+
+    /// `y = 1 / (1 + e⁻ˣ)` element-wise.
+    @inline(__always)
+    package static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_sigmoid(x, y, count) }
+
+    /// `y = tanh x` element-wise.
+    @inline(__always)
+    package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_tanh(x, y, count) }
+
+    /// `y = x·Φ(x)` element-wise (exact GELU).
+    @inline(__always)
+    package static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_gelu(x, y, count) }
+
+    /// `dx = dy · GELU'(x)` element-wise.
+    @inline(__always)
+    package static func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int) {
+        ck_gelu_backward(x, dy, dx, count)
+    }
+
+    /// Softmax of a row's first `visible` values in place; the rest of its `width` set to 0.
+    @inline(__always)
+    package static func softmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, width: Int) { ck_softmax_row(row, visible, width) }
+
+    /// The softmax backward of a row in place over `dy`: `p ⊙ (dy − Σ dy⊙p) · scale`.
+    @inline(__always)
+    package static func softmaxRowBackward(_ p: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, visible: Int, width: Int,
+                                           scale: Float) {
+        ck_softmax_row_backward(p, dy, visible, width, scale)
+    }
 }

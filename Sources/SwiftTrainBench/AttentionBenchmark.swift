@@ -20,15 +20,16 @@ func cpuDescription() -> String {
 func runAttentionBenchmark(_ runner: BenchmarkRunner) throws {
     let (batch, time, width, heads) = (32, 128, 128, 4)
     var random = CounterRandom(seed: 0, stream: 1)
-    let layer = MultiHeadAttention(width: width, heads: heads, causal: true, random: &random)
-    let x = DTensor(shape: [batch, time, width], values: (0..<(batch * time * width)).map { _ in random.nextUniform() * 2 - 1 })
+    let model = try AutodiffModel(AttentionLayer(attention: MultiHeadAttention(width: width, heads: heads, causal: true, random: &random)),
+                                  inputShape: [time, width], outputShape: [time, width])
+    let x = Tensor(shape: [batch, time, width], values: (0..<(batch * time * width)).map { _ in random.nextUniform() * 2 - 1 })
     let steps = Int(ProcessInfo.processInfo.environment["BENCH_ATTENTION_STEPS"] ?? "") ?? 30
     print("bench cpu \(cpuDescription())")
     for threads in [1, 2] {
         BLAS.threadCount = threads
         var ours: [Double] = [], torch: [Double] = []
         for _ in 0..<runner.repeats {
-            ours.append(timeAttention(layer, x, steps: steps, tokens: batch * time))
+            ours.append(try timeAttention(model, x, steps: steps, tokens: batch * time))
             if let figure = try torchFigure(runner, model: "attention", threads: threads, steps: steps) { torch.append(figure) }
         }
         let mine = median(ours)
@@ -43,20 +44,25 @@ func runAttentionBenchmark(_ runner: BenchmarkRunner) throws {
     }
 }
 
-/// Tokens per second of forward + backward through `layer` (after two warm-up steps).
-func timeAttention(_ layer: MultiHeadAttention, _ x: DTensor, steps: Int, tokens: Int) -> Double {
-    func step() -> Float {
-        let (value, pullback) = valueWithPullback(at: layer) { layer -> DTensor in
-            let y = layer(x)
-            return sum(y * y)
-        }
-        let gradient = pullback(DTensor(shape: [1], values: [1]))
-        return value.values[0] + gradient.outputProjection.bias.values[0] * 0
+/// The benchmark's model: one attention layer.
+struct AttentionLayer: DifferentiableModel {
+    var attention: MultiHeadAttention
+    @differentiable(reverse)
+    func callAsFunction(_ x: DTensor) -> DTensor { attention(x) }
+}
+
+/// Tokens per second of forward + backward of sum(output²) through `model` (after two warm-up steps), as a
+/// trainer runs it: the model's forward, the loss gradient 2·output, the model's backward into its arena.
+func timeAttention(_ model: AutodiffModel<AttentionLayer>, _ x: Tensor, steps: Int, tokens: Int) throws -> Double {
+    let context = LayerContext(training: true, randomKey: 0)
+    func step() throws {
+        let y = try model.forward(x, context: context)
+        try model.backward(Tensor(shape: y.shape, values: y.values.map { 2 * $0 }), accumulate: false, progress: nil)
     }
-    _ = step()
-    _ = step()
+    try step()
+    try step()
     let start = monotonicSeconds()
-    for _ in 0..<steps { _ = step() }
+    for _ in 0..<steps { try step() }
     return Double(steps * tokens) / (monotonicSeconds() - start)
 }
 

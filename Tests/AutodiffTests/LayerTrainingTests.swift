@@ -170,3 +170,34 @@ enum QuadrantTask {
         }
     }
 }
+
+/// The workarounds the README gives for the two compiler crashes, compiled and run: index arrays from
+/// `integerValues` (not a `map` closure capturing the input), carried state that is never an Optional.
+struct ReadsItsInput: DifferentiableModel {
+    var embedding: Embedding, lstm: LSTM, head: Dense
+    @differentiable(reverse)
+    func callAsFunction(_ x: DTensor) -> DTensor {
+        let ids = x.integerValues
+        let batch = x.shape[0], time = x.shape[1]
+        let reversed = (0..<ids.count).map { ids[($0 / time) * time + time - 1 - $0 % time] }
+        var state = lstm.zeroState(batch: batch)
+        for t in 0..<time {
+            state = lstm(embedding(Array(reversed[(t * batch)..<((t + 1) * batch)]), shape: [batch, 1]), state: state).state
+        }
+        return head(state.hidden)
+    }
+}
+
+@Suite("Differentiable code written around the compiler's crashes")
+struct CompilerCrashWorkaroundTests {
+    @Test("index arrays from integerValues and state carried step by step from zeroState compile and train")
+    func workaroundsTrain() throws {
+        var random = CounterRandom(seed: 9, stream: 1)
+        let model = try AutodiffModel(ReadsItsInput(embedding: Embedding(vocabulary: 4, width: 8, random: &random),
+                                                    lstm: LSTM(inputs: 8, hidden: 16, random: &random),
+                                                    head: Dense(inputs: 16, outputs: 4, random: &random)),
+                                      inputShape: [FirstTokenTask.time], outputShape: [4])
+        let losses = try trainedLosses(model, FirstTokenTask.batches(count: 10, batch: 16, seed: 9), epochs: 4)
+        #expect(losses.last < losses.first, "\(losses)")
+    }
+}

@@ -40,9 +40,15 @@ public func vjpRelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTe
     })
 }
 
+/// Applies a vectorised kernel `(input, output, count)` to every value.
+@inline(__always)
+func kernel(_ x: DTensor, _ apply: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> DTensor {
+    x.withPointer { v in DTensor.filled(x.shape) { out in if out.count > 0 { apply(v, out.baseAddress!, out.count) } } }
+}
+
 /// tanh(x).
 @differentiable(reverse)
-public func tanh(_ x: DTensor) -> DTensor { elementwise(x) { Foundation.tanh($0) } }
+public func tanh(_ x: DTensor) -> DTensor { kernel(x) { Kernels.tanh($0, $1, count: $2) } }
 
 @derivative(of: tanh)
 public func vjpTanh(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
@@ -52,7 +58,7 @@ public func vjpTanh(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTe
 
 /// 1 / (1 + e^-x).
 @differentiable(reverse)
-public func sigmoid(_ x: DTensor) -> DTensor { elementwise(x) { 1 / (1 + Foundation.exp(-$0)) } }
+public func sigmoid(_ x: DTensor) -> DTensor { kernel(x) { Kernels.sigmoid($0, $1, count: $2) } }
 
 @derivative(of: sigmoid)
 public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
@@ -62,15 +68,15 @@ public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> 
 
 /// x·Φ(x), Φ the standard normal distribution function (PyTorch's exact `GELU()`, not the tanh approximation).
 @differentiable(reverse)
-public func gelu(_ x: DTensor) -> DTensor { elementwise(x) { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) } }
+public func gelu(_ x: DTensor) -> DTensor { kernel(x) { Kernels.gelu($0, $1, count: $2) } }
 
 @derivative(of: gelu)
 public func vjpGelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    let y = gelu(x)
-    return (y, { g in
-        elementwiseGradient(x, y, g) { v, _ in
-            0.5 * (1 + Foundation.erf(v * 0.70710678118654752)) + v * 0.39894228040143268 * Foundation.exp(-0.5 * v * v)
-        }
+    (gelu(x), { g in
+        guard !g.isZeroTangent, !x.isConstant else { return .zero }
+        return x.deliver(x.withPointer { v in g.withPointer { gv in
+            DTensor.filled(x.shape) { dx in if dx.count > 0 { Kernels.geluBackward(v, gv, dx.baseAddress!, count: dx.count) } }
+        } })
     })
 }
 
@@ -91,7 +97,7 @@ public func vjpSilu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTe
 
 /// e^x.
 @differentiable(reverse)
-public func exp(_ x: DTensor) -> DTensor { elementwise(x) { Foundation.exp($0) } }
+public func exp(_ x: DTensor) -> DTensor { kernel(x) { Kernels.exp($0, $1, count: $2) } }
 
 @derivative(of: exp)
 public func vjpExp(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {

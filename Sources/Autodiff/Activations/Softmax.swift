@@ -1,5 +1,6 @@
 import Foundation
 import _Differentiation
+import NeuralNet
 
 /// Softmax along `axis` (the last by default): e^x normalised to sum to 1, computed stably.
 @differentiable(reverse, wrt: x)
@@ -12,6 +13,16 @@ public func logSoftmax(_ x: DTensor, axis: Int = -1) -> DTensor { softmaxForward
 func softmaxForward(_ x: DTensor, _ axis: Int, logarithm: Bool) -> DTensor {
     let axis = ShapeMath.axis(axis, rank: x.rank, logarithm ? "logSoftmax" : "softmax")
     let (outer, size, inner) = ShapeMath.split(x.shape, at: axis)
+    if inner == 1, !logarithm {
+        // The last axis: rows in place on the vectorised kernel.
+        return x.withPointer { v in
+            DTensor.filled(x.shape) { out in
+                guard out.count > 0 else { return }
+                out.baseAddress!.update(from: v, count: out.count)
+                for o in 0..<outer { Kernels.softmaxRow(out.baseAddress! + o * size, visible: size, width: size) }
+            }
+        }
+    }
     return x.withPointer { v in
         DTensor.filled(x.shape) { out in
             for o in 0..<outer {

@@ -24,34 +24,40 @@ public func selfAttention(_ qkv: DTensor, heads: Int, causal: Bool) -> DTensor {
     selfAttentionForward(qkv, SelfAttentionGeometry(qkv.shape, heads: heads), causal: causal).output
 }
 
+/// Query rows per tile: a causal attention's tile of rows r0..<r1 needs only keys 0..<r1, so the products skip most
+/// of the hidden upper triangle.
+let attentionTile = 32
+
+/// The query tiles of a sequence of `time` positions: (first row, end row, keys needed).
+func attentionTiles(time: Int, causal: Bool) -> [(start: Int, end: Int, keys: Int)] {
+    guard causal else { return [(0, time, time)] }
+    return stride(from: 0, to: time, by: attentionTile).map { start in
+        let end = Swift.min(start + attentionTile, time)
+        return (start, end, end)
+    }
+}
+
 func selfAttentionForward(_ qkv: DTensor, _ g: SelfAttentionGeometry, causal: Bool) -> (output: DTensor, probabilities: [Float]) {
     let t = g.time, d = g.depth, stride = 3 * g.width
-    var probabilities = [Float](repeating: 0, count: g.batch * g.heads * t * t)
+    let tiles = attentionTiles(time: t, causal: causal)
+    var probabilities = [Float](unsafeUninitializedCapacity: g.batch * g.heads * t * t) { _, count in count = g.batch * g.heads * t * t }
     let output = qkv.withPointer { packed in
         DTensor.filled([g.batch, t, g.width]) { out in
             probabilities.withUnsafeMutableBufferPointer { p in
-                for b in 0..<g.batch {
-                    for h in 0..<g.heads {
-                        let q = packed + b * t * stride + h * d, k = q + g.width, v = q + 2 * g.width
-                        let scores = p.baseAddress! + (b * g.heads + h) * t * t
-                        BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, alpha: g.scale, q, lda: stride, k, ldb: stride,
-                                  beta: 0, scores, ldc: t)
-                        for row in 0..<t {
-                            let line = scores + row * t
-                            let visible = causal ? row + 1 : t
-                            var top = -Float.infinity
-                            for column in 0..<visible { top = Swift.max(top, line[column]) }
-                            var total: Float = 0
-                            for column in 0..<visible {
-                                line[column] = Foundation.exp(line[column] - top)
-                                total += line[column]
-                            }
-                            let inverse = 1 / total
-                            for column in 0..<visible { line[column] *= inverse }
-                            for column in visible..<t { line[column] = 0 }
+                let (pBase, outBase) = (p.baseAddress!, out.baseAddress!)
+                BLAS.forEachInParallel(g.batch * g.heads) { _, pair in
+                    let (b, h) = (pair / g.heads, pair % g.heads)
+                    let q = packed + b * t * stride + h * d, k = q + g.width, v = q + 2 * g.width
+                    let scores = pBase + pair * t * t, result = outBase + b * t * g.width + h * d
+                    for tile in tiles {
+                        let rows = tile.end - tile.start
+                        BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: tile.keys, k: d, alpha: g.scale, q + tile.start * stride,
+                                  lda: stride, k, ldb: stride, beta: 0, scores + tile.start * t, ldc: t)
+                        for row in tile.start..<tile.end {
+                            Kernels.softmaxRow(scores + row * t, visible: causal ? row + 1 : t, width: t)
                         }
-                        BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, scores, lda: t, v, ldb: stride,
-                                  beta: 0, out.baseAddress! + b * t * g.width + h * d, ldc: g.width)
+                        BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: d, k: tile.keys, scores + tile.start * t, lda: t, v,
+                                  ldb: stride, beta: 0, result + tile.start * g.width, ldc: g.width)
                     }
                 }
             }
@@ -67,35 +73,41 @@ public func vjpSelfAttention(_ qkv: DTensor, heads: Int, causal: Bool) -> (value
     return (output, { gradient in
         guard !gradient.isZeroTangent, !qkv.isConstant else { return .zero }
         let t = g.time, d = g.depth, stride = 3 * g.width
-        var dScores = [Float](repeating: 0, count: t * t)
+        let tiles = attentionTiles(time: t, causal: causal)
+        let workers = Swift.max(1, Swift.min(BLAS.threadCount, g.batch * g.heads))
+        var scratch = [Float](repeating: 0, count: workers * t * t)
         let dqkv = qkv.withPointer { packed in gradient.withPointer { dOut in probabilities.withUnsafeBufferPointer { p in
             DTensor.filled(qkv.shape) { result in
-                dScores.withUnsafeMutableBufferPointer { ds in
-                    for b in 0..<g.batch {
-                        for h in 0..<g.heads {
-                            let q = packed + b * t * stride + h * d, k = q + g.width, v = q + 2 * g.width
-                            let dq = result.baseAddress! + b * t * stride + h * d, dk = dq + g.width, dv = dq + 2 * g.width
-                            let dO = dOut + b * t * g.width + h * d
-                            let probability = p.baseAddress! + (b * g.heads + h) * t * t
-                            // dV = Pᵀ·dO; dP = dO·Vᵀ
-                            BLAS.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, probability, lda: t, dO, ldb: g.width,
-                                      beta: 0, dv, ldc: stride)
-                            BLAS.gemm(transposeA: false, transposeB: true, m: t, n: t, k: d, dO, lda: g.width, v, ldb: stride,
-                                      beta: 0, ds.baseAddress!, ldc: t)
-                            // dS = P ⊙ (dP − Σ dP⊙P) · scale (hidden positions have P = 0)
-                            for row in 0..<t {
-                                let line = ds.baseAddress! + row * t, pLine = probability + row * t
-                                let visible = causal ? row + 1 : t
-                                var dot: Float = 0
-                                for column in 0..<visible { dot += line[column] * pLine[column] }
-                                for column in 0..<visible { line[column] = pLine[column] * (line[column] - dot) * g.scale }
-                                for column in visible..<t { line[column] = 0 }
+                scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+                    let (resultBase, scratchBase, pBase) = (result.baseAddress!, scratchBuffer.baseAddress!, p.baseAddress!)
+                    BLAS.forEachInParallel(g.batch * g.heads) { worker, pair in
+                        let (b, h) = (pair / g.heads, pair % g.heads)
+                        let q = packed + b * t * stride + h * d, k = q + g.width, v = q + 2 * g.width
+                        let dq = resultBase + b * t * stride + h * d, dk = dq + g.width, dv = dq + 2 * g.width
+                        let dO = dOut + b * t * g.width + h * d
+                        let probability = pBase + pair * t * t, ds = scratchBase + worker * t * t
+                        for row in 0..<t {
+                            (dk + row * stride).update(repeating: 0, count: d)
+                            (dv + row * stride).update(repeating: 0, count: d)
+                        }
+                        for tile in tiles {
+                            let rows = tile.end - tile.start
+                            let pTile = probability + tile.start * t, dsTile = ds + tile.start * t
+                            // dV += Pᵀ·dO; dP = dO·Vᵀ
+                            BLAS.gemm(transposeA: true, transposeB: false, m: tile.keys, n: d, k: rows, pTile, lda: t,
+                                      dO + tile.start * g.width, ldb: g.width, beta: 1, dv, ldc: stride)
+                            BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: tile.keys, k: d, dO + tile.start * g.width,
+                                      lda: g.width, v, ldb: stride, beta: 0, dsTile, ldc: t)
+                            // dS = P ⊙ (dP − Σ dP⊙P) · scale
+                            for row in tile.start..<tile.end {
+                                Kernels.softmaxRowBackward(probability + row * t, ds + row * t, visible: causal ? row + 1 : t,
+                                                           width: tile.keys, scale: g.scale)
                             }
-                            // dQ = dS·K; dK = dSᵀ·Q
-                            BLAS.gemm(transposeA: false, transposeB: false, m: t, n: d, k: t, ds.baseAddress!, lda: t, k, ldb: stride,
-                                      beta: 0, dq, ldc: stride)
-                            BLAS.gemm(transposeA: true, transposeB: false, m: t, n: d, k: t, ds.baseAddress!, lda: t, q, ldb: stride,
-                                      beta: 0, dk, ldc: stride)
+                            // dQ = dS·K; dK += dSᵀ·Q
+                            BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: d, k: tile.keys, dsTile, lda: t, k, ldb: stride,
+                                      beta: 0, dq + tile.start * stride, ldc: stride)
+                            BLAS.gemm(transposeA: true, transposeB: false, m: tile.keys, n: d, k: rows, dsTile, lda: t,
+                                      q + tile.start * stride, ldb: stride, beta: 1, dk, ldc: stride)
                         }
                     }
                 }

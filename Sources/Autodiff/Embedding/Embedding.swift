@@ -51,6 +51,6 @@ public struct Embedding: Differentiable {
     /// The vectors of token indices stored as whole-number floats in `x` (a model's input), → `x.shape + [width]`.
     @differentiable(reverse)
     public func callAsFunction(_ x: DTensor) -> DTensor {
-        embedding(withoutDerivative(at: x.values.map { Int($0) }), table: table, indexShape: withoutDerivative(at: x.shape))
+        embedding(x.integerValues, table: table, indexShape: x.shape)
     }
 }

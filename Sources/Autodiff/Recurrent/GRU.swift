@@ -139,6 +139,7 @@ public struct GRU: Differentiable {
     }
 
     /// Zeros for `batch` sequences.
+    @differentiable(reverse)
     public func zeroState(batch: Int) -> RecurrentState { RecurrentState(batch: batch, hidden: hiddenSize, cell: false) }
 
     /// Runs `x` [batch, time, inputs] from `state`.

@@ -203,6 +203,7 @@ public struct LSTM: Differentiable {
     }
 
     /// Zeros for `batch` sequences.
+    @differentiable(reverse)
     public func zeroState(batch: Int) -> RecurrentState { RecurrentState(batch: batch, hidden: hiddenSize, cell: true) }
 
     /// Runs `x` [batch, time, inputs] from `state`.

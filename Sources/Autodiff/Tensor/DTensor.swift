@@ -65,6 +65,9 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
         return withValues { Array($0) }
     }
 
+    /// The values as whole numbers (token or class indices stored in a model's input), rounded toward zero.
+    @noDerivative public var integerValues: [Int] { values.map { Int($0) } }
+
     /// Runs `body` on the values without copying them (a bound parameter's view of the arena).
     func withValues<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         if let slot, let arena = slot.arena, let entry = slot.entry {

@@ -21,6 +21,16 @@ void ck_sum_rows(const float *x, float *out, size_t rows, size_t width, int accu
 void ck_scale(float *x, size_t n, float factor);
 void ck_add(const float *a, float *b, size_t n);
 
+// Transcendental functions (vectorised polynomials, about 1 ulp; NaN kept, -inf to 0 for exp).
+void ck_exp(const float *x, float *y, size_t n);
+void ck_sigmoid(const float *x, float *y, size_t n);
+void ck_tanh(const float *x, float *y, size_t n);
+void ck_gelu(const float *x, float *y, size_t n);
+void ck_gelu_backward(const float *x, const float *dy, float *dx, size_t n);
+// Softmax of a row's first `visible` values in place (the rest zeroed), and its backward in place over dy.
+void ck_softmax_row(float *row, size_t visible, size_t width);
+void ck_softmax_row_backward(const float *p, float *dy, size_t visible, size_t width, float scale);
+
 // Keeps large allocations in the heap (glibc maps and unmaps buffers over 128 KiB by default, so code that
 // allocates its results at every step pays page faults each time); a no-op elsewhere.
 void ck_keep_large_buffers_in_heap(void);
