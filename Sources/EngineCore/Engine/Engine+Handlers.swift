@@ -133,6 +133,7 @@ extension Engine {
         case .iteration: value = state.iteration
         case .epoch: value = state.epoch
         case .fires: value = fireCounts[id]
+        case .stateValue(let key): value = state.userCount(key)
         }
         for index in entries.indices {
             let every = entries[index].every

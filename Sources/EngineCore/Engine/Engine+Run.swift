@@ -266,6 +266,7 @@ extension Engine {
                             counter += 1
                             exhaustedOnce = false
                             state.iteration += 1
+                            isInsideIteration = true
                             try fire(Event.ID.iterationStarted)
                             if interruptRequested, try pause(at: .afterIterationStarted) {
                                 suspend(&source, .afterIterationStarted, counter, exhaustedOnce, runStart, epochStart)
@@ -276,7 +277,9 @@ extension Engine {
                             guard let current = state.batch else {
                                 preconditionFailure("a handler set state.batch to nil before the process function ran")
                             }
-                            state.output = try process(self, current)
+                            let output = try process(self, current)
+                            isInsideIteration = false
+                            state.output = output
                             try fire(Event.ID.iterationCompleted)
                             if interruptRequested, try pause(at: .afterIterationCompleted) {
                                 suspend(&source, .afterIterationCompleted, counter, exhaustedOnce, runStart, epochStart)

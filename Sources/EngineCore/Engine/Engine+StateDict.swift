@@ -3,8 +3,10 @@ extension Engine: Stateful {
     /// `epoch_length`, `iteration`, exactly one of `max_epochs` / `max_iters`, and the user keys listed
     /// in `stateDictUserKeys` (Int, Double, String, Bool, UInt64 or StateValue values of user storage).
     public func stateDict() -> StateDict {
+        // Within an iteration of a process function that saves its own progress, the iteration is not done yet.
+        let done = resumesWithinIteration && isInsideIteration ? state.iteration - 1 : state.iteration
         var dict: StateDict = [
-            "iteration": .int(state.iteration),
+            "iteration": .int(done),
             "epoch_length": state.epochLength.map(StateValue.int) ?? .null,
         ]
         if let maxIterations = state.maxIterations {
@@ -74,6 +76,7 @@ extension Engine: Stateful {
                 key: "max_iters", reason: "\(maxIterations) is below the saved iteration \(iteration)")
         }
         terminatedLastRun = false
+        isInsideIteration = false
         startsFreshEpoch = false
         suspension = nil
         state.epochLength = epochLength

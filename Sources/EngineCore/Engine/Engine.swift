@@ -37,6 +37,13 @@ public final class Engine<Batch, Output>: AnyEngine {
     public let state = State<Batch, Output>()
     /// Names of user-storage values saved by `stateDict()` besides the engine's own counters.
     public var stateDictUserKeys: [String] = []
+    /// Set by a process function that keeps its own progress within an iteration in `stateDictUserKeys` (the
+    /// truncated-BPTT trainer's chunk position): a state dict taken from `.iterationStarted` until the process
+    /// function returns then records that iteration as not yet done, so a resumed run fetches the same batch and
+    /// the process function continues from its saved progress.
+    public var resumesWithinIteration = false
+    /// True from `.iterationStarted` until the process function returns.
+    @exclusivity(unchecked) @usableFromInline var isInsideIteration = false
     /// Receives the engine's warnings (data exhausted early); prints to standard error by default.
     public var warningHandler: (String) -> Void = { message in
         FileHandle.standardError.write(Data("warning: \(message)\n".utf8))

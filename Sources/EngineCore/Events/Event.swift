@@ -107,6 +107,9 @@ public enum EventCounter: Sendable, Equatable {
     case epoch
     /// How many times this engine has fired the event (the default for custom events).
     case fires
+    /// The Int in `state.storage[key]` (0 when absent): a count the engine's owner keeps and saves with
+    /// `stateDictUserKeys`, so that filters (`every: n`) continue exactly after a resume.
+    case stateValue(String)
 }
 
 /// Process-wide interning of custom event names to dense identities.

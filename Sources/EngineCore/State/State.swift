@@ -32,6 +32,9 @@ public class EngineState {
 
     /// Names of the values in user storage.
     public var storedKeys: [String] { storage.keys.sorted() }
+
+    /// The Int stored under `key` (0 when absent): an event counter kept in user storage.
+    @usableFromInline func userCount(_ key: String) -> Int { storage[key] as? Int ?? 0 }
 }
 
 /// A typed key into `EngineState`'s user storage.

@@ -38,6 +38,14 @@ public protocol ReplicaStatisticsModel: Model {
     var replicaSum: (([Double]) throws -> [Double])? { get set }
 }
 
+/// A sequence model that carries a state from one forward pass to the next (an LSTM's hidden and cell states), as
+/// truncated backpropagation through time needs: each forward pass starts from `carriedState` and leaves the
+/// final state there, detached (no gradient flows back into an earlier chunk).
+public protocol RecurrentStateModel: Model {
+    /// The state the next forward pass starts from, one tensor per part ([batch, ...] each); empty: zeros.
+    var carriedState: [Tensor] { get set }
+}
+
 /// A model used with a batch it cannot take, or out of order, or built wrong.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
     case badInput(expected: [Int], found: [Int])

@@ -17,6 +17,11 @@ public struct Dataset: Sendable, Equatable {
     public let sampleShape: [Int]
     /// A regression's target of each sample (the label read as a number); nil for classification.
     public var targetValues: [Float]?
+    /// Per-position targets of each sample (a language model's next tokens), `count x sequenceTargetLength`,
+    /// row-major; nil when each sample has one label. Batches then carry targets [batch, length].
+    public var sequenceTargets: [Float]?
+    /// Targets per sample in `sequenceTargets`.
+    public var sequenceTargetLength = 0
 
     /// A data set; `features.count` must be `labels.count x featureCount`.
     public init(features: [Float], featureCount: Int, labels: [Int32], classNames: [String], sampleShape: [Int]? = nil) {
@@ -62,6 +67,11 @@ public struct Dataset: Sendable, Equatable {
         var subset = Dataset(features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
                              classNames: classNames, sampleShape: sampleShape)
         subset.targetValues = targetValues.map { values in indices.map { values[$0] } }
+        if let sequenceTargets {
+            let length = sequenceTargetLength
+            subset.sequenceTargets = indices.flatMap { sequenceTargets[($0 * length)..<(($0 + 1) * length)] }
+            subset.sequenceTargetLength = length
+        }
         return subset
     }
 
@@ -92,6 +102,10 @@ public struct Dataset: Sendable, Equatable {
         }
         if let targetValues {
             return (inputs, Tensor(shape: [count, 1], values: indices.map { targetValues[$0] }))
+        }
+        if let sequenceTargets {
+            let length = sequenceTargetLength
+            return (inputs, Tensor(shape: [count, length], values: indices.flatMap { sequenceTargets[($0 * length)..<(($0 + 1) * length)] }))
         }
         let targets = Tensor(shape: [count], values: indices.map { Float(labels[$0]) })
         return (inputs, targets)

@@ -1,0 +1,107 @@
+import _Differentiation
+import NeuralNet
+
+/// A differentiable model's parameters and buffers bound into one arena by property path, and what every
+/// backward pass checks: gradients returned in the tangent (a user's own operation) are added to the arena, and a
+/// parameter that received none on the first pass is named in an error. Shared by the model bridges.
+final class ParameterBinding {
+    let arena: ParameterArena
+    let parameterNames: [String]
+    private var slots: [ParameterSlot] = []
+    private var checkedGradients = false
+    /// Whether the model's tangent has ever carried a parameter's gradient (a user's own operation returns one).
+    private var tangentCarriesGradients = false
+
+    /// Binds the `DTensor` parameters and `ModelBuffer`s reachable from `model`.
+    init(_ model: Any) throws {
+        var leaves: [(name: String, tensor: DTensor)] = []
+        var buffers: [(name: String, buffer: ModelBuffer)] = []
+        Self.collect(model, path: "", into: &leaves, buffers: &buffers)
+        parameterNames = leaves.map(\.name)
+        arena = ParameterArena(layout: leaves.map { ($0.name, $0.tensor.shape) }, buffers: buffers.map { ($0.name, $0.buffer.shape) })
+        for (leaf, entry) in zip(leaves, arena.entries) {
+            guard let slot = leaf.tensor.slot, slot.arena == nil else { throw ModelError.sharedParameter(name: leaf.name) }
+            try arena.setParameter(named: entry.name, to: Tensor(shape: leaf.tensor.shape, values: leaf.tensor.storage))
+            slot.arena = arena
+            slot.entry = entry
+            slots.append(slot)
+        }
+        for (leaf, entry) in zip(buffers, arena.bufferEntries) {
+            guard leaf.buffer.arena == nil else { throw ModelError.sharedParameter(name: leaf.name) }
+            try arena.setBuffer(named: entry.name, to: Tensor(shape: leaf.buffer.shape, values: leaf.buffer.initialValues))
+            leaf.buffer.arena = arena
+            leaf.buffer.entry = entry
+        }
+        // Every operation allocates its result: with glibc's defaults, buffers over 128 KiB are mapped and unmapped
+        // at each step (page faults dominate a step). Keeping them in the heap makes that a reuse.
+        Kernels.keepLargeBuffersInTheHeap()
+    }
+
+    /// Every parameter `DTensor` and `ModelBuffer` reachable from `value`, with its dotted property path.
+    static func collect(_ value: Any, path: String, into leaves: inout [(name: String, tensor: DTensor)],
+                        buffers: inout [(name: String, buffer: ModelBuffer)]) {
+        if let tensor = value as? DTensor {
+            if tensor.slot != nil { leaves.append((path, tensor)) }
+            return
+        }
+        if let buffer = value as? ModelBuffer {
+            buffers.append((path, buffer))
+            return
+        }
+        for (index, child) in Mirror(reflecting: value).children.enumerated() {
+            let label = child.label ?? String(index)
+            collect(child.value, path: path.isEmpty ? label : "\(path).\(label)", into: &leaves, buffers: &buffers)
+        }
+    }
+
+    /// The tangent leaves of a gradient, by the same paths (zero tangents are empty).
+    static func tangents(_ value: Any, path: String, into result: inout [String: DTensor]) {
+        if let tensor = value as? DTensor {
+            result[path] = tensor
+            return
+        }
+        for (index, child) in Mirror(reflecting: value).children.enumerated() {
+            let label = child.label ?? String(index)
+            // Array.DifferentiableView keeps its elements under `base`: look through it.
+            if label == "base" || label == "_base" {
+                tangents(child.value, path: path, into: &result)
+                continue
+            }
+            tangents(child.value, path: path.isEmpty ? label : "\(path).\(label)", into: &result)
+        }
+    }
+
+    /// Runs a pullback with every parameter delivering into the arena, then adds the gradients that came back in
+    /// the tangent instead, and on the first pass fails naming a parameter that received nothing.
+    func backward<Tangent>(accumulate: Bool, _ pullback: () throws -> Tangent) throws {
+        if !accumulate { arena.zeroGradients() }
+        for slot in slots {
+            slot.deliversToArena = true
+            slot.received = false
+        }
+        defer { for slot in slots { slot.deliversToArena = false } }
+        let tangent = try pullback()
+        // Walking the tangent by reflection costs more than a small model's step: it is walked on the first pass,
+        // on every pass once it has carried a gradient, and whenever a parameter received nothing from the
+        // library's operations (so a gradient a user's operation returns is never lost).
+        if !checkedGradients || tangentCarriesGradients || slots.contains(where: { !$0.received }) {
+            var leaves: [String: DTensor] = [:]
+            Self.tangents(tangent, path: "", into: &leaves)
+            for (index, entry) in arena.entries.enumerated() {
+                guard let gradient = leaves[entry.name], !gradient.isZeroTangent else { continue }
+                guard gradient.count == entry.count else {
+                    throw ParameterError.shapeMismatch(name: entry.name, expected: entry.shape, found: gradient.shape)
+                }
+                try arena.setGradient(named: entry.name, to: Tensor(shape: entry.shape, values: gradient.values), accumulate: true)
+                slots[index].received = true
+                tangentCarriesGradients = true
+            }
+        }
+        if !checkedGradients {
+            if let missing = slots.firstIndex(where: { !$0.received }) {
+                throw ModelError.parameterWithoutGradient(name: parameterNames[missing])
+            }
+            checkedGradients = true
+        }
+    }
+}
