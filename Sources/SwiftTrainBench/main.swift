@@ -3,7 +3,7 @@ import Foundation
 // swift-train-bench: the benchmarks of BENCHMARKS.md (launch/bench runs it). With no argument, all of them.
 // Worker modes (run by the benchmarks, under mpirun): digits-worker, mnist-worker, allreduce-worker,
 // allreduce-verify.
-let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards", "attention"]
+let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards", "attention", "lstm", "gpt"]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.isEmpty { requested = allBenchmarks }
 do {
@@ -13,6 +13,9 @@ do {
         exit(0)
     case "digits-worker", "mnist-worker":
         try runTrainingWorker(kind: String(requested[0].prefix { $0 != "-" }), arguments: Array(requested.dropFirst()))
+        exit(0)
+    case "lstm-worker", "gpt-worker":
+        try runSequenceWorker(kind: String(requested[0].prefix { $0 != "-" }), arguments: Array(requested.dropFirst()))
         exit(0)
     case "allreduce-worker":
         try runAllReduceWorker(arguments: Array(requested.dropFirst()))
@@ -35,6 +38,7 @@ do {
         case "differentiable": try runDifferentiableBenchmark(runner)
         case "virtual-shards": try runVirtualShardsBenchmark(runner)
         case "attention": try runAttentionBenchmark(runner)
+        case "lstm", "gpt": try runSequenceBenchmark(runner, kind: name)
         default:
             FileHandle.standardError.write(Data("swift-train-bench: unknown benchmark '\(name)' (known: \(allBenchmarks.joined(separator: ", ")))\n".utf8))
             exit(2)
