@@ -21,6 +21,8 @@ let package = Package(
         .executable(name: "example-world-size-invariant", targets: ["WorldSizeInvariant"]),
         .executable(name: "example-batch-norm-cnn", targets: ["BatchNormCNN"]),
         .executable(name: "example-tiny-transformer", targets: ["TinyTransformer"]),
+        .executable(name: "example-char-lstm", targets: ["CharLSTM"]),
+        .executable(name: "example-tiny-gpt", targets: ["TinyGPT"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -80,6 +82,10 @@ let package = Package(
                           path: "Examples/BatchNormCNN"),
         .executableTarget(name: "TinyTransformer", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
                           path: "Examples/TinyTransformer"),
+        .executableTarget(name: "CharLSTM", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/CharLSTM"),
+        .executableTarget(name: "TinyGPT", dependencies: ["Autodiff", "Cluster", "EngineCore", "NeuralNet", "Training"],
+                          path: "Examples/TinyGPT"),
         .executableTarget(name: "WorldSizeInvariant", dependencies: ["Cluster", "EngineCore", "NeuralNet", "Training"],
                           path: "Examples/WorldSizeInvariant"),
 

@@ -107,4 +107,25 @@ struct ExamplesTests {
         #expect((Self.number(after: "epoch 8: loss ", in: result.standardOutput) ?? 9) < 0.2, "\(result.standardOutput)")
         #expect(result.standardOutput.contains("sample: the quick brown fox jumps over the lazy dog."), "\(result.standardOutput)")
     }
+
+    @Test("a character LSTM trained with truncated BPTT reports its chunks, reaches a low bits-per-byte and writes the text")
+    func charLSTM() throws {
+        let result = try Self.run("example-char-lstm", ["20"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("time iteration 40: chunk loss"), "the handler on the time-iteration event ran")
+        #expect((Self.number(after: "epoch 20: validation bits per byte ", in: result.standardOutput) ?? 9) < 0.5, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("sample: the cat sat on the"), "\(result.standardOutput)")
+    }
+
+    @Test("a small GPT trains alone and under mpirun -n 2, then samples the same seeded continuation")
+    func tinyGPT() throws {
+        let alone = try Self.run("example-tiny-gpt")
+        #expect(alone.exitCode == 0, "\(alone.standardError)")
+        #expect((Self.number(after: "epoch 40: loss ", in: alone.standardOutput) ?? 9) < 0.2, "\(alone.standardOutput)")
+        #expect(alone.standardOutput.contains("ranks 1 sample: to be, or not to be, that is the question."), "\(alone.standardOutput)")
+        let pair = try ProcessRunner.mpirun(ranks: 2, product: "example-tiny-gpt", [])
+        #expect(pair.exitCode == 0, "\(pair.standardError)")
+        #expect((Self.number(after: "epoch 40: loss ", in: pair.standardOutput) ?? 9) < 0.2, "\(pair.standardOutput)")
+        #expect(pair.standardOutput.contains("ranks 2 sample: to be, or not to be, that is the question."), "\(pair.standardOutput)")
+    }
 }
