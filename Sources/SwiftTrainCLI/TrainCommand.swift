@@ -8,7 +8,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train a model (the default command).")
 
-    @Option(help: "Data set: builtin (generated digit glyphs), csv:PATH or idx:DIR (MNIST IDX files).")
+    @Option(help: "Data set: builtin (generated digit glyphs), csv:PATH, idx:DIR (MNIST IDX files) or text:PATH (a language model over the file's bytes).")
     var data = "builtin"
     @Option(help: "CSV label column: a header name, or 'last'.")
     var labelColumn = "last"
@@ -16,7 +16,7 @@ struct TrainCommand: ParsableCommand {
     var testFraction = 0.2
     @Option(help: "A separate test set (builtin, csv:PATH or idx:DIR); replaces --test-fraction.")
     var testData: String?
-    @Option(help: "Model: mlp:H1,H2,... (ReLU hidden layers) or cnn.")
+    @Option(help: "Model: mlp:H1,H2,... (ReLU hidden layers), cnn, resmlp:WIDTH,BLOCKS; for text: lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS.")
     var model = "mlp:128,128"
     @Option(help: "classification, regression or auto (decided from the labels and said on standard error).")
     var task: TaskOption = .auto
@@ -81,6 +81,10 @@ struct TrainCommand: ParsableCommand {
     var timeLimit: Double?
     @Option(help: "Write TensorBoard event files to DIR on rank 0 (loss, learning rate, test metrics, samples/s).")
     var tensorboard: String?
+    @Option(parsing: .unconditional, help: "Language models (--data text:PATH): tokens per training window (a GPT's context).")
+    var context: Int = 128
+    @Option(parsing: .unconditional, help: "Recurrent language models: time steps per truncated-BPTT chunk; must divide --context.")
+    var tbptt: Int = 32
     @Option(help: "Read options from a YAML or JSON file (keys are the option names: epochs: 20); flags given here override it.")
     var config: String?
     @Flag(help: "Print the effective configuration as YAML and exit.")
@@ -129,6 +133,8 @@ struct TrainCommand: ParsableCommand {
         configuration.clipGradientNorm = clipGradNorm
         configuration.timeLimit = timeLimit
         configuration.tensorBoardDirectory = tensorboard
+        configuration.context = context
+        configuration.tbptt = tbptt
         return configuration
     }
 

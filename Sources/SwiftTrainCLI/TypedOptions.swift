@@ -8,19 +8,22 @@ extension OptimizerKind: ExpressibleByArgument {}
 /// `--task`: what the labels are.
 enum TaskOption: String, CaseIterable, ExpressibleByArgument {
     case auto, classification, regression
+    case languageModel = "language-model"
 
     var specification: TaskSpecification {
         switch self {
         case .auto: .auto
         case .classification: .fixed(.classification)
         case .regression: .fixed(.regression)
+        case .languageModel: .fixed(.languageModel)
         }
     }
 }
 
 /// `--save-best`: the test metric that ranks checkpoints.
 enum BestMetric: String, CaseIterable, ExpressibleByArgument {
-    case accuracy, loss, mse, mae, r2
+    case accuracy, loss, mse, mae, r2, perplexity
+    case bitsPerByte = "bits_per_byte"
 }
 
 /// `evaluate --split`: which part of the run's own data.

@@ -23,6 +23,7 @@ extension TrainingConfiguration {
             ("--clip-grad-norm", clipGradientNorm.map { "\($0)" } ?? "off"), ("--time-limit", timeLimit.map { "\($0)" } ?? "none"),
             ("--tensorboard", tensorBoardDirectory ?? "none"),
             ("--stop-after", stopAfterIterations.map(String.init) ?? "none"),
+            ("--context", "\(context)"), ("--tbptt", "\(tbptt)"),
         ]
     }
 }

@@ -46,6 +46,8 @@ public final class JobRecord: Stateful {
         case .named(let name): dict["label_column"] = .string(name)
         }
         dict["test_data"] = c.testData.map { .string($0.description) } ?? .null
+        dict["context"] = .int(c.context)
+        dict["tbptt"] = .int(c.tbptt)
         return dict
     }
 
@@ -67,6 +69,8 @@ public final class JobRecord: Stateful {
         if case .string(let task)? = state["task"] { c.task = try TaskSpecification(parsing: task) } else { c.task = .fixed(.classification) }
         c.labelColumn = LabelColumnSpecification(parsing: try state.string("label_column"))
         if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
+        if state["context"] != nil { c.context = try state.int("context") }
+        if state["tbptt"] != nil { c.tbptt = try state.int("tbptt") }
         try c.validate()
         // The run's shard count is checked on its own: this run's other options (--overlap, --threads) may be ones
         // that only conflict with virtual shards, and resuming without them is allowed.

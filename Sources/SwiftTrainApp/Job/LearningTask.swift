@@ -3,9 +3,11 @@ import EngineCore
 import NeuralNet
 import Training
 
-/// What a run learns: classes (softmax cross-entropy, accuracy) or values (mean squared error, MSE/MAE/R²).
+/// What a run learns: classes (softmax cross-entropy, accuracy), values (mean squared error, MSE/MAE/R²) or the next
+/// byte of a text (a language model: token cross-entropy, perplexity, bits per byte).
 public enum LearningTask: String, Sendable, Equatable, CaseIterable {
     case classification, regression
+    case languageModel = "language-model"
 
     /// The task labels imply, and why: text labels, or integers with few distinct values, are classes;
     /// non-integer numbers, or numbers with many distinct values, are a regression's targets.
@@ -34,7 +36,7 @@ public enum TaskSpecification: Sendable, Equatable, CustomStringConvertible {
     public init(parsing text: String) throws {
         if text == "auto" { self = .auto; return }
         guard let task = LearningTask(rawValue: text) else {
-            throw ConfigurationError.invalid(option: "--task", value: text, expected: "classification, regression or auto")
+            throw ConfigurationError.invalid(option: "--task", value: text, expected: "classification, regression, language-model or auto")
         }
         self = .fixed(task)
     }
@@ -64,6 +66,10 @@ struct TaskPlan {
             outputs = Swift.max(train.classCount, test.classCount)
             targetMean = 0
             targetScale = 1
+        case .languageModel:
+            outputs = TextCorpus.vocabulary
+            targetMean = 0
+            targetScale = 1
         case .regression:
             outputs = 1
             let values = (train.targetValues ?? []).map(Double.init)
@@ -78,11 +84,13 @@ struct TaskPlan {
         switch task {
         case .classification: SoftmaxCrossEntropy()
         case .regression: MeanSquaredError()
+        case .languageModel: SequenceCrossEntropy(classes: TextCorpus.vocabulary)
         }
     }
 
     /// Flattens images for a multilayer perceptron and standardises a regression's targets.
     func batchPreparation(for model: any Model) -> (SupervisedBatch) throws -> (inputs: Tensor, targets: Tensor) {
+        if task == .languageModel { return { ($0.inputs, $0.targets) } }
         let reshape = ModelFactory.batchPreparation(for: model)
         guard task == .regression else { return reshape }
         let mean = targetMean, scale = targetScale
@@ -122,6 +130,11 @@ struct TaskPlan {
         case .classification:
             try attach(Accuracy(), "test_accuracy") { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
             try attach(Loss(), "test_loss") { (Double($0.loss), $0.count) }
+        case .languageModel:
+            let tokens: (SupervisedOutput) -> TokenBatch = { TokenBatch(logits: $0.predictions, targets: $0.targets) }
+            try attach(TokenLoss(vocabulary: TextCorpus.vocabulary), "test_loss", tokens)
+            try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .perplexity), "test_perplexity", tokens)
+            try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .bitsPerToken), "test_bits_per_byte", tokens)
         case .regression:
             try attach(MeanSquaredErrorMetric(), "test_mse", regression)
             try attach(MeanAbsoluteErrorMetric(), "test_mae", regression)

@@ -8,7 +8,14 @@ public enum ModelFactory {
     public static func makeModel(_ specification: ModelSpecification, sampleShape: [Int], classes: Int,
                                  seed: UInt64) throws -> any Model {
         let features = sampleShape.reduce(1, *)
+        var random = CounterRandom(seed: seed, stream: CounterRandom.streamKey(purpose: "language-model"))
         switch specification {
+        case .recurrent(let cell, let hidden, let layers):
+            return try AutodiffRecurrentModel(RecurrentLanguageModel(vocabulary: classes, embeddingWidth: 64, hidden: hidden, layers: layers,
+                                                                     cell: cell, random: &random), outputShape: [classes])
+        case .gpt(let layers, let width, let heads):
+            return try AutodiffModel(GPT(vocabulary: classes, context: features, width: width, heads: heads, layers: layers, random: &random),
+                                     inputShape: [features], outputShape: [features, classes])
         case .residualMLP(let width, let blocks):
             return try AutodiffModel(ResidualMLP(inputs: features, width: width, blocks: blocks, outputs: classes, seed: seed),
                                      inputShape: [features], outputShape: [classes])

@@ -33,6 +33,14 @@ public struct PreparedData {
         case .idx(let directory):
             primary = try IDXDataset.load(directory: directory, split: .train)
             if configuration.testData == nil { separateTest = try IDXDataset.load(directory: directory, split: .test) }
+        case .text(let path):
+            let corpus = try TextCorpus(contentsOf: path)
+            let (train, validation) = try corpus.languageModelWindows(context: configuration.context,
+                                                                      validationFraction: configuration.testFraction, seed: configuration.seed)
+            primary = train
+            if configuration.testData == nil { separateTest = validation }
+            notes.append("task: language model over the \(corpus.bytes.count) bytes of \(path) (vocabulary 256, \(train.count) training "
+                         + "and \(validation.count) validation windows of \(configuration.context) tokens)")
         }
         if let testData = configuration.testData {
             separateTest = try Self.load(testData, configuration: configuration)
@@ -49,6 +57,9 @@ public struct PreparedData {
             (train, test) = primary.split(testFraction: configuration.testFraction, using: &splitRandom)
         }
         switch configuration.task {
+        case _ where configuration.data.isText:
+            task = .languageModel
+            taskReason = nil
         case .fixed(let task):
             self.task = task
             taskReason = nil
@@ -79,6 +90,9 @@ public struct PreparedData {
             return GlyphDataset.generate(count: configuration.builtinSamples, using: &random)
         case .csv(let path): return try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
         case .idx(let directory): return try IDXDataset.load(directory: directory, split: .test)
+        case .text(let path):
+            return try TextCorpus(contentsOf: path).languageModelWindows(context: configuration.context, validationFraction: 0,
+                                                                         seed: configuration.seed).train
         }
     }
 }

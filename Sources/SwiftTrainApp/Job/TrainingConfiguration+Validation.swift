@@ -43,6 +43,21 @@ extension TrainingConfiguration {
         }
         if let timeLimit { try require(timeLimit > 0 && timeLimit.isFinite, "--time-limit", timeLimit, "a positive number of seconds") }
         try require(ranksHere >= 1 && ranksHere <= 1024, "--simulate-ranks", ranksHere, "1 to 1,024")
+        try require(context >= 1 && context <= 65_536, "--context", context, "1 to 65,536")
+        try require(tbptt >= 1, "--tbptt", tbptt, "at least 1")
+        if model.isLanguageModel != data.isText {
+            throw ConfigurationError.invalid(
+                option: "--model", value: model.description,
+                expected: data.isText ? "a language model for --data \(data): lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS"
+                    : "mlp, resmlp or cnn for --data \(data) (lstm, gru and gpt read --data text:PATH)")
+        }
+        if case .recurrent = model {
+            try require(context % tbptt == 0, "--tbptt", tbptt, "a divisor of --context \(context)")
+            try require(virtualShards == nil, "--virtual-shards", virtualShards ?? 0, "off with a recurrent model (lstm, gru)")
+        }
+        if data.isText, case .fixed(let task) = task, task != .languageModel {
+            throw ConfigurationError.invalid(option: "--task", value: task.rawValue, expected: "language-model or auto for --data text:PATH")
+        }
         let estimate = estimatedBytesPerRank(features: features ?? builtinFeatures, samples: samples) * Double(ranksHere)
         let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.9
         if estimate > available {
@@ -51,10 +66,10 @@ extension TrainingConfiguration {
     }
 
     /// Metrics `--save-best` and `--early-stopping` can follow.
-    public static let bestMetrics: Set<String> = ["accuracy", "loss", "mse", "mae", "r2"]
+    public static let bestMetrics: Set<String> = ["accuracy", "loss", "mse", "mae", "r2", "perplexity", "bits_per_byte"]
 
     /// Features per sample of the built-in data (16 x 16 glyphs); nil for files, known only once read.
-    var builtinFeatures: Int? { data == .builtin ? 256 : nil }
+    var builtinFeatures: Int? { data == .builtin ? 256 : data.isText ? context : nil }
 
     /// A lower estimate of the bytes one rank needs: data, parameters with gradients and two optimizer
     /// states, and one batch's activations and their gradients.
@@ -66,6 +81,11 @@ extension TrainingConfiguration {
         case .multilayerPerceptron(let hidden): widths += hidden.map(Double.init)
         case .convolutional: widths += [8 * inputs, 16 * inputs / 4]
         case .residualMLP(let width, let blocks): widths += Array(repeating: Double(width), count: blocks + 1)
+        case .recurrent(_, let hidden, let layers):
+            // Per step: the gates and states of every layer, the logits; per layer the weights.
+            widths += Array(repeating: Double(4 * hidden), count: layers) + [256]
+        case .gpt(let layers, let width, _):
+            widths += Array(repeating: Double(6 * width), count: layers) + [256]
         }
         widths.append(10)
         var parameters = 0.0

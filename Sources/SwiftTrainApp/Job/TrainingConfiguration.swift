@@ -1,3 +1,4 @@
+import Autodiff
 import Foundation
 import Training
 /// Everything a training job needs to know, as the command line gives it.
@@ -82,6 +83,11 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var tensorBoardDirectory: String?
     /// End the run after this many seconds of training (Ignite's TimeLimit), saving as usual.
     public var timeLimit: Double?
+    /// Tokens per training window of a language model (`--data text:PATH`): a GPT's context, a recurrent model's
+    /// sequence length.
+    public var context = 128
+    /// Steps per truncated-BPTT chunk of a recurrent language model (`--tbptt`); must divide `context`.
+    public var tbptt = 32
 
     /// The deadline of every collective under mpirun when none is given: a stalled rank ends the job in a minute.
     public static let defaultCollectiveTimeout = 60.0
@@ -90,18 +96,26 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public init() {}
 }
 
-/// A data set on the command line: `builtin`, `csv:PATH` or `idx:DIR`.
+/// A data set on the command line: `builtin`, `csv:PATH`, `idx:DIR` or `text:PATH` (a language model's bytes).
 public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
     case builtin
     case csv(path: String)
     case idx(directory: String)
+    case text(path: String)
 
-    /// Parses `builtin`, `csv:PATH` or `idx:DIR`.
+    /// Parses `builtin`, `csv:PATH`, `idx:DIR` or `text:PATH`.
     public init(parsing text: String) throws {
         if text == "builtin" { self = .builtin; return }
         if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
         if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
-        throw ConfigurationError.invalid(option: "--data", value: text, expected: "builtin, csv:PATH or idx:DIR")
+        if text.hasPrefix("text:"), text.count > 5 { self = .text(path: String(text.dropFirst(5))); return }
+        throw ConfigurationError.invalid(option: "--data", value: text, expected: "builtin, csv:PATH, idx:DIR or text:PATH")
+    }
+
+    /// Whether this is a language model's text.
+    public var isText: Bool {
+        if case .text = self { return true }
+        return false
     }
 
     /// The same data with a relative path made absolute (against the current directory), so that a checkpoint
@@ -114,6 +128,7 @@ public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
         case .builtin: return .builtin
         case .csv(let path): return .csv(path: absolute(path))
         case .idx(let directory): return .idx(directory: absolute(directory))
+        case .text(let path): return .text(path: absolute(path))
         }
     }
 
@@ -122,6 +137,7 @@ public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
         case .builtin: "builtin"
         case .csv(let path): "csv:\(path)"
         case .idx(let directory): "idx:\(directory)"
+        case .text(let path): "text:\(path)"
         }
     }
 }
@@ -143,10 +159,43 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
     case convolutional
     /// A residual MLP written as differentiable Swift: WIDTH units, BLOCKS residual blocks.
     case residualMLP(width: Int, blocks: Int)
+    /// A byte-level recurrent language model (embedding 64, LAYERS cells of HIDDEN units), trained with truncated BPTT.
+    case recurrent(cell: RecurrentCell, hidden: Int, layers: Int)
+    /// A decoder-only transformer language model: LAYERS pre-norm blocks of WIDTH features and HEADS heads.
+    case gpt(layers: Int, width: Int, heads: Int)
 
-    /// Parses `mlp:128,128`, `mlp:` (no hidden layer: logistic regression) or `cnn`.
+    /// Whether this is a language model (which reads `--data text:PATH`).
+    public var isLanguageModel: Bool {
+        switch self {
+        case .recurrent, .gpt: true
+        default: false
+        }
+    }
+
+    /// Parses `mlp:128,128`, `mlp:` (no hidden layer: logistic regression), `cnn`, `resmlp:W,B`, `lstm:H[,L]`,
+    /// `gru:H[,L]` or `gpt:LAYERS,WIDTH,HEADS`.
     public init(parsing text: String) throws {
         if text == "cnn" { self = .convolutional; return }
+        for cell in [RecurrentCell.lstm, .gru] where text.hasPrefix(cell.rawValue + ":") {
+            let parts = text.dropFirst(cell.rawValue.count + 1).split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+            guard parts.count == 1 || parts.count == 2, let hidden = parts[0], hidden > 0, hidden <= 1 << 13,
+                  (parts.count == 1 || (parts[1] ?? 0) > 0 && (parts[1] ?? 0) <= 16) else {
+                throw ConfigurationError.invalid(option: "--model", value: text,
+                                                 expected: "\(cell.rawValue):HIDDEN[,LAYERS] such as \(cell.rawValue):256 or \(cell.rawValue):256,2")
+            }
+            self = .recurrent(cell: cell, hidden: hidden, layers: parts.count == 2 ? parts[1]! : 1)
+            return
+        }
+        if text.hasPrefix("gpt:") {
+            let parts = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+            guard parts.count == 3, let layers = parts[0], let width = parts[1], let heads = parts[2], layers > 0, layers <= 64,
+                  width > 0, width <= 1 << 13, heads > 0, width % heads == 0 else {
+                throw ConfigurationError.invalid(option: "--model", value: text,
+                                                 expected: "gpt:LAYERS,WIDTH,HEADS with WIDTH divisible by HEADS, such as gpt:2,128,4")
+            }
+            self = .gpt(layers: layers, width: width, heads: heads)
+            return
+        }
         if text.hasPrefix("resmlp:") {
             let parts = text.dropFirst(7).split(separator: ",").map { Int($0) }
             guard parts.count == 2, let width = parts[0], let blocks = parts[1], width > 0, width <= 1 << 14, blocks >= 0, blocks <= 64 else {
@@ -156,7 +205,8 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
             return
         }
         guard text.hasPrefix("mlp:") || text == "mlp" else {
-            throw ConfigurationError.invalid(option: "--model", value: text, expected: "mlp:H1,H2,..., resmlp:WIDTH,BLOCKS or cnn")
+            throw ConfigurationError.invalid(option: "--model", value: text,
+                                             expected: "mlp:H1,H2,..., resmlp:WIDTH,BLOCKS, cnn, lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS")
         }
         let list = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false)
         if list.count == 1 && list[0].isEmpty || text == "mlp" { self = .multilayerPerceptron(hidden: []); return }
@@ -176,6 +226,8 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
         case .multilayerPerceptron(let hidden): "mlp:" + hidden.map(String.init).joined(separator: ",")
         case .convolutional: "cnn"
         case .residualMLP(let width, let blocks): "resmlp:\(width),\(blocks)"
+        case .recurrent(let cell, let hidden, let layers): "\(cell.rawValue):\(hidden),\(layers)"
+        case .gpt(let layers, let width, let heads): "gpt:\(layers),\(width),\(heads)"
         }
     }
 }

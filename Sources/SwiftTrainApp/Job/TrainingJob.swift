@@ -76,17 +76,23 @@ public final class TrainingJob {
             trainLoader = DataLoader(dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
                                      seed: configuration.seed)
         } else {
-            trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
-                                            seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+            if let recurrent = model as? any RecurrentStateModel {
+                // A recurrent language model: Ignite's TBPTT trainer, chunks of --tbptt steps.
+                trainer = makeTruncatedBPTTTrainer(model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
+                                                   seed: configuration.seed)
+            } else {
+                trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
+                                                seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+            }
             trainLoader = DataLoader(
                 dataset: data.train, batchSize: configuration.batchSize,
                 sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
                                             seed: configuration.seed, shuffle: true, tail: .pad))
         }
-        evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare,
-                                            outputTransform: plan.evaluationOutput)
+        evaluator = (model as? any RecurrentStateModel) != nil ? makeLanguageModelEvaluator(model: model)
+            : makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare, outputTransform: plan.evaluationOutput)
         testLoader = DataLoader(
-            dataset: data.test, batchSize: max(configuration.batchSize, 256),
+            dataset: data.test, batchSize: data.task == .languageModel ? configuration.batchSize : max(configuration.batchSize, 256),
             sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
                                         shuffle: false, tail: .uneven))
         virtualShards = shards
@@ -126,12 +132,14 @@ public final class TrainingJob {
         try checkpoint?.saver.waitForWrites()
         if let error = engine.state.error { throw error }
         let evaluation = try evaluationAtCurrentIteration()
-        return TrainingSummary(
+        var summary = TrainingSummary(
             epoch: engine.state.epoch, iteration: engine.state.iteration, worldSize: communicator.size, task: plan.task,
             metrics: evaluation,
             trainSamplesPerSecond: trainingSeconds > 0 ? Double(samplesRun) / trainingSeconds : 0,
             parametersSHA256: Self.parametersSHA256(model), parameters: model.parameterCount,
             checkpoint: checkpoint?.lastCheckpoint?.path)
+        summary.tokensPerSample = plan.task == .languageModel ? configuration.context : 0
+        return summary
     }
 
     /// The test metrics of the current parameters (evaluating only if not done at this iteration).

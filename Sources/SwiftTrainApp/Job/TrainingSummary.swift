@@ -16,6 +16,8 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
     public var parametersSHA256: String
     public var parameters: Int
     public var checkpoint: String?
+    /// Tokens per sample of a language model (its context): `train_tokens_per_s` is the samples/s times this.
+    public var tokensPerSample = 0
 
     /// A summary.
     public init(epoch: Int, iteration: Int, worldSize: Int, task: LearningTask, metrics: [String: Double],
@@ -36,6 +38,7 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
         switch task {
         case .classification: ["test_accuracy", "test_loss"]
         case .regression: ["test_mse", "test_mae", "test_r2", "test_loss"]
+        case .languageModel: ["test_loss", "test_perplexity", "test_bits_per_byte"]
         }
     }
 
@@ -58,6 +61,7 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
         try container.encode(task.rawValue, forKey: Key("task"))
         for name in metricNames { try number(metrics[name], name) }
         try number(trainSamplesPerSecond, "train_samples_per_s")
+        if task == .languageModel { try number(trainSamplesPerSecond * Double(tokensPerSample), "train_tokens_per_s") }
         try container.encode(parametersSHA256, forKey: Key("parameters_sha256"))
         try container.encode(parameters, forKey: Key("parameters"))
         if let checkpoint { try container.encode(checkpoint, forKey: Key("checkpoint")) } else { try container.encodeNil(forKey: Key("checkpoint")) }
