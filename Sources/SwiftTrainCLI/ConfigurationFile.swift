@@ -13,7 +13,7 @@ import Yams
 /// ```
 enum ConfigurationFile {
     /// Subcommands the file does not apply to (it configures training).
-    static let otherCommands: Set<String> = ["evaluate", "inspect", "report", "predict"]
+    static let otherCommands: Set<String> = ["evaluate", "inspect", "report", "predict", "generate"]
 
     /// The arguments with `--config FILE` replaced by the file's options.
     /// - Throws: `ValidationError` naming the file and the key that is unknown or has a value of the wrong kind.

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `--data text:PATH`: language models on the command line, resumed exactly, and `generate`.
+@Suite("Language models from the command line: train, resume, the same bits on any world size, generate", .serialized)
+struct LanguageModelTests {
+    /// A small text with structure to learn.
+    static func writeText(in directory: URL) throws -> String {
+        let url = directory.appendingPathComponent("text.txt")
+        try String(repeating: "It was the best of times, it was the worst of times, it was the age of wisdom. ", count: 40)
+            .write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    static func common(_ text: String, _ model: String) -> [String] {
+        ["--data", "text:" + text, "--model", model, "--context", "32", "--tbptt", "8", "--epochs", "2", "--batch-size", "8",
+         "--optimizer", "adam", "--lr", "0.003", "--seed", "4", "--no-progress"]
+    }
+
+    @Test("an LSTM, a GRU and a GPT train on a text and report loss, perplexity, bits per byte and tokens/s",
+          arguments: ["lstm:32", "gru:32,2", "gpt:1,32,4"])
+    func trains(model: String) throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), model))
+        #expect(result.exitCode == 0, "\(result.standardError.suffix(1500))")
+        #expect(result.standardError.contains("task: language model over the"), "said on standard error")
+        let loss = try SwiftTrainRunner.number(result, "test_loss")
+        #expect(loss < 4.5, "below a uniform guess (ln 256 = 5.5): \(loss)")
+        #expect(abs(try SwiftTrainRunner.number(result, "test_perplexity") - Foundation.exp(loss)) < 1e-6 * Foundation.exp(loss))
+        #expect(abs(try SwiftTrainRunner.number(result, "test_bits_per_byte") - loss / Foundation.log(2)) < 1e-9)
+        #expect(try SwiftTrainRunner.number(result, "train_tokens_per_s") > 0)
+        #expect(try SwiftTrainRunner.string(result, "task") == "language-model")
+    }
+
+    @Test("a truncated-BPTT run stopped mid-epoch resumes bit-identical: one process and mpirun -n 2")
+    func resumes() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-resume")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let common = Self.common(try Self.writeText(in: directory), "lstm:32") + ["--checkpoint-every", "3"]
+        for ranks in [1, 2] {
+            func train(_ extra: [String]) throws -> ProcessResult {
+                ranks == 1 ? try SwiftTrainRunner.run(common + extra) : try SwiftTrainRunner.mpirun(ranks: 2, common + extra)
+            }
+            let full = try train(["--checkpoint-dir", directory.appendingPathComponent("full\(ranks)").path])
+            #expect(full.exitCode == 0, "\(full.standardError.suffix(1500))")
+            let checkpoints = directory.appendingPathComponent("stopped\(ranks)").path
+            let stopped = try train(["--checkpoint-dir", checkpoints, "--stop-after", "7"])
+            #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(1500))")
+            let resumed = try train(["--checkpoint-dir", checkpoints, "--resume", "auto"])
+            #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+            #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"), "\(ranks) ranks")
+        }
+    }
+
+    @Test("mpirun -n 2 with rank 1 killed by SIGKILL, then --resume auto: the uninterrupted run's bits")
+    func killedThenResumed() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-kill")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let common = Self.common(try Self.writeText(in: directory), "lstm:32") + ["--checkpoint-every", "3"]
+        let full = try SwiftTrainRunner.mpirun(ranks: 2, common + ["--checkpoint-dir", directory.appendingPathComponent("full").path])
+        let checkpoints = directory.appendingPathComponent("killed").path
+        let killed = try SwiftTrainRunner.mpirun(ranks: 2, common + ["--checkpoint-dir", checkpoints, "--inject-fault", "kill:1:5"], timeout: 90)
+        #expect(killed.exitCode != 0 && !killed.timedOut)
+        let resumed = try SwiftTrainRunner.mpirun(ranks: 2, common + ["--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+    }
+
+    @Test("a GPT with --virtual-shards 4 ends with the same bits on 1 process, 2 simulated ranks and mpirun -n 2")
+    func virtualShardsInvariant() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-shards")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let common = Self.common(try Self.writeText(in: directory), "gpt:1,32,4") + ["--virtual-shards", "4", "--batch-size", "2"]
+        let alone = try SwiftTrainRunner.run(common)
+        let simulated = try SwiftTrainRunner.run(common + ["--simulate-ranks", "2"])
+        let pair = try SwiftTrainRunner.mpirun(ranks: 2, common)
+        for result in [alone, simulated, pair] { #expect(result.exitCode == 0, "\(result.standardError.suffix(1500))") }
+        let digest = try SwiftTrainRunner.string(alone, "parameters_sha256")
+        #expect(try SwiftTrainRunner.string(simulated, "parameters_sha256") == digest)
+        #expect(try SwiftTrainRunner.string(pair, "parameters_sha256") == digest)
+        #expect(try SwiftTrainRunner.number(pair, "test_loss") == SwiftTrainRunner.number(alone, "test_loss"))
+    }
+
+    @Test("generate continues a prompt; the same seed gives the same text; bad prompts and other checkpoints are refused")
+    func generates() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-generate")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoints = directory.appendingPathComponent("ck").path
+        let trained = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "gpt:1,32,4") + ["--epochs", "6", "--checkpoint-dir", checkpoints])
+        let checkpoint = try SwiftTrainRunner.string(trained, "checkpoint")
+        let arguments = ["generate", "--checkpoint", checkpoint, "--prompt", "it was the ", "--tokens", "20", "--temperature", "0.7", "--seed", "9"]
+        let first = try SwiftTrainRunner.run(arguments), second = try SwiftTrainRunner.run(arguments)
+        #expect(first.exitCode == 0, "\(first.standardError)")
+        #expect(first.standardOutput == second.standardOutput && first.standardOutput.utf8.count >= 20)
+        let other = try SwiftTrainRunner.run(arguments.dropLast(2) + ["--seed", "10"])
+        #expect(other.exitCode == 0)
+        for (prompt, message) in [("", "the prompt is empty"), (String(repeating: "x", count: 40), "more than the model's context of 32")] {
+            let bad = try SwiftTrainRunner.run(["generate", "--checkpoint", checkpoint, "--prompt", prompt])
+            #expect(bad.exitCode != 0 && bad.standardError.contains(message), "\(bad.standardError)")
+        }
+        let classifier = try SwiftTrainRunner.run(["--epochs", "1", "--builtin-samples", "200", "--no-progress", "--checkpoint-dir",
+                                                   directory.appendingPathComponent("cls").path])
+        let refused = try SwiftTrainRunner.run(["generate", "--checkpoint", try SwiftTrainRunner.string(classifier, "checkpoint"), "--prompt", "a"])
+        #expect(refused.exitCode != 0 && refused.standardError.contains("not a language model"), "\(refused.standardError)")
+    }
+
+    @Test("bad text input ends with one clear line: binary, empty, shorter than a window, --tbptt not dividing, wrong model")
+    func badInput() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-bad")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let binary = directory.appendingPathComponent("binary.bin"), empty = directory.appendingPathComponent("empty.txt")
+        let short = directory.appendingPathComponent("short.txt")
+        try Data([0x7F, 0x45, 0x4C, 0x46, 0, 1, 2]).write(to: binary)
+        try Data().write(to: empty)
+        try "abc".write(to: short, atomically: true, encoding: .utf8)
+        let text = try Self.writeText(in: directory)
+        let cases: [([String], String)] = [
+            (["--data", "text:" + binary.path, "--model", "gpt:1,32,4"], "is not text"),
+            (["--data", "text:" + empty.path, "--model", "gpt:1,32,4"], "is empty"),
+            (["--data", "text:" + short.path, "--model", "gpt:1,32,4"], "fewer than one window"),
+            (["--data", "text:" + text, "--model", "gpt:1,32,4", "--context", "100000"], "--context"),
+            (["--data", "text:" + text, "--model", "lstm:16", "--context", "32", "--tbptt", "5"], "a divisor of --context 32"),
+            (["--data", "text:" + text], "a language model for --data text:"),
+            (["--model", "lstm:16"], "lstm, gru and gpt read --data text:PATH"),
+            (["--data", "text:" + directory.appendingPathComponent("missing.txt").path, "--model", "gpt:1,32,4"], "cannot read text"),
+            (["--data", "text:" + text, "--model", "gpt:1,30,4"], "WIDTH divisible by HEADS"),
+        ]
+        for (arguments, message) in cases {
+            let result = try SwiftTrainRunner.run(arguments + ["--no-progress", "--epochs", "1"])
+            #expect(result.exitCode != 0 && result.exitCode < 128, "\(arguments)")
+            #expect(result.standardError.contains(message), "\(arguments): \(result.standardError)")
+            #expect(!result.standardError.contains("Fatal error"), "\(arguments)")
+        }
+    }
+}
