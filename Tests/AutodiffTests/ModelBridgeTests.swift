@@ -182,3 +182,28 @@ extension AutodiffContext {
         try AutodiffContext.run(in: LayerContext(training: true, randomKey: 1), body)
     }
 }
+
+/// The reviewer's case: a parameter used by a library operation on every step and by the user's own operation only
+/// on some (not the first).
+struct SometimesOwnOperation: DifferentiableModel {
+    var weight: DTensor
+    @differentiable(reverse)
+    func callAsFunction(_ x: DTensor) -> DTensor {
+        x.shape[0] == 2 ? sum(x * weight, axis: 1, keepingAxis: true) + rowDot(x, weight)
+            : sum(x * weight, axis: 1, keepingAxis: true)
+    }
+}
+
+@Suite("A user's operation that appears only on later steps still delivers its parameter's gradient")
+struct LaterOwnOperationTests {
+    @Test("batch of 4 first (library operation only), then of 2 (library and own operation): [10, 14, 18]")
+    func laterStepsKeepTheirGradient() throws {
+        let model = try AutodiffModel(SometimesOwnOperation(weight: DTensor(parameterShape: [3], values: [1, 1, 1])), inputShape: [3], outputShape: [1])
+        let context = LayerContext(training: true, randomKey: 0)
+        _ = try model.forward(Tensor(shape: [4, 3], values: (0..<12).map(Float.init)), context: context)
+        try model.backward(Tensor(shape: [4, 1], values: [1, 1, 1, 1]), accumulate: false, progress: nil)
+        _ = try model.forward(Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), context: context)
+        try model.backward(Tensor(shape: [2, 1], values: [1, 1]), accumulate: false, progress: nil)
+        #expect(model.arena.gradientValues == [10, 14, 18])
+    }
+}

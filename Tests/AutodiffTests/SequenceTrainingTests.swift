@@ -177,3 +177,30 @@ struct SequenceTrainingTests {
         #expect(zip(results[0], single.arena.parameterValues).allSatisfy { abs($0 - $1) < 1e-4 })
     }
 }
+
+@Suite("Truncated BPTT on virtual shards")
+struct VirtualShardTBPTTTests {
+    /// Final parameters of 2 iterations on `world` simulated ranks with 4 virtual shards, and a mid-sequence
+    /// checkpoint's resume when `resumeAt` is given (time iteration).
+    static func run(world: Int) throws -> [[Float]] {
+        let data = try SmallCorpus.windows().train
+        return try SimulatedWorld(size: world).run { communicator -> [Float] in
+            let shards = try VirtualShards(count: 4, worldSize: world, rank: communicator.rank)
+            let model = try SmallCorpus.model()
+            let optimizer = Adam(arena: model.arena, learningRate: 1e-2)
+            let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 4,
+                                                   virtualShards: shards)
+            try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
+            try trainer.run(DataLoader(dataset: data, microBatchSize: 2, shards: shards, seed: 1), maxIterations: 3)
+            return model.arena.parameterValues
+        }
+    }
+
+    @Test("the parameters are the same bits on 1, 2 and 4 ranks")
+    func sameBitsOnEveryWorldSize() throws {
+        let one = try Self.run(world: 1)[0]
+        for world in [2, 4] {
+            for parameters in try Self.run(world: world) { #expect(parameters == one, "world \(world)") }
+        }
+    }
+}

@@ -59,7 +59,7 @@ struct ExamplesTests {
     func readmeIsTheExamples() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        for example in ["SeedTrainer", "WorldSizeInvariant"] {
+        for example in ["SeedTrainer", "WorldSizeInvariant", "CharLSTM", "TinyGPT", "BatchNormCNN", "TinyTransformer"] {
             let code = try String(contentsOf: root.appendingPathComponent("Examples/\(example)/main.swift"), encoding: .utf8)
             #expect(readme.contains(code), "README.md no longer holds Examples/\(example)/main.swift as it is")
         }

@@ -34,6 +34,20 @@ struct LanguageModelTests {
         #expect(try SwiftTrainRunner.string(result, "task") == "language-model")
     }
 
+    @Test("evaluate measures a recurrent language model's checkpoint as the run did")
+    func evaluates() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-evaluate")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trained = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "lstm:32")
+                                               + ["--checkpoint-dir", directory.appendingPathComponent("ck").path])
+        #expect(trained.exitCode == 0, "\(trained.standardError.suffix(1500))")
+        let evaluated = try SwiftTrainRunner.run(["evaluate", "--checkpoint", try SwiftTrainRunner.string(trained, "checkpoint")])
+        #expect(evaluated.exitCode == 0, "\(evaluated.standardError.suffix(1500))")
+        let (mine, theirs) = (try SwiftTrainRunner.number(evaluated, "test_loss"), try SwiftTrainRunner.number(trained, "test_loss"))
+        #expect(abs(mine - theirs) < 1e-7 * theirs, "\(mine) vs \(theirs)")
+        #expect(try SwiftTrainRunner.number(evaluated, "test_perplexity") > 1)
+    }
+
     @Test("a truncated-BPTT run stopped mid-epoch resumes bit-identical: one process and mpirun -n 2")
     func resumes() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-resume")
@@ -68,11 +82,12 @@ struct LanguageModelTests {
         #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
     }
 
-    @Test("a GPT with --virtual-shards 4 ends with the same bits on 1 process, 2 simulated ranks and mpirun -n 2")
-    func virtualShardsInvariant() throws {
+    @Test("with --virtual-shards 4 a GPT and an LSTM end with the same bits on 1 process, 2 simulated ranks and mpirun -n 2",
+          arguments: ["gpt:1,32,4", "lstm:32"])
+    func virtualShardsInvariant(model: String) throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-shards")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let common = Self.common(try Self.writeText(in: directory), "gpt:1,32,4") + ["--virtual-shards", "4", "--batch-size", "2"]
+        let common = Self.common(try Self.writeText(in: directory), model) + ["--virtual-shards", "4", "--batch-size", "2"]
         let alone = try SwiftTrainRunner.run(common)
         let simulated = try SwiftTrainRunner.run(common + ["--simulate-ranks", "2"])
         let pair = try SwiftTrainRunner.mpirun(ranks: 2, common)

@@ -21,7 +21,7 @@ func applyMask(_ x: DTensor, _ mask: [Float]?) -> DTensor {
 }
 
 func dropoutMask(count: Int, probability: Float) -> [Float]? {
-    precondition(probability >= 0 && probability < 1, "dropout: probability \(probability) outside [0, 1)")
+    ensure(probability >= 0 && probability < 1, "dropout: probability \(probability) outside [0, 1)")
     let context = AutodiffContext.current
     guard context.training, probability > 0 else { return nil }
     let random = CounterRandom(seed: context.randomKey, stream: AutodiffContext.nextDraw())

@@ -5,7 +5,7 @@ import _Differentiation
 /// Filled positions get no gradient.
 @differentiable(reverse, wrt: x)
 public func masked(_ x: DTensor, by mask: [Bool], fill: Float = -.infinity) -> DTensor {
-    precondition(!mask.isEmpty && x.count % mask.count == 0, "masked: a mask of \(mask.count) values does not tile \(x.shape)")
+    ensure(!mask.isEmpty && x.count % mask.count == 0, "masked: a mask of \(mask.count) values does not tile \(x.shape)")
     return x.withPointer { v in
         DTensor.filled(x.shape) { out in
             for index in 0..<out.count { out[index] = mask[index % mask.count] ? fill : v[index] }
@@ -32,7 +32,7 @@ public func causalMask(queries: Int, keys: Int) -> [Bool] {
 @differentiable(reverse)
 public func causallyMasked(_ scores: DTensor) -> DTensor {
     let shape = withoutDerivative(at: scores.shape)
-    precondition(shape.count >= 2, "causallyMasked: scores \(shape) need [..., queries, keys]")
+    ensure(shape.count >= 2, "causallyMasked: scores \(shape) need [..., queries, keys]")
     return masked(scores, by: causalMask(queries: shape[shape.count - 2], keys: shape[shape.count - 1]))
 }
 

@@ -9,7 +9,7 @@ struct SelfAttentionGeometry {
     var scale: Float { 1 / Float(depth).squareRoot() }
 
     init(_ shape: [Int], heads: Int) {
-        precondition(shape.count == 3 && shape[2] % 3 == 0 && heads > 0 && (shape[2] / 3) % heads == 0,
+        ensure(shape.count == 3 && shape[2] % 3 == 0 && heads > 0 && (shape[2] / 3) % heads == 0,
                      "selfAttention: packed projections \(shape) are not [batch, time, 3·width] with width divisible by \(heads) heads")
         (batch, time, width, self.heads) = (shape[0], shape[1], shape[2] / 3, heads)
     }
@@ -131,7 +131,7 @@ public struct MultiHeadAttention: Differentiable {
 
     /// Attention over `width` features in `heads` heads.
     public init(width: Int, heads: Int, causal: Bool = false, random: inout CounterRandom) {
-        precondition(width > 0 && heads > 0 && width % heads == 0, "MultiHeadAttention: width \(width) does not divide into \(heads) heads")
+        ensure(width > 0 && heads > 0 && width % heads == 0, "MultiHeadAttention: width \(width) does not divide into \(heads) heads")
         inputProjection = Dense(inputs: width, outputs: 3 * width, random: &random)
         outputProjection = Dense(inputs: width, outputs: width, random: &random)
         self.heads = heads

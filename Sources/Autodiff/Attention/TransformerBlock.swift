@@ -14,7 +14,7 @@ public struct TransformerBlock: Differentiable {
 
     /// A block over `width` features with `heads` attention heads.
     public init(width: Int, heads: Int, causal: Bool = true, expansion: Int = 4, dropout: Float = 0, random: inout CounterRandom) {
-        precondition(expansion > 0, "TransformerBlock needs a positive expansion")
+        ensure(expansion > 0, "TransformerBlock needs a positive expansion")
         attentionNorm = LayerNorm(width: width)
         attention = MultiHeadAttention(width: width, heads: heads, causal: causal, random: &random)
         mlpNorm = LayerNorm(width: width)

@@ -18,13 +18,13 @@ struct ConvolutionGeometry {
     var patch: Int { channels * kernel * kernel }
 
     init(_ x: DTensor, _ weight: DTensor, stride: Int, padding: Int?) {
-        precondition(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1] && weight.shape[2] == weight.shape[3],
+        ensure(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1] && weight.shape[2] == weight.shape[3],
                      "conv2d: input \(x.shape), weight \(weight.shape)")
-        precondition(stride > 0 && (padding ?? 0) >= 0, "conv2d: stride \(stride), padding \(padding ?? 0)")
+        ensure(stride > 0 && (padding ?? 0) >= 0, "conv2d: stride \(stride), padding \(padding ?? 0)")
         (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         (filters, kernel) = (weight.shape[0], weight.shape[2])
         layout = Im2Col(channels: channels, height: height, width: width, kernel: kernel, padding: padding ?? kernel / 2, stride: stride)
-        precondition(layout.outputHeight > 0 && layout.outputWidth > 0, "conv2d: input \(x.shape) is smaller than the kernel \(kernel)")
+        ensure(layout.outputHeight > 0 && layout.outputWidth > 0, "conv2d: input \(x.shape) is smaller than the kernel \(kernel)")
     }
 
     var outputShape: [Int] { [batch, filters, layout.outputHeight, layout.outputWidth] }
@@ -37,7 +37,7 @@ struct ConvolutionGeometry {
 }
 
 func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor, _ g: ConvolutionGeometry) -> (output: DTensor, columns: [Float]) {
-    precondition(bias.count == g.filters, "conv2d: bias \(bias.shape) for \(g.filters) filters")
+    ensure(bias.count == g.filters, "conv2d: bias \(bias.shape) for \(g.filters) filters")
     var columns = [Float](repeating: 0, count: g.batch * g.patch * g.pixels)
     var output = [Float](repeating: 0, count: g.batch * g.filters * g.pixels)
     x.withValues { input in weight.withValues { w in bias.withValues { b in
@@ -102,7 +102,7 @@ public struct Conv2DLayer: Differentiable {
 
     /// A layer of `filters` k x k filters over `channels` input channels, moved by `stride`, zero-padded by `padding`.
     public init(channels: Int, filters: Int, kernel: Int = 3, stride: Int = 1, padding: Int? = nil, random: inout CounterRandom) {
-        precondition(channels > 0 && filters > 0 && kernel > 0 && stride > 0 && (padding ?? 0) >= 0, "Conv2DLayer needs positive sizes")
+        ensure(channels > 0 && filters > 0 && kernel > 0 && stride > 0 && (padding ?? 0) >= 0, "Conv2DLayer needs positive sizes")
         self.stride = stride
         self.padding = padding
         let fanIn = channels * kernel * kernel, bound = 1 / Float(fanIn).squareRoot()

@@ -7,10 +7,10 @@ struct PoolingGeometry {
 
     init(_ shape: [Int], size: Int, stride: Int?, _ operation: String) {
         let stride = stride ?? size
-        precondition(shape.count == 4 && size > 0 && stride > 0, "\(operation): input \(shape), size \(size), stride \(stride)")
+        ensure(shape.count == 4 && size > 0 && stride > 0, "\(operation): input \(shape), size \(size), stride \(stride)")
         (planes, height, width) = (shape[0] * shape[1], shape[2], shape[3])
         (self.size, self.stride) = (size, stride)
-        precondition(height >= size && width >= size, "\(operation): input \(shape) is smaller than the window \(size)")
+        ensure(height >= size && width >= size, "\(operation): input \(shape) is smaller than the window \(size)")
         outHeight = (height - size) / stride + 1
         outWidth = (width - size) / stride + 1
         outputShape = [shape[0], shape[1], outHeight, outWidth]
@@ -101,6 +101,6 @@ public func vjpAvgPool2d(_ x: DTensor, size: Int, stride: Int?) -> (value: DTens
 @differentiable(reverse)
 public func globalAvgPool2d(_ x: DTensor) -> DTensor {
     let shape = withoutDerivative(at: x.shape)
-    precondition(shape.count == 4, "globalAvgPool2d: input \(shape) is not [batch, channels, height, width]")
+    ensure(shape.count == 4, "globalAvgPool2d: input \(shape) is not [batch, channels, height, width]")
     return mean(reshape(x, to: [shape[0], shape[1], shape[2] * shape[3]]), axis: 2)
 }

@@ -6,13 +6,13 @@ import NeuralNet
 @differentiable(reverse, wrt: table)
 public func embedding(_ indices: [Int], table: DTensor, indexShape: [Int]? = nil) -> DTensor {
     let shape = indexShape ?? [indices.count]
-    precondition(table.rank == 2, "embedding: the table must be [vocabulary, width], not \(table.shape)")
-    precondition(shape.reduce(1, *) == indices.count, "embedding: \(indices.count) indices do not fill shape \(shape)")
+    ensure(table.rank == 2, "embedding: the table must be [vocabulary, width], not \(table.shape)")
+    ensure(shape.reduce(1, *) == indices.count, "embedding: \(indices.count) indices do not fill shape \(shape)")
     let vocabulary = table.shape[0], width = table.shape[1]
     return table.withPointer { t in
         DTensor.filled(shape + [width]) { out in
             for (row, index) in indices.enumerated() {
-                precondition(index >= 0 && index < vocabulary, "embedding: index \(index) outside 0..<\(vocabulary)")
+                ensure(index >= 0 && index < vocabulary, "embedding: index \(index) outside 0..<\(vocabulary)")
                 (out.baseAddress! + row * width).update(from: t + index * width, count: width)
             }
         }
@@ -40,7 +40,7 @@ public struct Embedding: Differentiable {
 
     /// A table of `vocabulary` vectors of `width` values.
     public init(vocabulary: Int, width: Int, random: inout CounterRandom) {
-        precondition(vocabulary > 0 && width > 0, "Embedding needs a positive vocabulary and width")
+        ensure(vocabulary > 0 && width > 0, "Embedding needs a positive vocabulary and width")
         table = .normalParameter([vocabulary, width], random: &random)
     }
 

@@ -15,7 +15,7 @@ public struct GPT: DifferentiableModel {
 
     /// A model over `vocabulary` tokens with `layers` blocks of `width` features and `heads` heads.
     public init(vocabulary: Int, context: Int, width: Int, heads: Int, layers: Int, dropout: Float = 0, random: inout CounterRandom) {
-        precondition(vocabulary > 0 && context > 0 && layers > 0, "GPT needs a positive vocabulary, context and layer count")
+        ensure(vocabulary > 0 && context > 0 && layers > 0, "GPT needs a positive vocabulary, context and layer count")
         tokens = Embedding(vocabulary: vocabulary, width: width, random: &random)
         positions = Embedding(vocabulary: context, width: width, random: &random)
         var blocks: [TransformerBlock] = []
@@ -30,7 +30,7 @@ public struct GPT: DifferentiableModel {
     @differentiable(reverse)
     public func callAsFunction(_ x: DTensor) -> DTensor {
         let time = x.shape[1]
-        precondition(time <= context, "GPT: a sequence of \(time) tokens is longer than the context \(context)")
+        ensure(time <= context, "GPT: a sequence of \(time) tokens is longer than the context \(context)")
         var h = tokens(x) + positions(Array(0..<time), shape: [time])
         for index in withoutDerivative(at: blocks.indices) { h = blocks[index](h) }
         return head(norm(h))

@@ -20,7 +20,7 @@ public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
     /// A model over `vocabulary` tokens: embeddings of `embeddingWidth`, `layers` cells of `hidden` features.
     public init(vocabulary: Int, embeddingWidth: Int, hidden: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
                 random: inout CounterRandom) {
-        precondition(vocabulary > 0 && embeddingWidth > 0 && hidden > 0 && layers > 0, "RecurrentLanguageModel needs positive sizes")
+        ensure(vocabulary > 0 && embeddingWidth > 0 && hidden > 0 && layers > 0, "RecurrentLanguageModel needs positive sizes")
         embedding = Embedding(vocabulary: vocabulary, width: embeddingWidth, random: &random)
         var lstms: [LSTM] = [], grus: [GRU] = []
         for layer in 0..<layers {

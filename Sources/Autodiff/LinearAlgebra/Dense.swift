@@ -9,7 +9,7 @@ public func dense(_ x: DTensor, weight: DTensor, bias: DTensor) -> DTensor {
 }
 
 func denseForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> DTensor {
-    precondition(x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1] && bias.count == weight.shape[0],
+    ensure(x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1] && bias.count == weight.shape[0],
                  "dense: input \(x.shape), weight \(weight.shape), bias \(bias.shape)")
     let outputs = weight.shape[0], inputs = weight.shape[1], rows = x.count / Swift.max(inputs, 1)
     var result = [Float](unsafeUninitializedCapacity: rows * outputs) { _, initialized in initialized = rows * outputs }
@@ -92,7 +92,7 @@ public struct Dense: Differentiable {
 
     /// A layer from `inputs` to `outputs` features, initialised from `random` (Kaiming-uniform bound 1/√inputs).
     public init(inputs: Int, outputs: Int, random: inout CounterRandom) {
-        precondition(inputs > 0 && outputs > 0, "Dense needs positive sizes, got \(inputs) → \(outputs)")
+        ensure(inputs > 0 && outputs > 0, "Dense needs positive sizes, got \(inputs) → \(outputs)")
         let bound = 1 / Float(inputs).squareRoot()
         weight = .uniformParameter([outputs, inputs], bound: bound, random: &random)
         bias = .uniformParameter([outputs], bound: bound, random: &random)

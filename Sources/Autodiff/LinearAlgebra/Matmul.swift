@@ -9,16 +9,16 @@ struct MatmulGeometry {
     let transposeA: Bool, transposeB: Bool
 
     init(_ a: [Int], _ b: [Int], transposeA: Bool, transposeB: Bool) {
-        precondition(a.count >= 2 && b.count >= 2, "matmul: operands of shapes \(a) and \(b) need two dimensions each")
+        ensure(a.count >= 2 && b.count >= 2, "matmul: operands of shapes \(a) and \(b) need two dimensions each")
         let aRows = a[a.count - 2], aColumns = a[a.count - 1], bRows = b[b.count - 2], bColumns = b[b.count - 1]
         (m, k) = transposeA ? (aColumns, aRows) : (aRows, aColumns)
         let bInner: Int
         (bInner, n) = transposeB ? (bColumns, bRows) : (bRows, bColumns)
-        precondition(k == bInner, "matmul: \(a)\(transposeA ? "ᵀ" : "") · \(b)\(transposeB ? "ᵀ" : "") do not agree (\(k) vs \(bInner))")
+        ensure(k == bInner, "matmul: \(a)\(transposeA ? "ᵀ" : "") · \(b)\(transposeB ? "ᵀ" : "") do not agree (\(k) vs \(bInner))")
         let aLeading = Array(a.dropLast(2)), bLeading = Array(b.dropLast(2))
         aBatch = aLeading.reduce(1, *)
         bBatch = bLeading.reduce(1, *)
-        precondition(aLeading == bLeading || aLeading.isEmpty || bLeading.isEmpty,
+        ensure(aLeading == bLeading || aLeading.isEmpty || bLeading.isEmpty,
                      "matmul: leading dimensions \(aLeading) and \(bLeading) differ (one operand may have none)")
         batch = Swift.max(aBatch, bBatch)
         outputShape = (aLeading.count >= bLeading.count ? aLeading : bLeading) + [m, n]

@@ -29,11 +29,11 @@ public func vjpCrossEntropy(_ logits: DTensor, targets: [Int], ignoreIndex: Int)
 
 /// The loss and its gradient with respect to the logits, in one pass.
 func crossEntropyAndGradient(_ logits: DTensor, _ targets: [Int], ignoreIndex: Int?) -> (loss: DTensor, gradient: [Float]) {
-    precondition(logits.rank >= 1, "crossEntropy: logits need a class dimension")
+    ensure(logits.rank >= 1, "crossEntropy: logits need a class dimension")
     let classes = logits.shape.last!, rows = classes == 0 ? 0 : logits.count / classes
-    precondition(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) positions of logits \(logits.shape)")
+    ensure(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) positions of logits \(logits.shape)")
     for target in targets where target != ignoreIndex {
-        precondition(target >= 0 && target < classes, "crossEntropy: target \(target) outside the classes 0..<\(classes)")
+        ensure(target >= 0 && target < classes, "crossEntropy: target \(target) outside the classes 0..<\(classes)")
     }
     let counted = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
     var total = 0.0

@@ -12,7 +12,7 @@ public final class ModelBuffer {
 
     /// A buffer of `shape` with initial `values`.
     public init(shape: [Int], values: [Float]) {
-        precondition(shape.reduce(1, *) == values.count, "ModelBuffer: shape \(shape) does not hold \(values.count) values")
+        ensure(shape.reduce(1, *) == values.count, "ModelBuffer: shape \(shape) does not hold \(values.count) values")
         self.shape = shape
         storage = values
     }
@@ -21,7 +21,7 @@ public final class ModelBuffer {
     public var values: [Float] {
         get { withMutableValues { Array($0) } }
         set {
-            precondition(newValue.count == storage.count, "ModelBuffer: \(newValue.count) values for shape \(shape)")
+            ensure(newValue.count == storage.count, "ModelBuffer: \(newValue.count) values for shape \(shape)")
             withMutableValues { _ = $0.update(fromContentsOf: newValue) }
         }
     }

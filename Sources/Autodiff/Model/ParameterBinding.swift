@@ -9,8 +9,9 @@ final class ParameterBinding {
     let parameterNames: [String]
     private var slots: [ParameterSlot] = []
     private var checkedGradients = false
-    /// Whether the model's tangent has ever carried a parameter's gradient (a user's own operation returns one).
-    private var tangentCarriesGradients = false
+    /// The arena entry of each tangent leaf in visiting order, learnt on the first pass (nil for a leaf that is not
+    /// a parameter); later passes collect the leaves without building their paths.
+    private var leafEntries: [Int?]?
 
     /// Binds the `DTensor` parameters and `ModelBuffer`s reachable from `model`.
     init(_ model: Any) throws {
@@ -54,6 +55,15 @@ final class ParameterBinding {
         }
     }
 
+    /// The tangent leaves of a gradient in visiting order (the order of `tangents(_:path:into:)`), without paths.
+    static func leaves(_ value: Any, into result: inout [DTensor]) {
+        if let tensor = value as? DTensor {
+            result.append(tensor)
+            return
+        }
+        for child in Mirror(reflecting: value).children { leaves(child.value, into: &result) }
+    }
+
     /// The tangent leaves of a gradient, by the same paths (zero tangents are empty).
     static func tangents(_ value: Any, path: String, into result: inout [String: DTensor]) {
         if let tensor = value as? DTensor {
@@ -71,6 +81,22 @@ final class ParameterBinding {
         }
     }
 
+    /// The tangent leaves with their paths, in visiting order.
+    static func pathsInOrder(_ value: Any, path: String, into result: inout [(path: String, tensor: DTensor)]) {
+        if let tensor = value as? DTensor {
+            result.append((path, tensor))
+            return
+        }
+        for (index, child) in Mirror(reflecting: value).children.enumerated() {
+            let label = child.label ?? String(index)
+            if label == "base" || label == "_base" {
+                pathsInOrder(child.value, path: path, into: &result)
+                continue
+            }
+            pathsInOrder(child.value, path: path.isEmpty ? label : "\(path).\(label)", into: &result)
+        }
+    }
+
     /// Runs a pullback with every parameter delivering into the arena, then adds the gradients that came back in
     /// the tangent instead, and on the first pass fails naming a parameter that received nothing.
     func backward<Tangent>(accumulate: Bool, _ pullback: () throws -> Tangent) throws {
@@ -81,21 +107,34 @@ final class ParameterBinding {
         }
         defer { for slot in slots { slot.deliversToArena = false } }
         let tangent = try pullback()
-        // Walking the tangent by reflection costs more than a small model's step: it is walked on the first pass,
-        // on every pass once it has carried a gradient, and whenever a parameter received nothing from the
-        // library's operations (so a gradient a user's operation returns is never lost).
-        if !checkedGradients || tangentCarriesGradients || slots.contains(where: { !$0.received }) {
-            var leaves: [String: DTensor] = [:]
-            Self.tangents(tangent, path: "", into: &leaves)
-            for (index, entry) in arena.entries.enumerated() {
-                guard let gradient = leaves[entry.name], !gradient.isZeroTangent else { continue }
-                guard gradient.count == entry.count else {
-                    throw ParameterError.shapeMismatch(name: entry.name, expected: entry.shape, found: gradient.shape)
-                }
-                try arena.setGradient(named: entry.name, to: Tensor(shape: entry.shape, values: gradient.values), accumulate: true)
-                slots[index].received = true
-                tangentCarriesGradients = true
+        // Every pass: a user's operation may return a parameter's gradient on any step, not only the first. The
+        // leaves are collected in visiting order and matched to the arena by the order learnt on the first pass;
+        // a pass whose tangent has another shape (an empty array's zero) is matched by paths.
+        var ordered: [DTensor] = []
+        Self.leaves(tangent, into: &ordered)
+        var returned: [(entry: Int, gradient: DTensor)] = []
+        if let leafEntries, leafEntries.count == ordered.count {
+            for (position, leaf) in ordered.enumerated() where !leaf.isZeroTangent {
+                if let entry = leafEntries[position] { returned.append((entry, leaf)) }
             }
+        } else {
+            var byPath: [String: DTensor] = [:]
+            Self.tangents(tangent, path: "", into: &byPath)
+            var paths: [(path: String, tensor: DTensor)] = []
+            Self.pathsInOrder(tangent, path: "", into: &paths)
+            let index = Dictionary(uniqueKeysWithValues: arena.entries.enumerated().map { ($1.name, $0) })
+            if leafEntries == nil, paths.count == ordered.count { leafEntries = paths.map { index[$0.path] } }
+            for (entry, parameter) in arena.entries.enumerated() {
+                if let gradient = byPath[parameter.name], !gradient.isZeroTangent { returned.append((entry, gradient)) }
+            }
+        }
+        for (index, gradient) in returned {
+            let entry = arena.entries[index]
+            guard gradient.count == entry.count else {
+                throw ParameterError.shapeMismatch(name: entry.name, expected: entry.shape, found: gradient.shape)
+            }
+            try arena.setGradient(named: entry.name, to: Tensor(shape: entry.shape, values: gradient.values), accumulate: true)
+            slots[index].received = true
         }
         if !checkedGradients {
             if let missing = slots.firstIndex(where: { !$0.received }) {

@@ -18,7 +18,7 @@ extension DTensor {
     func deliver(_ gradient: DTensor) -> DTensor {
         guard let slot, slot.deliversToArena, let arena = slot.arena, let entry = slot.entry else { return gradient }
         guard !gradient.isZeroTangent else { return .zero }
-        precondition(gradient.count == entry.count, "gradient of \(gradient.shape) for parameter '\(entry.name)' \(entry.shape)")
+        ensure(gradient.count == entry.count, "gradient of \(gradient.shape) for parameter '\(entry.name)' \(entry.shape)")
         gradient.withValues { values in
             arena.withUnsafeMutableBuffers { _, gradients in
                 Kernels.add(values.baseAddress!, to: gradients.baseAddress! + entry.offset, count: entry.count)

@@ -8,7 +8,7 @@ struct BatchNormGeometry {
     var perChannel: Int { outer * inner }
 
     init(_ shape: [Int], channels expected: Int) {
-        precondition(shape.count >= 2 && shape[1] == expected,
+        ensure(shape.count >= 2 && shape[1] == expected,
                      "batchNorm: input \(shape) is not [batch, \(expected), ...] (channels second, as in PyTorch)")
         (outer, channels, inner) = ShapeMath.split(shape, at: 1)
     }
@@ -44,7 +44,7 @@ struct BatchNormSaved {
 func batchNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor, _ runningMean: ModelBuffer, _ runningVariance: ModelBuffer,
                       _ momentum: Float, _ epsilon: Float, _ training: Bool?) -> (output: DTensor, saved: BatchNormSaved) {
     let g = BatchNormGeometry(x.shape, channels: gamma.count)
-    precondition(beta.count == g.channels && runningMean.shape.reduce(1, *) == g.channels
+    ensure(beta.count == g.channels && runningMean.shape.reduce(1, *) == g.channels
                     && runningVariance.shape.reduce(1, *) == g.channels, "batchNorm: parameters for \(g.channels) channels")
     let training = training ?? AutodiffContext.current.training
     var mean = [Double](repeating: 0, count: g.channels), variance = [Double](repeating: 0, count: g.channels)
@@ -67,7 +67,7 @@ func batchNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor, _ running
         statistics[2 * g.channels] = total
         statistics = AutodiffContext.sumOverReplicas(statistics)
         total = statistics[2 * g.channels]
-        precondition(total > 1, "batchNorm: training needs more than one value per channel, got \(total)")
+        ensure(total > 1, "batchNorm: training needs more than one value per channel, got \(total)")
         for c in 0..<g.channels {
             mean[c] = statistics[c] / total
             variance[c] = Swift.max(0, statistics[g.channels + c] / total - mean[c] * mean[c])
@@ -155,8 +155,8 @@ public struct BatchNorm: Differentiable {
 
     /// A batch norm over `features` channels.
     public init(features: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
-        precondition(features > 0, "BatchNorm needs a positive number of features")
-        precondition(momentum >= 0 && momentum <= 1 && epsilon > 0, "BatchNorm: momentum \(momentum) outside [0, 1] or epsilon \(epsilon) not positive")
+        ensure(features > 0, "BatchNorm needs a positive number of features")
+        ensure(momentum >= 0 && momentum <= 1 && epsilon > 0, "BatchNorm: momentum \(momentum) outside [0, 1] or epsilon \(epsilon) not positive")
         gamma = .constantParameter([features], 1)
         beta = .constantParameter([features], 0)
         runningMean = ModelBuffer(shape: [features], values: [Float](repeating: 0, count: features))

@@ -10,7 +10,7 @@ public func layerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor) -> DTensor {
 
 func layerNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor) -> (output: DTensor, normalized: [Float], inverseDeviation: [Float]) {
     let width = x.shape.last ?? 1, rows = x.count / Swift.max(width, 1)
-    precondition(gamma.count == width && beta.count == width, "layerNorm: input \(x.shape), gamma \(gamma.shape), beta \(beta.shape)")
+    ensure(gamma.count == width && beta.count == width, "layerNorm: input \(x.shape), gamma \(gamma.shape), beta \(beta.shape)")
     var normalized = [Float](repeating: 0, count: x.count), inverse = [Float](repeating: 0, count: rows)
     var output = [Float](repeating: 0, count: x.count)
     x.withValues { v in gamma.withValues { g in beta.withValues { b in
@@ -73,7 +73,7 @@ public struct LayerNorm: Differentiable {
 
     /// A layer normalising `width` features.
     public init(width: Int) {
-        precondition(width > 0, "LayerNorm needs a positive width")
+        ensure(width > 0, "LayerNorm needs a positive width")
         gamma = .constantParameter([width], 1)
         beta = .constantParameter([width], 0)
     }

@@ -48,14 +48,14 @@ struct RecurrentGeometry {
 
     init(_ x: DTensor, _ state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor,
          gates: Int, cell: Bool, _ name: String) {
-        precondition(x.rank == 3, "\(name): input \(x.shape) is not [batch, time, features]")
+        ensure(x.rank == 3, "\(name): input \(x.shape) is not [batch, time, features]")
         (batch, time, inputs) = (x.shape[0], x.shape[1], x.shape[2])
         hidden = weightHH.shape.last ?? 0
         self.gates = gates
-        precondition(weightIH.shape == [gates * hidden, inputs] && weightHH.shape == [gates * hidden, hidden]
+        ensure(weightIH.shape == [gates * hidden, inputs] && weightHH.shape == [gates * hidden, hidden]
                         && biasIH.count == gates * hidden && biasHH.count == gates * hidden,
                      "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input \(x.shape) and hidden size \(hidden)")
-        precondition(state.hidden.shape == [batch, hidden] && (!cell || state.cell.shape == [batch, hidden]),
+        ensure(state.hidden.shape == [batch, hidden] && (!cell || state.cell.shape == [batch, hidden]),
                      "\(name): state \(state.hidden.shape)/\(state.cell.shape) is not [\(batch), \(hidden)]")
     }
 }

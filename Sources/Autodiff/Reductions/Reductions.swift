@@ -88,7 +88,7 @@ public func max(_ x: DTensor, axis: Int, keepingAxis: Bool = false) -> DTensor {
 func maxForward(_ x: DTensor, _ axis: Int, _ keepingAxis: Bool) -> (value: DTensor, winners: [Int]) {
     let axis = ShapeMath.axis(axis, rank: x.rank, "max")
     let (outer, size, inner) = ShapeMath.split(x.shape, at: axis)
-    precondition(size > 0, "max: axis \(axis) of \(x.shape) is empty")
+    ensure(size > 0, "max: axis \(axis) of \(x.shape) is empty")
     var winners = [Int](repeating: 0, count: outer * inner)
     let value = x.withPointer { v in
         DTensor.filled(reducedShape(x.shape, axis: axis, keepingAxis: keepingAxis)) { out in

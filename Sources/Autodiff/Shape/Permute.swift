@@ -4,7 +4,7 @@ import _Differentiation
 @differentiable(reverse, wrt: x)
 public func permute(_ x: DTensor, _ axes: [Int]) -> DTensor {
     let axes = axes.map { ShapeMath.axis($0, rank: x.rank, "permute") }
-    precondition(axes.count == x.rank && Set(axes).count == x.rank, "permute: \(axes) is not an order of \(x.rank) axes")
+    ensure(axes.count == x.rank && Set(axes).count == x.rank, "permute: \(axes) is not an order of \(x.rank) axes")
     return permuted(x, axes)
 }
 

@@ -9,14 +9,14 @@ public func reshape(_ x: DTensor, to shape: [Int]) -> DTensor {
 /// `shape` with its -1 dimension filled in so that it holds `count` values.
 func resolvedShape(_ shape: [Int], count: Int) -> [Int] {
     let unknown = shape.indices.filter { shape[$0] == -1 }
-    precondition(unknown.count <= 1 && shape.allSatisfy { $0 >= -1 }, "reshape: \(shape) has more than one -1 or a negative size")
+    ensure(unknown.count <= 1 && shape.allSatisfy { $0 >= -1 }, "reshape: \(shape) has more than one -1 or a negative size")
     var result = shape
     if let index = unknown.first {
         let known = shape.filter { $0 != -1 }.reduce(1, *)
-        precondition(known > 0 && count % known == 0, "reshape: \(count) values do not fit \(shape)")
+        ensure(known > 0 && count % known == 0, "reshape: \(count) values do not fit \(shape)")
         result[index] = count / known
     }
-    precondition(result.reduce(1, *) == count, "reshape: \(count) values do not fit \(shape)")
+    ensure(result.reduce(1, *) == count, "reshape: \(count) values do not fit \(shape)")
     return result
 }
 

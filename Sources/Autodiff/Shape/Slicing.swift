@@ -4,7 +4,7 @@ import _Differentiation
 @differentiable(reverse, wrt: x)
 public func slice(_ x: DTensor, axis: Int, range: Range<Int>) -> DTensor {
     let axis = ShapeMath.axis(axis, rank: x.rank, "slice")
-    precondition(range.lowerBound >= 0 && range.upperBound <= x.shape[axis], "slice: \(range) outside 0..<\(x.shape[axis]) of axis \(axis)")
+    ensure(range.lowerBound >= 0 && range.upperBound <= x.shape[axis], "slice: \(range) outside 0..<\(x.shape[axis]) of axis \(axis)")
     let (outer, size, inner) = ShapeMath.split(x.shape, at: axis)
     var shape = x.shape
     shape[axis] = range.count
@@ -37,7 +37,7 @@ public func vjpSlice(_ x: DTensor, axis: Int, range: Range<Int>) -> (value: DTen
 @differentiable(reverse, wrt: x)
 public func split(_ x: DTensor, sizes: [Int], axis: Int) -> [DTensor] {
     let resolved = ShapeMath.axis(axis, rank: x.rank, "split")
-    precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == x.shape[resolved],
+    ensure(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == x.shape[resolved],
                  "split: sizes \(sizes) do not add up to \(x.shape[resolved]) along axis \(axis)")
     var start = 0
     return sizes.map { size in
@@ -60,14 +60,14 @@ public func vjpSplit(_ x: DTensor, sizes: [Int], axis: Int) -> (value: [DTensor]
 public func split(_ x: DTensor, count: Int, axis: Int) -> [DTensor] {
     let shape = withoutDerivative(at: x.shape)
     let size = shape[ShapeMath.axis(axis, rank: shape.count, "split")]
-    precondition(count > 0 && size % count == 0, "split: \(size) does not divide into \(count) equal parts")
+    ensure(count > 0 && size % count == 0, "split: \(size) does not divide into \(count) equal parts")
     return split(x, sizes: Array(repeating: size / count, count: count), axis: axis)
 }
 
 /// The tensors joined along `axis`; every other dimension must agree (PyTorch's `cat`).
 @differentiable(reverse)
 public func concat(_ tensors: [DTensor], axis: Int) -> DTensor {
-    precondition(!tensors.isEmpty, "concat: no tensors")
+    ensure(!tensors.isEmpty, "concat: no tensors")
     return concatenated(tensors, axis: ShapeMath.axis(axis, rank: tensors[0].rank, "concat"))
 }
 
@@ -76,7 +76,7 @@ func concatenated(_ tensors: [DTensor], axis: Int) -> DTensor {
     for tensor in tensors {
         var expected = shape
         expected[axis] = tensor.shape.count == shape.count ? tensor.shape[axis] : -1
-        precondition(tensor.shape == expected, "concat: shapes \(tensors.map(\.shape)) differ outside axis \(axis)")
+        ensure(tensor.shape == expected, "concat: shapes \(tensors.map(\.shape)) differ outside axis \(axis)")
     }
     shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
     let (outer, total, inner) = ShapeMath.split(shape, at: axis)
@@ -112,7 +112,7 @@ public func vjpConcat(_ tensors: [DTensor], axis: Int) -> (value: DTensor, pullb
 /// The tensors stacked along a new `axis` (PyTorch's `stack`).
 @differentiable(reverse)
 public func stack(_ tensors: [DTensor], axis: Int = 0) -> DTensor {
-    precondition(!tensors.isEmpty, "stack: no tensors")
+    ensure(!tensors.isEmpty, "stack: no tensors")
     let (shape, resolved) = stackedShape(withoutDerivative(at: tensors[0].shape), axis: axis)
     return concat(tensors.differentiableMap { reshape($0, to: shape) }, axis: resolved)
 }
@@ -120,7 +120,7 @@ public func stack(_ tensors: [DTensor], axis: Int = 0) -> DTensor {
 /// One stacked part's shape (a 1 inserted at `axis`) and the resolved axis.
 func stackedShape(_ shape: [Int], axis: Int) -> (shape: [Int], axis: Int) {
     let resolved = axis < 0 ? axis + shape.count + 1 : axis
-    precondition(resolved >= 0 && resolved <= shape.count, "stack: axis \(axis) outside a result of rank \(shape.count + 1)")
+    ensure(resolved >= 0 && resolved <= shape.count, "stack: axis \(axis) outside a result of rank \(shape.count + 1)")
     var result = shape
     result.insert(1, at: resolved)
     return (result, resolved)

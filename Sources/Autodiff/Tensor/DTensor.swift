@@ -20,7 +20,7 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     /// A tensor of `shape` holding `values`.
     public init(shape: [Int], values: [Float]) {
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+        ensure(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
                      "shape \(shape) does not hold \(values.count) values")
         self.shape = shape
         storage = values
@@ -29,7 +29,7 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     /// A model parameter of `shape` with initial `values`, later bound to its model's arena.
     public init(parameterShape shape: [Int], values: [Float]) {
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+        ensure(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
                      "shape \(shape) does not hold \(values.count) values")
         self.shape = shape
         storage = values

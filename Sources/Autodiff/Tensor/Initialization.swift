@@ -2,17 +2,17 @@ import NeuralNet
 
 extension DTensor {
     /// A parameter of `shape` drawn uniformly from [-bound, bound) (PyTorch's Kaiming-uniform with bound 1/√fan-in).
-    static func uniformParameter(_ shape: [Int], bound: Float, random: inout CounterRandom) -> DTensor {
+    public static func uniformParameter(_ shape: [Int], bound: Float, random: inout CounterRandom) -> DTensor {
         DTensor(parameterShape: shape, values: (0..<shape.reduce(1, *)).map { _ in (random.nextUniform() * 2 - 1) * bound })
     }
 
     /// A parameter of `shape` holding `value` everywhere.
-    static func constantParameter(_ shape: [Int], _ value: Float) -> DTensor {
+    public static func constantParameter(_ shape: [Int], _ value: Float) -> DTensor {
         DTensor(parameterShape: shape, values: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
     /// A parameter of `shape` drawn from N(0, 1) (PyTorch's `Embedding` initialisation), scaled by `deviation`.
-    static func normalParameter(_ shape: [Int], deviation: Float = 1, random: inout CounterRandom) -> DTensor {
+    public static func normalParameter(_ shape: [Int], deviation: Float = 1, random: inout CounterRandom) -> DTensor {
         let count = shape.reduce(1, *)
         var values = [Float]()
         values.reserveCapacity(count)

@@ -3,7 +3,7 @@ enum ShapeMath {
     /// `axis` counted from the end when negative (-1 is the last), checked against `rank`.
     static func axis(_ axis: Int, rank: Int, _ operation: String) -> Int {
         let resolved = axis < 0 ? axis + rank : axis
-        precondition(resolved >= 0 && resolved < rank, "\(operation): axis \(axis) outside a tensor of rank \(rank)")
+        ensure(resolved >= 0 && resolved < rank, "\(operation): axis \(axis) outside a tensor of rank \(rank)")
         return resolved
     }
 

@@ -70,12 +70,14 @@ enum CheckpointEvaluation {
         let model = try ModelFactory.makeModel(configuration.model, sampleShape: prepared.train.sampleShape,
                                                classes: plan.outputs, seed: configuration.seed)
         try Checkpoint.loadObjects(toLoad: ["model": ModelState(model)], checkpoint: tree)
-        guard test.featureCount == model.inputShape.reduce(1, *) else {
+        guard test.featureCount == model.inputShape.reduce(1, *) || model is any RecurrentStateModel else {
             throw ConfigurationError.invalid(option: "--data", value: override?.description ?? "test split",
                                              expected: "\(model.inputShape.reduce(1, *)) features per sample")
         }
-        let evaluator = makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
-                                                outputTransform: plan.evaluationOutput)
+        // A recurrent language model reads every window from the start (its carried state reset per batch).
+        let evaluator = (model as? any RecurrentStateModel) != nil ? makeLanguageModelEvaluator(model: model)
+            : makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
+                                      outputTransform: plan.evaluationOutput)
         // A run trained on virtual shards is evaluated shard by shard, so its metrics are the same on every world
         // size that divides them (another world size says so and evaluates as usual).
         var sharded: ShardedEvaluation?

@@ -53,7 +53,6 @@ extension TrainingConfiguration {
         }
         if case .recurrent = model {
             try require(context % tbptt == 0, "--tbptt", tbptt, "a divisor of --context \(context)")
-            try require(virtualShards == nil, "--virtual-shards", virtualShards ?? 0, "off with a recurrent model (lstm, gru)")
         }
         if data.isText, case .fixed(let task) = task, task != .languageModel {
             throw ConfigurationError.invalid(option: "--task", value: task.rawValue, expected: "language-model or auto for --data text:PATH")

@@ -71,8 +71,13 @@ public final class TrainingJob {
         learningRate = OptimizerLearningRate(optimizer)
         let prepare = plan.batchPreparation(for: model)
         if let shards {
-            trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
-                                            seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+            if let recurrent = model as? any RecurrentStateModel {
+                trainer = makeTruncatedBPTTTrainer(model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
+                                                   virtualShards: shards, seed: configuration.seed)
+            } else {
+                trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
+                                                seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+            }
             trainLoader = DataLoader(dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
                                      seed: configuration.seed)
         } else {

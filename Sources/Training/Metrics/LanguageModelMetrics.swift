@@ -51,14 +51,16 @@ public final class TokenLoss: Metric {
 
     public func update(_ batch: TokenBatch) {
         let positions = batch.targets.count
-        precondition(batch.logits.count == positions * vocabulary,
-                     "TokenLoss: logits \(batch.logits.shape) do not hold \(vocabulary) classes for targets \(batch.targets.shape)")
+        if batch.logits.count != positions * vocabulary {
+            fatalError("TokenLoss: logits \(batch.logits.shape) do not hold \(vocabulary) classes for targets \(batch.targets.shape)")
+        }
         batch.logits.values.withUnsafeBufferPointer { logits in
             for position in 0..<positions {
                 let target = batch.targets.values[position]
                 guard Int(target) != ignoreIndex else { continue }
-                precondition(target >= 0 && Int(target) < vocabulary && target.rounded() == target,
-                             "TokenLoss: target \(target) outside 0..<\(vocabulary)")
+                if !(target >= 0 && Int(target) < vocabulary && target.rounded() == target) {
+                    fatalError("TokenLoss: target \(target) outside 0..<\(vocabulary)")
+                }
                 let row = logits.baseAddress! + position * vocabulary
                 var top = Double(row[0])
                 for c in 1..<vocabulary { top = Swift.max(top, Double(row[c])) }

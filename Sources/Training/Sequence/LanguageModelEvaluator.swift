@@ -5,7 +5,8 @@ import NeuralNet
 /// model's carried state set to zeros for every batch, and the trainer's restored when the run ends), the loss is
 /// `SequenceCrossEntropy`, and the output holds every position's logits for `TokenLoss` metrics.
 public func makeLanguageModelEvaluator(model: any Model, ignoreIndex: Int = -100) -> Engine<SupervisedBatch, SupervisedOutput> {
-    let classes = model.outputShape.reduce(1, *)
+    // One position's classes: [vocabulary] for a recurrent model, [context, vocabulary] for a windowed one.
+    let classes = model.outputShape.last ?? 1
     let recurrent = model as? any RecurrentStateModel
     let prepare: (SupervisedBatch) throws -> (inputs: Tensor, targets: Tensor) = { batch in
         recurrent?.carriedState = []

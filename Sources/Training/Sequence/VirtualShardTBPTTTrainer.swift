@@ -1,0 +1,99 @@
+import EngineCore
+import NeuralNet
+
+/// The truncated-BPTT trainer on virtual shards: each batch holds this rank's `shards.shardsPerRank` micro-batches
+/// of sequences one after another; every chunk runs each shard from its own carried state (keyed by the shard,
+/// never the rank), their gradients summed in the shards' fixed tree (`ShardGradientSum`), then `.gradientsReady`
+/// (where `DataParallel` completes the tree across ranks) and one optimizer step. The parameters are the same bits
+/// on every world size that divides the shard count. Events, output and exact resume as
+/// `makeTruncatedBPTTTrainer(model:optimizer:loss:chunkLength:seed:)`.
+public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
+                                     chunkLength: Int, virtualShards shards: VirtualShards, seed: UInt64 = 0)
+    -> Engine<SupervisedBatch, SupervisedOutput>
+{
+    precondition(chunkLength > 0, "chunkLength must be positive")
+    let hooks = GradientHooks()
+    let sum = ShardGradientSum(arena: model.arena, shards: shards)
+    hooks.shardSum = sum
+    hooks.rank = shards.rank
+    let dropoutStream = CounterRandom.derive(CounterRandom.streamKey(purpose: "dropout"), seed)
+    // 1/shards is a power of two: scaling each shard's gradient by it is exact, so the tree sum is the mean.
+    let shardScale = 1 / Float(shards.count)
+    let perRank = shards.shardsPerRank
+    let engine = Engine<SupervisedBatch, SupervisedOutput> { engine, batch in
+        let (inputs, targets) = (batch.inputs, batch.targets)
+        guard inputs.shape.count == 2, targets.shape == inputs.shape, inputs.shape[1] > 0 else {
+            throw TruncatedBPTTError.badBatch(inputs: inputs.shape, targets: targets.shape)
+        }
+        guard inputs.rows % perRank == 0, inputs.rows > 0 else { throw VirtualShardsError.unevenBatch(rows: inputs.rows, shards: perRank) }
+        let (rows, time) = (inputs.rows / perRank, inputs.shape[1])
+        let chunks = (time + chunkLength - 1) / chunkLength
+        let state = engine.state
+        var done = Swift.min(state[TruncatedBPTTState.chunksDone] ?? 0, chunks)
+        var lossSum = state[TruncatedBPTTState.lossSum] ?? 0
+        // Each shard's carried state, `parts` tensors per shard.
+        var carried: [[Tensor]] = Array(repeating: [], count: perRank)
+        if done > 0 {
+            let flat = try decodeCarriedState(state[TruncatedBPTTState.carriedState])
+            guard flat.count % perRank == 0 else { throw TruncatedBPTTError.badCarriedState("\(flat.count) parts for \(perRank) shards") }
+            let parts = flat.count / perRank
+            carried = (0..<perRank).map { Array(flat[($0 * parts)..<(($0 + 1) * parts)]) }
+        } else {
+            lossSum = 0
+            done = 0
+        }
+        var predictions = [[Tensor]](repeating: [], count: perRank)
+        let iterationKey = CounterRandom.derive(dropoutStream, UInt64(state.iteration))
+        for chunk in done..<chunks {
+            try engine.fireEvent(.timeIterationStarted)
+            let columns = (chunk * chunkLength)..<Swift.min((chunk + 1) * chunkLength, time)
+            sum.beginStep()
+            var chunkPredictions: [Tensor] = []
+            for (position, shard) in shards.ownedShards.enumerated() {
+                let range = position * rows..<(position + 1) * rows
+                let x = inputs.rows(range).columns(columns), y = targets.rows(range).columns(columns)
+                model.carriedState = carried[position]
+                let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(shard))
+                let output = try model.forward(x, context: LayerContext(training: true, randomKey: key))
+                var (value, gradient) = try loss.valueAndGradient(predictions: output, targets: y)
+                gradient.values.withUnsafeMutableBufferPointer { values in
+                    for index in values.indices { values[index] *= shardScale }
+                }
+                try model.backward(gradient, accumulate: false, progress: nil)
+                sum.addShard(loss: value)
+                carried[position] = model.carriedState
+                predictions[position].append(output)
+                chunkPredictions.append(output)
+            }
+            try engine.fireEvent(.gradientsReady)
+            optimizer.step()
+            let chunkLoss = sum.lossSum * shardScale
+            lossSum += Double(chunkLoss)
+            state[TruncatedBPTTState.chunksDone] = chunk + 1
+            state[TruncatedBPTTState.lossSum] = lossSum
+            state[TruncatedBPTTState.carriedState] = encodeCarriedState(carried.flatMap { $0 })
+            state[TruncatedBPTTState.timeIteration] = (state[TruncatedBPTTState.timeIteration] ?? 0) + 1
+            state.output = SupervisedOutput(loss: chunkLoss, predictions: Tensor(concatenatingRows: chunkPredictions),
+                                            targets: targets.columns(columns))
+            try engine.fireEvent(.timeIterationCompleted)
+        }
+        state[TruncatedBPTTState.chunksDone] = 0
+        state[TruncatedBPTTState.lossSum] = 0
+        state[TruncatedBPTTState.carriedState] = StateValue.null
+        let resumedColumns = Swift.min(done * chunkLength, time)
+        let all = Tensor(concatenatingRows: predictions.map { Tensor(concatenatingColumnsOf: $0, rows: rows) })
+        return SupervisedOutput(loss: Float(lossSum / Double(chunks)), predictions: all,
+                                targets: resumedColumns == 0 ? targets : targets.columns(resumedColumns..<time))
+    }
+    engine.registerEvents(.gradientsReady, counter: .iteration)
+    engine.registerEvents(.timeIterationStarted, .timeIterationCompleted, counter: .stateValue(TruncatedBPTTState.timeIteration.name))
+    engine.state[.gradientHooks] = hooks
+    engine.state[TruncatedBPTTState.chunksDone] = 0
+    engine.state[TruncatedBPTTState.lossSum] = 0
+    engine.state[TruncatedBPTTState.carriedState] = StateValue.null
+    engine.state[TruncatedBPTTState.timeIteration] = 0
+    engine.stateDictUserKeys += [TruncatedBPTTState.chunksDone.name, TruncatedBPTTState.lossSum.name, TruncatedBPTTState.carriedState.name,
+                                 TruncatedBPTTState.timeIteration.name]
+    engine.resumesWithinIteration = true
+    return engine
+}
