@@ -10,6 +10,8 @@ struct LSTMSaved {
     var cells: [Float]
     /// [time + 1, batch, hidden]: the hidden state before each step and after the last.
     var hiddens: [Float]
+    /// [time, batch, hidden]: tanh of each step's cell state.
+    var tanhCells: [Float]
 }
 
 /// A one-layer LSTM over a batch of sequences (PyTorch's `LSTM(batch_first=True)`, gates i, f, g, o):
@@ -48,42 +50,59 @@ func lstmForward(_ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ w
     let projected = inputProjection(x, weightIH, biases, g)
     var saved = LSTMSaved(gates: [Float](repeating: 0, count: time * batch * width),
                           cells: [Float](repeating: 0, count: (time + 1) * batch * hidden),
-                          hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden))
+                          hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden),
+                          tanhCells: [Float](repeating: 0, count: time * batch * hidden))
     saved.hiddens.replaceSubrange(0..<(batch * hidden), with: state.hidden.values)
     saved.cells.replaceSubrange(0..<(batch * hidden), with: state.cell.values)
     var output = [Float](repeating: 0, count: batch * time * hidden)
-    weightHH.withPointer { w in
+    var preactivation = [Float](repeating: 0, count: batch * width)
+    weightHH.withPointer { w in projected.withUnsafeBufferPointer { projection in preactivation.withUnsafeMutableBufferPointer { pre in
         saved.gates.withUnsafeMutableBufferPointer { gates in saved.cells.withUnsafeMutableBufferPointer { cells in
-            saved.hiddens.withUnsafeMutableBufferPointer { hiddens in
-                for t in 0..<time {
-                    let step = gates.baseAddress! + t * batch * width
-                    for b in 0..<batch {
-                        (step + b * width).update(from: projected.withUnsafeBufferPointer { $0.baseAddress! } + (b * time + t) * width, count: width)
-                    }
-                    let previousHidden = hiddens.baseAddress! + t * batch * hidden
-                    if hidden > 0 {
-                        BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: width, k: hidden, previousHidden, lda: hidden, w,
-                                  ldb: hidden, beta: 1, step, ldc: width)
-                    }
-                    let previousCell = cells.baseAddress! + t * batch * hidden
-                    let cell = cells.baseAddress! + (t + 1) * batch * hidden, next = hiddens.baseAddress! + (t + 1) * batch * hidden
-                    for b in 0..<batch {
-                        let row = step + b * width
-                        for j in 0..<hidden {
-                            let i = logistic(row[j]), f = logistic(row[hidden + j])
-                            let candidate = Foundation.tanh(row[2 * hidden + j]), o = logistic(row[3 * hidden + j])
-                            (row[j], row[hidden + j], row[2 * hidden + j], row[3 * hidden + j]) = (i, f, candidate, o)
-                            let c = f * previousCell[b * hidden + j] + i * candidate
-                            cell[b * hidden + j] = c
-                            let h = o * Foundation.tanh(c)
-                            next[b * hidden + j] = h
-                            output[(b * time + t) * hidden + j] = h
+            saved.hiddens.withUnsafeMutableBufferPointer { hiddens in saved.tanhCells.withUnsafeMutableBufferPointer { tanhCells in
+                output.withUnsafeMutableBufferPointer { out in
+                    let (outBase, preBase, gatesBase) = (out.baseAddress!, pre.baseAddress!, gates.baseAddress!)
+                    let (cellsBase, hiddensBase, tanhBase, projectionBase) = (cells.baseAddress!, hiddens.baseAddress!, tanhCells.baseAddress!,
+                                                                              projection.baseAddress!)
+                    // Rows are independent sequences: blocks of rows run the whole time loop on the BLAS threads, one each
+                    // (a row's values do not depend on the blocks).
+                    let blocks = recurrentRowBlocks(batch)
+                    BLAS.forEachInParallel(blocks.count) { _, blockIndex in
+                        let rows = blocks[blockIndex], count = rows.count
+                        for t in 0..<time {
+                            for b in rows {
+                                (preBase + b * width).update(from: projectionBase + (b * time + t) * width, count: width)
+                            }
+                            recurrentProduct(rows: count, width: width, hidden: hidden, hiddensBase + (t * batch + rows.lowerBound) * hidden,
+                                             w, preBase + rows.lowerBound * width)
+                            let step = gatesBase + t * batch * width
+                            for b in rows {
+                                let source = preBase + b * width, target = step + b * width
+                                Kernels.sigmoid(source, target, count: 2 * hidden)
+                                Kernels.tanh(source + 2 * hidden, target + 2 * hidden, count: hidden)
+                                Kernels.sigmoid(source + 3 * hidden, target + 3 * hidden, count: hidden)
+                            }
+                            let previousCell = cellsBase + t * batch * hidden, cell = cellsBase + (t + 1) * batch * hidden
+                            for b in rows {
+                                let row = step + b * width, base = b * hidden
+                                for j in 0..<hidden { cell[base + j] = row[hidden + j] * previousCell[base + j] + row[j] * row[2 * hidden + j] }
+                            }
+                            let tanhCell = tanhBase + t * batch * hidden
+                            Kernels.tanh(cell + rows.lowerBound * hidden, tanhCell + rows.lowerBound * hidden, count: count * hidden)
+                            let next = hiddensBase + (t + 1) * batch * hidden
+                            for b in rows {
+                                let row = step + b * width, base = b * hidden
+                                for j in 0..<hidden {
+                                    let h = row[3 * hidden + j] * tanhCell[base + j]
+                                    next[base + j] = h
+                                    outBase[(b * time + t) * hidden + j] = h
+                                }
+                            }
                         }
                     }
                 }
-            }
+            } }
         } }
-    }
+    } } }
     let last = time * batch * hidden
     let final = RecurrentState(hidden: DTensor(shape: [batch, hidden], values: Array(saved.hiddens[last..<(last + batch * hidden)])),
                                cell: DTensor(shape: [batch, hidden], values: Array(saved.cells[last..<(last + batch * hidden)])))
@@ -106,37 +125,78 @@ public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weig
         var stepGradient = [Float](repeating: 0, count: batch * width)
         var previousHiddens = [Float](repeating: 0, count: batch * time * hidden)
         weightHH.withPointer { w in dOutput.withPointer { dOut in
-            for t in stride(from: time - 1, through: 0, by: -1) {
-                for b in 0..<batch {
-                    let gates = (t * batch + b) * width, cellIndex = ((t + 1) * batch + b) * hidden, previousIndex = (t * batch + b) * hidden
-                    for j in 0..<hidden {
-                        let i = saved.gates[gates + j], f = saved.gates[gates + hidden + j]
-                        let candidate = saved.gates[gates + 2 * hidden + j], o = saved.gates[gates + 3 * hidden + j]
-                        let tanhC = Foundation.tanh(saved.cells[cellIndex + j])
-                        let dhTotal = dh[b * hidden + j] + dOut[(b * time + t) * hidden + j]
-                        let dcTotal = dc[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
-                        let row = b * width
-                        stepGradient[row + j] = dcTotal * candidate * i * (1 - i)
-                        stepGradient[row + hidden + j] = dcTotal * saved.cells[previousIndex + j] * f * (1 - f)
-                        stepGradient[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
-                        stepGradient[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
-                        dc[b * hidden + j] = dcTotal * f
-                        previousHiddens[(b * time + t) * hidden + j] = saved.hiddens[previousIndex + j]
+            saved.gates.withUnsafeBufferPointer { gatesBuffer in saved.tanhCells.withUnsafeBufferPointer { tanhBuffer in
+            saved.cells.withUnsafeBufferPointer { cellsBuffer in saved.hiddens.withUnsafeBufferPointer { hiddensBuffer in
+            dh.withUnsafeMutableBufferPointer { dhBuffer in dc.withUnsafeMutableBufferPointer { dcBuffer in
+            dGates.withUnsafeMutableBufferPointer { dGatesBuffer in stepGradient.withUnsafeMutableBufferPointer { stepBuffer in
+            previousHiddens.withUnsafeMutableBufferPointer { previousBuffer in
+                let (gates, tanhCells, cells, hiddens) = (gatesBuffer.baseAddress!, tanhBuffer.baseAddress!, cellsBuffer.baseAddress!,
+                                                          hiddensBuffer.baseAddress!)
+                let (dhBase, dcBase, dGatesBase, stepBase, previousBase) = (dhBuffer.baseAddress!, dcBuffer.baseAddress!,
+                                                                            dGatesBuffer.baseAddress!, stepBuffer.baseAddress!,
+                                                                            previousBuffer.baseAddress!)
+                let blocks = recurrentRowBlocks(batch)
+                BLAS.forEachInParallel(blocks.count) { _, blockIndex in
+                    let rows = blocks[blockIndex]
+                    for t in stride(from: time - 1, through: 0, by: -1) {
+                        for b in rows {
+                            let gateBase = (t * batch + b) * width, previousIndex = (t * batch + b) * hidden, row = b * width
+                            for j in 0..<hidden {
+                                let i = gates[gateBase + j], f = gates[gateBase + hidden + j]
+                                let candidate = gates[gateBase + 2 * hidden + j], o = gates[gateBase + 3 * hidden + j]
+                                let tanhC = tanhCells[previousIndex + j]
+                                let dhTotal = dhBase[b * hidden + j] + dOut[(b * time + t) * hidden + j]
+                                let dcTotal = dcBase[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
+                                stepBase[row + j] = dcTotal * candidate * i * (1 - i)
+                                stepBase[row + hidden + j] = dcTotal * cells[previousIndex + j] * f * (1 - f)
+                                stepBase[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
+                                stepBase[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
+                                dcBase[b * hidden + j] = dcTotal * f
+                                previousBase[(b * time + t) * hidden + j] = hiddens[previousIndex + j]
+                            }
+                            (dGatesBase + (b * time + t) * width).update(from: stepBase + row, count: width)
+                        }
+                        // dh_{t-1} = dGates_t · W_hh
+                        let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)
+                        var column = 0
+                        while column < hidden {
+                            let columns = Swift.min(panel, hidden - column)
+                            BLAS.gemm(transposeA: false, transposeB: false, m: rows.count, n: columns, k: width, stepBase + rows.lowerBound * width,
+                                      lda: width, w + column, ldb: hidden, beta: 0, dhBase + rows.lowerBound * hidden + column, ldc: hidden)
+                            column += columns
+                        }
                     }
-                    for column in 0..<width { dGates[(b * time + t) * width + column] = stepGradient[b * width + column] }
-                }
-                // dh_{t-1} = dGates_t · W_hh
-                if hidden > 0 {
-                    stepGradient.withUnsafeBufferPointer { s in dh.withUnsafeMutableBufferPointer { d in
-                        BLAS.gemm(transposeA: false, transposeB: false, m: batch, n: hidden, k: width, s.baseAddress!, lda: width, w,
-                                  ldb: hidden, beta: 0, d.baseAddress!, ldc: hidden)
-                    } }
                 }
             }
+            } }
+            } }
+            } }
+            } }
         } }
         return recurrentWeightGradients(x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: dGates,
                                         previousHiddens: previousHiddens, dh: dh, dc: dc)
     })
+}
+
+/// `pre += h · W_hhᵀ` for one step: `h` [rows, hidden], `W_hh` [width, hidden], `pre` [rows, width]; in column
+/// panels small enough for OpenBLAS's unpacked small-matrix kernels (the weights are not repacked at every step).
+@inline(__always)
+func recurrentProduct(rows: Int, width: Int, hidden: Int, _ h: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                      _ pre: UnsafeMutablePointer<Float>) {
+    let panel = Swift.max(16, (1 << 18) / Swift.max(1, rows * hidden) / 16 * 16)
+    var column = 0
+    while column < width {
+        let columns = Swift.min(panel, width - column)
+        BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: columns, k: hidden, h, lda: hidden, w + column * hidden, ldb: hidden,
+                  beta: 1, pre + column, ldc: width)
+        column += columns
+    }
+}
+
+/// The rows of a batch split into one block per BLAS thread (each block one thread's sequences).
+func recurrentRowBlocks(_ batch: Int) -> [Range<Int>] {
+    let blocks = Swift.max(1, Swift.min(BLAS.threadCount, batch))
+    return (0..<blocks).map { block in (block * batch / blocks)..<((block + 1) * batch / blocks) }
 }
 
 /// The gradients every fused recurrent layer ends with: the input's and the weights' from the per-step gate
