@@ -68,9 +68,14 @@ func timeAttention(_ model: AutodiffModel<AttentionLayer>, _ x: Tensor, steps: I
 
 /// PyTorch's tokens/s for `torch_sequence.py --model NAME` at `threads`, or nil when no Python with torch is set.
 func torchFigure(_ runner: BenchmarkRunner, model: String, threads: Int, steps: Int) throws -> Double? {
+    try torchRun(runner, model: model, threads: threads, steps: steps)?.tokensPerSecond
+}
+
+/// PyTorch's tokens/s and final loss (when it prints one) for `torch_sequence.py --model NAME`.
+func torchRun(_ runner: BenchmarkRunner, model: String, threads: Int, steps: Int) throws -> (tokensPerSecond: Double, loss: Double?)? {
     let environment = ProcessInfo.processInfo.environment
     guard let python = environment["SWIFT_TRAIN_TORCH_PYTHON"], let shared = environment["SWIFT_TRAIN_SHARED"] else { return nil }
     let text = try runner.output(of: [python, shared + "/baselines/torch_sequence.py", "--model", model, "--threads", "\(threads)",
                                       "--steps", "\(steps)"], ranks: 1, threads: threads)
-    return try runner.field("tokens_per_s", in: text)
+    return (try runner.field("tokens_per_s", in: text), try? runner.field("loss", in: text))
 }

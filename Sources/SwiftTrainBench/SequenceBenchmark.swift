@@ -69,7 +69,7 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
 func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
     let name = kind == "lstm" ? "lstm_tbptt" : "gpt"
     let steps = Int(ProcessInfo.processInfo.environment["BENCH_SEQUENCE_STEPS"] ?? "") ?? 30
-    var torch: [Double] = []
+    var torch: [Double] = [], torchLosses: [Double] = []
     var ours: [Int: [Double]] = [:]
     var losses: [String] = []
     for _ in 0..<runner.repeats {
@@ -80,7 +80,10 @@ func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
             ours[ranks, default: []].append(try runner.field("tokens_per_s", in: output))
             if ranks == 1, let range = output.range(of: "loss=") { losses.append(String(output[range.upperBound...].prefix { !$0.isWhitespace })) }
         }
-        if let figure = try torchFigure(runner, model: kind, threads: 2, steps: steps) { torch.append(figure) }
+        if let run = try torchRun(runner, model: kind, threads: 2, steps: steps) {
+            torch.append(run.tokensPerSecond)
+            if let loss = run.loss { torchLosses.append(loss) }
+        }
     }
     for ranks in [1, 2, 4] {
         let mine = median(ours[ranks]!)
@@ -88,7 +91,8 @@ func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
         if ranks == 1 {
             if torch.isEmpty { fields.append(("torch", "unavailable")) } else {
                 fields += [("torch_tokens_per_s", format(median(torch))), ("ratio_to_torch", format(mine / median(torch), 2)),
-                           ("target_ratio", "1.2"), ("loss_after_steps", losses.last ?? "?")]
+                           ("target_ratio", "1.2"), ("loss_after_steps", losses.last ?? "?"),
+                           ("torch_loss_after_steps", torchLosses.last.map { format($0, 3) } ?? "?")]
             }
         } else {
             fields.append(("ratio_to_n1", format(mine / median(ours[1]!), 2)))

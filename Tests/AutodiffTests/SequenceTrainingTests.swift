@@ -204,3 +204,30 @@ struct VirtualShardTBPTTTests {
         }
     }
 }
+
+@Suite("Token metrics across ranks")
+struct TokenMetricRanksTests {
+    @Test("loss, perplexity and bits per byte over 3 ranks with uneven shards equal one process's")
+    func unevenRanks() throws {
+        @Sendable func evaluate(_ communicator: any Communicator, world: Int, rank: Int) throws -> [Double] {
+            let data = try SmallCorpus.windows().train
+            let evaluator = makeLanguageModelEvaluator(model: try SmallCorpus.model())
+            var metrics: [TokenLoss] = []
+            for measure in [TokenLossMeasure.loss, .perplexity, .bitsPerToken] {
+                let metric = TokenLoss(vocabulary: 256, measure: measure, communicator: communicator)
+                try metric.attach(to: evaluator, name: "\(measure)", usage: .runWise) { TokenBatch(logits: $0.predictions, targets: $0.targets) }
+                metrics.append(metric)
+            }
+            let sampler = DistributedSampler(count: data.count, worldSize: world, rank: rank, shuffle: false, tail: .uneven)
+            try evaluator.run(DataLoader(dataset: data, batchSize: 5, sampler: sampler))
+            return ["loss", "perplexity", "bitsPerToken"].map { evaluator.state.metrics[$0]! }
+        }
+        let single = try evaluate(LocalCommunicator(), world: 1, rank: 0)
+        let data = try SmallCorpus.windows().train
+        let results = try SimulatedWorld(size: 3).run { communicator in try evaluate(communicator, world: 3, rank: communicator.rank) }
+        #expect(data.count % 3 != 0, "the shards are uneven")
+        for result in results {
+            for (mine, theirs) in zip(result, single) { #expect(abs(mine - theirs) <= 1e-12 * theirs, "\(mine) vs \(theirs)") }
+        }
+    }
+}

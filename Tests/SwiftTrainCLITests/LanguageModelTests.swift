@@ -34,6 +34,25 @@ struct LanguageModelTests {
         #expect(try SwiftTrainRunner.string(result, "task") == "language-model")
     }
 
+    @Test("the run options work for language models: --eval-every, --save-best perplexity, early stopping, clipping, a schedule, TensorBoard")
+    func runOptions() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-options")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoints = directory.appendingPathComponent("ck"), board = directory.appendingPathComponent("tb")
+        let result = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "lstm:32") + [
+            "--eval-every", "4", "--checkpoint-dir", checkpoints.path, "--save-best", "perplexity", "--early-stopping", "50",
+            "--clip-grad-norm", "1", "--scheduler", "warmup-cosine:5", "--tensorboard", board.path, "--log", directory.appendingPathComponent("log.jsonl").path])
+        #expect(result.exitCode == 0, "\(result.standardError.suffix(1500))")
+        let files = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path)
+        #expect(files.contains { $0.hasPrefix("best_") && $0.contains("perplexity=") }, "\(files)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: board.path).contains { $0.contains("tfevents") })
+        let log = try String(contentsOf: directory.appendingPathComponent("log.jsonl"), encoding: .utf8)
+        #expect(log.contains("test_perplexity"), "the evaluations are logged")
+        let refused = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "lstm:32")
+                                               + ["--checkpoint-dir", checkpoints.path + "2", "--save-best", "accuracy"])
+        #expect(refused.exitCode != 0 && refused.standardError.contains("loss, perplexity or bits_per_byte"), "\(refused.standardError)")
+    }
+
     @Test("evaluate measures a recurrent language model's checkpoint as the run did")
     func evaluates() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-evaluate")

@@ -36,6 +36,12 @@ extension TrainingConfiguration {
         if let saveBest {
             try require(Self.bestMetrics.contains(saveBest), "--save-best", saveBest, Self.bestMetrics.sorted().joined(separator: ", "))
             try require(checkpointDirectory != nil, "--save-best", saveBest, "used with --checkpoint-dir")
+            let languageModelMetrics: Set<String> = ["loss", "perplexity", "bits_per_byte"]
+            if data.isText {
+                try require(languageModelMetrics.contains(saveBest), "--save-best", saveBest, "loss, perplexity or bits_per_byte for a language model")
+            } else {
+                try require(!["perplexity", "bits_per_byte"].contains(saveBest), "--save-best", saveBest, "a metric of a language model (--data text:PATH)")
+            }
         }
         if let earlyStoppingPatience { try require(earlyStoppingPatience >= 1, "--early-stopping", earlyStoppingPatience, "at least 1") }
         if let clipGradientNorm {
