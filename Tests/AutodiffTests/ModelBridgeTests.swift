@@ -207,3 +207,34 @@ struct LaterOwnOperationTests {
         #expect(model.arena.gradientValues == [10, 14, 18])
     }
 }
+
+@Suite("Batch norm on virtual shards")
+struct VirtualShardBatchNormTests {
+    @Test("parameters and running statistics are the same bits on 1, 2 and 4 ranks with 4 virtual shards")
+    func sameBits() throws {
+        let data = QuadrantTask.batches(count: 1, batch: 32, seed: 11)[0]
+        let dataset = Dataset(features: data.inputs.values, featureCount: 64, labels: data.targets.values.map { Int32($0) },
+                              classNames: ["0", "1", "2", "3"], sampleShape: [1, 8, 8])
+        func run(world: Int) throws -> [[Float]] {
+            try SimulatedWorld(size: world).run { communicator -> [Float] in
+                let shards = try VirtualShards(count: 4, worldSize: world, rank: communicator.rank)
+                var random = CounterRandom(seed: 5, stream: 1)
+                let model = try AutodiffModel(BatchNormCNN(conv: Conv2DLayer(channels: 1, filters: 4, stride: 2, padding: 1, random: &random),
+                                                           norm: BatchNorm(features: 4),
+                                                           conv2: Conv2DLayer(channels: 4, filters: 4, random: &random),
+                                                           head: Dense(inputs: 4, outputs: 4, random: &random)),
+                                              inputShape: [1, 8, 8], outputShape: [4])
+                let optimizer = SGD(arena: model.arena, learningRate: 0.1)
+                let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: shards)
+                try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
+                try trainer.run(DataLoader(dataset: dataset, microBatchSize: 2, shards: shards, seed: 3), maxIterations: 3)
+                return model.arena.parameterValues + model.arena.namedBuffers().flatMap(\.values)
+            }
+        }
+        let one = try run(world: 1)[0]
+        #expect(one.suffix(8).contains { $0 != 0 && $0 != 1 }, "the running statistics moved")
+        for world in [2, 4] {
+            for state in try run(world: world) { #expect(state == one, "world \(world)") }
+        }
+    }
+}

@@ -44,10 +44,10 @@ public enum AutodiffContext {
     }
 
     /// Runs `body` with `context` current on this thread.
-    static func with<R>(_ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil,
+    static func with<R>(_ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil, recorder: Box? = nil,
                         _ body: () throws -> R) throws -> R {
         let previous = pthread_getspecific(key)
-        let box = Box(context)
+        let box = recorder ?? Box(context)
         box.replicaSum = replicaSum
         pthread_setspecific(key, Unmanaged.passUnretained(box).toOpaque())
         defer { pthread_setspecific(key, previous) }
@@ -56,11 +56,20 @@ public enum AutodiffContext {
         return result
     }
 
+    /// The running-statistics moves recorded during this pass when they are deferred (nil: apply them at once).
+    static func record(_ buffer: ModelBuffer, _ statistics: [Float], momentum: Float) -> Bool {
+        guard let box, box.recorded != nil else { return false }
+        box.recorded!.append((buffer, statistics, momentum))
+        return true
+    }
+
     final class Box {
         let context: LayerContext
         var draws: UInt64 = 0
         var replicaSum: (([Double]) throws -> [Double])?
         var failure: Error?
+        /// Deferred running-statistics moves, in call order.
+        var recorded: [(buffer: ModelBuffer, statistics: [Float], momentum: Float)]?
         init(_ context: LayerContext) { self.context = context }
     }
 }

@@ -9,7 +9,7 @@ import NeuralNet
 /// Every parameter gets its gradient: the library's operations add theirs into the arena directly, and a
 /// gradient a user's own `@derivative(of:)` returns for a parameter is added from the pullback's tangent. A
 /// parameter that received none on the first step fails the step with `ModelError.parameterWithoutGradient`.
-public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaStatisticsModel {
+public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaStatisticsModel, DeferredStatisticsModel {
     /// The differentiable model.
     public let model: Wrapped
     public var arena: ParameterArena { binding.arena }
@@ -24,6 +24,11 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
     private var pullback: ((DTensor) -> Wrapped.TangentVector)?
     private var lastBatch = 0
     private var lastContext = LayerContext(training: false, randomKey: 0)
+    /// Whether training forward passes record their batch statistics instead of moving the running ones.
+    public var defersStatistics = false
+    /// Recorded passes' statistics, flattened, and the buffer and momentum of each value block of a pass.
+    private var recordedValues: [Float] = []
+    private var recordLayout: [(buffer: ModelBuffer, count: Int, momentum: Float)]?
 
     /// Binds `model`'s parameters and buffers to a new arena (their current values become the arena's).
     /// - Throws: `ModelError.sharedParameter` when a parameter or buffer is reached by two paths (or already bound).
@@ -39,8 +44,15 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
             throw ModelError.badInput(expected: inputShape, found: input.shape)
         }
         let x = DTensor(constant: [input.rows] + inputShape, values: input.values)
-        let (output, pullback) = try AutodiffContext.with(context, replicaSum: replicaSum) {
+        let recorder = defersStatistics && context.training ? AutodiffContext.Box(context) : nil
+        recorder?.recorded = []
+        let (output, pullback) = try AutodiffContext.with(context, replicaSum: replicaSum, recorder: recorder) {
             valueWithPullback(at: model) { model in model(x) }
+        }
+        if let recorded = recorder?.recorded, !recorded.isEmpty {
+            let layout = recorded.map { ($0.buffer, $0.statistics.count, $0.momentum) }
+            if recordLayout == nil { recordLayout = layout }
+            recordedValues += recorded.flatMap(\.statistics)
         }
         let expected = [input.rows] + outputShape
         guard output.count == expected.reduce(1, *) else { throw ModelError.badOutput(expected: expected, found: output.shape) }
@@ -58,6 +70,27 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
         try binding.backward(accumulate: accumulate) {
             try AutodiffContext.with(lastContext, replicaSum: replicaSum) {
                 pullback(DTensor(shape: [lastBatch, outputShape.reduce(1, *)], values: outputGradient.values))
+            }
+        }
+    }
+
+    public func takeRecordedStatistics() -> [Float] {
+        defer { recordedValues = [] }
+        return recordedValues
+    }
+
+    public func applyRecordedStatistics(_ values: [Float]) throws {
+        guard let layout = recordLayout else {
+            guard values.isEmpty else { throw ModelError.badInput(expected: [0], found: [values.count]) }
+            return
+        }
+        let perPass = layout.reduce(0) { $0 + $1.count }
+        guard perPass > 0, values.count % perPass == 0 else { throw ModelError.badInput(expected: [perPass], found: [values.count]) }
+        var offset = 0
+        while offset < values.count {
+            for block in layout {
+                block.buffer.move(toward: Array(values[offset..<(offset + block.count)]), momentum: block.momentum)
+                offset += block.count
             }
         }
     }

@@ -34,6 +34,15 @@ public final class ModelBuffer {
         return try storage.withUnsafeMutableBufferPointer { try body($0) }
     }
 
+    /// running ← (1 − momentum)·running + momentum·statistics (PyTorch's running-statistics update).
+    func move(toward statistics: [Float], momentum: Float) {
+        withMutableValues { running in
+            for index in 0..<Swift.min(running.count, statistics.count) {
+                running[index] = (1 - momentum) * running[index] + momentum * statistics[index]
+            }
+        }
+    }
+
     /// The values before binding, for the arena.
     var initialValues: [Float] { storage }
 }

@@ -72,11 +72,12 @@ func batchNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor, _ running
             mean[c] = statistics[c] / total
             variance[c] = Swift.max(0, statistics[g.channels + c] / total - mean[c] * mean[c])
         }
-        runningMean.withMutableValues { running in
-            for c in 0..<g.channels { running[c] = (1 - momentum) * running[c] + momentum * Float(mean[c]) }
-        }
-        runningVariance.withMutableValues { running in
-            for c in 0..<g.channels { running[c] = (1 - momentum) * running[c] + momentum * Float(variance[c] * total / (total - 1)) }
+        let batchMean = mean.map { Float($0) }, batchVariance = variance.map { Float($0 * total / (total - 1)) }
+        let deferred = AutodiffContext.record(runningMean, batchMean, momentum: momentum)
+            && AutodiffContext.record(runningVariance, batchVariance, momentum: momentum)
+        if !deferred {
+            runningMean.move(toward: batchMean, momentum: momentum)
+            runningVariance.move(toward: batchVariance, momentum: momentum)
         }
     } else {
         runningMean.withMutableValues { for c in 0..<g.channels { mean[c] = Double($0[c]) } }

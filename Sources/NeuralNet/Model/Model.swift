@@ -46,6 +46,18 @@ public protocol RecurrentStateModel: Model {
     var carriedState: [Tensor] { get set }
 }
 
+/// A model whose running statistics (batch norm's) can move once per step from every virtual shard's statistics in
+/// shard order, instead of at each forward pass: then they are the same bits on every world size and every rank.
+public protocol DeferredStatisticsModel: Model {
+    /// While true, training forward passes record their batch statistics instead of moving the running ones.
+    var defersStatistics: Bool { get set }
+    /// The statistics recorded since the last call, one forward pass after another, and forgets them.
+    func takeRecordedStatistics() -> [Float]
+    /// Moves the running statistics by recorded passes in order (from any rank's `takeRecordedStatistics`).
+    /// - Throws: `ModelError.badInput` when the values are not whole passes of this model.
+    func applyRecordedStatistics(_ values: [Float]) throws
+}
+
 /// A model used with a batch it cannot take, or out of order, or built wrong.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
     case badInput(expected: [Int], found: [Int])

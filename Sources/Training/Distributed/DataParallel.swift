@@ -44,7 +44,8 @@ public final class DataParallel {
     }
 
     /// Attaches data parallelism for `model`: `attach(to:arena:optimizer:)` on its arena (parameters and buffers),
-    /// and, when batch statistics are synchronized, the all-reduce its batch norm layers use.
+    /// when batch statistics are synchronized the all-reduce its batch norm layers use, and on virtual shards the
+    /// running statistics moved once per step in shard order.
     @discardableResult
     public func attach<Batch, Output>(to engine: Engine<Batch, Output>, model: any Model,
                                       optimizer: (any Optimizer)? = nil) throws -> GradientReducer {
@@ -55,7 +56,24 @@ public final class DataParallel {
                 return sums
             }
         }
-        return try attach(to: engine, arena: model.arena, optimizer: optimizer)
+        let reducer = try attach(to: engine, arena: model.arena, optimizer: optimizer)
+        // Virtual shards: the running statistics move once per step by every shard's statistics in shard order (the
+        // ranks' records gathered in rank order), so they are the same bits on every world size and every rank.
+        if engine.state[.gradientHooks]?.shardSum != nil, let deferred = model as? any DeferredStatisticsModel {
+            deferred.defersStatistics = true
+            try engine.on(.gradientsReady) { [communicator] _ in
+                let mine = deferred.takeRecordedStatistics()
+                var all = mine
+                if communicator.size > 1 {
+                    let gathered = try communicator.allGather(bytes: mine.withUnsafeBytes { Array($0) })
+                    all = gathered.flatMap { bytes in
+                        bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                    }
+                }
+                try deferred.applyRecordedStatistics(all)
+            }
+        }
+        return reducer
     }
 
     /// Attaches the start-up check and broadcast to `.started` and the gradient averaging to `.gradientsReady`
