@@ -67,10 +67,11 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
         let expected = [lastBatch] + outputShape
         guard outputGradient.shape == expected else { throw ModelError.badOutputGradient(expected: expected, found: outputGradient.shape) }
         // The operations' pullbacks add each parameter's gradient into the arena as they run.
+        let seed = DTensor(shape: [lastBatch, outputShape.reduce(1, *)], values: outputGradient.values)
         try binding.backward(accumulate: accumulate) {
-            try AutodiffContext.with(lastContext, replicaSum: replicaSum) {
-                pullback(DTensor(shape: [lastBatch, outputShape.reduce(1, *)], values: outputGradient.values))
-            }
+            // Only synchronized batch norm reads the context while backward runs.
+            guard replicaSum != nil else { return pullback(seed) }
+            return try AutodiffContext.with(lastContext, replicaSum: replicaSum) { pullback(seed) }
         }
     }
 

@@ -61,6 +61,10 @@ final class ParameterBinding {
             result.append(tensor)
             return
         }
+        if let container = value as? any TangentLeafContainer {
+            container.appendLeaves(to: &result)
+            return
+        }
         for child in Mirror(reflecting: value).children { leaves(child.value, into: &result) }
     }
 
