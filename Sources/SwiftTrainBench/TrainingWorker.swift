@@ -34,10 +34,18 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         test = nil
         (hidden, batch, epochs) = ([512, 512], value("--batch", 64), 1)
     }
-    let model: any Model = arguments.contains("--differentiable")
-        ? try AutodiffModel(DifferentiableMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
-                            inputShape: [train.featureCount], outputShape: [10])
-        : try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
+    let model: any Model
+    if arguments.contains("--differentiable") {
+        // The MLP as a user writes a fixed network (three named layers), or with `--array-layers` as a loop over an
+        // array of layers (the differentiation of the array costs more).
+        model = arguments.contains("--array-layers")
+            ? try AutodiffModel(DifferentiableMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
+                                inputShape: [train.featureCount], outputShape: [10])
+            : try AutodiffModel(ThreeLayerMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
+                                inputShape: [train.featureCount], outputShape: [10])
+    } else {
+        model = try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
+    }
     let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
     // B8: `--virtual-shards K` splits each rank's batch of the default mode into K / world micro-batches (the same
     // global batch), summed in the shards' tree; `--pairwise gather` picks the gather-then-sum exchange.
@@ -90,6 +98,22 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
 }
 
 /// B7: the B2 and B3 MLPs written as differentiable Swift (the compiler derives backward).
+/// B2's and B3's MLP with its three layers named, as a fixed network is written.
+struct ThreeLayerMLP: DifferentiableModel {
+    var input: Dense, hidden: Dense, head: Dense
+
+    init(inputs: Int, hidden widths: [Int], outputs: Int) {
+        precondition(widths.count == 2, "ThreeLayerMLP has two hidden layers")
+        var random = CounterRandom(seed: 0, stream: 77)
+        input = Dense(inputs: inputs, outputs: widths[0], random: &random)
+        hidden = Dense(inputs: widths[0], outputs: widths[1], random: &random)
+        head = Dense(inputs: widths[1], outputs: outputs, random: &random)
+    }
+
+    @differentiable(reverse)
+    func callAsFunction(_ x: DTensor) -> DTensor { head(relu(hidden(relu(input(x))))) }
+}
+
 struct DifferentiableMLP: DifferentiableModel {
     var layers: [Dense]
 
