@@ -12,6 +12,9 @@ final class ParameterBinding {
     /// The arena entry of each tangent leaf in visiting order, learnt on the first pass (nil for a leaf that is not
     /// a parameter); later passes collect the leaves without building their paths.
     private var leafEntries: [Int?]?
+    /// The last tangent that carried no gradient (its leaves all zero, arrays included): a later tangent equal to it
+    /// carries none either, and comparing costs no reflection.
+    private var emptyTangent: Any?
 
     /// Binds the `DTensor` parameters and `ModelBuffer`s reachable from `model`.
     init(_ model: Any) throws {
@@ -103,7 +106,7 @@ final class ParameterBinding {
 
     /// Runs a pullback with every parameter delivering into the arena, then adds the gradients that came back in
     /// the tangent instead, and on the first pass fails naming a parameter that received nothing.
-    func backward<Tangent>(accumulate: Bool, _ pullback: () throws -> Tangent) throws {
+    func backward<Tangent: AdditiveArithmetic>(accumulate: Bool, _ pullback: () throws -> Tangent) throws {
         if !accumulate { arena.zeroGradients() }
         for slot in slots {
             slot.deliversToArena = true
@@ -111,9 +114,11 @@ final class ParameterBinding {
         }
         defer { for slot in slots { slot.deliversToArena = false } }
         let tangent = try pullback()
-        // Every pass: a user's operation may return a parameter's gradient on any step, not only the first. The
-        // leaves are collected in visiting order and matched to the arena by the order learnt on the first pass;
-        // a pass whose tangent has another shape (an empty array's zero) is matched by paths.
+        // Every pass: a user's operation may return a parameter's gradient on any step, not only the first. A tangent
+        // equal to zero (the library's operations delivered everything into the arena) carries none, and comparing
+        // costs no reflection. Otherwise the leaves are collected in visiting order and matched to the arena by the
+        // order learnt on the first pass; a pass whose tangent has another shape (an empty array's zero) by paths.
+        if checkedGradients, tangent == .zero || (emptyTangent as? Tangent).map({ $0 == tangent }) == true { return }
         var ordered: [DTensor] = []
         Self.leaves(tangent, into: &ordered)
         var returned: [(entry: Int, gradient: DTensor)] = []
@@ -132,6 +137,7 @@ final class ParameterBinding {
                 if let gradient = byPath[parameter.name], !gradient.isZeroTangent { returned.append((entry, gradient)) }
             }
         }
+        emptyTangent = returned.isEmpty ? tangent : nil
         for (index, gradient) in returned {
             let entry = arena.entries[index]
             guard gradient.count == entry.count else {

@@ -115,7 +115,10 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
     // MARK: AdditiveArithmetic (the zero tangent is empty and adds as zero)
 
     /// The zero tangent: empty, and adds as zero to a tensor of any shape.
-    public static var zero: DTensor { DTensor(shape: [0], values: []) }
+    public static var zero: DTensor { emptyZero }
+    /// One shared zero (every parameter's pullback returns it: no allocation each time). Never mutated in place:
+    /// a copy that changes gets its own storage (value semantics).
+    nonisolated(unsafe) private static let emptyZero = DTensor(shape: [0], values: [])
 
     /// The element-wise sum, broadcasting as NumPy and PyTorch do (dimensions aligned from the last; a size-1 or
     /// missing dimension repeats).
