@@ -238,3 +238,25 @@ struct VirtualShardBatchNormTests {
         }
     }
 }
+
+@Suite("Backward passes store or add into the arena as asked")
+struct GradientAccumulationTests {
+    @Test("accumulate adds to the last gradients; not accumulating replaces them, a parameter left out of a pass is zero")
+    func accumulateAndReplace() throws {
+        var random = CounterRandom(seed: 4, stream: 1)
+        let model = try AutodiffModel(NormalizedClassifier(input: Dense(inputs: 3, outputs: 4, random: &random), norm: BatchNorm(features: 4),
+                                                           head: Dense(inputs: 4, outputs: 2, random: &random)),
+                                      inputShape: [3], outputShape: [2])
+        let x = Tensor(shape: [4, 3], values: GradientChecking.random(12, seed: 1)), g = Tensor(shape: [4, 2], values: GradientChecking.random(8, seed: 2))
+        let context = LayerContext(training: false, randomKey: 0)
+        _ = try model.forward(x, context: context)
+        try model.backward(g, accumulate: false, progress: nil)
+        let once = model.arena.gradientValues
+        _ = try model.forward(x, context: context)
+        try model.backward(g, accumulate: true, progress: nil)
+        #expect(zip(model.arena.gradientValues, once).allSatisfy { abs($0 - 2 * $1) <= 1e-6 * max(1, abs($1)) }, "added")
+        _ = try model.forward(x, context: context)
+        try model.backward(g, accumulate: false, progress: nil)
+        #expect(model.arena.gradientValues == once, "replaced, not added")
+    }
+}

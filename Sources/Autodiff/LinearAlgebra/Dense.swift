@@ -58,8 +58,10 @@ public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
             func biasSum(into destination: UnsafeMutablePointer<Float>, accumulate: Bool) {
                 Kernels.sumRows(g.baseAddress!, destination, rows: rows, width: outputs, accumulate: accumulate)
             }
-            if let (arena, entry) = weight.arenaGradientDestination {
-                arena.withUnsafeMutableBuffers { _, gradients in weightProduct(into: gradients.baseAddress! + entry.offset, beta: 1) }
+            if let (arena, entry, overwrite) = weight.arenaGradientDestination {
+                arena.withUnsafeMutableBuffers { _, gradients in
+                    weightProduct(into: gradients.baseAddress! + entry.offset, beta: overwrite ? 0 : 1)
+                }
                 weightTangent = .zero
             } else {
                 weightTangent = DTensor(shape: weight.shape, values: [Float](unsafeUninitializedCapacity: outputs * inputs) { dw, n in
@@ -67,8 +69,10 @@ public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
                     n = outputs * inputs
                 })
             }
-            if let (arena, entry) = bias.arenaGradientDestination {
-                arena.withUnsafeMutableBuffers { _, gradients in biasSum(into: gradients.baseAddress! + entry.offset, accumulate: true) }
+            if let (arena, entry, overwrite) = bias.arenaGradientDestination {
+                arena.withUnsafeMutableBuffers { _, gradients in
+                    biasSum(into: gradients.baseAddress! + entry.offset, accumulate: !overwrite)
+                }
                 biasTangent = .zero
             } else {
                 biasTangent = DTensor(shape: bias.shape, values: [Float](unsafeUninitializedCapacity: outputs) { db, n in

@@ -107,12 +107,22 @@ final class ParameterBinding {
     /// Runs a pullback with every parameter delivering into the arena, then adds the gradients that came back in
     /// the tangent instead, and on the first pass fails naming a parameter that received nothing.
     func backward<Tangent: AdditiveArithmetic>(accumulate: Bool, _ pullback: () throws -> Tangent) throws {
-        if !accumulate { arena.zeroGradients() }
+        // Not accumulating: each parameter's first gradient is stored over the last step's (no zeroing pass), and a
+        // parameter that received none is zeroed at the end.
         for slot in slots {
             slot.deliversToArena = true
             slot.received = false
+            slot.overwrites = !accumulate
         }
-        defer { for slot in slots { slot.deliversToArena = false } }
+        defer {
+            for (index, slot) in slots.enumerated() {
+                slot.deliversToArena = false
+                if !accumulate, !slot.received {
+                    let entry = arena.entries[index]
+                    arena.withUnsafeMutableBuffers { _, gradients in (gradients.baseAddress! + entry.offset).update(repeating: 0, count: entry.count) }
+                }
+            }
+        }
         let tangent = try pullback()
         // Every pass: a user's operation may return a parameter's gradient on any step, not only the first. A tangent
         // equal to zero (the library's operations delivered everything into the arena) carries none, and comparing
@@ -143,7 +153,8 @@ final class ParameterBinding {
             guard gradient.count == entry.count else {
                 throw ParameterError.shapeMismatch(name: entry.name, expected: entry.shape, found: gradient.shape)
             }
-            try arena.setGradient(named: entry.name, to: Tensor(shape: entry.shape, values: gradient.values), accumulate: true)
+            let overwrite = slots[index].overwrites && !slots[index].received
+            try arena.setGradient(named: entry.name, to: Tensor(shape: entry.shape, values: gradient.values), accumulate: !overwrite)
             slots[index].received = true
         }
         if !checkedGradients {
