@@ -129,12 +129,7 @@ public struct GRU: Differentiable {
 
     /// A GRU from `inputs` features to `hidden` features.
     public init(inputs: Int, hidden: Int, random: inout CounterRandom) {
-        ensure(inputs > 0 && hidden > 0, "GRU needs positive sizes, got \(inputs) → \(hidden)")
-        let bound = 1 / Float(hidden).squareRoot()
-        weightIH = .uniformParameter([3 * hidden, inputs], bound: bound, random: &random)
-        weightHH = .uniformParameter([3 * hidden, hidden], bound: bound, random: &random)
-        biasIH = .uniformParameter([3 * hidden], bound: bound, random: &random)
-        biasHH = .uniformParameter([3 * hidden], bound: bound, random: &random)
+        (weightIH, weightHH, biasIH, biasHH) = recurrentWeights(gates: 3, inputs: inputs, hidden: hidden, "GRU", random: &random)
         hiddenSize = hidden
     }
 

@@ -253,12 +253,7 @@ public struct LSTM: Differentiable {
 
     /// An LSTM from `inputs` features to `hidden` features.
     public init(inputs: Int, hidden: Int, random: inout CounterRandom) {
-        ensure(inputs > 0 && hidden > 0, "LSTM needs positive sizes, got \(inputs) → \(hidden)")
-        let bound = 1 / Float(hidden).squareRoot()
-        weightIH = .uniformParameter([4 * hidden, inputs], bound: bound, random: &random)
-        weightHH = .uniformParameter([4 * hidden, hidden], bound: bound, random: &random)
-        biasIH = .uniformParameter([4 * hidden], bound: bound, random: &random)
-        biasHH = .uniformParameter([4 * hidden], bound: bound, random: &random)
+        (weightIH, weightHH, biasIH, biasHH) = recurrentWeights(gates: 4, inputs: inputs, hidden: hidden, "LSTM", random: &random)
         hiddenSize = hidden
     }
 

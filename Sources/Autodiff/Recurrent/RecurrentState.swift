@@ -1,4 +1,5 @@
 import _Differentiation
+import NeuralNet
 
 /// The state a recurrent layer carries between time steps (and between truncated-BPTT chunks): the hidden state
 /// [batch, hidden] and, for an LSTM, the cell state [batch, hidden] (empty for a GRU).
@@ -58,4 +59,17 @@ struct RecurrentGeometry {
         ensure(state.hidden.shape == [batch, hidden] && (!cell || state.cell.shape == [batch, hidden]),
                      "\(name): state \(state.hidden.shape)/\(state.cell.shape) is not [\(batch), \(hidden)]")
     }
+}
+
+/// The weights of a recurrent layer of `gates` gates (PyTorch's layout and initialisation U(-1/√hidden, 1/√hidden)):
+/// [gates·hidden, inputs], [gates·hidden, hidden] and two biases of gates·hidden.
+func recurrentWeights(gates: Int, inputs: Int, hidden: Int, _ name: String, random: inout CounterRandom)
+    -> (weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
+{
+    ensure(inputs > 0 && hidden > 0, "\(name) needs positive sizes, got \(inputs) → \(hidden)")
+    let bound = 1 / Float(hidden).squareRoot()
+    return (.uniformParameter([gates * hidden, inputs], bound: bound, random: &random),
+            .uniformParameter([gates * hidden, hidden], bound: bound, random: &random),
+            .uniformParameter([gates * hidden], bound: bound, random: &random),
+            .uniformParameter([gates * hidden], bound: bound, random: &random))
 }

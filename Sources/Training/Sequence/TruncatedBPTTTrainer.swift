@@ -19,6 +19,24 @@ public enum TruncatedBPTTState {
     public static let lossSum = StateKey<Double>("tbptt_loss_sum")
     /// Chunks stepped since the run began (the time-iteration events' counter).
     public static let timeIteration = StateKey<Int>("time_iteration")
+
+    /// Registers the trainer's events, its progress keys (saved in the state dict) and its gradient hooks.
+    static func prepare(_ engine: Engine<SupervisedBatch, SupervisedOutput>, hooks: GradientHooks) {
+        engine.registerEvents(.gradientsReady, counter: .iteration)
+        engine.registerEvents(.timeIterationStarted, .timeIterationCompleted, counter: .stateValue(timeIteration.name))
+        engine.state[.gradientHooks] = hooks
+        finishIteration(engine.state)
+        engine.state[timeIteration] = 0
+        engine.stateDictUserKeys += [chunksDone.name, lossSum.name, carriedState.name, timeIteration.name]
+        engine.resumesWithinIteration = true
+    }
+
+    /// Clears the progress within an iteration (between iterations there is none).
+    static func finishIteration(_ state: EngineState) {
+        state[chunksDone] = 0
+        state[lossSum] = 0
+        state[carriedState] = StateValue.null
+    }
 }
 
 /// A batch the truncated-BPTT trainer cannot cut.
@@ -93,25 +111,14 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
             storage.output = SupervisedOutput(loss: value, predictions: chunkPredictions, targets: y)
             try engine.fireEvent(.timeIterationCompleted)
         }
-        storage[TruncatedBPTTState.chunksDone] = 0
-        storage[TruncatedBPTTState.lossSum] = 0
-        storage[TruncatedBPTTState.carriedState] = StateValue.null
+        TruncatedBPTTState.finishIteration(storage)
         // Every position's predictions (a resumed iteration's earlier chunks are not recomputed: their targets only).
         let resumedColumns = done * chunkLength
         let allPredictions = Tensor(concatenatingColumnsOf: predictions, rows: rows)
         return SupervisedOutput(loss: Float(lossSum / Double(chunks)), predictions: allPredictions,
                                 targets: resumedColumns == 0 ? targets : targets.columns(Swift.min(resumedColumns, time)..<time))
     }
-    engine.registerEvents(.gradientsReady, counter: .iteration)
-    engine.registerEvents(.timeIterationStarted, .timeIterationCompleted, counter: .stateValue(TruncatedBPTTState.timeIteration.name))
-    engine.state[.gradientHooks] = hooks
-    engine.state[TruncatedBPTTState.chunksDone] = 0
-    engine.state[TruncatedBPTTState.lossSum] = 0
-    engine.state[TruncatedBPTTState.carriedState] = StateValue.null
-    engine.state[TruncatedBPTTState.timeIteration] = 0
-    engine.stateDictUserKeys += [TruncatedBPTTState.chunksDone.name, TruncatedBPTTState.lossSum.name, TruncatedBPTTState.carriedState.name,
-                                 TruncatedBPTTState.timeIteration.name]
-    engine.resumesWithinIteration = true
+    TruncatedBPTTState.prepare(engine, hooks: hooks)
     return engine
 }
 

@@ -77,23 +77,12 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
                                             targets: targets.columns(columns))
             try engine.fireEvent(.timeIterationCompleted)
         }
-        state[TruncatedBPTTState.chunksDone] = 0
-        state[TruncatedBPTTState.lossSum] = 0
-        state[TruncatedBPTTState.carriedState] = StateValue.null
+        TruncatedBPTTState.finishIteration(state)
         let resumedColumns = Swift.min(done * chunkLength, time)
         let all = Tensor(concatenatingRows: predictions.map { Tensor(concatenatingColumnsOf: $0, rows: rows) })
         return SupervisedOutput(loss: Float(lossSum / Double(chunks)), predictions: all,
                                 targets: resumedColumns == 0 ? targets : targets.columns(resumedColumns..<time))
     }
-    engine.registerEvents(.gradientsReady, counter: .iteration)
-    engine.registerEvents(.timeIterationStarted, .timeIterationCompleted, counter: .stateValue(TruncatedBPTTState.timeIteration.name))
-    engine.state[.gradientHooks] = hooks
-    engine.state[TruncatedBPTTState.chunksDone] = 0
-    engine.state[TruncatedBPTTState.lossSum] = 0
-    engine.state[TruncatedBPTTState.carriedState] = StateValue.null
-    engine.state[TruncatedBPTTState.timeIteration] = 0
-    engine.stateDictUserKeys += [TruncatedBPTTState.chunksDone.name, TruncatedBPTTState.lossSum.name, TruncatedBPTTState.carriedState.name,
-                                 TruncatedBPTTState.timeIteration.name]
-    engine.resumesWithinIteration = true
+    TruncatedBPTTState.prepare(engine, hooks: hooks)
     return engine
 }
