@@ -232,3 +232,34 @@ struct OperationGradientTests {
         #expect(zip(result.output.values, hidden.values).allSatisfy { abs($0 - $1) < 1e-6 })
     }
 }
+
+/// One differentiable strided convolution, for comparing with the built-in layer.
+struct StridedConvolution: DifferentiableModel {
+    var conv: Conv2DLayer
+    @differentiable(reverse)
+    func callAsFunction(_ x: DTensor) -> DTensor { flatten(conv(x)) }
+}
+
+@Suite("The built-in Conv2D and the differentiable conv2d share one kernel")
+struct StridedConvolutionTests {
+    @Test("with stride 2 and padding 1 the built-in layer equals conv2d: outputs and every gradient")
+    func builtInEqualsDifferentiable() throws {
+        var random = CounterRandom(seed: 6, stream: 1)
+        let model = try AutodiffModel(StridedConvolution(conv: Conv2DLayer(channels: 2, filters: 3, stride: 2, padding: 1, random: &random)),
+                                      inputShape: [2, 7, 7], outputShape: [3 * 4 * 4])
+        let builtIn = try Sequential([Conv2D(inputChannels: 2, outputChannels: 3, kernel: 3, padding: 1, stride: 2), Flatten()],
+                                     inputShape: [2, 7, 7], seed: 0)
+        for (mine, theirs) in zip(model.arena.entries, builtIn.arena.entries) {
+            try builtIn.arena.setParameter(named: theirs.name, to: try model.arena.parameter(named: mine.name))
+        }
+        let x = Tensor(shape: [2, 2, 7, 7], values: GradientChecking.random(196, seed: 3))
+        let context = LayerContext(training: true, randomKey: 0)
+        let ours = try model.forward(x, context: context), theirs = try builtIn.forward(x, context: context)
+        #expect(ours.shape == [2, 48] && theirs.shape == [2, 48])
+        #expect(zip(ours.values, theirs.values).allSatisfy { abs($0 - $1) < 1e-5 })
+        let g = Tensor(shape: [2, 48], values: GradientChecking.random(96, seed: 4))
+        try model.backward(g, accumulate: false, progress: nil)
+        try builtIn.backward(g, accumulate: false, progress: nil)
+        #expect(zip(model.arena.gradientValues, builtIn.arena.gradientValues).allSatisfy { abs($0 - $1) < 1e-4 })
+    }
+}
