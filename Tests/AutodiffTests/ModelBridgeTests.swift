@@ -260,3 +260,20 @@ struct GradientAccumulationTests {
         #expect(model.arena.gradientValues == once, "replaced, not added")
     }
 }
+
+@Suite("Loading a model's state")
+struct ModelStateLoadingTests {
+    @Test("parameters holding NaN or infinity are refused by name")
+    func nonFiniteRefused() throws {
+        let model = try ModelBridgeTests.normalizedClassifier(seed: 1)
+        for bad in [Float.nan, .infinity] {
+            var state = ModelState(model).stateDict()
+            var values = try model.arena.parameter(named: "head.bias").values
+            values[0] = bad
+            state["head.bias"] = .tensor(shape: [2], values: values)
+            #expect(throws: StateDictError.invalidValue(key: "head.bias", reason: "holds NaN or infinite values: the run that saved it had diverged")) {
+                try ModelState(try ModelBridgeTests.normalizedClassifier(seed: 2)).loadStateDict(state)
+            }
+        }
+    }
+}

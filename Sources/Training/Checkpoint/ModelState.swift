@@ -21,12 +21,16 @@ public final class ModelState: Stateful {
         return dict
     }
 
-    /// Loads every parameter and buffer, refusing the first missing or mis-shaped one by name and shapes.
+    /// Loads every parameter and buffer, refusing the first missing, mis-shaped or non-finite one by name.
     public func loadStateDict(_ state: StateDict) throws {
         let arena = model.arena
         var named: [(name: String, shape: [Int], values: [Float])] = []
         for entry in arena.entries {
             let tensor = try state.tensor(entry.name, shape: entry.shape)
+            // A model that is no longer numbers would evaluate to plausible-looking garbage (ReLU turned NaN into 0).
+            guard tensor.values.allSatisfy(\.isFinite) else {
+                throw StateDictError.invalidValue(key: entry.name, reason: "holds NaN or infinite values: the run that saved it had diverged")
+            }
             named.append((entry.name, tensor.shape, tensor.values))
         }
         var buffers: [(name: String, values: Tensor)] = []
