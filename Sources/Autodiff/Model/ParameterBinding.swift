@@ -58,7 +58,7 @@ final class ParameterBinding {
         }
     }
 
-    /// The tangent leaves of a gradient in visiting order (the order of `tangents(_:path:into:)`), without paths.
+    /// The tangent leaves of a gradient in visiting order (the order of `pathsInOrder(_:path:into:)`), without paths.
     static func leaves(_ value: Any, into result: inout [DTensor]) {
         if let tensor = value as? DTensor {
             result.append(tensor)
@@ -69,23 +69,6 @@ final class ParameterBinding {
             return
         }
         for child in Mirror(reflecting: value).children { leaves(child.value, into: &result) }
-    }
-
-    /// The tangent leaves of a gradient, by the same paths (zero tangents are empty).
-    static func tangents(_ value: Any, path: String, into result: inout [String: DTensor]) {
-        if let tensor = value as? DTensor {
-            result[path] = tensor
-            return
-        }
-        for (index, child) in Mirror(reflecting: value).children.enumerated() {
-            let label = child.label ?? String(index)
-            // Array.DifferentiableView keeps its elements under `base`: look through it.
-            if label == "base" || label == "_base" {
-                tangents(child.value, path: path, into: &result)
-                continue
-            }
-            tangents(child.value, path: path.isEmpty ? label : "\(path).\(label)", into: &result)
-        }
     }
 
     /// The tangent leaves with their paths, in visiting order.
@@ -137,14 +120,12 @@ final class ParameterBinding {
                 if let entry = leafEntries[position] { returned.append((entry, leaf)) }
             }
         } else {
-            var byPath: [String: DTensor] = [:]
-            Self.tangents(tangent, path: "", into: &byPath)
             var paths: [(path: String, tensor: DTensor)] = []
             Self.pathsInOrder(tangent, path: "", into: &paths)
             let index = Dictionary(uniqueKeysWithValues: arena.entries.enumerated().map { ($1.name, $0) })
             if leafEntries == nil, paths.count == ordered.count { leafEntries = paths.map { index[$0.path] } }
-            for (entry, parameter) in arena.entries.enumerated() {
-                if let gradient = byPath[parameter.name], !gradient.isZeroTangent { returned.append((entry, gradient)) }
+            for leaf in paths where !leaf.tensor.isZeroTangent {
+                if let entry = index[leaf.path] { returned.append((entry, leaf.tensor)) }
             }
         }
         emptyTangent = returned.isEmpty ? tangent : nil

@@ -94,11 +94,7 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
             let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(hooks.rank))
             let chunkPredictions = try model.forward(x, context: LayerContext(training: true, randomKey: key))
             var (value, gradient) = try loss.valueAndGradient(predictions: chunkPredictions, targets: y)
-            if hooks.lossGradientScale != 1 {
-                gradient.values.withUnsafeMutableBufferPointer { values in
-                    for index in values.indices { values[index] *= hooks.lossGradientScale }
-                }
-            }
+            gradient.scale(by: hooks.lossGradientScale)
             try model.backward(gradient, accumulate: false, progress: nil)
             try engine.fireEvent(.gradientsReady)
             optimizer.step()

@@ -12,10 +12,7 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
     -> Engine<SupervisedBatch, SupervisedOutput>
 {
     precondition(chunkLength > 0, "chunkLength must be positive")
-    let hooks = GradientHooks()
-    let sum = ShardGradientSum(arena: model.arena, shards: shards)
-    hooks.shardSum = sum
-    hooks.rank = shards.rank
+    let (hooks, sum) = GradientHooks.virtualShards(arena: model.arena, shards: shards)
     let dropoutStream = CounterRandom.derive(CounterRandom.streamKey(purpose: "dropout"), seed)
     // 1/shards is a power of two: scaling each shard's gradient by it is exact, so the tree sum is the mean.
     let shardScale = 1 / Float(shards.count)
@@ -56,9 +53,7 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
                 let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(shard))
                 let output = try model.forward(x, context: LayerContext(training: true, randomKey: key))
                 var (value, gradient) = try loss.valueAndGradient(predictions: output, targets: y)
-                gradient.values.withUnsafeMutableBufferPointer { values in
-                    for index in values.indices { values[index] *= shardScale }
-                }
+                gradient.scale(by: shardScale)
                 try model.backward(gradient, accumulate: false, progress: nil)
                 sum.addShard(loss: value)
                 carried[position] = model.carriedState

@@ -25,11 +25,7 @@ public func makeSupervisedTrainer<Batch, Output>(
         let predictions = try model.forward(inputs, context: LayerContext(training: true, randomKey: key))
         var (value, gradient) = try loss.valueAndGradient(predictions: predictions, targets: targets)
         let scale = hooks.lossGradientScale / Float(accumulationSteps)
-        if scale != 1 {
-            gradient.values.withUnsafeMutableBufferPointer { values in
-                for index in values.indices { values[index] *= scale }
-            }
-        }
+        gradient.scale(by: scale)
         let firstOfStep = (iteration - 1) % accumulationSteps == 0
         let lastOfStep = iteration % accumulationSteps == 0
         try model.backward(gradient, accumulate: !firstOfStep, progress: lastOfStep ? hooks.backwardProgress : nil)

@@ -76,3 +76,14 @@ public final class ShardGradientSum {
         lossSum = buffer[arena.count]
     }
 }
+
+extension GradientHooks {
+    /// The hooks of a virtual-shard trainer: its shards' gradient tree, published for `DataParallel`.
+    static func virtualShards(arena: ParameterArena, shards: VirtualShards) -> (hooks: GradientHooks, sum: ShardGradientSum) {
+        let hooks = GradientHooks()
+        let sum = ShardGradientSum(arena: arena, shards: shards)
+        hooks.shardSum = sum
+        hooks.rank = shards.rank
+        return (hooks, sum)
+    }
+}

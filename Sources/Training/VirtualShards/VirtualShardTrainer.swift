@@ -15,10 +15,7 @@ public func makeSupervisedTrainer<Batch, Output>(
     seed: UInt64 = 0, prepareBatch: @escaping (Batch) throws -> (inputs: Tensor, targets: Tensor),
     outputTransform: @escaping (SupervisedStep) -> Output
 ) -> Engine<Batch, Output> {
-    let hooks = GradientHooks()
-    let sum = ShardGradientSum(arena: model.arena, shards: shards)
-    hooks.shardSum = sum
-    hooks.rank = shards.rank
+    let (hooks, sum) = GradientHooks.virtualShards(arena: model.arena, shards: shards)
     let dropoutStream = CounterRandom.derive(CounterRandom.streamKey(purpose: "dropout"), seed)
     // 1/shards is a power of two: scaling each shard's gradient by it is exact, so the tree sum is the mean.
     let shardScale = 1 / Float(shards.count)
@@ -40,9 +37,7 @@ public func makeSupervisedTrainer<Batch, Output>(
             let key = CounterRandom.derive(iterationKey, UInt64(shard))
             let shardPredictions = try model.forward(shardInputs, context: LayerContext(training: true, randomKey: key))
             var (value, gradient) = try loss.valueAndGradient(predictions: shardPredictions, targets: shardTargets)
-            gradient.values.withUnsafeMutableBufferPointer { values in
-                for index in values.indices { values[index] *= shardScale }
-            }
+            gradient.scale(by: shardScale)
             try model.backward(gradient, accumulate: false, progress: nil)
             sum.addShard(loss: value)
             predictions.append(shardPredictions)
