@@ -27,7 +27,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: - C layers (expose only what Swift cannot import)
@@ -61,7 +60,6 @@ let package = Package(
         ]),
         .executableTarget(name: "SwiftTrainCLI", dependencies: [
             "SwiftTrainApp", "ChildProcesses", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "SwiftTrainBench", dependencies: [
             "SwiftTrainApp", "Training", "Autodiff", "CBLAS", "CMPI", "ChildProcesses",

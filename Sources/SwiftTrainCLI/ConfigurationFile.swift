@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Yams
+import Training
 
 /// `--config FILE`: a YAML (or JSON) mapping from option names to values, turned into flags placed before the
 /// command line's own, so that flags given on the command line override the file.
@@ -44,52 +44,174 @@ enum ConfigurationFile {
 
     /// The flags a configuration file stands for.
     static func flags(from path: String) throws -> [String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("\(path): cannot read the configuration file")
+        let entries: [ConfigurationEntry]
+        do {
+            entries = try ConfigurationDocument.entries(in: try readBounded(path))
+        } catch let error as ConfigurationDocumentError {
+            throw ValidationError("\(path): \(error)")
         }
-        let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch {
-            throw ValidationError("\(path): not valid YAML or JSON: \(error)")
-        }
-        guard let mapping = loaded as? [String: Any] else {
-            throw ValidationError("\(path): the configuration must be a mapping of option names to values")
-        }
+        let kinds = TrainCommand.optionKinds
         var flags: [String] = []
-        for key in mapping.keys.sorted() {
-            let value = mapping[key]!
-            if TrainCommand.invertibleFlags.contains(key) || TrainCommand.plainFlags.contains(key) {
-                guard let on = value as? Bool else { throw ValidationError("\(path): '\(key)' must be true or false") }
-                if on { flags.append("--\(key)") } else if TrainCommand.invertibleFlags.contains(key) { flags.append("--no-\(key)") }
+        for entry in entries {
+            let key = entry.key
+            func refuse(_ reason: String) -> ValidationError {
+                ValidationError("\(path): line \(entry.line): '\(key): \(entry.text)' \(reason)")
+            }
+            guard let kind = kinds[key] else {
+                throw ValidationError("\(path): line \(entry.line): unknown key '\(key)' (known: \(kinds.keys.sorted().joined(separator: ", ")))")
+            }
+            let reading = entry.reading
+            switch kind {
+            case .flag(let invertible):
+                guard case .boolean(let on) = reading else { throw refuse("must be true or false") }
+                if on { flags.append("--\(key)") } else if invertible { flags.append("--no-\(key)") }
                 continue
+            case .integer:
+                guard reading == .decimalInteger else { throw refuse(numberProblem(entry, "integer")) }
+                guard Int64(entry.text) != nil || (key == "seed" && UInt64(entry.text) != nil) else {
+                    throw refuse("is out of range for a 64-bit integer")
+                }
+            case .number:
+                guard reading == .decimalInteger || reading == .decimalNumber else { throw refuse(numberProblem(entry, "number")) }
+                guard Double(entry.text)?.isFinite == true else { throw refuse("is out of range for a number") }
+            case .text:
+                switch reading {
+                case .text: break
+                case .boolean, .booleanWord:
+                    throw refuse("is read by YAML readers as a boolean; write the text in quotes: \(key): \"\(entry.text)\"")
+                case .null:
+                    throw refuse("is read by YAML readers as null; leave the option out for its default, or quote the text")
+                case .decimalInteger, .decimalNumber, .ambiguousNumber:
+                    throw refuse("is read by YAML readers as a number; write the text in quotes: \(key): \"\(entry.text)\"")
+                }
             }
-            guard TrainCommand.optionNames.contains(key) else {
-                throw ValidationError("\(path): unknown key '\(key)' (known: \(TrainCommand.optionNames.sorted().joined(separator: ", ")))")
-            }
-            switch value {
-            case let text as String: flags += ["--\(key)", text]
-            case let number as Int: flags += ["--\(key)", String(number)]
-            case let number as Double: flags += ["--\(key)", "\(number)"]
-            case let flag as Bool: flags += ["--\(key)", String(flag)]
-            default: throw ValidationError("\(path): '\(key)' must be a single value")
-            }
+            flags += ["--\(key)", entry.text]
         }
         return flags
+    }
+
+    /// Why a value is not the plain decimal number a numeric option takes.
+    private static func numberProblem(_ entry: ConfigurationEntry, _ kind: String) -> String {
+        if entry.isQuoted { return "is quoted text where a number is expected; write the \(kind) without quotes" }
+        if entry.reading == .ambiguousNumber {
+            return "is read differently by YAML readers (leading zeros, 0x, 0o, '_', ':', '+' or .inf); write a plain decimal \(kind)"
+        }
+        return "must be a plain decimal \(kind)"
+    }
+
+    /// The file's bytes, refusing a file larger than a configuration can be before reading it.
+    private static func readBounded(_ path: String) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ValidationError("\(path): cannot read the configuration file")
+        }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: ConfigurationDocument.maximumBytes + 1) else { return [] }
+        return Array(data)
+    }
+
+    /// The configuration as a file that `--config` reads back to the same options: every option set, in flag order.
+    static func printed(_ command: TrainCommand) -> String {
+        var lines: [String] = []
+        for child in Mirror(reflecting: command).children {
+            guard let label = child.label, let key = TrainCommand.flagName(label), let kind = TrainCommand.optionKinds[key],
+                  let value = TrainCommand.parsedValue(of: child.value) else { continue }
+            switch kind {
+            case .flag, .integer, .number: lines.append("\(key): \(value)")
+            case .text: lines.append("\(key): \(quoted(value))")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A double-quoted YAML/JSON string.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
     }
 }
 
 extension TrainCommand {
-    /// Options that take a value, by their flag names without dashes (from the command's own properties).
-    static var optionNames: Set<String> {
-        let names = Mirror(reflecting: TrainCommand()).children.compactMap { $0.label?.dropFirst() }.map { label in
-            label.reduce(into: "") { result, character in
-                if character.isUppercase { result += "-" + character.lowercased() } else { result.append(character) }
+    /// What a configuration key's value must be.
+    enum OptionKind: Equatable {
+        case flag(invertible: Bool)
+        case integer
+        case number
+        case text
+    }
+
+    /// Every option a configuration file may set, by flag name, with the kind of value it takes (from the command's
+    /// own properties, so a new option is configurable without a list to update).
+    static let optionKinds: [String: OptionKind] = {
+        var kinds: [String: OptionKind] = [:]
+        for child in Mirror(reflecting: TrainCommand()).children {
+            guard let label = child.label, let name = flagName(label) else { continue }
+            let type = String(describing: Swift.type(of: child.value))
+            if type.hasPrefix("Flag<") {
+                kinds[name] = .flag(invertible: invertibleFlags.contains(name))
+            } else if type.contains("<Int>") || type.contains("<Optional<Int>>") || type.contains("UInt64") {
+                kinds[name] = .integer
+            } else if type.contains("Double") {
+                kinds[name] = .number
+            } else {
+                kinds[name] = .text
             }
         }
-        return Set(names).subtracting(invertibleFlags).subtracting(plainFlags).subtracting(["stop-after", "inject-fault", "print-config", "config"])
+        return kinds
+    }()
+
+    /// `--batch-size` for the property `_batchSize`; nil for options a file does not set.
+    static func flagName(_ label: String) -> String? {
+        let name = label.dropFirst().reduce(into: "") { result, character in
+            if character.isUppercase { result += "-" + character.lowercased() } else { result.append(character) }
+        }
+        return ["stop-after", "inject-fault", "print-config", "config"].contains(name) ? nil : name
+    }
+
+    /// The value an option or flag wrapper holds after parsing, as command-line text; nil when unset.
+    static func parsedValue(of wrapper: Any) -> String? {
+        var value: Any = wrapper
+        // Option<Value> and Flag<Value> keep the parsed value in an enum payload; unwrap to the innermost value.
+        for _ in 0..<4 {
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional {
+                guard let some = mirror.children.first?.value else { return nil }
+                value = some
+                continue
+            }
+            if let child = mirror.children.first, mirror.displayStyle == .struct || mirror.displayStyle == .enum {
+                if value is any RawRepresentable || value is String || value is Int || value is Double
+                    || value is UInt64 || value is Bool { break }
+                value = child.value
+                continue
+            }
+            break
+        }
+        switch value {
+        case let raw as any RawRepresentable: return "\(raw.rawValue)"
+        case let text as String: return text
+        case let flag as Bool: return flag ? "true" : "false"
+        case let number as Int: return String(number)
+        case let number as UInt64: return String(number)
+        case let number as Double: return "\(number)"
+        default: return nil
+        }
     }
 
     /// Flags with a `--no-` form.
     static let invertibleFlags: Set<String> = ["progress", "normalize", "overlap"]
-    /// Flags without one.
-    static let plainFlags: Set<String> = ["deterministic"]
 }

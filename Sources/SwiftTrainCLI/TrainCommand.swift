@@ -179,9 +179,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if printConfig {
-            for (option, value) in try makeConfiguration().optionValues where option != "--stop-after" {
-                print("\(option.dropFirst(2)): \(value.contains(":") || value.contains(" ") ? "\"\(value)\"" : value)")
-            }
+            print(ConfigurationFile.printed(self))
             return
         }
         let summary = try TrainingLauncher.train(try makeConfiguration(), simulatedRanks: simulateRanks)

@@ -33,6 +33,40 @@ struct WorkflowTests {
         #expect(help.standardOutput.contains("--eval-every") && help.standardOutput.contains("predict"))
     }
 
+    @Test("--config refuses what YAML readers read differently, naming the file, line and key; --print-config reads back")
+    func configurationValues() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("config-values")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("run.yaml")
+        let refused: [(String, String)] = [
+            ("epochs: 010\n", "'epochs: 010' is read differently by YAML readers"),
+            ("epochs: 0x10\n", "write a plain decimal integer"), ("epochs: 1_0\n", "write a plain decimal integer"),
+            ("lr: 1:30\n", "write a plain decimal number"),
+            ("seed: 18446744073709551616\n", "out of range"),
+            ("label-column: no\n", "read by YAML readers as a boolean"),
+            ("checkpoint-dir: 1e3\n", "read by YAML readers as a number"),
+            ("epochs: 3\nepochs: 4\n", "line 2: 'epochs' is given twice"),
+            ("? [a, b]\n: 1\n", "complex key"), ("a: &x 1\nb: *x\n", "anchor"),
+            (String(repeating: "{", count: 10_000), "nested mapping"),
+            ("data:\n" + (1..<4_000).map { String(repeating: " ", count: $0) + "a:\n" }.joined(), "at most 65536 bytes"),
+        ]
+        for (text, expected) in refused {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let result = try SwiftTrainRunner.run(["--config", file.path, "--print-config"], timeout: 30)
+            #expect(result.exitCode == 2 && result.standardError.contains(expected) && result.standardError.contains(file.path),
+                    "\(text.prefix(40)): exit \(result.exitCode), \(result.standardError)")
+            #expect(result.standardError.split(separator: "\n").count == 1)
+        }
+        let printed = try SwiftTrainRunner.run(["--print-config", "--label-column", "no", "--checkpoint-dir", "1e3",
+                                                "--seed", "18446744073709551615", "--virtual-shards", "4", "--no-overlap"])
+        #expect(printed.exitCode == 0, "\(printed.standardError)")
+        try printed.standardOutput.write(to: file, atomically: true, encoding: .utf8)
+        let reread = try SwiftTrainRunner.run(["--config", file.path, "--print-config"])
+        #expect(reread.exitCode == 0, "\(reread.standardError)")
+        #expect(reread.standardOutput == printed.standardOutput)
+        #expect(printed.standardOutput.contains("label-column: \"no\"") && printed.standardOutput.contains("seed: 18446744073709551615"))
+    }
+
     @Test("--eval-every evaluates inside epochs; --save-best keeps the best files by the metric; the log records both")
     func bestCheckpoints() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("best")
