@@ -142,3 +142,34 @@ struct DatasetTests {
         #expect(inputs == Tensor(shape: [2, 2], values: [7, 5, 2, 5]) && targets == Tensor(shape: [2], values: [1, 0]))
     }
 }
+
+@Suite("Table layouts and class mapping")
+struct TableLayoutTests {
+    @Test("features are rearranged by name; missing, extra and repeated columns are named")
+    func arranged() throws {
+        var data = Dataset(features: [1, 2, 3, 4, 5, 6], featureCount: 3, labels: [0, 1], classNames: ["a", "b"])
+        data.layout = TableLayout(featureNames: ["z", "x", "y"], labelName: "label")
+        let model = TableLayout(featureNames: ["x", "y", "z"], labelName: "label")
+        let arranged = try data.arranged(as: model, path: "f.csv")
+        #expect(arranged.features == [2, 3, 1, 5, 6, 4])
+        #expect(throws: DatasetError.columnMismatch(path: "f.csv", missing: ["w"], unexpected: ["z"])) {
+            try data.arranged(as: TableLayout(featureNames: ["x", "y", "w"], labelName: "label"), path: "f.csv")
+        }
+        #expect(throws: DatasetError.duplicateColumn(path: "f.csv", name: "x")) {
+            try model.columns(in: ["x", "x", "y", "z"], path: "f.csv", dropping: nil)
+        }
+        data.layout = nil
+        #expect(throws: DatasetError.missingHeader(path: "f.csv", columns: ["x", "y", "z", "label"])) {
+            try data.arranged(as: model, path: "f.csv")
+        }
+    }
+
+    @Test("labels are numbered by the model's classes (same text or same number); unknown labels are listed")
+    func relabeled() throws {
+        let data = Dataset(features: [0, 0, 0], featureCount: 1, labels: [0, 1, 0], classNames: ["2.0", "3"])
+        #expect(try data.relabeled(toClasses: ["1", "2", "3"], path: "t.csv").labels == [1, 2, 1])
+        #expect(throws: DatasetError.unknownClasses(path: "t.csv", labels: ["3"], known: ["1", "2"])) {
+            try data.relabeled(toClasses: ["1", "2"], path: "t.csv")
+        }
+    }
+}

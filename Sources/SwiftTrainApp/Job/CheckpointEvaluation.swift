@@ -45,7 +45,15 @@ enum CheckpointEvaluation {
         try record.loadStateDict(jobState)
         var configuration = record.configuration
         let prepared = try PreparedData(configuration)
-        if let labelColumn { configuration.labelColumn = labelColumn }
+        if let saved = record.dataDigest, let current = prepared.digest, saved != current {
+            let changed = "\(configuration.data.description) changed since the checkpoint was written (its SHA-256 differs)"
+            guard override != nil else {
+                throw ConfigurationError.invalid(option: "--split", value: wholeData ? "all" : "test",
+                                                 expected: "the run's own data, but \(changed): its split would hold other rows; "
+                                                     + "evaluate other data with --data")
+            }
+            if communicator.rank == 0 { FileHandle.standardError.write(Data("swift-train: note: \(changed)\n".utf8)) }
+        }
         var test = prepared.test
         if wholeData && override == nil {
             test = prepared.train.subset(Array(0..<prepared.train.count))
@@ -53,9 +61,17 @@ enum CheckpointEvaluation {
             test.labels += prepared.test.labels
             if let values = prepared.train.targetValues { test.targetValues = values + (prepared.test.targetValues ?? []) }
         }
+        if let labelColumn { configuration.labelColumn = labelColumn }
         if let override {
-            test = try PreparedData.load(override, configuration: configuration, seedOffset: 0)
-            if prepared.task == .regression { test = try test.asRegression() }
+            test = try PreparedData.load(override, configuration: configuration, seedOffset: 0, layout: record.layout,
+                                         labelColumn: labelColumn)
+            if prepared.task == .regression {
+                test = try test.asRegression()
+            } else if prepared.task == .classification {
+                // Labels are the model's classes, matched by text or number, never renumbered by this file's own values.
+                let classes = record.classNames.isEmpty ? prepared.train.classNames : record.classNames
+                test = try test.relabeled(toClasses: classes, path: override.description)
+            }
             if case .dictionary(let normalization)? = tree["normalization"] {
                 let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
                 try state.loadStateDict(normalization)

@@ -67,7 +67,10 @@ extension TrainingJob {
             try saved.loadStateDict(job)
             var current = configuration
             current.task = .fixed(data.task)
-            let differences = current.definingDifferences(from: saved.configuration)
+            var differences = current.definingDifferences(from: saved.configuration)
+            if let savedDigest = saved.dataDigest, let digest = data.digest, savedDigest != digest {
+                differences.append("the data \(configuration.data) changed since the checkpoint was written (its SHA-256 differs)")
+            }
             guard differences.isEmpty else { throw ResumeMismatch(differences: differences) }
             if saved.configuration.virtualShards != configuration.virtualShards {
                 func shards(_ count: Int?) -> String { count.map { "--virtual-shards \($0)" } ?? "no virtual shards" }

@@ -13,6 +13,10 @@ public final class JobRecord: Stateful {
 
     /// The classes' names in output order (a classifier), for `predict`.
     public var classNames: [String] = []
+    /// The training table's named columns (a CSV file with a header), matched by name in `evaluate` and `predict`.
+    public var layout: TableLayout?
+    /// A SHA-256 of the training data's files, so `evaluate` and `--resume` notice a file changed since.
+    public var dataDigest: String?
     /// A regression's target standardisation (mean, scale), for `predict`.
     public var targetStandardization: (mean: Double, scale: Double) = (0, 1)
 
@@ -46,6 +50,9 @@ public final class JobRecord: Stateful {
         case .named(let name): dict["label_column"] = .string(name)
         }
         dict["test_data"] = c.testData.map { .string($0.description) } ?? .null
+        dict["feature_names"] = layout.map { .array($0.featureNames.map(StateValue.string)) } ?? .null
+        dict["label_name"] = layout.map { .string($0.labelName) } ?? .null
+        dict["data_sha256"] = dataDigest.map(StateValue.string) ?? .null
         dict["context"] = .int(c.context)
         dict["tbptt"] = .int(c.tbptt)
         return dict
@@ -85,6 +92,15 @@ public final class JobRecord: Stateful {
         if case .double(let mean)? = state["target_mean"], case .double(let scale)? = state["target_scale"], scale > 0 {
             targetStandardization = (mean, scale)
         }
+        if case .array(let names)? = state["feature_names"], case .string(let label)? = state["label_name"] {
+            layout = TableLayout(featureNames: try names.map { value in
+                guard case .string(let name) = value else {
+                    throw StateDictError.invalidValue(key: "feature_names", reason: "a feature name is not text")
+                }
+                return name
+            }, labelName: label)
+        }
+        if case .string(let digest)? = state["data_sha256"] { dataDigest = digest }
         worldSize = try state.int("world_size")
         batchSize = try state.int("batch_size")
     }

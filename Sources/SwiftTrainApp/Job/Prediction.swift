@@ -43,7 +43,7 @@ public enum Prediction {
             throw ConfigurationError.invalid(option: "--data", value: data, expected: "csv:PATH, rows of \(features) features")
         }
         var rows = try CSVDataset.loadFeatures(path: String(data.dropFirst(4)), featureCount: features,
-                                               labelColumn: labelColumn.csvLabelColumn)
+                                               labelColumn: labelColumn.csvLabelColumn, layout: record.layout)
         if case .dictionary(let normalization)? = tree["normalization"] {
             let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
             try state.loadStateDict(normalization)

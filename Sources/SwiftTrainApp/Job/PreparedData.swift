@@ -18,6 +18,8 @@ public struct PreparedData {
     public var taskReason: String?
     /// What loading decided that a user should hear (labels merged as one number, ...).
     public var notes: [String] = []
+    /// A SHA-256 of the training data's files (nil for generated data), recorded so a changed file is noticed.
+    public var digest: String?
 
     /// Loads and splits the data of `configuration`.
     public init(_ configuration: TrainingConfiguration) throws {
@@ -43,8 +45,9 @@ public struct PreparedData {
                          + "and \(validation.count) validation windows of \(configuration.context) tokens)")
         }
         if let testData = configuration.testData {
-            separateTest = try Self.load(testData, configuration: configuration)
+            separateTest = try Self.load(testData, configuration: configuration, layout: primary.layout)
         }
+        digest = try DataDigest.of(configuration.data)
         if let separateTest {
             guard separateTest.featureCount == primary.featureCount, separateTest.sampleShape == primary.sampleShape else {
                 throw ConfigurationError.invalid(
@@ -71,6 +74,9 @@ public struct PreparedData {
         if task == .regression {
             train = try train.asRegression()
             test = try test.asRegression()
+        } else if task == .classification, let testData = configuration.testData {
+            // A separate test file numbers its own labels; the model's classes are the training data's.
+            test = try test.relabeled(toClasses: primary.classNames, path: testData.description)
         }
         if configuration.normalize, case .csv = configuration.data {
             let statistics = FeatureStatistics(train)
@@ -81,9 +87,18 @@ public struct PreparedData {
     }
 
     /// All of a data set: the generated glyphs (from the seed plus `seedOffset`), a CSV file, or IDX's test files.
-    static func load(_ specification: DataSpecification, configuration: TrainingConfiguration, seedOffset: UInt64 = 1) throws
-        -> Dataset
-    {
+    /// With the training data's `layout`, a CSV file's columns are matched to it by name (its label column by the
+    /// training label's name, unless `--label-column` names one).
+    static func load(_ specification: DataSpecification, configuration: TrainingConfiguration, seedOffset: UInt64 = 1,
+                     layout: TableLayout? = nil, labelColumn: LabelColumnSpecification? = nil) throws -> Dataset {
+        if case .csv(let path) = specification, let layout {
+            let label = labelColumn?.csvLabelColumn ?? .named(layout.labelName)
+            do {
+                return try CSVDataset.load(path: path, labelColumn: label).arranged(as: layout, path: path)
+            } catch DatasetError.missingHeader {
+                throw DatasetError.missingHeader(path: path, columns: layout.featureNames + [layout.labelName])
+            }
+        }
         switch specification {
         case .builtin:
             var random = CounterRandom(seed: configuration.seed &+ seedOffset, stream: CounterRandom.streamKey(purpose: "builtin-data"))

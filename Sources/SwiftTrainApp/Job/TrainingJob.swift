@@ -103,7 +103,9 @@ public final class TrainingJob {
         virtualShards = shards
         dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
         record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
-        record.classNames = data.train.classNames.count >= data.test.classNames.count ? data.train.classNames : data.test.classNames
+        record.classNames = data.train.classNames
+        record.layout = data.train.layout
+        record.dataDigest = data.digest
         record.targetStandardization = (Double(plan.targetMean), Double(plan.targetScale))
         for message in data.notes { note(message) }
         if let reason = data.taskReason {

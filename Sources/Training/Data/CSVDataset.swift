@@ -31,11 +31,16 @@ public enum CSVDataset {
     }
 
     /// The feature rows of a file for prediction: rows of `featureCount` numbers, or of `featureCount + 1` fields
-    /// of which the label column (named in a header, or the last) is dropped. A header row is skipped.
-    /// - Throws: `DatasetError` naming the file, line and column of a bad value, or a row of another width.
-    public static func loadFeatures(path: String, featureCount: Int, labelColumn: LabelColumn = .last) throws -> [[Float]] {
+    /// of which the label column (named in a header, or the last) is dropped. A header row is skipped. With the
+    /// model's `layout`, the file must have a header and its columns are matched by name (the label's is optional).
+    /// - Throws: `DatasetError` naming the file, line and column of a bad value, a row of another width, or the
+    ///   columns that differ from the layout's.
+    public static func loadFeatures(path: String, featureCount: Int, labelColumn: LabelColumn = .last,
+                                    layout: TableLayout? = nil) throws -> [[Float]] {
         var rows: [[Float]] = []
         var dropped: Int?
+        var picked: [Int]?
+        var width = 0
         var sawFirst = false
         try forEachLine(path: path) { bytes, line in
             guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -44,6 +49,32 @@ public enum CSVDataset {
             let trimmed = text.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed == "\r" { return }
             let fields = parseFields(text).map { $0.trimmingCharacters(in: .whitespaces) }
+            if !sawFirst, let layout {
+                sawFirst = true
+                width = fields.count
+                guard fields.contains(where: { Float($0) == nil }) else {
+                    throw DatasetError.missingHeader(path: path, columns: layout.featureNames + [layout.labelName])
+                }
+                var label = layout.labelName
+                if case .named(let name) = labelColumn { label = name }
+                picked = try layout.columns(in: fields, path: path, dropping: label)
+                return
+            }
+            if let picked {
+                guard fields.count == width else {
+                    throw DatasetError.wrongFieldCount(path: path, line: line, found: fields.count, expected: width)
+                }
+                var values: [Float] = []
+                values.reserveCapacity(picked.count)
+                for column in picked {
+                    guard let value = Float(fields[column]), value.isFinite else {
+                        throw DatasetError.badValue(path: path, line: line, column: column + 1, text: fields[column])
+                    }
+                    values.append(value)
+                }
+                rows.append(values)
+                return
+            }
             guard fields.count == featureCount || fields.count == featureCount + 1 else {
                 throw DatasetError.wrongFieldCount(path: path, line: line, found: fields.count, expected: featureCount)
             }
@@ -108,6 +139,8 @@ public enum CSVDataset {
         var sawFirstRow = false
         var features: [Float] = []
         var labelTexts: [String] = []
+        /// The header's fields, when the file has one.
+        var header: [String]?
 
         init(path: String, labelColumn: LabelColumn) {
             self.path = path
@@ -128,12 +161,18 @@ public enum CSVDataset {
                 labelIndex = width - 1
                 switch labelColumn {
                 case .last:
-                    if fields.dropLast().contains(where: { Float($0.trimmingCharacters(in: .whitespaces)) == nil }) { return }
+                    if fields.dropLast().contains(where: { Float($0.trimmingCharacters(in: .whitespaces)) == nil }) {
+                        header = fields.map { $0.trimmingCharacters(in: .whitespaces) }
+                        return
+                    }
                 case .named(let name):
-                    guard let index = fields.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == name }) else {
+                    let names = fields.map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard let index = names.firstIndex(of: name) else {
+                        if names.allSatisfy({ Float($0) != nil }) { throw DatasetError.missingHeader(path: path, columns: [name]) }
                         throw DatasetError.missingLabelColumn(path: path, name: name)
                     }
                     labelIndex = index
+                    header = names
                     return
                 }
             }
@@ -179,8 +218,14 @@ public enum CSVDataset {
                 classNames = distinct.sorted()
                 for (index, name) in classNames.enumerated() { classOfText[name] = Int32(index) }
             }
-            return Dataset(features: features, featureCount: width - 1, labels: labelTexts.map { classOfText[$0]! },
-                           classNames: classNames)
+            var dataset = Dataset(features: features, featureCount: width - 1, labels: labelTexts.map { classOfText[$0]! },
+                                  classNames: classNames)
+            if let header {
+                var names = header
+                let label = names.remove(at: labelIndex)
+                dataset.layout = TableLayout(featureNames: names, labelName: label)
+            }
+            return dataset
         }
     }
 

@@ -22,6 +22,8 @@ public struct Dataset: Sendable, Equatable {
     public var sequenceTargets: [Float]?
     /// Targets per sample in `sequenceTargets`.
     public var sequenceTargetLength = 0
+    /// The named columns the samples came from (a CSV file with a header); nil for unnamed data.
+    public var layout: TableLayout?
 
     /// A data set; `features.count` must be `labels.count x featureCount`.
     public init(features: [Float], featureCount: Int, labels: [Int32], classNames: [String], sampleShape: [Int]? = nil) {
@@ -67,6 +69,7 @@ public struct Dataset: Sendable, Equatable {
         var subset = Dataset(features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
                              classNames: classNames, sampleShape: sampleShape)
         subset.targetValues = targetValues.map { values in indices.map { values[$0] } }
+        subset.layout = layout
         if let sequenceTargets {
             let length = sequenceTargetLength
             subset.sequenceTargets = indices.flatMap { sequenceTargets[($0 * length)..<(($0 + 1) * length)] }
@@ -114,6 +117,12 @@ public struct Dataset: Sendable, Equatable {
 
 /// A data file that cannot be used, with where the problem is.
 public enum DatasetError: Error, Equatable, CustomStringConvertible {
+    /// At most ten names, quoted, then how many more.
+    static func list(_ names: [String]) -> String {
+        let shown = names.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
+        return names.count > 10 ? shown + " and \(names.count - 10) more" : shown
+    }
+
     case unreadable(path: String, reason: String)
     case empty(path: String)
     case badValue(path: String, line: Int, column: Int, text: String)
@@ -121,6 +130,10 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case missingLabelColumn(path: String, name: String)
     case badIDX(path: String, reason: String)
     case nonNumericTarget(String)
+    case missingHeader(path: String, columns: [String])
+    case columnMismatch(path: String, missing: [String], unexpected: [String])
+    case duplicateColumn(path: String, name: String)
+    case unknownClasses(path: String, labels: [String], known: [String])
 
     public var description: String {
         switch self {
@@ -133,6 +146,16 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .missingLabelColumn(let path, let name): "\(path): no column named '\(name)' in the header"
         case .badIDX(let path, let reason): "\(path): not a valid IDX file: \(reason)"
         case .nonNumericTarget(let label): "label '\(label)' is not a number, so the data cannot be a regression"
+        case .missingHeader(let path, let columns):
+            "\(path): no header line, but the columns are named (\(columns.joined(separator: ","))): add the header so they are matched by name"
+        case .columnMismatch(let path, let missing, let unexpected):
+            "\(path): the columns differ from the model's: "
+                + [missing.isEmpty ? nil : "missing \(missing.map { "'\($0)'" }.joined(separator: ", "))",
+                   unexpected.isEmpty ? nil : "not in the training data \(unexpected.map { "'\($0)'" }.joined(separator: ", "))"]
+                    .compactMap { $0 }.joined(separator: "; ")
+        case .duplicateColumn(let path, let name): "\(path): the header names column '\(name)' twice"
+        case .unknownClasses(let path, let labels, let known):
+            "\(path): labels outside the model's classes: \(Self.list(labels)) (the model knows \(Self.list(known)))"
         }
     }
 }
