@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SwiftTrainApp
+import Training
 
 /// `swift-train predict`: a checkpoint's model applied to a CSV file's rows.
 struct PredictCommand: ParsableCommand {
@@ -22,6 +23,8 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputProtection.refuse(output: output, option: "--output",
+                                    overwriting: [("--data", String(data.dropFirst(4))), ("--checkpoint", checkpoint)])
         let summary = try Prediction.run(checkpoint: checkpoint, data: data, output: output,
                                          labelColumn: LabelColumnSpecification(parsing: labelColumn))
         guard let summary else { return }

@@ -16,7 +16,9 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         guard !logs.isEmpty else { throw ValidationError("give at least one log") }
-        try TrainingReport.render(logsAt: logs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: output))
+        try OutputProtection.refuse(output: output, option: "--output", overwriting: logs.map { ("log", $0) })
+        let notes = try TrainingReport.render(logsAt: logs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: output))
+        for note in notes { FileHandle.standardError.write(Data("swift-train: \(note)\n".utf8)) }
         FileHandle.standardError.write(Data("swift-train: wrote \(output)\n".utf8))
     }
 }

@@ -172,6 +172,16 @@ struct TrainCommand: ParsableCommand {
         if simulateRanks != nil && ClusterEnvironment.isLaunchedByMPI {
             throw ValidationError("--simulate-ranks cannot be combined with mpirun")
         }
+        if let log {
+            var inputs: [(option: String, path: String)] = []
+            for (option, value) in [("--data", data), ("--test-data", testData)] {
+                if let value, let colon = value.firstIndex(of: ":") { inputs.append((option, String(value[value.index(after: colon)...]))) }
+            }
+            if let resume, resume != "auto" { inputs.append(("--resume", resume)) }
+            do { try OutputProtection.refuse(output: log, option: "--log", overwriting: inputs) } catch {
+                throw ValidationError("\(error)")
+            }
+        }
         do { try makeConfiguration().validate(ranksHere: simulateRanks ?? 1) } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }

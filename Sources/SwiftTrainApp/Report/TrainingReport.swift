@@ -28,26 +28,31 @@ public enum TrainingReport {
 
     struct Point { let x: Double; let y: Double }
 
-    /// Reads the log at `logAt` and writes the SVG to `to`.
-    public static func render(logAt source: URL, to destination: URL) throws {
+    /// Reads the log at `logAt` and writes the SVG to `to`; returns what was skipped, said in words.
+    @discardableResult
+    public static func render(logAt source: URL, to destination: URL) throws -> [String] {
         try render(logsAt: [source], to: destination)
     }
 
     /// Reads the logs and writes one figure to `destination`: SVG, or PNG when its name ends in `.png` (rendered
     /// from the SVG by `rsvg-convert`, Debian's librsvg2-bin, which `launch/setup` installs).
-    public static func render(logsAt sources: [URL], to destination: URL) throws {
+    /// The figure is written under a temporary name and renamed, so a failure never leaves half a file. Returns
+    /// what was skipped (entries with negative counters, values that are not finite or too large to draw).
+    @discardableResult
+    public static func render(logsAt sources: [URL], to destination: URL) throws -> [String] {
         var runs: [(name: String, lines: [String])] = []
         for source in sources {
             guard let text = try? String(contentsOf: source, encoding: .utf8) else { throw ReportError.unreadable(path: source.path) }
             runs.append((source.deletingPathExtension().lastPathComponent,
                          text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
         }
-        let svg = try renderSVG(runs: runs)
+        var notes: [String] = []
+        let svg = try renderSVG(runs: runs, notes: &notes)
         guard destination.pathExtension.lowercased() == "png" else {
             do { try svg.write(to: destination, atomically: true, encoding: .utf8) } catch {
                 throw ReportError.unwritable(path: destination.path)
             }
-            return
+            return notes
         }
         let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-report-\(getpid()).svg")
         defer { try? FileManager.default.removeItem(at: temporary) }
@@ -55,11 +60,17 @@ public enum TrainingReport {
             throw ReportError.unwritable(path: temporary.path)
         }
         let converter: ChildProcess
+        let partial = destination.deletingLastPathComponent()
+            .appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).partial")
+        defer { try? FileManager.default.removeItem(at: partial) }
         do {
-            converter = try ChildProcess(["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", destination.path, temporary.path],
+            converter = try ChildProcess(["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", partial.path, temporary.path],
                                          standardError: .null)
         } catch { throw ReportError.noRasteriser }
-        guard converter.wait().succeeded else { throw ReportError.unwritable(path: destination.path) }
+        guard converter.wait().succeeded, rename(partial.path, destination.path) == 0 else {
+            throw ReportError.unwritable(path: destination.path)
+        }
+        return notes
     }
 
     /// The SVG for the lines of a log.
@@ -69,6 +80,12 @@ public enum TrainingReport {
 
     /// The SVG for several runs' logs, each series named after its run when there are several.
     public static func renderSVG(runs: [(name: String, lines: [String])]) throws -> String {
+        var notes: [String] = []
+        return try renderSVG(runs: runs, notes: &notes)
+    }
+
+    /// The SVG for several runs' logs; `notes` receives what was skipped, per run.
+    public static func renderSVG(runs: [(name: String, lines: [String])], notes: inout [String]) throws -> String {
         var series: [String: [Point]] = [:]
         var worldSizes: [Int] = []
         var final: [String] = []
@@ -76,6 +93,12 @@ public enum TrainingReport {
             let prefix = runs.count > 1 ? "\(run.name): " : ""
             let parsed = try readRun(run.lines)
             worldSizes.append(parsed.worldSize)
+            if parsed.skippedEntries > 0 {
+                notes.append("\(run.name): skipped \(parsed.skippedEntries) entries with a negative epoch or iteration")
+            }
+            if parsed.skippedValues > 0 {
+                notes.append("\(run.name): skipped \(parsed.skippedValues) values that are not finite or beyond ±1e100")
+            }
             for (name, points) in parsed.series { series[prefix + name, default: []] += points }
             for name in ["test_accuracy", "test_r2", "test_loss", "train_loss"] {
                 if let last = parsed.series[name]?.sorted(by: { $0.x < $1.x }).last {
@@ -109,8 +132,11 @@ public enum TrainingReport {
 
     /// One run's series: epoch-level values at whole epochs, evaluations inside epochs at their fraction, and
     /// per-iteration values as "NAME (per iteration)".
-    static func readRun(_ logLines: [String]) throws -> (series: [String: [Point]], worldSize: Int) {
+    static func readRun(_ logLines: [String]) throws
+        -> (series: [String: [Point]], worldSize: Int, skippedEntries: Int, skippedValues: Int)
+    {
         var series: [String: [Point]] = [:]
+        var skippedEntries = 0, skippedValues = 0
         var iterationsPerEpoch: Double?
         var worldSize = 1
         var entries: [(event: String, epoch: Int, iteration: Int, metrics: StateDict)] = []
@@ -124,13 +150,20 @@ public enum TrainingReport {
                   case .int(let epoch)? = entry["epoch"], case .int(let iteration)? = entry["iteration"] else {
                 throw ReportError.malformed(line: index + 1, reason: "needs event, epoch and iteration")
             }
-            if case .int(let size)? = entry["world_size"] { worldSize = size }
+            guard epoch >= 0 && iteration >= 0 else {
+                skippedEntries += 1
+                continue
+            }
+            if case .int(let size)? = entry["world_size"], size > 0 { worldSize = size }
             var metrics: StateDict = [:]
             if case .dictionary(let values)? = entry["metrics"] { metrics = values }
             entries.append((event, epoch, iteration, metrics))
             if event == "epoch_completed", epoch > 0, iterationsPerEpoch == nil { iterationsPerEpoch = Double(iteration) / Double(epoch) }
         }
-        guard !entries.isEmpty else { throw ReportError.empty }
+        guard !entries.isEmpty else {
+            throw skippedEntries > 0 ? ReportError.malformed(line: 1, reason: "every entry has a negative epoch or iteration")
+                : ReportError.empty
+        }
         let perEpoch = iterationsPerEpoch ?? Double(entries.map(\.iteration).max() ?? 1)
         for entry in entries {
             let x = entry.event == "epoch_completed" ? Double(entry.epoch) : Double(entry.iteration) / Swift.max(perEpoch, 1)
@@ -142,21 +175,31 @@ public enum TrainingReport {
                 case .int(let v): number = Double(v)
                 default: continue
                 }
-                guard number.isFinite else { continue }
+                // Beyond ±1e100 the axis arithmetic itself overflows; such a value is said, not drawn.
+                guard number.isFinite && abs(number) <= 1e100 else {
+                    skippedValues += 1
+                    continue
+                }
                 let key = entry.event == "iteration_completed" ? "\(name) (per iteration)" : name
                 series[key, default: []].append(Point(x: x, y: number))
             }
         }
-        return (series, worldSize)
+        return (series, worldSize, skippedEntries, skippedValues)
     }
 
     /// Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten, about `count` of them.
+    /// At most `count + 2` ticks; a span too small for the values' precision gets its two ends.
     static func niceTicks(_ low: Double, _ high: Double, count: Int = 5) -> [Double] {
         let span = Swift.max(high - low, 1e-12)
         let raw = span / Double(count)
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
         let first = floor(low / step) * step, last = ceil(high / step) * step
+        let steps = (last - first) / step
+        // A step below the values' precision (1e300 next to 1e300 + 1) would never advance: two ticks instead.
+        guard steps.isFinite, steps <= Double(count + 2), first + step != first, last - step != last else {
+            return low == high ? [low - 0.5, high + 0.5] : [low, high]
+        }
         return stride(from: first, through: last + step / 2, by: step).map { ($0 / step).rounded() * step }
     }
 
@@ -178,7 +221,10 @@ public enum TrainingReport {
         if unitRange && yMin >= 0 && yMax <= 1 { (yMin, yMax) = (0, 1) }
         if yMax - yMin < 1e-9 { (yMin, yMax) = (yMin - 0.5, yMax + 0.5) }
         let xTicks = niceTicks(0, Swift.max(points.map(\.x).max()!, 1e-9))
-        let yTicks = logarithmic ? Array(stride(from: yMin, through: yMax, by: 1)) : niceTicks(yMin, yMax)
+        // A logarithmic axis gets at most about ten decade ticks, whatever the range (1e-300 to 1e300).
+        let decadeStep = Swift.max(1, ((yMax - yMin) / 10).rounded(.up))
+        if logarithmic { yMax = yMin + ((yMax - yMin) / decadeStep).rounded(.up) * decadeStep }
+        let yTicks = logarithmic ? Array(stride(from: yMin, through: yMax + decadeStep / 2, by: decadeStep)) : niceTicks(yMin, yMax)
         let xMin = xTicks.first!, xMax = xTicks.last!
         (yMin, yMax) = (yTicks.first!, yTicks.last!)
         let plotTop = top + 25

@@ -6,36 +6,31 @@ import Foundation
 ///
 /// `{"elapsed_s":0.5,"epoch":1,"event":"epoch_completed","iteration":45,"lr":0.05,"metrics":{"test_accuracy":0.91},"world_size":4}`
 public final class JSONLinesLogger {
-    private let handle: FileHandle?
+    private let file: AppendingFile?
     private let worldSize: Int
     private let learningRate: (() -> Double)?
     private let start = DispatchTime.now().uptimeNanoseconds
 
-    /// A logger appending to `path` (created when missing); on a non-writing rank it writes nothing.
-    public init(path: String, worldSize: Int, isWriter: Bool = true, learningRate: (() -> Double)? = nil) throws {
+    /// A logger appending to `path` (created when missing); on a non-writing rank it writes nothing. A write that
+    /// fails later (a full disk) stops the log with one report through `onWriteFailure`; the run goes on.
+    /// - Throws: `OutputFileError.unwritable` when the file cannot be opened for writing.
+    public init(path: String, worldSize: Int, isWriter: Bool = true, learningRate: (() -> Double)? = nil,
+                onWriteFailure: @escaping (String) -> Void = AppendingFile.warn) throws {
         self.worldSize = worldSize
         self.learningRate = learningRate
         guard isWriter else {
-            handle = nil
+            file = nil
             return
         }
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CheckpointError.unreadable(path: path, reason: "cannot create the log file")
-            }
-        }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw CheckpointError.unreadable(path: path, reason: "cannot open the log file for writing")
-        }
-        handle.seekToEndOfFile()
-        self.handle = handle
+        file = try AppendingFile(path: path, onFailure: onWriteFailure)
     }
 
-    deinit { try? handle?.close() }
+    /// Why the log stopped being written (a full disk), or nil.
+    public var writeFailure: String? { file?.failure }
 
     /// Writes one line for `event` with the engine's counters and `metrics`.
     public func log(event: String, state: EngineState, metrics: [String: Double]) {
-        guard let handle else { return }
+        guard let file else { return }
         var fields: [String] = [
             "\"elapsed_s\":\(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))",
             "\"epoch\":\(state.epoch)", "\"event\":\(StateJSON.quote(event))", "\"iteration\":\(state.iteration)",
@@ -44,14 +39,14 @@ public final class JSONLinesLogger {
         let metricFields = metrics.keys.sorted().map { "\(StateJSON.quote($0)):\(format(metrics[$0]!))" }
         fields.append("\"metrics\":{\(metricFields.joined(separator: ","))}")
         fields.append("\"world_size\":\(worldSize)")
-        handle.write(Data(("{" + fields.joined(separator: ",") + "}\n").utf8))
+        file.append(("{" + fields.joined(separator: ",") + "}\n").utf8)
     }
 
     /// Writes one line `{"event":"configuration","options":{...}}`: the run's effective options, first in the log.
     public func logConfiguration(_ options: [(name: String, value: String)]) {
-        guard let handle else { return }
+        guard let file else { return }
         let fields = options.map { "\(StateJSON.quote($0.name)):\(StateJSON.quote($0.value))" }
-        handle.write(Data("{\"event\":\"configuration\",\"options\":{\(fields.joined(separator: ","))},\"world_size\":\(worldSize)}\n".utf8))
+        file.append("{\"event\":\"configuration\",\"options\":{\(fields.joined(separator: ","))},\"world_size\":\(worldSize)}\n".utf8)
     }
 
     /// Logs every `every` iterations (the `metrics` closure gives e.g. the running loss) and every epoch

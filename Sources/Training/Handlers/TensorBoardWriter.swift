@@ -12,38 +12,37 @@ import Foundation
 public final class TensorBoardWriter {
     /// The event file.
     public let file: URL?
-    private let handle: FileHandle?
+    private let output: AppendingFile?
 
     /// A writer of a new event file in `directory` (created when missing); writes nothing when not `isWriter`.
-    /// - Throws: `CheckpointError.unwritable` when the directory or the file cannot be written.
-    public init(directory: URL, isWriter: Bool = true) throws {
+    /// A write that fails later (a full disk) stops the file with one report through `onWriteFailure`.
+    /// - Throws: `OutputFileError.unwritable` when the directory or the file cannot be written.
+    public init(directory: URL, isWriter: Bool = true, onWriteFailure: @escaping (String) -> Void = AppendingFile.warn) throws {
         guard isWriter else {
             file = nil
-            handle = nil
+            output = nil
             return
         }
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
-            throw CheckpointError.unwritable(path: directory.path, reason: "cannot create the TensorBoard directory")
+            throw OutputFileError.unwritable(path: directory.path, reason: "cannot create the TensorBoard directory (\(error.localizedDescription))")
         }
         let now = Date().timeIntervalSince1970
         let name = "events.out.tfevents.\(Int(now)).\(ProcessInfo.processInfo.hostName).\(getpid()).swift-train"
         let url = directory.appendingPathComponent(name)
-        guard FileManager.default.createFile(atPath: url.path, contents: nil), let handle = FileHandle(forWritingAtPath: url.path) else {
-            throw CheckpointError.unwritable(path: url.path, reason: "cannot create the event file")
-        }
         file = url
-        self.handle = handle
+        output = try AppendingFile(path: url.path, truncate: true, onFailure: onWriteFailure)
         var event = Protobuf()
         event.double(1, now)
         event.string(3, "brain.Event:2")
         write(event.bytes)
     }
 
-    deinit { try? handle?.close() }
+    /// Why the event file stopped being written (a full disk), or nil.
+    public var writeFailure: String? { output?.failure }
 
     /// Appends one scalar at `step`.
     public func addScalar(_ tag: String, _ value: Double, step: Int) {
-        guard handle != nil else { return }
+        guard output != nil else { return }
         var summaryValue = Protobuf()
         summaryValue.string(1, tag)
         summaryValue.float(2, Float(value))
@@ -57,7 +56,7 @@ public final class TensorBoardWriter {
     }
 
     /// Flushes the file to disk.
-    public func flush() { try? handle?.synchronize() }
+    public func flush() { output?.synchronize() }
 
     private func write(_ data: [UInt8]) {
         var record: [UInt8] = []
@@ -67,7 +66,7 @@ public final class TensorBoardWriter {
         record += Self.littleEndian(Self.maskedCRC(lengthBytes))
         record += data
         record += Self.littleEndian(Self.maskedCRC(data))
-        handle?.write(Data(record))
+        output?.append(record)
     }
 
     static func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
