@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport",
                                                          "ChildProcesses"]),
         .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore"]),
-        .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport", "ChildProcesses"]),
+        .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport", "ChildProcesses", "Training", "EngineCore"]),
         .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

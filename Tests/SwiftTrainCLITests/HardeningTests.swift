@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Training
 
 /// Bad inputs that once crashed, hung or lied: each is now one clear line and a non-zero exit.
 @Suite("Hardened inputs: flags, files and ranks that disagree", .serialized)
@@ -240,5 +241,28 @@ struct StallTests {
         #expect(files.count == 2, "\(files)")
         let inspected = try SwiftTrainRunner.run(["inspect", directory.appendingPathComponent(files.sorted().last!).path])
         #expect(inspected.exitCode == 0, "every background write is complete and valid: \(inspected.standardError)")
+    }
+}
+
+/// Checkpoints whose checksum is valid but whose values are impossible (crafted, or written by a broken tool).
+@Suite("Checkpoints with impossible values", .serialized)
+struct ImpossibleCheckpointTests {
+    @Test("a checkpoint whose epoch_length is 2^62 is refused on resume with one line naming the key")
+    func hugeEpochLength() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("epoch-length")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let options = ["--no-progress", "--builtin-samples", "300", "--model", "mlp:16", "--epochs", "2",
+                       "--checkpoint-dir", directory.path]
+        let trained = try SwiftTrainRunner.run(options)
+        #expect(trained.exitCode == 0, "\(trained.standardError)")
+        let url = URL(fileURLWithPath: try SwiftTrainRunner.string(trained, "checkpoint"))
+        var tree = try CheckpointFile.decode(Array(try Data(contentsOf: url)), source: url.path)
+        guard case .dictionary(var trainer)? = tree["trainer"] else { Issue.record("no trainer state"); return }
+        trainer["epoch_length"] = .int(1 << 62)
+        tree["trainer"] = .dictionary(trainer)
+        try Data(CheckpointFile.encode(tree)).write(to: url)
+        let resumed = try SwiftTrainRunner.run(options.dropLast(2) + ["--epochs", "3", "--resume", url.path])
+        #expect(resumed.exitCode == 1 && resumed.standardError.contains("epoch_length"), "\(resumed.standardError)")
+        #expect(resumed.standardError.split(separator: "\n").filter { $0.contains("error") }.count == 1)
     }
 }

@@ -90,6 +90,13 @@ extension TrainingJob {
         }
         let engine = trainer
         let savedLength = engine.state.epochLength ?? trainLoader.batchesPerPass
+        // A checkpoint (checksum valid, values crafted or corrupted) whose epoch length no data set of this size can
+        // have would overflow the run's arithmetic: refused here, with its value.
+        guard savedLength >= 1, savedLength <= Swift.max(trainLoader.sampler.count, 1),
+              !savedLength.multipliedReportingOverflow(by: configuration.epochs + 1).overflow else {
+            throw CheckpointLoadError(underlying: StateDictError.invalidValue(
+                key: "trainer.epoch_length", reason: "\(savedLength) batches per epoch is impossible for \(trainLoader.sampler.count) samples"))
+        }
         let (iteration, length, note) = trainLoader.continuation(fromIteration: engine.state.iteration, epochLength: savedLength)
         if iteration != engine.state.iteration || length != savedLength {
             var translated = engine.stateDict()
