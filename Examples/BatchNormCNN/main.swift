@@ -39,11 +39,11 @@ func accuracy(of model: any Model) throws -> Double {
     try Accuracy().attach(to: evaluator, name: "accuracy", usage: .runWise) {
         ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
     }
-    try evaluator.run(DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven)))
+    try evaluator.run(try DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven)))
     return evaluator.state.metrics["accuracy"]!
 }
 try trainer.on(.epochCompleted) { engine in print("epoch \(engine.state.epoch): test accuracy \(try accuracy(of: model))") }
-try trainer.run(DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0)), maxEpochs: epochs)
+try trainer.run(try DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0)), maxEpochs: epochs)
 
 // The checkpoint holds the parameters and the running statistics; a fresh model restored from it scores the same.
 let checkpoint = CheckpointFile.encode(["model": .dictionary(ModelState(model).stateDict())])

@@ -31,10 +31,10 @@ try TokenLoss(vocabulary: 256, measure: .bitsPerToken).attach(to: evaluator, nam
     TokenBatch(logits: $0.predictions, targets: $0.targets)
 }
 try trainer.on(.epochCompleted) { engine in
-    try evaluator.run(DataLoader(dataset: validation, batchSize: 16, sampler: DistributedSampler(count: validation.count, shuffle: false)))
+    try evaluator.run(try DataLoader(dataset: validation, batchSize: 16, sampler: DistributedSampler(count: validation.count, shuffle: false)))
     print("epoch \(engine.state.epoch): validation bits per byte \(evaluator.state.metrics["bits_per_byte"]!)")
 }
-try trainer.run(DataLoader(dataset: train, batchSize: 8, sampler: DistributedSampler(count: train.count, seed: 0)), maxEpochs: epochs)
+try trainer.run(try DataLoader(dataset: train, batchSize: 8, sampler: DistributedSampler(count: train.count, seed: 0)), maxEpochs: epochs)
 
 // A continuation of "the ", one byte at a time from the carried state (the most likely byte each step).
 model.carriedState = []

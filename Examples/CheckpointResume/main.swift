@@ -18,7 +18,7 @@ func makeRun() throws -> (Sequential, SGD, Engine<SupervisedBatch, SupervisedOut
                                 Linear(inputs: 32, outputs: 10)], inputShape: [1, 16, 16], seed: 5)
     let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
     let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), seed: 5)
-    let loader = DataLoader(dataset: data, batchSize: 16, sampler: DistributedSampler(count: data.count, seed: 5))
+    let loader = try DataLoader(dataset: data, batchSize: 16, sampler: DistributedSampler(count: data.count, seed: 5))
     return (model, optimizer, trainer, loader)
 }
 

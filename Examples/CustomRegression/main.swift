@@ -87,8 +87,8 @@ try MeanAbsoluteErrorMetric().attach(to: evaluator, name: "mae", usage: .runWise
 try R2Score().attach(to: evaluator, name: "r2", usage: .runWise) {
     RegressionBatch(predictions: $0.predictions, targets: $0.targets)
 }
-let trainLoader = DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0))
-let testLoader = DataLoader(dataset: test, batchSize: 256,
+let trainLoader = try DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0))
+let testLoader = try DataLoader(dataset: test, batchSize: 256,
                             sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven))
 try trainer.on(.epochCompleted(every: 10)) { engine in
     try evaluator.run(testLoader)

@@ -35,14 +35,14 @@ try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy",
     ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
 }
 try trainer.on(.epochCompleted) { engine in
-    try evaluator.run(DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(
+    try evaluator.run(try DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(
         count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
     if communicator.rank == 0 {
         print("epoch \(engine.state.epoch): train loss \(engine.state.metrics["train_loss"]!), "
               + "test accuracy \(evaluator.state.metrics["accuracy"]!) on \(communicator.size) rank(s)")
     }
 }
-let loader = DataLoader(dataset: train, batchSize: 32 / communicator.size, sampler: DistributedSampler(
+let loader = try DataLoader(dataset: train, batchSize: 32 / communicator.size, sampler: DistributedSampler(
     count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 3))
 try trainer.run(loader, maxEpochs: 4)
 try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: trainer.state.iteration)

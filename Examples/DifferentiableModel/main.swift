@@ -35,10 +35,10 @@ let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy(
 try Accuracy().attach(to: evaluator, name: "accuracy", usage: .runWise) {
     ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
 }
-let testLoader = DataLoader(dataset: test, batchSize: 200, sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven))
+let testLoader = try DataLoader(dataset: test, batchSize: 200, sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven))
 try trainer.on(.epochCompleted) { engine in
     try evaluator.run(testLoader)
     print("epoch \(engine.state.epoch): test accuracy \(evaluator.state.metrics["accuracy"]!)")
 }
-try trainer.run(DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0)),
+try trainer.run(try DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0)),
                 maxEpochs: epochs)

@@ -10,9 +10,9 @@ let epochs = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 3
 // Data: 1,000 16 x 16 glyphs, a seeded 80/20 split, and loaders (one process: world size 1, rank 0).
 var random = CounterRandom(seed: 0, stream: 1)
 let (train, validation) = GlyphDataset.generate(count: 1_000, using: &random).split(testFraction: 0.2, using: &random)
-let trainLoader = DataLoader(dataset: train, batchSize: 32,
+let trainLoader = try DataLoader(dataset: train, batchSize: 32,
                              sampler: DistributedSampler(count: train.count, seed: 0, shuffle: true))
-let validationLoader = DataLoader(dataset: validation, batchSize: 256,
+let validationLoader = try DataLoader(dataset: validation, batchSize: 256,
                                   sampler: DistributedSampler(count: validation.count, shuffle: false, tail: .uneven))
 
 // Model, trainer and evaluator: the factories return engines that own everything they need.

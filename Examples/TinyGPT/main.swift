@@ -27,7 +27,7 @@ try trainer.on(.epochCompleted(every: 5)) { engine in
     if world.rank == 0 { print("epoch \(engine.state.epoch): loss \(engine.state.metrics["loss"]!)") }
 }
 let sampler = DistributedSampler(count: train.count, worldSize: world.size, rank: world.rank, seed: 0)
-try trainer.run(DataLoader(dataset: train, batchSize: 4, sampler: sampler), maxEpochs: epochs)
+try trainer.run(try DataLoader(dataset: train, batchSize: 4, sampler: sampler), maxEpochs: epochs)
 
 if world.rank == 0 {
     // Sampling: softmax(logits / temperature) at the last position, drawn from a seeded counter-based generator.

@@ -22,13 +22,13 @@ try trainer.on(.epochCompleted) { engine in
     // The output's loss is the global batch's mean, the same on every rank and every world size.
     if communicator.rank == 0 { print("epoch \(engine.state.epoch): last batch loss \(engine.state.output!.loss)") }
 }
-try trainer.run(DataLoader(dataset: train, microBatchSize: 8, shards: shards, seed: 3), maxEpochs: 3)
+try trainer.run(try DataLoader(dataset: train, microBatchSize: 8, shards: shards, seed: 3), maxEpochs: 3)
 
 let evaluator = makeSupervisedEvaluator(model: model)
 try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
     ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
 }
-try evaluator.run(DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(
+try evaluator.run(try DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(
     count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
 let digest = model.arena.parameterValues.withUnsafeBytes { ModelConsistency.digest($0) }
 if communicator.rank == 0 {

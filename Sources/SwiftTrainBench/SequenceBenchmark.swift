@@ -52,7 +52,7 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
         try communicator.barrier()
         start = monotonicSeconds()
     }
-    let loader = DataLoader(dataset: windows, batchSize: batch,
+    let loader = try DataLoader(dataset: windows, batchSize: batch,
                             sampler: DistributedSampler(count: windows.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
     try trainer.run(loader, maxIterations: warm + steps)
     let seconds = monotonicSeconds() - start

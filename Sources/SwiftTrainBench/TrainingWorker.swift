@@ -72,7 +72,7 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         start = monotonicSeconds()
     }
     try trainer.on(.completed) { _ in end = monotonicSeconds() }
-    let loader = shards.map { DataLoader(dataset: train, microBatchSize: microBatch, shards: $0, seed: 0) }
+    let loader = try shards.map { try DataLoader(dataset: train, microBatchSize: microBatch, shards: $0, seed: 0) }
         ?? DataLoader(dataset: train, batchSize: batch,
                       sampler: DistributedSampler(count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
     try trainer.run(loader, maxEpochs: epochs)
@@ -83,7 +83,7 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
             ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
         }
-        try evaluator.run(DataLoader(dataset: test, batchSize: 256,
+        try evaluator.run(try DataLoader(dataset: test, batchSize: 256,
                                             sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
                                                                         rank: communicator.rank, shuffle: false, tail: .uneven)))
         accuracy = evaluator.state.metrics["accuracy"] ?? .nan

@@ -227,7 +227,7 @@ struct VirtualShardBatchNormTests {
                 let optimizer = SGD(arena: model.arena, learningRate: 0.1)
                 let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: shards)
                 try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
-                try trainer.run(DataLoader(dataset: dataset, microBatchSize: 2, shards: shards, seed: 3), maxIterations: 3)
+                try trainer.run(try DataLoader(dataset: dataset, microBatchSize: 2, shards: shards, seed: 3), maxIterations: 3)
                 return model.arena.parameterValues + model.arena.namedBuffers().flatMap(\.values)
             }
         }

@@ -34,7 +34,7 @@ final class TBPTTRun {
         optimizer = Adam(arena: model.arena, learningRate: 1e-2)
         trainer = makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: chunk)
         let data = try SmallCorpus.windows().train
-        loader = DataLoader(dataset: data, batchSize: 4, sampler: DistributedSampler(count: data.count, seed: 5))
+        loader = try DataLoader(dataset: data, batchSize: 4, sampler: DistributedSampler(count: data.count, seed: 5))
     }
 
     var stateDict: StateDict {
@@ -108,7 +108,7 @@ struct SequenceTrainingTests {
             let (train, validation) = try SmallCorpus.windows()
             let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: Adam(arena: model.arena, learningRate: 1e-2),
                                                    loss: SequenceCrossEntropy(classes: 256), chunkLength: 8)
-            try trainer.run(DataLoader(dataset: train, batchSize: 8, sampler: DistributedSampler(count: train.count, seed: 1)), maxEpochs: 40)
+            try trainer.run(try DataLoader(dataset: train, batchSize: 8, sampler: DistributedSampler(count: train.count, seed: 1)), maxEpochs: 40)
             let evaluator = makeLanguageModelEvaluator(model: model)
             try TokenLoss(vocabulary: 256).attach(to: evaluator, name: "loss", usage: .runWise) { TokenBatch(logits: $0.predictions, targets: $0.targets) }
             try TokenLoss(vocabulary: 256, measure: .perplexity).attach(to: evaluator, name: "perplexity", usage: .runWise) {
@@ -117,7 +117,7 @@ struct SequenceTrainingTests {
             try TokenLoss(vocabulary: 256, measure: .bitsPerToken).attach(to: evaluator, name: "bits", usage: .runWise) {
                 TokenBatch(logits: $0.predictions, targets: $0.targets)
             }
-            try evaluator.run(DataLoader(dataset: validation, batchSize: 8, sampler: DistributedSampler(count: validation.count, shuffle: false)))
+            try evaluator.run(try DataLoader(dataset: validation, batchSize: 8, sampler: DistributedSampler(count: validation.count, shuffle: false)))
             let loss = evaluator.state.metrics["loss"]!
             #expect(loss < 1.5, "\(cell): validation loss \(loss) vs ln 256 = 5.5")
             #expect(abs(evaluator.state.metrics["perplexity"]! - Foundation.exp(loss)) < 1e-9)
@@ -165,7 +165,7 @@ struct SequenceTrainingTests {
                                                    loss: SequenceCrossEntropy(classes: 256), chunkLength: 4)
             try DataParallel(communicator: communicator).attach(to: trainer, model: model)
             let sampler = DistributedSampler(count: data.count, worldSize: 2, rank: communicator.rank, seed: 5)
-            try trainer.run(DataLoader(dataset: data, batchSize: 2, sampler: sampler), maxIterations: 3)
+            try trainer.run(try DataLoader(dataset: data, batchSize: 2, sampler: sampler), maxIterations: 3)
             return model.arena.parameterValues
         }
         #expect(results[0] == results[1])
@@ -173,7 +173,7 @@ struct SequenceTrainingTests {
         let trainer = makeTruncatedBPTTTrainer(model: single, optimizer: SGD(arena: single.arena, learningRate: 0.5),
                                                loss: SequenceCrossEntropy(classes: 256), chunkLength: 4)
         let sampler = DistributedSampler(count: data.count, worldSize: 1, rank: 0, seed: 5)
-        try trainer.run(DataLoader(dataset: data, batchSize: 4, sampler: sampler), maxIterations: 3)
+        try trainer.run(try DataLoader(dataset: data, batchSize: 4, sampler: sampler), maxIterations: 3)
         #expect(zip(results[0], single.arena.parameterValues).allSatisfy { abs($0 - $1) < 1e-4 })
     }
 }
@@ -191,7 +191,7 @@ struct VirtualShardTBPTTTests {
             let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 4,
                                                    virtualShards: shards)
             try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
-            try trainer.run(DataLoader(dataset: data, microBatchSize: 2, shards: shards, seed: 1), maxIterations: 3)
+            try trainer.run(try DataLoader(dataset: data, microBatchSize: 2, shards: shards, seed: 1), maxIterations: 3)
             return model.arena.parameterValues
         }
     }
@@ -214,12 +214,12 @@ struct TokenMetricRanksTests {
             let evaluator = makeLanguageModelEvaluator(model: try SmallCorpus.model())
             var metrics: [TokenLoss] = []
             for measure in [TokenLossMeasure.loss, .perplexity, .bitsPerToken] {
-                let metric = TokenLoss(vocabulary: 256, measure: measure, communicator: communicator)
+                let metric = try TokenLoss(vocabulary: 256, measure: measure, communicator: communicator)
                 try metric.attach(to: evaluator, name: "\(measure)", usage: .runWise) { TokenBatch(logits: $0.predictions, targets: $0.targets) }
                 metrics.append(metric)
             }
             let sampler = DistributedSampler(count: data.count, worldSize: world, rank: rank, shuffle: false, tail: .uneven)
-            try evaluator.run(DataLoader(dataset: data, batchSize: 5, sampler: sampler))
+            try evaluator.run(try DataLoader(dataset: data, batchSize: 5, sampler: sampler))
             return ["loss", "perplexity", "bitsPerToken"].map { evaluator.state.metrics[$0]! }
         }
         let single = try evaluate(LocalCommunicator(), world: 1, rank: 0)

@@ -12,12 +12,12 @@ struct HandlerTests {
     func earlyStopping() throws {
         let scores = [0.5, 0.6, 0.6, 0.59, 0.7, 0.65, 0.66, 0.1]
         let trainer = Engine<Int, Int> { _, b in b }
-        let stopper = EarlyStopping(patience: 2, scoreFunction: { scores[$0.engineState.epoch - 1] }, trainer: trainer)
+        let stopper = try EarlyStopping(patience: 2, scoreFunction: { scores[$0.engineState.epoch - 1] }, trainer: trainer)
         try stopper.attach(to: trainer, event: .epochCompleted)
         try trainer.run([1], maxEpochs: 8)
         // epoch 1 best 0.5; 2 improves; 3 no (1); 4 no (2) -> stop at epoch 4
         #expect(trainer.state.epoch == 4)
-        let restored = EarlyStopping(patience: 2, scoreFunction: { _ in 0 }, trainer: trainer)
+        let restored = try EarlyStopping(patience: 2, scoreFunction: { _ in 0 }, trainer: trainer)
         try restored.loadStateDict(stopper.stateDict())
         #expect(restored.counter == 2 && restored.bestScore == 0.6)
         // minDelta 0.1, patience 3. Non-cumulative: the best follows 0.58, 0.65, 0.7, so 0.58, 0.65, 0.7 are three

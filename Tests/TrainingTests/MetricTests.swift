@@ -22,9 +22,9 @@ struct Classified {
 
     func predicted(_ row: Int) -> Int { (0..<classes).max { scores[row * classes + $0] < scores[row * classes + $1] }! }
 
-    func batch<T>(_ rows: Range<Int>, _ body: (ClassificationBatch) -> T) -> T {
+    func batch<T>(_ rows: Range<Int>, _ body: (ClassificationBatch) throws -> T) rethrows -> T {
         let s = Array(scores[(rows.lowerBound * classes)..<(rows.upperBound * classes)]), l = Array(labels[rows])
-        return body(ClassificationBatch(scores: s, labels: l, count: rows.count, classes: classes))
+        return try body(ClassificationBatch(scores: s, labels: l, count: rows.count, classes: classes))
     }
 
     /// Reference per-class precision, recall and support.
@@ -44,9 +44,9 @@ struct MetricTests {
 
     @Test("accuracy, top-k and the confusion matrix against plain loops, over batches of uneven size")
     func classification() throws {
-        let accuracy = Accuracy(), top2 = TopKAccuracy(k: 2), matrix = ConfusionMatrix(classes: 4)
+        let accuracy = Accuracy(), top2 = try TopKAccuracy(k: 2), matrix = try ConfusionMatrix(classes: 4)
         for rows in [0..<100, 100..<130, 130..<300] {
-            data.batch(rows) { accuracy.update($0); top2.update($0); matrix.update($0) }
+            try data.batch(rows) { accuracy.update($0); try top2.update($0); try matrix.update($0) }
         }
         let correct = (0..<300).filter { data.predicted($0) == Int(data.labels[$0]) }.count
         #expect(try accuracy.compute() == Double(correct) / 300)
@@ -67,8 +67,8 @@ struct MetricTests {
         let reference = data.perClass()
         let f1 = reference.map { $0.precision + $0.recall > 0 ? 2 * $0.precision * $0.recall / ($0.precision + $0.recall) : 0 }
         func measure(_ kind: PrecisionRecall.Kind, _ average: ClassAverage) throws -> PrecisionRecall {
-            let metric = PrecisionRecall(kind, classes: 4, average: average)
-            data.batch(0..<300) { metric.update($0) }
+            let metric = try PrecisionRecall(kind, classes: 4, average: average)
+            try data.batch(0..<300) { try metric.update($0) }
             return metric
         }
         let tolerance = 1e-12
@@ -85,14 +85,14 @@ struct MetricTests {
     func multilabel() throws {
         let scores: [Float] = [0.9, 0.2, 0.6, 0.4, 0.1, 0.7], targets: [Int32] = [1, 0, 1, 1, 0, 1]
         let binary = MultilabelAccuracy()
-        binary.update(MultilabelBatch(scores: scores, targets: targets, count: 6))
+        try binary.update(MultilabelBatch(scores: scores, targets: targets, count: 6))
         #expect(try binary.compute() == 5.0 / 6)
         let multi = MultilabelAccuracy()
-        multi.update(MultilabelBatch(scores: scores, targets: targets, count: 2, labels: 3))
+        try multi.update(MultilabelBatch(scores: scores, targets: targets, count: 2, labels: 3))
         #expect(try multi.compute() == 0.5)
         let logits = MultilabelAccuracy()
         let raw: [Float] = [2, -1]
-        logits.update(MultilabelBatch(scores: raw, targets: [1, 0], count: 2, logits: true))
+        try logits.update(MultilabelBatch(scores: raw, targets: [1, 0], count: 2, logits: true))
         #expect(try logits.compute() == 1)
     }
 
@@ -110,7 +110,7 @@ struct MetricTests {
         let average = Average()
         for value in [1.0, 2, 6] { average.update(value) }
         #expect(try average.compute() == 3)
-        let running = RunningAverage(alpha: 0.5)
+        let running = try RunningAverage(alpha: 0.5)
         running.update(4)
         #expect(try running.compute() == 4)
         running.update(2)
@@ -121,17 +121,17 @@ struct MetricTests {
 
     @Test("4 simulated ranks with uneven shards (one rank empty) give the one-process value exactly")
     func distributedEqualsSingle() throws {
-        let single = Accuracy(), singleF1 = PrecisionRecall(.f1, classes: 4, average: .weighted), singleLoss = Loss()
-        data.batch(0..<300) { single.update($0); singleF1.update($0) }
+        let single = Accuracy(), singleF1 = try PrecisionRecall(.f1, classes: 4, average: .weighted), singleLoss = Loss()
+        try data.batch(0..<300) { single.update($0); try singleF1.update($0) }
         singleLoss.update((0.25, 300))
         let shards = [0..<150, 150..<290, 290..<300, 300..<300]
         let data = self.data
         let results = try SimulatedWorld(size: 4).run { communicator -> [Double] in
             let accuracy = Accuracy(communicator: communicator)
-            let f1 = PrecisionRecall(.f1, classes: 4, average: .weighted, communicator: communicator)
+            let f1 = try PrecisionRecall(.f1, classes: 4, average: .weighted, communicator: communicator)
             let loss = Loss(communicator: communicator)
             let rows = shards[communicator.rank]
-            if !rows.isEmpty { data.batch(rows) { accuracy.update($0); f1.update($0) } }
+            if !rows.isEmpty { try data.batch(rows) { accuracy.update($0); try f1.update($0) } }
             loss.update((0.25, rows.count))
             return [try accuracy.compute(), try f1.compute(), try loss.compute(), try accuracy.compute()]
         }

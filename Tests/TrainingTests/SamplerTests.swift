@@ -40,9 +40,9 @@ struct SamplerTests {
     }
 
     @Test("rank r's batch k holds global positions (k·B + j)·world + r of the epoch's order")
-    func batchesFollowTheOrder() {
+    func batchesFollowTheOrder() throws {
         let sampler = DistributedSampler(count: 20, worldSize: 2, rank: 1, seed: 1)
-        let loader = DataLoader(dataset: dataset(20), batchSize: 3, sampler: sampler)
+        let loader = try DataLoader(dataset: dataset(20), batchSize: 3, sampler: sampler)
         let order = sampler.globalOrder(epoch: 0)
         var iterator = loader.makeIterator()
         let second = (iterator.next(), iterator.next()).1!
@@ -52,9 +52,9 @@ struct SamplerTests {
     }
 
     @Test("resuming at an iteration computes indices only: skipped batches are never loaded")
-    func resumeSkipsWithoutLoading() {
+    func resumeSkipsWithoutLoading() throws {
         let sampler = DistributedSampler(count: 40, worldSize: 1, rank: 0, seed: 2)
-        let loader = DataLoader(dataset: dataset(40), batchSize: 4, sampler: sampler)
+        let loader = try DataLoader(dataset: dataset(40), batchSize: 4, sampler: sampler)
         var iterator = loader.makeIterator(startingAfter: 17)
         let batch = iterator.next()!
         #expect(loader.loadedSamples == 4)
@@ -67,7 +67,7 @@ struct SamplerTests {
 @Suite("Resuming on another world size")
 struct WorldSizeChangeTests {
     @Test("2 ranks stopped mid-epoch, resumed on 3: the epoch's samples are each trained exactly once (padding aside)")
-    func resharding() {
+    func resharding() throws {
         let count = 100, batch = 8
         let data = Dataset(features: (0..<count).map(Float.init), featureCount: 1, labels: Array(repeating: 0, count: count),
                            classNames: ["x"])
@@ -77,7 +77,7 @@ struct WorldSizeChangeTests {
         let consumed = 3 * batch * 2
         var seen = Array(order[0..<consumed])
         for rank in 0..<3 {
-            let loader = DataLoader(dataset: data, batchSize: batch,
+            let loader = try DataLoader(dataset: data, batchSize: batch,
                                     sampler: DistributedSampler(count: count, worldSize: 3, rank: rank, seed: 4))
             let remaining = loader.remainingBatches(epoch: 1, consumed: consumed)
             loader.resumePoint = (1, consumed, loader.batchesPerPass - remaining)

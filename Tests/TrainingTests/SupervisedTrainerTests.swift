@@ -14,8 +14,8 @@ struct SupervisedTrainerTests {
         return Dataset(features: features, featureCount: 6, labels: labels, classNames: ["a", "b", "c"])
     }
 
-    static func loader(_ samples: Int, batch: Int, world: Int = 1, rank: Int = 0) -> DataLoader {
-        DataLoader(dataset: data(samples), batchSize: batch,
+    static func loader(_ samples: Int, batch: Int, world: Int = 1, rank: Int = 0) throws -> DataLoader {
+        try DataLoader(dataset: data(samples), batchSize: batch,
                    sampler: DistributedSampler(count: samples, worldSize: world, rank: rank, shuffle: false, tail: .pad))
     }
 

@@ -32,7 +32,7 @@ struct VirtualShardsTests {
             var losses: [Float] = []
             try trainer.on(.iterationCompleted) { engine in losses.append(engine.state.output!.loss) }
             if let stopAfter { try trainer.on(.iterationCompleted(once: stopAfter)) { $0.terminate() } }
-            let loader = DataLoader(dataset: dataset, microBatchSize: microBatch, shards: layout, seed: 5)
+            let loader = try DataLoader(dataset: dataset, microBatchSize: microBatch, shards: layout, seed: 5)
             try trainer.run(loader, maxEpochs: epochs)
             return (model.arena.parameterValues, losses)
         }
@@ -68,9 +68,9 @@ struct VirtualShardsTests {
 
     @Test("the loader gives each rank its shards' micro-batches; together they are the shard world's batches")
     func loaderShards() throws {
-        let whole = DataLoader(dataset: Self.dataset, microBatchSize: 8, shards: try VirtualShards(count: 4, worldSize: 1, rank: 0), seed: 5)
+        let whole = try DataLoader(dataset: Self.dataset, microBatchSize: 8, shards: try VirtualShards(count: 4, worldSize: 1, rank: 0), seed: 5)
         let halves = try (0..<2).map {
-            DataLoader(dataset: Self.dataset, microBatchSize: 8, shards: try VirtualShards(count: 4, worldSize: 2, rank: $0), seed: 5)
+            try DataLoader(dataset: Self.dataset, microBatchSize: 8, shards: try VirtualShards(count: 4, worldSize: 2, rank: $0), seed: 5)
         }
         #expect(whole.batchesPerPass == halves[0].batchesPerPass)
         #expect(whole.batchesPerPass == 10)  // 300 padded to 300 = 4 x 75; ceil(75 / 8) = 10

@@ -64,6 +64,9 @@ extension Engine {
     public func run<Data: Sequence>(
         _ data: Data, maxEpochs: Int? = nil, maxIterations: Int? = nil, epochLength: Int? = nil
     ) throws -> State<Batch, Output> where Data.Element == Batch {
+        guard !isRunning else { throw EngineError.reentrantRun }
+        isRunning = true
+        defer { isRunning = false }
         let fresh = SequenceSource(data: data)
         try prepare(maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
                     dataCount: fresh.knownCount, fetches: true)
@@ -72,6 +75,8 @@ extension Engine {
             source = suspended
         } else {
             source = RunSource(base: fresh)
+            // Data of another type after interrupt(): it continues the interrupted run from the same position.
+            if let suspension { source.start(after: alignedPosition(counter: suspension.counter)) }
         }
         try loop(&source)
         return state
@@ -274,9 +279,7 @@ extension Engine {
                             }
                             fallthrough
                         case .afterIterationStarted:
-                            guard let current = state.batch else {
-                                preconditionFailure("a handler set state.batch to nil before the process function ran")
-                            }
+                            guard let current = state.batch else { throw EngineError.batchRemoved }
                             let output = try process(self, current)
                             isInsideIteration = false
                             state.output = output
@@ -406,6 +409,9 @@ extension Engine where Batch == Void {
     /// continued) and GET_BATCH events do not fire.
     @inlinable @discardableResult
     public func run(maxEpochs: Int? = nil, maxIterations: Int? = nil, epochLength: Int? = nil) throws -> State<Void, Output> {
+        guard !isRunning else { throw EngineError.reentrantRun }
+        isRunning = true
+        defer { isRunning = false }
         try prepare(maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
                     dataCount: nil, fetches: false)
         var source: RunSource<NoDataSource>

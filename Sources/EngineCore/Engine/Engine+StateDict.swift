@@ -21,14 +21,18 @@ extension Engine: Stateful {
         return dict
     }
 
+    /// The largest iteration count or epoch length a state dict may hold (2^53: no run reaches it, and counting on
+    /// from it cannot overflow).
+    public static var largestCount: Int { 1 << 53 }
+
     /// Restores counters and limits; a later `run` resumes at the saved iteration (mid-epoch included).
     /// - Throws: `StateDictError` for missing keys, both `iteration` and `epoch`, both limits, or a limit
     ///   below the saved progress.
     public func loadStateDict(_ dict: StateDict) throws {
         guard dict["epoch_length"] != nil else { throw StateDictError.missingKey("epoch_length") }
         let epochLength = try dict.optionalInt("epoch_length")
-        if let epochLength, epochLength < 1 {
-            throw StateDictError.invalidValue(key: "epoch_length", reason: "must be at least 1, got \(epochLength)")
+        if let epochLength, epochLength < 1 || epochLength > Self.largestCount {
+            throw StateDictError.invalidValue(key: "epoch_length", reason: "must be from 1 to 2^53, got \(epochLength)")
         }
         let hasIteration = dict["iteration"] != nil, hasEpoch = dict["epoch"] != nil
         if hasIteration == hasEpoch {
@@ -48,6 +52,9 @@ extension Engine: Stateful {
         if hasIteration {
             iteration = try dict.int("iteration")
             guard iteration >= 0 else { throw StateDictError.invalidValue(key: "iteration", reason: "negative") }
+            guard iteration <= Self.largestCount else {
+                throw StateDictError.invalidValue(key: "iteration", reason: "\(iteration) is beyond 2^53, a count no run reaches")
+            }
             epoch = epochLength.map { $0 > 0 ? iteration / $0 : 0 } ?? 0
         } else {
             epoch = try dict.int("epoch")
@@ -55,7 +62,7 @@ extension Engine: Stateful {
                 throw StateDictError.invalidValue(key: "epoch_length", reason: "needed to derive iteration from epoch")
             }
             let (product, overflow) = epoch.multipliedReportingOverflow(by: epochLength)
-            guard epoch >= 0, !overflow else {
+            guard epoch >= 0, !overflow, product <= Self.largestCount else {
                 throw StateDictError.invalidValue(key: "epoch", reason: "\(epoch) epochs of \(epochLength) iterations is out of range")
             }
             iteration = product

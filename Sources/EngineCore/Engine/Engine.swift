@@ -68,6 +68,8 @@ public final class Engine<Batch, Output>: AnyEngine {
     @exclusivity(unchecked) @usableFromInline var skipEpochCompletedOnce = false
     /// Whether the last run ended by `terminate()`: the next run starts a full epoch after it.
     @usableFromInline var terminatedLastRun = false
+    /// Whether `run` is executing (a nested call from a handler is refused).
+    @usableFromInline var isRunning = false
     /// Whether the next epoch must start a fresh pass over the data (after a terminated run).
     @usableFromInline var startsFreshEpoch = false
     /// Where an interrupted run stopped.

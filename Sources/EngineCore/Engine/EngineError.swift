@@ -12,10 +12,18 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case limitSwitch(String)
     case invalidFilter(String)
     case foreignHandle
+    /// `run` called while this engine is running (from one of its handlers or its process function).
+    case reentrantRun
+    /// A handler set `state.batch` to nil before the process function ran.
+    case batchRemoved
 
     public var description: String {
         switch self {
         case .conflictingLimits: "maxEpochs and maxIterations are mutually exclusive"
+        case .reentrantRun:
+            "run was called while this engine is running (from its own handler or process function); call it after run "
+                + "returns, or change the data with setData(_:)"
+        case .batchRemoved: "a handler set state.batch to nil before the process function ran"
         case .invalidLimit(let why): "invalid run limit: \(why)"
         case .missingEpochLength: "epochLength is required when the engine runs without data"
         case .unregisteredEvent(let name): "event '\(name)' is not registered with this engine (use registerEvents)"

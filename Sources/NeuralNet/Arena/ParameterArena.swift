@@ -18,6 +18,7 @@ public enum ParameterError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     case unexpected(name: String)
     case sizeMismatch(name: String, expected: Int, found: Int)
+    case invalidState(name: String, reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,7 @@ public enum ParameterError: Error, Equatable, CustomStringConvertible {
         case .shapeMismatch(let name, let expected, let found):
             "parameter '\(name)' has shape \(found), the model needs \(expected)"
         case .unexpected(let name): "parameter '\(name)' does not exist in the model"
+        case .invalidState(let name, let reason): "saved state '\(name)': \(reason)"
         case .sizeMismatch(let name, let expected, let found):
             "'\(name)' holds \(found) values, expected \(expected)"
         }

@@ -86,11 +86,18 @@ public final class Dropout: ElementwiseLayer {
     private var lastKey: UInt64 = 0
     private let layerSalt: UInt64
 
-    /// A dropout of probability `probability` in [0, 1).
+    /// A dropout of probability `probability` in [0, 1) (another is a `LayerError` when a model is built from it).
     public init(probability: Float, salt: UInt64 = 0) {
-        precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)")
         self.probability = probability
         layerSalt = salt
+    }
+
+    public override func configure(inputShape: [Int]) throws -> [Int] {
+        guard probability >= 0 && probability < 1 else {
+            throw LayerError.invalidArgument(layer: "Dropout(probability: \(probability))", argument: "probability",
+                                             expected: "in [0, 1) (1 would drop everything and scale by infinity)")
+        }
+        return try super.configure(inputShape: inputShape)
     }
 
     @inline(__always)

@@ -15,8 +15,6 @@ public final class Conv2D: KernelLayer {
     /// A convolution from `inputChannels` to `outputChannels` with a square `kernel` ("same" padding by default)
     /// moved by `stride`.
     public init(inputChannels: Int, outputChannels: Int, kernel: Int = 3, padding: Int? = nil, stride: Int = 1) {
-        precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0 && stride > 0, "Conv2D needs positive sizes")
-        precondition((padding ?? 0) >= 0, "Conv2D needs a non-negative padding")
         self.stride = stride
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
@@ -33,6 +31,12 @@ public final class Conv2D: KernelLayer {
     private var pixels: Int { outputHeight * outputWidth }
 
     public func configure(inputShape: [Int]) throws -> [Int] {
+        guard inputChannels > 0 && outputChannels > 0 && kernel > 0 && stride > 0 && padding >= 0 else {
+            throw LayerError.invalidArgument(
+                layer: "Conv2D(inputChannels: \(inputChannels), outputChannels: \(outputChannels), kernel: \(kernel), "
+                    + "padding: \(padding), stride: \(stride))",
+                argument: "each size", expected: "at least 1 (padding at least 0)")
+        }
         guard inputShape.count == 3, inputShape[0] == inputChannels else {
             throw LayerError.badInputShape(layer: "Conv2D(\(inputChannels), \(outputChannels))", shape: inputShape,
                                            expected: "[\(inputChannels), height, width]")
@@ -127,13 +131,13 @@ public final class MaxPool2D: KernelLayer {
 
     /// A pooling of `size x size` windows.
     public init(size: Int = 2) {
-        precondition(size > 0, "pool size must be positive")
         self.size = size
     }
 
     deinit { argmax.deallocate() }
 
     public func configure(inputShape: [Int]) throws -> [Int] {
+        guard size > 0 else { throw LayerError.invalidArgument(layer: "MaxPool2D(size: \(size))", argument: "size", expected: "at least 1") }
         guard inputShape.count == 3, inputShape[1] >= size, inputShape[2] >= size else {
             throw LayerError.badInputShape(layer: "MaxPool2D(\(size))", shape: inputShape,
                                            expected: "[channels, height, width] at least \(size) x \(size)")

@@ -35,6 +35,8 @@ public enum LayerError: Error, Equatable, CustomStringConvertible {
     case badInputShape(layer: String, shape: [Int], expected: String)
     case unsupportedLayer(String)
     case badOutput(layer: String, detail: String)
+    /// A layer made with an argument it cannot take (`Linear(outputs: 0)`), found when a model is built from it.
+    case invalidArgument(layer: String, argument: String, expected: String)
 
     public var description: String {
         switch self {
@@ -42,6 +44,7 @@ public enum LayerError: Error, Equatable, CustomStringConvertible {
         case .unsupportedLayer(let name):
             "\(name) conforms to Layer but neither to TensorLayer nor to KernelLayer, so it cannot run"
         case .badOutput(let layer, let detail): "\(layer) returned \(detail)"
+        case .invalidArgument(let layer, let argument, let expected): "\(layer): \(argument) must be \(expected)"
         }
     }
 }

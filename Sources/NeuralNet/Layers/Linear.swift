@@ -9,14 +9,17 @@ public final class Linear: KernelLayer {
     private var weightGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     private var biasGradient = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
-    /// A layer from `inputs` to `outputs` features.
+    /// A layer from `inputs` to `outputs` features (a size below 1 is a `LayerError` when a model is built from it).
     public init(inputs: Int, outputs: Int) {
-        precondition(inputs > 0 && outputs > 0, "Linear needs positive sizes")
         self.inputs = inputs
         self.outputs = outputs
     }
 
     public func configure(inputShape: [Int]) throws -> [Int] {
+        guard inputs > 0 && outputs > 0 else {
+            throw LayerError.invalidArgument(layer: "Linear(inputs: \(inputs), outputs: \(outputs))", argument: "each size",
+                                             expected: "at least 1")
+        }
         guard inputShape.reduce(1, *) == inputs else {
             throw LayerError.badInputShape(layer: "Linear(\(inputs), \(outputs))", shape: inputShape,
                                            expected: "\(inputs) features")

@@ -56,7 +56,7 @@ public class Adam: Optimizer {
     public func loadState(tensors: [(name: String, shape: [Int], values: [Float])], scalars: [String: Double]) throws {
         try firstMoment.load(from: tensors)
         try secondMoment.load(from: tensors)
-        steps = Int(try requiredScalar(scalars, "steps"))
+        steps = try requiredCount(scalars, "steps")
     }
 }
 

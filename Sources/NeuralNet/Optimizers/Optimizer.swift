@@ -41,3 +41,13 @@ func requiredScalar(_ scalars: [String: Double], _ name: String) throws -> Doubl
     guard let value = scalars[name] else { throw ParameterError.missing(name: name) }
     return value
 }
+
+/// A saved count (an optimizer's steps): a whole number from 0 to 2^53, so a corrupted or crafted state (NaN,
+/// infinity, 1e300, -1) is an error naming it instead of a trap when it is converted.
+func requiredCount(_ scalars: [String: Double], _ name: String) throws -> Int {
+    let value = try requiredScalar(scalars, name)
+    guard value.isFinite, value >= 0, value <= 9_007_199_254_740_992, value.rounded() == value else {
+        throw ParameterError.invalidState(name: name, reason: "\(value) is not a count from 0 to 2^53")
+    }
+    return Int(value)
+}

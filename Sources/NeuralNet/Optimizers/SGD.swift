@@ -40,6 +40,6 @@ public final class SGD: Optimizer {
 
     public func loadState(tensors: [(name: String, shape: [Int], values: [Float])], scalars: [String: Double]) throws {
         try velocity.load(from: tensors)
-        steps = Int(try requiredScalar(scalars, "steps"))
+        steps = try requiredCount(scalars, "steps")
     }
 }

@@ -113,7 +113,7 @@ enum CheckpointEvaluation {
             iteration = (try? trainer.int("iteration")) ?? 0
             if let length = try? trainer.optionalInt("epoch_length"), length > 0 { epoch = iteration / length }
         }
-        let loader = DataLoader(dataset: test, batchSize: batchSize,
+        let loader = try DataLoader(dataset: test, batchSize: batchSize,
                                 sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
                                                             rank: communicator.rank, shuffle: false, tail: .uneven))
         let summary = TrainingSummary(epoch: epoch, iteration: iteration, worldSize: communicator.size, task: plan.task,

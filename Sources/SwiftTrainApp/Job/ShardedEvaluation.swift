@@ -16,8 +16,8 @@ struct ShardedEvaluation {
     init(test: Dataset, batchSize: Int, shards: VirtualShards, plan: TaskPlan,
          evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator) throws {
         self.shards = shards
-        loaders = shards.ownedShards.map { shard in
-            DataLoader(dataset: test, batchSize: batchSize,
+        loaders = try shards.ownedShards.map { shard in
+            try DataLoader(dataset: test, batchSize: batchSize,
                        sampler: DistributedSampler(count: test.count, worldSize: shards.count, rank: shard, shuffle: false,
                                                    tail: .uneven))
         }

@@ -78,7 +78,7 @@ public final class TrainingJob {
                 trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
                                                 seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
             }
-            trainLoader = DataLoader(dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
+            trainLoader = try DataLoader(dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
                                      seed: configuration.seed)
         } else {
             if let recurrent = model as? any RecurrentStateModel {
@@ -89,14 +89,14 @@ public final class TrainingJob {
                 trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
                                                 seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
             }
-            trainLoader = DataLoader(
+            trainLoader = try DataLoader(
                 dataset: data.train, batchSize: configuration.batchSize,
                 sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
                                             seed: configuration.seed, shuffle: true, tail: .pad))
         }
         evaluator = (model as? any RecurrentStateModel) != nil ? makeLanguageModelEvaluator(model: model)
             : makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare, outputTransform: plan.evaluationOutput)
-        testLoader = DataLoader(
+        testLoader = try DataLoader(
             dataset: data.test, batchSize: data.task == .languageModel ? configuration.batchSize : max(configuration.batchSize, 256),
             sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
                                         shuffle: false, tail: .uneven))

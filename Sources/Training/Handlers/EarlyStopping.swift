@@ -21,10 +21,11 @@ public final class EarlyStopping: Stateful {
     public private(set) var bestScore: Double?
 
     /// Early stopping of `trainer` on `scoreFunction` (higher is better).
+    /// - Throws: `ArgumentError` for a patience below 1 or a negative `minDelta`.
     public init(patience: Int, scoreFunction: @escaping (any AnyEngine) -> Double, trainer: any AnyEngine,
-                minDelta: Double = 0, cumulativeDelta: Bool = false) {
-        precondition(patience >= 1, "patience must be at least 1")
-        precondition(minDelta >= 0, "minDelta must not be negative")
+                minDelta: Double = 0, cumulativeDelta: Bool = false) throws {
+        try ArgumentError.require(patience >= 1, "EarlyStopping(patience:)", patience, "at least 1")
+        try ArgumentError.require(minDelta >= 0 && minDelta.isFinite, "EarlyStopping(minDelta:)", minDelta, "a finite number, not negative")
         self.patience = patience
         self.scoreFunction = scoreFunction
         self.trainer = trainer

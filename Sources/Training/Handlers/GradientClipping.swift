@@ -11,8 +11,9 @@ public final class GradientClipping {
     public private(set) var lastNorm = 0.0
 
     /// Clipping at `maxNorm` (positive).
-    public init(maxNorm: Double) {
-        precondition(maxNorm > 0 && maxNorm.isFinite, "maxNorm must be a positive number")
+    /// - Throws: `ArgumentError` for a norm that is not a positive finite number.
+    public init(maxNorm: Double) throws {
+        try ArgumentError.require(maxNorm > 0 && maxNorm.isFinite, "GradientClipping(maxNorm:)", maxNorm, "a positive finite number")
         self.maxNorm = maxNorm
     }
 

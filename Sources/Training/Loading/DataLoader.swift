@@ -29,9 +29,11 @@ public final class DataLoader: ResumableSequence {
     var loadedLayout: (worldSize: Int, batchSize: Int, resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?)?
 
     /// A loader of `batchSize`-sample batches of `dataset` for the rank of `sampler`.
-    public init(dataset: Dataset, batchSize: Int, sampler: DistributedSampler, dropLastBatch: Bool = false) {
-        precondition(batchSize > 0, "batch size must be positive")
-        precondition(sampler.count == dataset.count, "the sampler was made for another data set")
+    /// - Throws: `ArgumentError` for a batch size below 1 or a sampler made for another number of samples.
+    public init(dataset: Dataset, batchSize: Int, sampler: DistributedSampler, dropLastBatch: Bool = false) throws {
+        try ArgumentError.require(batchSize > 0, "DataLoader(batchSize:)", batchSize, "at least 1")
+        try ArgumentError.require(sampler.count == dataset.count, "DataLoader(sampler:)", "a sampler of \(sampler.count) samples",
+                                  "made for the data set's \(dataset.count)")
         self.dataset = dataset
         self.batchSize = batchSize
         self.sampler = sampler
@@ -43,8 +45,9 @@ public final class DataLoader: ResumableSequence {
     /// shard it owns, in shard order. Shard `s` takes every `shards.count`-th position of each epoch's order from
     /// position `s` (padded to a multiple of the shard count), so batches, the epoch's last batch and the resume
     /// point depend on the shards, never on the world size.
-    public init(dataset: Dataset, microBatchSize: Int, shards: VirtualShards, seed: UInt64, shuffle: Bool = true) {
-        precondition(microBatchSize > 0, "batch size must be positive")
+    /// - Throws: `ArgumentError` for a micro-batch size below 1.
+    public init(dataset: Dataset, microBatchSize: Int, shards: VirtualShards, seed: UInt64, shuffle: Bool = true) throws {
+        try ArgumentError.require(microBatchSize > 0, "DataLoader(microBatchSize:)", microBatchSize, "at least 1")
         self.dataset = dataset
         batchSize = microBatchSize
         dropLastBatch = false

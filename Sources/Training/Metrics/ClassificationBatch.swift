@@ -13,9 +13,13 @@ public struct ClassificationBatch: Sendable {
     /// Rows that count (the first `valid`); padded rows after them are ignored.
     public let valid: Int
 
-    /// A batch of `count` rows of `classes` scores and their labels.
+    /// Why the batch cannot be read (arrays smaller than it, predictions of another shape); metrics throw it.
+    public let problem: String?
+
+    /// A batch of `count` rows of `classes` scores and their labels (checked by the metrics that read it).
     public init(scores: [Float], labels: [Int32], count: Int, classes: Int, valid: Int? = nil) {
-        precondition(scores.count >= count * classes && labels.count >= count, "arrays smaller than the batch")
+        problem = count >= 0 && classes >= 1 && scores.count >= count * classes && labels.count >= count ? nil
+            : "\(scores.count) scores and \(labels.count) labels cannot hold \(count) rows of \(classes) classes"
         self.scores = scores
         self.labels = labels
         self.count = count
@@ -25,10 +29,27 @@ public struct ClassificationBatch: Sendable {
 
     /// A batch from a classifier's predictions `[count, classes]` and class-index targets `[count]`.
     public init(predictions: Tensor, targets: Tensor) {
-        precondition(predictions.shape.count == 2 && targets.count == predictions.rows,
-                     "predictions must be [count, classes] and targets [count], got \(predictions.shape) and \(targets.shape)")
-        self.init(scores: predictions.values, labels: targets.values.map { Int32($0) }, count: predictions.rows,
-                  classes: predictions.shape[1])
+        guard predictions.shape.count == 2 && targets.count == predictions.rows else {
+            self.init(scores: [], labels: [], count: 0, classes: 1)
+            self.problemOverride = "predictions must be [count, classes] and targets [count], got \(predictions.shape) and \(targets.shape)"
+            return
+        }
+        self.init(scores: predictions.values, labels: targets.values.map { Int32(exactly: $0.rounded(.towardZero)) ?? -1 },
+                  count: predictions.rows, classes: predictions.shape[1])
+    }
+
+    private var problemOverride: String?
+
+    /// Throws the batch's problem, a class count other than `classes`, or (when `labelsInRange`) a label outside
+    /// the classes, naming `metric`.
+    public func validate(metric: String, classes expected: Int?, labelsInRange: Bool) throws {
+        if let problem = problemOverride ?? problem { throw MetricError("\(metric): \(problem)") }
+        if let expected, expected != classes {
+            throw MetricError("\(metric): the batch has scores for \(classes) classes, the metric counts \(expected)")
+        }
+        if labelsInRange, let bad = labels.prefix(valid).first(where: { $0 < 0 || Int($0) >= classes }) {
+            throw MetricError("\(metric): label \(bad) is outside the classes 0..<\(classes)")
+        }
     }
 
     /// The predicted class of a row (the highest score; the first on ties).

@@ -1,3 +1,4 @@
+import EngineCore
 import Cluster
 /// Scores and 0/1 targets of binary or multilabel classification, for metrics.
 public struct MultilabelBatch: Sendable {
@@ -13,7 +14,6 @@ public struct MultilabelBatch: Sendable {
     /// A batch of `count` rows of `labels` scores and targets.
     public init(scores: [Float], targets: [Int32], count: Int, labels: Int = 1,
                 logits: Bool = false) {
-        precondition(scores.count >= count * labels && targets.count >= count * labels, "buffers smaller than the batch")
         self.scores = scores
         self.targets = targets
         self.count = count
@@ -35,7 +35,12 @@ public final class MultilabelAccuracy: Metric {
     /// An accuracy, reduced over `communicator`'s ranks when given.
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
-    public func update(_ batch: MultilabelBatch) {
+    public func update(_ batch: MultilabelBatch) throws {
+        guard batch.count >= 0, batch.labels >= 1, batch.scores.count >= batch.count * batch.labels,
+              batch.targets.count >= batch.count * batch.labels else {
+            throw MetricError("MultilabelAccuracy: \(batch.scores.count) scores and \(batch.targets.count) targets cannot hold "
+                              + "\(batch.count) rows of \(batch.labels) labels")
+        }
         for row in 0..<batch.count {
             var correct = true
             for label in 0..<batch.labels where batch.predicted(row * batch.labels + label) != (batch.targets[row * batch.labels + label] == 1) {
@@ -59,13 +64,15 @@ public final class TopKAccuracy: Metric {
     public let k: Int
 
     /// A top-k accuracy.
-    public init(k: Int = 5, communicator: (any Communicator)? = nil) {
-        precondition(k > 0, "k must be positive")
+    /// - Throws: `ArgumentError` for a `k` below 1.
+    public init(k: Int = 5, communicator: (any Communicator)? = nil) throws {
+        try ArgumentError.require(k > 0, "TopKAccuracy(k:)", k, "at least 1")
         self.k = k
         self.communicator = communicator
     }
 
-    public func update(_ batch: ClassificationBatch) {
+    public func update(_ batch: ClassificationBatch) throws {
+        try batch.validate(metric: "TopKAccuracy", classes: nil, labelsInRange: true)
         for row in 0..<batch.valid {
             let base = row * batch.classes, label = Int(batch.labels[row]), target = batch.scores[base + label]
             var higher = 0
@@ -90,15 +97,23 @@ public final class ConfusionMatrix: Metric {
     public let classes: Int
 
     /// A matrix for `classes` classes.
-    public init(classes: Int, communicator: (any Communicator)? = nil) {
-        precondition(classes > 0, "classes must be positive")
+    /// - Throws: `ArgumentError` for fewer than 2 classes.
+    public init(classes: Int, communicator: (any Communicator)? = nil) throws {
+        try ArgumentError.require(classes >= 2, "ConfusionMatrix(classes:)", classes, "at least 2")
         self.classes = classes
         sums = Array(repeating: 0, count: classes * classes)
         self.communicator = communicator
     }
 
-    public func update(_ batch: ClassificationBatch) {
-        for row in 0..<batch.valid { sums[Int(batch.labels[row]) * classes + batch.predictedClass(row)] += 1 }
+    /// Adds a batch; as in Ignite, a target outside `0..<classes` (negative, or an ignored index) is left out.
+    /// - Throws: `MetricError` when the batch's scores hold another number of classes.
+    public func update(_ batch: ClassificationBatch) throws {
+        try batch.validate(metric: "ConfusionMatrix", classes: classes, labelsInRange: false)
+        for row in 0..<batch.valid {
+            let label = Int(batch.labels[row])
+            guard label >= 0 && label < classes else { continue }
+            sums[label * classes + batch.predictedClass(row)] += 1
+        }
     }
 
     /// The matrix over every rank: rows are true classes, columns predicted classes. A collective.
@@ -135,13 +150,14 @@ public final class PrecisionRecall: Metric {
     private let matrix: ConfusionMatrix
 
     /// A precision, recall or F1 over `classes` classes.
-    public init(_ kind: Kind, classes: Int, average: ClassAverage = .macro, communicator: (any Communicator)? = nil) {
+    /// - Throws: `ArgumentError` for fewer than 2 classes.
+    public init(_ kind: Kind, classes: Int, average: ClassAverage = .macro, communicator: (any Communicator)? = nil) throws {
         self.kind = kind
         self.average = average
-        matrix = ConfusionMatrix(classes: classes, communicator: communicator)
+        matrix = try ConfusionMatrix(classes: classes, communicator: communicator)
     }
 
-    public func update(_ batch: ClassificationBatch) { matrix.update(batch) }
+    public func update(_ batch: ClassificationBatch) throws { try matrix.update(batch) }
 
     /// The score of each class over every rank (0 for a class never predicted or never present). A collective.
     public func computePerClass() throws -> [Double] {

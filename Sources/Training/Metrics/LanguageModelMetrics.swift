@@ -1,3 +1,4 @@
+import EngineCore
 import Cluster
 import Foundation
 import NeuralNet
@@ -41,26 +42,30 @@ public final class TokenLoss: Metric {
     public let ignoreIndex: Int
 
     /// A token metric over `vocabulary` classes, reduced over `communicator`'s ranks when given.
-    public init(vocabulary: Int, measure: TokenLossMeasure = .loss, ignoreIndex: Int = -100, communicator: (any Communicator)? = nil) {
-        precondition(vocabulary > 0, "TokenLoss needs a vocabulary")
+    /// - Throws: `ArgumentError` for a vocabulary below 1.
+    public init(vocabulary: Int, measure: TokenLossMeasure = .loss, ignoreIndex: Int = -100,
+                communicator: (any Communicator)? = nil) throws {
+        try ArgumentError.require(vocabulary > 0, "TokenLoss(vocabulary:)", vocabulary, "at least 1")
         self.vocabulary = vocabulary
         self.measure = measure
         self.ignoreIndex = ignoreIndex
         self.communicator = communicator
     }
 
-    public func update(_ batch: TokenBatch) {
+    public func update(_ batch: TokenBatch) throws {
         let positions = batch.targets.count
         if batch.logits.count != positions * vocabulary {
-            fatalError("TokenLoss: logits \(batch.logits.shape) do not hold \(vocabulary) classes for targets \(batch.targets.shape)")
+            throw MetricError("TokenLoss: logits \(batch.logits.shape) do not hold \(vocabulary) classes for targets \(batch.targets.shape)")
+        }
+        for target in batch.targets.values where Int(exactly: target) != ignoreIndex {
+            guard target >= 0 && target < Float(vocabulary) && target.rounded() == target else {
+                throw MetricError("TokenLoss: target \(target) outside 0..<\(vocabulary)")
+            }
         }
         batch.logits.values.withUnsafeBufferPointer { logits in
             for position in 0..<positions {
                 let target = batch.targets.values[position]
-                guard Int(target) != ignoreIndex else { continue }
-                if !(target >= 0 && Int(target) < vocabulary && target.rounded() == target) {
-                    fatalError("TokenLoss: target \(target) outside 0..<\(vocabulary)")
-                }
+                guard Int(exactly: target) != ignoreIndex else { continue }
                 let row = logits.baseAddress! + position * vocabulary
                 var top = Double(row[0])
                 for c in 1..<vocabulary { top = Swift.max(top, Double(row[c])) }

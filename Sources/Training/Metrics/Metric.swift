@@ -25,7 +25,9 @@ public protocol Metric: AnyObject {
     /// Clears the sums.
     func reset()
     /// Adds one batch.
-    func update(_ input: Input)
+    /// - Throws: `MetricError` when the batch cannot belong to this metric (another class count, a target outside
+    ///   the vocabulary): the caller's data, never a trap.
+    func update(_ input: Input) throws
     /// The metric's value from global sums.
     func value(from sums: [Double]) throws -> Double
 }
@@ -67,7 +69,7 @@ extension Metric {
                                              outputTransform: @escaping (Output) -> Input) throws {
         try engine.on(.started) { [self] _ in reset() }
         try engine.on(.iterationCompleted) { [self] engine in
-            if let output = engine.state.output { update(outputTransform(output)) }
+            if let output = engine.state.output { try update(outputTransform(output)) }
         }
     }
 
@@ -83,7 +85,7 @@ extension Metric {
         }
         try engine.on(resetEvent) { [self] _ in reset() }
         try engine.on(.iterationCompleted) { [self] engine in
-            if let output = engine.state.output { update(outputTransform(output)) }
+            if let output = engine.state.output { try update(outputTransform(output)) }
         }
         try engine.on(computeEvent) { [self] engine in engine.state.metrics[name] = try compute() }
     }

@@ -1,3 +1,4 @@
+import EngineCore
 import NeuralNet
 import Cluster
 /// Predictions and targets of a regression, for metrics.
@@ -115,8 +116,9 @@ public final class RunningAverage: Metric {
     public let alpha: Double
 
     /// A running average with decay `alpha`.
-    public init(alpha: Double = 0.98, communicator: (any Communicator)? = nil) {
-        precondition(alpha > 0 && alpha < 1, "alpha must be in (0, 1)")
+    /// - Throws: `ArgumentError` for an `alpha` outside (0, 1).
+    public init(alpha: Double = 0.98, communicator: (any Communicator)? = nil) throws {
+        try ArgumentError.require(alpha > 0 && alpha < 1, "RunningAverage(alpha:)", alpha, "in (0, 1)")
         self.alpha = alpha
         self.communicator = communicator
     }

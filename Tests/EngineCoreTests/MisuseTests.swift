@@ -1,0 +1,68 @@
+import EngineCore
+import Testing
+
+/// What a caller can get wrong is a thrown error naming it, never a trap, a crash or a hang.
+@Suite("Misused engines end in errors")
+struct MisuseTests {
+    @Test("run called from the engine's own handler is refused, and the outer run goes on")
+    func reentrantRun() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        var nested: (any Error)?
+        try engine.on(Event.iterationCompleted(once: 1)) { _ in
+            do { try engine.run([4, 5]) } catch { nested = error }
+        }
+        try engine.run([1, 2, 3], maxEpochs: 2)
+        #expect(nested as? EngineError == .reentrantRun)
+        #expect(engine.state.iteration == 6)
+    }
+
+    @Test("state dicts with counts no run reaches (2^62) are refused naming the key; huge limits run and end")
+    func hugeCounts() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        #expect(throws: StateDictError.self) {
+            try engine.loadStateDict(["epoch_length": .int(1 << 62), "iteration": .int(1), "max_epochs": .int(1)])
+        }
+        #expect(throws: StateDictError.self) {
+            try engine.loadStateDict(["epoch_length": .int(3), "iteration": .int(Int.max - 1), "max_epochs": .int(Int.max)])
+        }
+        #expect(throws: StateDictError.self) {
+            try engine.loadStateDict(["epoch_length": .int(1 << 40), "epoch": .int(1 << 40), "max_epochs": .int(Int.max)])
+        }
+        try engine.loadStateDict(["epoch_length": .int(1 << 52), "iteration": .int(1 << 50), "max_epochs": .int(1 << 40)])
+        try engine.on(Event.iterationCompleted(every: 1)) { $0.terminate() }
+        try engine.run([1, 2, 3])
+        #expect(engine.state.iteration == (1 << 50) + 1)
+        let unbounded = Engine<Int, Int> { _, batch in batch }
+        try unbounded.on(Event.iterationCompleted(once: 5)) { $0.terminate() }
+        try unbounded.run([1, 2, 3], maxEpochs: Int.max)
+        #expect(unbounded.state.iteration == 5)
+    }
+
+    @Test("after interrupt(), run with data of another type continues at the same position")
+    func runAfterInterruptWithOtherData() throws {
+        var seen: [Int] = []
+        let engine = Engine<Int, Int> { _, batch in
+            seen.append(batch)
+            return batch
+        }
+        try engine.on(Event.iterationCompleted(once: 2)) { $0.interrupt() }
+        try engine.run([1, 2, 3, 4], maxEpochs: 1)
+        #expect(seen == [1, 2])
+        try engine.run(Set([1]).map { _ in [10, 20, 30, 40] }.first!.lazy.map { $0 }, maxEpochs: 1)
+        #expect(engine.state.iteration == 4)
+        #expect(seen.count == 4)
+    }
+
+    @Test("a handler that removes the batch before the process function is an error")
+    func removedBatch() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        try engine.on(.iterationStarted) { engine in (engine as! Engine<Int, Int>).state.batch = nil }
+        #expect(throws: EngineError.batchRemoved) { try engine.run([1, 2]) }
+    }
+
+    @Test("ArgumentError names the argument, the value and what it must be")
+    func argumentError() {
+        #expect(ArgumentError("EarlyStopping(patience:)", 0, expected: "at least 1").description
+                == "EarlyStopping(patience:) is 0: it must be at least 1")
+    }
+}
