@@ -22,6 +22,10 @@ do {
     try command.run()
 } catch let error as CleanExit {
     SwiftTrain.exit(withError: error)
+} catch let stopped as StoppedBySignal {
+    // Every rank stopped at the same iteration; rank 0 says where and what was saved.
+    if ClusterEnvironment.rank == 0 { FileHandle.standardError.write(Data("swift-train: \(stopped)\n".utf8)) }
+    exit(128 + stopped.signal)
 } catch let failure as AgreedFailure {
     // Every rank failed at the same point; exactly one of them carries the message.
     if failure.shouldPrint { FileHandle.standardError.write(Data("swift-train: error: \(failure)\n".utf8)) }

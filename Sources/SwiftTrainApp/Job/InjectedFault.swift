@@ -2,10 +2,11 @@ import Training
 import Foundation
 
 /// A failure injected on purpose to test that a cluster ends promptly and resumes exactly
-/// (`--inject-fault throw:RANK:ITERATION`, `kill:RANK:ITERATION` or `hang:RANK:ITERATION`).
+/// (`--inject-fault throw:RANK:ITERATION`, `kill:RANK:ITERATION`, `hang:RANK:ITERATION`, or `term:RANK:ITERATION`: a
+/// SIGTERM to that rank alone, as a scheduler's preemption notice).
 package struct InjectedFault: Sendable, Equatable {
     /// What happens.
-    package enum Kind: String, Sendable { case `throw`, kill, hang }
+    package enum Kind: String, Sendable { case `throw`, kill, hang, term }
     package let kind: Kind
     package let rank: Int
     package let iteration: Int
@@ -16,7 +17,7 @@ package struct InjectedFault: Sendable, Equatable {
         guard parts.count == 3, let kind = Kind(rawValue: parts[0]), let rank = Int(parts[1]), rank >= 0,
               let iteration = Int(parts[2]), iteration > 0 else {
             throw ConfigurationError.invalid(option: "--inject-fault", value: text,
-                                             expected: "throw:RANK:ITERATION, kill:RANK:ITERATION or hang:RANK:ITERATION")
+                                             expected: "throw:RANK:ITERATION, kill:RANK:ITERATION, hang:RANK:ITERATION or term:RANK:ITERATION")
         }
         self.kind = kind
         self.rank = rank
@@ -36,6 +37,7 @@ package struct InjectedFault: Sendable, Equatable {
         case .throw: throw Raised(rank: rank, iteration: iteration)
         case .kill: kill(getpid(), SIGKILL)
         case .hang: sleep(600)
+        case .term: kill(getpid(), SIGTERM)
         }
     }
 }

@@ -65,7 +65,10 @@ extension TrainingJob {
             try EarlyStopping(patience: patience, scoreFunction: { [unowned self] _ in bestScore }, trainer: engine)
                 .attach(to: engine, event: .evaluationCompleted)
         }
-        if let seconds = configuration.timeLimit { try TimeLimit(seconds: seconds).attach(to: engine) }
+        // A time limit and the stop signals end every rank at the same iteration (rank 0's clock decides the limit).
+        let stop = try AgreedStop(communicator: communicator, timeLimit: configuration.timeLimit)
+        try stop.attach(to: engine)
+        agreedStop = stop
         if let every = configuration.consistencyCheckEvery {
             try engine.on(.iterationCompleted(every: every)) { [unowned self] engine in
                 try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: engine.state.iteration)

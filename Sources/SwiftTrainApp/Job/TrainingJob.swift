@@ -45,6 +45,8 @@ public final class TrainingJob {
     var iterationsRun = 0
     var samplesRun = 0
     var lastEvaluation: (iteration: Int, metrics: [String: Double])?
+    /// Ends every rank at the same iteration on a stop signal or the time limit.
+    var agreedStop: AgreedStop?
     /// The task's loss, batch preparation and metrics.
     let plan: TaskPlan
 
@@ -132,9 +134,23 @@ public final class TrainingJob {
                  + "--epochs \(configuration.epochs) asks for no more): nothing to train")
         } else {
             do { try engine.run(trainLoader, maxEpochs: configuration.epochs) } catch {
+                agreedStop?.stopCatching()
                 try? checkpoint?.saver.waitForWrites()
                 throw error
             }
+        }
+        agreedStop?.stopCatching()
+        if case .signal(let number)? = agreedStop?.reason {
+            // Preempted (Slurm's SIGTERM, Ctrl-C): every rank stopped at this iteration; rank 0 saves it.
+            var saved: String?
+            if let checkpoint {
+                guard model.arena.parameterValues.allSatisfy(\.isFinite) else {
+                    throw TrainingDiverged(iteration: engine.state.iteration, loss: nil)
+                }
+                saved = try checkpoint.save(iteration: engine.state.iteration, epoch: engine.state.epoch)?.path
+                try checkpoint.saver.waitForWrites()
+            }
+            throw StoppedBySignal(signal: number, iteration: engine.state.iteration, checkpoint: saved)
         }
         try checkpoint?.saver.waitForWrites()
         if let error = engine.state.error { throw error }
@@ -176,5 +192,24 @@ final class OptimizerLearningRate: LearningRateControlled {
     var learningRate: Double {
         get { optimizer.learningRate }
         set { optimizer.learningRate = newValue }
+    }
+}
+
+/// A run ended by a stop signal (a scheduler's SIGTERM, Ctrl-C): every rank finished the same iteration and rank 0
+/// wrote a checkpoint of it; the process should end with 128 + the signal's number, as a killed process would.
+public struct StoppedBySignal: Error, CustomStringConvertible {
+    /// The signal's number.
+    public let signal: Int32
+    /// The iteration every rank completed.
+    public let iteration: Int
+    /// The checkpoint written (nil without --checkpoint-dir).
+    public let checkpoint: String?
+
+    public var description: String {
+        let name = [SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGUSR1: "SIGUSR1"][signal] ?? "signal \(signal)"
+        guard let checkpoint else {
+            return "stopped by \(name) after iteration \(iteration); no checkpoint was written (no --checkpoint-dir)"
+        }
+        return "stopped by \(name) after iteration \(iteration); checkpoint \(checkpoint) written: continue with --resume auto"
     }
 }

@@ -53,9 +53,15 @@ public enum TrainingLauncher {
             BLAS.threadCount = threads ?? 1
             let world = SimulatedWorld(size: ranks, reductionOrder: .fixedRankOrder)
             // Agreed failures come back as values so that the one carrying the message is the one rethrown.
+            let stop = StopRecord()
             let outcomes = try world.run { communicator -> Result<TrainingSummary, AgreedFailure> in
                 do { return .success(try body(communicator)) } catch let failure as AgreedFailure { return .failure(failure) }
+                catch let stopped as StoppedBySignal {
+                    if communicator.rank == 0 { stop.set(stopped) }
+                    return .failure(.silent)
+                }
             }
+            if let stopped = stop.value { throw stopped }
             if let report = outcomes.lazy.compactMap({ if case .failure(let f) = $0, f.shouldPrint { f } else { nil } }).first {
                 throw report
             }
@@ -71,6 +77,10 @@ public enum TrainingLauncher {
                 let summary = try body(communicator)
                 communicator.finalize()
                 return communicator.rank == 0 ? summary : nil
+            } catch let stopped as StoppedBySignal {
+                // Every rank stopped after the same iteration and rank 0's checkpoint is written: a clean end.
+                communicator.finalize()
+                throw stopped
             } catch let failure as AgreedFailure {
                 // Every rank saw the failure at the same point. The rank that carries the message prints it before
                 // MPI_Finalize, which the others wait for: a rank exiting first cannot make mpirun kill it unprinted.
@@ -117,6 +127,14 @@ public enum TrainingLauncher {
         }
         throw AgreedFailure.silent
     }
+}
+
+/// Rank 0's stop, kept while simulated ranks finish.
+private final class StopRecord: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: StoppedBySignal?
+    var value: StoppedBySignal? { lock.withLock { stored } }
+    func set(_ stop: StoppedBySignal) { lock.withLock { stored = stop } }
 }
 
 /// A failure every rank of a job agreed on; only one of them carries the message to print.
