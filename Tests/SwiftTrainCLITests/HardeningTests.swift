@@ -265,4 +265,15 @@ struct ImpossibleCheckpointTests {
         #expect(resumed.exitCode == 1 && resumed.standardError.contains("epoch_length"), "\(resumed.standardError)")
         #expect(resumed.standardError.split(separator: "\n").filter { $0.contains("error") }.count == 1)
     }
+
+    @Test("evaluate and predict under mpirun with a checkpoint missing on rank 0 end with its error, never a hang")
+    func missingOnRankZero() throws {
+        for command in [["evaluate"], ["predict", "--data", "csv:/nonexistent.csv", "--output", "/tmp/never-written.csv"]] {
+            let result = try SwiftTrainRunner.mpirun(ranks: 2, command + ["--checkpoint", "/nonexistent/checkpoint.safetensors"],
+                                                     timeout: 120)
+            #expect(!result.timedOut && result.exitCode != 0, "\(command[0]): exit \(result.exitCode)")
+            #expect(result.standardError.contains("/nonexistent/checkpoint.safetensors: cannot read checkpoint: no such file"),
+                    "\(result.standardError.suffix(500))")
+        }
+    }
 }

@@ -20,9 +20,7 @@ enum CheckpointEvaluation {
     static func run(path: String, data override: DataSpecification?, batchSize: Int, labelColumn: LabelColumnSpecification?,
                     wholeData: Bool, communicator: any Communicator) throws -> TrainingSummary {
         let setup: Setup? = try TrainingLauncher.agreeing(communicator) {
-            var bytes: [UInt8] = communicator.rank == 0 ? try CheckpointFile.read(bytesAt: URL(fileURLWithPath: path)) : []
-            if communicator.size > 1 { try communicator.broadcast(bytes: &bytes, root: 0) }
-            let tree = try CheckpointFile.decode(bytes, source: path)
+            let tree = try CheckpointFile.readOnRoot(URL(fileURLWithPath: path), communicator: communicator)
             return try prepare(tree, path: path, override: override, batchSize: batchSize, labelColumn: labelColumn,
                                wholeData: wholeData, communicator: communicator)
         }

@@ -25,9 +25,7 @@ public enum Prediction {
 
     static func predict(checkpoint path: String, data: String, output: String, labelColumn: LabelColumnSpecification,
                         communicator: any Communicator) throws -> Summary {
-        var bytes: [UInt8] = communicator.rank == 0 ? try CheckpointFile.read(bytesAt: URL(fileURLWithPath: path)) : []
-        if communicator.size > 1 { try communicator.broadcast(bytes: &bytes, root: 0) }
-        let tree = try CheckpointFile.decode(bytes, source: path)
+        let tree = try CheckpointFile.readOnRoot(URL(fileURLWithPath: path), communicator: communicator)
         guard case .dictionary(let jobState)? = tree["job"] else { throw CheckpointError.missingObject(name: "job") }
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
         try record.loadStateDict(jobState)
