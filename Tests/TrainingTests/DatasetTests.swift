@@ -173,3 +173,29 @@ struct TableLayoutTests {
         }
     }
 }
+
+@Suite("CSV reading paths")
+struct CSVReadingPathTests {
+    @Test("rows read on their bytes give exactly what the general (quoted) path gives: values, labels, classes")
+    func fastPathMatchesGeneralPath() throws {
+        var generator = SystemRandomNumberGenerator()
+        let formats = ["%.5f", "%g", "%e", "% .3f", "%.9g"]
+        var plain = "a, b ,c,label\r\n", quoted = "\"a\",\" b \",\"c\",\"label\"\r\n"
+        for row in 0..<500 {
+            let values = (0..<3).map { _ in String(format: formats.randomElement(using: &generator)!, Double.random(in: -1e4...1e4, using: &generator)) }
+            let label = ["cat", "dog", " 7 ", "1.0"][row % 4]
+            plain += values.joined(separator: ",") + "," + label + (row % 2 == 0 ? "\r\n" : "\n")
+            quoted += values.map { "\"\($0)\"" }.joined(separator: ",") + ",\"" + label + "\"\n"
+            if row % 97 == 0 { plain += "  \n" }
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("csv-paths-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fast = directory.appendingPathComponent("plain.csv"), general = directory.appendingPathComponent("quoted.csv")
+        try plain.write(to: fast, atomically: true, encoding: .utf8)
+        try quoted.write(to: general, atomically: true, encoding: .utf8)
+        let a = try CSVDataset.load(path: fast.path), b = try CSVDataset.load(path: general.path)
+        #expect(a.features == b.features && a.labels == b.labels && a.classNames == b.classNames)
+        #expect(a.count == 500 && a.layout == b.layout)
+    }
+}

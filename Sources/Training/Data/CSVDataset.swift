@@ -148,6 +148,7 @@ public enum CSVDataset {
         }
 
         mutating func consume(_ bytes: ArraySlice<UInt8>, line: Int) throws {
+            if sawFirstRow, try consumeUnquoted(bytes, line: line) { return }
             guard let text = String(validating: bytes, as: UTF8.self) else {
                 throw DatasetError.unreadable(path: path, reason: "line \(line) is not UTF-8 text")
             }
@@ -193,6 +194,40 @@ public enum CSVDataset {
             }
         }
 
+        /// A data row without quotes, split and parsed on its bytes (most rows: a CSV of numbers reads at the disk's
+        /// pace, not at a character-by-character parser's); false for a row this path does not take (quotes,
+        /// non-ASCII bytes, a blank line), which the general path then reads.
+        mutating func consumeUnquoted(_ bytes: ArraySlice<UInt8>, line: Int) throws -> Bool {
+            let rowStart = features.count
+            var fieldStart = bytes.startIndex
+            var column = 0
+            var label: ArraySlice<UInt8> = []
+            // Anything unusual (quotes, non-ASCII, a blank line, a bad value, another width) goes to the general
+            // path, which reads it or reports it in its own words.
+            func fallBack() -> Bool {
+                features.removeSubrange(rowStart...)
+                return false
+            }
+            for index in bytes.startIndex...bytes.endIndex {
+                let byte = index < bytes.endIndex ? bytes[index] : UInt8(ascii: ",")
+                if byte >= 0x80 || byte == UInt8(ascii: "\"") { return fallBack() }
+                guard byte == UInt8(ascii: ",") else { continue }
+                let field = CSVDataset.trimmed(bytes[fieldStart..<index])
+                guard column < width, !field.isEmpty else { return fallBack() }
+                if column == labelIndex {
+                    label = field
+                } else {
+                    guard let value = CSVDataset.float(field), value.isFinite else { return fallBack() }
+                    features.append(value)
+                }
+                column += 1
+                fieldStart = index + 1
+            }
+            guard column == width else { return fallBack() }
+            labelTexts.append(String(decoding: label, as: UTF8.self))
+            return true
+        }
+
         /// The data set, classes numbered in numeric (or, for text, lexical) order; spellings of one number merged.
         func dataset(notes: inout [String]) throws -> Dataset {
             guard !labelTexts.isEmpty else { throw DatasetError.empty(path: path) }
@@ -226,6 +261,34 @@ public enum CSVDataset {
                 dataset.layout = TableLayout(featureNames: names, labelName: label)
             }
             return dataset
+        }
+    }
+
+    /// The field without spaces, tabs and carriage returns around it.
+    @inline(__always)
+    static func trimmed(_ field: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var lower = field.startIndex, upper = field.endIndex
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D }
+        while lower < upper, isSpace(field[lower]) { lower += 1 }
+        while upper > lower, isSpace(field[upper - 1]) { upper -= 1 }
+        return field[lower..<upper]
+    }
+
+    /// The ASCII field as a number, as `Float(String)` reads it (the C library's `strtof`), without a String.
+    @inline(__always)
+    static func float(_ field: ArraySlice<UInt8>) -> Float? {
+        guard !field.isEmpty, field.count < 64 else { return field.isEmpty ? nil : Float(String(decoding: field, as: UTF8.self)) }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer -> Float? in
+            var count = 0
+            for byte in field {
+                buffer[count] = CChar(bitPattern: byte)
+                count += 1
+            }
+            buffer[count] = 0
+            var end: UnsafeMutablePointer<CChar>?
+            let value = strtof(buffer.baseAddress!, &end)
+            guard end == buffer.baseAddress! + count, !(field.first! == 0x20) else { return nil }
+            return value
         }
     }
 
