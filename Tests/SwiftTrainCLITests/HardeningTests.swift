@@ -276,4 +276,32 @@ struct ImpossibleCheckpointTests {
                     "\(result.standardError.suffix(500))")
         }
     }
+
+    @Test("a 50 GB CSV (sparse) is refused from its size in seconds; a 2 GB checkpoint claiming a 1 GiB header is refused unread")
+    func hugeInputs() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("huge")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let csv = directory.appendingPathComponent("zeros.csv")
+        try "a,label\n0,0\n0,1\n".write(to: csv, atomically: true, encoding: .utf8)
+        let handle = try FileHandle(forWritingTo: csv)
+        try handle.truncate(atOffset: 50_000_000_000)
+        try handle.close()
+        let started = Date()
+        let trained = try SwiftTrainRunner.run(["--data", "csv:" + csv.path, "--no-progress"], timeout: 60)
+        #expect(trained.exitCode == 2 && trained.standardError.contains("GiB of memory"), "\(trained.standardError)")
+        #expect(Date().timeIntervalSince(started) < 30)
+
+        let checkpoint = directory.appendingPathComponent("huge.safetensors")
+        var header = Data((0..<8).map { UInt8(truncatingIfNeeded: (1 << 30) >> (8 * $0)) })
+        header.append(contentsOf: Array("{".utf8))
+        try header.write(to: checkpoint)
+        let file = try FileHandle(forWritingTo: checkpoint)
+        try file.truncate(atOffset: 2_000_000_000)
+        try file.close()
+        for command in [["inspect", checkpoint.path], ["evaluate", "--checkpoint", checkpoint.path]] {
+            let result = try SwiftTrainRunner.run(command, timeout: 60)
+            #expect(result.exitCode == 1 && result.standardError.contains("a header of 1073741824 bytes (at most 268435456)"),
+                    "\(command[0]): exit \(result.exitCode) \(result.standardError.suffix(300))")
+        }
+    }
 }

@@ -63,6 +63,11 @@ extension TrainingConfiguration {
         if data.isText, case .fixed(let task) = task, task != .languageModel {
             throw ConfigurationError.invalid(option: "--task", value: task.rawValue, expected: "language-model or auto for --data text:PATH")
         }
+        var features = features, samples = samples
+        if features == nil, samples == nil, case .csv(let path) = data, let shape = try? CSVDataset.estimatedShape(path: path) {
+            // From the file's size and first lines, before a row is loaded: a file that cannot fit is refused now.
+            (features, samples) = (Swift.max(shape.columns - 1, 1), shape.rows)
+        }
         let estimate = estimatedBytesPerRank(features: features ?? builtinFeatures, samples: samples) * Double(ranksHere)
         let available = Double(ProcessInfo.processInfo.physicalMemory) * 0.9
         if estimate > available {
@@ -98,6 +103,7 @@ extension TrainingConfiguration {
         let batch = Double(batchSize)
         let activations = batch * widths.reduce(0, +) * 2
         // The data twice (the loaded set and its split), the model four times (parameters, gradients, two states).
-        return 4 * (2 * sampleCount * inputs + 4 * parameters + activations + batch * inputs)
+        // Each sample's label text while a CSV file loads (a small string: 16 bytes).
+        return 4 * (2 * sampleCount * inputs + 4 * parameters + activations + batch * inputs) + 16 * sampleCount
     }
 }

@@ -85,6 +85,9 @@ public enum CheckpointFile {
         guard headerLength <= UInt64(bytes.count - 8) else {
             throw CheckpointError.truncated(path: source, detail: "header of \(headerLength) bytes in a file of \(bytes.count)")
         }
+        guard headerLength <= UInt64(maximumHeaderBytes) else {
+            throw CheckpointError.badHeader(path: source, detail: "a header of \(headerLength) bytes (at most \(maximumHeaderBytes))")
+        }
         let dataStart = 8 + Int(headerLength)
         let headerText = String(decoding: bytes[8..<dataStart], as: UTF8.self)
         let header: StateValue
@@ -174,15 +177,46 @@ public enum CheckpointFile {
         return result
     }
 
-    /// The bytes of the checkpoint at `url`.
+    /// The largest header read: a checkpoint's header is its tensors' names and shapes and its state as JSON (a few
+    /// kilobytes to megabytes); a larger length is a damaged or foreign file, refused before it is read.
+    public static let maximumHeaderBytes = 256 << 20
+
+    /// The bytes of the checkpoint at `url`, read into one allocation after its header length was checked against
+    /// the file's size (a file claiming a 2^60-byte header is refused without reading it).
     public static func read(bytesAt url: URL) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw CheckpointError.unreadable(path: url.path, reason: "no such file")
         }
-        guard let data = FileManager.default.contents(atPath: url.path) else {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw CheckpointError.unreadable(path: url.path, reason: "permission denied or not a file")
         }
-        return [UInt8](data)
+        defer { try? handle.close() }
+        let size: UInt64
+        do { size = try handle.seekToEnd(); try handle.seek(toOffset: 0) } catch {
+            throw CheckpointError.unreadable(path: url.path, reason: "not a regular file")
+        }
+        guard size >= 8 else { throw CheckpointError.truncated(path: url.path, detail: "\(size) bytes") }
+        guard size <= UInt64(ProcessInfo.processInfo.physicalMemory / 2) else {
+            throw CheckpointError.unreadable(path: url.path, reason: "\(size) bytes is more than half of this machine's memory")
+        }
+        let prefix = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
+        guard prefix.count == 8 else { throw CheckpointError.truncated(path: url.path, detail: "\(prefix.count) bytes") }
+        let headerLength = prefix.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard headerLength <= size - 8 else {
+            throw CheckpointError.truncated(path: url.path, detail: "header of \(headerLength) bytes in a file of \(size)")
+        }
+        guard headerLength <= UInt64(maximumHeaderBytes) else {
+            throw CheckpointError.badHeader(path: url.path, detail: "a header of \(headerLength) bytes (at most \(maximumHeaderBytes))")
+        }
+        var bytes = prefix
+        bytes.reserveCapacity(Int(size))
+        while bytes.count < Int(size) {
+            guard let chunk = try? handle.read(upToCount: Swift.min(1 << 26, Int(size) - bytes.count)), !chunk.isEmpty else {
+                throw CheckpointError.truncated(path: url.path, detail: "the file ended at byte \(bytes.count) of \(size)")
+            }
+            bytes.append(contentsOf: chunk)
+        }
+        return bytes
     }
 
     /// Reads, verifies and decodes the checkpoint at `url`.

@@ -102,6 +102,27 @@ public enum CSVDataset {
         return rows
     }
 
+    /// About how many rows and columns the file holds, from its size and its first lines (at most 1 MiB is read):
+    /// enough to refuse a file that cannot fit in memory before loading it.
+    /// - Throws: `DatasetError.unreadable` when the file cannot be read.
+    public static func estimatedShape(path: String) throws -> (rows: Int, columns: Int) {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot open the file" : "no such file"
+            throw DatasetError.unreadable(path: path, reason: reason)
+        }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: 0)
+        let head = [UInt8]((try? handle.read(upToCount: 1 << 20)) ?? Data())
+        let lines = head.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+        let complete = head.count < (1 << 20) ? lines : lines.dropLast()
+        guard let first = complete.first ?? lines.first else { return (0, 0) }
+        let columns = first.filter { $0 == UInt8(ascii: ",") }.count + 1
+        let sampled = complete.dropFirst().prefix(1000)
+        let bytesPerRow = sampled.isEmpty ? Double(first.count + 1) : Double(sampled.reduce(0) { $0 + $1.count + 1 }) / Double(sampled.count)
+        return (Int((Double(size) / Swift.max(bytesPerRow, 1)).rounded(.up)), columns)
+    }
+
     /// Calls `body` with each line of the file (without its newline) and its number, reading 1 MiB at a time, so
     /// a bad line is met before the rest of the file is read.
     static func forEachLine(path: String, _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
