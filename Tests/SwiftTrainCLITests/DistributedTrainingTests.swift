@@ -77,6 +77,34 @@ struct DistributedTrainingTests {
     }
 }
 
+/// Ranks with nothing to evaluate, and options that cannot apply to the data, found before training.
+@Suite("Small data on many ranks", .serialized)
+struct SmallDataTests {
+    @Test("three ranks and two test samples: every rank evaluates (the empty one adds nothing), as simulated ranks do")
+    func moreRanksThanTestRows() throws {
+        let options = ["--no-progress", "--builtin-samples", "40", "--test-fraction", "0.05", "--epochs", "2", "--deterministic",
+                       "--model", "mlp:16"]
+        let real = try SwiftTrainRunner.mpirun(ranks: 3, options)
+        #expect(real.exitCode == 0, "\(real.standardError.suffix(500))")
+        let simulated = try SwiftTrainRunner.run(options + ["--simulate-ranks", "3"])
+        #expect(try SwiftTrainRunner.number(real, "test_loss") == SwiftTrainRunner.number(simulated, "test_loss"))
+        #expect(try SwiftTrainRunner.string(real, "parameters_sha256") == SwiftTrainRunner.string(simulated, "parameters_sha256"))
+    }
+
+    @Test("--save-best with a metric the task does not compute, and more virtual shards than samples, are refused at start")
+    func inapplicableOptions() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("inapplicable")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let best = try SwiftTrainRunner.run(["--no-progress", "--builtin-samples", "300", "--save-best", "r2", "--checkpoint-dir", directory.path])
+        #expect(best.exitCode != 0 && best.standardError.contains("invalid --save-best 'r2': expected a metric of this classification run"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+        let started = Date()
+        let shards = try SwiftTrainRunner.run(["--no-progress", "--builtin-samples", "300", "--virtual-shards", "65536", "--batch-size", "1"])
+        #expect(shards.exitCode != 0 && shards.standardError.contains("at most the 240 training samples"), "\(shards.standardError)")
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+}
+
 @Suite("A stuck rank under a collective deadline")
 struct CollectiveDeadlineTests {
     @Test("with --collective-timeout 3, a rank stuck for minutes makes the job end within seconds, naming a rank")

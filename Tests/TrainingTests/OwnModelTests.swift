@@ -65,4 +65,17 @@ struct OwnModelTests {
         #expect(results[0] == results[1])
         #expect(abs(results[0][0] - 3) < 0.01 && abs(results[0][1] + 2) < 0.01)
     }
+
+    @Test("attaching DataParallel to one engine twice is refused instead of averaging the gradients twice")
+    func attachedTwice() throws {
+        let model = LinearRegressionModel()
+        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
+                                            loss: MeanSquaredError())
+        let parallel = DataParallel(communicator: LocalCommunicator())
+        try parallel.attach(to: trainer, arena: model.arena)
+        #expect(throws: DistributedTrainingError.attachedTwice) { try parallel.attach(to: trainer, model: model) }
+        #expect(throws: DistributedTrainingError.attachedTwice) {
+            try DataParallel(communicator: LocalCommunicator()).attach(to: trainer, arena: model.arena)
+        }
+    }
 }

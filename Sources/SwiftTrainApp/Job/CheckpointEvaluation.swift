@@ -15,6 +15,8 @@ enum CheckpointEvaluation {
         let sharded: ShardedEvaluation?
         let plan: TaskPlan
         let summary: TrainingSummary
+        /// The metrics attached to `evaluator` (unsharded evaluation), in the order they reduce.
+        let metrics: [(name: String, metric: any Metric)]
     }
 
     static func run(path: String, data override: DataSpecification?, batchSize: Int, labelColumn: LabelColumnSpecification?,
@@ -28,7 +30,7 @@ enum CheckpointEvaluation {
         if let sharded = setup.sharded {
             try sharded.run(setup.evaluator, communicator: communicator)
         } else {
-            try setup.evaluator.run(setup.loader)
+            try TaskPlan.evaluate(setup.evaluator, over: setup.loader, metrics: setup.metrics)
         }
         var summary = setup.summary
         summary.metrics = setup.plan.results(of: setup.evaluator)
@@ -105,7 +107,8 @@ enum CheckpointEvaluation {
                     + "the metrics may differ in the last bits from another world size's\n").utf8))
             }
         }
-        if sharded == nil { try plan.attachMetrics(to: evaluator, communicator: communicator) }
+        var metrics: [(name: String, metric: any Metric)] = []
+        if sharded == nil { metrics = try plan.attachMetrics(to: evaluator, communicator: communicator) }
         var iteration = 0, epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0
@@ -118,6 +121,6 @@ enum CheckpointEvaluation {
                                       metrics: [:], trainSamplesPerSecond: 0,
                                       parametersSHA256: TrainingJob.parametersSHA256(model),
                                       parameters: model.parameterCount, checkpoint: path)
-        return Setup(evaluator: evaluator, loader: loader, sharded: sharded, plan: plan, summary: summary)
+        return Setup(evaluator: evaluator, loader: loader, sharded: sharded, plan: plan, summary: summary, metrics: metrics)
     }
 }

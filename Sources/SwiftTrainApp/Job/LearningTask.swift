@@ -143,6 +143,20 @@ struct TaskPlan {
         return attached
     }
 
+    /// Runs `evaluator` over `loader`. A rank whose share of the test data is empty (more ranks than test samples)
+    /// takes part in the metrics' reductions with nothing to add, so every rank gets the world's values.
+    static func evaluate(_ evaluator: Engine<SupervisedBatch, SupervisedOutput>, over loader: DataLoader,
+                         metrics: [(name: String, metric: any Metric)]) throws {
+        guard loader.batchesPerPass == 0 else {
+            try evaluator.run(loader)
+            return
+        }
+        for (name, metric) in metrics {
+            metric.reset()
+            evaluator.state.metrics[name] = try metric.compute()
+        }
+    }
+
     /// The metrics of the last evaluation under their summary names (`test_loss` is the MSE for a regression).
     func results(of evaluator: Engine<SupervisedBatch, SupervisedOutput>) -> [String: Double] {
         var metrics = evaluator.state.metrics

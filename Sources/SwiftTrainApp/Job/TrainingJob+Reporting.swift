@@ -16,7 +16,7 @@ extension TrainingJob {
             shardedEvaluation = try ShardedEvaluation(test: data.test, batchSize: max(configuration.batchSize, 256), shards: virtualShards,
                                                       plan: plan, evaluator: evaluator, communicator: communicator)
         } else {
-            try plan.attachMetrics(to: evaluator, communicator: communicator)
+            testMetrics = try plan.attachMetrics(to: evaluator, communicator: communicator)
         }
     }
 

@@ -45,6 +45,8 @@ public final class TrainingJob {
     var iterationsRun = 0
     var samplesRun = 0
     var lastEvaluation: (iteration: Int, metrics: [String: Double])?
+    /// The evaluator's test metrics, in the order they reduce.
+    var testMetrics: [(name: String, metric: any Metric)] = []
     /// Ends every rank at the same iteration on a stop signal or the time limit.
     var agreedStop: AgreedStop?
     /// The task's loss, batch preparation and metrics.
@@ -62,6 +64,23 @@ public final class TrainingJob {
         defer { notice.finish() }
         data = try PreparedData(configuration)
         try configuration.validate(features: data.train.featureCount, samples: data.train.count + data.test.count)
+        if let count = configuration.virtualShards, count > data.train.count {
+            // Every shard past the samples would train on padding: copies of the same samples, 65,536 passes for 300.
+            throw ConfigurationError.invalid(option: "--virtual-shards", value: String(count),
+                                             expected: "at most the \(data.train.count) training samples (each shard takes at least one)")
+        }
+        if let metric = configuration.saveBest {
+            // A metric the task does not compute would rank every checkpoint at -inf.
+            let computed: [LearningTask: Set<String>] = [
+                .classification: ["accuracy", "loss"], .regression: ["mse", "mae", "r2", "loss"],
+                .languageModel: ["loss", "perplexity", "bits_per_byte"],
+            ]
+            guard computed[data.task]?.contains(metric) == true else {
+                throw ConfigurationError.invalid(option: "--save-best", value: metric,
+                                                 expected: "a metric of this \(data.task.rawValue) run: "
+                                                     + (computed[data.task] ?? []).sorted().joined(separator: ", "))
+            }
+        }
         guard data.train.count > 0 else {
             throw ConfigurationError.invalid(option: "--data", value: configuration.data.description,
                                              expected: "at least one training sample")
@@ -172,7 +191,7 @@ public final class TrainingJob {
         if let shardedEvaluation {
             try shardedEvaluation.run(evaluator, communicator: communicator)
         } else {
-            try evaluator.run(testLoader)
+            try TaskPlan.evaluate(evaluator, over: testLoader, metrics: testMetrics)
         }
         let metrics = plan.results(of: evaluator)
         lastEvaluation = (iteration, metrics)

@@ -82,8 +82,11 @@ public final class DataParallel {
     @discardableResult
     public func attach<Batch, Output>(to engine: Engine<Batch, Output>, arena: ParameterArena,
                                       optimizer: (any Optimizer)? = nil) throws -> GradientReducer {
+        // A second attachment would average the gradients twice (and broadcast twice): refused, not applied.
+        guard engine.state[.gradientReducer] == nil else { throw DistributedTrainingError.attachedTwice }
         let reducer = GradientReducer(arena: arena, communicator: communicator, overlap: overlap,
                                       firstBucketBytes: firstBucketBytes, bucketBytes: bucketBytes)
+        engine.state[.gradientReducer] = reducer
         if !engine.isRegistered(.gradientsReady) { engine.registerEvents(.gradientsReady, counter: .iteration) }
         try engine.on(.started) { [communicator] _ in
             try ModelConsistency.broadcastParameters(arena, over: communicator)
@@ -107,6 +110,11 @@ public final class DataParallel {
         try engine.on(.gradientsReady) { [reducer] _ in try reducer.synchronize() }
         return reducer
     }
+}
+
+extension StateKey where Value == GradientReducer {
+    /// The gradient reducer `DataParallel` attached to an engine (one per engine).
+    public static var gradientReducer: StateKey<GradientReducer> { StateKey("gradient_reducer") }
 }
 
 /// Averages a gradient arena across ranks, one all-reduce per bucket, buckets always in the same order.

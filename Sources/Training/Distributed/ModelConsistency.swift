@@ -7,9 +7,12 @@ public enum DistributedTrainingError: Error, Equatable, CustomStringConvertible 
     case modelMismatch(rank: Int, detail: String)
     case parametersDiverged(ranks: [Int], iteration: Int)
     case shardLayoutMismatch(layout: String, worldSize: Int, rank: Int)
+    case attachedTwice
 
     public var description: String {
         switch self {
+        case .attachedTwice:
+            "data parallelism is already attached to this engine; a second attachment would average the gradients twice"
         case .modelMismatch(let rank, let detail):
             "rank \(rank) built a different model than rank 0 (\(detail)); every rank must use the same flags"
         case .parametersDiverged(let ranks, let iteration):
