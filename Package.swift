@@ -96,7 +96,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport",
                                                          "ChildProcesses"]),
-        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore"]),
+        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore", "Cluster"]),
         .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport", "ChildProcesses", "Training", "EngineCore"]),
         .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"]),
     ],

@@ -177,9 +177,22 @@ public final class ChildProcess: @unchecked Sendable {
     @discardableResult
     public func stop(grace: TimeInterval) -> Termination? {
         signal(SIGTERM, group: true)
-        if let termination = wait(timeout: grace) { return termination }
+        if let termination = wait(timeout: grace) {
+            killRemainingGroup()
+            return termination
+        }
         signal(SIGKILL, group: true)
-        return wait(timeout: 10)
+        let termination = wait(timeout: 10)
+        killRemainingGroup()
+        return termination
+    }
+
+    /// SIGKILL to what is left of the child's process group once the child itself has ended (an `ssh` that mpirun
+    /// started and that outlived it): nothing the group started is left behind. The group's id cannot be reused
+    /// while any member lives, and signalling an empty group does nothing.
+    private func killRemainingGroup() {
+        guard leadsProcessGroup else { return }
+        _ = kill(-processIdentifier, SIGKILL)
     }
 }
 

@@ -72,7 +72,11 @@ struct ElasticCommand: ParsableCommand {
             && (slots != nil || ProcessInfo.processInfo.environment["SLURM_JOB_NODELIST"] == nil)
         let supervisor = ElasticSupervisor(
             maxRestarts: maxRestarts, minRanks: minRanks, virtualShards: shards,
-            discover: { try discoverHosts() },
+            discover: {
+                let hosts = try discoverHosts()
+                try ElasticHost.checkLocalSlots(hosts)
+                return hosts
+            },
             isUsable: { host in local || launcher.probe(host) },
             launch: { try launcher.run($0) },
             log: { FileHandle.standardError.write(Data("swift-train elastic: \($0)\n".utf8)) })

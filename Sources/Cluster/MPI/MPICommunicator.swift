@@ -249,6 +249,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     /// Prints `message` and ends every rank of the job (MPI_Abort), never returning.
     public func abort(message: String, exitCode: Int32) -> Never {
+        FailureRecord.write(rank: rank, exitCode: exitCode, message: message)
         FileHandle.standardError.write(Data("swift-train: error: \(message)\n".utf8))
         MPI_Abort(world, exitCode)
         exit(exitCode)

@@ -43,8 +43,9 @@ final class Watchdog: @unchecked Sendable {
             lock.unlock()
             if let late {
                 let seconds = late.seconds == late.seconds.rounded() ? String(Int(late.seconds)) : "\(late.seconds)"
-                FileHandle.standardError.write(Data(("swift-train: error: rank \(late.rank): \(late.name) did not complete within "
-                    + "\(seconds) s: another rank is stuck or gone; ending the job\n").utf8))
+                let message = "\(late.name) did not complete within \(seconds) s: another rank is stuck or gone; ending the job"
+                FailureRecord.write(rank: late.rank, exitCode: 1, message: message)
+                FileHandle.standardError.write(Data("swift-train: error: rank \(late.rank): \(message)\n".utf8))
                 _exit(1)
             }
         }

@@ -34,14 +34,53 @@ public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
                 if field.hasPrefix("slots=") { slots = Int(field.dropFirst(6)) }
                 else if !field.hasPrefix("max_slots=") { slots = nil }
             }
-            guard let slots, slots >= 1, slots <= 4096, !name.isEmpty else {
+            guard let slots, slots >= 1, slots <= maximumSlots, !name.isEmpty else {
                 throw ElasticError.badHostList(source: source, line: number + 1, text: String(rawLine))
             }
-            if let index = hosts.firstIndex(where: { $0.name == name }) { hosts[index].slots += slots } else {
+            // A name goes to mpirun's --host list: a comma, a NUL or a shell character would change what it launches.
+            guard isValidName(name) else {
+                throw ElasticError.badHostName(source: source, line: number + 1, name: name)
+            }
+            if let index = hosts.firstIndex(where: { $0.name == name }) {
+                hosts[index].slots += slots
+                guard hosts[index].slots <= maximumSlots else {
+                    throw ElasticError.tooManySlots(host: name, slots: hosts[index].slots, limit: maximumSlots)
+                }
+            } else {
                 hosts.append(ElasticHost(name: name, slots: slots))
+            }
+            guard hosts.count <= maximumSlots else {
+                throw ElasticError.tooManySlots(host: "\(source) (\(hosts.count) hosts)", slots: hosts.count, limit: maximumSlots)
             }
         }
         return hosts
+    }
+
+    /// The most slots one host (and one list) may have: far more than any node's cores, far fewer than a mistake's.
+    public static let maximumSlots = 1024
+
+    /// Whether `name` is a host name (letters, digits, '-', '.', '_') or an IPv4 or IPv6 address.
+    public static func isValidName(_ name: String) -> Bool {
+        guard name.utf8.count <= 253, let first = name.unicodeScalars.first else { return false }
+        let hostCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+        let addressCharacters = CharacterSet(charactersIn: "0123456789abcdefABCDEF:.[]")
+        let scalars = name.unicodeScalars
+        if scalars.contains(":") { return scalars.allSatisfy(addressCharacters.contains) }
+        return first != "-" && scalars.allSatisfy(hostCharacters.contains)
+    }
+
+    /// Whether the host is this machine (its ranks share this machine's cores).
+    public var isLocal: Bool {
+        name == "localhost" || name.hasPrefix("127.") || name == "::1" || name == ProcessInfo.processInfo.hostName
+            || name == (ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "")
+    }
+
+    /// Refuses a list that would start more ranks on this machine than 8 per core (a hostfile's `slots=4096`).
+    public static func checkLocalSlots(_ hosts: [ElasticHost], cores: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let local = hosts.filter(\.isLocal).reduce(0) { $0 + $1.slots }
+        guard local <= 8 * cores else {
+            throw ElasticError.tooManySlots(host: "this machine", slots: local, limit: 8 * cores)
+        }
     }
 }
 
@@ -74,6 +113,8 @@ public enum ElasticError: Error, Equatable, CustomStringConvertible {
     case tooFewRanks(available: Int, minimum: Int, shards: Int?)
     case restartsExhausted(attempts: Int, maxRestarts: Int, lastFailure: String)
     case discoveryFailed(command: String, reason: String)
+    case badHostName(source: String, line: Int, name: String)
+    case tooManySlots(host: String, slots: Int, limit: Int)
     case missingOption(String)
     case conflictingOption(String)
     case stopped(signal: Int32)
@@ -90,6 +131,10 @@ public enum ElasticError: Error, Equatable, CustomStringConvertible {
         case .restartsExhausted(let attempts, let maxRestarts, let lastFailure):
             "the job failed \(attempts) times, more than --max-restarts \(maxRestarts) allows; last failure: \(lastFailure)"
         case .discoveryFailed(let command, let reason): "the host discovery script \(command) failed: \(reason)"
+        case .badHostName(let source, let line, let name):
+            "\(source): line \(line): \(name.debugDescription) is not a host name (letters, digits, '-', '.', '_') or an address"
+        case .tooManySlots(let host, let slots, let limit):
+            "\(host) has \(slots) slots in all, more than the \(limit) a job may start there"
         case .missingOption(let message): message
         case .conflictingOption(let message): message
         case .cannotLaunch(let reason): "cannot start the job: \(reason)"

@@ -1,4 +1,5 @@
 import ChildProcesses
+import Cluster
 import Foundation
 
 /// Starts an elastic job's attempts and probes with mpirun (or a command that wraps it), on the hosts chosen.
@@ -16,6 +17,9 @@ public struct ElasticMPILauncher: Sendable {
     public var probeTimeout: Double
     /// Catches SIGINT and SIGTERM and passes them on to the running job (nil: signals act as usual).
     public var stopSignals: StopSignals?
+    /// Seconds mpirun has to end after a rank recorded its failure; then the attempt's processes are ended (a host
+    /// cut off from the network keeps mpirun waiting for its daemons indefinitely).
+    public var failureGrace: Double = 30
 
     /// A launcher of `executable train trainArguments` through `launcher`.
     public init(launcher: [String], mpirunArguments: [String], executable: String, trainArguments: [String], probeTimeout: Double) {
@@ -35,7 +39,17 @@ public struct ElasticMPILauncher: Sendable {
     /// Runs `attempt` to its end: standard output passes through, standard error too (and its last error is the reason).
     public func run(_ attempt: ElasticSupervisor.Attempt) throws -> ElasticSupervisor.Outcome {
         // Its own process group (a signal reaches mpirun behind any wrapper), reading nothing from a terminal it is not in front of.
-        let start = { try ChildProcess(commandLine(for: attempt), standardInput: .null, standardError: .pipe, newProcessGroup: true) }
+        // The ranks record their failures in a file of this attempt's own (a structured record, not the job's text).
+        let record = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swift-train-elastic-\(getpid())-\(attempt.number).failures").path
+        try? FileManager.default.removeItem(atPath: record)
+        defer { try? FileManager.default.removeItem(atPath: record) }
+        var environment = ProcessInfo.processInfo.environment
+        environment[FailureRecord.environmentKey] = record
+        let start = {
+            try ChildProcess(commandLine(for: attempt), environment: environment, standardInput: .null, standardError: .pipe,
+                             newProcessGroup: true)
+        }
         let job: ChildProcess
         do {
             job = try stopSignals.map { try $0.run(start) } ?? start()
@@ -55,13 +69,30 @@ public struct ElasticMPILauncher: Sendable {
             FileHandle.standardError.write(data)
             tail.append(data)
         }
-        let termination = job.wait()
+        var termination: Termination?
+        var failureSeen: Date?
+        while termination == nil {
+            termination = job.wait(timeout: 0.5)
+            guard termination == nil else { break }
+            if failureSeen == nil, !FailureRecord.read(record).isEmpty { failureSeen = Date() }
+            if let seen = failureSeen, Date().timeIntervalSince(seen) > failureGrace {
+                FileHandle.standardError.write(Data(("swift-train elastic: a rank failed and mpirun did not end within "
+                    + "\(Int(failureGrace)) s; ending its processes\n").utf8))
+                termination = job.stop(grace: 5) ?? job.wait()
+            }
+        }
+        let failures = FailureRecord.read(record)
         stopSignals?.finished()
         // The job's last lines, forwarded as the rest; a descendant still holding the pipe cannot hold us up for long.
         if drained.wait(timeout: .now() + 5) == .timedOut { errors.readabilityHandler = nil }
-        if termination.succeeded { return .succeeded }
+        guard let termination else { return .failed(exitCode: -1, reason: "the job could not be waited for") }
+        // A rank's recorded failure makes the attempt a failure whatever mpirun's own exit status.
+        if termination.succeeded && failures.isEmpty { return .succeeded }
         if let signal = stopSignals?.receivedSignal { throw ElasticError.stopped(signal: signal) }
-        return .failed(exitCode: termination.exitCode, reason: tail.reason)
+        // The first recorded failure says why (rank and message); the job's last error line otherwise.
+        let reason = failures.first.map { $0.message.hasPrefix("rank \($0.rank): ") ? $0.message : "rank \($0.rank): \($0.message)" }
+            ?? tail.reason
+        return .failed(exitCode: termination.succeeded ? 1 : termination.exitCode, reason: reason)
     }
 
     /// Whether `host` starts a process within `probeTimeout` seconds (`mpirun -n 1 --host HOST:1 true`); a host

@@ -93,8 +93,8 @@ public final class AgreedStop {
     private static func clock() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 }
 
-/// The process's stop signals while any run catches them: the first received is remembered; a second one ends the
-/// process as the signal normally would (a user pressing Ctrl-C twice means it).
+/// The process's stop signals while any run catches them: the first received is remembered; a second SIGINT ends the
+/// process as it normally would (a user pressing Ctrl-C twice means it).
 enum SignalMonitor {
     final class Token {}
 
@@ -151,8 +151,9 @@ enum SignalMonitor {
 
     private static func receive(_ number: Int32) {
         lock.withLock {
-            if deliveries.contains(where: { $0.signal == number && $0.serial >= (holders.values.map(\.since).min() ?? 0) }) {
-                // The second time: the default action (the process ends as the signal means).
+            if number == SIGINT, deliveries.contains(where: { $0.signal == number && $0.serial >= (holders.values.map(\.since).min() ?? 0) }) {
+                // Ctrl-C a second time: the default action (the process ends at once). A repeated SIGTERM is not
+                // (a scheduler may signal every process of a job, and mpirun forwards it again).
                 Glibc.signal(number, SIG_DFL)
                 raise(number)
                 return
