@@ -104,8 +104,8 @@ struct MetricTests {
         #expect(try loss.compute() == (20 + 15) / 40)
         let predictions: [Float] = [1, 2, 4], targets: [Float] = [1, 0, 1]
         let mse = MeanSquaredErrorMetric(), mae = MeanAbsoluteErrorMetric()
-        mse.update(RegressionBatch(predictions: predictions, targets: targets))
-        mae.update(RegressionBatch(predictions: predictions, targets: targets))
+        try mse.update(RegressionBatch(predictions: predictions, targets: targets))
+        try mae.update(RegressionBatch(predictions: predictions, targets: targets))
         #expect(try mse.compute() == 13.0 / 3 && mae.compute() == 5.0 / 3)
         let average = Average()
         for value in [1.0, 2, 6] { average.update(value) }

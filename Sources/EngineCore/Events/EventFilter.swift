@@ -59,7 +59,13 @@ extension Event {
     }
 
     /// This event filtered to the open interval `after < value < before`, optionally every `every`-th.
-    public func callAsFunction(every: Int = 1, after: Int? = nil, before: Int? = nil) -> Event {
+    /// Called with no argument at all it is an invalid filter (refused when attached), as Ignite refuses
+    /// `Events.ITERATION_COMPLETED()`: use the event itself.
+    public func callAsFunction(every: Int? = nil, after: Int? = nil, before: Int? = nil) -> Event {
+        guard every != nil || after != nil || before != nil else {
+            return Event(self, filter: .invalid("a filtered event needs every, once, after, before or a filter"))
+        }
+        let every = every ?? 1
         if every < 1 { return Event(self, filter: .invalid("every must be at least 1, got \(every)")) }
         if let after, after < 0 { return Event(self, filter: .invalid("after must not be negative, got \(after)")) }
         if let before, before < 0 { return Event(self, filter: .invalid("before must not be negative, got \(before)")) }

@@ -263,7 +263,7 @@ public enum SchedulerSpecification: Sendable, Equatable {
         let parts = text.split(separator: ":").map(String.init)
         let bad = ConfigurationError.invalid(
             option: "--scheduler", value: text,
-            expected: "constant, step:EPOCHS:GAMMA, cosine, warmup:ITERATIONS or warmup-cosine:ITERATIONS")
+            expected: "constant, step:EPOCHS:GAMMA, cosine, warmup:ITERATIONS or warmup-cosine:ITERATIONS (ITERATIONS at least 2)")
         switch parts.first {
         case "constant" where parts.count == 1: self = .constant
         case "cosine" where parts.count == 1: self = .cosine
@@ -271,10 +271,11 @@ public enum SchedulerSpecification: Sendable, Equatable {
             guard let epochs = Int(parts[1]), epochs > 0, let gamma = Double(parts[2]), gamma > 0, gamma <= 1 else { throw bad }
             self = .step(epochs: epochs, gamma: gamma)
         case "warmup" where parts.count == 2:
-            guard let iterations = Int(parts[1]), iterations > 0 else { throw bad }
+            // Ignite's warm-up takes at least 2 events (its first is the start value, 0).
+            guard let iterations = Int(parts[1]), iterations > 1 else { throw bad }
             self = .warmup(iterations: iterations)
         case "warmup-cosine" where parts.count == 2:
-            guard let iterations = Int(parts[1]), iterations > 0 else { throw bad }
+            guard let iterations = Int(parts[1]), iterations > 1 else { throw bad }
             self = .warmupCosine(iterations: iterations)
         default: throw bad
         }

@@ -40,13 +40,13 @@ extension TrainingJob {
             self.scheduler = scheduler
         case .warmup(let iterations):
             let scheduler = LearningRateScheduler(
-                target: learningRate, schedule: LearningRateScheduler.warmup(events: iterations) { _ in base })
+                target: learningRate, schedule: try LearningRateScheduler.warmup(events: iterations) { _ in base })
             try scheduler.attach(to: engine)
             self.scheduler = scheduler
         case .warmupCosine(let iterations):
             let cosine = LearningRateScheduler.cosine(base: base, cycle: Swift.max(total - iterations, 1))
             let scheduler = LearningRateScheduler(target: learningRate,
-                                                  schedule: LearningRateScheduler.warmup(events: iterations, then: cosine))
+                                                  schedule: try LearningRateScheduler.warmup(events: iterations, then: cosine))
             try scheduler.attach(to: engine)
             self.scheduler = scheduler
         }

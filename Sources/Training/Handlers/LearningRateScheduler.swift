@@ -69,20 +69,40 @@ public final class LearningRateScheduler: Stateful {
         { n in minimum + (base - minimum) * (1 + cos(Double.pi * Double(Swift.min(n, cycle)) / Double(cycle))) / 2 }
     }
 
-    /// Linear warm-up from `start` to the schedule's first value over `events`, then the schedule (shifted).
-    public static func warmup(events: Int, start: Double = 0, then schedule: @escaping @Sendable (Int) -> Double)
-        -> @Sendable (Int) -> Double
-    {
-        { n in
-            guard n < events else { return schedule(n - events) }
-            let target = schedule(0)
-            return start + (target - start) * Double(n + 1) / Double(events)
+    /// A linear warm-up from `start` to `end` (the schedule's first value by default) in front of `schedule`, as
+    /// Ignite's `create_lr_scheduler_with_warmup`: the first event gets `start`; when `end` is the schedule's own
+    /// first value the warm-up stops one step short of it and the schedule begins there (no value is repeated),
+    /// otherwise the warm-up's last event gets `end` and the schedule follows from its start.
+    /// - Throws: `ArgumentError` for fewer than 2 warm-up events.
+    public static func warmup(events: Int, start: Double = 0, end: Double? = nil,
+                              then schedule: @escaping @Sendable (Int) -> Double) throws -> @Sendable (Int) -> Double {
+        try ArgumentError.require(events > 1, "LearningRateScheduler.warmup(events:)", events, "at least 2 events")
+        let first = schedule(0), target = end ?? first
+        var milestones: [(event: Int, value: Double)] = [(0, start), (events - 1, target)]
+        if first == target {
+            if events > 2 {
+                milestones[1] = (events - 2, target - (target - start) / Double(events - 1))
+            } else {
+                milestones.removeLast()
+            }
         }
+        let ramp = try piecewiseLinear(milestones)
+        return try concatenate([ramp, schedule], durations: [milestones.last!.event + 1])
     }
 
     /// Linear interpolation between (event, value) milestones, constant outside them (PiecewiseLinear).
-    public static func piecewiseLinear(_ milestones: [(event: Int, value: Double)]) -> @Sendable (Int) -> Double {
-        let points = milestones.sorted { $0.event < $1.event }.map { [Double($0.event), $0.value] }
+    /// - Throws: `ArgumentError` for no milestones, a negative one, or one smaller than the one before it.
+    public static func piecewiseLinear(_ milestones: [(event: Int, value: Double)]) throws -> @Sendable (Int) -> Double {
+        try ArgumentError.require(!milestones.isEmpty, "LearningRateScheduler.piecewiseLinear(_:)", "[]", "at least one milestone")
+        for (index, milestone) in milestones.enumerated() {
+            try ArgumentError.require(milestone.event >= 0, "LearningRateScheduler.piecewiseLinear(_:)", milestone.event,
+                                      "non-negative milestones")
+            if index > 0 {
+                try ArgumentError.require(milestone.event >= milestones[index - 1].event, "LearningRateScheduler.piecewiseLinear(_:)",
+                                          milestone.event, "increasing milestones (it is smaller than \(milestones[index - 1].event))")
+            }
+        }
+        let points = milestones.map { [Double($0.event), $0.value] }
         return { n in
             let x = Double(n)
             guard let first = points.first, let last = points.last else { return 0 }
@@ -90,13 +110,18 @@ public final class LearningRateScheduler: Stateful {
             if x >= last[0] { return last[1] }
             let upper = points.firstIndex { $0[0] >= x }!
             let (a, b) = (points[upper - 1], points[upper])
-            return a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0])
+            return b[0] == a[0] ? b[1] : a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0])
         }
     }
 
     /// The first schedule for `durations[0]` events, then the second (restarted at 0), ... (ConcatScheduler).
-    public static func concatenate(_ schedules: [@Sendable (Int) -> Double], durations: [Int]) -> @Sendable (Int) -> Double {
-        precondition(schedules.count == durations.count + 1, "give one duration less than schedules")
+    /// - Throws: `ArgumentError` unless there is one duration less than schedules, each positive.
+    public static func concatenate(_ schedules: [@Sendable (Int) -> Double], durations: [Int]) throws -> @Sendable (Int) -> Double {
+        try ArgumentError.require(schedules.count == durations.count + 1 && schedules.count >= 2,
+                                  "LearningRateScheduler.concatenate(_:durations:)", "\(schedules.count) schedules and \(durations.count) durations",
+                                  "at least two schedules and one duration less")
+        try ArgumentError.require(durations.allSatisfy { $0 > 0 }, "LearningRateScheduler.concatenate(_:durations:)", durations,
+                                  "positive durations")
         return { n in
             var remaining = n
             for (index, duration) in durations.enumerated() {

@@ -31,7 +31,9 @@ public final class TimeLimit {
     private let clock: () -> Double
 
     /// A limit of `seconds`; `clock` (seconds) can be replaced in tests.
-    public init(seconds: Double, clock: (() -> Double)? = nil) {
+    /// - Throws: `ArgumentError` for a limit that is not a positive number (Ignite: "limit_sec should be positive").
+    public init(seconds: Double, clock: (() -> Double)? = nil) throws {
+        try ArgumentError.require(seconds > 0 && seconds.isFinite, "TimeLimit(seconds:)", seconds, "a positive number")
         self.seconds = seconds
         self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     }
@@ -53,16 +55,18 @@ public final class Timer {
     private let average: Bool
     private var total = 0.0, steps = 0, runningSince: Double?
 
-    /// A timer; `clock` (seconds) can be replaced in tests.
-    public init(average: Bool = true, clock: (() -> Double)? = nil) {
+    /// A timer of the total time, or (`average`) of the time per step, as Ignite's `Timer(average=False)` default.
+    /// `clock` (seconds) can be replaced in tests.
+    public init(average: Bool = false, clock: (() -> Double)? = nil) {
         self.average = average
         self.clock = clock ?? { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
     }
 
-    /// The average time per step (or the total time when not averaging).
+    /// The total time, or with `average` the time per step (the total before any step, as Ignite divides by at
+    /// least one).
     public var value: Double {
         let current = total + (runningSince.map { clock() - $0 } ?? 0)
-        return average ? (steps > 0 ? current / Double(steps) : 0) : current
+        return average ? current / Double(Swift.max(steps, 1)) : current
     }
 
     /// Resets and starts the timer.

@@ -54,11 +54,12 @@ extension Metric {
         try value(from: try reducedSums())
     }
 
-    /// The sums over every rank. A collective when `communicator` is set.
+    /// The sums over every rank, added in a fixed order (the same bits on every run and every rank, whatever
+    /// order the messages arrive in). A collective when `communicator` is set.
     public func reducedSums() throws -> [Double] {
         var global = sums
         if let communicator, communicator.size > 1 {
-            try global.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
+            try global.withUnsafeMutableBufferPointer { try communicator.allReduceSumPairwise($0) }
         }
         return global
     }
@@ -67,10 +68,20 @@ extension Metric {
     /// combine the sums themselves (per virtual shard, in the shards' tree) and then call `value(from:)`.
     public func attachUpdates<Batch, Output>(to engine: Engine<Batch, Output>,
                                              outputTransform: @escaping (Output) -> Input) throws {
-        try engine.on(.started) { [self] _ in reset() }
-        try engine.on(.iterationCompleted) { [self] engine in
-            if let output = engine.state.output { try update(outputTransform(output)) }
+        if registerOnce("reset:started", on: engine) { try engine.on(.started) { [self] _ in reset() } }
+        if registerOnce("update", on: engine) {
+            try engine.on(.iterationCompleted) { [self] engine in
+                if let output = engine.state.output { try update(outputTransform(output)) }
+            }
         }
+    }
+
+    /// Whether this metric's `role` handler is not yet on `engine` (then it is recorded as there): attaching a metric
+    /// again, under another name, adds only its computation, as Ignite's `attach` checks `has_event_handler`.
+    private func registerOnce<Batch, Output>(_ role: String, on engine: Engine<Batch, Output>) -> Bool {
+        let registry = engine.state[.attachedMetricHandlers] ?? AttachedMetricHandlers()
+        engine.state[.attachedMetricHandlers] = registry
+        return registry.keys.insert("\(ObjectIdentifier(self)):\(role)").inserted
     }
 
     /// Attaches the metric to `engine` under `name`, per `usage`, writing `state.metrics[name]`.
@@ -83,10 +94,24 @@ extension Metric {
         case .runWise: (.started, .completed)
         case .batchWise: (.iterationStarted, .iterationCompleted)
         }
-        try engine.on(resetEvent) { [self] _ in reset() }
-        try engine.on(.iterationCompleted) { [self] engine in
-            if let output = engine.state.output { try update(outputTransform(output)) }
+        if registerOnce("reset:\(resetEvent.name)", on: engine) { try engine.on(resetEvent) { [self] _ in reset() } }
+        if registerOnce("update", on: engine) {
+            try engine.on(.iterationCompleted) { [self] engine in
+                if let output = engine.state.output { try update(outputTransform(output)) }
+            }
         }
         try engine.on(computeEvent) { [self] engine in engine.state.metrics[name] = try compute() }
     }
+}
+
+/// The metric handlers already on an engine (metric and role), so that one metric is reset and updated once per
+/// event however many names it is attached under.
+public final class AttachedMetricHandlers {
+    var keys: Set<String> = []
+    init() {}
+}
+
+extension StateKey where Value == AttachedMetricHandlers {
+    /// Where an engine keeps its `AttachedMetricHandlers`.
+    public static var attachedMetricHandlers: StateKey<AttachedMetricHandlers> { StateKey("attached_metric_handlers") }
 }

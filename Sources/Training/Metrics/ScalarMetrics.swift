@@ -7,17 +7,29 @@ public struct RegressionBatch: Sendable {
     public let predictions: [Float]
     /// The true values, as many as the predictions.
     public let targets: [Float]
+    /// The examples (rows) the values belong to: metrics average per example, as Ignite's (a `(100, 5)` output is
+    /// 100 examples of 5 values).
+    public let examples: Int
 
-    /// A batch of predictions and targets of equal length.
-    public init(predictions: [Float], targets: [Float]) {
-        precondition(predictions.count == targets.count, "predictions and targets differ in length")
+    /// A batch of predictions and targets of equal length, `examples` rows of them (one value each by default).
+    public init(predictions: [Float], targets: [Float], examples: Int? = nil) {
         self.predictions = predictions
         self.targets = targets
+        self.examples = examples ?? predictions.count
     }
 
-    /// A batch from a model's predictions and targets tensors holding as many values.
+    /// A batch from a model's predictions and targets tensors holding as many values; its first dimension counts
+    /// the examples.
     public init(predictions: Tensor, targets: Tensor) {
-        self.init(predictions: predictions.values, targets: targets.values)
+        self.init(predictions: predictions.values, targets: targets.values, examples: predictions.shape.first ?? 0)
+    }
+
+    /// Throws unless predictions and targets match and divide into the examples.
+    func validate(_ metric: String) throws {
+        guard predictions.count == targets.count, examples >= 0,
+              examples == 0 ? predictions.isEmpty : predictions.count % examples == 0 else {
+            throw MetricError("\(metric): \(predictions.count) predictions, \(targets.count) targets and \(examples) examples do not match")
+        }
     }
 }
 
@@ -29,14 +41,15 @@ public final class R2Score: Metric {
     /// An R², reduced over `communicator`'s ranks when given.
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
-    public func update(_ batch: RegressionBatch) {
+    public func update(_ batch: RegressionBatch) throws {
+        try batch.validate("R2Score")
         for index in batch.predictions.indices {
             let target = Double(batch.targets[index]), residual = target - Double(batch.predictions[index])
             sums[0] += residual * residual
             sums[1] += target
             sums[2] += target * target
         }
-        sums[3] += Double(batch.predictions.count)
+        sums[3] += Double(batch.examples)
     }
 
     public func value(from sums: [Double]) throws -> Double {
@@ -47,19 +60,20 @@ public final class R2Score: Metric {
     }
 }
 
-/// Mean squared error over every value.
+/// Mean squared error: the squared differences summed, over the number of examples (Ignite's MeanSquaredError).
 public final class MeanSquaredErrorMetric: Metric {
     public var sums: [Double] = [0, 0]
     public var communicator: (any Communicator)?
     /// A mean squared error.
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
-    public func update(_ batch: RegressionBatch) {
+    public func update(_ batch: RegressionBatch) throws {
+        try batch.validate("MeanSquaredError")
         for index in batch.predictions.indices {
             let difference = Double(batch.predictions[index]) - Double(batch.targets[index])
             sums[0] += difference * difference
         }
-        sums[1] += Double(batch.predictions.count)
+        sums[1] += Double(batch.examples)
     }
 
     public func value(from sums: [Double]) throws -> Double {
@@ -67,16 +81,17 @@ public final class MeanSquaredErrorMetric: Metric {
     }
 }
 
-/// Mean absolute error over every value.
+/// Mean absolute error: the absolute differences summed, over the number of examples (Ignite's MeanAbsoluteError).
 public final class MeanAbsoluteErrorMetric: Metric {
     public var sums: [Double] = [0, 0]
     public var communicator: (any Communicator)?
     /// A mean absolute error.
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
-    public func update(_ batch: RegressionBatch) {
+    public func update(_ batch: RegressionBatch) throws {
+        try batch.validate("MeanAbsoluteError")
         for index in batch.predictions.indices { sums[0] += abs(Double(batch.predictions[index]) - Double(batch.targets[index])) }
-        sums[1] += Double(batch.predictions.count)
+        sums[1] += Double(batch.examples)
     }
 
     public func value(from sums: [Double]) throws -> Double {
