@@ -56,7 +56,7 @@ struct MisuseTests {
     @Test("a handler that removes the batch before the process function is an error")
     func removedBatch() throws {
         let engine = Engine<Int, Int> { _, batch in batch }
-        try engine.on(.iterationStarted) { engine in (engine as! Engine<Int, Int>).state.batch = nil }
+        try engine.on(.iterationStarted) { _ in engine.state.batch = nil }
         #expect(throws: EngineError.batchRemoved) { try engine.run([1, 2]) }
     }
 

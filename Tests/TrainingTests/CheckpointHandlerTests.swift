@@ -203,3 +203,44 @@ struct CheckpointHandlerTests {
         #expect(copy.saved.map(\.filename) == checkpoint.saved.map(\.filename))
     }
 }
+
+@Suite("Ignite parity: Checkpoint's include_self, reset, save_on_rank and SAVED_CHECKPOINT")
+struct CheckpointParityTests {
+    @Test("attached to an event it saves and fires .savedCheckpoint; includeSelf stores its kept files; reset forgets them")
+    func attachedCheckpoint() throws {
+        let url = try ProcessRunner.makeTemporaryDirectory("checkpoint-self")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let engine = Engine<Int, Int> { _, batch in batch }
+        let checkpoint = Checkpoint(toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 2,
+                                    includeSelf: true)
+        try checkpoint.attach(to: engine, event: .iterationCompleted(every: 2))
+        var fired = 0
+        try engine.on(.savedCheckpoint) { _ in fired += 1 }
+        try engine.run([1, 2, 3, 4, 5, 6], maxEpochs: 1)
+        #expect(fired == 3)
+        #expect(checkpoint.saved.map(\.filename) == ["model_4.safetensors", "model_6.safetensors"])
+        let tree = try CheckpointFile.read(url.appendingPathComponent("model_6.safetensors"))
+        guard case .dictionary(let own)? = tree["checkpointer"], case .array(let kept)? = own["saved"] else {
+            Issue.record("no checkpointer state in \(tree.keys.sorted())")
+            return
+        }
+        #expect(kept.count == 2)
+        checkpoint.reset()
+        #expect(checkpoint.saved.isEmpty)
+        #expect(throws: CheckpointError.self) {
+            try Checkpoint(toSave: ["checkpointer": Counter(1)], saver: try DiskSaver(directory: url, requireEmpty: false),
+                           includeSelf: true).save(iteration: 1, epoch: 0)
+        }
+    }
+
+    @Test("a checkpoint that is not the writer (another rank) keeps the same books and writes nothing")
+    func notWriter() throws {
+        let url = try ProcessRunner.makeTemporaryDirectory("checkpoint-rank")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let checkpoint = Checkpoint(toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 1,
+                                    isWriter: false)
+        try checkpoint.save(iteration: 3, epoch: 0)
+        #expect(checkpoint.saved.map(\.filename) == ["model_3.safetensors"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).isEmpty)
+    }
+}

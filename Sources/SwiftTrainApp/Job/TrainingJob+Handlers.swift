@@ -5,8 +5,6 @@ import Foundation
 import NeuralNet
 
 extension Event {
-    /// Fired by the job after rank 0 has written a checkpoint (every rank fires it, in step).
-    public static let checkpointSaved = Event("SAVED_CHECKPOINT")
     /// Fired by the job after each evaluation on the test split (every epoch, and every `--eval-every` iterations).
     public static let evaluationCompleted = Event("EVALUATION_COMPLETED")
 }
@@ -21,7 +19,7 @@ extension TrainingJob {
         engine.state.seed = configuration.seed
         engine.state[StateKey<UInt64>("seed")] = configuration.seed
         engine.stateDictUserKeys = ["seed"]
-        engine.registerEvents(.checkpointSaved)
+        engine.registerEvents(.savedCheckpoint)
         engine.registerEvents(.evaluationCompleted, counter: .iteration)
 
         // Every rank starts from rank 0's parameters and optimizer state, after checking all built the same
@@ -126,7 +124,7 @@ extension TrainingJob {
             }
             _ = try checkpoint.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
             excludedSeconds += Self.now - start
-            try engine.fireEvent(.checkpointSaved)
+            try engine.fireEvent(.savedCheckpoint)
         }
         if let every = configuration.checkpointEvery {
             try engine.on(.iterationCompleted(every: every), save)

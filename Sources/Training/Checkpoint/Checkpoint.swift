@@ -31,12 +31,19 @@ public final class Checkpoint: Stateful {
     public let filenamePattern: String?
     /// Kept files, lowest priority first.
     public private(set) var saved: [(priority: Double, filename: String)] = []
+    /// Whether each file also holds this handler's own state (its kept files) as `checkpointer` (Ignite's
+    /// `include_self`), so loading it restores which files are kept.
+    public let includeSelf: Bool
+    /// Whether this rank writes files (Ignite's `save_on_rank`: rank 0 by default); other ranks keep the same books.
+    public let isWriter: Bool
 
     /// A checkpoint handler; call `save(iteration:epoch:)` from an event handler.
     public init(toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
                 scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
                 globalStepTransform: ((Int, Int) -> Int)? = nil, filenamePattern: String? = nil, greaterOrEqual: Bool = false,
-                isWriter: Bool = true) {
+                isWriter: Bool = true, includeSelf: Bool = false) {
+        self.includeSelf = includeSelf
+        self.isWriter = isWriter
         precondition(!toSave.isEmpty, "nothing to save")
         precondition(numberSaved.map { $0 > 0 } ?? true, "numberSaved must be positive")
         self.toSave = toSave
@@ -78,13 +85,16 @@ public final class Checkpoint: Stateful {
             guard priority > lowest || (greaterOrEqual && priority == lowest) else { return nil }
         }
         let name = try filename(score: score, step: step, iteration: iteration)
-        // The state is copied now; with a background saver, encoding and writing happen while training goes on.
-        let tree: StateDict = toSave.count == 1
-            ? toSave.first!.value.stateDict()
-            : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
+        if includeSelf && toSave["checkpointer"] != nil {
+            throw CheckpointError.objectMismatch(name: "checkpointer", detail: "includeSelf saves this handler under that name")
+        }
         saved.removeAll { $0.filename == name }
         saved.append((priority, name))
         saved.sort { $0.priority < $1.priority }
+        // The state is copied now; with a background saver, encoding and writing happen while training goes on.
+        var objects: StateDict = toSave.count == 1 && !includeSelf
+            ? toSave.first!.value.stateDict()
+            : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
         var removals: [String] = []
         if let numberSaved {
             while saved.count > numberSaved {
@@ -92,7 +102,9 @@ public final class Checkpoint: Stateful {
                 if removed.filename != name { removals.append(removed.filename) }
             }
         }
-        let saver = self.saver, removed = removals
+        if includeSelf { objects["checkpointer"] = .dictionary(stateDict()) }
+        let saver = self.saver, removed = removals, tree = objects
+        guard isWriter else { return saver.directory.appendingPathComponent(name) }
         guard saver.writesInBackground else {
             let url = try saver.write(CheckpointFile.encode(tree), name: name)
             for removed in removals { saver.remove(name: removed) }
@@ -139,6 +151,20 @@ public final class Checkpoint: Stateful {
             parts += "_\(iteration)"
         }
         return parts + ".safetensors"
+    }
+
+    /// Forgets the kept files (Ignite's `reset`), for an engine run again from the start: the files stay on disk.
+    public func reset() { saved = [] }
+
+    /// Saves at `event` of `engine` (the iteration and epoch from its state) and fires `.savedCheckpoint` on it
+    /// after each file written, registering that event: Ignite's `engine.add_event_handler(event, checkpoint)`.
+    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, event: Event) throws {
+        if !engine.isRegistered(.savedCheckpoint) { engine.registerEvents(.savedCheckpoint) }
+        try engine.on(event) { [self] engine in
+            if try save(iteration: engine.state.iteration, epoch: engine.state.epoch) != nil {
+                try engine.fireEvent(.savedCheckpoint)
+            }
+        }
     }
 
     public func stateDict() -> StateDict {
@@ -203,4 +229,9 @@ public final class Checkpoint: Stateful {
         let skipped = invalid.filter { $0.order >= newestValidTime }.map { ($0.url, $0.error) }
         return (best?.url, skipped)
     }
+}
+
+extension Event {
+    /// Fired after a checkpoint file was saved (Ignite's `Checkpoint.SAVED_CHECKPOINT`), on every rank in step.
+    public static let savedCheckpoint = Event("saved_checkpoint")
 }
