@@ -113,6 +113,17 @@ struct IgniteParityTests {
     }
 }
 
+@Suite("Ignite parity: an empty confusion matrix")
+struct ConfusionMatrixParityTests {
+    @Test("an empty confusion matrix is not computable (Ignite's NotComputableError), not a matrix of zeros")
+    func emptyMatrix() throws {
+        let matrix = try ConfusionMatrix(classes: 3)
+        #expect(throws: MetricError.self) { try matrix.computeMatrix() }
+        try matrix.update(ClassificationBatch(scores: [0, 0, 1], labels: [-1], count: 1, classes: 3))
+        #expect(throws: MetricError.self) { try matrix.computeMatrix() }
+    }
+}
+
 @Suite("Ignite parity: filtered events")
 struct FilteredEventParityTests {
     @Test("a filtered event made with no argument is refused when attached, as Ignite's Events.ITERATION_COMPLETED()")

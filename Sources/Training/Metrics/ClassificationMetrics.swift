@@ -117,8 +117,12 @@ public final class ConfusionMatrix: Metric {
     }
 
     /// The matrix over every rank: rows are true classes, columns predicted classes. A collective.
+    /// - Throws: `MetricError` when no example was counted on any rank (Ignite's NotComputableError).
     public func computeMatrix() throws -> [[Double]] {
         let global = try reducedSums()
+        guard global.contains(where: { $0 > 0 }) else {
+            throw MetricError("ConfusionMatrix must have at least one example before it can be computed")
+        }
         return (0..<classes).map { Array(global[($0 * classes)..<(($0 + 1) * classes)]) }
     }
 
