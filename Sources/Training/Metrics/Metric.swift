@@ -57,11 +57,8 @@ extension Metric {
     /// The sums over every rank, added in a fixed order (the same bits on every run and every rank, whatever
     /// order the messages arrive in). A collective when `communicator` is set.
     public func reducedSums() throws -> [Double] {
-        var global = sums
-        if let communicator, communicator.size > 1 {
-            try global.withUnsafeMutableBufferPointer { try communicator.allReduceSumPairwise($0) }
-        }
-        return global
+        guard let communicator, communicator.size > 1 else { return sums }
+        return try communicator.allReduce(sums, .sum)
     }
 
     /// Resets the sums when `engine` starts a run and updates them each iteration, never computing: for callers that
