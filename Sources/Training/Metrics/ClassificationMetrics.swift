@@ -146,7 +146,7 @@ public enum ClassAverage: Sendable {
 /// Precision, recall or F1 of a multiclass classifier, per class or averaged, from a reduced confusion matrix.
 public final class PrecisionRecall: Metric {
     /// Which score.
-    public enum Kind: Sendable { case precision, recall, f1 }
+    public enum Kind: Sendable { case precision, recall, f1, fbeta(Double) }
     public var sums: [Double] { get { matrix.sums } set { matrix.sums = newValue } }
     public var communicator: (any Communicator)? { get { matrix.communicator } set { matrix.communicator = newValue } }
     /// The score and how it is averaged.
@@ -156,12 +156,21 @@ public final class PrecisionRecall: Metric {
     /// A precision, recall or F1 over `classes` classes.
     /// - Throws: `ArgumentError` for fewer than 2 classes.
     public init(_ kind: Kind, classes: Int, average: ClassAverage = .macro, communicator: (any Communicator)? = nil) throws {
+        if case .fbeta(let beta) = kind {
+            try ArgumentError.require(beta > 0 && beta.isFinite, "PrecisionRecall(.fbeta)", beta, "a positive number")
+        }
         self.kind = kind
         self.average = average
         matrix = try ConfusionMatrix(classes: classes, communicator: communicator)
     }
 
     public func update(_ batch: ClassificationBatch) throws { try matrix.update(batch) }
+
+    /// `(1 + β²) P R / (β² P + R)`, 0 when both are 0 (Ignite's `Fbeta`).
+    static func fbeta(_ beta: Double, precision: Double, recall: Double) -> Double {
+        let b2 = beta * beta
+        return b2 * precision + recall > 0 ? (1 + b2) * precision * recall / (b2 * precision + recall) : 0
+    }
 
     /// The score of each class over every rank (0 for a class never predicted or never present). A collective.
     public func computePerClass() throws -> [Double] {
@@ -179,6 +188,7 @@ public final class PrecisionRecall: Metric {
             case .precision: precision
             case .recall: recall
             case .f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            case .fbeta(let beta): Self.fbeta(beta, precision: precision, recall: recall)
             }
             return (score, actual, tp, predicted - tp, actual - tp)
         }
@@ -198,6 +208,7 @@ public final class PrecisionRecall: Metric {
             case .precision: return precision
             case .recall: return recall
             case .f1: return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            case .fbeta(let beta): return Self.fbeta(beta, precision: precision, recall: recall)
             }
         }
     }

@@ -15,7 +15,7 @@ public enum MetricUsage: Sendable {
 /// A metric accumulates local sums (counts included) over updates; `compute` reduces the sums across ranks
 /// and turns them into a value, keeping the local sums, so a second compute does not double-count and a
 /// rank with no batch still contributes its zeros (and takes part in the collective).
-public protocol Metric: AnyObject {
+public protocol Metric<Input>: AnyObject {
     /// What `update` takes (the output transform maps the engine's output to it).
     associatedtype Input
     /// The local sums.

@@ -1,0 +1,74 @@
+import Cluster
+import EngineCore
+import Testing
+import Training
+
+/// Metrics from the confusion matrix and from ranked scores, against values computed independently with NumPy
+/// (scikit-learn's definitions) for the same data.
+@Suite("Confusion-matrix and ranking metrics")
+struct ConfusionMetricTests {
+    static let labels: [Int32] = [2, 0, 0, 0, 0, 2, 2, 1, 0, 0, 0, 1, 1, 1, 0, 0, 2, 2, 0, 0, 1, 1, 2, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2, 0]
+    static let scores: [Float] = [0.02426, 1.545821, 1.545106, 0.494771, -0.182839, 0.540525, 2.935088, -0.26962, -0.243559, 2.002314, -0.88646, -0.29172, 1.882539, 0.58035, 0.091517, 0.670104, -2.828162, 2.021307, -0.959645, -1.66862, 1.276446, 0.700545, 0.555233, -1.076406, 1.026125, -0.052747, 1.405598, 1.747408, 0.193816, 1.111633, 0.794477, -0.9259, 0.584058, 0.582538, 0.785171, -0.782809, 0.229154, -1.493894, 0.690125, 0.491368, -0.638857, 0.061354, 0.0359, 0.757221, -2.034167, 0.085505, 0.70958, 1.156401, -2.158005, -0.49804, 1.32802, -0.609216, 1.59064, -0.191227, 1.354532, -1.048406, 1.405963, 0.978349, -0.372251, -1.718185, 1.681826, 1.752779, 0.753564, 1.137881, 1.349227, -0.639247, -0.800241, -0.8002, 2.370072, -1.460381, 0.40363, -0.321244, 0.224619, 1.575349, -1.249097, -1.730013, 0.995586, 1.213564, 0.757058, 1.215651, -0.317156, 0.293234, 0.756665, 0.817207, 0.205553, 0.13424, -0.11078, 0.543359, 0.224639, 3.550035, 1.498655, 1.496737, -1.039504, -0.340317, -0.608611, 1.532722, -2.279026, 1.174499, 2.066983, -0.302071, -0.978549, -0.801172, 1.043296, 0.640971, 2.047886, -0.197445, 1.767503, 0.155418, 1.759926, 1.742158, 1.36855, -1.077675, -0.192241, 0.186228, 1.504947, 0.65764, 0.694856, 0.547532, 0.484665, -0.701496]
+
+    /// `metric` updated with the 40 rows in batches of 7, on one process and split over three simulated ranks.
+    func computed(_ make: @escaping @Sendable ((any Communicator)?) throws -> any Metric<ClassificationBatch>) throws -> [Double] {
+        @Sendable func feed(_ metric: any Metric<ClassificationBatch>, rows: [Int]) throws {
+            for start in stride(from: 0, to: rows.count, by: 7) {
+                let chunk = Array(rows[start..<min(rows.count, start + 7)])
+                try metric.update(ClassificationBatch(scores: chunk.flatMap { Self.scores[($0 * 3)..<($0 * 3 + 3)] },
+                                                      labels: chunk.map { Self.labels[$0] }, count: chunk.count, classes: 3))
+            }
+        }
+        let single = try make(nil)
+        try feed(single, rows: Array(0..<40))
+        let distributed = try SimulatedWorld(size: 3).run { world -> Double in
+            let metric = try make(world)
+            try feed(metric, rows: Array(stride(from: world.rank, to: 40, by: 3)))
+            return try metric.compute()
+        }
+        return [try single.compute()] + distributed
+    }
+
+    func expect(_ values: [Double], _ expected: Double) {
+        for value in values { #expect(abs(value - expected) < 1e-12, "\(value) vs \(expected)") }
+    }
+
+    @Test("mIoU, Dice, Matthews correlation, Cohen's kappa and macro F2 equal NumPy's, on one rank and on three")
+    func matrixScores() throws {
+        expect(try computed { try ConfusionMatrixScore(.meanIntersectionOverUnion(ignoring: nil), classes: 3, communicator: $0) }, 0.4291666666666667)
+        expect(try computed { try ConfusionMatrixScore(.meanDice(ignoring: nil), classes: 3, communicator: $0) }, 0.6002712929249661)
+        expect(try computed { try ConfusionMatrixScore(.matthewsCorrelation, classes: 3, communicator: $0) }, 0.4056961341072152)
+        expect(try computed { try ConfusionMatrixScore(.cohenKappa, classes: 3, communicator: $0) }, 0.4007490636704119)
+        expect(try computed { try PrecisionRecall(.fbeta(2), classes: 3, average: .macro, communicator: $0) }, 0.5992080790467887)
+        #expect(throws: ArgumentError.self) { try ConfusionMatrixScore(.meanDice(ignoring: 3), classes: 3) }
+        #expect(throws: ArgumentError.self) { try PrecisionRecall(.fbeta(0), classes: 3) }
+    }
+
+    @Test("ROC AUC and average precision are exact over every rank's scores, ties included")
+    func rankingScores() throws {
+        let targets: [Int32] = [0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1]
+        let scores: [Float] = [0.1, 0.4, 0.35, 0.8, 0.9, 0.2, 0.4, 0.6, 0.55, 0.3, 0.35, 0.7]
+        for (kind, expected) in [(RankingScore.Kind.rocAUC, 0.7571428571428571), (.averagePrecision, 0.7837868480725624)] {
+            let single = RankingScore(kind)
+            try single.update(MultilabelBatch(scores: scores, targets: targets, count: 12))
+            #expect(abs(try single.compute() - expected) < 1e-12)
+            let split = try SimulatedWorld(size: 3).run { world -> Double in
+                let metric = RankingScore(kind, communicator: world)
+                let rows = Array(stride(from: world.rank, to: 12, by: 3))
+                try metric.update(MultilabelBatch(scores: rows.map { scores[$0] }, targets: rows.map { targets[$0] }, count: rows.count))
+                return try metric.compute()
+            }
+            for value in split { #expect(abs(value - expected) < 1e-12) }
+        }
+        let onlyNegatives = RankingScore(.rocAUC)
+        try onlyNegatives.update(MultilabelBatch(scores: [0.2], targets: [0], count: 1))
+        #expect(throws: MetricError.self) { try onlyNegatives.compute() }
+    }
+
+    @Test("RMSE is the root of the per-example MSE")
+    func rootMeanSquared() throws {
+        let rmse = RootMeanSquaredError()
+        try rmse.update(RegressionBatch(predictions: [1, 2, 4], targets: [1, 0, 1]))
+        #expect(abs(try rmse.compute() - (13.0 / 3).squareRoot()) < 1e-12)
+    }
+}
