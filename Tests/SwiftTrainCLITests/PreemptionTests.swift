@@ -66,9 +66,12 @@ struct PreemptionTests {
                                               + ["--checkpoint-dir", directory.path],
                                               environment: ProcessRunner.mpiEnvironment, timeout: 300)
         // Once the first checkpoint is there, the run is under way: send the notice to mpirun only.
-        let first = directory.appendingPathComponent("checkpoint_40.safetensors")
+        // (Any checkpoint: older ones are removed as newer ones are kept.)
         let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: first.path) && Date() < deadline { usleep(50_000) }
+        while Date() < deadline,
+              !((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).contains(where: { $0.hasPrefix("checkpoint_") }) {
+            usleep(20_000)
+        }
         running.child.signal(SIGUSR1, group: false)
         let stopped = running.finish()
         #expect(stopped.exitCode == 138, "exit \(stopped.exitCode): \(stopped.standardError.suffix(800))")
