@@ -117,31 +117,10 @@ enum ConfigurationFile {
                   let value = TrainCommand.parsedValue(of: child.value) else { continue }
             switch kind {
             case .flag, .integer, .number: lines.append("\(key): \(value)")
-            case .text: lines.append("\(key): \(quoted(value))")
+            case .text: lines.append("\(key): \(ConfigurationDocument.quoted(value))")
             }
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// A double-quoted YAML/JSON string.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 }
 

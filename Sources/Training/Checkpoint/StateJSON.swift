@@ -34,6 +34,7 @@ enum StateJSON {
         }
     }
 
+    /// `text` as a JSON string literal (also a YAML double-quoted scalar).
     static func quote(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {

@@ -246,6 +246,7 @@ private struct ConfigurationScanner {
                 case "/": text.append("/")
                 case "n": text.append("\n")
                 case "t": text.append("\t")
+                case "r": text.append("\r")
                 case "u":
                     var hex = ""
                     for _ in 0..<4 {
@@ -365,4 +366,9 @@ extension ConfigurationEntry {
         }
         return index == scalars.count
     }
+}
+
+extension ConfigurationDocument {
+    /// `text` as a double-quoted value this reader (and any YAML or JSON reader) reads back to the same text.
+    public static func quoted(_ text: String) -> String { StateJSON.quote(text) }
 }
