@@ -132,3 +132,46 @@ struct FilteredEventParityTests {
         #expect(throws: EngineError.self) { try engine.on(Event.iterationCompleted()) { _ in } }
     }
 }
+
+@Suite("Metrics in checkpoints")
+struct MetricCheckpointTests {
+    @Test("a metric saved mid-epoch with the engine resumes to the epoch's value of an uninterrupted run (Ignite #966)")
+    func resumedMidEpoch() throws {
+        // A resumable source (the engine starts it at its iteration), as DataLoader is.
+        let data = Countdown(count: 10)
+        func make() throws -> (Engine<Double, Double>, Average, RunningAverage) {
+            let engine = Engine<Double, Double> { _, batch in batch * batch }
+            let average = Average(), running = try RunningAverage(alpha: 0.7)
+            try average.attach(to: engine, name: "mean") { $0 }
+            try engine.on(.iterationCompleted) { engine in running.update(engine.state.output ?? 0) }
+            return (engine, average, running)
+        }
+        let (whole, wholeAverage, wholeRunning) = try make()
+        try whole.run(data, maxEpochs: 2)
+        let (first, firstAverage, firstRunning) = try make()
+        try first.on(Event.iterationCompleted(once: 14)) { $0.terminate() }
+        try first.run(data, maxEpochs: 2)
+        let saved = try CheckpointFile.decode(CheckpointFile.encode([
+            "engine": .dictionary(first.stateDict()), "mean": .dictionary(firstAverage.stateDict()),
+            "running": .dictionary(firstRunning.stateDict()),
+        ]), source: "memory")
+        let (resumed, resumedAverage, resumedRunning) = try make()
+        try Checkpoint.loadObjects(toLoad: ["engine": resumed, "mean": resumedAverage, "running": resumedRunning], checkpoint: saved)
+        try resumed.run(data, maxEpochs: 2)
+        #expect(resumed.state.iteration == 20)
+        #expect(resumed.state.metrics["mean"] == whole.state.metrics["mean"])
+        #expect(resumedRunning.localValue == wholeRunning.localValue)
+        #expect(resumedAverage.sums == wholeAverage.sums)
+        #expect(throws: StateDictError.self) { try Average().loadStateDict(["sums": .array([.double(1)])]) }
+    }
+}
+
+/// 1, 2, ..., count, resumable at any position.
+struct Countdown: ResumableSequence {
+    let count: Int
+    func makeIterator() -> IndexingIterator<[Double]> { (1...count).map(Double.init).makeIterator() }
+    func makeIterator(startingAfter iteration: Int) -> IndexingIterator<[Double]> {
+        Array((1...count).map(Double.init).dropFirst(iteration % count)).makeIterator()
+    }
+    var batchesPerPass: Int { count }
+}

@@ -154,6 +154,7 @@ extension Engine {
                 } else if let length = state.epochLength {
                     // Resuming from a state dict: redo the saved epoch from its saved iteration.
                     state.epoch = state.iteration / length
+                    resumingWithinEpoch = state.iteration % length != 0
                 }
             }
         }
@@ -208,6 +209,7 @@ extension Engine {
                             }
                             fallthrough
                         case .afterEpochStarted:
+                            resumingWithinEpoch = false
                             counter = 0
                             exhaustedOnce = false
                             if startsFreshEpoch {

@@ -70,6 +70,10 @@ public final class Engine<Batch, Output>: AnyEngine {
     @usableFromInline var terminatedLastRun = false
     /// Whether `run` is executing (a nested call from a handler is refused).
     @usableFromInline var isRunning = false
+    /// Whether the `.epochStarted` being fired starts the rest of an epoch a loaded state dict stopped inside (an
+    /// epoch-wise metric restored from the same checkpoint keeps its sums then, instead of resetting them).
+    public var resumesWithinEpoch: Bool { resumingWithinEpoch }
+    @usableFromInline var resumingWithinEpoch = false
     /// Whether the next epoch must start a fresh pass over the data (after a terminated run).
     @usableFromInline var startsFreshEpoch = false
     /// Where an interrupted run stopped.

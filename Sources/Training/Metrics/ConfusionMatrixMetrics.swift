@@ -133,6 +133,27 @@ public final class RankingScore: Metric {
         labels = []
     }
 
+    /// The scores and targets kept so far (so a checkpoint mid-epoch resumes the metric).
+    public func stateDict() -> StateDict {
+        ["scores": .array(scores.map(StateValue.double)), "labels": .array(labels.map(StateValue.double))]
+    }
+
+    /// Restores what `stateDict()` saved.
+    public func loadStateDict(_ state: StateDict) throws {
+        func numbers(_ key: String) throws -> [Double] {
+            try state.array(key).map { value in
+                if case .double(let number) = value { return number }
+                if case .int(let number) = value { return Double(number) }
+                throw StateDictError.wrongType(key: key, expected: "numbers")
+            }
+        }
+        let (newScores, newLabels) = (try numbers("scores"), try numbers("labels"))
+        guard newScores.count == newLabels.count, newLabels.allSatisfy({ $0 == 0 || $0 == 1 }) else {
+            throw StateDictError.invalidValue(key: "labels", reason: "one 0 or 1 per score")
+        }
+        (scores, labels) = (newScores, newLabels)
+    }
+
     /// Adds a batch of scores (any monotone score: probabilities or logits) and 0/1 targets.
     public func update(_ batch: MultilabelBatch) throws {
         guard batch.labels == 1, batch.scores.count >= batch.count, batch.targets.count >= batch.count else {

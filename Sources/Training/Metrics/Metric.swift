@@ -15,7 +15,7 @@ public enum MetricUsage: Sendable {
 /// A metric accumulates local sums (counts included) over updates; `compute` reduces the sums across ranks
 /// and turns them into a value, keeping the local sums, so a second compute does not double-count and a
 /// rank with no batch still contributes its zeros (and takes part in the collective).
-public protocol Metric<Input>: AnyObject {
+public protocol Metric<Input>: Stateful {
     /// What `update` takes (the output transform maps the engine's output to it).
     associatedtype Input
     /// The local sums.
@@ -48,6 +48,26 @@ extension Metric {
 
     /// Sets every sum to zero.
     public func reset() { sums = Array(repeating: 0, count: sums.count) }
+
+    /// The local sums, so that a checkpoint taken mid-epoch resumes a metric (a running average, an epoch's
+    /// accuracy so far) exactly: pass the metric to `Checkpoint` with the other objects.
+    public func stateDict() -> StateDict { ["sums": .array(sums.map(StateValue.double))] }
+
+    /// Restores sums saved by `stateDict()`.
+    /// - Throws: `StateDictError` when they are missing or of another count than this metric keeps.
+    public func loadStateDict(_ state: StateDict) throws {
+        let values = try state.array("sums").enumerated().map { index, value -> Double in
+            switch value {
+            case .double(let number): return number
+            case .int(let number): return Double(number)
+            default: throw StateDictError.wrongType(key: "sums.\(index)", expected: "a number")
+            }
+        }
+        guard values.count == sums.count else {
+            throw StateDictError.invalidValue(key: "sums", reason: "\(values.count) values for a metric that keeps \(sums.count)")
+        }
+        sums = values
+    }
 
     /// The value over every rank's updates since the last reset. A collective when `communicator` is set.
     public func compute() throws -> Double {
@@ -91,7 +111,10 @@ extension Metric {
         case .runWise: (.started, .completed)
         case .batchWise: (.iterationStarted, .iterationCompleted)
         }
-        if registerOnce("reset:\(resetEvent.name)", on: engine) { try engine.on(resetEvent) { [self] _ in reset() } }
+        if registerOnce("reset:\(resetEvent.name)", on: engine) {
+            // The rest of an epoch resumed from a checkpoint keeps the sums the checkpoint restored.
+            try engine.on(resetEvent) { [self] engine in if !(usage == .epochWise && engine.resumesWithinEpoch) { reset() } }
+        }
         if registerOnce("update", on: engine) {
             try engine.on(.iterationCompleted) { [self] engine in
                 if let output = engine.state.output { try update(outputTransform(output)) }
