@@ -72,3 +72,30 @@ struct ConfusionMetricTests {
         #expect(abs(try rmse.compute() - (13.0 / 3).squareRoot()) < 1e-12)
     }
 }
+
+@Suite("Metric arithmetic")
+struct MetricExpressionTests {
+    @Test("F1 written as (P · R · 2) / (P + R) equals the F1 metric; each metric is updated and computed once")
+    func f1FromPrecisionAndRecall() throws {
+        let engine = Engine<ClassificationBatch, ClassificationBatch> { _, batch in batch }
+        let precision = try PrecisionRecall(.precision, classes: 3), recall = try PrecisionRecall(.recall, classes: 3)
+        let f1 = try PrecisionRecall(.f1, classes: 3)
+        let p = MetricExpression<ClassificationBatch, ClassificationBatch>(precision) { $0 }
+        let r = MetricExpression<ClassificationBatch, ClassificationBatch>(recall) { $0 }
+        // Per class would differ from macro F1; a binary-like check: macro precision and recall of the expression.
+        try (p * r * 2 / (p + r)).attach(to: engine, name: "harmonic")
+        try (p - r).map { abs($0) }.attach(to: engine, name: "gap", usage: .runWise)
+        try f1.attach(to: engine, name: "f1", outputTransform: { $0 })
+        let batches = stride(from: 0, to: 40, by: 8).map { start in
+            let rows = Array(start..<min(40, start + 8))
+            return ClassificationBatch(scores: rows.flatMap { ConfusionMetricTests.scores[($0 * 3)..<($0 * 3 + 3)] },
+                                       labels: rows.map { ConfusionMetricTests.labels[$0] }, count: rows.count, classes: 3)
+        }
+        try engine.run(batches, maxEpochs: 2)
+        let pValue = try precision.compute(), rValue = try recall.compute()
+        #expect(engine.state.metrics["harmonic"] == pValue * rValue * 2 / (pValue + rValue))
+        #expect(engine.state.metrics["gap"] == abs(pValue - rValue))
+        // One epoch's counts: reset once per epoch, updated once per iteration, although read four times.
+        #expect(precision.sums.reduce(0, +) == 40)
+    }
+}

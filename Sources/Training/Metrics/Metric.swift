@@ -10,6 +10,15 @@ public enum MetricUsage: Sendable {
     case runWise
     /// Reset at iteration started, update and compute at iteration completed.
     case batchWise
+
+    /// The events a metric resets and computes at.
+    var events: (reset: Event, compute: Event) {
+        switch self {
+        case .epochWise: (.epochStarted, .epochCompleted)
+        case .runWise: (.started, .completed)
+        case .batchWise: (.iterationStarted, .iterationCompleted)
+        }
+    }
 }
 
 /// A metric accumulates local sums (counts included) over updates; `compute` reduces the sums across ranks
@@ -85,7 +94,18 @@ extension Metric {
     /// combine the sums themselves (per virtual shard, in the shards' tree) and then call `value(from:)`.
     public func attachUpdates<Batch, Output>(to engine: Engine<Batch, Output>,
                                              outputTransform: @escaping (Output) -> Input) throws {
-        if registerOnce("reset:started", on: engine) { try engine.on(.started) { [self] _ in reset() } }
+        try attachUpdates(to: engine, usage: .runWise, outputTransform: outputTransform)
+    }
+
+    /// Resets at `usage`'s reset event and updates at every iteration, each once however often it is attached;
+    /// computing is the caller's (a `MetricExpression` computes each of its metrics once).
+    public func attachUpdates<Batch, Output>(to engine: Engine<Batch, Output>, usage: MetricUsage,
+                                             outputTransform: @escaping (Output) -> Input) throws {
+        let resetEvent = usage.events.reset
+        if registerOnce("reset:\(resetEvent.name)", on: engine) {
+            // The rest of an epoch resumed from a checkpoint keeps the sums the checkpoint restored.
+            try engine.on(resetEvent) { [self] engine in if !(usage == .epochWise && engine.resumesWithinEpoch) { reset() } }
+        }
         if registerOnce("update", on: engine) {
             try engine.on(.iterationCompleted) { [self] engine in
                 if let output = engine.state.output { try update(outputTransform(output)) }
@@ -106,21 +126,8 @@ extension Metric {
     ///   `output_transform`: pick fields of a tuple, a struct or a dictionary).
     public func attach<Batch, Output>(to engine: Engine<Batch, Output>, name: String, usage: MetricUsage = .epochWise,
                                       outputTransform: @escaping (Output) -> Input) throws {
-        let (resetEvent, computeEvent): (Event, Event) = switch usage {
-        case .epochWise: (.epochStarted, .epochCompleted)
-        case .runWise: (.started, .completed)
-        case .batchWise: (.iterationStarted, .iterationCompleted)
-        }
-        if registerOnce("reset:\(resetEvent.name)", on: engine) {
-            // The rest of an epoch resumed from a checkpoint keeps the sums the checkpoint restored.
-            try engine.on(resetEvent) { [self] engine in if !(usage == .epochWise && engine.resumesWithinEpoch) { reset() } }
-        }
-        if registerOnce("update", on: engine) {
-            try engine.on(.iterationCompleted) { [self] engine in
-                if let output = engine.state.output { try update(outputTransform(output)) }
-            }
-        }
-        try engine.on(computeEvent) { [self] engine in engine.state.metrics[name] = try compute() }
+        try attachUpdates(to: engine, usage: usage, outputTransform: outputTransform)
+        try engine.on(usage.events.compute) { [self] engine in engine.state.metrics[name] = try compute() }
     }
 }
 
