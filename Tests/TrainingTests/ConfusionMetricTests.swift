@@ -99,3 +99,35 @@ struct MetricExpressionTests {
         #expect(precision.sums.reduce(0, +) == 40)
     }
 }
+
+@Suite("Vector and distribution metrics")
+struct VectorMetricTests {
+    static let predicted: [Float] = [1.8423, 0.5189, -1.7119, -1.7014, 2.0194, -0.2686, -0.1307, -1.4374, 2.6146, -0.434, 0.3523, -0.0646, 0.7686, 0.9233, -0.5583, 0.7796, 0.7448, 0.0317, -1.1724, -1.5069, -0.1481, 0.3715, 0.2273, -0.0647]
+    static let targets: [Float] = [0.8183, -0.6633, 0.2653, -1.566, -1.6407, -0.0197, 0.2278, -0.3985, -0.5181, 1.5633, 1.2358, 1.4962, 0.4731, 0.607, -0.8779, -0.7426, 0.2832, -1.4981, -0.3091, -0.6041, -1.9672, -0.1368, 1.8703, 0.1505]
+
+    /// Six examples of four values, fed three examples at a time.
+    func feed<M: Metric>(_ metric: M) throws -> Double where M.Input == RegressionBatch {
+        for start in [0, 12] {
+            try metric.update(RegressionBatch(predictions: Array(Self.predicted[start..<(start + 12)]),
+                                              targets: Array(Self.targets[start..<(start + 12)]), examples: 3))
+        }
+        return try metric.compute()
+    }
+
+    @Test("cosine similarity, pairwise distance, Pearson, entropy, KL and geometric mean equal PyTorch's")
+    func againstTorch() throws {
+        #expect(abs(try feed(CosineSimilarity()) - 0.16784468655384857) < 1e-6)
+        #expect(abs(try feed(MeanPairwiseDistance()) - 2.772519434675239) < 1e-6)
+        #expect(abs(try feed(PearsonCorrelation()) - 0.07385615285884843) < 1e-6)
+        #expect(abs(try feed(KLDivergence()) - 0.7370607230337676) < 1e-6)
+        let entropy = Entropy()
+        try entropy.update(ClassificationBatch(scores: Self.predicted, labels: Array(repeating: 0, count: 6), count: 6, classes: 4))
+        #expect(abs(try entropy.compute() - 0.9598162737776962) < 1e-6)
+        let geometric = GeometricAverage()
+        for value in [0.5, 2, 8, 3] { try geometric.update(value) }
+        #expect(abs(try geometric.compute() - 2.213363839400643) < 1e-12)
+        #expect(throws: MetricError.self) { try geometric.update(0) }
+        #expect(throws: MetricError.self) { try CosineSimilarity().compute() }
+        #expect(throws: ArgumentError.self) { try MeanPairwiseDistance(p: 0) }
+    }
+}
