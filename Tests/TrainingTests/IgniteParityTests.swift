@@ -175,3 +175,18 @@ struct Countdown: ResumableSequence {
     }
     var batchesPerPass: Int { count }
 }
+
+@Suite("Schedulers drive the built-in optimizers directly")
+struct OptimizerScheduleTests {
+    @Test("SGD and Adam are scheduler targets without an extension of the user's")
+    func builtInTargets() throws {
+        let model = try Sequential([Linear(inputs: 2, outputs: 1)], inputShape: [2], seed: 0)
+        let sgd = SGD(arena: model.arena, learningRate: 0.1), adam = Adam(arena: model.arena)
+        for target in [sgd as any LearningRateControlled, adam, OptimizerLearningRate(AdamW(arena: model.arena))] {
+            let scheduler = LearningRateScheduler(target: target, schedule: LearningRateScheduler.exponential(base: 1, gamma: 0.5))
+            scheduler.step()
+            scheduler.step()
+            #expect(target.learningRate == 0.5)
+        }
+    }
+}

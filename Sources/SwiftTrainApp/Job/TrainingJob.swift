@@ -204,16 +204,6 @@ public final class TrainingJob {
     }
 }
 
-/// Lets learning-rate schedulers drive any optimizer.
-final class OptimizerLearningRate: LearningRateControlled {
-    let optimizer: any Optimizer
-    init(_ optimizer: any Optimizer) { self.optimizer = optimizer }
-    var learningRate: Double {
-        get { optimizer.learningRate }
-        set { optimizer.learningRate = newValue }
-    }
-}
-
 /// A run ended by a stop signal (a scheduler's SIGTERM, Ctrl-C): every rank finished the same iteration and rank 0
 /// wrote a checkpoint of it; the process should end with 128 + the signal's number, as a killed process would.
 public struct StoppedBySignal: Error, CustomStringConvertible {

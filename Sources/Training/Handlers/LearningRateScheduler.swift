@@ -1,10 +1,27 @@
 import EngineCore
+import NeuralNet
 import Foundation
 
 /// Something with a learning rate a scheduler can set.
 public protocol LearningRateControlled: AnyObject {
     /// The current learning rate.
     var learningRate: Double { get set }
+}
+
+// The built-in optimizers are scheduled directly: `LearningRateScheduler(target: sgd, schedule: ...)`.
+extension SGD: LearningRateControlled {}
+extension Adam: LearningRateControlled {}
+
+/// Any optimizer (a user's own included) as a scheduler's target.
+public final class OptimizerLearningRate: LearningRateControlled {
+    /// The optimizer whose rate is set.
+    public let optimizer: any Optimizer
+    /// The learning rate of `optimizer`, for schedulers.
+    public init(_ optimizer: any Optimizer) { self.optimizer = optimizer }
+    public var learningRate: Double {
+        get { optimizer.learningRate }
+        set { optimizer.learningRate = newValue }
+    }
 }
 
 /// Sets a learning rate from a schedule at each event, then advances ("set then advance", as Ignite's
