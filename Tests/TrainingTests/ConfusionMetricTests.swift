@@ -131,3 +131,28 @@ struct VectorMetricTests {
         #expect(throws: ArgumentError.self) { try MeanPairwiseDistance(p: 0) }
     }
 }
+
+@Suite("Epoch metric")
+struct EpochMetricTests {
+    @Test("a user's function sees every rank's values in rank order: a median over three ranks equals one process's")
+    func median() throws {
+        @Sendable func median(_ values: [Float], _ targets: [Float]) -> Double {
+            let errors = zip(values, targets).map { Double(abs($0 - $1)) }.sorted()
+            return errors.count % 2 == 1 ? errors[errors.count / 2] : (errors[errors.count / 2 - 1] + errors[errors.count / 2]) / 2
+        }
+        let predictions: [Float] = [1, 5, 2, 8, 3, 9, 4], targets: [Float] = [0, 0, 0, 0, 0, 0, 0]
+        let single = EpochMetric(median)
+        try single.update(RegressionBatch(predictions: predictions, targets: targets))
+        let split = try SimulatedWorld(size: 3).run { world -> Double in
+            let metric = EpochMetric(communicator: world, median)
+            let rows = Array(stride(from: world.rank, to: 7, by: 3))
+            try metric.update(RegressionBatch(predictions: rows.map { predictions[$0] }, targets: rows.map { targets[$0] }))
+            return try metric.compute()
+        }
+        #expect(try single.compute() == 4 && split == [4, 4, 4])
+        let restored = EpochMetric(median)
+        try restored.loadStateDict(single.stateDict())
+        #expect(try restored.compute() == 4)
+        #expect(throws: MetricError.self) { try EpochMetric(median).compute() }
+    }
+}
