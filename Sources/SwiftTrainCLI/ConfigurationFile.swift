@@ -13,7 +13,8 @@ import Training
 /// ```
 enum ConfigurationFile {
     /// Subcommands the file does not apply to (it configures training).
-    static let otherCommands: Set<String> = ["evaluate", "inspect", "report", "predict", "generate"]
+    /// (`elastic` expands the file in its own training options, after `--`.)
+    static let otherCommands: Set<String> = ["evaluate", "inspect", "report", "predict", "generate", "elastic"]
 
     /// The arguments with `--config FILE` replaced by the file's options.
     /// - Throws: `ValidationError` naming the file and the key that is unknown or has a value of the wrong kind.
@@ -39,7 +40,18 @@ enum ConfigurationFile {
         }
         guard let path else { return arguments }
         let leading = rest.first == "train" ? ["train"] : []
-        return leading + (try flags(from: path)) + rest.dropFirst(leading.count)
+        let expanded = leading + (try flags(from: path)) + rest.dropFirst(leading.count)
+        // The configuration is an input too: a log written over it would destroy it.
+        for (index, argument) in expanded.enumerated() {
+            let log = argument == "--log" && index + 1 < expanded.count ? expanded[index + 1]
+                : argument.hasPrefix("--log=") ? String(argument.dropFirst(6)) : nil
+            if let log {
+                do { try OutputProtection.refuse(output: log, option: "--log", overwriting: [("--config", path)]) } catch {
+                    throw ValidationError("\(error)")
+                }
+            }
+        }
+        return expanded
     }
 
     /// The flags a configuration file stands for.

@@ -56,10 +56,7 @@ enum CheckpointEvaluation {
         }
         var test = prepared.test
         if wholeData && override == nil {
-            test = prepared.train.subset(Array(0..<prepared.train.count))
-            test.features += prepared.test.features
-            test.labels += prepared.test.labels
-            if let values = prepared.train.targetValues { test.targetValues = values + (prepared.test.targetValues ?? []) }
+            test = try prepared.train.appending(prepared.test)
         }
         if let labelColumn { configuration.labelColumn = labelColumn }
         if let override {

@@ -121,7 +121,8 @@ struct TaskPlan {
                 try metric.attachUpdates(to: evaluator, outputTransform: transform)
             } else {
                 metric.communicator = communicator
-                try metric.attach(to: evaluator, name: name, usage: .runWise, outputTransform: transform)
+                try metric.attachUpdates(to: evaluator, usage: .runWise, outputTransform: transform)
+                try evaluator.on(.completed) { engine in engine.state.metrics[name] = try Self.valueOrNaN(metric) }
             }
             attached.append((name, metric))
         }
@@ -153,8 +154,14 @@ struct TaskPlan {
         }
         for (name, metric) in metrics {
             metric.reset()
-            evaluator.state.metrics[name] = try metric.compute()
+            evaluator.state.metrics[name] = try valueOrNaN(metric)
         }
+    }
+
+    /// The metric's value, or NaN (null in the summary) when the data leaves it undefined, e.g. R² of a test split
+    /// whose targets are all equal: a run is not failed for a metric it cannot compute. A collective.
+    static func valueOrNaN(_ metric: any Metric) throws -> Double {
+        do { return try metric.compute() } catch is MetricError { return .nan }
     }
 
     /// The metrics of the last evaluation under their summary names (`test_loss` is the MSE for a regression).

@@ -67,11 +67,11 @@ public enum Prediction {
         let text = Array(lines.map { $0 + "\n" }.joined().utf8)
         let gathered = communicator.size > 1 ? try communicator.allGather(bytes: text) : [text]
         if communicator.rank == 0 {
-            let header = task == .regression ? "prediction" : (["prediction"] + record.classNames.map { "p_\($0)" }).joined(separator: ",")
+            let header = task == .regression ? "prediction" : (["prediction"] + record.classNames.map { csvField("p_\($0)") }).joined(separator: ",")
             var file = Data((header + "\n").utf8)
             for part in gathered { file.append(contentsOf: part) }
             do { try file.write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
-                throw CheckpointError.unwritable(path: output, reason: "\(error.localizedDescription)")
+                throw OutputFileError.unwritable(path: output, reason: "\(error.localizedDescription)")
             }
         }
         return Summary(rows: rows.count, output: output, task: task.rawValue)
@@ -86,9 +86,13 @@ public enum Prediction {
         let exponentials = values.map { Foundation.exp(Double($0 - top)) }
         let total = exponentials.reduce(0, +)
         let best = values.indices.max { values[$0] < values[$1] } ?? 0
-        let name = record.classNames[best]
-        let quoted = name.contains(",") || name.contains("\"") ? "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" : name
-        return ([quoted] + exponentials.map { String(format: "%.6f", $0 / total) }).joined(separator: ",")
+        return ([csvField(record.classNames[best])] + exponentials.map { String(format: "%.6f", $0 / total) }).joined(separator: ",")
+    }
+
+    /// A CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line end.
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// The per-sample shape of the run's data, without loading it (CSV: from the normalisation statistics).

@@ -39,7 +39,11 @@ struct ShardedEvaluation {
         var offset = 0
         for (name, metric) in metrics {
             let count = metric.sums.count
-            evaluator.state.metrics[name] = try metric.value(from: Array(total[offset ..< offset + count]))
+            do {
+                evaluator.state.metrics[name] = try metric.value(from: Array(total[offset ..< offset + count]))
+            } catch is MetricError {
+                evaluator.state.metrics[name] = .nan  // undefined for this data (null in the summary)
+            }
             offset += count
         }
     }

@@ -16,7 +16,7 @@ public enum TextGeneration {
         if prompt.unicodeScalars.contains("\u{FFFD}") {
             throw TextGenerationError.badSetting("the prompt is not valid UTF-8 text")
         }
-        guard count >= 0, count <= 1_000_000 else { throw TextGenerationError.badSetting("--tokens must be 0 to 1,000,000, got \(count)") }
+        guard count >= 0, count <= 100_000 else { throw TextGenerationError.badSetting("--tokens must be 0 to 100,000, got \(count)") }
         let tree = try CheckpointFile.read(URL(fileURLWithPath: path))
         guard case .dictionary(let jobState)? = tree["job"] else { throw CheckpointError.missingObject(name: "job") }
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)

@@ -171,6 +171,10 @@ public final class TrainingJob {
             }
             throw StoppedBySignal(signal: number, iteration: engine.state.iteration, checkpoint: saved)
         }
+        if agreedStop?.reason == .timeLimit, let checkpoint, model.arena.parameterValues.allSatisfy(\.isFinite) {
+            // The time limit ended the run between checkpoints: the summary's model is saved, so a resume continues it.
+            try checkpoint.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
+        }
         try checkpoint?.saver.waitForWrites()
         if let error = engine.state.error { throw error }
         let evaluation = try evaluationAtCurrentIteration()

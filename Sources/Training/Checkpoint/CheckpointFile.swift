@@ -187,6 +187,7 @@ public enum CheckpointFile {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw CheckpointError.unreadable(path: url.path, reason: "no such file")
         }
+        if let problem = DataFile.problem(url.path) { throw CheckpointError.unreadable(path: url.path, reason: problem) }
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw CheckpointError.unreadable(path: url.path, reason: "permission denied or not a file")
         }

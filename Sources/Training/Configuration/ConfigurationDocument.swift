@@ -66,14 +66,15 @@ public enum ConfigurationDocument {
 
 /// A one-pass scanner over the file's characters (no recursion: the depth of anything is refused at its first mark).
 private struct ConfigurationScanner {
-    let characters: [Character]
+    /// Unicode scalars, not Characters: "\r\n" is one Character, and a Windows line end must end a line.
+    let characters: [Unicode.Scalar]
     var index = 0
     var line = 1
     var lineStart = 0
 
-    init(text: String) { characters = Array(text) }
+    init(text: String) { characters = Array(text.unicodeScalars) }
 
-    var current: Character? { index < characters.count ? characters[index] : nil }
+    var current: Unicode.Scalar? { index < characters.count ? characters[index] : nil }
 
     mutating func advance() {
         if current == "\n" { line += 1; lineStart = index + 1 }
@@ -105,7 +106,7 @@ private struct ConfigurationScanner {
 
     func startsLine(with marker: String) -> Bool {
         let end = index + marker.count
-        guard end <= characters.count, String(characters[index..<end]) == marker else { return false }
+        guard end <= characters.count, String(String.UnicodeScalarView(characters[index..<end])) == marker else { return false }
         return end == characters.count || [" ", "\n", "\r", "\t"].contains(characters[end])
     }
 
@@ -191,8 +192,8 @@ private struct ConfigurationScanner {
     // MARK: Scalars
 
     /// Refuses the marks that start something other than a single value, naming what it would have been.
-    func refuseStructure(_ character: Character, what: String) throws {
-        let shapes: [Character: String] = [
+    func refuseStructure(_ character: Unicode.Scalar, what: String) throws {
+        let shapes: [Unicode.Scalar: String] = [
             "{": "a nested mapping", "[": "a list", "-": "a list item", "?": "a complex key", "&": "an anchor",
             "*": "an alias", "!": "a tag", "|": "a block scalar", ">": "a block scalar", "%": "a directive",
             "@": "a reserved character", "`": "a reserved character", "<": "a merge key",
@@ -208,21 +209,21 @@ private struct ConfigurationScanner {
     }
 
     /// A quoted or plain scalar on one line; a plain one ends at `stop`, a comment, the line's end, or (in flow) ',' '}'.
-    mutating func scalar(stoppingAt stop: Character?, inFlow: Bool) throws -> (text: String, isQuoted: Bool) {
+    mutating func scalar(stoppingAt stop: Unicode.Scalar?, inFlow: Bool) throws -> (text: String, isQuoted: Bool) {
         if current == "\"" { return (try doubleQuoted(), true) }
         if current == "'" { return (try singleQuoted(), true) }
         var text = ""
         while let character = current, character != "\n" {
             if let stop, character == stop { break }
             if inFlow && (character == "," || character == "}" || character == "{" || character == "[" || character == "]") { break }
-            if character == "#" && (text.last == " " || text.last == "\t") { break }
+            if character == "#" && (text.unicodeScalars.last == " " || text.unicodeScalars.last == "\t") { break }
             if character == ":" && stop == nil {
                 let next = index + 1 < characters.count ? characters[index + 1] : " "
                 if next == " " || next == "\t" || next == "\n" || next == "\r" || (inFlow && next == ",") {
                     throw fail("the value '\(text):' contains ': ', which YAML reads as a nested mapping; quote it")
                 }
             }
-            text.append(character)
+            text.unicodeScalars.append(character)
             advance()
         }
         let trimmed = text.trimmingSpaces
@@ -250,8 +251,8 @@ private struct ConfigurationScanner {
                 case "u":
                     var hex = ""
                     for _ in 0..<4 {
-                        guard let digit = current, digit.isHexDigit else { throw fail("a '\\u' escape needs four hex digits") }
-                        hex.append(digit)
+                        guard let digit = current, digit.properties.isASCIIHexDigit else { throw fail("a '\\u' escape needs four hex digits") }
+                        hex.unicodeScalars.append(digit)
                         advance()
                     }
                     guard let scalar = UInt32(hex, radix: 16).flatMap(Unicode.Scalar.init), scalar != "\0" else {
@@ -262,7 +263,7 @@ private struct ConfigurationScanner {
                 }
                 continue
             }
-            text.append(character)
+            text.unicodeScalars.append(character)
         }
         throw fail("a quoted value is not closed")
     }
@@ -277,7 +278,7 @@ private struct ConfigurationScanner {
                 if current == "'" { text.append("'"); advance(); continue }
                 return text
             }
-            text.append(character)
+            text.unicodeScalars.append(character)
         }
         throw fail("a quoted value is not closed")
     }

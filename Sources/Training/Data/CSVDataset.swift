@@ -106,6 +106,7 @@ public enum CSVDataset {
     /// enough to refuse a file that cannot fit in memory before loading it.
     /// - Throws: `DatasetError.unreadable` when the file cannot be read.
     public static func estimatedShape(path: String) throws -> (rows: Int, columns: Int) {
+        if let problem = DataFile.problem(path) { throw DatasetError.unreadable(path: path, reason: problem) }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot open the file" : "no such file"
             throw DatasetError.unreadable(path: path, reason: reason)
@@ -126,6 +127,7 @@ public enum CSVDataset {
     /// Calls `body` with each line of the file (without its newline) and its number, reading 1 MiB at a time, so
     /// a bad line is met before the rest of the file is read.
     static func forEachLine(path: String, _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
+        if let problem = DataFile.problem(path) { throw DatasetError.unreadable(path: path, reason: problem) }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot open the file" : "no such file"
             throw DatasetError.unreadable(path: path, reason: reason)
@@ -141,6 +143,8 @@ public enum CSVDataset {
             if chunk.isEmpty { break }
             pending.append(contentsOf: chunk)
             var start = 0
+            // A byte-order mark some editors put first is not part of the first field's name.
+            if lineNumber == 0, start == 0, pending.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
             while let end = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 lineNumber += 1
                 try body(pending[start..<end], lineNumber)

@@ -59,6 +59,22 @@ public struct Dataset: Sendable, Equatable {
         return result
     }
 
+    /// These samples followed by `other`'s (the same kind of data: features, classes, targets).
+    /// - Throws: `DatasetError.incompatible` when the two hold different kinds of samples.
+    public func appending(_ other: Dataset) throws -> Dataset {
+        guard other.featureCount == featureCount, other.sampleShape == sampleShape, other.classNames == classNames,
+              (other.targetValues == nil) == (targetValues == nil), (other.sequenceTargets == nil) == (sequenceTargets == nil),
+              other.sequenceTargetLength == sequenceTargetLength else {
+            throw DatasetError.incompatible("samples of shape \(other.sampleShape) cannot follow samples of shape \(sampleShape)")
+        }
+        var result = self
+        result.features += other.features
+        result.labels += other.labels
+        if let values = targetValues { result.targetValues = values + (other.targetValues ?? []) }
+        if let targets = sequenceTargets { result.sequenceTargets = targets + (other.sequenceTargets ?? []) }
+        return result
+    }
+
     /// The samples at `indices`, in that order.
     public func subset(_ indices: [Int]) -> Dataset {
         var subsetFeatures: [Float] = []
@@ -134,6 +150,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case columnMismatch(path: String, missing: [String], unexpected: [String])
     case duplicateColumn(path: String, name: String)
     case unknownClasses(path: String, labels: [String], known: [String])
+    case incompatible(String)
 
     public var description: String {
         switch self {
@@ -154,8 +171,26 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
                    unexpected.isEmpty ? nil : "not in the training data \(unexpected.map { "'\($0)'" }.joined(separator: ", "))"]
                     .compactMap { $0 }.joined(separator: "; ")
         case .duplicateColumn(let path, let name): "\(path): the header names column '\(name)' twice"
+        case .incompatible(let reason): reason
         case .unknownClasses(let path, let labels, let known):
             "\(path): labels outside the model's classes: \(Self.list(labels)) (the model knows \(Self.list(known)))"
+        }
+    }
+}
+
+/// Data files are regular files: a pipe, a device or a directory would be read forever (`/dev/zero`), read once where
+/// loading reads twice (`<(command)`), or not at all.
+enum DataFile {
+    /// Nil when `path` is a regular file; otherwise why it cannot be read as data.
+    static func problem(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            return FileManager.default.fileExists(atPath: path) ? "cannot open the file" : "no such file"
+        }
+        switch status.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a directory, not a file"
+        default: return "not a regular file (a pipe or a device); copy the data to a file"
         }
     }
 }

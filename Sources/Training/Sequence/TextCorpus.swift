@@ -56,6 +56,7 @@ public struct TextCorpus: Sendable, Equatable {
     /// The text of the file at `path`.
     /// - Throws: `TextCorpusError` for an unreadable, empty or binary file.
     public init(contentsOf path: String) throws {
+        if let problem = DataFile.problem(path) { throw TextCorpusError.unreadable(path: path, reason: problem) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TextCorpusError.unreadable(path: path, reason: (error as NSError).localizedDescription)
