@@ -97,7 +97,8 @@ enum ConfigurationFile {
                     throw refuse("is read by YAML readers as a number; write the text in quotes: \(key): \"\(entry.text)\"")
                 }
             }
-            flags += ["--\(key)", entry.text]
+            // `--key=value`: a value that begins with '-' stays the option's value.
+            flags.append("--\(key)=\(entry.text)")
         }
         return flags
     }

@@ -11,13 +11,13 @@ struct GenerateCommand: ParsableCommand {
     var checkpoint: String
     @Option(help: "The text to continue (UTF-8; at most the model's context in bytes).")
     var prompt: String
-    @Option(help: "Bytes to generate.")
+    @Option(parsing: .unconditional, help: "Bytes to generate.")
     var tokens = 200
-    @Option(help: "Sampling temperature (0: always the most likely byte).")
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely byte).")
     var temperature = 1.0
-    @Option(help: "Sample only among the K most likely bytes.")
+    @Option(parsing: .unconditional, help: "Sample only among the K most likely bytes.")
     var topK: Int?
-    @Option(help: "Seed of the sampling.")
+    @Option(parsing: .unconditional, help: "Seed of the sampling.")
     var seed: UInt64 = 0
 
     func run() throws {

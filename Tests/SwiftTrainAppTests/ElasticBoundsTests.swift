@@ -29,6 +29,8 @@ struct ElasticBoundsTests {
             try ElasticHost.checkLocalSlots(local, cores: 2)
         }
         try ElasticHost.checkLocalSlots([ElasticHost(name: "node7", slots: 64)], cores: 2)
+        #expect(throws: ElasticError.self) { try ElasticHost.parseList("localhost slots=2 max_slots=1\n", source: "hosts") }
+        #expect(try ElasticHost.parseList("node1 slots=2 max_slots=4\n", source: "hosts") == [ElasticHost(name: "node1", slots: 2)])
     }
 
     @Test("a job whose rank recorded a failure but whose mpirun hangs is ended after the grace, reaped, and its reason read")

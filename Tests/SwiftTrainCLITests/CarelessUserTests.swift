@@ -86,9 +86,17 @@ struct CarelessUserTests {
         #expect(try SwiftTrainRunner.string(timed, "checkpoint").hasSuffix("checkpoint_\(iteration).safetensors"))
     }
 
-    @Test("generate refuses more than 100,000 tokens instead of running for minutes")
+    @Test("generate refuses more than 100,000 tokens, and a negative count, by its range; a config text value may begin with '-'")
     func tokenBound() throws {
-        let result = try SwiftTrainRunner.run(["generate", "--checkpoint", "/nonexistent.safetensors", "--prompt", "a", "--tokens", "1000000"])
-        #expect(result.exitCode != 0 && result.standardError.contains("0 to 100,000"), "\(result.standardError)")
+        for count in ["1000000", "-1"] {
+            let result = try SwiftTrainRunner.run(["generate", "--checkpoint", "/nonexistent.safetensors", "--prompt", "a", "--tokens", count])
+            #expect(result.exitCode != 0 && result.standardError.contains("0 to 100,000"), "\(result.standardError)")
+        }
+        let folder = try directory("dash")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("dash.yaml")
+        try "log: \"--odd-name\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let printed = try SwiftTrainRunner.run(["--config", config.path, "--print-config"])
+        #expect(printed.exitCode == 0 && printed.standardOutput.contains("log: \"--odd-name\""), "\(printed.standardError)")
     }
 }

@@ -30,10 +30,14 @@ public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
                 slots = Int(name[name.index(after: colon)...])
                 name = String(name[..<colon])
             }
+            var maximum: Int?
             for field in fields.dropFirst() {
                 if field.hasPrefix("slots=") { slots = Int(field.dropFirst(6)) }
-                else if !field.hasPrefix("max_slots=") { slots = nil }
+                else if field.hasPrefix("max_slots=") { maximum = Int(field.dropFirst(10)) ?? 0 }
+                else { slots = nil }
             }
+            // Open MPI's `max_slots` bounds the ranks a host takes: more slots than that is a contradiction.
+            if let maximum, let given = slots, maximum < given { slots = nil }
             guard let slots, slots >= 1, slots <= maximumSlots, !name.isEmpty else {
                 throw ElasticError.badHostList(source: source, line: number + 1, text: String(rawLine))
             }

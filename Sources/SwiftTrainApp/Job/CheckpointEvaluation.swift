@@ -62,6 +62,12 @@ enum CheckpointEvaluation {
         if let override {
             test = try PreparedData.load(override, configuration: configuration, seedOffset: 0, layout: record.layout,
                                          labelColumn: labelColumn)
+            // The shape first: data of another kind is named as such, not by its labels.
+            guard test.featureCount == prepared.train.featureCount else {
+                throw ConfigurationError.invalid(option: "--data", value: override.description,
+                                                 expected: "samples of \(prepared.train.featureCount) features like the checkpoint's data, "
+                                                     + "found \(test.featureCount)")
+            }
             if prepared.task == .regression {
                 test = try test.asRegression()
             } else if prepared.task == .classification {
