@@ -16,11 +16,11 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         guard !logs.isEmpty else { throw ValidationError("give at least one log") }
+        try OutputProtection.refuse(output: output, option: "--output", overwriting: logs.map { ("log", $0) })
         let kind = URL(fileURLWithPath: output).pathExtension.lowercased()
         guard kind == "svg" || kind == "png" else {
             throw ValidationError("--output \(output): the figure is written as .svg or .png; name the file so")
         }
-        try OutputProtection.refuse(output: output, option: "--output", overwriting: logs.map { ("log", $0) })
         let notes = try TrainingReport.render(logsAt: logs.map { URL(fileURLWithPath: $0) }, to: URL(fileURLWithPath: output))
         for note in notes { FileHandle.standardError.write(Data("swift-train: \(note)\n".utf8)) }
         FileHandle.standardError.write(Data("swift-train: wrote \(output)\n".utf8))
