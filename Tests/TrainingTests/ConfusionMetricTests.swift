@@ -114,12 +114,13 @@ struct VectorMetricTests {
         return try metric.compute()
     }
 
-    @Test("cosine similarity, pairwise distance, Pearson, entropy, KL and geometric mean equal PyTorch's")
+    @Test("cosine similarity, pairwise distance, Pearson, entropy, KL, JS and geometric mean equal PyTorch's")
     func againstTorch() throws {
         #expect(abs(try feed(CosineSimilarity()) - 0.16784468655384857) < 1e-6)
         #expect(abs(try feed(MeanPairwiseDistance()) - 2.772519434675239) < 1e-6)
         #expect(abs(try feed(PearsonCorrelation()) - 0.07385615285884843) < 1e-6)
         #expect(abs(try feed(KLDivergence()) - 0.7370607230337676) < 1e-6)
+        #expect(abs(try feed(JSDivergence()) - 0.16839132139094196) < 1e-6)
         let entropy = Entropy()
         try entropy.update(ClassificationBatch(scores: Self.predicted, labels: Array(repeating: 0, count: 6), count: 6, classes: 4))
         #expect(abs(try entropy.compute() - 0.9598162737776962) < 1e-6)

@@ -154,6 +154,32 @@ public final class KLDivergence: Metric {
     public func value(from sums: [Double]) throws -> Double { try mean(of: sums, "KLDivergence") }
 }
 
+/// The mean Jensen–Shannon divergence of the softmax distributions of prediction and target score vectors: half
+/// the divergences of each from their average (Ignite's `JSDivergence`: both are logits).
+public final class JSDivergence: Metric {
+    public var sums: [Double] = [0, 0]
+    public var communicator: (any Communicator)?
+    /// A divergence, reduced over `communicator`'s ranks when given.
+    public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
+
+    public func update(_ batch: RegressionBatch) throws {
+        try batch.validate("JSDivergence")
+        guard batch.examples > 0 else { return }
+        let width = batch.predictions.count / batch.examples
+        for row in 0..<batch.examples {
+            let range = (row * width)..<((row + 1) * width)
+            let predicted = logSoftmax(batch.predictions[range]), target = logSoftmax(batch.targets[range])
+            for (p, q) in zip(predicted, target) {
+                let average = log((exp(p) + exp(q)) / 2)
+                sums[0] += exp(p) * (p - average) + exp(q) * (q - average)
+            }
+        }
+        sums[1] += Double(batch.examples)
+    }
+
+    public func value(from sums: [Double]) throws -> Double { try mean(of: sums, "JSDivergence") / 2 }
+}
+
 /// The log-softmax of scores, in double precision.
 func logSoftmax(_ scores: ArraySlice<Float>) -> [Double] {
     let top = Double(scores.max() ?? 0)
