@@ -93,17 +93,14 @@ public final class ConfusionMatrixScore: Metric {
 
 /// The root of the mean squared error per example (Ignite's `RootMeanSquaredError`).
 public final class RootMeanSquaredError: Metric {
-    public var sums: [Double] = [0, 0]
+    /// The mean squared error's sums (this metric is its root).
+    public var sums: [Double] { get { squared.sums } set { squared.sums = newValue } }
     public var communicator: (any Communicator)?
     private let squared = MeanSquaredErrorMetric()
     /// A root mean squared error, reduced over `communicator`'s ranks when given.
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
-    public func update(_ batch: RegressionBatch) throws {
-        squared.sums = sums
-        try squared.update(batch)
-        sums = squared.sums
-    }
+    public func update(_ batch: RegressionBatch) throws { try squared.update(batch) }
 
     public func value(from sums: [Double]) throws -> Double { sqrt(try squared.value(from: sums)) }
 }

@@ -24,6 +24,14 @@ public struct RegressionBatch: Sendable {
         self.init(predictions: predictions.values, targets: targets.values, examples: predictions.shape.first ?? 0)
     }
 
+    /// Each example's value positions, after `validate(metric)`: the rows of a `(examples, width)` batch.
+    func exampleRanges(_ metric: String) throws -> [Range<Int>] {
+        try validate(metric)
+        guard examples > 0 else { return [] }
+        let width = predictions.count / examples
+        return (0..<examples).map { ($0 * width)..<(($0 + 1) * width) }
+    }
+
     /// Throws unless predictions and targets match and divide into the examples.
     func validate(_ metric: String) throws {
         guard predictions.count == targets.count, examples >= 0,

@@ -20,12 +20,9 @@ public final class CosineSimilarity: Metric {
     }
 
     public func update(_ batch: RegressionBatch) throws {
-        try batch.validate("CosineSimilarity")
-        guard batch.examples > 0 else { return }
-        let width = batch.predictions.count / batch.examples
-        for row in 0..<batch.examples {
+        for range in try batch.exampleRanges("CosineSimilarity") {
             var dot = 0.0, predicted = 0.0, target = 0.0
-            for index in (row * width)..<((row + 1) * width) {
+            for index in range {
                 let (a, b) = (Double(batch.predictions[index]), Double(batch.targets[index]))
                 dot += a * b
                 predicted += a * a
@@ -58,12 +55,9 @@ public final class MeanPairwiseDistance: Metric {
     }
 
     public func update(_ batch: RegressionBatch) throws {
-        try batch.validate("MeanPairwiseDistance")
-        guard batch.examples > 0 else { return }
-        let width = batch.predictions.count / batch.examples
-        for row in 0..<batch.examples {
+        for range in try batch.exampleRanges("MeanPairwiseDistance") {
             var total = 0.0
-            for index in (row * width)..<((row + 1) * width) {
+            for index in range {
                 total += pow(abs(Double(batch.predictions[index]) - Double(batch.targets[index]) + epsilon), p)
             }
             sums[0] += pow(total, 1 / p)
@@ -140,11 +134,7 @@ public final class KLDivergence: Metric {
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ batch: RegressionBatch) throws {
-        try batch.validate("KLDivergence")
-        guard batch.examples > 0 else { return }
-        let width = batch.predictions.count / batch.examples
-        for row in 0..<batch.examples {
-            let range = (row * width)..<((row + 1) * width)
+        for range in try batch.exampleRanges("KLDivergence") {
             let predicted = logSoftmax(batch.predictions[range]), target = logSoftmax(batch.targets[range])
             sums[0] += zip(target, predicted).reduce(0) { $0 + exp($1.0) * ($1.0 - $1.1) }
         }
@@ -163,11 +153,7 @@ public final class JSDivergence: Metric {
     public init(communicator: (any Communicator)? = nil) { self.communicator = communicator }
 
     public func update(_ batch: RegressionBatch) throws {
-        try batch.validate("JSDivergence")
-        guard batch.examples > 0 else { return }
-        let width = batch.predictions.count / batch.examples
-        for row in 0..<batch.examples {
-            let range = (row * width)..<((row + 1) * width)
+        for range in try batch.exampleRanges("JSDivergence") {
             let predicted = logSoftmax(batch.predictions[range]), target = logSoftmax(batch.targets[range])
             for (p, q) in zip(predicted, target) {
                 let average = log((exp(p) + exp(q)) / 2)
