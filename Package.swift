@@ -43,13 +43,15 @@ let package = Package(
         // Child processes waited for by their own ids (Foundation's Process can miss their end): the tools and tests.
         .target(name: "CSpawn"),
         .target(name: "ChildProcesses", dependencies: ["CSpawn"]),
+        // The span log the library's products, kernels and collectives write to while a trace is recorded.
+        .target(name: "Tracing"),
         .target(name: "EngineCore"),
-        .target(name: "NeuralNet", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "NeuralNet", dependencies: ["CBLAS", "CKernels", "Tracing"]),
         .target(name: "Cluster", dependencies: ["CMPI"]),
         // Models written as differentiable Swift (the toolchain's `_Differentiation`), bridged to NeuralNet's Model.
         .target(name: "Autodiff", dependencies: ["NeuralNet"]),
         .target(name: "Training", dependencies: [
-            "EngineCore", "NeuralNet", "Cluster", "CZlib",
+            "EngineCore", "NeuralNet", "Cluster", "CZlib", "Tracing",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 

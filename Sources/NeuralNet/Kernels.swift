@@ -1,4 +1,5 @@
 import CKernels
+import Tracing
 
 /// The element-wise kernels of the hot loops (optimizer steps, ReLU, bias rows), compiled in C for AVX2/FMA
 /// where the CPU has them and chosen at run time, so no target needs a compiler flag.
@@ -13,16 +14,36 @@ package enum Kernels {
 
     @inline(__always)
     package static func sgd(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int, rate: Float, decay: Float) {
-        ck_sgd(p, g, count, rate, decay)
+        traced("sgd") {
+            inChunks(count) { start, length in ck_sgd(p + start, g + start, length, rate, decay) }
+        }
+    }
+
+    /// Runs an element-wise update over `0..<count` in chunks of 64 Ki values on the compute threads (every value's
+    /// result is the same whatever the chunks).
+    @inline(__always)
+    private static func inChunks(_ count: Int, _ body: (_ start: Int, _ length: Int) -> Void) {
+        let chunk = 1 << 16
+        guard count >= 2 * chunk, BLAS.threadCount > 1 else {
+            body(0, count)
+            return
+        }
+        BLAS.forEachInParallel((count + chunk - 1) / chunk) { _, index in
+            body(index * chunk, Swift.min(chunk, count - index * chunk))
+        }
     }
 
     @inline(__always)
     package static func sgdMomentum(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>,
                             count: Int, rate: Float, momentum: Float, decay: Float, nesterov: Bool, first: Bool) {
-        if first {
-            ck_sgd_momentum_first(p, g, v, count, rate, momentum, decay, nesterov ? 1 : 0)
-        } else {
-            ck_sgd_momentum(p, g, v, count, rate, momentum, decay, nesterov ? 1 : 0)
+        traced("sgdMomentum") {
+            inChunks(count) { start, length in
+                if first {
+                    ck_sgd_momentum_first(p + start, g + start, v + start, length, rate, momentum, decay, nesterov ? 1 : 0)
+                } else {
+                    ck_sgd_momentum(p + start, g + start, v + start, length, rate, momentum, decay, nesterov ? 1 : 0)
+                }
+            }
         }
     }
 
@@ -30,61 +51,88 @@ package enum Kernels {
     package static func adam(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                      _ v: UnsafeMutablePointer<Float>, count: Int, beta1: Float, beta2: Float, stepSize: Float,
                      rootCorrection2: Float, epsilon: Float, l2: Float, shrink: Float, decoupled: Bool) {
-        ck_adam(p, g, m, v, count, beta1, beta2, stepSize, rootCorrection2, epsilon, l2, shrink, decoupled ? 1 : 0)
+        traced("adam") {
+            inChunks(count) { start, length in
+                ck_adam(p + start, g + start, m + start, v + start, length, beta1, beta2, stepSize, rootCorrection2, epsilon, l2, shrink,
+                        decoupled ? 1 : 0)
+            }
+        }
     }
 
     @inline(__always)
     package static func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        ck_relu_forward(x, y, count)
+        traced("reluForward") {
+            ck_relu_forward(x, y, count)
+        }
     }
 
     @inline(__always)
     package static func reluBackward(output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
                              inputGradient dx: UnsafeMutablePointer<Float>, count: Int) {
-        ck_relu_backward(y, dy, dx, count)
+        traced("reluBackward") {
+            ck_relu_backward(y, dy, dx, count)
+        }
     }
 
     /// Writes `bias` into every row of `output` (rows x width).
     @inline(__always)
     package static func broadcastRows(_ bias: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-        ck_broadcast_rows(bias, output, rows, width)
+        traced("broadcastRows") {
+            ck_broadcast_rows(bias, output, rows, width)
+        }
     }
 
     /// Column sums of `input` (rows x width) into `output`, added to it when `accumulate`.
     @inline(__always)
     package static func sumRows(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
                         accumulate: Bool) {
-        ck_sum_rows(input, output, rows, width, accumulate ? 1 : 0)
+        traced("sumRows") {
+            ck_sum_rows(input, output, rows, width, accumulate ? 1 : 0)
+        }
     }
 
     /// `x *= factor`.
     @inline(__always)
-    package static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) { ck_scale(x, count, factor) }
+    package static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+        traced("scale") { ck_scale(x, count, factor) }
+    }
 
     /// `b += a`.
     @inline(__always)
-    package static func add(_ a: UnsafePointer<Float>, to b: UnsafeMutablePointer<Float>, count: Int) { ck_add(a, b, count) }
+    package static func add(_ a: UnsafePointer<Float>, to b: UnsafeMutablePointer<Float>, count: Int) {
+        traced("add") { ck_add(a, b, count) }
+    }
 
     /// `y = eˣ` element-wise (vectorised; NaN kept, -∞ to 0).
     @inline(__always)
-    package static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_exp(x, y, count) }
+    package static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        traced("exp") { ck_exp(x, y, count) }
+    }
 
     /// `y = 1 / (1 + e⁻ˣ)` element-wise.
     @inline(__always)
-    package static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_sigmoid(x, y, count) }
+    package static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        traced("sigmoid") { ck_sigmoid(x, y, count) }
+    }
 
     /// `y = tanh x` element-wise.
     @inline(__always)
-    package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_tanh(x, y, count) }
+    package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        traced("tanh") { ck_tanh(x, y, count) }
+    }
 
     /// `y = x·Φ(x)` element-wise (exact GELU).
     @inline(__always)
-    package static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) { ck_gelu(x, y, count) }
+    package static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        traced("gelu") { ck_gelu(x, y, count) }
+    }
 
     /// `dx = dy · GELU'(x)` element-wise.
     @inline(__always)
     package static func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int) {
-        ck_gelu_backward(x, dy, dx, count)
+        traced("geluBackward") {
+            ck_gelu_backward(x, dy, dx, count)
+        }
     }
 
     /// Softmax of a row's first `visible` values in place; the rest of its `width` set to 0.
@@ -96,5 +144,13 @@ package enum Kernels {
     package static func softmaxRowBackward(_ p: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, visible: Int, width: Int,
                                            scale: Float) {
         ck_softmax_row_backward(p, dy, visible, width, scale)
+    }
+
+    /// `body`, recorded as an element-wise span when a trace is recorded.
+    @inline(__always)
+    private static func traced(_ name: StaticString, _ body: () -> Void) {
+        guard TraceLog.isRecording else { return body() }
+        let lane = traceLane()
+        TraceLog.measure(.elementwise, "\(name)", thread: lane.thread, owner: lane.owner, body)
     }
 }

@@ -3,17 +3,6 @@ import Autodiff
 import Foundation
 import NeuralNet
 
-/// The CPU this runs on, its SIMD level and core count, for benchmark lines (figures of different machines are
-/// not comparable; ratios measured in one run are).
-func cpuDescription() -> String {
-    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-    let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
-        .trimmingCharacters(in: .whitespaces) ?? "unknown"
-    let flags = info.split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
-    let simd = flags.contains("avx512f") ? "avx512" : flags.contains("avx2") ? "avx2" : "sse"
-    return "\"\(model)\" simd=\(simd) cores=\(ProcessInfo.processInfo.activeProcessorCount)"
-}
-
 /// B11: one causal multi-head self-attention layer (batch 32, time 128, width 128, 4 heads), forward and backward of
 /// sum(output²), tokens/s at 1 and 2 BLAS threads, beside PyTorch's `torch_sequence.py --model attention` run in
 /// the same session (where `SWIFT_TRAIN_TORCH_PYTHON` names a Python that imports torch; said when not).
@@ -24,7 +13,6 @@ func runAttentionBenchmark(_ runner: BenchmarkRunner) throws {
                                   inputShape: [time, width], outputShape: [time, width])
     let x = Tensor(shape: [batch, time, width], values: (0..<(batch * time * width)).map { _ in random.nextUniform() * 2 - 1 })
     let steps = Int(ProcessInfo.processInfo.environment["BENCH_ATTENTION_STEPS"] ?? "") ?? 30
-    print("bench cpu \(cpuDescription())")
     for threads in [1, 2] {
         BLAS.threadCount = threads
         var ours: [Double] = [], torch: [Double] = []

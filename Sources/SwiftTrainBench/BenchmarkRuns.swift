@@ -19,10 +19,12 @@ struct BenchmarkRunner {
     func launch(_ command: [String], ranks: Int, threads: Int, tcp: Bool = false) -> (arguments: [String], environment: [String: String]) {
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_NUM_THREADS"] = String(threads)
+        environment["OMP_NUM_THREADS"] = String(threads)
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         guard ranks > 1 || tcp else { return (command, environment) }
-        var arguments = ["mpirun", "-n", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS"]
+        var arguments = ["mpirun", "-n", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS",
+                         "-x", "OMP_NUM_THREADS"]
         if tcp { arguments += ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"] }
         return (arguments + command, environment)
     }
@@ -48,50 +50,85 @@ struct BenchmarkRunner {
         throw BenchmarkError("no \(key)= in output: \(text.suffix(300))")
     }
 
-    /// Medians of ours and of the C baseline, run alternately `repeats` times.
-    func alternate(ours: [String], baseline: [String]?, ranks: Int, threads: Int) throws -> (ours: [String], c: Double?) {
-        var oursOutputs: [String] = [], cRates: [Double] = []
+    /// Medians of ours, of the C baseline and of PyTorch + Ignite (`torch_mlp.py --model torchModel`), run alternately
+    /// `repeats` times; a reference that cannot run here is nil.
+    func alternate(ours: [String], baseline: [String]?, torchModel: String? = nil, ranks: Int, threads: Int)
+        throws -> (ours: [String], c: Double?, torch: Double?)
+    {
+        var oursOutputs: [String] = [], cRates: [Double] = [], torchRates: [Double] = []
         for _ in 0..<repeats {
             oursOutputs.append(try output(of: [benchPath] + ours, ranks: ranks, threads: threads))
             if let baseline, let mlpStepPath {
                 cRates.append(try field("samples_per_s", in: output(of: [mlpStepPath] + baseline, ranks: ranks, threads: threads)))
             }
+            if let torchModel, let rate = torchMLP(torchModel, ranks: ranks, threads: threads) { torchRates.append(rate) }
         }
-        return (oursOutputs, cRates.isEmpty ? nil : median(cRates))
+        return (oursOutputs, cRates.isEmpty ? nil : median(cRates), torchRates.isEmpty ? nil : median(torchRates))
+    }
+
+    /// Whether PyTorch can be run (launch/bench sets `SWIFT_TRAIN_TORCH_PYTHON` when it imports torch and Ignite).
+    var torchAvailable: Bool { ProcessInfo.processInfo.environment["SWIFT_TRAIN_TORCH_PYTHON"] != nil }
+
+    /// PyTorch + Ignite's samples/s for B2 (`digits`) or B3 (`mnist`) at `ranks` ranks, or nil (said on stderr).
+    func torchMLP(_ model: String, ranks: Int, threads: Int) -> Double? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let python = environment["SWIFT_TRAIN_TORCH_PYTHON"], let shared = environment["SWIFT_TRAIN_SHARED"] else { return nil }
+        let script = environment["SWIFT_TRAIN_TORCH_MLP"] ?? "launch/baselines/torch_mlp.py"
+        do {
+            return try field("samples_per_s", in: output(of: [python, script, "--model", model, "--threads", "\(threads)",
+                                                              "--digits", shared + "/data/digits.csv"], ranks: ranks, threads: threads))
+        } catch {
+            FileHandle.standardError.write(Data("swift-train-bench: PyTorch reference failed: \(error)\n".utf8))
+            return nil
+        }
     }
 }
 
-/// B2: the digits MLP at world sizes 1, 2, 4, beside the C baseline.
+/// The `ratio_to_torch` fields of a line: PyTorch's figure from the same run and our ratio to it, or why there is none.
+func torchFields(_ ours: Double, _ torch: Double?, available: Bool) -> [(String, String)] {
+    guard let torch else { return [("torch", available ? "failed" : "unavailable")] }
+    return [("torch_samples_per_s", format(torch)), ("ratio_to_torch", format(ours / torch, 2))]
+}
+
+/// Prints one benchmark line from ordered fields.
+func report(_ name: String, _ fields: [(String, String)]) {
+    print((["bench", name] + fields.map { "\($0.0)=\($0.1)" }).joined(separator: " "))
+    fflush(nil)
+}
+
+/// B2: the digits MLP at world sizes 1, 2, 4, beside the C baseline and PyTorch + Ignite run alternately with it.
 func runDigitsBenchmark(_ runner: BenchmarkRunner) throws {
-    let reference = [1: 49_700.0, 2: 27_700.0, 4: 12_000.0]
     for ranks in [1, 2, 4] {
-        let (outputs, c) = try runner.alternate(ours: ["digits-worker", "--threads", "1"],
-                                                baseline: ["32", "3000", "64", "128", "128", "10"], ranks: ranks, threads: 1)
+        let (outputs, c, torch) = try runner.alternate(ours: ["digits-worker", "--threads", "1"],
+                                                       baseline: ["32", "3000", "64", "128", "128", "10"], torchModel: "digits",
+                                                       ranks: ranks, threads: 1)
         let rate = median(try outputs.map { try runner.field("samples_per_s", in: $0) })
         let accuracy = median(try outputs.map { try runner.field("test_accuracy", in: $0) })
-        var fields: KeyValuePairs<String, String> = [:]
-        fields = ["world_size": "\(ranks)", "samples_per_s": format(rate), "test_accuracy": format(accuracy, 4),
-                  "c_samples_per_s": c.map { format($0) } ?? "n/a", "ratio_to_c": c.map { format(rate / $0, 2) } ?? "n/a",
-                  "ratio_to_ignite": format(rate / reference[ranks]!, 1), "threads_per_rank": "1", "repeats": "\(runner.repeats)"]
-        report("digits_mlp", fields)
+        report("digits_mlp", [("world_size", "\(ranks)"), ("samples_per_s", format(rate)), ("test_accuracy", format(accuracy, 4)),
+                              ("c_samples_per_s", c.map { format($0) } ?? "n/a"), ("ratio_to_c", c.map { format(rate / $0, 2) } ?? "n/a")]
+               + torchFields(rate, torch, available: runner.torchAvailable) + [("target_ratio_to_torch", "10"),
+               ("threads_per_rank", "1"), ("repeats", "\(runner.repeats)")])
     }
 }
 
-/// B3: the MNIST-sized MLP at world sizes 1, 2, 4, with GFLOP/s against the sgemm ceiling, beside the C baseline.
+/// B3: the MNIST-sized MLP at world sizes 1, 2, 4, with GFLOP/s against the sgemm ceiling, beside the C baseline and
+/// PyTorch + Ignite.
 func runMNISTBenchmark(_ runner: BenchmarkRunner) throws {
-    BLAS.threadCount = 2
-    let ceiling = measureSGEMMGigaflops()
+    let ceiling = measureSGEMMGigaflops(threads: 2)
     for ranks in [1, 2, 4] {
         let threads = ranks == 1 ? 2 : 1
-        let (outputs, c) = try runner.alternate(ours: ["mnist-worker", "--threads", "\(threads)"],
-                                                baseline: ["64", "600", "784", "512", "512", "10"], ranks: ranks, threads: threads)
+        let (outputs, c, torch) = try runner.alternate(ours: ["mnist-worker", "--threads", "\(threads)"],
+                                                       baseline: ["64", "600", "784", "512", "512", "10"], torchModel: "mnist",
+                                                       ranks: ranks, threads: threads)
         let rate = median(try outputs.map { try runner.field("samples_per_s", in: $0) })
         let parameters = try runner.field("parameters", in: outputs[0])
         let gflops = 6 * parameters * rate / 1e9
-        report("mnist_mlp", ["world_size": "\(ranks)", "samples_per_s": format(rate), "gflops": format(gflops, 1),
-                             "sgemm_gflops": format(ceiling, 1), "ratio_to_ceiling": format(gflops / ceiling, 2),
-                             "c_samples_per_s": c.map { format($0) } ?? "n/a", "ratio_to_c": c.map { format(rate / $0, 2) } ?? "n/a",
-                             "threads_per_rank": "\(threads)", "repeats": "\(runner.repeats)"])
+        report("mnist_mlp", [("world_size", "\(ranks)"), ("samples_per_s", format(rate)), ("gflops", format(gflops, 1)),
+                             ("sgemm_gflops", format(ceiling, 1)), ("ratio_to_ceiling", format(gflops / ceiling, 2)),
+                             ("target_ratio_to_ceiling", "0.85"),
+                             ("c_samples_per_s", c.map { format($0) } ?? "n/a"), ("ratio_to_c", c.map { format(rate / $0, 2) } ?? "n/a")]
+               + torchFields(rate, torch, available: runner.torchAvailable)
+               + [("threads_per_rank", "\(threads)"), ("repeats", "\(runner.repeats)")])
     }
 }
 
@@ -170,5 +207,27 @@ func runVirtualShardsBenchmark(_ runner: BenchmarkRunner) throws {
                           "micro_batch": "\(batch * ranks / 8)", "shards": "8", "default_threads": "\(threads)",
                           "repeats": "\(runner.repeats)"])
         }
+    }
+}
+
+/// Where the time goes: B2, B3 (n = 1 and 2) and B9, B10 (n = 1) with the library's trace recorder on 20 steps after
+/// 5 of warm-up, as shares of a step; each run's Chrome trace (every rank) is written to `.build-bench/trace-NAME-nN.json`.
+func runProfileBenchmark(_ runner: BenchmarkRunner, names: [String]) throws {
+    try FileManager.default.createDirectory(atPath: ".build-bench", withIntermediateDirectories: true)
+    let plans: [(name: String, worker: String, ranks: Int, threads: Int)] = [
+        ("digits", "digits-worker", 1, 1), ("digits", "digits-worker", 2, 1), ("mnist", "mnist-worker", 1, 2),
+        ("mnist", "mnist-worker", 2, 1), ("lstm", "lstm-worker", 1, 2), ("gpt", "gpt-worker", 1, 2),
+    ]
+    for plan in plans where names.isEmpty || names.contains(plan.name) {
+        let trace = FileManager.default.currentDirectoryPath + "/.build-bench/trace-\(plan.name)-n\(plan.ranks).json"
+        var command = [runner.benchPath, plan.worker, "--threads", "\(plan.threads)", "--profile", trace]
+        if plan.worker.hasPrefix("lstm") || plan.worker.hasPrefix("gpt") { command += ["--steps", "25"] }
+        let text = try runner.output(of: command, ranks: plan.ranks, threads: plan.threads)
+        guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("profile ") }) else {
+            throw BenchmarkError("\(plan.worker) printed no profile line")
+        }
+        print("bench profile_\(plan.name) world_size=\(plan.ranks) threads_per_rank=\(plan.threads) \(line.dropFirst("profile ".count)) "
+              + "trace=\(trace)")
+        fflush(nil)
     }
 }

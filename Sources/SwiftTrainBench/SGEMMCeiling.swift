@@ -1,8 +1,10 @@
 import CBLAS
 import Foundation
 
-/// The machine's ceiling: GFLOP/s of an `size`³ `cblas_sgemm` at the current BLAS thread count (median).
-func measureSGEMMGigaflops(size: Int = 1024, repeats: Int = 5) -> Double {
+/// The machine's ceiling: GFLOP/s of an `size`³ `cblas_sgemm` with OpenBLAS's own `threads` threads (median).
+func measureSGEMMGigaflops(threads: Int, size: Int = 1024, repeats: Int = 5) -> Double {
+    openblas_set_num_threads(Int32(threads))
+    defer { openblas_set_num_threads(1) }
     let a = [Float](repeating: 0.5, count: size * size), b = [Float](repeating: 0.25, count: size * size)
     var c = [Float](repeating: 0, count: size * size)
     var rates: [Double] = []

@@ -47,6 +47,7 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
         trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256))
     }
     try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
+    let recorder = try profileRecorder(arguments, trainer: trainer, communicator: communicator)
     var start = 0.0
     try trainer.on(.iterationStarted(once: warm + 1)) { _ in
         try communicator.barrier()
@@ -61,6 +62,7 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
         print("result tokens_per_s=\(format(tokens / seconds)) loss=\(format(Double(trainer.state.output!.loss), 3)) "
               + "steps=\(steps) parameters=\(model.parameterCount) ranks=\(communicator.size)")
     }
+    printProfile(recorder, communicator: communicator)
     (communicator as? MPICommunicator)?.finalize()
 }
 

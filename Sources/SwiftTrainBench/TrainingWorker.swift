@@ -66,6 +66,7 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     } else {
         try Loss(communicator: communicator).attach(to: trainer, name: "train_loss") { (Double($0.loss), $0.count) }
     }
+    let recorder = try profileRecorder(arguments, trainer: trainer, communicator: communicator)
     var start = 0.0, end = 0.0
     try trainer.on(.started) { _ in
         try communicator.barrier()
@@ -94,7 +95,25 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         print("result peak_rss_kb=\(usage.ru_maxrss) samples_per_s=\(format(samples / (end - start))) test_accuracy=\(format(accuracy, 4)) "
               + "steps=\(trainer.state.iteration) parameters=\(model.parameterCount)")
     }
+    printProfile(recorder, communicator: communicator)
     (communicator as? MPICommunicator)?.finalize()
+}
+
+/// With `--profile FILE`, a trace recorder on 20 steps after 5 of warm-up, writing every rank's spans to FILE.
+func profileRecorder<Batch, Output>(_ arguments: [String], trainer: Engine<Batch, Output>, communicator: any Communicator)
+    throws -> TraceRecorder?
+{
+    guard let index = arguments.firstIndex(of: "--profile"), arguments.indices.contains(index + 1) else { return nil }
+    let recorder = try TraceRecorder(steps: 20, skip: 5)
+    try recorder.attach(to: trainer, communicator: communicator, writingTo: arguments[index + 1])
+    return recorder
+}
+
+/// Rank 0's `profile steps=... matmul=... ...` line.
+func printProfile(_ recorder: TraceRecorder?, communicator: any Communicator) {
+    guard let recorder, communicator.rank == 0 else { return }
+    guard let breakdown = recorder.breakdown else { return print("profile none") }
+    print("profile " + breakdown.fields.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
 }
 
 /// B7: the B2 and B3 MLPs written as differentiable Swift (the compiler derives backward).

@@ -1,6 +1,7 @@
 import Foundation
 
-// swift-train-bench: the benchmarks of BENCHMARKS.md (launch/bench runs it). With no argument, all of them.
+// swift-train-bench: the benchmarks of BENCHMARKS.md (launch/bench runs it). With no argument, all of them;
+// `profile [digits|mnist|lstm|gpt ...]` prints where a step's time goes instead.
 // Worker modes (run by the benchmarks, under mpirun): digits-worker, mnist-worker, allreduce-worker,
 // allreduce-verify.
 let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards", "attention", "lstm", "gpt"]
@@ -23,6 +24,11 @@ do {
     default: break
     }
     let runner = BenchmarkRunner()
+    print("bench machine \(machineDescription())")
+    if requested[0] == "profile" {
+        try runProfileBenchmark(runner, names: Array(requested.dropFirst()))
+        exit(0)
+    }
     if runner.mlpStepPath == nil {
         FileHandle.standardError.write(Data("swift-train-bench: SWIFT_TRAIN_MLP_STEP not set: no C baseline figures\n".utf8))
     }

@@ -81,6 +81,8 @@ struct TrainCommand: ParsableCommand {
     var timeLimit: Double?
     @Option(help: "Write TensorBoard event files to DIR on rank 0 (loss, learning rate, test metrics, samples/s).")
     var tensorboard: String?
+    @Option(help: "Record 10 steps (after 5) of every rank as a Chrome trace in FILE (Perfetto, chrome://tracing): products, kernels, all-reduce, batches.")
+    var trace: String?
     @Option(parsing: .unconditional, help: "Language models (--data text:PATH): tokens per training window (a GPT's context).")
     var context: Int = 128
     @Option(parsing: .unconditional, help: "Recurrent language models: time steps per truncated-BPTT chunk; must divide --context.")
@@ -133,6 +135,7 @@ struct TrainCommand: ParsableCommand {
         configuration.clipGradientNorm = clipGradNorm
         configuration.timeLimit = timeLimit
         configuration.tensorBoardDirectory = tensorboard
+        configuration.tracePath = trace
         configuration.context = context
         configuration.tbptt = tbptt
         return configuration
@@ -172,13 +175,14 @@ struct TrainCommand: ParsableCommand {
         if simulateRanks != nil && ClusterEnvironment.isLaunchedByMPI {
             throw ValidationError("--simulate-ranks cannot be combined with mpirun")
         }
-        if let log {
-            var inputs: [(option: String, path: String)] = []
-            for (option, value) in [("--data", data), ("--test-data", testData)] {
-                if let value, let colon = value.firstIndex(of: ":") { inputs.append((option, String(value[value.index(after: colon)...]))) }
-            }
-            if let resume, resume != "auto" { inputs.append(("--resume", resume)) }
-            do { try OutputProtection.refuse(output: log, option: "--log", overwriting: inputs) } catch {
+        var inputs: [(option: String, path: String)] = []
+        for (option, value) in [("--data", data), ("--test-data", testData)] {
+            if let value, let colon = value.firstIndex(of: ":") { inputs.append((option, String(value[value.index(after: colon)...]))) }
+        }
+        if let resume, resume != "auto" { inputs.append(("--resume", resume)) }
+        for (option, output) in [("--log", log), ("--trace", trace)] {
+            guard let output else { continue }
+            do { try OutputProtection.refuse(output: output, option: option, overwriting: inputs) } catch {
                 throw ValidationError("\(error)")
             }
         }

@@ -158,3 +158,59 @@ struct SupervisedTrainerTests {
         }
     }
 }
+
+@Suite("The trace recorder", .serialized)
+struct TraceRecorderTests {
+    @Test("it records the chosen steps' products, kernels and batches as a Chrome trace and as shares that sum to 1")
+    func recordsSteps() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1, momentum: 0.9),
+                                            loss: SoftmaxCrossEntropy())
+        let recorder = try TraceRecorder(steps: 3, skip: 2)
+        try recorder.attach(to: trainer, writingTo: path)
+        try trainer.run(SupervisedTrainerTests.loader(48, batch: 4), maxEpochs: 1)
+        let breakdown = try #require(recorder.breakdown)
+        #expect(breakdown.steps == 3)
+        let shares = [breakdown.matmul, breakdown.elementwise, breakdown.allReduce, breakdown.data, breakdown.engine, breakdown.other]
+        #expect(shares.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(abs(shares.reduce(0, +) - 1) < 0.02, "\(shares)")
+        #expect(breakdown.matmul > 0 && breakdown.elementwise > 0 && breakdown.data > 0)
+        struct Trace: Decodable {
+            struct Event: Decodable { var name: String; var cat: String?; var ph: String; var pid: Int; var tid: Int?; var dur: Double? }
+            var traceEvents: [Event]
+        }
+        let trace = try JSONDecoder().decode(Trace.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let categories = Set(trace.traceEvents.compactMap(\.cat))
+        #expect(categories.isSuperset(of: ["matmul", "elementwise", "data", "iteration"]))
+        #expect(trace.traceEvents.filter { $0.cat == "iteration" }.map(\.name) == ["iteration 3", "iteration 4", "iteration 5"])
+        #expect(trace.traceEvents.contains { $0.ph == "M" && $0.pid == 0 })
+        #expect(trace.traceEvents.filter { $0.ph == "X" }.allSatisfy { ($0.dur ?? -1) >= 0 })
+    }
+
+    @Test("a run shorter than the recording ends it with the steps it had; ranks send their spans to rank 0")
+    func shortRunAndRanks() throws {
+        let results = try SimulatedWorld(size: 2).run { world -> (Int?, Int) in
+            let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+            let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy())
+            let recorder = try TraceRecorder(steps: 50, skip: 1)
+            try recorder.attach(to: trainer, communicator: world)
+            try trainer.run(SupervisedTrainerTests.loader(24, batch: 4, world: 2, rank: world.rank), maxEpochs: 1)
+            let trace = recorder.chromeTrace.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            let pids = (trace?["traceEvents"] as? [[String: Any]])?.compactMap { $0["pid"] as? Int } ?? []
+            return (recorder.breakdown?.steps, Set(pids).count)
+        }
+        #expect(results[0].0 == 2 && results[1].0 == 2, "3 iterations per rank, 1 skipped")
+        #expect(results[0].1 == 2, "rank 0's trace has both ranks")
+        #expect(results[1].1 == 0, "only rank 0 keeps the trace")
+    }
+
+    @Test("bad arguments and an unwritable file are refused before training")
+    func refusals() throws {
+        #expect(throws: ArgumentError.self) { try TraceRecorder(steps: 0) }
+        #expect(throws: ArgumentError.self) { try TraceRecorder(skip: -1) }
+        let trainer = Engine<Int, Int> { _, batch in batch }
+        #expect(throws: OutputFileError.self) { try TraceRecorder().attach(to: trainer, writingTo: "/nonexistent-directory/trace.json") }
+    }
+}

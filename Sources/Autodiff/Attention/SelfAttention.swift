@@ -74,7 +74,7 @@ public func vjpSelfAttention(_ qkv: DTensor, heads: Int, causal: Bool) -> (value
         guard !gradient.isZeroTangent, !qkv.isConstant else { return .zero }
         let t = g.time, d = g.depth, stride = 3 * g.width
         let tiles = attentionTiles(time: t, causal: causal)
-        let workers = Swift.max(1, Swift.min(BLAS.threadCount, g.batch * g.heads))
+        let workers = Swift.max(1, BLAS.threadCount)  // any compute thread may run a pair, nested regions included
         var scratch = [Float](repeating: 0, count: workers * t * t)
         let dqkv = qkv.withPointer { packed in gradient.withPointer { dOut in probabilities.withUnsafeBufferPointer { p in
             DTensor.filled(qkv.shape) { result in

@@ -193,9 +193,10 @@ func recurrentProduct(rows: Int, width: Int, hidden: Int, _ h: UnsafePointer<Flo
     }
 }
 
-/// The rows of a batch split into one block per BLAS thread (each block one thread's sequences).
+/// The rows of a batch in blocks of about 16 sequences (at most 8 blocks), each block's time loop run wholly on one
+/// compute thread; the blocks depend on the batch alone, so a row's values never depend on the thread count.
 func recurrentRowBlocks(_ batch: Int) -> [Range<Int>] {
-    let blocks = Swift.max(1, Swift.min(BLAS.threadCount, batch))
+    let blocks = Swift.max(1, Swift.min(8, batch / 16))
     return (0..<blocks).map { block in (block * batch / blocks)..<((block + 1) * batch / blocks) }
 }
 

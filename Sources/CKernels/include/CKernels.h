@@ -35,6 +35,19 @@ void ck_softmax_row_backward(const float *p, float *dy, size_t visible, size_t w
 // allocates its results at every step pays page faults each time); a no-op elsewhere.
 void ck_keep_large_buffers_in_heap(void);
 
+// The process's compute threads (parallel.c). `ck_parallel_for` runs task(context, index, worker) for every index
+// in 0..<count on up to `ck_parallel_threads()` threads (the caller is worker 0) and returns when all are done;
+// inside a task, or with one thread, it runs the indices in order on the calling thread.
+typedef void (*ck_parallel_task)(void *context, long index, int worker);
+void ck_parallel_for(long count, ck_parallel_task task, void *context);
+void ck_parallel_set_threads(int threads);
+int ck_parallel_threads(void);
+int ck_parallel_inside_task(void);
+// The worker number of the calling thread (0 on the caller's thread and outside the pool).
+int ck_parallel_worker(void);
+// The thread (pthread_self) that handed out the job a compute thread runs.
+unsigned long ck_parallel_caller(void);
+
 // Which implementation runs: 1 when the AVX2/FMA code was chosen.
 int ck_uses_avx2(void);
 #endif

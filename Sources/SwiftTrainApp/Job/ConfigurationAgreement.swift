@@ -21,7 +21,7 @@ extension TrainingConfiguration {
             ("--eval-every", evaluateEvery.map(String.init) ?? "per epoch"), ("--save-best", saveBest ?? "none"),
             ("--early-stopping", earlyStoppingPatience.map(String.init) ?? "off"),
             ("--clip-grad-norm", clipGradientNorm.map { "\($0)" } ?? "off"), ("--time-limit", timeLimit.map { "\($0)" } ?? "none"),
-            ("--tensorboard", tensorBoardDirectory ?? "none"),
+            ("--tensorboard", tensorBoardDirectory ?? "none"), ("--trace", tracePath ?? "none"),
             ("--stop-after", stopAfterIterations.map(String.init) ?? "none"),
             ("--context", "\(context)"), ("--tbptt", "\(tbptt)"),
         ]

@@ -81,6 +81,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var clipGradientNorm: Double?
     /// Write TensorBoard event files to this directory (rank 0).
     public var tensorBoardDirectory: String?
+    /// Record a few steps of every rank as a Chrome trace in this file (rank 0 writes it).
+    public var tracePath: String?
     /// End the run after this many seconds of training (Ignite's TimeLimit), saving as usual.
     public var timeLimit: Double?
     /// Tokens per training window of a language model (`--data text:PATH`): a GPT's context, a recurrent model's

@@ -150,8 +150,7 @@ struct TrainingDiverged: Error, CustomStringConvertible {
             return "the parameters are no longer finite numbers at iteration \(iteration), so no checkpoint is written; "
                 + "lower --lr, or check the data for extreme values"
         }
-        return
-        "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
+        return "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
     }
 }
 

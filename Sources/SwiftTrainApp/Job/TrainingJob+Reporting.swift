@@ -65,6 +65,10 @@ extension TrainingJob {
         if let directory = configuration.tensorBoardDirectory {
             try attachTensorBoard(to: engine, directory: directory)
         }
+        if let path = configuration.tracePath {
+            // Every rank records and sends its spans to rank 0 at the same iteration (a collective).
+            try TraceRecorder(steps: 10, skip: 5).attach(to: engine, communicator: communicator, writingTo: path)
+        }
         if configuration.progress && isLeader {
             var bar = ProgressBar()
             // Under mpirun rank 0's standard error is a pipe to mpirun; on a terminal the bar still draws on it.

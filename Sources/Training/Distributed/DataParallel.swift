@@ -1,6 +1,7 @@
 import Cluster
 import EngineCore
 import NeuralNet
+import Tracing
 
 /// Data parallelism for any engine: the handlers DDP is, attached to an engine and a model's arena.
 ///
@@ -159,20 +160,22 @@ public final class GradientReducer {
     /// A collective: every rank calls it once per optimizer step.
     public func synchronize() throws {
         guard communicator.size > 1 else { return }
-        if let shardSum { return try shardSum.combine(over: communicator) }
+        if let shardSum { return try TraceLog.measure(.allReduce, "shard tree") { try shardSum.combine(over: communicator) } }
         if overlap {
             backwardReached(0)
             if let error = deferredError {
                 deferredError = nil
                 throw error
             }
-            for index in pending.indices {
-                try pending[index]?.wait()
-                pending[index] = nil
+            try TraceLog.measure(.allReduce, "wait for buckets") {
+                for index in pending.indices {
+                    try pending[index]?.wait()
+                    pending[index] = nil
+                }
             }
             nextBucket = 0
         } else {
-            try communicator.allReduceSum(slice(0..<arena.count))
+            try TraceLog.measure(.allReduce, "all-reduce") { try communicator.allReduceSum(slice(0..<arena.count)) }
         }
         if scaleAfterReduce {
             Kernels.scale(arena.gradients.baseAddress!, count: arena.count, by: 1 / Float(communicator.size))

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `--trace FILE`: the per-step timeline of every rank that Horovod's timeline users expect, as a Chrome trace.
+@Suite("Chrome traces of a run")
+struct TraceTests {
+    struct Trace: Decodable {
+        struct Event: Decodable { var name: String; var cat: String?; var ph: String; var pid: Int; var ts: Double?; var dur: Double? }
+        var traceEvents: [Event]
+    }
+
+    @Test("under mpirun -n 2, --trace writes one file with both ranks' products, kernels, all-reduce and iterations")
+    func twoRanks() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("trace")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("trace.json").path
+        let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--no-progress", "--epochs", "1", "--builtin-samples", "2000", "--trace", path])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        let trace = try JSONDecoder().decode(Trace.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        let spans = trace.traceEvents.filter { $0.ph == "X" }
+        #expect(Set(spans.map(\.pid)) == [0, 1])
+        for rank in [0, 1] {
+            let categories = Set(spans.filter { $0.pid == rank }.compactMap(\.cat))
+            #expect(categories.isSuperset(of: ["matmul", "elementwise", "allreduce", "data", "iteration"]), "rank \(rank): \(categories)")
+            #expect(spans.filter { $0.pid == rank && $0.cat == "iteration" }.count == 10)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["trace.json"], "no temporary file is left")
+    }
+
+    @Test("--trace into a missing directory or over the training data is refused before training, in one line")
+    func refusals() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("trace-bad")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let missing = try SwiftTrainRunner.run(["--no-progress", "--epochs", "1", "--builtin-samples", "200",
+                                                "--trace", directory.path + "/no/such/dir/trace.json"])
+        #expect(missing.exitCode != 0)
+        #expect(missing.standardError.contains("trace.json") && !missing.standardError.contains("Fatal error"), "\(missing.standardError)")
+        let data = directory.appendingPathComponent("data.csv")
+        try SwiftTrainRunner.writeSyntheticCSV(rows: 60, to: data)
+        let original = try Data(contentsOf: data)
+        let over = try SwiftTrainRunner.run(["--no-progress", "--epochs", "1", "--data", "csv:" + data.path, "--trace", data.path])
+        #expect(over.exitCode != 0)
+        #expect(over.standardError.contains("--trace"), "\(over.standardError)")
+        #expect(try Data(contentsOf: data) == original)
+    }
+}
