@@ -8,7 +8,6 @@ import NeuralNet
 import Training
 
 let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
-BLAS.threadCount = 1  // one BLAS thread, so that each shard's products have the same bits everywhere
 var random = CounterRandom(seed: 7, stream: 1)
 let (train, test) = GlyphDataset.generate(count: 800, using: &random).split(testFraction: 0.25, using: &random)
 

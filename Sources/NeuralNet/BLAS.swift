@@ -93,8 +93,9 @@ public enum BLAS {
     }
 }
 
-/// How a product is cut for the compute threads, from its shape alone: the larger of its output's two sides in
-/// up to eight panels of at least 256 (a multiple of 16), each at least about two million operations.
+/// How a product is cut for the compute threads, from its shape alone: an output of 256 rows or more into blocks of
+/// rows (contiguous, so no two threads write one cache line; at least 128 rows each), a shorter one (a batch) into
+/// panels of columns (at least 256 wide); up to eight, a multiple of 16 each, each about two million operations or more.
 package struct ProductPanels {
     package let alongColumns: Bool
     package let width: Int
@@ -102,10 +103,10 @@ package struct ProductPanels {
     private let extent: Int
 
     package init(m: Int, n: Int, k: Int) {
-        alongColumns = n >= m
+        alongColumns = m < 256
         extent = alongColumns ? n : m
         let operations = 2 * m * n * k
-        var pieces = Swift.max(1, Swift.min(8, extent / 256, operations >> 21))
+        var pieces = Swift.max(1, Swift.min(8, extent / (alongColumns ? 256 : 128), operations >> 21))
         while pieces & (pieces - 1) != 0 { pieces &= pieces - 1 }
         width = pieces == 1 ? extent : ((extent + pieces - 1) / pieces + 15) / 16 * 16
         count = pieces == 1 ? 1 : (extent + width - 1) / width

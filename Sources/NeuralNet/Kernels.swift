@@ -94,13 +94,19 @@ package enum Kernels {
     /// `x *= factor`.
     @inline(__always)
     package static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
-        traced("scale") { ck_scale(x, count, factor) }
+        traced("scale") { inChunks(count) { start, length in ck_scale(x + start, length, factor) } }
     }
 
     /// `b += a`.
     @inline(__always)
     package static func add(_ a: UnsafePointer<Float>, to b: UnsafeMutablePointer<Float>, count: Int) {
-        traced("add") { ck_add(a, b, count) }
+        traced("add") { inChunks(count) { start, length in ck_add(a + start, b + start, length) } }
+    }
+
+    /// `b = a` (a gradient buffer saved or restored), on the compute threads when large.
+    @inline(__always)
+    package static func copy(_ a: UnsafePointer<Float>, to b: UnsafeMutablePointer<Float>, count: Int) {
+        traced("copy") { inChunks(count) { start, length in (b + start).update(from: a + start, count: length) } }
     }
 
     /// `y = eˣ` element-wise (vectorised; NaN kept, -∞ to 0).

@@ -35,7 +35,7 @@ struct ComputeThreadsTests {
 
     @Test("the MLP's products are large enough to be shared: each is cut into panels that cover it exactly once")
     func panelsCoverTheProduct() {
-        for (m, n, k) in [(64, 512, 784), (512, 784, 64), (64, 784, 512), (1000, 300, 300), (4096, 4096, 64)] {
+        for (m, n, k) in [(64, 512, 784), (512, 784, 64), (64, 784, 512), (1000, 300, 300), (4096, 4096, 64), (512, 784, 8)] {
             let panels = ProductPanels(m: m, n: n, k: k)
             #expect(panels.count > 1, "\(m)x\(n)x\(k) is not shared")
             let extent = panels.alongColumns ? n : m
@@ -53,7 +53,7 @@ struct ComputeThreadsTests {
         defer { BLAS.threadCount = saved }
         var random = CounterRandom(seed: 1, stream: 1)
         for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-            for (m, n, k) in [(40, 600, 300), (600, 40, 300)] {
+            for (m, n, k) in [(40, 600, 300), (600, 40, 300), (512, 300, 16)] {
                 let a = (0..<(m * k)).map { _ in random.nextUniform() - 0.5 }, b = (0..<(k * n)).map { _ in random.nextUniform() - 0.5 }
                 var c = [Float](repeating: .nan, count: m * n)
                 a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in

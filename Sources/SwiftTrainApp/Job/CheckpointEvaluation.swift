@@ -102,7 +102,6 @@ enum CheckpointEvaluation {
         var sharded: ShardedEvaluation?
         if let count = configuration.virtualShards {
             if let shards = try? VirtualShards(count: count, worldSize: communicator.size, rank: communicator.rank) {
-                BLAS.threadCount = 1  // as in training: each shard's products computed the same way everywhere
                 sharded = try ShardedEvaluation(test: test, batchSize: batchSize, shards: shards, plan: plan, evaluator: evaluator,
                                                 communicator: communicator)
             } else if communicator.rank == 0 {

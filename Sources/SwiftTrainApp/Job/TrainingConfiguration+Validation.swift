@@ -27,10 +27,6 @@ extension TrainingConfiguration {
             try require(virtualShards >= 1 && virtualShards <= 65_536 && virtualShards & (virtualShards - 1) == 0,
                         "--virtual-shards", virtualShards, "a power of two from 1 to 65,536")
             try require(!overlapCommunication, "--overlap", "on", "off with --virtual-shards (the tree exchange follows the last shard)")
-            // OpenBLAS may split a product differently with more threads: one thread keeps every shard's bits fixed.
-            if let threads {
-                try require(threads == 1, "--threads", threads, "1 with --virtual-shards (more BLAS threads could change the bits)")
-            }
         }
         if let evaluateEvery { try require(evaluateEvery >= 1, "--eval-every", evaluateEvery, "at least 1") }
         if let saveBest {

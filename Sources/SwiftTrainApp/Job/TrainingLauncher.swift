@@ -8,9 +8,8 @@ import NeuralNet
 public enum TrainingLauncher {
     /// Trains; returns rank 0's summary (nil on other ranks).
     public static func train(_ configuration: TrainingConfiguration, simulatedRanks: Int? = nil) throws -> TrainingSummary? {
-        // Virtual shards pin BLAS to one thread per rank, so each shard's products have the same bits everywhere.
-        try launch(simulatedRanks: simulatedRanks, deterministic: configuration.deterministic,
-                   threads: configuration.virtualShards != nil ? 1 : configuration.threads,
+        // Products are cut by shape, never by thread count: virtual shards keep their bits on any number of threads.
+        try launch(simulatedRanks: simulatedRanks, deterministic: configuration.deterministic, threads: configuration.threads,
                    collectiveTimeout: configuration.collectiveTimeout) { communicator in
             try runJob(configuration, communicator: communicator)
         }

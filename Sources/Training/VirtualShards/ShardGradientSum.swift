@@ -55,7 +55,7 @@ public final class ShardGradientSum {
             level += 1
         }
         if level < levels {
-            (pending.baseAddress! + level * count).update(from: gradients, count: count)
+            Kernels.copy(UnsafePointer(gradients), to: pending.baseAddress! + level * count, count: count)
             pendingLoss[level] = loss
             occupied[level] = true
         } else {
