@@ -3,25 +3,26 @@ import EngineCore
 /// B1: an engine whose process function returns its batch, over 1,000,000 integer batches, with three
 /// handlers on iteration completed: every 100, a custom filter (true at 1, 2, 5, 10, 50, 100) and an
 /// unfiltered one. Reports the median nanoseconds per iteration of several runs, beside a plain Swift loop that
-/// calls the same process function and the same three handlers (the floor an engine can reach) in the same run.
+/// calls the same process function, filter and three handlers (the floor an engine can reach) in the same run.
 func runEngineOverheadBenchmark(iterations: Int = 1_000_000, repeats: Int = 7) throws {
-    var everyHundred = 0, specialCount = 0, unfiltered = 0
-    // Closures passed through an opaque function, so that the plain loop calls them as the engine does, not inlined.
-    let process: (Int) -> Int = opaque { batch in batch }
-    let special: @Sendable (Int) -> Bool = { count in
+    var everyHundred = 0, special = 0, unfiltered = 0
+    // The same closures serve the engine and the plain loop; passed through an opaque function, so that the plain
+    // loop calls them as the engine does instead of inlining them.
+    let process: Engine<Int, Int>.ProcessFunction = opaque { _, batch in batch }
+    let filter: @Sendable (Int) -> Bool = { count in
         switch count {
         case 1, 2, 5, 10, 50, 100: true
         default: false
         }
     }
-    let filter = opaque(special)
-    let countHundred: () -> Void = opaque { everyHundred += 1 }
-    let countSpecial: () -> Void = opaque { specialCount += 1 }
-    let countAll: () -> Void = opaque { unfiltered += 1 }
-    let engine = Engine<Int, Int> { _, batch in process(batch) }
-    try engine.on(.iterationCompleted(every: 100)) { _ in countHundred() }
-    try engine.on(.iterationCompleted(filter: { _, count in filter(count) })) { _ in countSpecial() }
-    try engine.on(.iterationCompleted) { _ in countAll() }
+    let admits = opaque(filter)
+    let countHundred: Engine<Int, Int>.Handler = opaque { _ in everyHundred += 1 }
+    let countSpecial: Engine<Int, Int>.Handler = opaque { _ in special += 1 }
+    let countAll: Engine<Int, Int>.Handler = opaque { _ in unfiltered += 1 }
+    let engine = Engine<Int, Int>(process)
+    try engine.on(.iterationCompleted(every: 100), countHundred)
+    try engine.on(.iterationCompleted(filter: { _, count in admits(count) }), countSpecial)
+    try engine.on(.iterationCompleted, countAll)
     var timings: [Double] = [], plainTimings: [Double] = []
     var sink = 0
     for _ in 0..<repeats {
@@ -33,14 +34,14 @@ func runEngineOverheadBenchmark(iterations: Int = 1_000_000, repeats: Int = 7) t
         var iteration = 0
         for batch in 0..<iterations {
             iteration += 1
-            sink &+= process(batch)
-            if iteration % 100 == 0 { countHundred() }
-            if filter(iteration) { countSpecial() }
-            countAll()
+            sink &+= try process(engine, batch)
+            if iteration % 100 == 0 { try countHundred(engine) }
+            if admits(iteration) { try countSpecial(engine) }
+            try countAll(engine)
         }
         plainTimings.append((monotonicSeconds() - plainStart) / Double(iterations) * 1e9)
     }
-    guard everyHundred == 2 * repeats * iterations / 100, specialCount == 2 * repeats * 6, unfiltered == 2 * repeats * iterations,
+    guard everyHundred == 2 * repeats * iterations / 100, special == 2 * repeats * 6, unfiltered == 2 * repeats * iterations,
           sink == repeats * (iterations * (iterations - 1) / 2) else {
         throw BenchmarkError("engine benchmark handlers fired the wrong number of times")
     }
@@ -53,3 +54,4 @@ func runEngineOverheadBenchmark(iterations: Int = 1_000_000, repeats: Int = 7) t
 /// `value`, through a call the optimiser cannot see into.
 @inline(never)
 func opaque<T>(_ value: T) -> T { value }
+
