@@ -62,7 +62,7 @@ package enum Kernels {
     @inline(__always)
     package static func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         traced("reluForward") {
-            ck_relu_forward(x, y, count)
+            inChunks(count) { start, length in ck_relu_forward(x + start, y + start, length) }
         }
     }
 
@@ -70,7 +70,7 @@ package enum Kernels {
     package static func reluBackward(output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
                              inputGradient dx: UnsafeMutablePointer<Float>, count: Int) {
         traced("reluBackward") {
-            ck_relu_backward(y, dy, dx, count)
+            inChunks(count) { start, length in ck_relu_backward(y + start, dy + start, dx + start, length) }
         }
     }
 
@@ -78,7 +78,12 @@ package enum Kernels {
     @inline(__always)
     package static func broadcastRows(_ bias: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         traced("broadcastRows") {
-            ck_broadcast_rows(bias, output, rows, width)
+            // In blocks of rows of about 64 Ki values (each row written whole by one thread).
+            let block = Swift.max(1, (1 << 16) / Swift.max(1, width))
+            guard rows >= 2 * block, BLAS.threadCount > 1 else { return ck_broadcast_rows(bias, output, rows, width) }
+            BLAS.forEachInParallel((rows + block - 1) / block) { _, index in
+                ck_broadcast_rows(bias, output + index * block * width, Swift.min(block, rows - index * block), width)
+            }
         }
     }
 
@@ -112,32 +117,32 @@ package enum Kernels {
     /// `y = eˣ` element-wise (vectorised; NaN kept, -∞ to 0).
     @inline(__always)
     package static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        traced("exp") { ck_exp(x, y, count) }
+        traced("exp") { inChunks(count) { start, length in ck_exp(x + start, y + start, length) } }
     }
 
     /// `y = 1 / (1 + e⁻ˣ)` element-wise.
     @inline(__always)
     package static func sigmoid(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        traced("sigmoid") { ck_sigmoid(x, y, count) }
+        traced("sigmoid") { inChunks(count) { start, length in ck_sigmoid(x + start, y + start, length) } }
     }
 
     /// `y = tanh x` element-wise.
     @inline(__always)
     package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        traced("tanh") { ck_tanh(x, y, count) }
+        traced("tanh") { inChunks(count) { start, length in ck_tanh(x + start, y + start, length) } }
     }
 
     /// `y = x·Φ(x)` element-wise (exact GELU).
     @inline(__always)
     package static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        traced("gelu") { ck_gelu(x, y, count) }
+        traced("gelu") { inChunks(count) { start, length in ck_gelu(x + start, y + start, length) } }
     }
 
     /// `dx = dy · GELU'(x)` element-wise.
     @inline(__always)
     package static func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int) {
         traced("geluBackward") {
-            ck_gelu_backward(x, dy, dx, count)
+            inChunks(count) { start, length in ck_gelu_backward(x + start, dy + start, dx + start, length) }
         }
     }
 
