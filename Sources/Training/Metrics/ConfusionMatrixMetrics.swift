@@ -177,6 +177,12 @@ public final class RankingScore: Metric {
 
     public func value(from sums: [Double]) throws -> Double { try Self.area(kind, scores: scores, labels: labels) }
 
+    /// Every rank's scores and targets, gathered in rank order (a collective when `communicator` is set).
+    func gathered() throws -> (scores: [Double], labels: [Double]) {
+        guard let communicator, communicator.size > 1 else { return (scores, labels) }
+        return (try communicator.allGather(scores).flatMap { $0 }, try communicator.allGather(labels).flatMap { $0 })
+    }
+
     /// The area for `scores` and 0/1 `labels`.
     static func area(_ kind: Kind, scores: [Double], labels: [Double]) throws -> Double {
         let positives = labels.reduce(0, +), negatives = Double(labels.count) - positives

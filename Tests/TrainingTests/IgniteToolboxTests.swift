@@ -1,0 +1,166 @@
+import Cluster
+import EngineCore
+import Foundation
+import NeuralNet
+import Testing
+import Training
+
+/// Ignite's curves, report, multilabel scores, frequency, output store and EMA, from their documented behaviour.
+@Suite("Ignite's toolbox: curves, reports, multilabel scores, EMA")
+struct IgniteToolboxTests {
+    static let curveBatch = MultilabelBatch(scores: [0.1, 0.4, 0.35, 0.8], targets: [0, 0, 1, 1], count: 4)
+
+    @Test("RocCurve is scikit-learn's roc_curve (its documented example), AUC as its value")
+    func rocCurve() throws {
+        let metric = CurveMetric(.roc)
+        try metric.update(Self.curveBatch)
+        let curve = try metric.computeCurve()
+        #expect(curve.x == [0, 0, 0.5, 0.5, 1])
+        #expect(curve.y == [0, 0.5, 0.5, 1, 1])
+        let thresholds: [Double] = [.infinity] + [0.8, 0.4, 0.35, 0.1].map { Double(Float($0)) }
+        #expect(curve.thresholds == thresholds)
+        #expect(try metric.compute() == 0.75)
+    }
+
+    @Test("PrecisionRecallCurve is scikit-learn's precision_recall_curve (its documented example)")
+    func precisionRecallCurve() throws {
+        let metric = CurveMetric(.precisionRecall)
+        try metric.update(Self.curveBatch)
+        let curve = try metric.computeCurve()
+        let precision = curve.y, recall = curve.x
+        #expect(zip(precision, [0.5, 2.0 / 3, 0.5, 1, 1]).allSatisfy { abs($0 - $1) < 1e-12 }, "\(precision)")
+        #expect(recall == [1, 1, 0.5, 0.5, 0])
+        #expect(curve.thresholds == [0.1, 0.35, 0.4, 0.8].map { Double(Float($0)) })
+        let empty = CurveMetric(.roc)
+        try empty.update(MultilabelBatch(scores: [0.3, 0.6], targets: [1, 1], count: 2))
+        #expect(throws: MetricError.self) { try empty.computeCurve() }
+    }
+
+    @Test("the curve gathers every rank's scores: two uneven ranks give one process's curve")
+    func curveAcrossRanks() throws {
+        let scores: [Float] = [0.1, 0.4, 0.35, 0.8, 0.55, 0.2, 0.9], targets: [Int32] = [0, 0, 1, 1, 1, 0, 1]
+        let whole = CurveMetric(.roc)
+        try whole.update(MultilabelBatch(scores: scores, targets: targets, count: 7))
+        let expected = try whole.computeCurve()
+        let curves = try SimulatedWorld(size: 2).run { world -> ScoreCurve in
+            let metric = CurveMetric(.roc, communicator: world)
+            let rows = world.rank == 0 ? 0..<5 : 5..<7
+            try metric.update(MultilabelBatch(scores: Array(scores[rows]), targets: Array(targets[rows]), count: rows.count))
+            return try metric.computeCurve()
+        }
+        #expect(curves.allSatisfy { $0 == expected })
+    }
+
+    @Test("ClassificationReport: per-class precision, recall and F1 and their macro means, in Ignite's JSON")
+    func classificationReport() throws {
+        // Predictions (argmax) 0, 1, 1, 2, 0 for targets 0, 1, 2, 2, 1.
+        let scores: [Float] = [1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0]
+        let report = try ClassificationReport(classes: 3, labels: ["cat", "dog", "bird"])
+        try report.update(ClassificationBatch(scores: scores, labels: [0, 1, 2, 2, 1], count: 5, classes: 3))
+        let table = try report.computeReport()
+        #expect(table.classes.map(\.name) == ["cat", "dog", "bird"])
+        #expect(table.classes.map(\.row.precision) == [0.5, 0.5, 1])
+        #expect(table.classes.map(\.row.recall) == [1, 0.5, 0.5])
+        let f1 = [2.0 / 3, 0.5, 2.0 / 3]
+        #expect(zip(table.classes.map(\.row.fScore), f1).allSatisfy { abs($0 - $1) < 1e-12 })
+        #expect(abs(table.macro.fScore - f1.reduce(0, +) / 3) < 1e-12)
+        #expect(try report.compute() == table.macro.fScore)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(table.json.utf8)) as? [String: [String: Double]])
+        #expect(Set(json.keys) == ["cat", "dog", "bird", "macro avg"])
+        #expect(json["macro avg"]?["f1-score"] == table.macro.fScore && json["dog"]?["recall"] == 0.5)
+        let half = try ClassificationReport(classes: 3, beta: 0.5)
+        try half.update(ClassificationBatch(scores: scores, labels: [0, 1, 2, 2, 1], count: 5, classes: 3))
+        #expect(try half.computeReport().json.contains("\"f0.5-score\""))
+        #expect(throws: MetricError.self) { try ClassificationReport(classes: 3).computeReport() }
+        #expect(throws: ArgumentError.self) { try ClassificationReport(classes: 3, labels: ["a"]) }
+    }
+
+    @Test("multilabel precision, recall and F1: per label, macro, micro, weighted and samples averages")
+    func multilabel() throws {
+        // Two samples of three labels: predicted [1,0,1] for targets [1,1,0]; predicted [0,1,1] for targets [0,1,1].
+        let batch = MultilabelBatch(scores: [0.9, 0.1, 0.8, 0.2, 0.7, 0.6], targets: [1, 1, 0, 0, 1, 1], count: 2, labels: 3)
+        func value(_ kind: PrecisionRecall.Kind, _ average: MultilabelAverage) throws -> Double {
+            let metric = try MultilabelPrecisionRecall(kind, labels: 3, average: average)
+            try metric.update(batch)
+            return try metric.compute()
+        }
+        // Per label: tp [1,1,1], fp [0,0,1], fn [0,1,0].
+        let perLabel = try MultilabelPrecisionRecall(.precision, labels: 3)
+        try perLabel.update(batch)
+        #expect(try perLabel.computePerLabel() == [1, 1, 0.5])
+        #expect(try value(.precision, .macro) == 2.5 / 3)
+        #expect(try value(.recall, .macro) == 2.5 / 3)
+        #expect(try value(.precision, .micro) == 0.75 && value(.recall, .micro) == 0.75)
+        let weighted: Double = (1 + 0.5 * 2 + 1) / 4
+        #expect(try value(.recall, .weighted) == weighted)
+        #expect(try value(.precision, .samples) == (0.5 + 1) / 2)
+        #expect(try abs(value(.f1, .samples) - (0.5 + 1) / 2) < 1e-12)
+        #expect(throws: MetricError.self) { try MultilabelPrecisionRecall(.recall, labels: 3).compute() }
+        #expect(throws: MetricError.self) {
+            try MultilabelPrecisionRecall(.recall, labels: 3).update(MultilabelBatch(scores: [0.1, 0.2], targets: [0, 1], count: 1, labels: 2))
+        }
+        // Uneven ranks (one of them empty) add up to one process's value.
+        let values = try SimulatedWorld(size: 3).run { world -> Double in
+            let metric = try MultilabelPrecisionRecall(.f1, labels: 3, average: .macro, communicator: world)
+            if world.rank == 0 { try metric.update(batch) }
+            return try metric.compute()
+        }
+        #expect(try values.allSatisfy { $0 == (try value(.f1, .macro)) })
+    }
+
+    @Test("Frequency: the count over the time since the reset, the ranks' counts added and their times averaged")
+    func frequency() throws {
+        final class Clock: @unchecked Sendable { var now = 10.0 }
+        let clock = Clock()
+        let metric = Frequency(clock: { clock.now })
+        clock.now = 12
+        try metric.update(100)
+        clock.now = 14
+        try metric.update(300)
+        #expect(try metric.compute() == 100)
+        #expect(throws: MetricError.self) { try metric.update(-1) }
+        metric.reset()
+        #expect(throws: MetricError.self) { try metric.compute() }
+    }
+
+    @Test("EpochOutputStore keeps an epoch's outputs, cleared at the next epoch, and gathers every rank's")
+    func outputStore() throws {
+        let engine = Engine<Int, Int> { _, batch in batch * 10 }
+        let store = EpochOutputStore { (output: Int) in output + 1 }
+        try store.attach(to: engine)
+        var seen: [[Int]] = []
+        try engine.on(.epochCompleted) { _ in seen.append(store.values) }
+        try engine.run([1, 2, 3], maxEpochs: 2)
+        #expect(seen == [[11, 21, 31], [11, 21, 31]])
+        let gathered = try SimulatedWorld(size: 2).run { world -> [Int] in
+            let store = EpochOutputStore { (output: Int) in output }
+            let engine = Engine<Int, Int> { _, batch in batch + 100 * world.rank }
+            try store.attach(to: engine)
+            try engine.run(Array(0..<(world.rank + 1)), maxEpochs: 1)
+            return try store.gathered(over: world)
+        }
+        #expect(gathered[0] == [0, 100, 101] && gathered[1] == gathered[0])
+    }
+
+    @Test("the EMA follows Ignite's formula and warm-up, evaluates with the averaged weights and resumes exactly")
+    func exponentialMovingAverage() throws {
+        let arena = ParameterArena(layout: [("w", [2])])
+        try arena.setParameter(named: "w", to: Tensor(shape: [2], values: [0, 0]))
+        let ema = try ExponentialMovingAverage(arena: arena, momentum: 0.5, warmupMomentum: 0.1, warmupUpdates: 3)
+        #expect([1, 2, 3, 4].map { ema.momentum(atUpdate: $0) } == [0.1, 0.30000000000000004, 0.5, 0.5])
+        try arena.setParameter(named: "w", to: Tensor(shape: [2], values: [10, 20]))
+        let engine = Engine<Int, Int> { _, batch in batch }
+        try ema.attach(to: engine)
+        try engine.run([1], maxEpochs: 1)
+        #expect(engine.state[.emaMomentum] == 0.1)
+        #expect(ema.averagedParameters[0].values == [1, 2])
+        let inside = ema.withAveragedParameters { arena.parameterValues }
+        #expect(inside == [1, 2] && arena.parameterValues == [10, 20], "the online weights come back")
+        let copy = try ExponentialMovingAverage(arena: arena, momentum: 0.5, warmupMomentum: 0.1, warmupUpdates: 3)
+        try copy.loadStateDict(ema.stateDict())
+        #expect(copy.update() == ema.update())
+        #expect(copy.averagedParameters[0].values == ema.averagedParameters[0].values)
+        #expect(throws: ArgumentError.self) { try ExponentialMovingAverage(arena: arena, momentum: 1.5) }
+        #expect(throws: StateDictError.self) { try copy.loadStateDict(["updates": .int(1)]) }
+    }
+}
