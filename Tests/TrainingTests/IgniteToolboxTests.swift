@@ -164,3 +164,21 @@ struct IgniteToolboxTests {
         #expect(throws: StateDictError.self) { try copy.loadStateDict(["updates": .int(1)]) }
     }
 }
+
+@Suite("MetricGroup")
+struct MetricGroupTests {
+    @Test("a group attaches each metric under its name, computes them together and saves them together")
+    func group() throws {
+        let group = try MetricGroup<ClassificationBatch>(["accuracy": Accuracy(), "precision": try PrecisionRecall(.precision, classes: 2)])
+        let engine = Engine<ClassificationBatch, ClassificationBatch> { _, batch in batch }
+        try group.attach(to: engine) { $0 }
+        let batch = ClassificationBatch(scores: [1, 0, 0, 1, 1, 0], labels: [0, 1, 1], count: 3, classes: 2)
+        try engine.run([batch], maxEpochs: 1)
+        #expect(engine.state.metrics["accuracy"] == 2.0 / 3)
+        #expect(engine.state.metrics["precision"] == 0.75)
+        let copy = try MetricGroup<ClassificationBatch>(["accuracy": Accuracy(), "precision": try PrecisionRecall(.precision, classes: 2)])
+        try copy.loadStateDict(group.stateDict())
+        #expect(try copy.compute() == group.compute())
+        #expect(throws: ArgumentError.self) { try MetricGroup<ClassificationBatch>(["a": Accuracy(), "a": Accuracy()]) }
+    }
+}
