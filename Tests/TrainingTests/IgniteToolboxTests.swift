@@ -182,3 +182,62 @@ struct MetricGroupTests {
         #expect(throws: ArgumentError.self) { try MetricGroup<ClassificationBatch>(["a": Accuracy(), "a": Accuracy()]) }
     }
 }
+
+@Suite("Parameter schedulers")
+struct ParameterSchedulerTests {
+    /// `simulate_values` of Ignite 0.5.5's CosineAnnealingScheduler and LinearCyclicalScheduler for the same arguments.
+    static let cases: [(CycleShape, Double, Double, Int, Double, Double, Double, Int, [Double])] = [
+        (.cosine, 1, 0, 4, 1, 1, 1, 0, [1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 1.0, 0.8535533905932737, 0.5,
+                                         0.14644660940672627, 1.0, 0.8535533905932737]),
+        (.cosine, 0.5, 0.1, 3, 2, 0.5, 0.5, 0, [0.5, 0.4, 0.2, 0.25, 0.23660254037844386, 0.2, 0.15000000000000002, 0.1,
+                                                 0.0633974596215561, 0.125, 0.12329629131445341, 0.11830127018922193,
+                                                 0.11035533905932737, 0.1, 0.08794095225512603, 0.07500000000000001]),
+        (.linear, 0, 1, 4, 1, 1, 1, 0, [0.0, 0.5, 1.0, 0.5, 0.0, 0.5, 1.0, 0.5, 0.0]),
+        (.cosine, 1, 0, 4, 1, 0.5, 1, 2, [1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 0.0, 0.25, 0.5, 0.42677669529663687,
+                                          0.25, 0.07322330470336313, 0.0, 0.125, 0.25, 0.21338834764831843]),
+        (.linearMonotonic, 0, 1, 4, 1, 1, 1, 2, [0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0, 0.25]),
+    ]
+
+    @Test("cyclical schedules (cosine annealing with warm restarts, linear cycles, warm-ups) give Ignite's values")
+    func cyclicalMatchesIgnite() throws {
+        for (shape, start, end, size, cycleMultiplier, startMultiplier, endMultiplier, warmup, expected) in Self.cases {
+            let schedule = try LearningRateScheduler.cyclical(shape, start: start, end: end, cycleSize: size, cycleMultiplier: cycleMultiplier,
+                                                              startMultiplier: startMultiplier, endMultiplier: endMultiplier, warmup: warmup)
+            let values = (0..<expected.count).map(schedule)
+            #expect(zip(values, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(shape) \(values) vs \(expected)")
+        }
+        #expect(throws: ArgumentError.self) { try LearningRateScheduler.cyclical(.cosine, start: 1, end: 0, cycleSize: 1) }
+        #expect(throws: ArgumentError.self) { try LearningRateScheduler.cyclical(.linear, start: 1, end: 0, cycleSize: 4, warmup: 2) }
+        #expect(throws: ArgumentError.self) { try LearningRateScheduler.cyclical(.linearMonotonic, start: 1, end: 0, cycleSize: 4) }
+        #expect(throws: ArgumentError.self) { try LearningRateScheduler.cyclical(.cosine, start: 1, end: 0, cycleSize: 4, cycleMultiplier: 0.5) }
+    }
+
+    @Test("a parameter scheduler sets momentum, weight decay or Adam's betas at each event, resumes exactly, and refuses a value the optimizer lacks")
+    func anyOptimizerValue() throws {
+        let arena = ParameterArena(layout: [("w", [3])])
+        let sgd = SGD(arena: arena, learningRate: 0.1, momentum: 0.9)
+        let scheduler = try ParameterScheduler(optimizer: sgd, parameter: .momentum,
+                                               schedule: try LearningRateScheduler.cyclical(.linear, start: 0.95, end: 0.85, cycleSize: 4))
+        #expect(scheduler.simulateValues(count: 5).map { ($0 * 1000).rounded() / 1000 } == [0.95, 0.9, 0.85, 0.9, 0.95])
+        let engine = Engine<Int, Int> { _, batch in batch }
+        var seen: [Float] = []
+        try scheduler.attach(to: engine)
+        try engine.on(.iterationCompleted) { _ in seen.append(sgd.momentum) }
+        try engine.run([1, 2, 3], maxEpochs: 1)
+        #expect(seen == [0.95, 0.9, 0.85].map { Float($0) })
+        let resumed = try ParameterScheduler(optimizer: sgd, parameter: .momentum, schedule: scheduler.schedule)
+        try resumed.loadStateDict(scheduler.stateDict())
+        resumed.step()
+        #expect(sgd.momentum == Float(0.9))
+        let decay = try ParameterScheduler(optimizer: sgd, parameter: .weightDecay, schedule: { Double($0) * 1e-4 })
+        decay.step()
+        decay.step()
+        #expect(sgd.weightDecay == Float(1e-4))
+        let adam = Adam(arena: arena)
+        let beta = try ParameterScheduler(optimizer: adam, parameter: .beta1, schedule: { _ in 0.8 })
+        beta.step()
+        #expect(adam.beta1 == 0.8)
+        #expect(throws: ArgumentError.self) { try ParameterScheduler(optimizer: sgd, parameter: .beta2, schedule: { _ in 0.9 }) }
+        #expect(throws: StateDictError.self) { try decay.loadStateDict(scheduler.stateDict()) }
+    }
+}

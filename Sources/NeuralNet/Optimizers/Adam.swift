@@ -3,12 +3,12 @@ import Foundation
 /// Adam (Kingma & Ba) with PyTorch's semantics; `decoupledWeightDecay` makes it AdamW.
 public class Adam: Optimizer {
     public var learningRate: Double
-    /// Exponential decay rates of the first and second moments.
-    public let beta1: Double, beta2: Double
+    /// Exponential decay rates of the first and second moments; schedulers may change them between steps.
+    public var beta1: Double, beta2: Double
     /// Added to the denominator for stability.
     public let epsilon: Double
-    /// Weight decay: L2 in the gradient (Adam) or decoupled (AdamW).
-    public let weightDecay: Double
+    /// Weight decay: L2 in the gradient (Adam) or decoupled (AdamW); schedulers may change it between steps.
+    public var weightDecay: Double
     let decoupled: Bool
     private let arena: ParameterArena
     private let firstMoment: StateBuffer

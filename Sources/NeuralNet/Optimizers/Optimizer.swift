@@ -51,3 +51,62 @@ func requiredCount(_ scalars: [String: Double], _ name: String) throws -> Int {
     }
     return Int(value)
 }
+
+/// An optimizer value a parameter scheduler can set between steps (Ignite's `param_name`).
+public enum OptimizerHyperparameter: String, Sendable, CaseIterable {
+    case learningRate = "lr"
+    case momentum
+    case weightDecay = "weight_decay"
+    /// Adam's first-moment decay (its momentum).
+    case beta1
+    /// Adam's second-moment decay.
+    case beta2
+}
+
+/// An optimizer whose values besides the learning rate can be scheduled.
+public protocol HyperparameterControlled: AnyObject {
+    /// The current value, or nil when this optimizer has no such value.
+    func hyperparameter(_ name: OptimizerHyperparameter) -> Double?
+    /// Sets a value this optimizer has (`hyperparameter(name) != nil`).
+    func setHyperparameter(_ name: OptimizerHyperparameter, to value: Double)
+}
+
+extension SGD: HyperparameterControlled {
+    public func hyperparameter(_ name: OptimizerHyperparameter) -> Double? {
+        switch name {
+        case .learningRate: learningRate
+        case .momentum: Double(momentum)
+        case .weightDecay: Double(weightDecay)
+        case .beta1, .beta2: nil
+        }
+    }
+
+    public func setHyperparameter(_ name: OptimizerHyperparameter, to value: Double) {
+        switch name {
+        case .learningRate: learningRate = value
+        case .momentum: momentum = Float(value)
+        case .weightDecay: weightDecay = Float(value)
+        case .beta1, .beta2: preconditionFailure("SGD has no \(name.rawValue)")
+        }
+    }
+}
+
+extension Adam: HyperparameterControlled {
+    public func hyperparameter(_ name: OptimizerHyperparameter) -> Double? {
+        switch name {
+        case .learningRate: learningRate
+        case .momentum, .beta1: beta1
+        case .beta2: beta2
+        case .weightDecay: weightDecay
+        }
+    }
+
+    public func setHyperparameter(_ name: OptimizerHyperparameter, to value: Double) {
+        switch name {
+        case .learningRate: learningRate = value
+        case .momentum, .beta1: beta1 = value
+        case .beta2: beta2 = value
+        case .weightDecay: weightDecay = value
+        }
+    }
+}

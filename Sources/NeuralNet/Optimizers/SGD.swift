@@ -2,12 +2,12 @@
 /// gradient itself), Nesterov momentum and L2 weight decay.
 public final class SGD: Optimizer {
     public var learningRate: Double
-    /// Momentum factor (0: plain SGD).
-    public let momentum: Float
+    /// Momentum factor (0: plain SGD); schedulers may change it between steps.
+    public var momentum: Float
     /// Whether the update uses Nesterov momentum.
     public let nesterov: Bool
-    /// L2 penalty added to the gradient.
-    public let weightDecay: Float
+    /// L2 penalty added to the gradient; schedulers may change it between steps.
+    public var weightDecay: Float
     private let arena: ParameterArena
     private let velocity: StateBuffer
     private var steps = 0
