@@ -241,3 +241,42 @@ struct ParameterSchedulerTests {
         #expect(throws: StateDictError.self) { try decay.loadStateDict(scheduler.stateDict()) }
     }
 }
+
+@Suite("The learning-rate finder")
+struct LearningRateFinderTests {
+    @Test("the suggestion is Ignite's: the steepest descent before the minimum (Ignite's run, same losses)")
+    func suggestion() throws {
+        let rates = [0.002154434690031884, 0.004641588833612778, 0.009999999999999998, 0.021544346900318832, 0.0464158883361278,
+                     0.09999999999999998, 0.2154434690031884, 0.46415888336127775, 1.0, 2.1544346900318847]
+        let losses = [5.0, 4.95, 4.8525, 4.734875, 4.618131249999999, 4.517224687499999, 4.441363453124999, 5.7192952804687485,
+                      7.433330516445311, 9.561663990623046]
+        #expect(try LearningRateFinder.Result(learningRates: rates, losses: losses, diverged: false).suggestion() == 0.021544346900318832)
+        #expect(throws: LearningRateFinderError.noDescent) {
+            try LearningRateFinder.Result(learningRates: [1, 2, 3], losses: [1, 2, 3], diverged: false).suggestion()
+        }
+    }
+
+    @Test("a search raises the rate exponentially, stops when the loss diverges, and leaves the run exactly as it was")
+    func searchRestoresEverything() throws {
+        func setup() throws -> (Sequential, SGD, Engine<SupervisedBatch, SupervisedOutput>) {
+            let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
+            let optimizer = SGD(arena: model.arena, learningRate: 1e-3, momentum: 0.9)
+            return (model, optimizer, makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy()))
+        }
+        let (model, optimizer, trainer) = try setup()
+        let finder = try LearningRateFinder(end: 1e4, iterations: 30)
+        let result = try finder.run(trainer: trainer, data: try SupervisedTrainerTests.loader(480, batch: 4), optimizer: optimizer,
+                                    restoring: [ModelState(model)]) { Double($0.loss) }
+        #expect(result.learningRates.first == finder.learningRate(iteration: 1, start: 1e-3))
+        #expect(abs(result.learningRates[1] / result.learningRates[0] - pow(1e7, 1.0 / 30)) < 1e-9)
+        #expect(result.diverged && result.losses.count < 30, "a rate of 10^4 diverges: \(result.losses.count) iterations")
+        #expect(optimizer.learningRate == 1e-3 && trainer.state.iteration == 0)
+        // Training after the search is the same as training without it.
+        try trainer.run(try SupervisedTrainerTests.loader(48, batch: 4), maxEpochs: 2)
+        let (untouched, _, plainTrainer) = try setup()
+        try plainTrainer.run(try SupervisedTrainerTests.loader(48, batch: 4), maxEpochs: 2)
+        #expect(model.arena.parameterValues == untouched.arena.parameterValues)
+        #expect(throws: ArgumentError.self) { try LearningRateFinder(iterations: 1) }
+        #expect(throws: ArgumentError.self) { try LearningRateFinder(divergence: 1) }
+    }
+}
