@@ -83,6 +83,8 @@ struct TrainCommand: ParsableCommand {
     var tensorboard: String?
     @Option(help: "Record 10 steps (after 5) of every rank as a Chrome trace in FILE (Perfetto, chrome://tracing): products, kernels, all-reduce, batches.")
     var trace: String?
+    @Option(parsing: .unconditional, help: "Instead of training, search N iterations for a learning rate (rising from --lr to 10) and print the rates, losses and a suggestion.")
+    var lrFind: Int?
     @Option(parsing: .unconditional, help: "Language models (--data text:PATH): tokens per training window (a GPT's context).")
     var context: Int = 128
     @Option(parsing: .unconditional, help: "Recurrent language models: time steps per truncated-BPTT chunk; must divide --context.")
@@ -136,6 +138,7 @@ struct TrainCommand: ParsableCommand {
         configuration.timeLimit = timeLimit
         configuration.tensorBoardDirectory = tensorboard
         configuration.tracePath = trace
+        configuration.learningRateSearch = lrFind
         configuration.context = context
         configuration.tbptt = tbptt
         return configuration

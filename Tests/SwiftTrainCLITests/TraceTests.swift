@@ -45,3 +45,25 @@ struct TraceTests {
         #expect(try Data(contentsOf: data) == original)
     }
 }
+
+/// `--lr-find N`: the learning-rate search on the configured run, alone and under mpirun.
+@Suite("Learning-rate search from the command line")
+struct LearningRateSearchCLITests {
+    @Test("--lr-find prints the rates from --lr up to 10, their smoothed losses and a suggestion; mpirun -n 2 searches the same rates")
+    func search() throws {
+        let arguments = ["--no-progress", "--lr-find", "40", "--lr", "1e-4", "--builtin-samples", "2000"]
+        for result in [try SwiftTrainRunner.run(arguments), try SwiftTrainRunner.mpirun(ranks: 2, arguments)] {
+            #expect(result.exitCode == 0, "\(result.standardError)")
+            let summary = try #require(try JSONSerialization.jsonObject(with: Data(result.lastOutputLine.utf8)) as? [String: Any])
+            let rates = try #require(summary["lr_find_rates"] as? [Double]), losses = try #require(summary["lr_find_losses"] as? [Double])
+            #expect(rates.count == losses.count && rates.count >= 3 && rates.count <= 40)
+            #expect(abs(rates[0] - 1e-4 * pow(1e5, 1.0 / 40)) < 1e-12)
+            #expect(zip(rates, rates.dropFirst()).allSatisfy { $0 < $1 })
+            let suggestion = try #require(summary["lr_suggestion"] as? Double)
+            #expect(rates.contains(suggestion))
+            #expect(summary["test_accuracy"] == nil, "nothing was trained")
+        }
+        let saving = try SwiftTrainRunner.run(["--no-progress", "--lr-find", "40", "--checkpoint-dir", "/tmp/unused-\(UUID().uuidString)"])
+        #expect(saving.exitCode == 2 && saving.standardError.contains("--lr-find"))
+    }
+}

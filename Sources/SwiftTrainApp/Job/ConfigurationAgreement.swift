@@ -22,6 +22,7 @@ extension TrainingConfiguration {
             ("--early-stopping", earlyStoppingPatience.map(String.init) ?? "off"),
             ("--clip-grad-norm", clipGradientNorm.map { "\($0)" } ?? "off"), ("--time-limit", timeLimit.map { "\($0)" } ?? "none"),
             ("--tensorboard", tensorBoardDirectory ?? "none"), ("--trace", tracePath ?? "none"),
+            ("--lr-find", learningRateSearch.map(String.init) ?? "off"),
             ("--stop-after", stopAfterIterations.map(String.init) ?? "none"),
             ("--context", "\(context)"), ("--tbptt", "\(tbptt)"),
         ]

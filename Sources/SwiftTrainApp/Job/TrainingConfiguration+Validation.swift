@@ -28,6 +28,12 @@ extension TrainingConfiguration {
                         "--virtual-shards", virtualShards, "a power of two from 1 to 65,536")
             try require(!overlapCommunication, "--overlap", "on", "off with --virtual-shards (the tree exchange follows the last shard)")
         }
+        if let learningRateSearch {
+            try require(learningRateSearch >= 2 && learningRateSearch <= 1_000_000, "--lr-find", learningRateSearch, "2 to 1,000,000 iterations")
+            try require(learningRate < 10, "--lr", learningRate, "below 10, the rate --lr-find rises to")
+            try require(resume == .none, "--lr-find", learningRateSearch, "used without --resume (it searches from the start)")
+            try require(checkpointDirectory == nil, "--lr-find", learningRateSearch, "used without --checkpoint-dir (a search saves nothing)")
+        }
         if let evaluateEvery { try require(evaluateEvery >= 1, "--eval-every", evaluateEvery, "at least 1") }
         if let saveBest {
             try require(Self.bestMetrics.contains(saveBest), "--save-best", saveBest, Self.bestMetrics.sorted().joined(separator: ", "))

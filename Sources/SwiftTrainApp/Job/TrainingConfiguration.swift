@@ -83,6 +83,9 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var tensorBoardDirectory: String?
     /// Record a few steps of every rank as a Chrome trace in this file (rank 0 writes it).
     public var tracePath: String?
+    /// Instead of training, search this many iterations for a learning rate (`LearningRateFinder`, from the
+    /// configured rate up to 10) and report it.
+    public var learningRateSearch: Int?
     /// End the run after this many seconds of training (Ignite's TimeLimit), saving as usual.
     public var timeLimit: Double?
     /// Tokens per training window of a language model (`--data text:PATH`): a GPT's context, a recurrent model's

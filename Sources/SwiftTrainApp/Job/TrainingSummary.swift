@@ -18,6 +18,8 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
     public var checkpoint: String?
     /// Tokens per sample of a language model (its context): `train_tokens_per_s` is the samples/s times this.
     public var tokensPerSample = 0
+    /// What `--lr-find` found (the summary then has no test metrics: nothing was trained).
+    public var learningRateSearch: LearningRateSearchSummary?
 
     /// A summary.
     public init(epoch: Int, iteration: Int, worldSize: Int, task: LearningTask, metrics: [String: Double],
@@ -59,6 +61,14 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
         try container.encode(iteration, forKey: Key("iteration"))
         try container.encode(worldSize, forKey: Key("world_size"))
         try container.encode(task.rawValue, forKey: Key("task"))
+        if let search = learningRateSearch {
+            try container.encode(search.rates, forKey: Key("lr_find_rates"))
+            try container.encode(search.losses.map { $0.isFinite ? $0 : nil }, forKey: Key("lr_find_losses"))
+            try container.encode(search.diverged, forKey: Key("lr_find_diverged"))
+            try number(search.suggestion, "lr_suggestion")
+            try container.encode(parametersSHA256, forKey: Key("parameters_sha256"))
+            return
+        }
         for name in metricNames { try number(metrics[name], name) }
         try number(trainSamplesPerSecond, "train_samples_per_s")
         if task == .languageModel { try number(trainSamplesPerSecond * Double(tokensPerSample), "train_tokens_per_s") }
@@ -74,4 +84,13 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
         guard let data = try? encoder.encode(self) else { return #"{"error":"the summary could not be encoded"}"# }
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// The rates and smoothed losses of a `--lr-find` search, whether it diverged, and the suggested rate (nil when the loss
+/// never fell long enough to suggest one).
+public struct LearningRateSearchSummary: Sendable, Equatable {
+    public var rates: [Double]
+    public var losses: [Double]
+    public var diverged: Bool
+    public var suggestion: Double?
 }
