@@ -5,15 +5,8 @@ import TestSupport
 /// The event files open in TensorBoard itself: read back with the `tensorboard` Python package's reader.
 @Suite("TensorBoard event files", .serialized)
 struct TensorBoardTests {
-    /// Whether Python's `tensorboard` package can be imported, installing it from PyPI once when missing.
-    static let readerAvailable: Bool = {
-        func imports() -> Bool {
-            (try? ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import tensorboard"], timeout: 60).exitCode) == 0
-        }
-        if imports() { return true }
-        _ = try? ProcessRunner.run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "tensorboard"], timeout: 600)
-        return imports()
-    }()
+    /// Whether Python's `tensorboard` package can be imported (launch/test installs it in its venv).
+    static let readerAvailable = TestPython.imports("tensorboard")
 
     @Test("--tensorboard writes the loss, learning rate, test metrics and samples/s that TensorBoard's reader reads",
           .enabled(if: readerAvailable, "skipped: the tensorboard Python package cannot be installed here"))
@@ -33,7 +26,7 @@ struct TensorBoardTests {
             print(json.dumps({tag: [[event.step, event.value] for event in accumulator.Scalars(tag)]
                               for tag in accumulator.Tags()["scalars"]}))
             """
-        let read = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", script, run.path], timeout: 120)
+        let read = try ProcessRunner.run("/usr/bin/env", [TestPython.path, "-c", script, run.path], timeout: 120)
         #expect(read.exitCode == 0, "\(read.standardError)")
         let scalars = try #require(try JSONSerialization.jsonObject(with: Data(read.lastOutputLine.utf8)) as? [String: [[Double]]])
         for tag in ["train/loss", "train/learning_rate", "test/accuracy", "test/loss", "train/samples_per_s"] {

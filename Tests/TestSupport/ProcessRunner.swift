@@ -144,3 +144,13 @@ public enum ProcessRunner {
             .deletingLastPathComponent().appendingPathComponent("shared")
     }
 }
+
+/// The Python interpreter of the interop tests: launch/test's venv (`SWIFT_TRAIN_TEST_PYTHON`), else `python3`.
+public enum TestPython {
+    public static let path = ProcessInfo.processInfo.environment["SWIFT_TRAIN_TEST_PYTHON"] ?? "python3"
+
+    /// Whether the interpreter imports `module` (nothing is installed here: launch/test does that beforehand).
+    public static func imports(_ module: String) -> Bool {
+        (try? ProcessRunner.run("/usr/bin/env", [path, "-c", "import \(module)"], timeout: 60).exitCode) == 0
+    }
+}

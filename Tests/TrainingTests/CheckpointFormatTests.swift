@@ -58,16 +58,15 @@ struct CheckpointFormatTests {
         #expect(8 + length + end == bytes.count)
     }
 
-    @Test("Python's safetensors reads the weights, when it is installed")
+    @Test("Python's safetensors reads the weights",
+          .enabled(if: TestPython.imports("safetensors"), "skipped: Python's safetensors is not installed (launch/test installs it)"))
     func python() throws {
-        let check = try ProcessRunner.run("python3", ["-c", "import safetensors"], timeout: 30)
-        guard check.exitCode == 0 else { return }  // not installed here: the independent reader above covers the layout
         let directory = try ProcessRunner.makeTemporaryDirectory("python")
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("c.safetensors")
         try Data(CheckpointFile.encode(Self.tree)).write(to: file)
         let script = "from safetensors.numpy import load_file; t = load_file('\(file.path)'); print(t['model.0.weight'].tolist())"
-        let result = try ProcessRunner.run("python3", ["-c", script], timeout: 60)
+        let result = try ProcessRunner.run("/usr/bin/env", [TestPython.path, "-c", script], timeout: 60)
         #expect(result.exitCode == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("[[1.0, -2.0, 3.5], [0.0, 3.14159"))
     }
