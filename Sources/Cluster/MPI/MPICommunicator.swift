@@ -20,7 +20,6 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         didSet { if collectiveTimeout != nil { Watchdog.shared.start() } }
     }
     private let world: MPI_Comm
-    private var gatherScratch: [Float] = []
     private var pairwiseScratch: [Float] = []
     private nonisolated(unsafe) static var shared: MPICommunicator?
 

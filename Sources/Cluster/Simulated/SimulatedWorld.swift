@@ -11,7 +11,7 @@ public final class SimulatedWorld: @unchecked Sendable {
     let hub: SimulatedHub
 
     /// A world of `size` ranks (sums are always in fixed rank order).
-    public init(size: Int, reductionOrder: ReductionOrder = .fixedRankOrder) {
+    public init(size: Int) {
         precondition(size > 0, "a world needs at least one rank")
         self.size = size
         hub = SimulatedHub(size: size)

@@ -42,7 +42,6 @@ public final class TrainingJob {
     var tensorBoard: TensorBoardWriter?
     var trainingSeconds = 0.0
     var excludedSeconds = 0.0
-    var iterationsRun = 0
     var samplesRun = 0
     var lastEvaluation: (iteration: Int, metrics: [String: Double])?
     /// The evaluator's test metrics, in the order they reduce.
@@ -221,7 +220,7 @@ public final class TrainingJob {
 
     /// SHA-256 of the parameters' bytes (little-endian Float32, arena order), as lowercase hex.
     public static func parametersSHA256(_ model: any Model) -> String {
-        model.arena.parameterValues.withUnsafeBytes { SHA256.hash(data: $0) }.map { String(format: "%02x", $0) }.joined()
+        model.arena.parameterValues.withUnsafeBytes { SHA256.hash(data: $0) }.hexadecimal
     }
 }
 

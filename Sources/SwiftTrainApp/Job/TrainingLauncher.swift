@@ -50,7 +50,7 @@ public enum TrainingLauncher {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if let ranks = simulatedRanks {
             BLAS.threadCount = threads ?? 1
-            let world = SimulatedWorld(size: ranks, reductionOrder: .fixedRankOrder)
+            let world = SimulatedWorld(size: ranks)
             // Agreed failures come back as values so that the one carrying the message is the one rethrown.
             let stop = StopRecord()
             let outcomes = try world.run { communicator -> Result<TrainingSummary, AgreedFailure> in

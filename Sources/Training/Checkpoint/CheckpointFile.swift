@@ -233,6 +233,6 @@ public enum CheckpointFile {
             hasher.update(data: Array("\(tensor.0)|F32|\(tensor.1)|\(offsets[index].0)|\(offsets[index].1)\n".utf8))
         }
         data(&hasher)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return hasher.finalize().hexadecimal
     }
 }

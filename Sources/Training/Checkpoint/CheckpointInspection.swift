@@ -41,7 +41,7 @@ public struct CheckpointInspection {
         parameterCount = tensors.reduce(0) { $0 + $1.values.count }
         var hasher = SHA256()
         for tensor in tensors { tensor.values.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
-        parametersSHA256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        parametersSHA256 = hasher.finalize().hexadecimal
     }
 
     /// Model order of a parameter name "LAYER.weight" / "LAYER.bias": by layer, weight before bias.

@@ -1,13 +1,12 @@
+import Cluster
 import Foundation
 
 /// What the process can tell about its cluster before MPI starts: whether mpirun launched it, and its rank.
 public enum ClusterEnvironment {
     private static var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    /// Whether the process was started by mpirun (Open MPI or PMIx set these variables).
-    public static var isLaunchedByMPI: Bool {
-        environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil
-    }
+    /// Whether the process was started by mpirun (`MPICommunicator.isLaunchedByMPI`).
+    public static var isLaunchedByMPI: Bool { MPICommunicator.isLaunchedByMPI }
 
     /// This process's rank as mpirun announced it (0 when not under mpirun).
     public static var rank: Int {
