@@ -14,6 +14,6 @@ let package = Package(
         .executableTarget(name: "FuzzCSV", dependencies: dependencies),
         .executableTarget(name: "FuzzIDX", dependencies: dependencies),
         .executableTarget(name: "FuzzCheckpoint", dependencies: dependencies),
-        .executableTarget(name: "FuzzConfiguration", dependencies: dependencies),
+        .executableTarget(name: "FuzzConfiguration", dependencies: dependencies)
     ]
 )

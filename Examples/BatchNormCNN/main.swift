@@ -1,12 +1,12 @@
+import Autodiff
+import EngineCore
+import NeuralNet
+import Training
 // A CNN with batch normalisation, written as differentiable Swift: strided convolution, BatchNorm (its running
 // statistics are model buffers), average pooling. It trains in the library's engine, and a copy restored from its
 // checkpoint evaluates exactly as the original (the running statistics travel in the checkpoint).
 //   swift run example-batch-norm-cnn [EPOCHS]
 import _Differentiation
-import Autodiff
-import EngineCore
-import NeuralNet
-import Training
 
 struct BatchNormCNN: DifferentiableModel {
     var conv1: Conv2DLayer, norm1: BatchNorm, conv2: Conv2DLayer, norm2: BatchNorm, head: Dense

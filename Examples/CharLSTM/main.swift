@@ -1,14 +1,14 @@
+import Autodiff
+import EngineCore
+import Foundation
+import NeuralNet
+import Training
 // A character (byte) LSTM trained with truncated backpropagation through time, as Ignite's
 // create_supervised_tbptt_trainer: each batch of 64-byte windows is cut into chunks of 16 steps, the state carried
 // from chunk to chunk detached, one optimizer step per chunk. A handler on the time-iteration event reports the
 // chunk losses; the validation windows give the loss in bits per byte; then the model writes a continuation.
 //   swift run example-char-lstm [TEXT_FILE] [EPOCHS]
 import _Differentiation
-import Autodiff
-import EngineCore
-import Foundation
-import NeuralNet
-import Training
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let path = arguments.first { !$0.allSatisfy(\.isNumber) }
@@ -19,10 +19,13 @@ let (train, validation) = try corpus.languageModelWindows(context: 64, validatio
 print("text: \(corpus.bytes.count) bytes, \(train.count) training windows, \(validation.count) validation windows")
 
 var random = CounterRandom(seed: 0, stream: 1)
-let model = try AutodiffRecurrentModel(RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 32, hidden: 128, cell: .lstm,
-                                                              random: &random), outputShape: [256])
-let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: Adam(arena: model.arena, learningRate: 3e-3),
-                                       loss: SequenceCrossEntropy(classes: 256), chunkLength: 16)
+let model = try AutodiffRecurrentModel(
+    RecurrentLanguageModel(
+        vocabulary: 256, embeddingWidth: 32, hidden: 128, cell: .lstm,
+        random: &random), outputShape: [256])
+let trainer = makeTruncatedBPTTTrainer(
+    model: model, optimizer: Adam(arena: model.arena, learningRate: 3e-3),
+    loss: SequenceCrossEntropy(classes: 256), chunkLength: 16)
 try trainer.on(.timeIterationCompleted(every: 40)) { engine in
     print("time iteration \(engine.state[TruncatedBPTTState.timeIteration]!): chunk loss \(engine.state.output!.loss)")
 }

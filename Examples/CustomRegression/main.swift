@@ -24,23 +24,30 @@ final class FeatureAffine: TensorLayer {
 
     func forward(_ input: Tensor, parameters: [Tensor], context: LayerContext) -> Tensor {
         let (scale, shift) = (parameters[0].values, parameters[1].values)
-        return Tensor(shape: input.shape, values: input.values.enumerated().map { index, x in
-            x * scale[index % width] + shift[index % width]
-        })
+        return Tensor(
+            shape: input.shape,
+            values: input.values.enumerated().map { index, x in
+                x * scale[index % width] + shift[index % width]
+            })
     }
 
     func backward(input: Tensor, output: Tensor, outputGradient: Tensor, parameters: [Tensor]) -> LayerGradients {
-        var scaleGradient = [Float](repeating: 0, count: width), shiftGradient = [Float](repeating: 0, count: width)
+        var scaleGradient = [Float](repeating: 0, count: width)
+        var shiftGradient = [Float](repeating: 0, count: width)
         var inputGradient = outputGradient.values
         for index in inputGradient.indices {
-            let feature = index % width, g = outputGradient.values[index]
+            let feature = index % width
+            let g = outputGradient.values[index]
             scaleGradient[feature] += g * input.values[index]
             shiftGradient[feature] += g
             inputGradient[index] = g * parameters[0].values[feature]
         }
-        return LayerGradients(input: Tensor(shape: input.shape, values: inputGradient),
-                              parameters: [Tensor(shape: [width], values: scaleGradient),
-                                           Tensor(shape: [width], values: shiftGradient)])
+        return LayerGradients(
+            input: Tensor(shape: input.shape, values: inputGradient),
+            parameters: [
+                Tensor(shape: [width], values: scaleGradient),
+                Tensor(shape: [width], values: shiftGradient)
+            ])
     }
 }
 
@@ -73,14 +80,19 @@ func prepare(_ batch: SupervisedBatch) -> (inputs: Tensor, targets: Tensor) {
     (batch.inputs.map { $0 / 16 }, Tensor(shape: [batch.count, 1], values: batch.targets.values.map { classValues[Int($0)] }))
 }
 
-let model = try Sequential([FeatureAffine(), Linear(inputs: 64, outputs: 64), ReLU(),
-                            Residual([Linear(inputs: 64, outputs: 64), ReLU()]), Linear(inputs: 64, outputs: 1)],
-                           inputShape: [64], seed: 0)
+let model = try Sequential(
+    [
+        FeatureAffine(), Linear(inputs: 64, outputs: 64), ReLU(),
+        Residual([Linear(inputs: 64, outputs: 64), ReLU()]), Linear(inputs: 64, outputs: 1)
+    ],
+    inputShape: [64], seed: 0)
 print("parameters:", model.arena.entries.map(\.name).joined(separator: " "))
-let trainer = makeSupervisedTrainer(model: model, optimizer: Adam(arena: model.arena, learningRate: 0.003),
-                                    loss: LogCoshLoss(), prepareBatch: prepare, outputTransform: \.output)
-let evaluator = makeSupervisedEvaluator(model: model, loss: MeanSquaredError(), prepareBatch: prepare,
-                                        outputTransform: \.output)
+let trainer = makeSupervisedTrainer(
+    model: model, optimizer: Adam(arena: model.arena, learningRate: 0.003),
+    loss: LogCoshLoss(), prepareBatch: prepare, outputTransform: \.output)
+let evaluator = makeSupervisedEvaluator(
+    model: model, loss: MeanSquaredError(), prepareBatch: prepare,
+    outputTransform: \.output)
 try MeanAbsoluteErrorMetric().attach(to: evaluator, name: "mae", usage: .runWise) {
     RegressionBatch(predictions: $0.predictions, targets: $0.targets)
 }
@@ -88,8 +100,9 @@ try R2Score().attach(to: evaluator, name: "r2", usage: .runWise) {
     RegressionBatch(predictions: $0.predictions, targets: $0.targets)
 }
 let trainLoader = try DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0))
-let testLoader = try DataLoader(dataset: test, batchSize: 256,
-                            sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven))
+let testLoader = try DataLoader(
+    dataset: test, batchSize: 256,
+    sampler: DistributedSampler(count: test.count, shuffle: false, tail: .uneven))
 try trainer.on(.epochCompleted(every: 10)) { engine in
     try evaluator.run(testLoader)
     print("epoch \(engine.state.epoch): test MAE \(evaluator.state.metrics["mae"]!) R² \(evaluator.state.metrics["r2"]!)")

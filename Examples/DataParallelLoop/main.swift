@@ -12,8 +12,11 @@ let communicator: any Communicator =
 var random = CounterRandom(seed: 7, stream: 1)
 let (train, test) = GlyphDataset.generate(count: 800, using: &random).split(testFraction: 0.25, using: &random)
 
-let model = try Sequential([Flatten(), Linear(inputs: 256, outputs: 64), ReLU(), Dropout(probability: 0.1),
-                            Linear(inputs: 64, outputs: 10)], inputShape: [1, 16, 16], seed: 1)
+let model = try Sequential(
+    [
+        Flatten(), Linear(inputs: 256, outputs: 64), ReLU(), Dropout(probability: 0.1),
+        Linear(inputs: 64, outputs: 10)
+    ], inputShape: [1, 16, 16], seed: 1)
 let optimizer = AdamW(arena: model.arena, learningRate: 0.002)
 let loss = SoftmaxCrossEntropy()
 
@@ -35,15 +38,21 @@ try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy",
     ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
 }
 try trainer.on(.epochCompleted) { engine in
-    try evaluator.run(try DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(
-        count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
+    try evaluator.run(
+        try DataLoader(
+            dataset: test, batchSize: 100,
+            sampler: DistributedSampler(
+                count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
     if communicator.rank == 0 {
-        print("epoch \(engine.state.epoch): train loss \(engine.state.metrics["train_loss"]!), "
-              + "test accuracy \(evaluator.state.metrics["accuracy"]!) on \(communicator.size) rank(s)")
+        print(
+            "epoch \(engine.state.epoch): train loss \(engine.state.metrics["train_loss"]!), "
+                + "test accuracy \(evaluator.state.metrics["accuracy"]!) on \(communicator.size) rank(s)")
     }
 }
-let loader = try DataLoader(dataset: train, batchSize: 32 / communicator.size, sampler: DistributedSampler(
-    count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 3))
+let loader = try DataLoader(
+    dataset: train, batchSize: 32 / communicator.size,
+    sampler: DistributedSampler(
+        count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 3))
 try trainer.run(loader, maxEpochs: 4)
 try ModelConsistency.verifyIdentical(model.arena, over: communicator, iteration: trainer.state.iteration)
 if communicator.rank == 0 { print("ranks identical after \(trainer.state.iteration) iterations") }

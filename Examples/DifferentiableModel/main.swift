@@ -1,12 +1,12 @@
+import Autodiff
+import EngineCore
+import NeuralNet
+import Training
 // A model written as differentiable Swift: the compiler derives its backward pass (`import _Differentiation`),
 // `AutodiffModel` puts its parameters in the flat arena, and it trains with the same engine, optimizer, metrics
 // and data parallelism as a built-in model.
 //   swift run example-differentiable-model [EPOCHS]
 import _Differentiation
-import Autodiff
-import EngineCore
-import NeuralNet
-import Training
 
 /// Two dense layers with a residual block between them.
 struct ResidualMLP: DifferentiableModel {
@@ -23,14 +23,17 @@ let epochs = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 3
 var random = CounterRandom(seed: 0, stream: 1)
 let (train, test) = GlyphDataset.generate(count: 1_000, using: &random).split(testFraction: 0.2, using: &random)
 var initialisation = CounterRandom(seed: 1, stream: 2)
-let model = try AutodiffModel(ResidualMLP(input: Dense(inputs: 256, outputs: 64, random: &initialisation),
-                                          block: Dense(inputs: 64, outputs: 64, random: &initialisation),
-                                          head: Dense(inputs: 64, outputs: 10, random: &initialisation)),
-                              inputShape: [256], outputShape: [10])
+let model = try AutodiffModel(
+    ResidualMLP(
+        input: Dense(inputs: 256, outputs: 64, random: &initialisation),
+        block: Dense(inputs: 64, outputs: 64, random: &initialisation),
+        head: Dense(inputs: 64, outputs: 10, random: &initialisation)),
+    inputShape: [256], outputShape: [10])
 print("parameters:", model.parameterNames.joined(separator: " "))
 let flatten: (SupervisedBatch) -> (inputs: Tensor, targets: Tensor) = { ($0.inputs.reshaped([$0.count, 256]), $0.targets) }
-let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9),
-                                    loss: SoftmaxCrossEntropy(), prepareBatch: flatten, outputTransform: \.output)
+let trainer = makeSupervisedTrainer(
+    model: model, optimizer: SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9),
+    loss: SoftmaxCrossEntropy(), prepareBatch: flatten, outputTransform: \.output)
 let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy(), prepareBatch: flatten, outputTransform: \.output)
 try Accuracy().attach(to: evaluator, name: "accuracy", usage: .runWise) {
     ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
@@ -40,5 +43,6 @@ try trainer.on(.epochCompleted) { engine in
     try evaluator.run(testLoader)
     print("epoch \(engine.state.epoch): test accuracy \(evaluator.state.metrics["accuracy"]!)")
 }
-try trainer.run(try DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0)),
-                maxEpochs: epochs)
+try trainer.run(
+    try DataLoader(dataset: train, batchSize: 32, sampler: DistributedSampler(count: train.count, seed: 0)),
+    maxEpochs: epochs)

@@ -1,14 +1,14 @@
-// A small GPT trained data-parallel: run it alone or under `mpirun -n 2`; each rank trains on its shard of the
-// windows, DataParallel averages the gradients, and rank 0 writes a continuation sampled with a temperature from a
-// seeded generator (the same seed gives the same text).
-//   swift run example-tiny-gpt [EPOCHS]        mpirun -n 2 .build/release/example-tiny-gpt
-import _Differentiation
 import Autodiff
 import Cluster
 import EngineCore
 import Foundation
 import NeuralNet
 import Training
+// A small GPT trained data-parallel: run it alone or under `mpirun -n 2`; each rank trains on its shard of the
+// windows, DataParallel averages the gradients, and rank 0 writes a continuation sampled with a temperature from a
+// seeded generator (the same seed gives the same text).
+//   swift run example-tiny-gpt [EPOCHS]        mpirun -n 2 .build/release/example-tiny-gpt
+import _Differentiation
 
 let epochs = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 40
 let world: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
@@ -17,8 +17,9 @@ let context = 32
 let (train, _) = try TextCorpus(bytes: Array(text.utf8)).languageModelWindows(context: context, validationFraction: 0, seed: 0)
 
 var random = CounterRandom(seed: 0, stream: 1)
-let model = try AutodiffModel(GPT(vocabulary: 256, context: context, width: 64, heads: 4, layers: 2, random: &random),
-                              inputShape: [context], outputShape: [context, 256])
+let model = try AutodiffModel(
+    GPT(vocabulary: 256, context: context, width: 64, heads: 4, layers: 2, random: &random),
+    inputShape: [context], outputShape: [context, 256])
 let optimizer = AdamW(arena: model.arena, learningRate: 3e-3, weightDecay: 0.01)
 let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256))
 try DataParallel(communicator: world).attach(to: trainer, model: model, optimizer: optimizer)
@@ -41,7 +42,10 @@ if world.rank == 0 {
         let weights = row.map { Foundation.exp(Double($0 - top) / 0.3) }
         var pick = Double(generator.nextUniform()) * weights.reduce(0, +)
         var next = 0
-        while next < 255 && pick >= weights[next] { pick -= weights[next]; next += 1 }
+        while next < 255 && pick >= weights[next] {
+            pick -= weights[next]
+            next += 1
+        }
         tokens.append(next)
     }
     print("ranks \(world.size) sample: " + String(decoding: tokens.map(UInt8.init), as: UTF8.self))

@@ -1,13 +1,13 @@
+import Autodiff
+import EngineCore
+import NeuralNet
+import Training
 // A one-block causal transformer language model over characters, written as differentiable Swift: token and
 // position embeddings, a pre-norm transformer block (multi-head causal attention, GELU MLP), layer norm, and a
 // head predicting the next character at every position (SequenceCrossEntropy). Trained with the library's
 // engine, then sampled greedily.
 //   swift run example-tiny-transformer [EPOCHS]
 import _Differentiation
-import Autodiff
-import EngineCore
-import NeuralNet
-import Training
 
 struct TinyTransformer: DifferentiableModel {
     var tokens: Embedding, positions: Embedding, block: TransformerBlock, norm: LayerNorm, head: Dense
@@ -32,23 +32,28 @@ struct TinyTransformer: DifferentiableModel {
 
 let epochs = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 8
 let text = Array("the quick brown fox jumps over the lazy dog. ".utf8).map { Int($0) }
-let alphabet = Array(Set(text)).sorted(), index = Dictionary(uniqueKeysWithValues: alphabet.enumerated().map { ($1, $0) })
+let alphabet = Array(Set(text)).sorted()
+let index = Dictionary(uniqueKeysWithValues: alphabet.enumerated().map { ($1, $0) })
 let tokens = text.map { index[$0]! }
-let context = 16, vocabulary = alphabet.count
+let context = 16
+let vocabulary = alphabet.count
 
 // Every window of the (repeating) text, its target the window shifted by one.
 let windows = (0..<text.count).map { start in (0...context).map { tokens[(start + $0) % tokens.count] } }
 let batches = stride(from: 0, to: windows.count, by: 9).map { start -> SupervisedBatch in
     let group = windows[start..<min(start + 9, windows.count)]
-    return SupervisedBatch(inputs: Tensor(shape: [group.count, context], values: group.flatMap { $0.dropLast().map(Float.init) }),
-                           targets: Tensor(shape: [group.count, context], values: group.flatMap { $0.dropFirst().map(Float.init) }))
+    return SupervisedBatch(
+        inputs: Tensor(shape: [group.count, context], values: group.flatMap { $0.dropLast().map(Float.init) }),
+        targets: Tensor(shape: [group.count, context], values: group.flatMap { $0.dropFirst().map(Float.init) }))
 }
 
 var random = CounterRandom(seed: 0, stream: 1)
-let model = try AutodiffModel(TinyTransformer(vocabulary: vocabulary, context: context, width: 32, heads: 4, random: &random),
-                              inputShape: [context], outputShape: [context, vocabulary])
-let trainer = makeSupervisedTrainer(model: model, optimizer: AdamW(arena: model.arena, learningRate: 1e-2),
-                                    loss: SequenceCrossEntropy(classes: vocabulary))
+let model = try AutodiffModel(
+    TinyTransformer(vocabulary: vocabulary, context: context, width: 32, heads: 4, random: &random),
+    inputShape: [context], outputShape: [context, vocabulary])
+let trainer = makeSupervisedTrainer(
+    model: model, optimizer: AdamW(arena: model.arena, learningRate: 1e-2),
+    loss: SequenceCrossEntropy(classes: vocabulary))
 try trainer.on(.epochCompleted) { engine in print("epoch \(engine.state.epoch): loss \(engine.state.output!.loss)") }
 try trainer.run(Array(repeating: batches, count: 10).flatMap { $0 }, maxEpochs: epochs)
 

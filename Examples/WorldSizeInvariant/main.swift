@@ -12,8 +12,11 @@ var random = CounterRandom(seed: 7, stream: 1)
 let (train, test) = GlyphDataset.generate(count: 800, using: &random).split(testFraction: 0.25, using: &random)
 
 let shards = try VirtualShards(count: 8, worldSize: communicator.size, rank: communicator.rank)
-let model = try Sequential([Flatten(), Linear(inputs: 256, outputs: 64), ReLU(), Dropout(probability: 0.2),
-                            Linear(inputs: 64, outputs: 10)], inputShape: [1, 16, 16], seed: 1)
+let model = try Sequential(
+    [
+        Flatten(), Linear(inputs: 256, outputs: 64), ReLU(), Dropout(probability: 0.2),
+        Linear(inputs: 64, outputs: 10)
+    ], inputShape: [1, 16, 16], seed: 1)
 let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
 let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: shards, seed: 3)
 try DataParallel(communicator: communicator).attach(to: trainer, arena: model.arena, optimizer: optimizer)
@@ -27,8 +30,11 @@ let evaluator = makeSupervisedEvaluator(model: model)
 try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
     ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
 }
-try evaluator.run(try DataLoader(dataset: test, batchSize: 100, sampler: DistributedSampler(
-    count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
+try evaluator.run(
+    try DataLoader(
+        dataset: test, batchSize: 100,
+        sampler: DistributedSampler(
+            count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
 let digest = model.arena.parameterValues.withUnsafeBytes { ModelConsistency.digest($0) }
 if communicator.rank == 0 {
     print("test accuracy \(evaluator.state.metrics["accuracy"]!) on \(communicator.size) rank(s)")

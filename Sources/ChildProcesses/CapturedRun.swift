@@ -23,14 +23,17 @@ public struct CapturingChild: Sendable {
     private let deadline: Date?
 
     /// Starts `commandLine`; `timeout` seconds from now it is stopped if it still runs.
-    public init(_ commandLine: [String], environment: [String: String]? = nil, currentDirectory: String? = nil,
-                timeout: TimeInterval? = nil) throws {
+    public init(
+        _ commandLine: [String], environment: [String: String]? = nil, currentDirectory: String? = nil,
+        timeout: TimeInterval? = nil
+    ) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-child-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         do {
-            child = try ChildProcess(commandLine, environment: environment, currentDirectory: currentDirectory,
-                                     standardOutput: .file(scratch.appendingPathComponent("out").path),
-                                     standardError: .file(scratch.appendingPathComponent("err").path), newProcessGroup: true)
+            child = try ChildProcess(
+                commandLine, environment: environment, currentDirectory: currentDirectory,
+                standardOutput: .file(scratch.appendingPathComponent("out").path),
+                standardError: .file(scratch.appendingPathComponent("err").path), newProcessGroup: true)
         } catch {
             try? FileManager.default.removeItem(at: scratch)
             throw error

@@ -1,7 +1,8 @@
 import CSpawn
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A program started as a child process and waited for by its own process id.
@@ -66,7 +67,8 @@ public final class ChildProcess: @unchecked Sendable {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), every = sigset_t()
+        var none = sigset_t()
+        var every = sigset_t()
         sigemptyset(&none)
         sigemptyset(&every)
         for number in 1..<Int32(32) where number != SIGKILL && number != SIGSTOP { sigaddset(&every, number) }

@@ -39,9 +39,11 @@ public enum BLAS {
     }
 
     @inline(__always)
-    private static func panelledProduct(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
-                                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    private static func panelledProduct(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
         let panels = ProductPanels(m: m, n: n, k: k)
         guard panels.count > 1 else {
             product(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -54,23 +56,28 @@ public enum BLAS {
             if panels.alongColumns {
                 let target = c + range.lowerBound
                 if clears { for row in 0..<m { (target + row * ldc).update(repeating: 0, count: range.count) } }
-                product(transposeA, transposeB, m, range.count, k, alpha, a, lda,
-                        b + (transposeB ? range.lowerBound * ldb : range.lowerBound), ldb, clears ? 1 : beta, target, ldc)
+                product(
+                    transposeA, transposeB, m, range.count, k, alpha, a, lda,
+                    b + (transposeB ? range.lowerBound * ldb : range.lowerBound), ldb, clears ? 1 : beta, target, ldc)
             } else {
                 let target = c + range.lowerBound * ldc
                 if clears { for row in 0..<range.count { (target + row * ldc).update(repeating: 0, count: n) } }
-                product(transposeA, transposeB, range.count, n, k, alpha, a + (transposeA ? range.lowerBound : range.lowerBound * lda),
-                        lda, b, ldb, clears ? 1 : beta, target, ldc)
+                product(
+                    transposeA, transposeB, range.count, n, k, alpha, a + (transposeA ? range.lowerBound : range.lowerBound * lda),
+                    lda, b, ldb, clears ? 1 : beta, target, ldc)
             }
         }
     }
 
     @inline(__always)
-    private static func product(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                                _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
-                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    private static func product(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Runs `body(worker, index)` for every index in `0..<count` on the compute threads, each index wholly on one
@@ -85,9 +92,11 @@ public enum BLAS {
         withoutActuallyEscaping(body) { body in
             var task = body
             withUnsafeMutablePointer(to: &task) { pointer in
-                ck_parallel_for(count, { context, index, worker in
-                    context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(Int(worker), index)
-                }, pointer)
+                ck_parallel_for(
+                    count,
+                    { context, index, worker in
+                        context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(Int(worker), index)
+                    }, pointer)
             }
         }
     }

@@ -34,8 +34,10 @@ package enum Kernels {
     }
 
     @inline(__always)
-    package static func sgdMomentum(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>,
-                            count: Int, rate: Float, momentum: Float, decay: Float, nesterov: Bool, first: Bool) {
+    package static func sgdMomentum(
+        _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+        count: Int, rate: Float, momentum: Float, decay: Float, nesterov: Bool, first: Bool
+    ) {
         traced("sgdMomentum") {
             inChunks(count) { start, length in
                 if first {
@@ -48,13 +50,16 @@ package enum Kernels {
     }
 
     @inline(__always)
-    package static func adam(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
-                     _ v: UnsafeMutablePointer<Float>, count: Int, beta1: Float, beta2: Float, stepSize: Float,
-                     rootCorrection2: Float, epsilon: Float, l2: Float, shrink: Float, decoupled: Bool) {
+    package static func adam(
+        _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>, count: Int, beta1: Float, beta2: Float, stepSize: Float,
+        rootCorrection2: Float, epsilon: Float, l2: Float, shrink: Float, decoupled: Bool
+    ) {
         traced("adam") {
             inChunks(count) { start, length in
-                ck_adam(p + start, g + start, m + start, v + start, length, beta1, beta2, stepSize, rootCorrection2, epsilon, l2, shrink,
-                        decoupled ? 1 : 0)
+                ck_adam(
+                    p + start, g + start, m + start, v + start, length, beta1, beta2, stepSize, rootCorrection2, epsilon, l2, shrink,
+                    decoupled ? 1 : 0)
             }
         }
     }
@@ -67,8 +72,10 @@ package enum Kernels {
     }
 
     @inline(__always)
-    package static func reluBackward(output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
-                             inputGradient dx: UnsafeMutablePointer<Float>, count: Int) {
+    package static func reluBackward(
+        output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+        inputGradient dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
         traced("reluBackward") {
             inChunks(count) { start, length in ck_relu_backward(y + start, dy + start, dx + start, length) }
         }
@@ -89,8 +96,10 @@ package enum Kernels {
 
     /// Column sums of `input` (rows x width) into `output`, added to it when `accumulate`.
     @inline(__always)
-    package static func sumRows(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
-                        accumulate: Bool) {
+    package static func sumRows(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+        accumulate: Bool
+    ) {
         traced("sumRows") {
             ck_sum_rows(input, output, rows, width, accumulate ? 1 : 0)
         }
@@ -152,8 +161,10 @@ package enum Kernels {
 
     /// The softmax backward of a row in place over `dy`: `p ⊙ (dy − Σ dy⊙p) · scale`.
     @inline(__always)
-    package static func softmaxRowBackward(_ p: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, visible: Int, width: Int,
-                                           scale: Float) {
+    package static func softmaxRowBackward(
+        _ p: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, visible: Int, width: Int,
+        scale: Float
+    ) {
         ck_softmax_row_backward(p, dy, visible, width, scale)
     }
 

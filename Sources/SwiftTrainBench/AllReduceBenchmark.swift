@@ -12,11 +12,13 @@ func runAllReduceWorker(arguments: [String]) throws {
     let model = try Sequential.multilayerPerceptron(inputs: 784, hidden: [512, 512], outputs: 10, seed: 0)
     let arena = model.arena
     // Attached to a supervised trainer, as in training: the averaging is folded into the loss gradient.
-    let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: arena, learningRate: 0.05),
-                                        loss: SoftmaxCrossEntropy())
+    let trainer = makeSupervisedTrainer(
+        model: model, optimizer: SGD(arena: arena, learningRate: 0.05),
+        loss: SoftmaxCrossEntropy())
     let reducer = try DataParallel(communicator: communicator).attach(to: trainer, arena: arena)
     let repeats = arguments.firstIndex(of: "--repeats").flatMap { Int(arguments[$0 + 1]) } ?? 60
-    var framework: [Double] = [], bare: [Double] = []
+    var framework: [Double] = []
+    var bare: [Double] = []
     for index in 0..<(repeats + 5) {
         arena.withUnsafeMutableBuffers { _, gradients in
             for slot in gradients.indices { gradients[slot] = Float(slot % 13) * 1e-3 }

@@ -23,8 +23,10 @@ struct BenchmarkRunner {
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         guard ranks > 1 || tcp else { return (command, environment) }
-        var arguments = ["mpirun", "-n", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS",
-                         "-x", "OMP_NUM_THREADS"]
+        var arguments = [
+            "mpirun", "-n", String(ranks), "--oversubscribe", "--bind-to", "none", "-x", "OPENBLAS_NUM_THREADS",
+            "-x", "OMP_NUM_THREADS"
+        ]
         if tcp { arguments += ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"] }
         return (arguments + command, environment)
     }
@@ -34,8 +36,9 @@ struct BenchmarkRunner {
         let (arguments, environment) = launch(command, ranks: ranks, threads: threads, tcp: tcp)
         let run = try ChildProcess.capture(arguments, environment: environment)
         guard run.termination.succeeded else {
-            throw BenchmarkError("\(arguments.joined(separator: " ")) failed (\(run.termination)): "
-                                 + String(decoding: run.standardError.suffix(600), as: UTF8.self))
+            throw BenchmarkError(
+                "\(arguments.joined(separator: " ")) failed (\(run.termination)): "
+                    + String(decoding: run.standardError.suffix(600), as: UTF8.self))
         }
         return String(decoding: run.standardOutput, as: UTF8.self)
     }
@@ -55,7 +58,9 @@ struct BenchmarkRunner {
     func alternate(ours: [String], baseline: [String]?, torchModel: String? = nil, ranks: Int, threads: Int)
         throws -> (ours: [String], c: Double?, torch: Double?)
     {
-        var oursOutputs: [String] = [], cRates: [Double] = [], torchRates: [Double] = []
+        var oursOutputs: [String] = []
+        var cRates: [Double] = []
+        var torchRates: [Double] = []
         for _ in 0..<repeats {
             oursOutputs.append(try output(of: [benchPath] + ours, ranks: ranks, threads: threads))
             if let baseline, let mlpStepPath {
@@ -75,8 +80,13 @@ struct BenchmarkRunner {
         guard let python = environment["SWIFT_TRAIN_TORCH_PYTHON"], let shared = environment["SWIFT_TRAIN_SHARED"] else { return nil }
         let script = environment["SWIFT_TRAIN_TORCH_MLP"] ?? "launch/baselines/torch_mlp.py"
         do {
-            return try field("samples_per_s", in: output(of: [python, script, "--model", model, "--threads", "\(threads)",
-                                                              "--digits", shared + "/data/digits.csv"], ranks: ranks, threads: threads))
+            return try field(
+                "samples_per_s",
+                in: output(
+                    of: [
+                        python, script, "--model", model, "--threads", "\(threads)",
+                        "--digits", shared + "/data/digits.csv"
+                    ], ranks: ranks, threads: threads))
         } catch {
             FileHandle.standardError.write(Data("swift-train-bench: PyTorch reference failed: \(error)\n".utf8))
             return nil
@@ -99,15 +109,22 @@ func report(_ name: String, _ fields: [(String, String)]) {
 /// B2: the digits MLP at world sizes 1, 2, 4, beside the C baseline and PyTorch + Ignite run alternately with it.
 func runDigitsBenchmark(_ runner: BenchmarkRunner) throws {
     for ranks in [1, 2, 4] {
-        let (outputs, c, torch) = try runner.alternate(ours: ["digits-worker", "--threads", "1"],
-                                                       baseline: ["32", "3000", "64", "128", "128", "10"], torchModel: "digits",
-                                                       ranks: ranks, threads: 1)
+        let (outputs, c, torch) = try runner.alternate(
+            ours: ["digits-worker", "--threads", "1"],
+            baseline: ["32", "3000", "64", "128", "128", "10"], torchModel: "digits",
+            ranks: ranks, threads: 1)
         let rate = median(try outputs.map { try runner.field("samples_per_s", in: $0) })
         let accuracy = median(try outputs.map { try runner.field("test_accuracy", in: $0) })
-        report("digits_mlp", [("world_size", "\(ranks)"), ("samples_per_s", format(rate)), ("test_accuracy", format(accuracy, 4)),
-                              ("c_samples_per_s", c.map { format($0) } ?? "n/a"), ("ratio_to_c", c.map { format(rate / $0, 2) } ?? "n/a")]
-               + torchFields(rate, torch, available: runner.torchAvailable) + [("target_ratio_to_torch", "10"),
-               ("threads_per_rank", "1"), ("repeats", "\(runner.repeats)")])
+        report(
+            "digits_mlp",
+            [
+                ("world_size", "\(ranks)"), ("samples_per_s", format(rate)), ("test_accuracy", format(accuracy, 4)),
+                ("c_samples_per_s", c.map { format($0) } ?? "n/a"), ("ratio_to_c", c.map { format(rate / $0, 2) } ?? "n/a")
+            ]
+                + torchFields(rate, torch, available: runner.torchAvailable) + [
+                    ("target_ratio_to_torch", "10"),
+                    ("threads_per_rank", "1"), ("repeats", "\(runner.repeats)")
+                ])
     }
 }
 
@@ -117,18 +134,23 @@ func runMNISTBenchmark(_ runner: BenchmarkRunner) throws {
     let ceiling = measureSGEMMGigaflops(threads: 2)
     for ranks in [1, 2, 4] {
         let threads = ranks == 1 ? 2 : 1
-        let (outputs, c, torch) = try runner.alternate(ours: ["mnist-worker", "--threads", "\(threads)"],
-                                                       baseline: ["64", "600", "784", "512", "512", "10"], torchModel: "mnist",
-                                                       ranks: ranks, threads: threads)
+        let (outputs, c, torch) = try runner.alternate(
+            ours: ["mnist-worker", "--threads", "\(threads)"],
+            baseline: ["64", "600", "784", "512", "512", "10"], torchModel: "mnist",
+            ranks: ranks, threads: threads)
         let rate = median(try outputs.map { try runner.field("samples_per_s", in: $0) })
         let parameters = try runner.field("parameters", in: outputs[0])
         let gflops = 6 * parameters * rate / 1e9
-        report("mnist_mlp", [("world_size", "\(ranks)"), ("samples_per_s", format(rate)), ("gflops", format(gflops, 1)),
-                             ("sgemm_gflops", format(ceiling, 1)), ("ratio_to_ceiling", format(gflops / ceiling, 2)),
-                             ("target_ratio_to_ceiling", "0.85"),
-                             ("c_samples_per_s", c.map { format($0) } ?? "n/a"), ("ratio_to_c", c.map { format(rate / $0, 2) } ?? "n/a")]
-               + torchFields(rate, torch, available: runner.torchAvailable)
-               + [("threads_per_rank", "\(threads)"), ("repeats", "\(runner.repeats)")])
+        report(
+            "mnist_mlp",
+            [
+                ("world_size", "\(ranks)"), ("samples_per_s", format(rate)), ("gflops", format(gflops, 1)),
+                ("sgemm_gflops", format(ceiling, 1)), ("ratio_to_ceiling", format(gflops / ceiling, 2)),
+                ("target_ratio_to_ceiling", "0.85"),
+                ("c_samples_per_s", c.map { format($0) } ?? "n/a"), ("ratio_to_c", c.map { format(rate / $0, 2) } ?? "n/a")
+            ]
+                + torchFields(rate, torch, available: runner.torchAvailable)
+                + [("threads_per_rank", "\(threads)"), ("repeats", "\(runner.repeats)")])
     }
 }
 
@@ -137,10 +159,15 @@ func runAllReduceBenchmark(_ runner: BenchmarkRunner) throws {
     for ranks in [2, 4] {
         for tcp in [false, true] {
             let text = try runner.output(of: [runner.benchPath, "allreduce-worker"], ranks: ranks, threads: 1, tcp: tcp)
-            let framework = try runner.field("framework_us", in: text), bare = try runner.field("mpi_us", in: text)
-            report("allreduce", ["world_size": "\(ranks)", "transport": tcp ? "tcp" : "shm", "floats": "669706",
-                                 "framework_us": format(framework, 1), "mpi_us": format(bare, 1), "ratio": format(framework / bare, 3),
-                                 "calls_per_step": "1"])
+            let framework = try runner.field("framework_us", in: text)
+            let bare = try runner.field("mpi_us", in: text)
+            report(
+                "allreduce",
+                [
+                    "world_size": "\(ranks)", "transport": tcp ? "tcp" : "shm", "floats": "669706",
+                    "framework_us": format(framework, 1), "mpi_us": format(bare, 1), "ratio": format(framework / bare, 3),
+                    "calls_per_step": "1"
+                ])
         }
     }
 }
@@ -149,31 +176,49 @@ func runAllReduceBenchmark(_ runner: BenchmarkRunner) throws {
 func runMemoryBenchmark(_ runner: BenchmarkRunner) throws {
     let text = try runner.output(of: [runner.benchPath, "mnist-worker", "--threads", "2"], ranks: 1, threads: 2)
     let peak = try runner.field("peak_rss_kb", in: text) * 1024
-    let parameters = 669_706.0, batch = 64.0
+    let parameters = 669_706.0
+    let batch = 64.0
     let data = 60_000 * 784 * 4 + 60_000 * 4.0
     let state = parameters * 4 * 3
     let activations = batch * (784 + 2 * (512 + 512 + 10)) * 4 + batch * 10 * 4
     let required = data + state + activations
-    report("memory", ["world_size": "1", "peak_rss_mib": format(peak / 1_048_576, 1), "required_mib": format(required / 1_048_576, 1),
-                      "ratio": format(peak / required, 2), "reference_ignite_mib": "900", "target_ratio": "1.5"])
+    report(
+        "memory",
+        [
+            "world_size": "1", "peak_rss_mib": format(peak / 1_048_576, 1), "required_mib": format(required / 1_048_576, 1),
+            "ratio": format(peak / required, 2), "reference_ignite_mib": "900", "target_ratio": "1.5"
+        ])
 }
 
 /// B7: the B2 and B3 MLPs written as differentiable models, alternated with the built-in ones in the same run (n=1).
 func runDifferentiableBenchmark(_ runner: BenchmarkRunner) throws {
     for (kind, name, threads) in [("digits", "digits_differentiable", 1), ("mnist", "mnist_differentiable", 2)] {
-        var builtIn: [Double] = [], differentiable: [Double] = [], arrays: [Double] = []
+        var builtIn: [Double] = []
+        var differentiable: [Double] = []
+        var arrays: [Double] = []
         for _ in 0..<runner.repeats {
             let common = ["\(kind)-worker", "--threads", "\(threads)"]
             builtIn.append(try runner.field("samples_per_s", in: try runner.output(of: [runner.benchPath] + common, ranks: 1, threads: threads)))
-            differentiable.append(try runner.field("samples_per_s", in: try runner.output(
-                of: [runner.benchPath] + common + ["--differentiable"], ranks: 1, threads: threads)))
-            arrays.append(try runner.field("samples_per_s", in: try runner.output(
-                of: [runner.benchPath] + common + ["--differentiable", "--array-layers"], ranks: 1, threads: threads)))
+            differentiable.append(
+                try runner.field(
+                    "samples_per_s",
+                    in: try runner.output(
+                        of: [runner.benchPath] + common + ["--differentiable"], ranks: 1, threads: threads)))
+            arrays.append(
+                try runner.field(
+                    "samples_per_s",
+                    in: try runner.output(
+                        of: [runner.benchPath] + common + ["--differentiable", "--array-layers"], ranks: 1, threads: threads)))
         }
-        let ours = median(differentiable), theirs = median(builtIn)
-        report(name, ["samples_per_s": format(ours), "builtin_samples_per_s": format(theirs), "ratio_to_builtin": format(ours / theirs, 2),
-                      "array_of_layers_ratio": format(median(arrays) / theirs, 2),
-                      "target_ratio": "0.9", "threads": "\(threads)", "repeats": "\(runner.repeats)"])
+        let ours = median(differentiable)
+        let theirs = median(builtIn)
+        report(
+            name,
+            [
+                "samples_per_s": format(ours), "builtin_samples_per_s": format(theirs), "ratio_to_builtin": format(ours / theirs, 2),
+                "array_of_layers_ratio": format(median(arrays) / theirs, 2),
+                "target_ratio": "0.9", "threads": "\(threads)", "repeats": "\(runner.repeats)"
+            ])
     }
 }
 
@@ -184,28 +229,46 @@ func runVirtualShardsBenchmark(_ runner: BenchmarkRunner) throws {
     for (kind, name, batch) in [("digits", "virtual_shards_digits", 32), ("mnist", "virtual_shards_mnist", 64)] {
         for ranks in [1, 2, 4] {
             let threads = kind == "mnist" && ranks == 1 ? 2 : 1
-            var plain: [Double] = [], sharded: [Double] = [], gathered: [Double] = [], small: [Double] = []
+            var plain: [Double] = []
+            var sharded: [Double] = []
+            var gathered: [Double] = []
+            var small: [Double] = []
             for _ in 0..<runner.repeats {
                 let common = [runner.benchPath, "\(kind)-worker"]
-                plain.append(try runner.field("samples_per_s", in: runner.output(of: common + ["--threads", "\(threads)"], ranks: ranks, threads: threads)))
-                sharded.append(try runner.field("samples_per_s", in: runner.output(
-                    of: common + ["--threads", "1", "--virtual-shards", "8"], ranks: ranks, threads: 1)))
+                plain.append(
+                    try runner.field("samples_per_s", in: runner.output(of: common + ["--threads", "\(threads)"], ranks: ranks, threads: threads)))
+                sharded.append(
+                    try runner.field(
+                        "samples_per_s",
+                        in: runner.output(
+                            of: common + ["--threads", "1", "--virtual-shards", "8"], ranks: ranks, threads: 1)))
                 if ranks == 1 {
                     // Where the time goes: the default mode with the micro-batch as its batch (the small products alone).
-                    small.append(try runner.field("samples_per_s", in: runner.output(
-                        of: common + ["--threads", "1", "--batch", "\(batch / 8)"], ranks: 1, threads: 1)))
+                    small.append(
+                        try runner.field(
+                            "samples_per_s",
+                            in: runner.output(
+                                of: common + ["--threads", "1", "--batch", "\(batch / 8)"], ranks: 1, threads: 1)))
                 }
                 if ranks > 1 {
-                    gathered.append(try runner.field("samples_per_s", in: runner.output(
-                        of: common + ["--threads", "1", "--virtual-shards", "8", "--pairwise", "gather"], ranks: ranks, threads: 1)))
+                    gathered.append(
+                        try runner.field(
+                            "samples_per_s",
+                            in: runner.output(
+                                of: common + ["--threads", "1", "--virtual-shards", "8", "--pairwise", "gather"], ranks: ranks, threads: 1)))
                 }
             }
-            let ours = median(sharded), theirs = median(plain)
-            report(name, ["world_size": "\(ranks)", "virtual_samples_per_s": format(ours), "default_samples_per_s": format(theirs),
-                          "ratio": format(ours / theirs, 2), "gather_samples_per_s": gathered.isEmpty ? "n/a" : format(median(gathered)),
-                          "default_at_micro_batch_samples_per_s": small.isEmpty ? "n/a" : format(median(small)),
-                          "micro_batch": "\(batch * ranks / 8)", "shards": "8", "default_threads": "\(threads)",
-                          "repeats": "\(runner.repeats)"])
+            let ours = median(sharded)
+            let theirs = median(plain)
+            report(
+                name,
+                [
+                    "world_size": "\(ranks)", "virtual_samples_per_s": format(ours), "default_samples_per_s": format(theirs),
+                    "ratio": format(ours / theirs, 2), "gather_samples_per_s": gathered.isEmpty ? "n/a" : format(median(gathered)),
+                    "default_at_micro_batch_samples_per_s": small.isEmpty ? "n/a" : format(median(small)),
+                    "micro_batch": "\(batch * ranks / 8)", "shards": "8", "default_threads": "\(threads)",
+                    "repeats": "\(runner.repeats)"
+                ])
         }
     }
 }
@@ -216,7 +279,7 @@ func runProfileBenchmark(_ runner: BenchmarkRunner, names: [String]) throws {
     try FileManager.default.createDirectory(atPath: ".build-bench", withIntermediateDirectories: true)
     let plans: [(name: String, worker: String, ranks: Int, threads: Int)] = [
         ("digits", "digits-worker", 1, 1), ("digits", "digits-worker", 2, 1), ("mnist", "mnist-worker", 1, 2),
-        ("mnist", "mnist-worker", 2, 1), ("lstm", "lstm-worker", 1, 2), ("gpt", "gpt-worker", 1, 2),
+        ("mnist", "mnist-worker", 2, 1), ("lstm", "lstm-worker", 1, 2), ("gpt", "gpt-worker", 1, 2)
     ]
     for plan in plans where names.isEmpty || names.contains(plan.name) {
         let trace = FileManager.default.currentDirectoryPath + "/.build-bench/trace-\(plan.name)-n\(plan.ranks).json"
@@ -226,8 +289,9 @@ func runProfileBenchmark(_ runner: BenchmarkRunner, names: [String]) throws {
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("profile ") }) else {
             throw BenchmarkError("\(plan.worker) printed no profile line")
         }
-        print("bench profile_\(plan.name) world_size=\(plan.ranks) threads_per_rank=\(plan.threads) \(line.dropFirst("profile ".count)) "
-              + "trace=\(trace)")
+        print(
+            "bench profile_\(plan.name) world_size=\(plan.ranks) threads_per_rank=\(plan.threads) \(line.dropFirst("profile ".count)) "
+                + "trace=\(trace)")
         fflush(nil)
     }
 }

@@ -8,7 +8,8 @@ import Foundation
 func runCollectiveVerification(arguments: [String]) throws {
     let deterministic = arguments.contains("--deterministic")
     let communicator = try MPICommunicator.initialize(reductionOrder: deterministic ? .fixedRankOrder : .fast)
-    let rank = communicator.rank, size = communicator.size
+    let rank = communicator.rank
+    let size = communicator.size
     func fail(_ message: String) -> Never { communicator.abort(message: "rank \(rank): \(message)", exitCode: 1) }
     var floats = (0..<1000).map { Float(rank + 1) * Float($0 % 7) }
     try floats.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }

@@ -7,7 +7,8 @@ import Foundation
 func machineDescription() -> String {
     let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
     let lines = info.split(separator: "\n")
-    let model = lines.first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
+    let model =
+        lines.first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last?
         .trimmingCharacters(in: .whitespaces) ?? "unknown"
     let flags = lines.first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
     let simd = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile"].filter(flags.contains)

@@ -5,13 +5,15 @@ import Foundation
 func measureSGEMMGigaflops(threads: Int, size: Int = 1024, repeats: Int = 5) -> Double {
     openblas_set_num_threads(Int32(threads))
     defer { openblas_set_num_threads(1) }
-    let a = [Float](repeating: 0.5, count: size * size), b = [Float](repeating: 0.25, count: size * size)
+    let a = [Float](repeating: 0.5, count: size * size)
+    let b = [Float](repeating: 0.25, count: size * size)
     var c = [Float](repeating: 0, count: size * size)
     var rates: [Double] = []
     for _ in 0..<(repeats + 1) {
         let start = monotonicSeconds()
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(size), 1, a, Int32(size),
-                    b, Int32(size), 0, &c, Int32(size))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(size), Int32(size), Int32(size), 1, a, Int32(size),
+            b, Int32(size), 0, &c, Int32(size))
         rates.append(2 * pow(Double(size), 3) / (monotonicSeconds() - start) / 1e9)
     }
     return median(Array(rates.dropFirst()))

@@ -29,20 +29,26 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
     }
     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
     BLAS.threadCount = value("--threads", 1)
-    let steps = value("--steps", 30), warm = 10, batch = 32
+    let steps = value("--steps", 30)
+    let warm = 10
+    let batch = 32
     let sequence = kind == "lstm" ? 256 : 128
     let (windows, _) = try licenseCorpus().languageModelWindows(context: sequence, validationFraction: 0, seed: 0)
     var random = CounterRandom(seed: 0, stream: 1)
-    let model: any Model, optimizer: any Optimizer, trainer: Engine<SupervisedBatch, SupervisedOutput>
+    let model: any Model
+    let optimizer: any Optimizer
+    let trainer: Engine<SupervisedBatch, SupervisedOutput>
     if kind == "lstm" {
-        let lstm = try AutodiffRecurrentModel(RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 64, hidden: 256, random: &random),
-                                              outputShape: [256])
+        let lstm = try AutodiffRecurrentModel(
+            RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 64, hidden: 256, random: &random),
+            outputShape: [256])
         model = lstm
         optimizer = Adam(arena: lstm.arena, learningRate: 2e-3)
         trainer = makeTruncatedBPTTTrainer(model: lstm, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 32)
     } else {
-        model = try AutodiffModel(GPT(vocabulary: 256, context: sequence, width: 128, heads: 4, layers: 2, random: &random),
-                                  inputShape: [sequence], outputShape: [sequence, 256])
+        model = try AutodiffModel(
+            GPT(vocabulary: 256, context: sequence, width: 128, heads: 4, layers: 2, random: &random),
+            inputShape: [sequence], outputShape: [sequence, 256])
         optimizer = AdamW(arena: model.arena, learningRate: 1e-3, weightDecay: 0.1)
         trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256))
     }
@@ -53,14 +59,16 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
         try communicator.barrier()
         start = monotonicSeconds()
     }
-    let loader = try DataLoader(dataset: windows, batchSize: batch,
-                            sampler: DistributedSampler(count: windows.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
+    let loader = try DataLoader(
+        dataset: windows, batchSize: batch,
+        sampler: DistributedSampler(count: windows.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
     try trainer.run(loader, maxIterations: warm + steps)
     let seconds = monotonicSeconds() - start
     let tokens = Double(steps * batch * sequence * communicator.size)
     if communicator.rank == 0 {
-        print("result tokens_per_s=\(format(tokens / seconds)) loss=\(format(Double(trainer.state.output!.loss), 3)) "
-              + "steps=\(steps) parameters=\(model.parameterCount) ranks=\(communicator.size)")
+        print(
+            "result tokens_per_s=\(format(tokens / seconds)) loss=\(format(Double(trainer.state.output!.loss), 3)) "
+                + "steps=\(steps) parameters=\(model.parameterCount) ranks=\(communicator.size)")
     }
     printProfile(recorder, communicator: communicator)
     (communicator as? MPICommunicator)?.finalize()
@@ -71,14 +79,16 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
 func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
     let name = kind == "lstm" ? "lstm_tbptt" : "gpt"
     let steps = Int(ProcessInfo.processInfo.environment["BENCH_SEQUENCE_STEPS"] ?? "") ?? 30
-    var torch: [Double] = [], torchLosses: [Double] = []
+    var torch: [Double] = []
+    var torchLosses: [Double] = []
     var ours: [Int: [Double]] = [:]
     var losses: [String] = []
     for _ in 0..<runner.repeats {
         for ranks in [1, 2, 4] {
             let threads = ranks == 1 ? 2 : 1
-            let output = try runner.output(of: [runner.benchPath, "\(kind)-worker", "--threads", "\(threads)", "--steps", "\(steps)"],
-                                           ranks: ranks, threads: threads)
+            let output = try runner.output(
+                of: [runner.benchPath, "\(kind)-worker", "--threads", "\(threads)", "--steps", "\(steps)"],
+                ranks: ranks, threads: threads)
             ours[ranks, default: []].append(try runner.field("tokens_per_s", in: output))
             if ranks == 1, let range = output.range(of: "loss=") { losses.append(String(output[range.upperBound...].prefix { !$0.isWhitespace })) }
         }
@@ -91,10 +101,14 @@ func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
         let mine = median(ours[ranks]!)
         var fields: [(String, String)] = [("world_size", "\(ranks)"), ("tokens_per_s", format(mine))]
         if ranks == 1 {
-            if torch.isEmpty { fields.append(("torch", "unavailable")) } else {
-                fields += [("torch_tokens_per_s", format(median(torch))), ("ratio_to_torch", format(mine / median(torch), 2)),
-                           ("target_ratio", "1.2"), ("loss_after_steps", losses.last ?? "?"),
-                           ("torch_loss_after_steps", torchLosses.last.map { format($0, 3) } ?? "?")]
+            if torch.isEmpty {
+                fields.append(("torch", "unavailable"))
+            } else {
+                fields += [
+                    ("torch_tokens_per_s", format(median(torch))), ("ratio_to_torch", format(mine / median(torch), 2)),
+                    ("target_ratio", "1.2"), ("loss_after_steps", losses.last ?? "?"),
+                    ("torch_loss_after_steps", torchLosses.last.map { format($0, 3) } ?? "?")
+                ]
             }
         } else {
             fields.append(("ratio_to_n1", format(mine / median(ours[1]!), 2)))

@@ -1,9 +1,9 @@
+import Autodiff
 import Cluster
 import EngineCore
 import Foundation
 import NeuralNet
 import Training
-import Autodiff
 import _Differentiation
 
 /// One measured training run of B2 (digits) or B3 (MNIST-sized random data), as a rank of an mpirun job or
@@ -16,7 +16,11 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
     BLAS.threadCount = value("--threads", 1)
     let overlap = arguments.contains("--overlap")
-    let train: Dataset, test: Dataset?, hidden: [Int], batch: Int, epochs: Int
+    let train: Dataset
+    let test: Dataset?
+    let hidden: [Int]
+    let batch: Int
+    let epochs: Int
     if kind == "digits" {
         let shared = ProcessInfo.processInfo.environment["SWIFT_TRAIN_SHARED"] ?? "../shared"
         var all = try CSVDataset.load(path: shared + "/data/digits.csv", labelColumn: .named("label"))
@@ -38,11 +42,14 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     if arguments.contains("--differentiable") {
         // The MLP as a user writes a fixed network (three named layers), or with `--array-layers` as a loop over an
         // array of layers (the differentiation of the array costs more).
-        model = arguments.contains("--array-layers")
-            ? try AutodiffModel(DifferentiableMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
-                                inputShape: [train.featureCount], outputShape: [10])
-            : try AutodiffModel(ThreeLayerMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
-                                inputShape: [train.featureCount], outputShape: [10])
+        model =
+            arguments.contains("--array-layers")
+            ? try AutodiffModel(
+                DifferentiableMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
+                inputShape: [train.featureCount], outputShape: [10])
+            : try AutodiffModel(
+                ThreeLayerMLP(inputs: train.featureCount, hidden: hidden, outputs: 10),
+                inputShape: [train.featureCount], outputShape: [10])
     } else {
         model = try Sequential.multilayerPerceptron(inputs: train.featureCount, hidden: hidden, outputs: 10, seed: 0)
     }
@@ -51,14 +58,16 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     // global batch), summed in the shards' tree; `--pairwise gather` picks the gather-then-sum exchange.
     let shardCount = value("--virtual-shards", 0)
     if let index = arguments.firstIndex(of: "--pairwise"), arguments.indices.contains(index + 1), arguments[index + 1] == "gather",
-       let mpi = communicator as? MPICommunicator {
+        let mpi = communicator as? MPICommunicator
+    {
         mpi.pairwiseAlgorithm = .gatherThenSum
     }
     let shards = shardCount > 0 ? try VirtualShards(count: shardCount, worldSize: communicator.size, rank: communicator.rank) : nil
     let microBatch = shards.map { max(1, batch * communicator.size / $0.count) } ?? batch
-    let trainer = shards.map {
-        makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: $0)
-    } ?? makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
+    let trainer =
+        shards.map {
+            makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: $0)
+        } ?? makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
     try DataParallel(communicator: communicator, overlap: overlap).attach(to: trainer, arena: model.arena, optimizer: optimizer)
     if shards != nil {
         let ranks = communicator.size
@@ -67,15 +76,18 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         try Loss(communicator: communicator).attach(to: trainer, name: "train_loss") { (Double($0.loss), $0.count) }
     }
     let recorder = try profileRecorder(arguments, trainer: trainer, communicator: communicator)
-    var start = 0.0, end = 0.0
+    var start = 0.0
+    var end = 0.0
     try trainer.on(.started) { _ in
         try communicator.barrier()
         start = monotonicSeconds()
     }
     try trainer.on(.completed) { _ in end = monotonicSeconds() }
-    let loader = try shards.map { try DataLoader(dataset: train, microBatchSize: microBatch, shards: $0, seed: 0) }
-        ?? DataLoader(dataset: train, batchSize: batch,
-                      sampler: DistributedSampler(count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
+    let loader =
+        try shards.map { try DataLoader(dataset: train, microBatchSize: microBatch, shards: $0, seed: 0) }
+        ?? DataLoader(
+            dataset: train, batchSize: batch,
+            sampler: DistributedSampler(count: train.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
     try trainer.run(loader, maxEpochs: epochs)
     let samples = Double(trainer.state.iteration * batch * communicator.size)
     var accuracy = Double.nan
@@ -84,16 +96,20 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
         try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
             ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
         }
-        try evaluator.run(try DataLoader(dataset: test, batchSize: 256,
-                                            sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
-                                                                        rank: communicator.rank, shuffle: false, tail: .uneven)))
+        try evaluator.run(
+            try DataLoader(
+                dataset: test, batchSize: 256,
+                sampler: DistributedSampler(
+                    count: test.count, worldSize: communicator.size,
+                    rank: communicator.rank, shuffle: false, tail: .uneven)))
         accuracy = evaluator.state.metrics["accuracy"] ?? .nan
     }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     if communicator.rank == 0 {
-        print("result peak_rss_kb=\(usage.ru_maxrss) samples_per_s=\(format(samples / (end - start))) test_accuracy=\(format(accuracy, 4)) "
-              + "steps=\(trainer.state.iteration) parameters=\(model.parameterCount)")
+        print(
+            "result peak_rss_kb=\(usage.ru_maxrss) samples_per_s=\(format(samples / (end - start))) test_accuracy=\(format(accuracy, 4)) "
+                + "steps=\(trainer.state.iteration) parameters=\(model.parameterCount)")
     }
     printProfile(recorder, communicator: communicator)
     (communicator as? MPICommunicator)?.finalize()

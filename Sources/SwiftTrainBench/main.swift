@@ -46,7 +46,8 @@ do {
         case "attention": try runAttentionBenchmark(runner)
         case "lstm", "gpt": try runSequenceBenchmark(runner, kind: name)
         default:
-            FileHandle.standardError.write(Data("swift-train-bench: unknown benchmark '\(name)' (known: \(allBenchmarks.joined(separator: ", ")))\n".utf8))
+            FileHandle.standardError.write(
+                Data("swift-train-bench: unknown benchmark '\(name)' (known: \(allBenchmarks.joined(separator: ", ")))\n".utf8))
             exit(2)
         }
     }

@@ -43,7 +43,9 @@ enum ConfigurationFile {
         let expanded = leading + (try flags(from: path)) + rest.dropFirst(leading.count)
         // The configuration is an input too: a log written over it would destroy it.
         for (index, argument) in expanded.enumerated() {
-            let log = argument == "--log" && index + 1 < expanded.count ? expanded[index + 1]
+            let log =
+                argument == "--log" && index + 1 < expanded.count
+                ? expanded[index + 1]
                 : argument.hasPrefix("--log=") ? String(argument.dropFirst(6)) : nil
             if let log {
                 do { try OutputProtection.refuse(output: log, option: "--log", overwriting: [("--config", path)]) } catch {
@@ -127,7 +129,8 @@ enum ConfigurationFile {
         var lines: [String] = []
         for child in Mirror(reflecting: command).children {
             guard let label = child.label, let key = TrainCommand.flagName(label), let kind = TrainCommand.optionKinds[key],
-                  let value = TrainCommand.parsedValue(of: child.value) else { continue }
+                let value = TrainCommand.parsedValue(of: child.value)
+            else { continue }
             switch kind {
             case .flag, .integer, .number: lines.append("\(key): \(value)")
             case .text: lines.append("\(key): \(ConfigurationDocument.quoted(value))")
@@ -187,7 +190,10 @@ extension TrainCommand {
             }
             if let child = mirror.children.first, mirror.displayStyle == .struct || mirror.displayStyle == .enum {
                 if value is any RawRepresentable || value is String || value is Int || value is Double
-                    || value is UInt64 || value is Bool { break }
+                    || value is UInt64 || value is Bool
+                {
+                    break
+                }
                 value = child.value
                 continue
             }

@@ -68,7 +68,8 @@ struct ElasticCommand: ParsableCommand {
             trainArguments: trainArguments, probeTimeout: probeTimeout)
         launcher.stopSignals = StopSignals()
         // Only this machine needs no probe; hostfile, script and Slurm hosts are probed before every attempt.
-        let local = hostfile == nil && discoveryScript == nil
+        let local =
+            hostfile == nil && discoveryScript == nil
             && (slots != nil || ProcessInfo.processInfo.environment["SLURM_JOB_NODELIST"] == nil)
         let supervisor = ElasticSupervisor(
             maxRestarts: maxRestarts, minRanks: minRanks, virtualShards: shards,
@@ -102,9 +103,12 @@ struct ElasticCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         if slots == nil, let nodeList = environment["SLURM_JOB_NODELIST"], let tasks = environment["SLURM_TASKS_PER_NODE"] {
             // Inside a Slurm allocation: its nodes and tasks per node (mpirun launches through Slurm there).
-            let names = String(decoding: try Self.output(of: ["scontrol", "show", "hostnames", nodeList],
-                                                         describedAs: "scontrol show hostnames \(nodeList)"), as: UTF8.self)
-                .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let names = String(
+                decoding: try Self.output(
+                    of: ["scontrol", "show", "hostnames", nodeList],
+                    describedAs: "scontrol show hostnames \(nodeList)"), as: UTF8.self
+            )
+            .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard !names.isEmpty else {
                 throw ElasticError.discoveryFailed(command: "scontrol show hostnames \(nodeList)", reason: "it named no node")
             }

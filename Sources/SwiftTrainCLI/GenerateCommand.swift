@@ -21,7 +21,9 @@ struct GenerateCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     func run() throws {
-        print(try TextGeneration.run(checkpoint: checkpoint, prompt: prompt, tokens: tokens, temperature: temperature, topK: topK,
-                                     seed: seed))
+        print(
+            try TextGeneration.run(
+                checkpoint: checkpoint, prompt: prompt, tokens: tokens, temperature: temperature, topK: topK,
+                seed: seed))
     }
 }

@@ -23,10 +23,12 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        try OutputProtection.refuse(output: output, option: "--output",
-                                    overwriting: [("--data", String(data.dropFirst(4))), ("--checkpoint", checkpoint)])
-        let summary = try Prediction.run(checkpoint: checkpoint, data: data, output: output,
-                                         labelColumn: LabelColumnSpecification(parsing: labelColumn))
+        try OutputProtection.refuse(
+            output: output, option: "--output",
+            overwriting: [("--data", String(data.dropFirst(4))), ("--checkpoint", checkpoint)])
+        let summary = try Prediction.run(
+            checkpoint: checkpoint, data: data, output: output,
+            labelColumn: LabelColumnSpecification(parsing: labelColumn))
         guard let summary else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

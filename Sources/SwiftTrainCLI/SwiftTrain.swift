@@ -16,6 +16,9 @@ struct SwiftTrain: ParsableCommand {
             standard error.
             """,
         version: "swift-train 0.3.0",
-        subcommands: [TrainCommand.self, ElasticCommand.self, EvaluateCommand.self, PredictCommand.self, GenerateCommand.self, InspectCommand.self, ReportCommand.self],
+        subcommands: [
+            TrainCommand.self, ElasticCommand.self, EvaluateCommand.self, PredictCommand.self, GenerateCommand.self, InspectCommand.self,
+            ReportCommand.self
+        ],
         defaultSubcommand: TrainCommand.self)
 }

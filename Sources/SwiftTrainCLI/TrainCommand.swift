@@ -8,7 +8,9 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train a model (the default command).")
 
-    @Option(help: "Data set: builtin (generated digit glyphs), csv:PATH, idx:DIR (MNIST IDX files) or text:PATH (a language model over the file's bytes).")
+    @Option(
+        help: "Data set: builtin (generated digit glyphs), csv:PATH, idx:DIR (MNIST IDX files) or text:PATH (a language model over the file's bytes)."
+    )
     var data = "builtin"
     @Option(help: "CSV label column: a header name, or 'last'.")
     var labelColumn = "last"
@@ -16,7 +18,10 @@ struct TrainCommand: ParsableCommand {
     var testFraction = 0.2
     @Option(help: "A separate test set (builtin, csv:PATH or idx:DIR); replaces --test-fraction.")
     var testData: String?
-    @Option(help: "Model: mlp:H1,H2,... (ReLU hidden layers), cnn, resmlp:WIDTH,BLOCKS; for text: lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS.")
+    @Option(
+        help:
+            "Model: mlp:H1,H2,... (ReLU hidden layers), cnn, resmlp:WIDTH,BLOCKS; for text: lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS."
+    )
     var model = "mlp:128,128"
     @Option(help: "classification, regression or auto (decided from the labels and said on standard error).")
     var task: TaskOption = .auto
@@ -24,9 +29,11 @@ struct TrainCommand: ParsableCommand {
     var epochs = 10
     @Option(parsing: .unconditional, help: "Samples per batch ON EACH RANK: the global batch is this times the number of ranks.")
     var batchSize = 32
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Split each global batch into K micro-shards of --batch-size samples, summed in a fixed tree: the same final bits for every world size that divides K (a power of two).",
-        valueName: "K"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Split each global batch into K micro-shards of --batch-size samples, summed in a fixed tree: the same final bits for every world size that divides K (a power of two).",
+            valueName: "K"))
     var virtualShards: Int?
     @Option(parsing: .unconditional, help: "Learning rate.")
     var lr = 0.05
@@ -62,10 +69,13 @@ struct TrainCommand: ParsableCommand {
     var threads: Int?
     @Flag(inversion: .prefixedNo, help: "Standardise CSV features with the training split's statistics.")
     var normalize = true
-    @Flag(inversion: .prefixedNo,
-          help: "Overlap the gradient all-reduce with the backward pass (bucketed, non-blocking; helps when cores are idle).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Overlap the gradient all-reduce with the backward pass (bucketed, non-blocking; helps when cores are idle).")
     var overlap = false
-    @Option(parsing: .unconditional, help: "Under mpirun, end the job when a collective takes longer than SECONDS (a stuck rank); default 60, 0 for none.")
+    @Option(
+        parsing: .unconditional, help: "Under mpirun, end the job when a collective takes longer than SECONDS (a stuck rank); default 60, 0 for none."
+    )
     var collectiveTimeout: Double?
     @Option(parsing: .unconditional, help: "Generate N samples for the built-in data set.")
     var builtinSamples = 3000
@@ -81,9 +91,13 @@ struct TrainCommand: ParsableCommand {
     var timeLimit: Double?
     @Option(help: "Write TensorBoard event files to DIR on rank 0 (loss, learning rate, test metrics, samples/s).")
     var tensorboard: String?
-    @Option(help: "Record 10 steps (after 5) of every rank as a Chrome trace in FILE (Perfetto, chrome://tracing): products, kernels, all-reduce, batches.")
+    @Option(
+        help:
+            "Record 10 steps (after 5) of every rank as a Chrome trace in FILE (Perfetto, chrome://tracing): products, kernels, all-reduce, batches.")
     var trace: String?
-    @Option(parsing: .unconditional, help: "Instead of training, search N iterations for a learning rate (rising from --lr to 10) and print the rates, losses and a suggestion.")
+    @Option(
+        parsing: .unconditional,
+        help: "Instead of training, search N iterations for a learning rate (rising from --lr to 10) and print the rates, losses and a suggestion.")
     var lrFind: Int?
     @Option(parsing: .unconditional, help: "Language models (--data text:PATH): tokens per training window (a GPT's context).")
     var context: Int = 128

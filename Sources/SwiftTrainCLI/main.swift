@@ -8,7 +8,8 @@ import Training
 // `swift-train --help` shows the training options (training is the default command) and lists the others.
 let rootArguments = Array(CommandLine.arguments.dropFirst())
 if rootArguments == ["--help"] || rootArguments == ["-h"] {
-    print("""
+    print(
+        """
         swift-train: \(SwiftTrain.configuration.abstract)
 
         Commands: train (the default), elastic, evaluate, predict, inspect, report; `swift-train COMMAND --help` for each.

@@ -1,9 +1,9 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What a span of a step's time was spent on.
@@ -58,9 +58,9 @@ package enum TraceLog {
     /// This thread's identity as a log key.
     package static func currentThread() -> UInt {
         #if canImport(Glibc)
-        UInt(pthread_self())
+            UInt(pthread_self())
         #else
-        UInt(bitPattern: pthread_self())
+            UInt(bitPattern: pthread_self())
         #endif
     }
 
@@ -84,21 +84,27 @@ package enum TraceLog {
 
     /// Records a span that began at `start` (from `now()`) and ends now: on the calling thread's log, or for a compute
     /// thread (`thread` > 0) on the log of `owner`, the thread whose parallel work it runs.
-    package static func record(_ category: TraceCategory, _ name: @autoclosure () -> String, since start: UInt64, thread: Int = 0,
-                               owner: UInt? = nil) {
+    package static func record(
+        _ category: TraceCategory, _ name: @autoclosure () -> String, since start: UInt64, thread: Int = 0,
+        owner: UInt? = nil
+    ) {
         let end = now()
         let key = owner ?? currentThread()
         logs.withLock { logs in
             guard let origin = logs[key]?.origin, start >= origin, logs[key]!.spans.count < capacity else { return }
-            logs[key]!.spans.append(TraceSpan(category: category, name: name(), thread: thread, start: start - origin,
-                                              duration: end - start))
+            logs[key]!.spans.append(
+                TraceSpan(
+                    category: category, name: name(), thread: thread, start: start - origin,
+                    duration: end - start))
         }
     }
 
     /// Runs `body`, recorded as a span of the calling thread when it is recording.
     @inline(__always)
-    package static func measure<T>(_ category: TraceCategory, _ name: @autoclosure () -> String, thread: Int = 0, owner: UInt? = nil,
-                                   _ body: () throws -> T) rethrows -> T {
+    package static func measure<T>(
+        _ category: TraceCategory, _ name: @autoclosure () -> String, thread: Int = 0, owner: UInt? = nil,
+        _ body: () throws -> T
+    ) rethrows -> T {
         guard isRecording else { return try body() }
         let start = now()
         defer { record(category, name(), since: start, thread: thread, owner: owner) }

@@ -1,8 +1,8 @@
-import _Differentiation
 import Autodiff
 import Foundation
 import NeuralNet
 import Testing
+import _Differentiation
 
 /// The residual MLP of the issue, written as a user would.
 struct ResidualMLP: DifferentiableModel {
@@ -38,7 +38,8 @@ struct AutodiffTests {
     /// Central differences of Σ weights ⊙ f(x) with respect to x, in Double over Float evaluations.
     static func numeric(_ f: (DTensor) -> DTensor, at x: DTensor, weights: [Float]) -> [Double] {
         x.values.indices.map { index in
-            var plus = x.values, minus = x.values
+            var plus = x.values
+            var minus = x.values
             plus[index] += 1e-2
             minus[index] -= 1e-2
             let up = zip(f(DTensor(shape: x.shape, values: plus)).values, weights).reduce(0.0) { $0 + Double($1.0 * $1.1) }
@@ -63,7 +64,7 @@ struct AutodiffTests {
             ("layerNorm", { layerNorm($0, gamma: DTensor(shape: [4], values: [1, 2, 0.5, -1]), beta: DTensor(shape: [4], values: [0, 1, 2, 3])) }),
             ("softmaxCrossEntropy", { softmaxCrossEntropy($0, labels: [0, 3, 1]) }),
             ("meanSquaredError", { meanSquaredError($0, other) }),
-            ("dropout (evaluation: identity)", { dropout($0, probability: 0.5) }),
+            ("dropout (evaluation: identity)", { dropout($0, probability: 0.5) })
         ]
         for (name, f) in cases {
             let output = f(x)
@@ -80,10 +81,14 @@ struct AutodiffTests {
     @Test("conv2d and maxPool2d derivatives match finite differences; a CNN written this way equals the built-in one")
     func convolution() throws {
         let x = DTensor(shape: [2, 2, 4, 4], values: Self.random(64, seed: 3))
-        let weight = DTensor(shape: [3, 2, 3, 3], values: Self.random(54, seed: 4)), bias = DTensor(shape: [3], values: [0.1, -0.2, 0.3])
-        for (name, f) in [("conv2d", { (x: DTensor) in conv2d(x, weight: weight, bias: bias) }),
-                          ("maxPool2d", { (x: DTensor) in maxPool2d(x, size: 2) })] as [(String, @differentiable(reverse) (DTensor) -> DTensor)] {
-            let output = f(x), weights = Self.random(output.count, seed: 5)
+        let weight = DTensor(shape: [3, 2, 3, 3], values: Self.random(54, seed: 4))
+        let bias = DTensor(shape: [3], values: [0.1, -0.2, 0.3])
+        for (name, f) in [
+            ("conv2d", { (x: DTensor) in conv2d(x, weight: weight, bias: bias) }),
+            ("maxPool2d", { (x: DTensor) in maxPool2d(x, size: 2) })
+        ] as [(String, @differentiable(reverse) (DTensor) -> DTensor)] {
+            let output = f(x)
+            let weights = Self.random(output.count, seed: 5)
             let analytic = valueWithPullback(at: x, of: f).pullback(DTensor(shape: output.shape, values: weights)).values
             let numeric = Self.numeric(f, at: x, weights: weights)
             for index in numeric.indices {
@@ -91,9 +96,10 @@ struct AutodiffTests {
             }
         }
         var random = CounterRandom(seed: 8, stream: 1)
-        let cnn = SmallCNN(conv1: Conv2DLayer(channels: 1, filters: 8, random: &random),
-                           conv2: Conv2DLayer(channels: 8, filters: 16, random: &random),
-                           head: Dense(inputs: 16 * 2 * 2, outputs: 10, random: &random))
+        let cnn = SmallCNN(
+            conv1: Conv2DLayer(channels: 1, filters: 8, random: &random),
+            conv2: Conv2DLayer(channels: 8, filters: 16, random: &random),
+            head: Dense(inputs: 16 * 2 * 2, outputs: 10, random: &random))
         let model = try AutodiffModel(cnn, inputShape: [1, 8, 8], outputShape: [10])
         let reference = try Sequential.smallConvolutional(channels: 1, height: 8, width: 8, outputs: 10, seed: 0)
         for (mine, theirs) in zip(model.arena.entries, reference.arena.entries) {
@@ -102,7 +108,8 @@ struct AutodiffTests {
         }
         let input = Tensor(shape: [3, 1, 8, 8], values: Self.random(192, seed: 9))
         let context = LayerContext(training: true, randomKey: 0)
-        let ours = try model.forward(input, context: context), theirs = try reference.forward(input, context: context)
+        let ours = try model.forward(input, context: context)
+        let theirs = try reference.forward(input, context: context)
         #expect(zip(ours.values, theirs.values).allSatisfy { abs($0 - $1) < 1e-4 })
         let gradient = Tensor(shape: [3, 10], values: Self.random(30, seed: 10))
         try model.backward(gradient, accumulate: false, progress: nil)
@@ -117,9 +124,11 @@ struct AutodiffTests {
             @differentiable(reverse)
             func callAsFunction(_ x: DTensor) -> DTensor { multiply(x, relu(a)) + reshape(tanh(b), to: [1, 2]) }
         }
-        let model = try AutodiffModel(Direct(a: DTensor(parameterShape: [1, 2], values: [0.5, -0.5]),
-                                             b: DTensor(parameterShape: [2], values: [0.1, 0.2])),
-                                      inputShape: [2], outputShape: [2])
+        let model = try AutodiffModel(
+            Direct(
+                a: DTensor(parameterShape: [1, 2], values: [0.5, -0.5]),
+                b: DTensor(parameterShape: [2], values: [0.1, 0.2])),
+            inputShape: [2], outputShape: [2])
         _ = try model.forward(Tensor(shape: [1, 2], values: [2, 3]), context: LayerContext(training: true, randomKey: 0))
         try model.backward(Tensor(shape: [1, 2], values: [1, 1]), accumulate: false, progress: nil)
         let expected: [Float] = [2, 0, 1 - Foundation.tanh(0.1) * Foundation.tanh(0.1), 1 - Foundation.tanh(0.2) * Foundation.tanh(0.2)]
@@ -128,7 +137,8 @@ struct AutodiffTests {
 
     @Test("a bias added or a scale multiplied over rows gets the sum of the rows' gradients")
     func broadcasting() throws {
-        let x = DTensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), bias = DTensor(shape: [3], values: [10, 20, 30])
+        let x = DTensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        let bias = DTensor(shape: [3], values: [10, 20, 30])
         #expect((x + bias).values == [11, 22, 33, 14, 25, 36])
         let (_, pullback) = valueWithPullback(at: x, bias) { x, b in multiply(x + b, b) }
         let (dx, db) = pullback(DTensor(shape: [2, 3], values: [1, 1, 1, 1, 1, 1]))
@@ -149,8 +159,9 @@ struct AutodiffTests {
             @differentiable(reverse)
             func callAsFunction(_ x: DTensor) -> DTensor { dropout(multiply(x, scale), probability: 0.5) }
         }
-        let model = try AutodiffModel(Dropper(scale: DTensor(parameterShape: [1, 8], values: Array(repeating: 1, count: 8))),
-                                      inputShape: [8], outputShape: [8])
+        let model = try AutodiffModel(
+            Dropper(scale: DTensor(parameterShape: [1, 8], values: Array(repeating: 1, count: 8))),
+            inputShape: [8], outputShape: [8])
         let x = Tensor(shape: [1, 8], values: Array(repeating: 1, count: 8))
         let trained = try model.forward(x, context: LayerContext(training: true, randomKey: 42))
         #expect(Set(trained.values).isSubset(of: [0, 2]) && trained.values.contains(0) && trained.values.contains(2))
@@ -163,35 +174,46 @@ struct AutodiffTests {
     @Test("a residual MLP written as differentiable Swift equals the built-in Sequential: outputs and arena gradients")
     func equalsBuiltIn() throws {
         var random = CounterRandom(seed: 5, stream: 1)
-        let mlp = ResidualMLP(input: Dense(inputs: 6, outputs: 8, random: &random),
-                              blocks: [Dense(inputs: 8, outputs: 8, random: &random), Dense(inputs: 8, outputs: 8, random: &random)],
-                              head: Dense(inputs: 8, outputs: 3, random: &random))
+        let mlp = ResidualMLP(
+            input: Dense(inputs: 6, outputs: 8, random: &random),
+            blocks: [Dense(inputs: 8, outputs: 8, random: &random), Dense(inputs: 8, outputs: 8, random: &random)],
+            head: Dense(inputs: 8, outputs: 3, random: &random))
         let model = try AutodiffModel(mlp, inputShape: [6], outputShape: [3])
-        #expect(model.parameterNames == ["input.weight", "input.bias", "blocks.0.weight", "blocks.0.bias",
-                                         "blocks.1.weight", "blocks.1.bias", "head.weight", "head.bias"])
-        let reference = try Sequential([Linear(inputs: 6, outputs: 8), ReLU(), Residual([Linear(inputs: 8, outputs: 8), ReLU()]),
-                                        Residual([Linear(inputs: 8, outputs: 8), ReLU()]), Linear(inputs: 8, outputs: 3)],
-                                       inputShape: [6], seed: 0)
+        #expect(
+            model.parameterNames == [
+                "input.weight", "input.bias", "blocks.0.weight", "blocks.0.bias",
+                "blocks.1.weight", "blocks.1.bias", "head.weight", "head.bias"
+            ])
+        let reference = try Sequential(
+            [
+                Linear(inputs: 6, outputs: 8), ReLU(), Residual([Linear(inputs: 8, outputs: 8), ReLU()]),
+                Residual([Linear(inputs: 8, outputs: 8), ReLU()]), Linear(inputs: 8, outputs: 3)
+            ],
+            inputShape: [6], seed: 0)
         for (mine, theirs) in zip(model.arena.entries, reference.arena.entries) {
             try reference.arena.setParameter(named: theirs.name, to: try model.arena.parameter(named: mine.name))
         }
         let input = Tensor(shape: [4, 6], values: Self.random(24, seed: 7))
         let context = LayerContext(training: true, randomKey: 0)
-        let output = try model.forward(input, context: context), expected = try reference.forward(input, context: context)
+        let output = try model.forward(input, context: context)
+        let expected = try reference.forward(input, context: context)
         #expect(zip(output.values, expected.values).allSatisfy { abs($0 - $1) < 1e-5 })
         let gradient = Tensor(shape: [4, 3], values: Self.random(12, seed: 8))
         try model.backward(gradient, accumulate: false, progress: nil)
         try reference.backward(gradient, accumulate: false, progress: nil)
-        #expect(zip(model.arena.gradientValues, reference.arena.gradientValues).allSatisfy { abs($0 - $1) < 1e-4 },
-                "\(model.arena.gradientValues.prefix(6)) vs \(reference.arena.gradientValues.prefix(6))")
+        #expect(
+            zip(model.arena.gradientValues, reference.arena.gradientValues).allSatisfy { abs($0 - $1) < 1e-4 },
+            "\(model.arena.gradientValues.prefix(6)) vs \(reference.arena.gradientValues.prefix(6))")
     }
 
     @Test("an optimizer step on the arena is what the differentiable model computes with next")
     func parametersLiveInTheArena() throws {
         var random = CounterRandom(seed: 2, stream: 1)
-        let model = try AutodiffModel(ResidualMLP(input: Dense(inputs: 2, outputs: 3, random: &random), blocks: [],
-                                                  head: Dense(inputs: 3, outputs: 1, random: &random)),
-                                      inputShape: [2], outputShape: [1])
+        let model = try AutodiffModel(
+            ResidualMLP(
+                input: Dense(inputs: 2, outputs: 3, random: &random), blocks: [],
+                head: Dense(inputs: 3, outputs: 1, random: &random)),
+            inputShape: [2], outputShape: [1])
         let x = Tensor(shape: [1, 2], values: [0.5, -0.5])
         let before = try model(x)
         try model.arena.setParameter(named: "head.bias", to: Tensor(shape: [1], values: [10]))

@@ -1,9 +1,9 @@
-import _Differentiation
 import Autodiff
 import EngineCore
 import NeuralNet
 import Testing
 import Training
+import _Differentiation
 
 /// The sequence models train to the same bits on any number of compute threads (row blocks and panels are cut by
 /// shape, the attention pairs are whole tasks).
@@ -19,13 +19,15 @@ struct ComputeThreadsSequenceTests {
     static func lstmParameters(threads: Int) throws -> [UInt32] {
         try withThreads(threads) {
             var random = CounterRandom(seed: 2, stream: 1)
-            let model = try AutodiffRecurrentModel(RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 32, hidden: 256, random: &random),
-                                                   outputShape: [256])
+            let model = try AutodiffRecurrentModel(
+                RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 32, hidden: 256, random: &random),
+                outputShape: [256])
             let optimizer = Adam(arena: model.arena, learningRate: 2e-3)
             let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 8)
             let data = try SmallCorpus.windows(context: 32).train
-            try trainer.run(try DataLoader(dataset: data, batchSize: 32, sampler: DistributedSampler(count: data.count, seed: 1)),
-                            maxEpochs: 1, epochLength: 2)
+            try trainer.run(
+                try DataLoader(dataset: data, batchSize: 32, sampler: DistributedSampler(count: data.count, seed: 1)),
+                maxEpochs: 1, epochLength: 2)
             return model.arena.parameters.map(\.bitPattern)
         }
     }
@@ -33,13 +35,15 @@ struct ComputeThreadsSequenceTests {
     static func gptParameters(threads: Int) throws -> [UInt32] {
         try withThreads(threads) {
             var random = CounterRandom(seed: 3, stream: 1)
-            let model = try AutodiffModel(GPT(vocabulary: 256, context: 32, width: 128, heads: 4, layers: 2, random: &random),
-                                          inputShape: [32], outputShape: [32, 256])
+            let model = try AutodiffModel(
+                GPT(vocabulary: 256, context: 32, width: 128, heads: 4, layers: 2, random: &random),
+                inputShape: [32], outputShape: [32, 256])
             let optimizer = AdamW(arena: model.arena, learningRate: 1e-3, weightDecay: 0.1)
             let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256))
             let data = try SmallCorpus.windows(context: 32).train
-            try trainer.run(try DataLoader(dataset: data, batchSize: 16, sampler: DistributedSampler(count: data.count, seed: 1)),
-                            maxEpochs: 1, epochLength: 2)
+            try trainer.run(
+                try DataLoader(dataset: data, batchSize: 16, sampler: DistributedSampler(count: data.count, seed: 1)),
+                maxEpochs: 1, epochLength: 2)
             return model.arena.parameters.map(\.bitPattern)
         }
     }

@@ -1,7 +1,7 @@
-import _Differentiation
 import Autodiff
 import NeuralNet
 import Testing
+import _Differentiation
 
 /// Finite-difference checks of the registered derivatives: central differences accumulated in Double (float64)
 /// over the operations' Float32 evaluations, against the pullback of a random weighting of the output.
@@ -27,8 +27,10 @@ enum GradientChecking {
 
     /// Checks every input's gradient of `f` against central differences with step `step`; records an issue per
     /// mismatching value, naming the operation, the input and the index.
-    static func check(_ name: String, _ inputs: [DTensor], step: Float = 1e-2, tolerance: Double = 2e-2, seed: UInt64 = 77,
-                      _ f: @escaping @differentiable(reverse) ([DTensor]) -> DTensor) {
+    static func check(
+        _ name: String, _ inputs: [DTensor], step: Float = 1e-2, tolerance: Double = 2e-2, seed: UInt64 = 77,
+        _ f: @escaping @differentiable(reverse) ([DTensor]) -> DTensor
+    ) {
         let output = f(inputs)
         let weights = random(output.count, seed: seed)
         let (_, pullback) = valueWithPullback(at: inputs, of: f)
@@ -38,8 +40,10 @@ enum GradientChecking {
         for (position, input) in inputs.enumerated() where position < analytic.count {
             let gradient = analytic[position].values
             for index in 0..<input.count {
-                var plus = inputs, minus = inputs
-                var up = input.values, down = input.values
+                var plus = inputs
+                var minus = inputs
+                var up = input.values
+                var down = input.values
                 up[index] += step
                 down[index] -= step
                 plus[position] = DTensor(shape: input.shape, values: up)

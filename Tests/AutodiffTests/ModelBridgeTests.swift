@@ -1,4 +1,3 @@
-import _Differentiation
 import Autodiff
 import Cluster
 import EngineCore
@@ -6,25 +5,32 @@ import Foundation
 import NeuralNet
 import Testing
 import Training
+import _Differentiation
 
 /// A user's own fused operation with its own derivative: x [batch, n] scaled per feature by `weight` [n], summed
 /// per row. The gradient of Σ rows with respect to `weight` is the column sums of x.
 @differentiable(reverse)
 func rowDot(_ x: DTensor, _ weight: DTensor) -> DTensor {
     let (rows, columns) = (x.shape[0], x.shape[1])
-    let values = x.values, w = weight.values
+    let values = x.values
+    let w = weight.values
     return DTensor(shape: [rows, 1], values: (0..<rows).map { row in (0..<columns).reduce(0) { $0 + values[row * columns + $1] * w[$1] } })
 }
 
 @derivative(of: rowDot)
 func vjpRowDot(_ x: DTensor, _ weight: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
-    (rowDot(x, weight), { g in
-        let (rows, columns) = (x.shape[0], x.shape[1])
-        let values = x.values, w = weight.values, gv = g.values
-        let dx = DTensor(shape: x.shape, values: (0..<(rows * columns)).map { gv[$0 / columns] * w[$0 % columns] })
-        let dw = DTensor(shape: weight.shape, values: (0..<columns).map { c in (0..<rows).reduce(0) { $0 + gv[$1] * values[$1 * columns + c] } })
-        return (dx, dw)
-    })
+    (
+        rowDot(x, weight),
+        { g in
+            let (rows, columns) = (x.shape[0], x.shape[1])
+            let values = x.values
+            let w = weight.values
+            let gv = g.values
+            let dx = DTensor(shape: x.shape, values: (0..<(rows * columns)).map { gv[$0 / columns] * w[$0 % columns] })
+            let dw = DTensor(shape: weight.shape, values: (0..<columns).map { c in (0..<rows).reduce(0) { $0 + gv[$1] * values[$1 * columns + c] } })
+            return (dx, dw)
+        }
+    )
 }
 
 struct OwnOperationModel: DifferentiableModel {
@@ -49,9 +55,11 @@ struct NormalizedClassifier: DifferentiableModel {
 struct ModelBridgeTests {
     static func normalizedClassifier(seed: UInt64) throws -> AutodiffModel<NormalizedClassifier> {
         var random = CounterRandom(seed: seed, stream: 1)
-        return try AutodiffModel(NormalizedClassifier(input: Dense(inputs: 3, outputs: 4, random: &random), norm: BatchNorm(features: 4),
-                                                      head: Dense(inputs: 4, outputs: 2, random: &random)),
-                                 inputShape: [3], outputShape: [2])
+        return try AutodiffModel(
+            NormalizedClassifier(
+                input: Dense(inputs: 3, outputs: 4, random: &random), norm: BatchNorm(features: 4),
+                head: Dense(inputs: 4, outputs: 2, random: &random)),
+            inputShape: [3], outputShape: [2])
     }
 
     static func batch(rows: Int, seed: UInt64) -> Tensor {
@@ -66,17 +74,20 @@ struct ModelBridgeTests {
         #expect(model.arena.gradientValues == [5, 7, 9])
         // And it trains: SGD moves the weight.
         let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.01), loss: MeanSquaredError())
-        try trainer.run([SupervisedBatch(inputs: Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), targets: Tensor(shape: [2, 1], values: [0, 0]))],
-                        maxEpochs: 1)
+        try trainer.run(
+            [SupervisedBatch(inputs: Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), targets: Tensor(shape: [2, 1], values: [0, 0]))],
+            maxEpochs: 1)
         #expect(model.arena.parameterValues != [1, 1, 1])
     }
 
     @Test("a parameter that no gradient reaches fails the first step with an error naming it")
     func unusedParameterFails() throws {
         var random = CounterRandom(seed: 1, stream: 1)
-        let model = try AutodiffModel(UnusedParameterModel(used: Dense(inputs: 2, outputs: 1, random: &random),
-                                                           unused: Dense(inputs: 2, outputs: 1, random: &random)),
-                                      inputShape: [2], outputShape: [1])
+        let model = try AutodiffModel(
+            UnusedParameterModel(
+                used: Dense(inputs: 2, outputs: 1, random: &random),
+                unused: Dense(inputs: 2, outputs: 1, random: &random)),
+            inputShape: [2], outputShape: [1])
         _ = try model.forward(Tensor(shape: [1, 2], values: [1, 2]), context: LayerContext(training: true, randomKey: 0))
         #expect(throws: ModelError.parameterWithoutGradient(name: "unused.weight")) {
             try model.backward(Tensor(shape: [1, 1], values: [1]), accumulate: false, progress: nil)
@@ -107,15 +118,27 @@ struct ModelBridgeTests {
         let evaluated = norm(x).values
         let expected: Float = 0.75 / (expectedVariance[0] + 1e-5).squareRoot()
         #expect(abs(evaluated[0] - expected) < 1e-5, "evaluation uses the running statistics")
-        GradientChecking.check("batchNorm training", [GradientChecking.tensor([4, 3], seed: 1), GradientChecking.tensor([3], seed: 2),
-                                                      GradientChecking.tensor([3], seed: 3)]) { v in
-            batchNorm(v[0], gamma: v[1], beta: v[2], runningMean: ModelBuffer(shape: [3], values: [0, 0, 0]),
-                      runningVariance: ModelBuffer(shape: [3], values: [1, 1, 1]), training: true)
+        GradientChecking.check(
+            "batchNorm training",
+            [
+                GradientChecking.tensor([4, 3], seed: 1), GradientChecking.tensor([3], seed: 2),
+                GradientChecking.tensor([3], seed: 3)
+            ]
+        ) { v in
+            batchNorm(
+                v[0], gamma: v[1], beta: v[2], runningMean: ModelBuffer(shape: [3], values: [0, 0, 0]),
+                runningVariance: ModelBuffer(shape: [3], values: [1, 1, 1]), training: true)
         }
-        GradientChecking.check("batchNorm 2-d evaluation", [GradientChecking.tensor([2, 3, 2, 2], seed: 4), GradientChecking.tensor([3], seed: 5),
-                                                            GradientChecking.tensor([3], seed: 6)]) { v in
-            batchNorm(v[0], gamma: v[1], beta: v[2], runningMean: ModelBuffer(shape: [3], values: [0.1, 0.2, 0.3]),
-                      runningVariance: ModelBuffer(shape: [3], values: [1, 2, 3]))
+        GradientChecking.check(
+            "batchNorm 2-d evaluation",
+            [
+                GradientChecking.tensor([2, 3, 2, 2], seed: 4), GradientChecking.tensor([3], seed: 5),
+                GradientChecking.tensor([3], seed: 6)
+            ]
+        ) { v in
+            batchNorm(
+                v[0], gamma: v[1], beta: v[2], runningMean: ModelBuffer(shape: [3], values: [0.1, 0.2, 0.3]),
+                runningVariance: ModelBuffer(shape: [3], values: [1, 2, 3]))
         }
     }
 
@@ -125,7 +148,9 @@ struct ModelBridgeTests {
         #expect(model.arena.bufferEntries.map(\.name) == ["norm.runningMean", "norm.runningVariance"])
         #expect(model.arena.count == 3 * 4 + 4 + 4 + 4 + 4 * 2 + 2, "buffers are not parameters: no gradient, no optimizer state")
         let trainer = makeSupervisedTrainer(model: model, optimizer: Adam(arena: model.arena, learningRate: 0.01), loss: SoftmaxCrossEntropy())
-        let batches = (0..<5).map { SupervisedBatch(inputs: Self.batch(rows: 8, seed: UInt64($0)), targets: Tensor(shape: [8], values: (0..<8).map { Float($0 % 2) })) }
+        let batches = (0..<5).map {
+            SupervisedBatch(inputs: Self.batch(rows: 8, seed: UInt64($0)), targets: Tensor(shape: [8], values: (0..<8).map { Float($0 % 2) }))
+        }
         try trainer.run(batches, maxEpochs: 2)
         let running = try model.arena.buffer(named: "norm.runningMean")
         #expect(running.values.contains { $0 != 0 })
@@ -157,8 +182,9 @@ struct ModelBridgeTests {
                 let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy())
                 try DataParallel(communicator: communicator, synchronizeBatchStatistics: synchronize).attach(to: trainer, model: model)
                 let rows = (communicator.rank * 4)..<(communicator.rank * 4 + 4)
-                let shard = SupervisedBatch(inputs: Tensor(shape: [4, 3], values: Array(full.values[(rows.lowerBound * 3)..<(rows.upperBound * 3)])),
-                                            targets: Tensor(shape: [4], values: Array(labels.values[rows])))
+                let shard = SupervisedBatch(
+                    inputs: Tensor(shape: [4, 3], values: Array(full.values[(rows.lowerBound * 3)..<(rows.upperBound * 3)])),
+                    targets: Tensor(shape: [4], values: Array(labels.values[rows])))
                 try trainer.run([shard], maxEpochs: 1)
                 return (model.arena.parameterValues, try model.arena.buffer(named: "norm.runningVariance").values)
             }
@@ -189,7 +215,8 @@ struct SometimesOwnOperation: DifferentiableModel {
     var weight: DTensor
     @differentiable(reverse)
     func callAsFunction(_ x: DTensor) -> DTensor {
-        x.shape[0] == 2 ? sum(x * weight, axis: 1, keepingAxis: true) + rowDot(x, weight)
+        x.shape[0] == 2
+            ? sum(x * weight, axis: 1, keepingAxis: true) + rowDot(x, weight)
             : sum(x * weight, axis: 1, keepingAxis: true)
     }
 }
@@ -198,7 +225,8 @@ struct SometimesOwnOperation: DifferentiableModel {
 struct LaterOwnOperationTests {
     @Test("batch of 4 first (library operation only), then of 2 (library and own operation): [10, 14, 18]")
     func laterStepsKeepTheirGradient() throws {
-        let model = try AutodiffModel(SometimesOwnOperation(weight: DTensor(parameterShape: [3], values: [1, 1, 1])), inputShape: [3], outputShape: [1])
+        let model = try AutodiffModel(
+            SometimesOwnOperation(weight: DTensor(parameterShape: [3], values: [1, 1, 1])), inputShape: [3], outputShape: [1])
         let context = LayerContext(training: true, randomKey: 0)
         _ = try model.forward(Tensor(shape: [4, 3], values: (0..<12).map(Float.init)), context: context)
         try model.backward(Tensor(shape: [4, 1], values: [1, 1, 1, 1]), accumulate: false, progress: nil)
@@ -213,17 +241,20 @@ struct VirtualShardBatchNormTests {
     @Test("parameters and running statistics are the same bits on 1, 2 and 4 ranks with 4 virtual shards")
     func sameBits() throws {
         let data = QuadrantTask.batches(count: 1, batch: 32, seed: 11)[0]
-        let dataset = Dataset(features: data.inputs.values, featureCount: 64, labels: data.targets.values.map { Int32($0) },
-                              classNames: ["0", "1", "2", "3"], sampleShape: [1, 8, 8])
+        let dataset = Dataset(
+            features: data.inputs.values, featureCount: 64, labels: data.targets.values.map { Int32($0) },
+            classNames: ["0", "1", "2", "3"], sampleShape: [1, 8, 8])
         func run(world: Int) throws -> [[Float]] {
             try SimulatedWorld(size: world).run { communicator -> [Float] in
                 let shards = try VirtualShards(count: 4, worldSize: world, rank: communicator.rank)
                 var random = CounterRandom(seed: 5, stream: 1)
-                let model = try AutodiffModel(BatchNormCNN(conv: Conv2DLayer(channels: 1, filters: 4, stride: 2, padding: 1, random: &random),
-                                                           norm: BatchNorm(features: 4),
-                                                           conv2: Conv2DLayer(channels: 4, filters: 4, random: &random),
-                                                           head: Dense(inputs: 4, outputs: 4, random: &random)),
-                                              inputShape: [1, 8, 8], outputShape: [4])
+                let model = try AutodiffModel(
+                    BatchNormCNN(
+                        conv: Conv2DLayer(channels: 1, filters: 4, stride: 2, padding: 1, random: &random),
+                        norm: BatchNorm(features: 4),
+                        conv2: Conv2DLayer(channels: 4, filters: 4, random: &random),
+                        head: Dense(inputs: 4, outputs: 4, random: &random)),
+                    inputShape: [1, 8, 8], outputShape: [4])
                 let optimizer = SGD(arena: model.arena, learningRate: 0.1)
                 let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: shards)
                 try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
@@ -244,10 +275,13 @@ struct GradientAccumulationTests {
     @Test("accumulate adds to the last gradients; not accumulating replaces them, a parameter left out of a pass is zero")
     func accumulateAndReplace() throws {
         var random = CounterRandom(seed: 4, stream: 1)
-        let model = try AutodiffModel(NormalizedClassifier(input: Dense(inputs: 3, outputs: 4, random: &random), norm: BatchNorm(features: 4),
-                                                           head: Dense(inputs: 4, outputs: 2, random: &random)),
-                                      inputShape: [3], outputShape: [2])
-        let x = Tensor(shape: [4, 3], values: GradientChecking.random(12, seed: 1)), g = Tensor(shape: [4, 2], values: GradientChecking.random(8, seed: 2))
+        let model = try AutodiffModel(
+            NormalizedClassifier(
+                input: Dense(inputs: 3, outputs: 4, random: &random), norm: BatchNorm(features: 4),
+                head: Dense(inputs: 4, outputs: 2, random: &random)),
+            inputShape: [3], outputShape: [2])
+        let x = Tensor(shape: [4, 3], values: GradientChecking.random(12, seed: 1))
+        let g = Tensor(shape: [4, 2], values: GradientChecking.random(8, seed: 2))
         let context = LayerContext(training: false, randomKey: 0)
         _ = try model.forward(x, context: context)
         try model.backward(g, accumulate: false, progress: nil)
@@ -271,7 +305,8 @@ struct ModelStateLoadingTests {
             var values = try model.arena.parameter(named: "head.bias").values
             values[0] = bad
             state["head.bias"] = .tensor(shape: [2], values: values)
-            #expect(throws: StateDictError.invalidValue(key: "head.bias", reason: "holds NaN or infinite values: the run that saved it had diverged")) {
+            #expect(throws: StateDictError.invalidValue(key: "head.bias", reason: "holds NaN or infinite values: the run that saved it had diverged"))
+            {
                 try ModelState(try ModelBridgeTests.normalizedClassifier(seed: 2)).loadStateDict(state)
             }
         }

@@ -1,8 +1,8 @@
-import _Differentiation
 import Autodiff
 import Foundation
 import NeuralNet
 import Testing
+import _Differentiation
 
 /// Every differentiable operation: its values on a known case, and its derivative against finite differences.
 @Suite("Differentiable operations: values and gradients against finite differences")
@@ -19,7 +19,8 @@ struct OperationGradientTests {
 
     @Test("element-wise arithmetic broadcasts over any leading dimensions, and its gradients sum back")
     func broadcastingArithmetic() {
-        let a = DTensor(shape: [2, 1, 3], values: [1, 2, 3, 4, 5, 6]), b = DTensor(shape: [2, 1], values: [10, 20])
+        let a = DTensor(shape: [2, 1, 3], values: [1, 2, 3, 4, 5, 6])
+        let b = DTensor(shape: [2, 1], values: [10, 20])
         #expect((a + b).shape == [2, 2, 3])
         #expect((a + b).values == [11, 12, 13, 21, 22, 23, 14, 15, 16, 24, 25, 26])
         #expect((a * b).values.prefix(6) == [10, 20, 30, 20, 40, 60])
@@ -36,17 +37,20 @@ struct OperationGradientTests {
 
     @Test("matmul: plain, transposed, batched and with a shared operand")
     func matmulGradients() {
-        let a = DTensor(shape: [2, 2], values: [1, 2, 3, 4]), b = DTensor(shape: [2, 2], values: [5, 6, 7, 8])
+        let a = DTensor(shape: [2, 2], values: [1, 2, 3, 4])
+        let b = DTensor(shape: [2, 2], values: [5, 6, 7, 8])
         #expect(matmul(a, b).values == [19, 22, 43, 50])
         #expect(matmul(a, b, transposeA: true).values == [26, 30, 38, 44])
         #expect(matmul(a, b, transposeB: true).values == [17, 23, 39, 53])
         let cases: [([Int], [Int], Bool, Bool)] = [
             ([3, 4], [4, 5], false, false), ([4, 3], [4, 5], true, false), ([3, 4], [5, 4], false, true), ([4, 3], [5, 4], true, true),
             ([2, 3, 4], [2, 4, 5], false, false), ([2, 2, 3, 4], [2, 2, 5, 4], false, true), ([2, 3, 4], [4, 5], false, false),
-            ([2, 4, 3], [4, 5], true, false), ([3, 4], [2, 4, 5], false, false), ([2, 3, 4], [5, 4], false, true),
+            ([2, 4, 3], [4, 5], true, false), ([3, 4], [2, 4, 5], false, false), ([2, 3, 4], [5, 4], false, true)
         ]
         for (index, (first, second, ta, tb)) in cases.enumerated() {
-            Check.check("matmul \(first)\(ta ? "ᵀ" : "") \(second)\(tb ? "ᵀ" : "")", [Self.t(first, UInt64(index)), Self.t(second, UInt64(index + 20))]) {
+            Check.check(
+                "matmul \(first)\(ta ? "ᵀ" : "") \(second)\(tb ? "ᵀ" : "")", [Self.t(first, UInt64(index)), Self.t(second, UInt64(index + 20))]
+            ) {
                 matmul($0[0], $0[1], transposeA: ta, transposeB: tb)
             }
         }
@@ -67,8 +71,14 @@ struct OperationGradientTests {
         Check.check("permute", [y]) { permute($0[0], [2, 0, 1]) }
         Check.check("transpose", [y]) { transpose($0[0], 0, 2) }
         Check.check("slice", [y]) { slice($0[0], axis: 1, range: 1..<3) }
-        Check.check("split and concat", [y]) { let parts = split($0[0], sizes: [1, 3], axis: 2); return concat([parts[1], parts[0]], axis: 2) }
-        Check.check("split into equal parts", [y]) { let parts = split($0[0], count: 2, axis: 0); return parts[1] * parts[0] }
+        Check.check("split and concat", [y]) {
+            let parts = split($0[0], sizes: [1, 3], axis: 2)
+            return concat([parts[1], parts[0]], axis: 2)
+        }
+        Check.check("split into equal parts", [y]) {
+            let parts = split($0[0], count: 2, axis: 0)
+            return parts[1] * parts[0]
+        }
         Check.check("concat of two inputs", [Self.t([2, 3], 2), Self.t([2, 5], 3)]) { concat([$0[0], $0[1]], axis: 1) }
         Check.check("stack", [Self.t([2, 3], 4), Self.t([2, 3], 5)]) { stack([$0[0], $0[1]], axis: 1) }
         Check.check("flatten", [y]) { flatten($0[0]) }
@@ -115,7 +125,8 @@ struct OperationGradientTests {
         #expect(zip(logSoftmax(x).values, p).allSatisfy { abs(Foundation.exp($0) - $1) < 1e-6 })
         #expect(causalMask(queries: 2, keys: 2) == [false, true, false, false])
         let hidden = softmax(causallyMasked(DTensor(shape: [2, 2], values: [1, 5, 1, 5])))
-        #expect(hidden.values == [1, 0, softmax(DTensor(shape: [2], values: [1, 5])).values[0], softmax(DTensor(shape: [2], values: [1, 5])).values[1]])
+        #expect(
+            hidden.values == [1, 0, softmax(DTensor(shape: [2], values: [1, 5])).values[0], softmax(DTensor(shape: [2], values: [1, 5])).values[1]])
         let y = Self.t([2, 3, 4], 5)
         for axis in [0, 1, -1] {
             Check.check("softmax axis \(axis)", [y]) { softmax($0[0], axis: axis) }
@@ -141,7 +152,8 @@ struct OperationGradientTests {
             return reshape(permute(scaledDotProductAttention(q, k, v, causal: causal), [0, 2, 1, 3]), to: [batch, time, width])
         }
         for causal in [false, true] {
-            let fused = selfAttention(qkv, heads: heads, causal: causal).values, general = composed(qkv, causal: causal).values
+            let fused = selfAttention(qkv, heads: heads, causal: causal).values
+            let general = composed(qkv, causal: causal).values
             #expect(zip(fused, general).allSatisfy { abs($0 - $1) < 1e-5 }, "causal \(causal)")
         }
         Check.check("scaledDotProductAttention", [Self.t([2, 3, 2], 8), Self.t([2, 4, 2], 9), Self.t([2, 4, 3], 10)]) {
@@ -204,14 +216,26 @@ struct OperationGradientTests {
     @Test("LSTM and GRU: every step's output and the final state, gradients to the input, the state in and every weight")
     func recurrentGradients() {
         let (batch, time, inputs, hidden) = (2, 3, 3, 2)
-        let x = Self.t([batch, time, inputs], 33), h0 = Self.t([batch, hidden], 34), c0 = Self.t([batch, hidden], 35)
-        Check.check("lstm", [x, h0, c0, Self.t([4 * hidden, inputs], 36), Self.t([4 * hidden, hidden], 37), Self.t([4 * hidden], 38),
-                             Self.t([4 * hidden], 39)]) { v in
+        let x = Self.t([batch, time, inputs], 33)
+        let h0 = Self.t([batch, hidden], 34)
+        let c0 = Self.t([batch, hidden], 35)
+        Check.check(
+            "lstm",
+            [
+                x, h0, c0, Self.t([4 * hidden, inputs], 36), Self.t([4 * hidden, hidden], 37), Self.t([4 * hidden], 38),
+                Self.t([4 * hidden], 39)
+            ]
+        ) { v in
             let result = lstm(v[0], state: RecurrentState(hidden: v[1], cell: v[2]), weightIH: v[3], weightHH: v[4], biasIH: v[5], biasHH: v[6])
             return concat([reshape(result.output, to: [batch, time * hidden]), result.state.hidden, result.state.cell], axis: 1)
         }
-        Check.check("gru", [x, h0, Self.t([3 * hidden, inputs], 40), Self.t([3 * hidden, hidden], 41), Self.t([3 * hidden], 42),
-                            Self.t([3 * hidden], 43)]) { v in
+        Check.check(
+            "gru",
+            [
+                x, h0, Self.t([3 * hidden, inputs], 40), Self.t([3 * hidden, hidden], 41), Self.t([3 * hidden], 42),
+                Self.t([3 * hidden], 43)
+            ]
+        ) { v in
             let result = gru(v[0], state: RecurrentState(hidden: v[1], cell: .zero), weightIH: v[2], weightHH: v[3], biasIH: v[4], biasHH: v[5])
             return concat([reshape(result.output, to: [batch, time * hidden]), result.state.hidden], axis: 1)
         }
@@ -221,9 +245,11 @@ struct OperationGradientTests {
     func lstmMatchesEquations() {
         var random = CounterRandom(seed: 3, stream: 1)
         let layer = LSTM(inputs: 3, hidden: 2, random: &random)
-        let x = Self.t([2, 1, 3], 44), state = RecurrentState(hidden: Self.t([2, 2], 45), cell: Self.t([2, 2], 46))
+        let x = Self.t([2, 1, 3], 44)
+        let state = RecurrentState(hidden: Self.t([2, 2], 45), cell: Self.t([2, 2], 46))
         let result = layer(x, state: state)
-        let gates = dense(reshape(x, to: [2, 3]), weight: layer.weightIH, bias: layer.biasIH)
+        let gates =
+            dense(reshape(x, to: [2, 3]), weight: layer.weightIH, bias: layer.biasIH)
             + dense(state.hidden, weight: layer.weightHH, bias: layer.biasHH)
         let parts = split(gates, count: 4, axis: 1)
         let cell = sigmoid(parts[1]) * state.cell + sigmoid(parts[0]) * tanh(parts[2])
@@ -245,16 +271,19 @@ struct StridedConvolutionTests {
     @Test("with stride 2 and padding 1 the built-in layer equals conv2d: outputs and every gradient")
     func builtInEqualsDifferentiable() throws {
         var random = CounterRandom(seed: 6, stream: 1)
-        let model = try AutodiffModel(StridedConvolution(conv: Conv2DLayer(channels: 2, filters: 3, stride: 2, padding: 1, random: &random)),
-                                      inputShape: [2, 7, 7], outputShape: [3 * 4 * 4])
-        let builtIn = try Sequential([Conv2D(inputChannels: 2, outputChannels: 3, kernel: 3, padding: 1, stride: 2), Flatten()],
-                                     inputShape: [2, 7, 7], seed: 0)
+        let model = try AutodiffModel(
+            StridedConvolution(conv: Conv2DLayer(channels: 2, filters: 3, stride: 2, padding: 1, random: &random)),
+            inputShape: [2, 7, 7], outputShape: [3 * 4 * 4])
+        let builtIn = try Sequential(
+            [Conv2D(inputChannels: 2, outputChannels: 3, kernel: 3, padding: 1, stride: 2), Flatten()],
+            inputShape: [2, 7, 7], seed: 0)
         for (mine, theirs) in zip(model.arena.entries, builtIn.arena.entries) {
             try builtIn.arena.setParameter(named: theirs.name, to: try model.arena.parameter(named: mine.name))
         }
         let x = Tensor(shape: [2, 2, 7, 7], values: GradientChecking.random(196, seed: 3))
         let context = LayerContext(training: true, randomKey: 0)
-        let ours = try model.forward(x, context: context), theirs = try builtIn.forward(x, context: context)
+        let ours = try model.forward(x, context: context)
+        let theirs = try builtIn.forward(x, context: context)
         #expect(ours.shape == [2, 48] && theirs.shape == [2, 48])
         #expect(zip(ours.values, theirs.values).allSatisfy { abs($0 - $1) < 1e-5 })
         let g = Tensor(shape: [2, 48], values: GradientChecking.random(96, seed: 4))

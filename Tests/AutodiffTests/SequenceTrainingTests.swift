@@ -1,4 +1,3 @@
-import _Differentiation
 import Autodiff
 import Cluster
 import EngineCore
@@ -6,6 +5,7 @@ import Foundation
 import NeuralNet
 import Testing
 import Training
+import _Differentiation
 
 /// A small byte-level corpus with structure to learn.
 enum SmallCorpus {
@@ -17,8 +17,10 @@ enum SmallCorpus {
 
     static func model(seed: UInt64 = 1, cell: RecurrentCell = .lstm, layers: Int = 1) throws -> AutodiffRecurrentModel<RecurrentLanguageModel> {
         var random = CounterRandom(seed: seed, stream: 1)
-        return try AutodiffRecurrentModel(RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 8, hidden: 16, layers: layers, cell: cell,
-                                                                 random: &random), outputShape: [256])
+        return try AutodiffRecurrentModel(
+            RecurrentLanguageModel(
+                vocabulary: 256, embeddingWidth: 8, hidden: 16, layers: layers, cell: cell,
+                random: &random), outputShape: [256])
     }
 }
 
@@ -38,13 +40,16 @@ final class TBPTTRun {
     }
 
     var stateDict: StateDict {
-        ["trainer": .dictionary(trainer.stateDict()), "model": .dictionary(ModelState(model).stateDict()),
-         "optimizer": .dictionary(OptimizerState(optimizer).stateDict())]
+        [
+            "trainer": .dictionary(trainer.stateDict()), "model": .dictionary(ModelState(model).stateDict()),
+            "optimizer": .dictionary(OptimizerState(optimizer).stateDict())
+        ]
     }
 
     func load(_ dict: StateDict) throws {
-        try Checkpoint.loadObjects(toLoad: ["trainer": trainer, "model": ModelState(model), "optimizer": OptimizerState(optimizer)],
-                                   checkpoint: dict)
+        try Checkpoint.loadObjects(
+            toLoad: ["trainer": trainer, "model": ModelState(model), "optimizer": OptimizerState(optimizer)],
+            checkpoint: dict)
     }
 }
 
@@ -71,7 +76,11 @@ struct SequenceTrainingTests {
     @Test("each iteration fires the time-iteration events once per chunk, steps per chunk, and outputs the mean chunk loss")
     func eventsPerChunk() throws {
         let run = try TBPTTRun(chunk: 4)
-        var started = 0, completed: [Float] = [], filtered = 0, steps = 0, outputs: [Float] = []
+        var started = 0
+        var completed: [Float] = []
+        var filtered = 0
+        var steps = 0
+        var outputs: [Float] = []
         try run.trainer.on(.timeIterationStarted) { _ in started += 1 }
         try run.trainer.on(.timeIterationCompleted) { engine in completed.append(engine.state.output!.loss) }
         try run.trainer.on(.timeIterationCompleted(every: 3)) { _ in filtered += 1 }
@@ -106,11 +115,14 @@ struct SequenceTrainingTests {
         for cell in [RecurrentCell.lstm, .gru] {
             let model = try SmallCorpus.model(cell: cell, layers: 2)
             let (train, validation) = try SmallCorpus.windows()
-            let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: Adam(arena: model.arena, learningRate: 1e-2),
-                                                   loss: SequenceCrossEntropy(classes: 256), chunkLength: 8)
+            let trainer = makeTruncatedBPTTTrainer(
+                model: model, optimizer: Adam(arena: model.arena, learningRate: 1e-2),
+                loss: SequenceCrossEntropy(classes: 256), chunkLength: 8)
             try trainer.run(try DataLoader(dataset: train, batchSize: 8, sampler: DistributedSampler(count: train.count, seed: 1)), maxEpochs: 40)
             let evaluator = makeLanguageModelEvaluator(model: model)
-            try TokenLoss(vocabulary: 256).attach(to: evaluator, name: "loss", usage: .runWise) { TokenBatch(logits: $0.predictions, targets: $0.targets) }
+            try TokenLoss(vocabulary: 256).attach(to: evaluator, name: "loss", usage: .runWise) {
+                TokenBatch(logits: $0.predictions, targets: $0.targets)
+            }
             try TokenLoss(vocabulary: 256, measure: .perplexity).attach(to: evaluator, name: "perplexity", usage: .runWise) {
                 TokenBatch(logits: $0.predictions, targets: $0.targets)
             }
@@ -125,8 +137,9 @@ struct SequenceTrainingTests {
         }
     }
 
-    @Test("a checkpoint on any event, within an iteration included, resumes bit-identical to the uninterrupted run",
-          arguments: ["time iteration 6 (mid-sequence)", "time iteration 8 (last chunk)", "iteration started", "iteration completed"])
+    @Test(
+        "a checkpoint on any event, within an iteration included, resumes bit-identical to the uninterrupted run",
+        arguments: ["time iteration 6 (mid-sequence)", "time iteration 8 (last chunk)", "iteration started", "iteration completed"])
     func exactResume(at point: String) throws {
         let uninterrupted = try TBPTTRun()
         try uninterrupted.trainer.run(uninterrupted.loader, maxEpochs: 2)
@@ -135,13 +148,25 @@ struct SequenceTrainingTests {
         var saved: StateDict?
         switch point {
         case "time iteration 6 (mid-sequence)":
-            try first.trainer.on(.timeIterationCompleted(once: 6)) { engine in saved = first.stateDict; engine.terminate() }
+            try first.trainer.on(.timeIterationCompleted(once: 6)) { engine in
+                saved = first.stateDict
+                engine.terminate()
+            }
         case "time iteration 8 (last chunk)":
-            try first.trainer.on(.timeIterationCompleted(once: 8)) { engine in saved = first.stateDict; engine.terminate() }
+            try first.trainer.on(.timeIterationCompleted(once: 8)) { engine in
+                saved = first.stateDict
+                engine.terminate()
+            }
         case "iteration started":
-            try first.trainer.on(.iterationStarted(once: 3)) { engine in saved = first.stateDict; engine.terminate() }
+            try first.trainer.on(.iterationStarted(once: 3)) { engine in
+                saved = first.stateDict
+                engine.terminate()
+            }
         default:
-            try first.trainer.on(.iterationCompleted(once: 3)) { engine in saved = first.stateDict; engine.terminate() }
+            try first.trainer.on(.iterationCompleted(once: 3)) { engine in
+                saved = first.stateDict
+                engine.terminate()
+            }
         }
         try first.trainer.run(first.loader, maxEpochs: 2)
         let checkpoint = try #require(saved)
@@ -161,8 +186,9 @@ struct SequenceTrainingTests {
         let data = try SmallCorpus.windows().train
         let results = try SimulatedWorld(size: 2).run { communicator -> [Float] in
             let model = try SmallCorpus.model()
-            let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.5),
-                                                   loss: SequenceCrossEntropy(classes: 256), chunkLength: 4)
+            let trainer = makeTruncatedBPTTTrainer(
+                model: model, optimizer: SGD(arena: model.arena, learningRate: 0.5),
+                loss: SequenceCrossEntropy(classes: 256), chunkLength: 4)
             try DataParallel(communicator: communicator).attach(to: trainer, model: model)
             let sampler = DistributedSampler(count: data.count, worldSize: 2, rank: communicator.rank, seed: 5)
             try trainer.run(try DataLoader(dataset: data, batchSize: 2, sampler: sampler), maxIterations: 3)
@@ -170,8 +196,9 @@ struct SequenceTrainingTests {
         }
         #expect(results[0] == results[1])
         let single = try SmallCorpus.model()
-        let trainer = makeTruncatedBPTTTrainer(model: single, optimizer: SGD(arena: single.arena, learningRate: 0.5),
-                                               loss: SequenceCrossEntropy(classes: 256), chunkLength: 4)
+        let trainer = makeTruncatedBPTTTrainer(
+            model: single, optimizer: SGD(arena: single.arena, learningRate: 0.5),
+            loss: SequenceCrossEntropy(classes: 256), chunkLength: 4)
         let sampler = DistributedSampler(count: data.count, worldSize: 1, rank: 0, seed: 5)
         try trainer.run(try DataLoader(dataset: data, batchSize: 4, sampler: sampler), maxIterations: 3)
         #expect(zip(results[0], single.arena.parameterValues).allSatisfy { abs($0 - $1) < 1e-4 })
@@ -188,8 +215,9 @@ struct VirtualShardTBPTTTests {
             let shards = try VirtualShards(count: 4, worldSize: world, rank: communicator.rank)
             let model = try SmallCorpus.model()
             let optimizer = Adam(arena: model.arena, learningRate: 1e-2)
-            let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 4,
-                                                   virtualShards: shards)
+            let trainer = makeTruncatedBPTTTrainer(
+                model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 4,
+                virtualShards: shards)
             try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
             try trainer.run(try DataLoader(dataset: data, microBatchSize: 2, shards: shards, seed: 1), maxIterations: 3)
             return model.arena.parameterValues

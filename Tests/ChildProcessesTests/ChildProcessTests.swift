@@ -30,14 +30,18 @@ struct ChildProcessTests {
 
     @Test("a child starts with no signal blocked or ignored and no descriptor but 0, 1 and 2, whatever its parent has")
     func cleanStart() throws {
-        var stops = sigset_t(), previous = sigset_t()
+        var stops = sigset_t()
+        var previous = sigset_t()
         sigemptyset(&stops)
         sigaddset(&stops, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &stops, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         var ends: [Int32] = [0, 0]
         #expect(pipe(&ends) == 0)  // Inheritable in the parent.
-        defer { close(ends[0]); close(ends[1]) }
+        defer {
+            close(ends[0])
+            close(ends[1])
+        }
         let run = try ChildProcess.capture(["sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status; ls /proc/self/fd"])
         let lines = String(decoding: run.standardOutput, as: UTF8.self).split(separator: "\n").map(String.init)
         #expect(lines.contains("SigBlk:\t0000000000000000"), "\(lines)")

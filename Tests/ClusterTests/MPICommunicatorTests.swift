@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("MPI collectives under mpirun, over shared memory and TCP sockets", .serialized)
 struct MPICommunicatorTests {
@@ -11,15 +11,18 @@ struct MPICommunicatorTests {
         var testDescription: String { "\(ranks) ranks, \(tcp ? "TCP" : "shared memory")\(deterministic ? ", fixed order" : "")" }
     }
 
-    @Test("every collective returns the expected values", arguments: [
-        Launch(ranks: 2, tcp: false, deterministic: false), Launch(ranks: 2, tcp: true, deterministic: false),
-        Launch(ranks: 4, tcp: false, deterministic: true), Launch(ranks: 4, tcp: true, deterministic: false),
-        Launch(ranks: 3, tcp: false, deterministic: true),
-    ])
+    @Test(
+        "every collective returns the expected values",
+        arguments: [
+            Launch(ranks: 2, tcp: false, deterministic: false), Launch(ranks: 2, tcp: true, deterministic: false),
+            Launch(ranks: 4, tcp: false, deterministic: true), Launch(ranks: 4, tcp: true, deterministic: false),
+            Launch(ranks: 3, tcp: false, deterministic: true)
+        ])
     func collectives(_ launch: Launch) throws {
-        let result = try ProcessRunner.mpirun(ranks: launch.ranks, tcp: launch.tcp, product: "swift-train-bench",
-                                              ["allreduce-verify"] + (launch.deterministic ? ["--deterministic"] : []),
-                                              timeout: 120)
+        let result = try ProcessRunner.mpirun(
+            ranks: launch.ranks, tcp: launch.tcp, product: "swift-train-bench",
+            ["allreduce-verify"] + (launch.deterministic ? ["--deterministic"] : []),
+            timeout: 120)
         #expect(result.exitCode == 0, "\(result.standardError.suffix(1500))")
         #expect(result.standardOutput.contains("verified world_size=\(launch.ranks)"))
     }

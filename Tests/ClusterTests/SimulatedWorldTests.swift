@@ -92,7 +92,10 @@ struct SimulatedWorldTests {
         try values.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
         #expect(values == [1, 2] && communicator.size == 1 && communicator.rank == 0)
         #expect(try communicator.allGather(5) == [5])
-        #expect(throws: ClusterError.invalidRoot(1, size: 1)) { var b: [UInt8] = []; try communicator.broadcast(bytes: &b, root: 1) }
+        #expect(throws: ClusterError.invalidRoot(1, size: 1)) {
+            var b: [UInt8] = []
+            try communicator.broadcast(bytes: &b, root: 1)
+        }
     }
 }
 

@@ -8,8 +8,9 @@ struct EventFilterTests {
         var fired: [Int] = []
         let engine = Engine<Int, Void> { _, _ in }
         try engine.on(event) { engine in
-            fired.append(event == .epochCompleted || event == .epochStarted
-                         ? engine.state.epoch : engine.state.iteration)
+            fired.append(
+                event == .epochCompleted || event == .epochStarted
+                    ? engine.state.epoch : engine.state.iteration)
         }
         try engine.run(Array(0..<length), maxEpochs: epochs)
         return fired
@@ -47,8 +48,9 @@ struct EventFilterTests {
 
     @Test("the predicate receives the engine")
     func predicateSeesEngine() throws {
-        let fired = try firings(Event.iterationCompleted(filter: { engine, _ in engine.engineState.epoch == 2 }),
-                                epochs: 2, length: 3)
+        let fired = try firings(
+            Event.iterationCompleted(filter: { engine, _ in engine.engineState.epoch == 2 }),
+            epochs: 2, length: 3)
         #expect(fired == [4, 5, 6])
     }
 

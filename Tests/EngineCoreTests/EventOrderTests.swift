@@ -8,22 +8,23 @@ struct EventOrderTests {
         let engine = Engine<String, String> { _, batch in batch }
         let recorder = try EventRecorder(engine)
         try engine.run(["a", "b", "c"], maxEpochs: 2)
-        #expect(recorder.log == [
-            "STARTED(0,0)",
-            "EPOCH_STARTED(1,0)",
-            "GET_BATCH_STARTED(1,0)", "GET_BATCH_COMPLETED(1,0)[a]", "ITERATION_STARTED(1,1)", "ITERATION_COMPLETED(1,1)",
-            "GET_BATCH_STARTED(1,1)", "GET_BATCH_COMPLETED(1,1)[b]", "ITERATION_STARTED(1,2)", "ITERATION_COMPLETED(1,2)",
-            "GET_BATCH_STARTED(1,2)", "GET_BATCH_COMPLETED(1,2)[c]", "ITERATION_STARTED(1,3)", "ITERATION_COMPLETED(1,3)",
-            "EPOCH_COMPLETED(1,3)",
-            "EPOCH_STARTED(2,3)",
-            "GET_BATCH_STARTED(2,3)",
-            "DATALOADER_STOP_ITERATION(2,3)",
-            "GET_BATCH_COMPLETED(2,3)[a]", "ITERATION_STARTED(2,4)", "ITERATION_COMPLETED(2,4)",
-            "GET_BATCH_STARTED(2,4)", "GET_BATCH_COMPLETED(2,4)[b]", "ITERATION_STARTED(2,5)", "ITERATION_COMPLETED(2,5)",
-            "GET_BATCH_STARTED(2,5)", "GET_BATCH_COMPLETED(2,5)[c]", "ITERATION_STARTED(2,6)", "ITERATION_COMPLETED(2,6)",
-            "EPOCH_COMPLETED(2,6)",
-            "COMPLETED(2,6)",
-        ])
+        #expect(
+            recorder.log == [
+                "STARTED(0,0)",
+                "EPOCH_STARTED(1,0)",
+                "GET_BATCH_STARTED(1,0)", "GET_BATCH_COMPLETED(1,0)[a]", "ITERATION_STARTED(1,1)", "ITERATION_COMPLETED(1,1)",
+                "GET_BATCH_STARTED(1,1)", "GET_BATCH_COMPLETED(1,1)[b]", "ITERATION_STARTED(1,2)", "ITERATION_COMPLETED(1,2)",
+                "GET_BATCH_STARTED(1,2)", "GET_BATCH_COMPLETED(1,2)[c]", "ITERATION_STARTED(1,3)", "ITERATION_COMPLETED(1,3)",
+                "EPOCH_COMPLETED(1,3)",
+                "EPOCH_STARTED(2,3)",
+                "GET_BATCH_STARTED(2,3)",
+                "DATALOADER_STOP_ITERATION(2,3)",
+                "GET_BATCH_COMPLETED(2,3)[a]", "ITERATION_STARTED(2,4)", "ITERATION_COMPLETED(2,4)",
+                "GET_BATCH_STARTED(2,4)", "GET_BATCH_COMPLETED(2,4)[b]", "ITERATION_STARTED(2,5)", "ITERATION_COMPLETED(2,5)",
+                "GET_BATCH_STARTED(2,5)", "GET_BATCH_COMPLETED(2,5)[c]", "ITERATION_STARTED(2,6)", "ITERATION_COMPLETED(2,6)",
+                "EPOCH_COMPLETED(2,6)",
+                "COMPLETED(2,6)"
+            ])
     }
 
     @Test("over a run, GET_BATCH fires maxEpochs x epochLength times and STOP_ITERATION maxEpochs - 1 times")
@@ -67,8 +68,11 @@ struct EventOrderTests {
         let recorder = try EventRecorder(engine, events: [.dataLoaderStopIteration, .epochCompleted])
         try engine.run([0, 1, 2, 3, 4], maxEpochs: 3, epochLength: 2)
         #expect(processed == [0, 1, 2, 3, 4, 0])
-        #expect(recorder.log == ["EPOCH_COMPLETED(1,2)", "EPOCH_COMPLETED(2,4)", "DATALOADER_STOP_ITERATION(3,5)",
-                                 "EPOCH_COMPLETED(3,6)"])
+        #expect(
+            recorder.log == [
+                "EPOCH_COMPLETED(1,2)", "EPOCH_COMPLETED(2,4)", "DATALOADER_STOP_ITERATION(3,5)",
+                "EPOCH_COMPLETED(3,6)"
+            ])
     }
 
     @Test("an epoch longer than the data restarts the data inside the epoch")
@@ -78,8 +82,11 @@ struct EventOrderTests {
         let recorder = try EventRecorder(engine, events: [.dataLoaderStopIteration, .epochCompleted])
         try engine.run([0, 1, 2], maxEpochs: 2, epochLength: 4)
         #expect(processed == [0, 1, 2, 0, 1, 2, 0, 1])
-        #expect(recorder.log == ["DATALOADER_STOP_ITERATION(1,3)", "EPOCH_COMPLETED(1,4)",
-                                 "DATALOADER_STOP_ITERATION(2,6)", "EPOCH_COMPLETED(2,8)"])
+        #expect(
+            recorder.log == [
+                "DATALOADER_STOP_ITERATION(1,3)", "EPOCH_COMPLETED(1,4)",
+                "DATALOADER_STOP_ITERATION(2,6)", "EPOCH_COMPLETED(2,8)"
+            ])
     }
 
     @Test("one-pass data with no count: the first exhaustion sets the epoch length and ends epoch 1")
@@ -88,8 +95,11 @@ struct EventOrderTests {
         let recorder = try EventRecorder(engine, events: [.getBatchStarted, .epochCompleted, .dataLoaderStopIteration])
         try engine.run(OnePass([7, 8, 9]), maxEpochs: 1)
         #expect(engine.state.epochLength == 3)
-        #expect(recorder.log == ["GET_BATCH_STARTED(1,0)", "GET_BATCH_STARTED(1,1)", "GET_BATCH_STARTED(1,2)",
-                                 "GET_BATCH_STARTED(1,3)", "EPOCH_COMPLETED(1,3)"])
+        #expect(
+            recorder.log == [
+                "GET_BATCH_STARTED(1,0)", "GET_BATCH_STARTED(1,1)", "GET_BATCH_STARTED(1,2)",
+                "GET_BATCH_STARTED(1,3)", "EPOCH_COMPLETED(1,3)"
+            ])
     }
 
     @Test("a one-pass iterator with an explicit epoch length continues across epochs")

@@ -66,10 +66,11 @@ struct HandlerTests {
             }
         }
         try trainer.run([1, 2], maxEpochs: 2)
-        #expect(printed == [
-            "Epoch: 1 - train accuracy: 0.5", "Epoch: 1 - validation accuracy: 0.7", "Epoch: 1 - test accuracy: 0.9",
-            "Epoch: 2 - train accuracy: 0.5", "Epoch: 2 - validation accuracy: 0.7", "Epoch: 2 - test accuracy: 0.9",
-        ])
+        #expect(
+            printed == [
+                "Epoch: 1 - train accuracy: 0.5", "Epoch: 1 - validation accuracy: 0.7", "Epoch: 1 - test accuracy: 0.9",
+                "Epoch: 2 - train accuracy: 0.5", "Epoch: 2 - validation accuracy: 0.7", "Epoch: 2 - test accuracy: 0.9"
+            ])
         #expect(evaluator.handlerCount(for: .completed) == 1)
     }
 

@@ -62,7 +62,8 @@ struct MisuseTests {
 
     @Test("ArgumentError names the argument, the value and what it must be")
     func argumentError() {
-        #expect(ArgumentError("EarlyStopping(patience:)", 0, expected: "at least 1").description
+        #expect(
+            ArgumentError("EarlyStopping(patience:)", 0, expected: "at least 1").description
                 == "EarlyStopping(patience:) is 0: it must be at least 1")
     }
 }

@@ -132,13 +132,16 @@ struct RunContinuationTests {
         try engine.run(0..<10, maxEpochs: 3)
         #expect(engine.state.iteration == 30)
         #expect(log() == referenceLog(), "the same batches at the same iterations as an uninterrupted run")
-        #expect(events.log.filter { !$0.hasPrefix("INTERRUPT") } == referenceEvents.log,
-                "STARTED and EPOCH_STARTED are not fired again")
+        #expect(
+            events.log.filter { !$0.hasPrefix("INTERRUPT") } == referenceEvents.log,
+            "STARTED and EPOCH_STARTED are not fired again")
     }
 
-    @Test("interrupt() at STARTED, EPOCH_STARTED or GET_BATCH_STARTED continues exactly there", arguments: [
-        Event.started, Event.epochStarted(once: 2), Event.getBatchStarted(once: 4), Event.epochCompleted(once: 1),
-    ])
+    @Test(
+        "interrupt() at STARTED, EPOCH_STARTED or GET_BATCH_STARTED continues exactly there",
+        arguments: [
+            Event.started, Event.epochStarted(once: 2), Event.getBatchStarted(once: 4), Event.epochCompleted(once: 1)
+        ])
     func interruptAtEvents(_ event: Event) throws {
         let (reference, _) = Self.recordingEngine()
         let referenceEvents = try EventRecorder(reference)
@@ -208,10 +211,12 @@ struct RunContinuationTests {
         }
     }
 
-    @Test("bad filters are errors the caller can catch when attaching, not traps", arguments: [
-        Event.iterationCompleted(every: 0), Event.iterationCompleted(once: -1), Event.iterationCompleted(once: []),
-        Event.iterationCompleted(after: -2), Event.iterationCompleted(before: -1), Event.epochCompleted(every: -3),
-    ])
+    @Test(
+        "bad filters are errors the caller can catch when attaching, not traps",
+        arguments: [
+            Event.iterationCompleted(every: 0), Event.iterationCompleted(once: -1), Event.iterationCompleted(once: []),
+            Event.iterationCompleted(after: -2), Event.iterationCompleted(before: -1), Event.epochCompleted(every: -3)
+        ])
     func badFilters(_ event: Event) throws {
         let engine = Engine<Int, Int> { _, b in b }
         #expect(throws: EngineError.self) { try engine.on(event) { _ in } }
@@ -242,7 +247,8 @@ struct RunContinuationTests {
 
     @Test("removing a handle with an engine it does not belong to is an error")
     func foreignHandle() throws {
-        let first = Engine<Int, Int> { _, b in b }, second = Engine<Int, Int> { _, b in b }
+        let first = Engine<Int, Int> { _, b in b }
+        let second = Engine<Int, Int> { _, b in b }
         let handle = try first.on(.completed) { _ in }
         #expect(throws: EngineError.foreignHandle) { try second.removeEventHandler(handle) }
         #expect(handle.isAttached)
@@ -252,13 +258,15 @@ struct RunContinuationTests {
 
     @Test("custom events and their counters belong to the engine that registered them")
     func customEventsPerEngine() throws {
-        let first = Engine<Int, Int> { _, b in b }, second = Engine<Int, Int> { _, b in b }
+        let first = Engine<Int, Int> { _, b in b }
+        let second = Engine<Int, Int> { _, b in b }
         let custom = Event("RunContinuationTests.custom")
         first.registerEvents(custom, counter: .iteration)
         #expect(first.isRegistered(custom) && !second.isRegistered(custom))
         #expect(throws: EngineError.unregisteredEvent(custom.name)) { try second.fireEvent(custom) }
         second.registerEvents(custom, counter: .fires)
-        var firstCounts: [Int] = [], secondFires = 0
+        var firstCounts: [Int] = []
+        var secondFires = 0
         try first.on(custom(every: 2)) { engine in firstCounts.append(engine.state.iteration) }
         try second.on(custom(every: 2)) { _ in secondFires += 1 }
         try first.on(.iterationCompleted) { engine in try engine.fireEvent(custom) }

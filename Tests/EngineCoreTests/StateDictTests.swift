@@ -55,7 +55,8 @@ struct StateDictTests {
 
     @Test("user-declared keys are saved and restored with their Swift types")
     func userKeys() throws {
-        let alpha = StateKey<Double>("alpha"), seed = StateKey<UInt64>("seed")
+        let alpha = StateKey<Double>("alpha")
+        let seed = StateKey<UInt64>("seed")
         let engine = Engine<Int, Int> { _, batch in batch }
         engine.stateDictUserKeys = ["alpha", "seed"]
         engine.state[alpha] = 0.25
@@ -81,8 +82,11 @@ struct StateDictTests {
         let recorder = try EventRecorder(engine, events: [.started, .epochStarted, .epochCompleted])
         try engine.run([10, 11, 12])
         #expect(processed == [10, 11, 12, 10, 11])
-        #expect(recorder.log == ["STARTED(1,4)", "EPOCH_STARTED(2,4)", "EPOCH_COMPLETED(2,6)",
-                                 "EPOCH_STARTED(3,6)", "EPOCH_COMPLETED(3,9)"])
+        #expect(
+            recorder.log == [
+                "STARTED(1,4)", "EPOCH_STARTED(2,4)", "EPOCH_COMPLETED(2,6)",
+                "EPOCH_STARTED(3,6)", "EPOCH_COMPLETED(3,9)"
+            ])
     }
 
     @Test("a state dict with progress beyond a smaller maxEpochs is refused at run")

@@ -53,8 +53,11 @@ struct TerminationTests {
         try engine.on(Event.iterationCompleted(once: 2)) { engine in engine.terminateEpoch() }
         let recorder = try EventRecorder(engine, events: [.terminateSingleEpoch, .epochCompleted, .epochStarted])
         try engine.run([0, 1, 2, 3], maxEpochs: 2)
-        #expect(recorder.log == ["EPOCH_STARTED(1,0)", "TERMINATE_SINGLE_EPOCH(1,2)", "EPOCH_COMPLETED(1,2)",
-                                 "EPOCH_STARTED(2,2)", "EPOCH_COMPLETED(2,6)"])
+        #expect(
+            recorder.log == [
+                "EPOCH_STARTED(1,0)", "TERMINATE_SINGLE_EPOCH(1,2)", "EPOCH_COMPLETED(1,2)",
+                "EPOCH_STARTED(2,2)", "EPOCH_COMPLETED(2,6)"
+            ])
         #expect(processed == [0, 1, 0, 1, 2, 3])
     }
 

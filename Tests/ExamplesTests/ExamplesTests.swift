@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Runs every example of `Examples/` as a user would: the built executables, checking what they print.
 @Suite("The examples run and do what the README says")

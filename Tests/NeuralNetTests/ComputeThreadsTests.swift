@@ -54,18 +54,25 @@ struct ComputeThreadsTests {
         var random = CounterRandom(seed: 1, stream: 1)
         for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
             for (m, n, k) in [(40, 600, 300), (600, 40, 300), (512, 300, 16)] {
-                let a = (0..<(m * k)).map { _ in random.nextUniform() - 0.5 }, b = (0..<(k * n)).map { _ in random.nextUniform() - 0.5 }
+                let a = (0..<(m * k)).map { _ in random.nextUniform() - 0.5 }
+                let b = (0..<(k * n)).map { _ in random.nextUniform() - 0.5 }
                 var c = [Float](repeating: .nan, count: m * n)
-                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                    BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, pa.baseAddress!, lda: transposeA ? m : k,
-                              pb.baseAddress!, ldb: transposeB ? k : n, beta: 0, pc.baseAddress!, ldc: n)
-                } } }
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            BLAS.gemm(
+                                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, pa.baseAddress!, lda: transposeA ? m : k,
+                                pb.baseAddress!, ldb: transposeB ? k : n, beta: 0, pc.baseAddress!, ldc: n)
+                        }
+                    }
+                }
                 var worst = 0.0
                 for i in stride(from: 0, to: m, by: 7) {
                     for j in stride(from: 0, to: n, by: 11) {
                         var sum = 0.0
                         for l in 0..<k {
-                            let x = transposeA ? a[l * m + i] : a[i * k + l], y = transposeB ? b[j * k + l] : b[l * n + j]
+                            let x = transposeA ? a[l * m + i] : a[i * k + l]
+                            let y = transposeB ? b[j * k + l] : b[l * n + j]
                             sum += Double(x) * Double(y)
                         }
                         worst = max(worst, abs(sum - Double(c[i * n + j])))

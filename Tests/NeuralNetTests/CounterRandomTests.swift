@@ -21,7 +21,8 @@ struct CounterRandomTests {
         // SplitMix64's finaliser is a published bijection: mix(0) == 0 and mix(1) is fixed.
         #expect(CounterRandom.mix(0) == 0)
         #expect(CounterRandom.mix(1) == 0x5692_161D_100B_05E5)
-        let streamA = CounterRandom.streamKey(purpose: "sampler", 3), streamB = CounterRandom.streamKey(purpose: "sampler", 3)
+        let streamA = CounterRandom.streamKey(purpose: "sampler", 3)
+        let streamB = CounterRandom.streamKey(purpose: "sampler", 3)
         #expect(streamA == streamB && streamA != CounterRandom.streamKey(purpose: "sampler", 4))
     }
 

@@ -6,11 +6,13 @@ import Testing
 struct DigitsTrainingTests {
     /// ../shared/data/digits.csv: header, then 64 pixels (0..16) and a label per row.
     static func loadDigits() throws -> (features: [Float], labels: [Int32]) {
-        let shared = ProcessInfo.processInfo.environment["SWIFT_TRAIN_SHARED"].map { URL(fileURLWithPath: $0) }
+        let shared =
+            ProcessInfo.processInfo.environment["SWIFT_TRAIN_SHARED"].map { URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
         let text = try String(contentsOf: shared.appendingPathComponent("data/digits.csv"), encoding: .utf8)
-        var features: [Float] = [], labels: [Int32] = []
+        var features: [Float] = []
+        var labels: [Int32] = []
         for line in text.split(separator: "\n").dropFirst() {
             let values = line.split(separator: ",").map { Float($0)! }
             features += values.dropLast().map { $0 / 16 }
@@ -36,7 +38,8 @@ struct DigitsTrainingTests {
         let model = try Sequential.multilayerPerceptron(inputs: 64, hidden: [128, 128], outputs: 10, seed: seed)
         let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
         let batch = 32
-        var x = [Float](repeating: 0, count: batch * 64), y = [Int32](repeating: 0, count: batch)
+        var x = [Float](repeating: 0, count: batch * 64)
+        var y = [Int32](repeating: 0, count: batch)
         for epoch in 0..<10 {
             let order = CounterRandom.permutation(count: trainCount, seed: seed, stream: UInt64(epoch))
             for start in stride(from: 0, to: trainCount, by: batch) {
@@ -45,15 +48,17 @@ struct DigitsTrainingTests {
                     x.replaceSubrange((slot * 64)..<((slot + 1) * 64), with: features[(row * 64)..<((row + 1) * 64)])
                     y[slot] = labels[row]
                 }
-                let logits = try model.forward(Tensor(shape: [rows.count, 64], values: Array(x[0..<(rows.count * 64)])),
-                                               context: LayerContext(training: true, randomKey: 0))
+                let logits = try model.forward(
+                    Tensor(shape: [rows.count, 64], values: Array(x[0..<(rows.count * 64)])),
+                    context: LayerContext(training: true, randomKey: 0))
                 let (_, gradient) = try SoftmaxCrossEntropy().valueAndGradient(
                     predictions: logits, targets: Tensor(shape: [rows.count], values: y[0..<rows.count].map(Float.init)))
                 try model.backward(gradient, accumulate: false, progress: nil)
                 optimizer.step()
             }
         }
-        let testFeatures = Array(features[(trainCount * 64)...]), testLabels = Array(labels[trainCount...])
+        let testFeatures = Array(features[(trainCount * 64)...])
+        let testLabels = Array(labels[trainCount...])
         let logits = try model(Tensor(shape: [testLabels.count, 64], values: testFeatures)).values
         let predictions = Tensor(shape: [testLabels.count, 10], values: logits).argmaxRows()
         return Double(zip(predictions, testLabels).filter { $0 == Int($1) }.count) / Double(testLabels.count)
@@ -61,7 +66,8 @@ struct DigitsTrainingTests {
 
     @Test("the Tensor type multiplies through BLAS")
     func tensor() {
-        let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), b = Tensor(shape: [3, 2], values: [7, 8, 9, 10, 11, 12])
+        let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3, 2], values: [7, 8, 9, 10, 11, 12])
         #expect(a.matmul(b) == Tensor(shape: [2, 2], values: [58, 64, 139, 154]))
         #expect((a + a)[1, 2] == 12)
         #expect(a.sum() == 21)

@@ -21,10 +21,12 @@ struct GradientCheck {
         var random = CounterRandom(seed: seed, stream: 1)
         layer.initialize(using: &random)
         for index in arena.parameters.indices { arena.parameters[index] = random.nextUniform() * 2 - 1 }
-        let inputCount = batch * inputShape.reduce(1, *), outputCount = batch * outputShape.reduce(1, *)
+        let inputCount = batch * inputShape.reduce(1, *)
+        let outputCount = batch * outputShape.reduce(1, *)
         let input = (0..<inputCount).map { _ in random.nextUniform() * 2 - 1 }
         let weights = (0..<outputCount).map { _ in random.nextUniform() * 2 - 1 }
-        var output = [Float](repeating: 0, count: outputCount), inputGradient = [Float](repeating: 0, count: inputCount)
+        var output = [Float](repeating: 0, count: outputCount)
+        var inputGradient = [Float](repeating: 0, count: inputCount)
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 layer.forward(x.baseAddress!, y.baseAddress!, batch: batch, training: true, randomKey: seed)
@@ -34,13 +36,16 @@ struct GradientCheck {
             output.withUnsafeBufferPointer { y in
                 weights.withUnsafeBufferPointer { g in
                     inputGradient.withUnsafeMutableBufferPointer { dx in
-                        layer.backward(input: x.baseAddress!, output: y.baseAddress!, outputGradient: g.baseAddress!,
-                                       inputGradient: dx.baseAddress!, batch: batch, accumulate: false)
+                        layer.backward(
+                            input: x.baseAddress!, output: y.baseAddress!, outputGradient: g.baseAddress!,
+                            inputGradient: dx.baseAddress!, batch: batch, accumulate: false)
                     }
                 }
             }
         }
-        let parameters = Array(arena.parameters).map(Double.init), x = input.map(Double.init), g = weights.map(Double.init)
+        let parameters = Array(arena.parameters).map(Double.init)
+        let x = input.map(Double.init)
+        let g = weights.map(Double.init)
         let forwardMatches = zip(reference(x, parameters), output).allSatisfy { abs($0 - Double($1)) <= 1e-4 * max(1, abs($0)) }
         guard forwardMatches else { return .infinity }
         func loss(_ x: [Double], _ p: [Double]) -> Double { zip(reference(x, p), g).reduce(0) { $0 + $1.0 * $1.1 } }
@@ -50,13 +55,15 @@ struct GradientCheck {
             worst = max(worst, abs(Double(analytic) - numeric) / max(abs(numeric), 1e-2))
         }
         for index in parameters.indices {
-            var plus = parameters, minus = parameters
+            var plus = parameters
+            var minus = parameters
             plus[index] += h
             minus[index] -= h
             compare(arena.gradients[index], (loss(x, plus) - loss(x, minus)) / (2 * h))
         }
         for index in x.indices {
-            var plus = x, minus = x
+            var plus = x
+            var minus = x
             plus[index] += h
             minus[index] -= h
             compare(inputGradient[index], (loss(plus, parameters) - loss(minus, parameters)) / (2 * h))
@@ -86,7 +93,9 @@ enum Reference {
     static func convolution(channels: Int, filters: Int, kernel: Int, height: Int, width: Int, batch: Int)
         -> ([Double], [Double]) -> [Double]
     {
-        let padding = kernel / 2, outH = height + 2 * padding - kernel + 1, outW = width + 2 * padding - kernel + 1
+        let padding = kernel / 2
+        let outH = height + 2 * padding - kernel + 1
+        let outW = width + 2 * padding - kernel + 1
         return { x, p in
             var y = [Double](repeating: 0, count: batch * filters * outH * outW)
             for n in 0..<batch {
@@ -97,9 +106,11 @@ enum Reference {
                             for c in 0..<channels {
                                 for ky in 0..<kernel {
                                     for kx in 0..<kernel {
-                                        let iy = oy + ky - padding, ix = ox + kx - padding
+                                        let iy = oy + ky - padding
+                                        let ix = ox + kx - padding
                                         guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
-                                        sum += x[((n * channels + c) * height + iy) * width + ix]
+                                        sum +=
+                                            x[((n * channels + c) * height + iy) * width + ix]
                                             * p[((f * channels + c) * kernel + ky) * kernel + kx]
                                     }
                                 }

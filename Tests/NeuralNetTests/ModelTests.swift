@@ -20,16 +20,20 @@ struct ModelTests {
         // hidden = relu([0.5 - 0.5 + 0.1, 0.125 + 1.5 - 0.2]) = [0.1, 1.425]
         // logits = [0.1 - 1.425 + 0, 0.05 + 0.35625 + 0.05] = [-1.325, 0.45625]
         #expect(abs(logits[0] - -1.325) < 1e-6 && abs(logits[1] - 0.45625) < 1e-6)
-        let (loss, gradient) = try SoftmaxCrossEntropy().valueAndGradient(predictions: Tensor(shape: [1, 2], values: logits),
-                                                                          targets: Tensor(shape: [1], values: [1]))
+        let (loss, gradient) = try SoftmaxCrossEntropy().valueAndGradient(
+            predictions: Tensor(shape: [1, 2], values: logits),
+            targets: Tensor(shape: [1], values: [1]))
         let p0 = 1 / (1 + exp(0.45625 + 1.325))
         #expect(abs(Double(loss) - -log(1 - p0)) < 1e-6)
         try model.backward(gradient, accumulate: false, progress: nil)
         // dL/dz = softmax − onehot(1) = [p0, p1 − 1] = [p0, −p0]; dW2 = dz ⊗ hidden; db2 = dz; dh = W2ᵀ dz
-        let dz = [p0, -p0], hidden = [0.1, 1.425]
+        let dz = [p0, -p0]
+        let hidden = [0.1, 1.425]
         let dh = [dz[0] * 1.0 + dz[1] * 0.5, dz[0] * -1.0 + dz[1] * 0.25]
-        let expected: [Double] = [dh[0] * 1, dh[0] * 2, dh[1] * 1, dh[1] * 2, dh[0], dh[1],
-                                  dz[0] * hidden[0], dz[0] * hidden[1], dz[1] * hidden[0], dz[1] * hidden[1], dz[0], dz[1]]
+        let expected: [Double] = [
+            dh[0] * 1, dh[0] * 2, dh[1] * 1, dh[1] * 2, dh[0], dh[1],
+            dz[0] * hidden[0], dz[0] * hidden[1], dz[1] * hidden[0], dz[1] * hidden[1], dz[0], dz[1]
+        ]
         for index in expected.indices { #expect(abs(Double(model.arena.gradients[index]) - expected[index]) < 1e-6) }
 
         let sgd = SGD(arena: model.arena, learningRate: 0.1, momentum: 0.9)
@@ -42,7 +46,8 @@ struct ModelTests {
         adam.step()
         for index in expected.indices {
             // First Adam step: m̂ = g, v̂ = g², so the update is lr · g / (|g| + ε).
-            let g = expected[index], step = 0.01 * g / (abs(g) + 1e-8)
+            let g = expected[index]
+            let step = 0.01 * g / (abs(g) + 1e-8)
             #expect(abs(Double(model.arena.parameters[index]) - (Double(parameters[index]) - step)) < 1e-6)
         }
     }
@@ -50,7 +55,8 @@ struct ModelTests {
     @Test("SGD momentum and Nesterov follow PyTorch over several steps, Adam and AdamW too")
     func optimizerSequences() throws {
         let arena = ParameterArena(layout: [("w", [3])])
-        let start: [Float] = [1, -2, 0.5], gradients: [[Float]] = [[0.1, 0.2, -0.3], [0.05, -0.1, 0.2], [-0.2, 0.1, 0.1]]
+        let start: [Float] = [1, -2, 0.5]
+        let gradients: [[Float]] = [[0.1, 0.2, -0.3], [0.05, -0.1, 0.2], [-0.2, 0.1, 0.1]]
         func run(_ make: (ParameterArena) -> any Optimizer) -> [Float] {
             _ = arena.parameters.update(fromContentsOf: start)
             let optimizer = make(arena)
@@ -61,7 +67,8 @@ struct ModelTests {
             return Array(arena.parameters)
         }
         func reference(nesterov: Bool, decay: Double) -> [Double] {
-            var p = start.map(Double.init), v = [0.0, 0, 0]
+            var p = start.map(Double.init)
+            var v = [0.0, 0, 0]
             for (step, g) in gradients.enumerated() {
                 for i in 0..<3 {
                     let d = Double(g[i]) + decay * p[i]
@@ -76,7 +83,9 @@ struct ModelTests {
             for (a, b) in zip(ours, reference(nesterov: nesterov, decay: decay)) { #expect(abs(Double(a) - b) < 1e-6) }
         }
         func adamReference(decoupled: Bool, decay: Double) -> [Double] {
-            var p = start.map(Double.init), m = [0.0, 0, 0], v = [0.0, 0, 0]
+            var p = start.map(Double.init)
+            var m = [0.0, 0, 0]
+            var v = [0.0, 0, 0]
             for (step, g) in gradients.enumerated() {
                 let t = Double(step + 1)
                 for i in 0..<3 {
@@ -102,7 +111,8 @@ struct ModelTests {
         func make(_ arena: ParameterArena) -> any Optimizer {
             kind == "sgd" ? SGD(arena: arena, learningRate: 0.1, momentum: 0.9) : Adam(arena: arena, learningRate: 0.01)
         }
-        let a = ParameterArena(layout: [("w", [4])]), b = ParameterArena(layout: [("w", [4])])
+        let a = ParameterArena(layout: [("w", [4])])
+        let b = ParameterArena(layout: [("w", [4])])
         let first = make(a)
         for step in 0..<3 {
             _ = a.gradients.update(fromContentsOf: (0..<4).map { Float($0 - step) * 0.1 })

@@ -11,21 +11,26 @@ final class FeatureAffine: TensorLayer {
     }
     var parameterShapes: [(suffix: String, shape: [Int])] { [("scale", [width]), ("shift", [width])] }
     func forward(_ input: Tensor, parameters: [Tensor], context: LayerContext) -> Tensor {
-        Tensor(shape: input.shape, values: input.values.indices.map {
-            input.values[$0] * parameters[0].values[$0 % width] + parameters[1].values[$0 % width]
-        })
+        Tensor(
+            shape: input.shape,
+            values: input.values.indices.map {
+                input.values[$0] * parameters[0].values[$0 % width] + parameters[1].values[$0 % width]
+            })
     }
     func backward(input: Tensor, output: Tensor, outputGradient: Tensor, parameters: [Tensor]) -> LayerGradients {
-        var scale = [Float](repeating: 0, count: width), shift = [Float](repeating: 0, count: width)
+        var scale = [Float](repeating: 0, count: width)
+        var shift = [Float](repeating: 0, count: width)
         var inputGradient = outputGradient.values
         for index in inputGradient.indices {
-            let feature = index % width, g = outputGradient.values[index]
+            let feature = index % width
+            let g = outputGradient.values[index]
             scale[feature] += g * input.values[index]
             shift[feature] += g
             inputGradient[index] = g * parameters[0].values[feature]
         }
-        return LayerGradients(input: Tensor(shape: input.shape, values: inputGradient),
-                              parameters: [Tensor(shape: [width], values: scale), Tensor(shape: [width], values: shift)])
+        return LayerGradients(
+            input: Tensor(shape: input.shape, values: inputGradient),
+            parameters: [Tensor(shape: [width], values: scale), Tensor(shape: [width], values: shift)])
     }
 }
 
@@ -53,14 +58,18 @@ struct OpenProtocolTests {
         #expect(try check.maximumRelativeError(seed: seed) < GradientCheck.tolerance)
         let model = try Sequential([FeatureAffine(), Linear(inputs: 5, outputs: 2)], inputShape: [5], seed: seed)
         #expect(model.arena.entries.map(\.name) == ["0.scale", "0.shift", "1.weight", "1.bias"])
-        #expect(try model.arena.parameter(named: "0.scale") == Tensor(shape: [5], repeating: 0),
-                "the default initialisation of a 1-D parameter is zeros")
+        #expect(
+            try model.arena.parameter(named: "0.scale") == Tensor(shape: [5], repeating: 0),
+            "the default initialisation of a 1-D parameter is zeros")
     }
 
     @Test("nested blocks name their parameters by path; a layer of neither kind is a typed error")
     func naming() throws {
-        let model = try Sequential([Linear(inputs: 3, outputs: 4), Residual([Linear(inputs: 4, outputs: 4), ReLU()]),
-                                    Linear(inputs: 4, outputs: 2)], inputShape: [3], seed: 0)
+        let model = try Sequential(
+            [
+                Linear(inputs: 3, outputs: 4), Residual([Linear(inputs: 4, outputs: 4), ReLU()]),
+                Linear(inputs: 4, outputs: 2)
+            ], inputShape: [3], seed: 0)
         #expect(model.arena.entries.map(\.name) == ["0.weight", "0.bias", "1.0.weight", "1.0.bias", "2.weight", "2.bias"])
         #expect(throws: LayerError.unsupportedLayer("Shapeless")) { try Sequential([Shapeless()], inputShape: [2], seed: 0) }
         #expect(throws: LayerError.self) { try Sequential([Residual([Linear(inputs: 3, outputs: 2)])], inputShape: [3], seed: 0) }
@@ -69,7 +78,8 @@ struct OpenProtocolTests {
     /// Central differences of a loss, in float64 through Float inputs.
     static func numericGradient(_ loss: any LossFunction, _ predictions: [Float], _ targets: Tensor, shape: [Int]) throws -> [Double] {
         try predictions.indices.map { index in
-            var plus = predictions, minus = predictions
+            var plus = predictions
+            var minus = predictions
             plus[index] += 1e-3
             minus[index] -= 1e-3
             let up = try loss.value(predictions: Tensor(shape: shape, values: plus), targets: targets)
@@ -89,7 +99,7 @@ struct OpenProtocolTests {
             (BinaryCrossEntropyWithLogits(), probabilities, { z, t in -(t * log(1 / (1 + exp(-z))) + (1 - t) * log(1 - 1 / (1 + exp(-z)))) }),
             (MeanAbsoluteError(), values, { p, t in abs(p - t) }),
             (HuberLoss(delta: 0.5), values, { p, t in abs(p - t) <= 0.5 ? 0.5 * (p - t) * (p - t) : 0.5 * (abs(p - t) - 0.25) }),
-            (MeanSquaredError(), values, { p, t in (p - t) * (p - t) }),
+            (MeanSquaredError(), values, { p, t in (p - t) * (p - t) })
         ]
         for (loss, targets, term) in cases {
             let (value, gradient) = try loss.valueAndGradient(predictions: Tensor(shape: shape, values: predictions), targets: targets)
@@ -101,15 +111,18 @@ struct OpenProtocolTests {
             }
         }
         #expect(throws: LossError.shapeMismatch(loss: "MeanSquaredError", predictions: [4, 3], targets: [5])) {
-            try MeanSquaredError().valueAndGradient(predictions: Tensor(shape: shape, values: predictions),
-                                                    targets: Tensor(shape: [5], repeating: 0))
+            try MeanSquaredError().valueAndGradient(
+                predictions: Tensor(shape: shape, values: predictions),
+                targets: Tensor(shape: [5], repeating: 0))
         }
     }
 
     @Test("backward before forward and a gradient of the wrong shape are typed errors")
     func modelErrors() throws {
         let model = try Sequential.multilayerPerceptron(inputs: 2, hidden: [3], outputs: 2, seed: 0)
-        #expect(throws: ModelError.backwardBeforeForward) { try model.backward(Tensor(shape: [1, 2], repeating: 0), accumulate: false, progress: nil) }
+        #expect(throws: ModelError.backwardBeforeForward) {
+            try model.backward(Tensor(shape: [1, 2], repeating: 0), accumulate: false, progress: nil)
+        }
         _ = try model(Tensor(shape: [4, 2], repeating: 1))
         #expect(throws: ModelError.badOutputGradient(expected: [4, 2], found: [2, 2])) {
             try model.backward(Tensor(shape: [2, 2], repeating: 0), accumulate: false, progress: nil)

@@ -51,8 +51,9 @@ struct ElasticBoundsTests {
         wait
         """.write(to: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
-        var launcher = ElasticMPILauncher(launcher: [script.path], mpirunArguments: [], executable: "/bin/true",
-                                          trainArguments: [], probeTimeout: 5)
+        var launcher = ElasticMPILauncher(
+            launcher: [script.path], mpirunArguments: [], executable: "/bin/true",
+            trainArguments: [], probeTimeout: 5)
         launcher.failureGrace = 1
         let started = Date()
         let outcome = try launcher.run(ElasticSupervisor.Attempt(number: 1, hosts: [ElasticHost(name: "localhost", slots: 1)], worldSize: 1))

@@ -6,17 +6,23 @@ import Testing
 struct ElasticSupervisorTests {
     @Test("host lists read as Open MPI hostfiles or Horovod discovery output, in order, with clear errors")
     func hostLists() throws {
-        let hosts = try ElasticHost.parseList("# cluster\nnode1 slots=2\nnode2 slots=4 max_slots=4\n\nnode3:3\nnode4\nnode1 slots=1\n", source: "hosts")
-        #expect(hosts == [ElasticHost(name: "node1", slots: 3), ElasticHost(name: "node2", slots: 4),
-                          ElasticHost(name: "node3", slots: 3), ElasticHost(name: "node4", slots: 1)])
+        let hosts = try ElasticHost.parseList(
+            "# cluster\nnode1 slots=2\nnode2 slots=4 max_slots=4\n\nnode3:3\nnode4\nnode1 slots=1\n", source: "hosts")
+        #expect(
+            hosts == [
+                ElasticHost(name: "node1", slots: 3), ElasticHost(name: "node2", slots: 4),
+                ElasticHost(name: "node3", slots: 3), ElasticHost(name: "node4", slots: 1)
+            ])
         #expect(throws: ElasticError.badHostList(source: "hosts", line: 2, text: "node2 slots=two")) {
             try ElasticHost.parseList("node1\nnode2 slots=two\n", source: "hosts")
         }
         #expect(throws: ElasticError.self) { try ElasticHost.parseList("node1:0", source: "script") }
         // Windows line ends, and IPv6 addresses (their colons are not a slot count).
-        #expect(try ElasticHost.parseList("node1 slots=2\r\nnode2:3\r\n", source: "hosts")
+        #expect(
+            try ElasticHost.parseList("node1 slots=2\r\nnode2:3\r\n", source: "hosts")
                 == [ElasticHost(name: "node1", slots: 2), ElasticHost(name: "node2", slots: 3)])
-        #expect(try ElasticHost.parseList("fd00::12 slots=4\nfd00::13", source: "hosts")
+        #expect(
+            try ElasticHost.parseList("fd00::12 slots=4\nfd00::13", source: "hosts")
                 == [ElasticHost(name: "fd00::12", slots: 4), ElasticHost(name: "fd00::13", slots: 1)])
     }
 
@@ -70,8 +76,9 @@ struct ElasticSupervisorTests {
         #expect(harness.attempts.map(\.worldSize) == [4, 2])
         #expect(harness.attempts[1].hosts == [ElasticHost(name: "a", slots: 2)])
         #expect(harness.log.contains { $0.contains("b is not usable") })
-        #expect(harness.log.contains { $0.contains("restart 1 of 3 after: exit code 137 (rank 2 killed); now 2 ranks on a (2 slots) (was 4)") },
-                "\(harness.log)")
+        #expect(
+            harness.log.contains { $0.contains("restart 1 of 3 after: exit code 137 (rank 2 killed); now 2 ranks on a (2 slots) (was 4)") },
+            "\(harness.log)")
     }
 
     @Test("a job that keeps failing ends after --max-restarts with the last failure")
@@ -94,10 +101,14 @@ struct ElasticSupervisorTests {
 
     @Test("each attempt is mpirun on the chosen hosts resuming from the newest checkpoint")
     func commandLine() {
-        let launcher = ElasticMPILauncher(launcher: ["mpirun"], mpirunArguments: ["--mca", "btl", "self,tcp"], executable: "/bin/swift-train",
-                                          trainArguments: ["--checkpoint-dir", "c"], probeTimeout: 5)
+        let launcher = ElasticMPILauncher(
+            launcher: ["mpirun"], mpirunArguments: ["--mca", "btl", "self,tcp"], executable: "/bin/swift-train",
+            trainArguments: ["--checkpoint-dir", "c"], probeTimeout: 5)
         let attempt = ElasticSupervisor.Attempt(number: 2, hosts: [ElasticHost(name: "a", slots: 2), ElasticHost(name: "b", slots: 1)], worldSize: 3)
-        #expect(launcher.commandLine(for: attempt) == ["mpirun", "-n", "3", "--host", "a:2,b:1", "--mca", "btl", "self,tcp",
-                                                       "/bin/swift-train", "train", "--checkpoint-dir", "c", "--resume", "auto"])
+        #expect(
+            launcher.commandLine(for: attempt) == [
+                "mpirun", "-n", "3", "--host", "a:2,b:1", "--mca", "btl", "self,tcp",
+                "/bin/swift-train", "train", "--checkpoint-dir", "c", "--resume", "auto"
+            ])
     }
 }

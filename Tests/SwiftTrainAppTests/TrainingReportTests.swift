@@ -10,7 +10,7 @@ struct TrainingReportTests {
             #"{"event":"iteration_completed","epoch":1,"iteration":5,"elapsed_s":0.1,"world_size":2,"lr":0.05,"metrics":{"loss":2.0}}"#,
             #"{"event":"epoch_completed","epoch":1,"iteration":10,"elapsed_s":0.2,"world_size":2,"lr":0.05,"metrics":{"train_loss":1.5,"test_loss":1.2,"test_accuracy":0.7}}"#,
             #"{"event":"iteration_completed","epoch":2,"iteration":15,"elapsed_s":0.3,"world_size":2,"lr":0.05,"metrics":{"loss":0.9}}"#,
-            #"{"event":"epoch_completed","epoch":2,"iteration":20,"elapsed_s":0.4,"world_size":2,"lr":0.05,"metrics":{"train_loss":0.8,"test_loss":0.7,"test_accuracy":0.85}}"#,
+            #"{"event":"epoch_completed","epoch":2,"iteration":20,"elapsed_s":0.4,"world_size":2,"lr":0.05,"metrics":{"train_loss":0.8,"test_loss":0.7,"test_accuracy":0.85}}"#
         ]
         let svg = try TrainingReport.renderSVG(logLines: lines)
         #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
@@ -48,17 +48,20 @@ struct TrainingReportRunsTests {
 struct LoadedValueTests {
     @Test("a summary writes a value that is not a finite number as null, keeping the summary")
     func nullSummary() {
-        let summary = TrainingSummary(epoch: 1, iteration: 2, worldSize: 1, task: .classification,
-                                      metrics: ["test_accuracy": .nan, "test_loss": .infinity], trainSamplesPerSecond: 10,
-                                      parametersSHA256: "x", parameters: 3, checkpoint: nil)
+        let summary = TrainingSummary(
+            epoch: 1, iteration: 2, worldSize: 1, task: .classification,
+            metrics: ["test_accuracy": .nan, "test_loss": .infinity], trainSamplesPerSecond: 10,
+            parametersSHA256: "x", parameters: 3, checkpoint: nil)
         #expect(summary.jsonLine.contains(#""test_accuracy":null"#) && summary.jsonLine.contains(#""test_loss":null"#))
         #expect(summary.jsonLine.contains(#""epoch":1"#))
     }
 
-    @Test("a job record holding values no run could have is refused by the same checks as the command line", arguments: [
-        ("builtin_samples", StateValue.int(0)), ("builtin_samples", .int(1_000_000_000)), ("test_fraction", .double(.nan)),
-        ("model", .string("mlp:65536,65536")), ("optimizer", .string("lbfgs")),
-    ])
+    @Test(
+        "a job record holding values no run could have is refused by the same checks as the command line",
+        arguments: [
+            ("builtin_samples", StateValue.int(0)), ("builtin_samples", .int(1_000_000_000)), ("test_fraction", .double(.nan)),
+            ("model", .string("mlp:65536,65536")), ("optimizer", .string("lbfgs"))
+        ])
     func impossibleRecord(key: String, value: StateValue) throws {
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
         var state = record.stateDict()

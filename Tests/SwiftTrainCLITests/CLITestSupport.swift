@@ -7,15 +7,19 @@ enum SwiftTrainRunner {
     static func run(_ arguments: [String], in directory: URL? = nil, timeout: TimeInterval = 300) throws -> ProcessResult {
         var environment = ProcessRunner.mpiEnvironment
         environment["OPENBLAS_NUM_THREADS"] = "1"
-        return try ProcessRunner.run(try ProcessRunner.executable("swift-train"), arguments, environment: environment,
-                                     currentDirectory: directory, timeout: timeout)
+        return try ProcessRunner.run(
+            try ProcessRunner.executable("swift-train"), arguments, environment: environment,
+            currentDirectory: directory, timeout: timeout)
     }
 
     /// Runs `mpirun -n RANKS swift-train ARGS` (TCP sockets only when `tcp`).
-    static func mpirun(ranks: Int, tcp: Bool = false, _ arguments: [String], in directory: URL? = nil,
-                       timeout: TimeInterval = 300) throws -> ProcessResult {
-        try ProcessRunner.mpirun(ranks: ranks, tcp: tcp, product: "swift-train", arguments,
-                                 currentDirectory: directory, timeout: timeout)
+    static func mpirun(
+        ranks: Int, tcp: Bool = false, _ arguments: [String], in directory: URL? = nil,
+        timeout: TimeInterval = 300
+    ) throws -> ProcessResult {
+        try ProcessRunner.mpirun(
+            ranks: ranks, tcp: tcp, product: "swift-train", arguments,
+            currentDirectory: directory, timeout: timeout)
     }
 
     /// The summary's string field, e.g. `parameters_sha256`.

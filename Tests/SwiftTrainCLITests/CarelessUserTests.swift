@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Findings of a review that used the command line as a careless user and an attacker would: each is one clear
 /// line or the right answer now.
@@ -14,8 +14,10 @@ struct CarelessUserTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let text = folder.appendingPathComponent("t.txt")
         try String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 60).write(to: text, atomically: true, encoding: .utf8)
-        let trained = try SwiftTrainRunner.run(["--data", "text:" + text.path, "--model", "gpt:1,32,2", "--context", "32", "--epochs", "1",
-                                                "--no-progress", "--checkpoint-dir", folder.appendingPathComponent("ck").path])
+        let trained = try SwiftTrainRunner.run([
+            "--data", "text:" + text.path, "--model", "gpt:1,32,2", "--context", "32", "--epochs", "1",
+            "--no-progress", "--checkpoint-dir", folder.appendingPathComponent("ck").path
+        ])
         #expect(trained.exitCode == 0, "\(trained.standardError.suffix(500))")
         let all = try SwiftTrainRunner.run(["evaluate", "--checkpoint", try SwiftTrainRunner.string(trained, "checkpoint"), "--split", "all"])
         #expect(all.exitCode == 0, "exit \(all.exitCode): \(all.standardError.suffix(500))")
@@ -36,10 +38,13 @@ struct CarelessUserTests {
         let fifo = folder.appendingPathComponent("pipe").path
         #expect(mkfifo(fifo, 0o600) == 0)
         for data in ["csv:/dev/zero", "csv:" + fifo, "text:/dev/urandom", "csv:" + folder.path] {
-            let result = try SwiftTrainRunner.run(["--data", data, "--no-progress", "--epochs", "1"] + (data.hasPrefix("text") ? ["--model", "gpt:1,8,1"] : []),
-                                                  timeout: 60)
+            let result = try SwiftTrainRunner.run(
+                ["--data", data, "--no-progress", "--epochs", "1"] + (data.hasPrefix("text") ? ["--model", "gpt:1,8,1"] : []),
+                timeout: 60)
             #expect(!result.timedOut && result.exitCode != 0, "\(data): exit \(result.exitCode)")
-            #expect(result.standardError.contains("not a regular file") || result.standardError.contains("a directory"), "\(data): \(result.standardError)")
+            #expect(
+                result.standardError.contains("not a regular file") || result.standardError.contains("a directory"),
+                "\(data): \(result.standardError)")
         }
         let report = try SwiftTrainRunner.run(["report", config.path, "--output", folder.appendingPathComponent("figure.txt").path])
         #expect(report.exitCode == 2 && report.standardError.contains(".svg or .png"))
@@ -54,14 +59,20 @@ struct CarelessUserTests {
         let data = folder.appendingPathComponent("odd.csv")
         let labels = ["a,b", "say \"hi\"", "plain"]
         var text = "\u{FEFF}x,y,label\n"
-        for row in 0..<60 { text += "\(Double(row % 3) + 0.01 * Double(row)),\(Double(row % 3)),\"\(labels[row % 3].replacingOccurrences(of: "\"", with: "\"\""))\"\n" }
+        for row in 0..<60 {
+            text += "\(Double(row % 3) + 0.01 * Double(row)),\(Double(row % 3)),\"\(labels[row % 3].replacingOccurrences(of: "\"", with: "\"\""))\"\n"
+        }
         try text.write(to: data, atomically: true, encoding: .utf8)
-        let trained = try SwiftTrainRunner.run(["--data", "csv:" + data.path, "--epochs", "2", "--no-progress", "--model", "mlp:8",
-                                                "--checkpoint-dir", folder.appendingPathComponent("ck").path])
+        let trained = try SwiftTrainRunner.run([
+            "--data", "csv:" + data.path, "--epochs", "2", "--no-progress", "--model", "mlp:8",
+            "--checkpoint-dir", folder.appendingPathComponent("ck").path
+        ])
         #expect(trained.exitCode == 0, "\(trained.standardError)")
         let output = folder.appendingPathComponent("p.csv")
-        let predicted = try SwiftTrainRunner.run(["predict", "--checkpoint", try SwiftTrainRunner.string(trained, "checkpoint"),
-                                                  "--data", "csv:" + data.path, "--output", output.path])
+        let predicted = try SwiftTrainRunner.run([
+            "predict", "--checkpoint", try SwiftTrainRunner.string(trained, "checkpoint"),
+            "--data", "csv:" + data.path, "--output", output.path
+        ])
         #expect(predicted.exitCode == 0, "\(predicted.standardError)")
         let header = try String(contentsOf: output, encoding: .utf8).split(separator: "\n")[0]
         #expect(header == #"prediction,"p_a,b",p_plain,"p_say ""hi""""#, "\(header)")
@@ -71,16 +82,23 @@ struct CarelessUserTests {
     func undefinedMetricAndTimeLimit() throws {
         let folder = try directory("r2")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let train = folder.appendingPathComponent("train.csv"), constant = folder.appendingPathComponent("constant.csv")
-        try ("a,b,y\n" + (0..<100).map { "\(Double($0) / 100),\(Double($0 % 7) / 7),\(Double($0) / 50 + Double($0 % 7) / 7)" }.joined(separator: "\n"))
+        let train = folder.appendingPathComponent("train.csv")
+        let constant = folder.appendingPathComponent("constant.csv")
+        try
+            ("a,b,y\n" + (0..<100).map { "\(Double($0) / 100),\(Double($0 % 7) / 7),\(Double($0) / 50 + Double($0 % 7) / 7)" }.joined(separator: "\n"))
             .write(to: train, atomically: true, encoding: .utf8)
         try ("a,b,y\n" + (0..<10).map { "\(Double($0) / 10),0.5,3.0" }.joined(separator: "\n")).write(to: constant, atomically: true, encoding: .utf8)
-        let result = try SwiftTrainRunner.run(["--data", "csv:" + train.path, "--test-data", "csv:" + constant.path, "--task", "regression",
-                                               "--epochs", "2", "--no-progress"])
+        let result = try SwiftTrainRunner.run([
+            "--data", "csv:" + train.path, "--test-data", "csv:" + constant.path, "--task", "regression",
+            "--epochs", "2", "--no-progress"
+        ])
         #expect(result.exitCode == 0, "\(result.standardError)")
         #expect(try result.summary()["test_r2"] is NSNull)
-        let timed = try SwiftTrainRunner.run(["--builtin-samples", "2000", "--epochs", "100000", "--no-progress", "--model", "mlp:16",
-                                              "--time-limit", "1", "--checkpoint-dir", folder.appendingPathComponent("ck").path], timeout: 120)
+        let timed = try SwiftTrainRunner.run(
+            [
+                "--builtin-samples", "2000", "--epochs", "100000", "--no-progress", "--model", "mlp:16",
+                "--time-limit", "1", "--checkpoint-dir", folder.appendingPathComponent("ck").path
+            ], timeout: 120)
         #expect(timed.exitCode == 0, "\(timed.standardError)")
         let iteration = Int(try SwiftTrainRunner.number(timed, "iteration"))
         #expect(try SwiftTrainRunner.string(timed, "checkpoint").hasSuffix("checkpoint_\(iteration).safetensors"))

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("swift-train's command line: errors, data formats, evaluate, inspect and report", .serialized)
 struct CommandLineTests {
@@ -10,19 +10,21 @@ struct CommandLineTests {
         var testDescription: String { arguments.joined(separator: " ") }
     }
 
-    @Test("a bad flag gets one clear line on standard error and exit code 2", arguments: [
-        BadFlags(arguments: ["--epochs", "0"], message: "--epochs must be a positive integer"),
-        BadFlags(arguments: ["--batch-size", "-3"], message: "--batch-size"),
-        BadFlags(arguments: ["--data", "parquet:x"], message: "invalid --data 'parquet:x'"),
-        BadFlags(arguments: ["--model", "mlp:12,x"], message: "invalid --model 'mlp:12,x'"),
-        BadFlags(arguments: ["--optimizer", "rmsprop"], message: "Please provide one of 'sgd', 'adam' or 'adamw'"),
-        BadFlags(arguments: ["--lr=-1"], message: "--lr must be a positive number"),
-        BadFlags(arguments: ["--lr", "-1"], message: "--lr must be a positive number"),
-        BadFlags(arguments: ["--scheduler", "step:0:0.5"], message: "invalid --scheduler"),
-        BadFlags(arguments: ["--resume", "auto"], message: "--resume auto needs --checkpoint-dir"),
-        BadFlags(arguments: ["--test-fraction", "1.5"], message: "--test-fraction must be in (0, 1)"),
-        BadFlags(arguments: ["--no-such-flag"], message: "Unknown option '--no-such-flag'"),
-    ])
+    @Test(
+        "a bad flag gets one clear line on standard error and exit code 2",
+        arguments: [
+            BadFlags(arguments: ["--epochs", "0"], message: "--epochs must be a positive integer"),
+            BadFlags(arguments: ["--batch-size", "-3"], message: "--batch-size"),
+            BadFlags(arguments: ["--data", "parquet:x"], message: "invalid --data 'parquet:x'"),
+            BadFlags(arguments: ["--model", "mlp:12,x"], message: "invalid --model 'mlp:12,x'"),
+            BadFlags(arguments: ["--optimizer", "rmsprop"], message: "Please provide one of 'sgd', 'adam' or 'adamw'"),
+            BadFlags(arguments: ["--lr=-1"], message: "--lr must be a positive number"),
+            BadFlags(arguments: ["--lr", "-1"], message: "--lr must be a positive number"),
+            BadFlags(arguments: ["--scheduler", "step:0:0.5"], message: "invalid --scheduler"),
+            BadFlags(arguments: ["--resume", "auto"], message: "--resume auto needs --checkpoint-dir"),
+            BadFlags(arguments: ["--test-fraction", "1.5"], message: "--test-fraction must be in (0, 1)"),
+            BadFlags(arguments: ["--no-such-flag"], message: "Unknown option '--no-such-flag'")
+        ])
     func badFlags(_ case: BadFlags) throws {
         let result = try SwiftTrainRunner.run(`case`.arguments)
         #expect(result.exitCode == 2)
@@ -37,18 +39,21 @@ struct CommandLineTests {
         let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--epochs", "0"], timeout: 60)
         #expect(result.exitCode != 0)
         #expect(!result.timedOut)
-        #expect(result.standardError.components(separatedBy: "--epochs must be a positive integer").count == 2,
-                "\(result.standardError)")
+        #expect(
+            result.standardError.components(separatedBy: "--epochs must be a positive integer").count == 2,
+            "\(result.standardError)")
     }
 
     @Test("--help documents every option, the per-rank batch size included")
     func help() throws {
         let result = try SwiftTrainRunner.run(["train", "--help"])
         #expect(result.exitCode == 0)
-        for option in ["--data", "--label-column", "--test-fraction", "--test-data", "--model", "--epochs", "--batch-size",
-                       "--lr", "--optimizer", "--momentum", "--weight-decay", "--scheduler", "--seed", "--checkpoint-dir",
-                       "--checkpoint-every", "--keep", "--resume", "--log", "--progress", "--simulate-ranks",
-                       "--deterministic", "--threads", "--no-normalize", "ON EACH RANK"] {
+        for option in [
+            "--data", "--label-column", "--test-fraction", "--test-data", "--model", "--epochs", "--batch-size",
+            "--lr", "--optimizer", "--momentum", "--weight-decay", "--scheduler", "--seed", "--checkpoint-dir",
+            "--checkpoint-every", "--keep", "--resume", "--log", "--progress", "--simulate-ranks",
+            "--deterministic", "--threads", "--no-normalize", "ON EACH RANK"
+        ] {
             #expect(result.standardOutput.contains(option), "help lacks \(option)")
         }
     }
@@ -60,12 +65,14 @@ struct CommandLineTests {
         var testDescription: String { name }
     }
 
-    @Test("a bad CSV file is refused naming the problem, the line and the column", arguments: [
-        BadCSV(name: "non-numeric cell", contents: "a,b,label\n1,2,x\n3,oops,y\n", message: "line 3, column 2"),
-        BadCSV(name: "nan", contents: "a,b,label\n1,2,x\n3,nan,y\n", message: "line 3, column 2"),
-        BadCSV(name: "ragged row", contents: "a,b,label\n1,2,x\n3,y\n", message: "line 3"),
-        BadCSV(name: "empty file", contents: "", message: "empty"),
-    ])
+    @Test(
+        "a bad CSV file is refused naming the problem, the line and the column",
+        arguments: [
+            BadCSV(name: "non-numeric cell", contents: "a,b,label\n1,2,x\n3,oops,y\n", message: "line 3, column 2"),
+            BadCSV(name: "nan", contents: "a,b,label\n1,2,x\n3,nan,y\n", message: "line 3, column 2"),
+            BadCSV(name: "ragged row", contents: "a,b,label\n1,2,x\n3,y\n", message: "line 3"),
+            BadCSV(name: "empty file", contents: "", message: "empty")
+        ])
     func badCSV(_ case: BadCSV) throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("csv")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -90,8 +97,11 @@ struct CommandLineTests {
     func divergingLoss() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("diverge")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try SwiftTrainRunner.run(["--lr", "1e30", "--epochs", "2", "--no-progress",
-                                               "--checkpoint-dir", directory.path], timeout: 120)
+        let result = try SwiftTrainRunner.run(
+            [
+                "--lr", "1e30", "--epochs", "2", "--no-progress",
+                "--checkpoint-dir", directory.path
+            ], timeout: 120)
         #expect(result.exitCode != 0)
         #expect(result.standardError.contains("the training loss became"), "\(result.standardError.suffix(500))")
         #expect(result.standardError.contains("at iteration"))
@@ -103,8 +113,10 @@ struct CommandLineTests {
     @Test("the digits CSV trains to a good accuracy with --label-column label")
     func digitsCSV() throws {
         let digits = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv")
-        let result = try SwiftTrainRunner.run(["--data", "csv:\(digits.path)", "--label-column", "label", "--epochs", "5",
-                                               "--no-progress"])
+        let result = try SwiftTrainRunner.run([
+            "--data", "csv:\(digits.path)", "--label-column", "label", "--epochs", "5",
+            "--no-progress"
+        ])
         #expect(result.exitCode == 0, "\(result.standardError.suffix(1000))")
         #expect(try SwiftTrainRunner.number(result, "test_accuracy") >= 0.9)
     }
@@ -133,8 +145,10 @@ struct CommandLineTests {
         }
         let gzip = try ProcessRunner.run("gzip", [directory.appendingPathComponent("train-images-idx3-ubyte").path])
         #expect(gzip.exitCode == 0)
-        let result = try SwiftTrainRunner.run(["--data", "idx:\(directory.path)", "--epochs", "3", "--no-progress",
-                                               "--model", "mlp:16"])
+        let result = try SwiftTrainRunner.run([
+            "--data", "idx:\(directory.path)", "--epochs", "3", "--no-progress",
+            "--model", "mlp:16"
+        ])
         #expect(result.exitCode == 0, "\(result.standardError.suffix(1000))")
         #expect(try SwiftTrainRunner.number(result, "test_accuracy") >= 0.9)
         try idx(magic: 2050, dimensions: [100], payload: Array(repeating: 0, count: 100))
@@ -149,9 +163,11 @@ struct CommandLineTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("tools")
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = directory.appendingPathComponent("run.jsonl")
-        let train = try SwiftTrainRunner.run(["--epochs", "2", "--no-progress", "--builtin-samples", "800",
-                                              "--checkpoint-dir", directory.appendingPathComponent("c").path,
-                                              "--log", log.path])
+        let train = try SwiftTrainRunner.run([
+            "--epochs", "2", "--no-progress", "--builtin-samples", "800",
+            "--checkpoint-dir", directory.appendingPathComponent("c").path,
+            "--log", log.path
+        ])
         #expect(train.exitCode == 0, "\(train.standardError.suffix(1000))")
         let checkpoint = try SafetensorsTestReader.newestCheckpoint(in: directory.appendingPathComponent("c"))
         let evaluated = try SwiftTrainRunner.run(["evaluate", "--checkpoint", checkpoint.path])

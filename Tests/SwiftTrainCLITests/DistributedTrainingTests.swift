@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Training across ranks under mpirun", .serialized)
 struct DistributedTrainingTests {
@@ -20,24 +20,34 @@ struct DistributedTrainingTests {
         var testDescription: String { "\(ranks) ranks over \(tcp ? "TCP sockets, all-reduce overlapped with backward" : "shared memory")" }
     }
 
-    @Test("N ranks end with the parameters of one process training on the same global batches (1e-5 relative)",
-          arguments: [Topology(ranks: 2, tcp: false), Topology(ranks: 2, tcp: true), Topology(ranks: 4, tcp: false),
-                      Topology(ranks: 4, tcp: true)])
+    @Test(
+        "N ranks end with the parameters of one process training on the same global batches (1e-5 relative)",
+        arguments: [
+            Topology(ranks: 2, tcp: false), Topology(ranks: 2, tcp: true), Topology(ranks: 4, tcp: false),
+            Topology(ranks: 4, tcp: true)
+        ])
     func equalsSingleProcess(topology: Topology) throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("equivalence")
         defer { try? FileManager.default.removeItem(at: directory) }
         let csv = directory.appendingPathComponent("data.csv")
         try SwiftTrainRunner.writeSyntheticCSV(rows: 640, to: csv)
-        let common = ["--data", "csv:\(csv.path)", "--epochs", "2", "--no-progress", "--model", "mlp:16",
-                      "--lr", "0.05", "--seed", "7"]
+        let common = [
+            "--data", "csv:\(csv.path)", "--epochs", "2", "--no-progress", "--model", "mlp:16",
+            "--lr", "0.05", "--seed", "7"
+        ]
         let global = 64
-        let single = try SwiftTrainRunner.run(common + ["--batch-size", "\(global)", "--checkpoint-dir",
-                                                        directory.appendingPathComponent("single").path])
+        let single = try SwiftTrainRunner.run(
+            common + [
+                "--batch-size", "\(global)", "--checkpoint-dir",
+                directory.appendingPathComponent("single").path
+            ])
         #expect(single.exitCode == 0, "\(single.standardError.suffix(2000))")
         let cluster = try SwiftTrainRunner.mpirun(
             ranks: topology.ranks, tcp: topology.tcp,
-            common + ["--batch-size", "\(global / topology.ranks)", "--check-consistency", "4", "--checkpoint-dir",
-                      directory.appendingPathComponent("cluster").path] + (topology.tcp ? ["--overlap"] : []))
+            common + [
+                "--batch-size", "\(global / topology.ranks)", "--check-consistency", "4", "--checkpoint-dir",
+                directory.appendingPathComponent("cluster").path
+            ] + (topology.tcp ? ["--overlap"] : []))
         #expect(cluster.exitCode == 0, "\(cluster.standardError.suffix(2000))")
         #expect(try SwiftTrainRunner.number(cluster, "iteration") == SwiftTrainRunner.number(single, "iteration"))
         let a = try SafetensorsTestReader.tensors(at: SafetensorsTestReader.newestCheckpoint(in: directory.appendingPathComponent("single")))
@@ -53,7 +63,8 @@ struct DistributedTrainingTests {
         #expect(cluster.exitCode == 0 && simulated.exitCode == 0, "\(cluster.standardError.suffix(1500)) \(simulated.standardError.suffix(1500))")
         #expect(try SwiftTrainRunner.string(cluster, "parameters_sha256") == SwiftTrainRunner.string(simulated, "parameters_sha256"))
         let fast = ["--epochs", "1", "--no-progress", "--builtin-samples", "800", "--batch-size", "16"]
-        let first = try SwiftTrainRunner.mpirun(ranks: 2, fast), second = try SwiftTrainRunner.mpirun(ranks: 2, fast)
+        let first = try SwiftTrainRunner.mpirun(ranks: 2, fast)
+        let second = try SwiftTrainRunner.mpirun(ranks: 2, fast)
         #expect(try SwiftTrainRunner.string(first, "parameters_sha256") == SwiftTrainRunner.string(second, "parameters_sha256"))
     }
 
@@ -82,8 +93,10 @@ struct DistributedTrainingTests {
 struct SmallDataTests {
     @Test("three ranks and two test samples: every rank evaluates (the empty one adds nothing), as simulated ranks do")
     func moreRanksThanTestRows() throws {
-        let options = ["--no-progress", "--builtin-samples", "40", "--test-fraction", "0.05", "--epochs", "2", "--deterministic",
-                       "--model", "mlp:16"]
+        let options = [
+            "--no-progress", "--builtin-samples", "40", "--test-fraction", "0.05", "--epochs", "2", "--deterministic",
+            "--model", "mlp:16"
+        ]
         let real = try SwiftTrainRunner.mpirun(ranks: 3, options)
         #expect(real.exitCode == 0, "\(real.standardError.suffix(500))")
         let simulated = try SwiftTrainRunner.run(options + ["--simulate-ranks", "3"])
@@ -110,8 +123,12 @@ struct CollectiveDeadlineTests {
     @Test("with --collective-timeout 3, a rank stuck for minutes makes the job end within seconds, naming a rank")
     func stuckRank() throws {
         let start = Date()
-        let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--no-progress", "--collective-timeout", "3",
-                                                            "--inject-fault", "hang:1:5"], timeout: 60)
+        let result = try SwiftTrainRunner.mpirun(
+            ranks: 2,
+            [
+                "--no-progress", "--collective-timeout", "3",
+                "--inject-fault", "hang:1:5"
+            ], timeout: 60)
         #expect(result.exitCode != 0)
         #expect(!result.timedOut)
         #expect(Date().timeIntervalSince(start) < 20)

@@ -1,12 +1,14 @@
 import ChildProcesses
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("swift-train elastic: restarts on the ranks that are left, with the same bits", .serialized)
 struct ElasticTests {
-    static let training = ["--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000", "--no-progress",
-                           "--model", "mlp:32", "--seed", "5"]
+    static let training = [
+        "--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000", "--no-progress",
+        "--model", "mlp:32", "--seed", "5"
+    ]
 
     @Test("rank 2 of 4 killed: the job restarts on the 2 slots the discovery script still offers and ends with one process's bits")
     func restartOnFewerRanks() throws {
@@ -15,14 +17,17 @@ struct ElasticTests {
         // A discovery script offering 4 slots the first time and 2 afterwards (a machine that lost half its slots).
         let script = directory.appendingPathComponent("discover.sh")
         try """
-            #!/bin/sh
-            if [ -f "\(directory.path)/discovered" ]; then echo localhost:2; else touch "\(directory.path)/discovered"; echo localhost:4; fi
-            """.write(to: script, atomically: true, encoding: .utf8)
+        #!/bin/sh
+        if [ -f "\(directory.path)/discovered" ]; then echo localhost:2; else touch "\(directory.path)/discovered"; echo localhost:4; fi
+        """.write(to: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
         let checkpoints = directory.appendingPathComponent("checkpoints").path
-        let elastic = try SwiftTrainRunner.run(["elastic", "--discovery-script", script.path, "--max-restarts", "2", "--min-ranks", "2", "--"]
-                                               + Self.training + ["--checkpoint-dir", checkpoints, "--checkpoint-every", "4",
-                                                                  "--inject-fault", "kill:2:10"])
+        let elastic = try SwiftTrainRunner.run(
+            ["elastic", "--discovery-script", script.path, "--max-restarts", "2", "--min-ranks", "2", "--"]
+                + Self.training + [
+                    "--checkpoint-dir", checkpoints, "--checkpoint-every", "4",
+                    "--inject-fault", "kill:2:10"
+                ])
         #expect(elastic.exitCode == 0, "\(elastic.standardError.suffix(2000))")
         #expect(elastic.standardError.contains("starting 4 ranks on localhost (4 slots)"))
         #expect(elastic.standardError.contains("restart 1 of 2 after: exit code"), "\(elastic.standardError.suffix(2000))")
@@ -37,12 +42,15 @@ struct ElasticTests {
     func restartsExhausted() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("elastic-fail")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try SwiftTrainRunner.run(["elastic", "--slots", "2", "--max-restarts", "2", "--"] + Self.training
-                                              + ["--checkpoint-dir", directory.path, "--checkpoint-every", "4", "--inject-fault", "throw:1:6"])
+        let result = try SwiftTrainRunner.run(
+            ["elastic", "--slots", "2", "--max-restarts", "2", "--"] + Self.training
+                + ["--checkpoint-dir", directory.path, "--checkpoint-every", "4", "--inject-fault", "throw:1:6"])
         #expect(result.exitCode == 1)
         #expect(result.standardError.contains("restart 2 of 2"), "\(result.standardError.suffix(2000))")
-        #expect(result.standardError.contains(
-            "swift-train: error: the job failed 3 times, more than --max-restarts 2 allows; last failure: exit code 1 (rank 1: injected fault on rank 1 at iteration 6)"),
+        #expect(
+            result.standardError.contains(
+                "swift-train: error: the job failed 3 times, more than --max-restarts 2 allows; last failure: exit code 1 (rank 1: injected fault on rank 1 at iteration 6)"
+            ),
             "\(result.standardError.suffix(2000))")
         #expect(!result.standardError.contains("restart 3"))
     }
@@ -57,9 +65,11 @@ struct ElasticTests {
         try "#!/bin/sh\nmpirun \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
         let running = try ProcessRunner.start(
             try ProcessRunner.executable("swift-train"),
-            ["elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--", "--epochs", "1000", "--virtual-shards", "4",
-             "--batch-size", "8", "--builtin-samples", "2000", "--no-progress", "--model", "mlp:64",
-             "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20"],
+            [
+                "elastic", "--slots", "2", "--launcher", "sh \(wrapper.path)", "--", "--epochs", "1000", "--virtual-shards", "4",
+                "--batch-size", "8", "--builtin-samples", "2000", "--no-progress", "--model", "mlp:64",
+                "--checkpoint-dir", checkpoints.path, "--checkpoint-every", "20"
+            ],
             environment: ProcessRunner.mpiEnvironment)
         let supervisor = running.child
         let deadline = Date().addingTimeInterval(120)
@@ -93,8 +103,10 @@ struct ElasticTests {
         let bad = try SwiftTrainRunner.run(["elastic", "--hostfile", hostfile.path, "--", "--checkpoint-dir", directory.path])
         #expect(bad.exitCode == 1)
         #expect(bad.standardError.contains("line 2 'node2 slots=x' is not a host"), "\(bad.standardError)")
-        let noLauncher = try SwiftTrainRunner.run(["elastic", "--hostfile", hostfile.path, "--launcher", "no-such-mpirun --x", "--",
-                                                   "--checkpoint-dir", directory.path])
+        let noLauncher = try SwiftTrainRunner.run([
+            "elastic", "--hostfile", hostfile.path, "--launcher", "no-such-mpirun --x", "--",
+            "--checkpoint-dir", directory.path
+        ])
         #expect(noLauncher.exitCode == 2)
         #expect(noLauncher.standardError.contains("the launcher 'no-such-mpirun' is not an executable"), "\(noLauncher.standardError)")
         let badTraining = try SwiftTrainRunner.run(["elastic", "--", "--checkpoint-dir", directory.path, "--epochs", "0"])

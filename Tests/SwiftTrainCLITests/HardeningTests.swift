@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Training
 
 /// Bad inputs that once crashed, hung or lied: each is now one clear line and a non-zero exit.
@@ -15,23 +15,27 @@ struct HardeningTests {
         #expect(!spaced.standardError.contains("Missing value"), "\(spaced.standardError)")
     }
 
-    @Test("configurations that cannot fit in memory are refused before allocating, with both figures", arguments: [
-        ["--builtin-samples", "1000000000"], ["--model", "mlp:65536,65536"], ["--batch-size", "100000000"],
-        ["--simulate-ranks", "10000"],
-    ])
+    @Test(
+        "configurations that cannot fit in memory are refused before allocating, with both figures",
+        arguments: [
+            ["--builtin-samples", "1000000000"], ["--model", "mlp:65536,65536"], ["--batch-size", "100000000"],
+            ["--simulate-ranks", "10000"]
+        ])
     func tooLarge(arguments: [String]) throws {
         let result = try SwiftTrainRunner.run(arguments + ["--no-progress"], timeout: 60)
         #expect(result.exitCode == 2, "\(result.standardError)")
         #expect(!result.timedOut)
-        #expect(result.standardError.contains("out of range") || result.standardError.contains("GiB of memory"),
-                "\(result.standardError)")
+        #expect(
+            result.standardError.contains("out of range") || result.standardError.contains("GiB of memory"),
+            "\(result.standardError)")
     }
 
     @Test("ranks started with different options are one error naming the option and the ranks, not a hang")
     func ranksDisagree() throws {
         let path = try ProcessRunner.executable("swift-train")
         let common = ["--no-progress", "--builtin-samples", "200", "--epochs", "1"]
-        let arguments = ProcessRunner.mpirunArguments(ranks: 1) + [path, "--seed", "1"] + common
+        let arguments =
+            ProcessRunner.mpirunArguments(ranks: 1) + [path, "--seed", "1"] + common
             + [":", "-n", "1", path, "--seed", "2"] + common
         let result = try ProcessRunner.run("mpirun", arguments, environment: ProcessRunner.mpiEnvironment, timeout: 60)
         #expect(!result.timedOut)
@@ -52,10 +56,12 @@ struct HardeningTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("idx")
         defer { try? FileManager.default.removeItem(at: directory) }
         func write(_ split: String, count: UInt32, rows: UInt32, columns: UInt32, pixels: Int) throws {
-            try Self.idx(directory.appendingPathComponent("\(split)-images-idx3-ubyte"), magic: 2051,
-                         dimensions: [count, rows, columns], payload: [UInt8](repeating: 7, count: pixels))
-            try Self.idx(directory.appendingPathComponent("\(split)-labels-idx1-ubyte"), magic: 2049, dimensions: [count],
-                         payload: (0..<Int(min(count, 4096))).map { UInt8($0 % 10) })
+            try Self.idx(
+                directory.appendingPathComponent("\(split)-images-idx3-ubyte"), magic: 2051,
+                dimensions: [count, rows, columns], payload: [UInt8](repeating: 7, count: pixels))
+            try Self.idx(
+                directory.appendingPathComponent("\(split)-labels-idx1-ubyte"), magic: 2049, dimensions: [count],
+                payload: (0..<Int(min(count, 4096))).map { UInt8($0 % 10) })
         }
         try write("train", count: 3, rows: 0xFFFF_FFFF, columns: 0xFFFF_FFFF, pixels: 64)
         try write("t10k", count: 20, rows: 4, columns: 4, pixels: 320)
@@ -77,7 +83,7 @@ struct HardeningTests {
         let handle = try FileHandle(forWritingTo: big)
         handle.write(Data("a,b,c,label\n1,2,x,3\n".utf8))
         let block = Data(String(repeating: "1,2,3,4\n", count: 100_000).utf8)
-        for _ in 0..<100 { handle.write(block) }   // 80 MB behind the bad line
+        for _ in 0..<100 { handle.write(block) }  // 80 MB behind the bad line
         try handle.close()
         let start = Date()
         let bad = try SwiftTrainRunner.run(["--data", "csv:\(big.path)", "--no-progress"], timeout: 120)
@@ -97,16 +103,19 @@ struct HardeningTests {
     func gzipBomb() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("bomb")
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.idx(directory.appendingPathComponent("train-labels-idx1-ubyte"), magic: 2049, dimensions: [20],
-                     payload: (0..<20).map { UInt8($0 % 10) })
+        try Self.idx(
+            directory.appendingPathComponent("train-labels-idx1-ubyte"), magic: 2049, dimensions: [20],
+            payload: (0..<20).map { UInt8($0 % 10) })
         let images = directory.appendingPathComponent("train-images-idx3-ubyte")
         try Self.idx(images, magic: 2051, dimensions: [20, 4, 4], payload: [UInt8](repeating: 9, count: 200_000_000))
         let gzip = try ProcessRunner.run("/usr/bin/env", ["gzip", "-1", images.path], timeout: 300)
         #expect(gzip.exitCode == 0)
-        try FileManager.default.copyItem(at: directory.appendingPathComponent("train-labels-idx1-ubyte"),
-                                         to: directory.appendingPathComponent("t10k-labels-idx1-ubyte"))
-        try FileManager.default.copyItem(at: directory.appendingPathComponent("train-images-idx3-ubyte.gz"),
-                                         to: directory.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
+        try FileManager.default.copyItem(
+            at: directory.appendingPathComponent("train-labels-idx1-ubyte"),
+            to: directory.appendingPathComponent("t10k-labels-idx1-ubyte"))
+        try FileManager.default.copyItem(
+            at: directory.appendingPathComponent("train-images-idx3-ubyte.gz"),
+            to: directory.appendingPathComponent("t10k-images-idx3-ubyte.gz"))
         let start = Date()
         let result = try SwiftTrainRunner.run(["--data", "idx:\(directory.path)", "--epochs", "1", "--no-progress"], timeout: 120)
         #expect(result.exitCode == 0, "\(result.standardError)")
@@ -127,7 +136,9 @@ struct HardeningTests {
             return url
         }
         let deep = try file(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000))
-        let huge = try file(#"{"t":{"dtype":"F32","shape":[2305843009213693952,4],"data_offsets":[0,0]},"__metadata__":{"format":"swift-train-checkpoint","format_version":"1","state":"{}","sha256":"0"}}"#)
+        let huge = try file(
+            #"{"t":{"dtype":"F32","shape":[2305843009213693952,4],"data_offsets":[0,0]},"__metadata__":{"format":"swift-train-checkpoint","format_version":"1","state":"{}","sha256":"0"}}"#
+        )
         for url in [deep, huge] {
             let result = try SwiftTrainRunner.run(["inspect", url.path], timeout: 60)
             #expect(result.exitCode != 0 && result.exitCode < 128, "exit \(result.exitCode): \(result.standardError.suffix(300))")
@@ -139,8 +150,10 @@ struct HardeningTests {
 /// Resumes that once trusted any checkpoint, and checkpoint directories shared or unwritable.
 @Suite("Checked resumes and checkpoint directories", .serialized)
 struct CheckedResumeTests {
-    static let common = ["--no-progress", "--builtin-samples", "400", "--batch-size", "16", "--model", "mlp:16",
-                         "--epochs", "2", "--checkpoint-every", "5"]
+    static let common = [
+        "--no-progress", "--builtin-samples", "400", "--batch-size", "16", "--model", "mlp:16",
+        "--epochs", "2", "--checkpoint-every", "5"
+    ]
 
     @Test("what defines a run must match to resume (each difference named); a new --lr is applied and said")
     func resumeChecks() throws {
@@ -148,13 +161,19 @@ struct CheckedResumeTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let stopped = try SwiftTrainRunner.run(Self.common + ["--seed", "0", "--checkpoint-dir", directory.path, "--stop-after", "12"])
         #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(500))")
-        let other = try SwiftTrainRunner.run(Self.common + ["--seed", "1", "--model", "mlp:16", "--builtin-samples", "500",
-                                                             "--checkpoint-dir", directory.path, "--resume", "auto"])
+        let other = try SwiftTrainRunner.run(
+            Self.common + [
+                "--seed", "1", "--model", "mlp:16", "--builtin-samples", "500",
+                "--checkpoint-dir", directory.path, "--resume", "auto"
+            ])
         #expect(other.exitCode != 0)
         #expect(other.standardError.contains("--seed is 1 here, 0 in the checkpoint"), "\(other.standardError)")
         #expect(other.standardError.contains("--builtin-samples is 500 here, 400 in the checkpoint"), "\(other.standardError)")
-        let faster = try SwiftTrainRunner.run(Self.common + ["--seed", "0", "--lr", "0.01", "--checkpoint-dir", directory.path,
-                                                              "--resume", "auto", "--keep", "2"])
+        let faster = try SwiftTrainRunner.run(
+            Self.common + [
+                "--seed", "0", "--lr", "0.01", "--checkpoint-dir", directory.path,
+                "--resume", "auto", "--keep", "2"
+            ])
         #expect(faster.exitCode == 0, "\(faster.standardError.suffix(500))")
         #expect(faster.standardError.contains("learning rate: 0.05 in the checkpoint, 0.01 from --lr"), "\(faster.standardError)")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".safetensors") }
@@ -181,8 +200,10 @@ struct CheckedResumeTests {
         #expect(result.exitCode != 0)
         #expect(result.standardError.contains("is writing checkpoints here"), "\(result.standardError)")
         #expect(!FileManager.default.fileExists(atPath: stale.path), "a killed writer's temporary file is removed")
-        let after = try SwiftTrainRunner.run(["--no-progress", "--builtin-samples", "200", "--epochs", "1",
-                                              "--checkpoint-dir", directory.path])
+        let after = try SwiftTrainRunner.run([
+            "--no-progress", "--builtin-samples", "200", "--epochs", "1",
+            "--checkpoint-dir", directory.path
+        ])
         #expect(after.exitCode == 0, "the lock ends with its process: \(after.standardError.suffix(500))")
     }
 
@@ -201,8 +222,11 @@ struct StallTests {
     @Test("a rank stopped with SIGSTOP ends the job within the default 60 s deadline, with a message")
     func stoppedRank() throws {
         let binary = try ProcessRunner.executable("swift-train")
-        let launch = (["mpirun"] + ProcessRunner.mpirunArguments(ranks: 2) + [binary, "--no-progress", "--epochs", "100000",
-                                                                            "--builtin-samples", "400", "--model", "mlp:16"])
+        let launch =
+            (["mpirun"] + ProcessRunner.mpirunArguments(ranks: 2) + [
+                binary, "--no-progress", "--epochs", "100000",
+                "--builtin-samples", "400", "--model", "mlp:16"
+            ])
             .map { "'\($0)'" }.joined(separator: " ")
         let script = """
             \(launch) > /dev/null 2> "$TMPDIR_STALL/err" &
@@ -233,9 +257,13 @@ struct StallTests {
     func checkpointsDoNotStall() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("nostall")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--no-progress", "--epochs", "1", "--builtin-samples", "800",
-                                                            "--model", "mlp:1024,1024", "--checkpoint-dir", directory.path,
-                                                            "--checkpoint-every", "2", "--keep", "2", "--collective-timeout", "1"])
+        let result = try SwiftTrainRunner.mpirun(
+            ranks: 2,
+            [
+                "--no-progress", "--epochs", "1", "--builtin-samples", "800",
+                "--model", "mlp:1024,1024", "--checkpoint-dir", directory.path,
+                "--checkpoint-every", "2", "--keep", "2", "--collective-timeout", "1"
+            ])
         #expect(result.exitCode == 0, "\(result.standardError.suffix(800))")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".safetensors") }
         #expect(files.count == 2, "\(files)")
@@ -251,13 +279,18 @@ struct ImpossibleCheckpointTests {
     func hugeEpochLength() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("epoch-length")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let options = ["--no-progress", "--builtin-samples", "300", "--model", "mlp:16", "--epochs", "2",
-                       "--checkpoint-dir", directory.path]
+        let options = [
+            "--no-progress", "--builtin-samples", "300", "--model", "mlp:16", "--epochs", "2",
+            "--checkpoint-dir", directory.path
+        ]
         let trained = try SwiftTrainRunner.run(options)
         #expect(trained.exitCode == 0, "\(trained.standardError)")
         let url = URL(fileURLWithPath: try SwiftTrainRunner.string(trained, "checkpoint"))
         var tree = try CheckpointFile.decode(Array(try Data(contentsOf: url)), source: url.path)
-        guard case .dictionary(var trainer)? = tree["trainer"] else { Issue.record("no trainer state"); return }
+        guard case .dictionary(var trainer)? = tree["trainer"] else {
+            Issue.record("no trainer state")
+            return
+        }
         trainer["epoch_length"] = .int(1 << 62)
         tree["trainer"] = .dictionary(trainer)
         try Data(CheckpointFile.encode(tree)).write(to: url)
@@ -269,11 +302,13 @@ struct ImpossibleCheckpointTests {
     @Test("evaluate and predict under mpirun with a checkpoint missing on rank 0 end with its error, never a hang")
     func missingOnRankZero() throws {
         for command in [["evaluate"], ["predict", "--data", "csv:/nonexistent.csv", "--output", "/tmp/never-written.csv"]] {
-            let result = try SwiftTrainRunner.mpirun(ranks: 2, command + ["--checkpoint", "/nonexistent/checkpoint.safetensors"],
-                                                     timeout: 120)
+            let result = try SwiftTrainRunner.mpirun(
+                ranks: 2, command + ["--checkpoint", "/nonexistent/checkpoint.safetensors"],
+                timeout: 120)
             #expect(!result.timedOut && result.exitCode != 0, "\(command[0]): exit \(result.exitCode)")
-            #expect(result.standardError.contains("/nonexistent/checkpoint.safetensors: cannot read checkpoint: no such file"),
-                    "\(result.standardError.suffix(500))")
+            #expect(
+                result.standardError.contains("/nonexistent/checkpoint.safetensors: cannot read checkpoint: no such file"),
+                "\(result.standardError.suffix(500))")
         }
     }
 
@@ -300,8 +335,9 @@ struct ImpossibleCheckpointTests {
         try file.close()
         for command in [["inspect", checkpoint.path], ["evaluate", "--checkpoint", checkpoint.path]] {
             let result = try SwiftTrainRunner.run(command, timeout: 60)
-            #expect(result.exitCode == 1 && result.standardError.contains("a header of 1073741824 bytes (at most 268435456)"),
-                    "\(command[0]): exit \(result.exitCode) \(result.standardError.suffix(300))")
+            #expect(
+                result.exitCode == 1 && result.standardError.contains("a header of 1073741824 bytes (at most 268435456)"),
+                "\(command[0]): exit \(result.exitCode) \(result.standardError.suffix(300))")
         }
     }
 }

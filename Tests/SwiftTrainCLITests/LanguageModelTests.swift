@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `--data text:PATH`: language models on the command line, resumed exactly, and `generate`.
 @Suite("Language models from the command line: train, resume, the same bits on any world size, generate", .serialized)
@@ -14,12 +14,15 @@ struct LanguageModelTests {
     }
 
     static func common(_ text: String, _ model: String) -> [String] {
-        ["--data", "text:" + text, "--model", model, "--context", "32", "--tbptt", "8", "--epochs", "2", "--batch-size", "8",
-         "--optimizer", "adam", "--lr", "0.003", "--seed", "4", "--no-progress"]
+        [
+            "--data", "text:" + text, "--model", model, "--context", "32", "--tbptt", "8", "--epochs", "2", "--batch-size", "8",
+            "--optimizer", "adam", "--lr", "0.003", "--seed", "4", "--no-progress"
+        ]
     }
 
-    @Test("an LSTM, a GRU and a GPT train on a text and report loss, perplexity, bits per byte and tokens/s",
-          arguments: ["lstm:32", "gru:32,2", "gpt:1,32,4"])
+    @Test(
+        "an LSTM, a GRU and a GPT train on a text and report loss, perplexity, bits per byte and tokens/s",
+        arguments: ["lstm:32", "gru:32,2", "gpt:1,32,4"])
     func trains(model: String) throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -38,18 +41,23 @@ struct LanguageModelTests {
     func runOptions() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-options")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let checkpoints = directory.appendingPathComponent("ck"), board = directory.appendingPathComponent("tb")
-        let result = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "lstm:32") + [
-            "--eval-every", "4", "--checkpoint-dir", checkpoints.path, "--save-best", "perplexity", "--early-stopping", "50",
-            "--clip-grad-norm", "1", "--scheduler", "warmup-cosine:5", "--tensorboard", board.path, "--log", directory.appendingPathComponent("log.jsonl").path])
+        let checkpoints = directory.appendingPathComponent("ck")
+        let board = directory.appendingPathComponent("tb")
+        let result = try SwiftTrainRunner.run(
+            Self.common(try Self.writeText(in: directory), "lstm:32") + [
+                "--eval-every", "4", "--checkpoint-dir", checkpoints.path, "--save-best", "perplexity", "--early-stopping", "50",
+                "--clip-grad-norm", "1", "--scheduler", "warmup-cosine:5", "--tensorboard", board.path, "--log",
+                directory.appendingPathComponent("log.jsonl").path
+            ])
         #expect(result.exitCode == 0, "\(result.standardError.suffix(1500))")
         let files = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path)
         #expect(files.contains { $0.hasPrefix("best_") && $0.contains("perplexity=") }, "\(files)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: board.path).contains { $0.contains("tfevents") })
         let log = try String(contentsOf: directory.appendingPathComponent("log.jsonl"), encoding: .utf8)
         #expect(log.contains("test_perplexity"), "the evaluations are logged")
-        let refused = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "lstm:32")
-                                               + ["--checkpoint-dir", checkpoints.path + "2", "--save-best", "accuracy"])
+        let refused = try SwiftTrainRunner.run(
+            Self.common(try Self.writeText(in: directory), "lstm:32")
+                + ["--checkpoint-dir", checkpoints.path + "2", "--save-best", "accuracy"])
         #expect(refused.exitCode != 0 && refused.standardError.contains("loss, perplexity or bits_per_byte"), "\(refused.standardError)")
     }
 
@@ -57,8 +65,9 @@ struct LanguageModelTests {
     func evaluates() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-evaluate")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let trained = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "lstm:32")
-                                               + ["--checkpoint-dir", directory.appendingPathComponent("ck").path])
+        let trained = try SwiftTrainRunner.run(
+            Self.common(try Self.writeText(in: directory), "lstm:32")
+                + ["--checkpoint-dir", directory.appendingPathComponent("ck").path])
         #expect(trained.exitCode == 0, "\(trained.standardError.suffix(1500))")
         let evaluated = try SwiftTrainRunner.run(["evaluate", "--checkpoint", try SwiftTrainRunner.string(trained, "checkpoint")])
         #expect(evaluated.exitCode == 0, "\(evaluated.standardError.suffix(1500))")
@@ -101,8 +110,9 @@ struct LanguageModelTests {
         #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
     }
 
-    @Test("with --virtual-shards 4 a GPT and an LSTM end with the same bits on 1 process, 2 simulated ranks and mpirun -n 2",
-          arguments: ["gpt:1,32,4", "lstm:32"])
+    @Test(
+        "with --virtual-shards 4 a GPT and an LSTM end with the same bits on 1 process, 2 simulated ranks and mpirun -n 2",
+        arguments: ["gpt:1,32,4", "lstm:32"])
     func virtualShardsInvariant(model: String) throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-shards")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -122,10 +132,12 @@ struct LanguageModelTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-generate")
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoints = directory.appendingPathComponent("ck").path
-        let trained = try SwiftTrainRunner.run(Self.common(try Self.writeText(in: directory), "gpt:1,32,4") + ["--epochs", "6", "--checkpoint-dir", checkpoints])
+        let trained = try SwiftTrainRunner.run(
+            Self.common(try Self.writeText(in: directory), "gpt:1,32,4") + ["--epochs", "6", "--checkpoint-dir", checkpoints])
         let checkpoint = try SwiftTrainRunner.string(trained, "checkpoint")
         let arguments = ["generate", "--checkpoint", checkpoint, "--prompt", "it was the ", "--tokens", "20", "--temperature", "0.7", "--seed", "9"]
-        let first = try SwiftTrainRunner.run(arguments), second = try SwiftTrainRunner.run(arguments)
+        let first = try SwiftTrainRunner.run(arguments)
+        let second = try SwiftTrainRunner.run(arguments)
         #expect(first.exitCode == 0, "\(first.standardError)")
         #expect(first.standardOutput == second.standardOutput && first.standardOutput.utf8.count >= 20)
         let other = try SwiftTrainRunner.run(arguments.dropLast(2) + ["--seed", "10"])
@@ -134,8 +146,10 @@ struct LanguageModelTests {
             let bad = try SwiftTrainRunner.run(["generate", "--checkpoint", checkpoint, "--prompt", prompt])
             #expect(bad.exitCode != 0 && bad.standardError.contains(message), "\(bad.standardError)")
         }
-        let classifier = try SwiftTrainRunner.run(["--epochs", "1", "--builtin-samples", "200", "--no-progress", "--checkpoint-dir",
-                                                   directory.appendingPathComponent("cls").path])
+        let classifier = try SwiftTrainRunner.run([
+            "--epochs", "1", "--builtin-samples", "200", "--no-progress", "--checkpoint-dir",
+            directory.appendingPathComponent("cls").path
+        ])
         let refused = try SwiftTrainRunner.run(["generate", "--checkpoint", try SwiftTrainRunner.string(classifier, "checkpoint"), "--prompt", "a"])
         #expect(refused.exitCode != 0 && refused.standardError.contains("not a language model"), "\(refused.standardError)")
     }
@@ -144,7 +158,8 @@ struct LanguageModelTests {
     func badInput() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-bad")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let binary = directory.appendingPathComponent("binary.bin"), empty = directory.appendingPathComponent("empty.txt")
+        let binary = directory.appendingPathComponent("binary.bin")
+        let empty = directory.appendingPathComponent("empty.txt")
         let short = directory.appendingPathComponent("short.txt")
         try Data([0x7F, 0x45, 0x4C, 0x46, 0, 1, 2]).write(to: binary)
         try Data().write(to: empty)
@@ -159,7 +174,7 @@ struct LanguageModelTests {
             (["--data", "text:" + text], "a language model for --data text:"),
             (["--model", "lstm:16"], "lstm, gru and gpt read --data text:PATH"),
             (["--data", "text:" + directory.appendingPathComponent("missing.txt").path, "--model", "gpt:1,32,4"], "cannot read text"),
-            (["--data", "text:" + text, "--model", "gpt:1,30,4"], "WIDTH divisible by HEADS"),
+            (["--data", "text:" + text, "--model", "gpt:1,30,4"], "WIDTH divisible by HEADS")
         ]
         for (arguments, message) in cases {
             let result = try SwiftTrainRunner.run(arguments + ["--no-progress", "--epochs", "1"])

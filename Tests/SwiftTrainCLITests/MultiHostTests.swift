@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Two test hosts on this machine (network namespaces on a bridge, ../shared/tools/netns-cluster): every byte
 /// between ranks on different hosts crosses a real TCP socket. Needs root and iproute2, as CI has.
@@ -13,8 +13,9 @@ final class MultiHostTests {
     init() throws {
         // A namespace whose processes were killed may outlive `netns-cluster down` for a while (the kernel frees it
         // once its sockets close), keeping its veth: remove such leftovers so that `up` can create them again.
-        _ = try ProcessRunner.run("bash", ["-c", "for link in $(ip -o link show | grep -o 'st-v[0-9]*@' | tr -d @); do ip link del $link; done"],
-                                  timeout: 30)
+        _ = try ProcessRunner.run(
+            "bash", ["-c", "for link in $(ip -o link show | grep -o 'st-v[0-9]*@' | tr -d @); do ip link del $link; done"],
+            timeout: 30)
         let up = try ProcessRunner.run("bash", [tool, "up", "2"], timeout: 60)
         try #require(up.exitCode == 0, "netns-cluster up failed: \(up.standardError)")
     }
@@ -40,8 +41,10 @@ final class MultiHostTests {
         return result
     }
 
-    static let common = ["--epochs", "2", "--no-progress", "--builtin-samples", "800", "--batch-size", "16", "--deterministic",
-                         "--seed", "5", "--model", "mlp:32"]
+    static let common = [
+        "--epochs", "2", "--no-progress", "--builtin-samples", "800", "--batch-size", "16", "--deterministic",
+        "--seed", "5", "--model", "mlp:32"
+    ]
 
     @Test("4 ranks on 2 hosts over TCP give the bits of 4 simulated ranks (deterministic mode)")
     func acrossHosts() throws {
@@ -53,8 +56,10 @@ final class MultiHostTests {
 
     @Test("4 ranks on 2 hosts with --virtual-shards 4 give one process's bits")
     func virtualShardsAcrossHosts() throws {
-        let arguments = ["--epochs", "2", "--no-progress", "--builtin-samples", "800", "--batch-size", "8", "--virtual-shards", "4",
-                         "--seed", "5", "--model", "mlp:32"]
+        let arguments = [
+            "--epochs", "2", "--no-progress", "--builtin-samples", "800", "--batch-size", "8", "--virtual-shards", "4",
+            "--seed", "5", "--model", "mlp:32"
+        ]
         let hosts = try cluster(arguments)
         #expect(hosts.exitCode == 0, "\(hosts.standardError.suffix(1500))")
         let single = try SwiftTrainRunner.run(arguments)
@@ -81,16 +86,22 @@ final class MultiHostTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("elastic-hosts")
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoints = directory.appendingPathComponent("checkpoints")
-        let training = ["--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000", "--no-progress",
-                        "--model", "mlp:32", "--seed", "5"]
+        let training = [
+            "--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000", "--no-progress",
+            "--model", "mlp:32", "--seed", "5"
+        ]
         // Rank 2 (host 2) stops at iteration 12, after the checkpoint of iteration 12: the moment the host is killed.
-        let arguments = ["elastic", "--hostfile", hostfile, "--launcher", "bash \(tool) mpirun", "--max-restarts", "2",
-                         "--min-ranks", "2", "--probe-timeout", "15", "--"]
+        let arguments =
+            [
+                "elastic", "--hostfile", hostfile, "--launcher", "bash \(tool) mpirun", "--max-restarts", "2",
+                "--min-ranks", "2", "--probe-timeout", "15", "--"
+            ]
             + training + ["--checkpoint-dir", checkpoints.path, "--checkpoint-every", "4", "--inject-fault", "hang:2:12"]
         var mpiEnvironment = ProcessRunner.mpiEnvironment
         mpiEnvironment["OMPI_MCA_rtc"] = "^hwloc"
-        let elastic = try ProcessRunner.start(try ProcessRunner.executable("swift-train"), arguments, environment: mpiEnvironment,
-                                              timeout: 240)
+        let elastic = try ProcessRunner.start(
+            try ProcessRunner.executable("swift-train"), arguments, environment: mpiEnvironment,
+            timeout: 240)
         let checkpoint = checkpoints.appendingPathComponent("checkpoint_12.safetensors").path
         let deadline = Date().addingTimeInterval(120)
         while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(100_000) }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Outputs never replace inputs, a full disk never traps, and `report` draws any log in bounded time.
 @Suite("Outputs: nothing overwritten, nothing half-written, a full disk said", .serialized)
@@ -14,25 +14,33 @@ struct OutputSafetyTests {
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         try SwiftTrainRunner.writeSyntheticCSV(rows: 200, to: URL(fileURLWithPath: path("data.csv")))
         let original = try Data(contentsOf: URL(fileURLWithPath: path("data.csv")))
-        let trained = try SwiftTrainRunner.run(["--data", "csv:" + path("data.csv"), "--epochs", "2", "--no-progress",
-                                                "--checkpoint-dir", path("ck"), "--log", path("run.jsonl")])
+        let trained = try SwiftTrainRunner.run([
+            "--data", "csv:" + path("data.csv"), "--epochs", "2", "--no-progress",
+            "--checkpoint-dir", path("ck"), "--log", path("run.jsonl")
+        ])
         #expect(trained.exitCode == 0, "\(trained.standardError)")
         let checkpoint = try SwiftTrainRunner.string(trained, "checkpoint")
         try FileManager.default.createSymbolicLink(atPath: path("link.csv"), withDestinationPath: path("data.csv"))
         for output in [path("data.csv"), path("link.csv")] {
-            let predicted = try SwiftTrainRunner.run(["predict", "--checkpoint", checkpoint, "--data", "csv:" + path("data.csv"),
-                                                      "--output", output])
+            let predicted = try SwiftTrainRunner.run([
+                "predict", "--checkpoint", checkpoint, "--data", "csv:" + path("data.csv"),
+                "--output", output
+            ])
             #expect(predicted.exitCode != 0 && predicted.standardError.contains("is the same file as --data"), "\(predicted.standardError)")
         }
-        let overCheckpoint = try SwiftTrainRunner.run(["predict", "--checkpoint", checkpoint, "--data", "csv:" + path("data.csv"),
-                                                       "--output", checkpoint])
+        let overCheckpoint = try SwiftTrainRunner.run([
+            "predict", "--checkpoint", checkpoint, "--data", "csv:" + path("data.csv"),
+            "--output", checkpoint
+        ])
         #expect(overCheckpoint.exitCode != 0 && overCheckpoint.standardError.contains("is the same file as --checkpoint"))
         let logBefore = try Data(contentsOf: URL(fileURLWithPath: path("run.jsonl")))
         let report = try SwiftTrainRunner.run(["report", path("run.jsonl"), "--output", path("run.jsonl")])
         #expect(report.exitCode != 0 && report.standardError.contains("is the same file as log"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("run.jsonl"))) == logBefore)
-        let logOverData = try SwiftTrainRunner.run(["--data", "csv:" + path("data.csv"), "--epochs", "1", "--no-progress",
-                                                    "--log", path("link.csv")])
+        let logOverData = try SwiftTrainRunner.run([
+            "--data", "csv:" + path("data.csv"), "--epochs", "1", "--no-progress",
+            "--log", path("link.csv")
+        ])
         #expect(logOverData.exitCode == 2 && logOverData.standardError.contains("--log"), "\(logOverData.standardError)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("data.csv"))) == original)
     }
@@ -59,9 +67,12 @@ struct OutputSafetyTests {
         // Leave about 4 KiB free, so the log and event file fill it after a few entries.
         let filler = mountPoint.appendingPathComponent("filler")
         try Data(count: 60 * 1024).write(to: filler)
-        let result = try SwiftTrainRunner.run(Self.small + ["--epochs", "30", "--eval-every", "1",
-                                                            "--log", mountPoint.appendingPathComponent("run.jsonl").path,
-                                                            "--tensorboard", mountPoint.appendingPathComponent("tb").path])
+        let result = try SwiftTrainRunner.run(
+            Self.small + [
+                "--epochs", "30", "--eval-every", "1",
+                "--log", mountPoint.appendingPathComponent("run.jsonl").path,
+                "--tensorboard", mountPoint.appendingPathComponent("tb").path
+            ])
         #expect(result.exitCode == 0, "\(result.standardError)")
         #expect(result.standardError.contains("run.jsonl: No space left on device"), "\(result.standardError)")
         #expect(result.standardError.contains("swift-train: No space left on device"), "\(result.standardError)")
@@ -72,7 +83,8 @@ struct OutputSafetyTests {
     func reportBounds() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("report-bounds")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let log = directory.appendingPathComponent("wide.jsonl"), figure = directory.appendingPathComponent("wide.svg")
+        let log = directory.appendingPathComponent("wide.jsonl")
+        let figure = directory.appendingPathComponent("wide.svg")
         let lines = [(1, 1e-300), (2, 1e300), (3, 1e99), (-4, 1.0)].map { epoch, value in
             "{\"event\":\"epoch_completed\",\"epoch\":\(epoch),\"iteration\":\(abs(epoch) * 10),\"metrics\":{\"train_loss\":\(value),\"test_loss\":\(value)}}"
         }

@@ -1,14 +1,16 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A scheduler's stop signal (Slurm's SIGTERM or SIGUSR1, Ctrl-C) ends a run after an iteration every rank agrees on,
 /// rank 0 writes a checkpoint of it, the job says so and exits 128 + the signal, and `--resume auto` continues to the
 /// same bits as a run never stopped.
 @Suite("Preemption: stop signals checkpoint and resume exactly", .serialized)
 struct PreemptionTests {
-    static let options = ["--no-progress", "--builtin-samples", "800", "--model", "mlp:32", "--batch-size", "8",
-                          "--epochs", "50", "--checkpoint-every", "40", "--deterministic", "--stop-after", "2000"]
+    static let options = [
+        "--no-progress", "--builtin-samples", "800", "--model", "mlp:32", "--batch-size", "8",
+        "--epochs", "50", "--checkpoint-every", "40", "--deterministic", "--stop-after", "2000"
+    ]
 
     /// The parameters of the run never stopped, on `ranks` ranks.
     static func expectedParameters(ranks: Int = 1) throws -> String {
@@ -20,8 +22,10 @@ struct PreemptionTests {
     }
 
     /// Checks the stopped run's message and exit, then resumes it and compares the final parameters.
-    func expectResumable(_ stopped: ProcessResult, signal: Int32, name: String, directory: URL, expected: String,
-                         resume: ([String]) throws -> ProcessResult) throws {
+    func expectResumable(
+        _ stopped: ProcessResult, signal: Int32, name: String, directory: URL, expected: String,
+        resume: ([String]) throws -> ProcessResult
+    ) throws {
         #expect(stopped.exitCode == 128 + signal, "exit \(stopped.exitCode): \(stopped.standardError.suffix(800))")
         let line = stopped.standardError.split(separator: "\n").first { $0.contains("stopped by \(name)") }
         #expect(line?.contains("checkpoint \(directory.path)/checkpoint_") == true, "\(stopped.standardError.suffix(800))")
@@ -50,8 +54,12 @@ struct PreemptionTests {
         let expected = try Self.expectedParameters(ranks: 2)
         let directory = try ProcessRunner.makeTemporaryDirectory("preempt-rank")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let stopped = try SwiftTrainRunner.mpirun(ranks: 2, Self.options + ["--checkpoint-dir", directory.path,
-                                                                           "--inject-fault", "term:1:100"])
+        let stopped = try SwiftTrainRunner.mpirun(
+            ranks: 2,
+            Self.options + [
+                "--checkpoint-dir", directory.path,
+                "--inject-fault", "term:1:100"
+            ])
         try expectResumable(stopped, signal: SIGTERM, name: "SIGTERM", directory: directory, expected: expected) {
             try SwiftTrainRunner.mpirun(ranks: 2, $0)
         }
@@ -63,15 +71,18 @@ struct PreemptionTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("preempt-usr1")
         defer { try? FileManager.default.removeItem(at: directory) }
         let long = Self.options.map { $0 == "2000" ? "100000" : $0 }.map { $0 == "50" ? "1000" : $0 }
-        let running = try ProcessRunner.start("mpirun", ProcessRunner.mpirunArguments(ranks: 2)
-                                              + [try ProcessRunner.executable("swift-train")] + long
-                                              + ["--checkpoint-dir", directory.path],
-                                              environment: ProcessRunner.mpiEnvironment, timeout: 300)
+        let running = try ProcessRunner.start(
+            "mpirun",
+            ProcessRunner.mpirunArguments(ranks: 2)
+                + [try ProcessRunner.executable("swift-train")] + long
+                + ["--checkpoint-dir", directory.path],
+            environment: ProcessRunner.mpiEnvironment, timeout: 300)
         // Once the first checkpoint is there, the run is under way: send the notice to mpirun only.
         // (Any checkpoint: older ones are removed as newer ones are kept.)
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline,
-              !((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).contains(where: { $0.hasPrefix("checkpoint_") }) {
+            !((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).contains(where: { $0.hasPrefix("checkpoint_") })
+        {
             usleep(20_000)
         }
         running.child.signal(SIGUSR1, group: false)

@@ -1,11 +1,13 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Resuming from rank 0's checkpoint ends with the uninterrupted run's bits", .serialized)
 struct ResumeTests {
-    static let common = ["--epochs", "3", "--no-progress", "--builtin-samples", "600", "--batch-size", "16",
-                         "--checkpoint-every", "7", "--seed", "3", "--model", "mlp:32"]
+    static let common = [
+        "--epochs", "3", "--no-progress", "--builtin-samples", "600", "--batch-size", "16",
+        "--checkpoint-every", "7", "--seed", "3", "--model", "mlp:32"
+    ]
 
     enum Launch: CustomTestStringConvertible, Sendable {
         case single, simulated, mpirun
@@ -124,8 +126,10 @@ struct ResumeTests {
         #expect(missing.exitCode == 1)
         #expect(missing.standardError.contains("nope.safetensors"))
         _ = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", directory.path, "--stop-after", "7"])
-        let other = try SwiftTrainRunner.run(["--no-progress", "--builtin-samples", "600", "--model", "mlp:8",
-                                              "--checkpoint-dir", directory.path, "--resume", "auto"])
+        let other = try SwiftTrainRunner.run([
+            "--no-progress", "--builtin-samples", "600", "--model", "mlp:8",
+            "--checkpoint-dir", directory.path, "--resume", "auto"
+        ])
         #expect(other.exitCode == 1)
         #expect(other.standardError.contains("--model is mlp:8 here, mlp:32 in the checkpoint"), "\(other.standardError.suffix(800))")
         #expect(other.standardError.split(separator: "\n").filter { $0.contains("error") }.count == 1)
@@ -136,8 +140,10 @@ struct ResumeTests {
 struct WorldSizeResumeTests {
     @Test("a run of 2 ranks stopped mid-epoch resumes on 4 simulated ranks and on 1 process, finishing the run")
     func changeWorldSize() throws {
-        let common = ["--epochs", "2", "--no-progress", "--builtin-samples", "600", "--batch-size", "16", "--checkpoint-every", "5",
-                      "--seed", "3", "--model", "mlp:32"]
+        let common = [
+            "--epochs", "2", "--no-progress", "--builtin-samples", "600", "--batch-size", "16", "--checkpoint-every", "5",
+            "--seed", "3", "--model", "mlp:32"
+        ]
         for (resumeArguments, label) in [(["--simulate-ranks", "4"], "4 simulated ranks"), ([], "one process")] {
             let directory = try ProcessRunner.makeTemporaryDirectory("reshard")
             defer { try? FileManager.default.removeItem(at: directory) }

@@ -12,12 +12,13 @@ enum SafetensorsTestReader {
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         let headerEnd = 8 + Int(headerLength)
         guard headerEnd <= data.count,
-              let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<headerEnd)) as? [String: Any]
+            let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<headerEnd)) as? [String: Any]
         else { throw ReadError(description: "bad header") }
         var result: [String: [Float]] = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let entry = value as? [String: Any], entry["dtype"] as? String == "F32",
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else { continue }
+                let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+            else { continue }
             let bytes = data.subdata(in: (headerEnd + offsets[0])..<(headerEnd + offsets[1]))
             result[name] = bytes.withUnsafeBytes { raw in
                 (0..<(bytes.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
@@ -49,7 +50,8 @@ enum SafetensorsTestReader {
         }
         var worst = 0.0
         for name in names {
-            let x = a[name]!, y = b[name]!
+            let x = a[name]!
+            let y = b[name]!
             guard x.count == y.count else { throw ReadError(description: "\(name) sizes differ") }
             let scale = max(x.map { abs(Double($0)) }.max() ?? 0, 1e-6)
             for index in x.indices { worst = max(worst, abs(Double(x[index]) - Double(y[index])) / scale) }

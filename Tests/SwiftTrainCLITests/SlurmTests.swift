@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A one-node Slurm cluster on this machine (`launch/slurm-local up`: Debian's slurmctld, slurmd and munge),
 /// started once when the tests are planned; nil when Slurm cannot be installed or started here.
@@ -8,11 +8,16 @@ enum SlurmCluster {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let configuration: String? = {
-        guard let result = try? ProcessRunner.run("bash", [repository.appendingPathComponent("launch/slurm-local").path, "up"],
-                                                  timeout: 300),
-              result.exitCode == 0 else { return nil }
+        guard
+            let result = try? ProcessRunner.run(
+                "bash", [repository.appendingPathComponent("launch/slurm-local").path, "up"],
+                timeout: 300),
+            result.exitCode == 0
+        else { return nil }
         // Stopped when the test process ends, whatever order the tests ran in.
-        atexit { _ = try? ProcessRunner.run("bash", [SlurmCluster.repository.appendingPathComponent("launch/slurm-local").path, "down"], timeout: 60) }
+        atexit {
+            _ = try? ProcessRunner.run("bash", [SlurmCluster.repository.appendingPathComponent("launch/slurm-local").path, "down"], timeout: 60)
+        }
         return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }()
 
@@ -25,11 +30,14 @@ enum SlurmCluster {
     }
 }
 
-@Suite("Slurm for real: sbatch, srun and the elastic supervisor in an allocation", .serialized,
-       .enabled(if: SlurmCluster.configuration != nil, "skipped: a one-node Slurm cluster (launch/slurm-local up) cannot be started here"))
+@Suite(
+    "Slurm for real: sbatch, srun and the elastic supervisor in an allocation", .serialized,
+    .enabled(if: SlurmCluster.configuration != nil, "skipped: a one-node Slurm cluster (launch/slurm-local up) cannot be started here"))
 struct SlurmTests {
-    static let training = ["--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000",
-                           "--model", "mlp:32", "--seed", "5"]
+    static let training = [
+        "--epochs", "3", "--virtual-shards", "4", "--batch-size", "8", "--builtin-samples", "1000",
+        "--model", "mlp:32", "--seed", "5"
+    ]
 
     func summary(_ log: URL) throws -> String {
         let text = try String(contentsOf: log, encoding: .utf8)
@@ -48,16 +56,22 @@ struct SlurmTests {
         let single = try SwiftTrainRunner.run(Self.training + ["--no-progress"])
         let expected = try SwiftTrainRunner.string(single, "parameters_sha256")
         let log = directory.appendingPathComponent("batch.log")
-        let batch = try ProcessRunner.run("sbatch", ["--wait", "--nodes=1", "--ntasks-per-node=2", "--output=\(log.path)",
-                                                     SlurmCluster.repository.appendingPathComponent("launch/slurm.example.sbatch").path]
-                                          + Self.training, environment: SlurmCluster.environment, currentDirectory: directory, timeout: 240)
+        let batch = try ProcessRunner.run(
+            "sbatch",
+            [
+                "--wait", "--nodes=1", "--ntasks-per-node=2", "--output=\(log.path)",
+                SlurmCluster.repository.appendingPathComponent("launch/slurm.example.sbatch").path
+            ]
+                + Self.training, environment: SlurmCluster.environment, currentDirectory: directory, timeout: 240)
         #expect(batch.exitCode == 0, "\(batch.standardError) \((try? String(contentsOf: log, encoding: .utf8))?.suffix(2000) ?? "")")
         let batchSummary = try summary(log)
         #expect(try field("parameters_sha256", batchSummary) == expected)
         #expect(try field("world_size", batchSummary) == "2")
 
-        let step = try ProcessRunner.run("srun", ["-n", "2", "--mpi=pmix", try ProcessRunner.executable("swift-train"), "--no-progress"]
-                                         + Self.training, environment: SlurmCluster.environment, currentDirectory: directory, timeout: 240)
+        let step = try ProcessRunner.run(
+            "srun",
+            ["-n", "2", "--mpi=pmix", try ProcessRunner.executable("swift-train"), "--no-progress"]
+                + Self.training, environment: SlurmCluster.environment, currentDirectory: directory, timeout: 240)
         #expect(step.exitCode == 0, "\(step.standardError.suffix(2000))")
         #expect(try SwiftTrainRunner.string(step, "parameters_sha256") == expected)
         #expect(try SwiftTrainRunner.number(step, "world_size") == 2)
@@ -69,11 +83,15 @@ struct SlurmTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let checkpoints = directory.appendingPathComponent("checkpoints")
         let log = directory.appendingPathComponent("elastic.log")
-        let arguments = ["--wait", "--nodes=1", "--ntasks-per-node=2", "--output=\(log.path)",
-                         SlurmCluster.repository.appendingPathComponent("launch/slurm-elastic.example.sbatch").path]
+        let arguments =
+            [
+                "--wait", "--nodes=1", "--ntasks-per-node=2", "--output=\(log.path)",
+                SlurmCluster.repository.appendingPathComponent("launch/slurm-elastic.example.sbatch").path
+            ]
             + Self.training + ["--checkpoint-dir", checkpoints.path, "--checkpoint-every", "4", "--inject-fault", "hang:1:12"]
-        let batch = try ProcessRunner.start("sbatch", arguments, environment: SlurmCluster.environment, currentDirectory: directory,
-                                            timeout: 300)
+        let batch = try ProcessRunner.start(
+            "sbatch", arguments, environment: SlurmCluster.environment, currentDirectory: directory,
+            timeout: 300)
         let checkpoint = checkpoints.appendingPathComponent("checkpoint_12.safetensors").path
         let deadline = Date().addingTimeInterval(180)
         while !FileManager.default.fileExists(atPath: checkpoint) && Date() < deadline { usleep(100_000) }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `--task`: classification or regression, chosen from the labels when not given.
 @Suite("Tasks: classification and regression from the labels", .serialized)
@@ -10,7 +10,8 @@ struct TaskTests {
         var random = SystemRandomNumberGenerator()
         var text = "x1,x2,target\n"
         for row in 0..<rows {
-            let x1 = Double.random(in: -1...1, using: &random), x2 = Double.random(in: -1...1, using: &random)
+            let x1 = Double.random(in: -1...1, using: &random)
+            let x2 = Double.random(in: -1...1, using: &random)
             text += "\(x1),\(x2),\(label(row, x1, x2))\n"
         }
         let url = try ProcessRunner.makeTemporaryDirectory("task").appendingPathComponent("data.csv")
@@ -25,8 +26,10 @@ struct TaskTests {
         let data = try Self.csv(600) { _, x1, x2 in String(format: "%.3f", 250 + 100 * x1 - 60 * x2) }
         defer { try? FileManager.default.removeItem(at: data.deletingLastPathComponent()) }
         let checkpoints = data.deletingLastPathComponent().appendingPathComponent("ckpt").path
-        let result = try SwiftTrainRunner.run(["--data", "csv:\(data.path)", "--epochs", "30", "--lr", "0.01", "--no-progress",
-                                               "--checkpoint-dir", checkpoints])
+        let result = try SwiftTrainRunner.run([
+            "--data", "csv:\(data.path)", "--epochs", "30", "--lr", "0.01", "--no-progress",
+            "--checkpoint-dir", checkpoints
+        ])
         #expect(result.exitCode == 0, "\(result.standardError.suffix(800))")
         #expect(result.standardError.contains("task: regression"), "\(result.standardError)")
         let summary = try Self.keys(result)

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The event files open in TensorBoard itself: read back with the `tensorboard` Python package's reader.
 @Suite("TensorBoard event files", .serialized)
@@ -8,14 +8,19 @@ struct TensorBoardTests {
     /// Whether Python's `tensorboard` package can be imported (launch/test installs it in its venv).
     static let readerAvailable = TestPython.imports("tensorboard")
 
-    @Test("--tensorboard writes the loss, learning rate, test metrics and samples/s that TensorBoard's reader reads",
-          .enabled(if: readerAvailable, "skipped: the tensorboard Python package cannot be installed here"))
+    @Test(
+        "--tensorboard writes the loss, learning rate, test metrics and samples/s that TensorBoard's reader reads",
+        .enabled(if: readerAvailable, "skipped: the tensorboard Python package cannot be installed here"))
     func readBack() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("tensorboard")
         defer { try? FileManager.default.removeItem(at: directory) }
         let run = directory.appendingPathComponent("run1")
-        let result = try SwiftTrainRunner.mpirun(ranks: 2, ["--no-progress", "--epochs", "3", "--builtin-samples", "600",
-                                                            "--tensorboard", run.path])
+        let result = try SwiftTrainRunner.mpirun(
+            ranks: 2,
+            [
+                "--no-progress", "--epochs", "3", "--builtin-samples", "600",
+                "--tensorboard", run.path
+            ])
         #expect(result.exitCode == 0, "\(result.standardError)")
         let files = try FileManager.default.contentsOfDirectory(atPath: run.path)
         #expect(files.count == 1 && files[0].hasPrefix("events.out.tfevents."), "rank 0 alone writes: \(files)")

@@ -1,12 +1,19 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `--trace FILE`: the per-step timeline of every rank that Horovod's timeline users expect, as a Chrome trace.
 @Suite("Chrome traces of a run")
 struct TraceTests {
     struct Trace: Decodable {
-        struct Event: Decodable { var name: String; var cat: String?; var ph: String; var pid: Int; var ts: Double?; var dur: Double? }
+        struct Event: Decodable {
+            var name: String
+            var cat: String?
+            var ph: String
+            var pid: Int
+            var ts: Double?
+            var dur: Double?
+        }
         var traceEvents: [Event]
     }
 
@@ -32,8 +39,10 @@ struct TraceTests {
     func refusals() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("trace-bad")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let missing = try SwiftTrainRunner.run(["--no-progress", "--epochs", "1", "--builtin-samples", "200",
-                                                "--trace", directory.path + "/no/such/dir/trace.json"])
+        let missing = try SwiftTrainRunner.run([
+            "--no-progress", "--epochs", "1", "--builtin-samples", "200",
+            "--trace", directory.path + "/no/such/dir/trace.json"
+        ])
         #expect(missing.exitCode != 0)
         #expect(missing.standardError.contains("trace.json") && !missing.standardError.contains("Fatal error"), "\(missing.standardError)")
         let data = directory.appendingPathComponent("data.csv")
@@ -55,7 +64,8 @@ struct LearningRateSearchCLITests {
         for result in [try SwiftTrainRunner.run(arguments), try SwiftTrainRunner.mpirun(ranks: 2, arguments)] {
             #expect(result.exitCode == 0, "\(result.standardError)")
             let summary = try #require(try JSONSerialization.jsonObject(with: Data(result.lastOutputLine.utf8)) as? [String: Any])
-            let rates = try #require(summary["lr_find_rates"] as? [Double]), losses = try #require(summary["lr_find_losses"] as? [Double])
+            let rates = try #require(summary["lr_find_rates"] as? [Double])
+            let losses = try #require(summary["lr_find_losses"] as? [Double])
             #expect(rates.count == losses.count && rates.count >= 3 && rates.count <= 40)
             #expect(abs(rates[0] - 1e-4 * pow(1e5, 1.0 / 40)) < 1e-12)
             #expect(zip(rates, rates.dropFirst()).allSatisfy { $0 < $1 })

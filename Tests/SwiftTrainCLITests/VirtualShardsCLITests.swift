@@ -1,11 +1,13 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("--virtual-shards: the same final parameters for every world size", .serialized)
 struct VirtualShardsCLITests {
-    static let plain = ["--epochs", "2", "--no-progress", "--builtin-samples", "700", "--batch-size", "8", "--seed", "6",
-                        "--model", "mlp:32,16", "--scheduler", "warmup-cosine:6", "--clip-grad-norm", "2"]
+    static let plain = [
+        "--epochs", "2", "--no-progress", "--builtin-samples", "700", "--batch-size", "8", "--seed", "6",
+        "--model", "mlp:32,16", "--scheduler", "warmup-cosine:6", "--clip-grad-norm", "2"
+    ]
     static let common = plain + ["--virtual-shards", "8"]
 
     @Test("one process, --simulate-ranks 2/4/8, mpirun -n 2 and mpirun -n 4 end with the same parameters and test metrics")
@@ -29,7 +31,8 @@ struct VirtualShardsCLITests {
             #expect(try SwiftTrainRunner.number(cluster, "test_loss") == SwiftTrainRunner.number(single, "test_loss"))
         }
         // Without virtual shards the world size changes the numbers: the test above is not vacuous.
-        let one = try SwiftTrainRunner.run(Self.plain), two = try SwiftTrainRunner.run(Self.plain + ["--simulate-ranks", "2"])
+        let one = try SwiftTrainRunner.run(Self.plain)
+        let two = try SwiftTrainRunner.run(Self.plain + ["--simulate-ranks", "2"])
         #expect(try SwiftTrainRunner.string(one, "parameters_sha256") != SwiftTrainRunner.string(two, "parameters_sha256"))
     }
 
@@ -54,12 +57,16 @@ struct VirtualShardsCLITests {
         let csv = directory.appendingPathComponent("values.csv")
         var lines = ["a,b,c,y"]
         for row in 0..<500 {
-            let a = Double(row % 17) / 17, b = Double(row % 7) / 7, c = Double(row % 11) / 11
+            let a = Double(row % 17) / 17
+            let b = Double(row % 7) / 7
+            let c = Double(row % 11) / 11
             lines.append("\(a),\(b),\(c),\(3 * a - 2 * b + c * c + 0.5)")
         }
         try lines.joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
-        let arguments = ["--data", "csv:\(csv.path)", "--task", "regression", "--epochs", "3", "--batch-size", "4", "--virtual-shards", "4",
-                         "--no-progress", "--model", "mlp:16", "--lr", "0.02"]
+        let arguments = [
+            "--data", "csv:\(csv.path)", "--task", "regression", "--epochs", "3", "--batch-size", "4", "--virtual-shards", "4",
+            "--no-progress", "--model", "mlp:16", "--lr", "0.02"
+        ]
         let single = try SwiftTrainRunner.run(arguments)
         #expect(single.exitCode == 0, "\(single.standardError.suffix(1500))")
         let simulated = try SwiftTrainRunner.run(arguments + ["--simulate-ranks", "4"])
@@ -105,8 +112,9 @@ struct VirtualShardsCLITests {
         plain[plain.firstIndex(of: "--epochs")! + 1] = "3"
         let resumed = try SwiftTrainRunner.mpirun(ranks: 2, plain + ["--overlap", "--checkpoint-dir", directory.path, "--resume", "auto"])
         #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
-        #expect(resumed.standardError.contains("the checkpoint was written with --virtual-shards 8 and this run uses no virtual shards"),
-                "\(resumed.standardError.suffix(1500))")
+        #expect(
+            resumed.standardError.contains("the checkpoint was written with --virtual-shards 8 and this run uses no virtual shards"),
+            "\(resumed.standardError.suffix(1500))")
         #expect(try SwiftTrainRunner.number(resumed, "epoch") == 3)
     }
 

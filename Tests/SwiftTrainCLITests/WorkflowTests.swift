@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// What a researcher reaches for first: config files, evaluation inside an epoch, best checkpoints, early stopping,
 /// clipping, time limits, prediction.
@@ -12,7 +12,8 @@ struct WorkflowTests {
     func configurationFiles() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("config")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let yaml = directory.appendingPathComponent("run.yaml"), json = directory.appendingPathComponent("run.json")
+        let yaml = directory.appendingPathComponent("run.yaml")
+        let json = directory.appendingPathComponent("run.json")
         try "epochs: 3\nlr: 0.02\nmodel: \"mlp:16\"\nprogress: false\nbuiltin-samples: 300\n".write(to: yaml, atomically: true, encoding: .utf8)
         try #"{"epochs": 2, "batch-size": 16, "builtin-samples": 300}"#.write(to: json, atomically: true, encoding: .utf8)
         let printed = try SwiftTrainRunner.run(["--config", yaml.path, "--epochs", "1", "--print-config"])
@@ -48,17 +49,20 @@ struct WorkflowTests {
             ("epochs: 3\nepochs: 4\n", "line 2: 'epochs' is given twice"),
             ("? [a, b]\n: 1\n", "complex key"), ("a: &x 1\nb: *x\n", "anchor"),
             (String(repeating: "{", count: 10_000), "nested mapping"),
-            ("data:\n" + (1..<4_000).map { String(repeating: " ", count: $0) + "a:\n" }.joined(), "at most 65536 bytes"),
+            ("data:\n" + (1..<4_000).map { String(repeating: " ", count: $0) + "a:\n" }.joined(), "at most 65536 bytes")
         ]
         for (text, expected) in refused {
             try text.write(to: file, atomically: true, encoding: .utf8)
             let result = try SwiftTrainRunner.run(["--config", file.path, "--print-config"], timeout: 30)
-            #expect(result.exitCode == 2 && result.standardError.contains(expected) && result.standardError.contains(file.path),
-                    "\(text.prefix(40)): exit \(result.exitCode), \(result.standardError)")
+            #expect(
+                result.exitCode == 2 && result.standardError.contains(expected) && result.standardError.contains(file.path),
+                "\(text.prefix(40)): exit \(result.exitCode), \(result.standardError)")
             #expect(result.standardError.split(separator: "\n").count == 1)
         }
-        let printed = try SwiftTrainRunner.run(["--print-config", "--label-column", "no", "--checkpoint-dir", "1e3",
-                                                "--seed", "18446744073709551615", "--virtual-shards", "4", "--no-overlap"])
+        let printed = try SwiftTrainRunner.run([
+            "--print-config", "--label-column", "no", "--checkpoint-dir", "1e3",
+            "--seed", "18446744073709551615", "--virtual-shards", "4", "--no-overlap"
+        ])
         #expect(printed.exitCode == 0, "\(printed.standardError)")
         try printed.standardOutput.write(to: file, atomically: true, encoding: .utf8)
         let reread = try SwiftTrainRunner.run(["--config", file.path, "--print-config"])
@@ -72,8 +76,11 @@ struct WorkflowTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("best")
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = directory.appendingPathComponent("run.jsonl").path
-        let result = try SwiftTrainRunner.run(Self.small + ["--epochs", "3", "--eval-every", "5", "--save-best", "accuracy",
-                                                            "--keep", "2", "--checkpoint-dir", directory.path, "--log", log])
+        let result = try SwiftTrainRunner.run(
+            Self.small + [
+                "--epochs", "3", "--eval-every", "5", "--save-best", "accuracy",
+                "--keep", "2", "--checkpoint-dir", directory.path, "--log", log
+            ])
         #expect(result.exitCode == 0, "\(result.standardError.suffix(500))")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("best_checkpoint_accuracy=") }
         #expect(files.count == 2, "\(files)")
@@ -102,8 +109,11 @@ struct WorkflowTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let digits = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv")
         try FileManager.default.copyItem(at: digits, to: directory.appendingPathComponent("digits.csv"))
-        let trained = try SwiftTrainRunner.run(["--data", "csv:digits.csv", "--label-column", "label", "--epochs", "2",
-                                                "--no-progress", "--checkpoint-dir", "ck"], in: directory)
+        let trained = try SwiftTrainRunner.run(
+            [
+                "--data", "csv:digits.csv", "--label-column", "label", "--epochs", "2",
+                "--no-progress", "--checkpoint-dir", "ck"
+            ], in: directory)
         #expect(trained.exitCode == 0, "\(trained.standardError)")
         let checkpoint = try #require(try trained.summary()["checkpoint"] as? String)
         let absolute = checkpoint.hasPrefix("/") ? checkpoint : directory.appendingPathComponent(checkpoint).path
@@ -117,8 +127,10 @@ struct WorkflowTests {
         let renamed = directory.appendingPathComponent("renamed.csv")
         let original = try String(contentsOf: digits, encoding: .utf8)
         try original.replacingOccurrences(of: ",label\n", with: ",digit\n").write(to: renamed, atomically: true, encoding: .utf8)
-        let other = try SwiftTrainRunner.run(["evaluate", "--checkpoint", absolute, "--data", "csv:\(renamed.path)",
-                                              "--label-column", "digit"])
+        let other = try SwiftTrainRunner.run([
+            "evaluate", "--checkpoint", absolute, "--data", "csv:\(renamed.path)",
+            "--label-column", "digit"
+        ])
         #expect(other.exitCode == 0, "\(other.standardError)")
         #expect(try SwiftTrainRunner.number(other, "test_accuracy") > 0.9)
     }
@@ -134,7 +146,8 @@ struct WorkflowTests {
             #expect(result.exitCode == 0, "\(result.standardError)")
             logs.append(log)
         }
-        let png = directory.appendingPathComponent("runs.png"), svg = directory.appendingPathComponent("runs.svg")
+        let png = directory.appendingPathComponent("runs.png")
+        let svg = directory.appendingPathComponent("runs.svg")
         let drawn = try SwiftTrainRunner.run(["report"] + logs + ["--output", png.path])
         #expect(drawn.exitCode == 0, "\(drawn.standardError)")
         #expect(try Data(contentsOf: png).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a PNG file")
@@ -148,10 +161,13 @@ struct WorkflowTests {
         let directory = try ProcessRunner.makeTemporaryDirectory("predict")
         defer { try? FileManager.default.removeItem(at: directory) }
         let digits = ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv").path
-        let trained = try SwiftTrainRunner.run(["--data", "csv:\(digits)", "--label-column", "label", "--epochs", "3",
-                                                "--no-progress", "--checkpoint-dir", directory.path])
+        let trained = try SwiftTrainRunner.run([
+            "--data", "csv:\(digits)", "--label-column", "label", "--epochs", "3",
+            "--no-progress", "--checkpoint-dir", directory.path
+        ])
         let checkpoint = try #require(try trained.summary()["checkpoint"] as? String)
-        let single = directory.appendingPathComponent("single.csv"), parallel = directory.appendingPathComponent("parallel.csv")
+        let single = directory.appendingPathComponent("single.csv")
+        let parallel = directory.appendingPathComponent("parallel.csv")
         let arguments = ["predict", "--checkpoint", checkpoint, "--data", "csv:\(digits)", "--label-column", "label", "--output"]
         let first = try SwiftTrainRunner.run(arguments + [single.path])
         #expect(first.exitCode == 0, "\(first.standardError)")
@@ -165,7 +181,8 @@ struct WorkflowTests {
         let other = try String(contentsOf: parallel, encoding: .utf8).split(separator: "\n")
         #expect(other.count == rows.count)
         for (mine, theirs) in zip(rows.dropFirst(), other.dropFirst()) {
-            let a = mine.split(separator: ","), b = theirs.split(separator: ",")
+            let a = mine.split(separator: ",")
+            let b = theirs.split(separator: ",")
             #expect(a[0] == b[0], "the same class in input order")
             #expect(zip(a.dropFirst(), b.dropFirst()).allSatisfy { abs(Double($0)! - Double($1)!) < 1e-4 })
         }
@@ -177,14 +194,16 @@ struct WorkflowTests {
 struct TerminalProgressTests {
     static var hasScript: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/script") }
 
-    @Test("under mpirun on a terminal rank 0 still draws a bar, with the whole run's ETA",
-          .enabled(if: hasScript, "skipped: util-linux's script is not installed"))
+    @Test(
+        "under mpirun on a terminal rank 0 still draws a bar, with the whole run's ETA",
+        .enabled(if: hasScript, "skipped: util-linux's script is not installed"))
     func barUnderMPI() throws {
         let binary = try ProcessRunner.executable("swift-train")
         let command = (["mpirun"] + ProcessRunner.mpirunArguments(ranks: 2) + [binary, "--epochs", "2", "--builtin-samples", "400"])
             .joined(separator: " ")
-        let result = try ProcessRunner.run("/usr/bin/script", ["-qec", command, "/dev/null"],
-                                           environment: ProcessRunner.mpiEnvironment, timeout: 120)
+        let result = try ProcessRunner.run(
+            "/usr/bin/script", ["-qec", command, "/dev/null"],
+            environment: ProcessRunner.mpiEnvironment, timeout: 120)
         #expect(result.exitCode == 0, "\(result.standardOutput.suffix(500))")
         #expect(result.standardOutput.contains("\r") && result.standardOutput.contains("|#"), "a bar redrawn in place")
         #expect(result.standardOutput.contains(", run "), "the whole run's ETA")

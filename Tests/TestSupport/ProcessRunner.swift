@@ -111,8 +111,10 @@ public enum ProcessRunner {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         currentDirectory: URL? = nil, timeout: TimeInterval = 300
     ) throws -> RunningProcess {
-        RunningProcess(capture: try CapturingChild([executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-                                                   currentDirectory: currentDirectory?.path, timeout: timeout))
+        RunningProcess(
+            capture: try CapturingChild(
+                [executable] + arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                currentDirectory: currentDirectory?.path, timeout: timeout))
     }
 
     /// Runs a built product under `mpirun` with `ranks` local ranks.

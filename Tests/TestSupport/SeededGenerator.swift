@@ -21,7 +21,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     /// A standard normal Double (Box-Muller).
     public mutating func nextGaussian() -> Double {
-        let u = max(nextUniform(), 1e-12), v = nextUniform()
+        let u = max(nextUniform(), 1e-12)
+        let v = nextUniform()
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 }

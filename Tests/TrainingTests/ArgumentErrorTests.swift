@@ -29,8 +29,10 @@ struct ArgumentErrorTests {
 
     @Test("layers made with impossible sizes fail the model's construction with a LayerError naming them")
     func layers() {
-        for layers in [[Linear(inputs: 4, outputs: 0)], [Dropout(probability: 1)], [Dropout(probability: -0.5)],
-                       [Conv2D(inputChannels: 1, outputChannels: 2, kernel: 0)] as [any Layer]] {
+        for layers in [
+            [Linear(inputs: 4, outputs: 0)], [Dropout(probability: 1)], [Dropout(probability: -0.5)],
+            [Conv2D(inputChannels: 1, outputChannels: 2, kernel: 0)] as [any Layer]
+        ] {
             let shape = layers.first is Conv2D ? [1, 4, 4] : [4]
             #expect(throws: LayerError.self) { try Sequential(layers, inputShape: shape, seed: 0) }
         }

@@ -1,8 +1,9 @@
 import ChildProcesses
 import EngineCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import Training
 
 /// A stateful object whose state is a counter and a tensor.
@@ -28,9 +29,11 @@ struct CheckpointHandlerTests {
     func retention() throws {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
-        let model = Counter(0), optimizer = Counter(0)
-        let checkpoint = Checkpoint(toSave: ["model": model, "optimizer": optimizer],
-                                    saver: try DiskSaver(directory: url), numberSaved: 2)
+        let model = Counter(0)
+        let optimizer = Counter(0)
+        let checkpoint = Checkpoint(
+            toSave: ["model": model, "optimizer": optimizer],
+            saver: try DiskSaver(directory: url), numberSaved: 2)
         for iteration in [10, 20, 30, 40, 50] {
             model.value = iteration
             try checkpoint.save(iteration: iteration, epoch: 1)
@@ -47,9 +50,10 @@ struct CheckpointHandlerTests {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
         var score = 0.0
-        let checkpoint = Checkpoint(toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), filenamePrefix: "best",
-                                    numberSaved: 2, scoreFunction: { score }, scoreName: "accuracy",
-                                    globalStepTransform: { _, epoch in epoch })
+        let checkpoint = Checkpoint(
+            toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), filenamePrefix: "best",
+            numberSaved: 2, scoreFunction: { score }, scoreName: "accuracy",
+            globalStepTransform: { _, epoch in epoch })
         for (epoch, value) in [0.5, 0.9, 0.7, 0.95, 0.6].enumerated() {
             score = value
             try checkpoint.save(iteration: epoch * 10, epoch: epoch + 1)
@@ -63,14 +67,18 @@ struct CheckpointHandlerTests {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
         let saver = try DiskSaver(directory: url)
-        #expect(try Checkpoint(toSave: ["model": Counter(1)], saver: saver).filename(score: nil, step: nil, iteration: 5000)
-            == "model_5000.safetensors")
-        #expect(try Checkpoint(toSave: ["a": Counter(1), "b": Counter(2)], saver: saver, filenamePrefix: "run")
-            .filename(score: 0.12345, step: nil, iteration: 7) == "run_checkpoint_0.1235.safetensors")
-        #expect(try Checkpoint(toSave: ["a": Counter(1)], saver: saver).filename(score: 3, step: 9, iteration: 7)
-            == "a_9_3.0000.safetensors", "a floating score that is a whole number keeps its 4 decimals, as Ignite's")
-        let patterned = Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePrefix: "run", scoreFunction: { 0.5 },
-                                   scoreName: "acc", filenamePattern: "{filename_prefix}-{name}-e{global_step}-{score_name}{score}.{ext}")
+        #expect(
+            try Checkpoint(toSave: ["model": Counter(1)], saver: saver).filename(score: nil, step: nil, iteration: 5000)
+                == "model_5000.safetensors")
+        #expect(
+            try Checkpoint(toSave: ["a": Counter(1), "b": Counter(2)], saver: saver, filenamePrefix: "run")
+                .filename(score: 0.12345, step: nil, iteration: 7) == "run_checkpoint_0.1235.safetensors")
+        #expect(
+            try Checkpoint(toSave: ["a": Counter(1)], saver: saver).filename(score: 3, step: 9, iteration: 7)
+                == "a_9_3.0000.safetensors", "a floating score that is a whole number keeps its 4 decimals, as Ignite's")
+        let patterned = Checkpoint(
+            toSave: ["m": Counter(1)], saver: saver, filenamePrefix: "run", scoreFunction: { 0.5 },
+            scoreName: "acc", filenamePattern: "{filename_prefix}-{name}-e{global_step}-{score_name}{score}.{ext}")
         #expect(try patterned.filename(score: 0.5, step: 4, iteration: 40) == "run-m-e4-acc0.5000.safetensors")
     }
 
@@ -80,13 +88,18 @@ struct CheckpointHandlerTests {
         defer { try? FileManager.default.removeItem(at: url) }
         let saver = try DiskSaver(directory: url)
         let pattern = "{filename_prefix}|{name}|{global_step}|{score_name}|{score}.{ext}"
-        #expect(try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: pattern)
-            .filename(score: nil, step: nil, iteration: 12) == "|m|12|None|None.safetensors")
-        #expect(try Checkpoint(toSave: ["m": Counter(1)], saver: saver, scoreFunction: { 2 }, filenamePattern: pattern)
-            .filename(score: 2, step: nil, iteration: 12) == "|m|None|None|2.0000.safetensors")
-        #expect(try Checkpoint(toSave: ["m": Counter(1)], saver: saver, scoreFunction: { 2 }, scoreName: "acc",
-                               filenamePattern: pattern).filename(score: 2, step: 3, iteration: 12)
-            == "|m|3|acc|2.0000.safetensors")
+        #expect(
+            try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: pattern)
+                .filename(score: nil, step: nil, iteration: 12) == "|m|12|None|None.safetensors")
+        #expect(
+            try Checkpoint(toSave: ["m": Counter(1)], saver: saver, scoreFunction: { 2 }, filenamePattern: pattern)
+                .filename(score: 2, step: nil, iteration: 12) == "|m|None|None|2.0000.safetensors")
+        #expect(
+            try Checkpoint(
+                toSave: ["m": Counter(1)], saver: saver, scoreFunction: { 2 }, scoreName: "acc",
+                filenamePattern: pattern
+            ).filename(score: 2, step: 3, iteration: 12)
+                == "|m|3|acc|2.0000.safetensors")
         #expect(throws: CheckpointError.unknownPlaceholder("epoch")) {
             try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: "{name}_{epoch}.{ext}")
                 .filename(score: nil, step: nil, iteration: 1)
@@ -119,13 +132,18 @@ struct CheckpointHandlerTests {
         let swiftTrain = try ProcessRunner.executable("swift-train")
         // A big model so that writing takes a while; kill the process as soon as a temporary file appears.
         let process = try ChildProcess(
-            [swiftTrain, "--model", "mlp:2048,2048", "--epochs", "3", "--no-progress", "--builtin-samples", "400",
-             "--checkpoint-dir", url.path, "--checkpoint-every", "1", "--keep", "100"],
+            [
+                swiftTrain, "--model", "mlp:2048,2048", "--epochs", "3", "--no-progress", "--builtin-samples", "400",
+                "--checkpoint-dir", url.path, "--checkpoint-every", "1", "--keep", "100"
+            ],
             standardOutput: .null, standardError: .null)
         let deadline = Date().addingTimeInterval(60)
         var sawTemporary = false
         while Date() < deadline, process.isRunning {
-            if files(url).contains(where: { $0.contains(".tmp-") }) { sawTemporary = true; break }
+            if files(url).contains(where: { $0.contains(".tmp-") }) {
+                sawTemporary = true
+                break
+            }
             usleep(100)
         }
         process.signal(SIGKILL)
@@ -142,8 +160,9 @@ struct CheckpointHandlerTests {
     func latestValid() throws {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(toSave: ["trainer": Engine<Int, Int> { _, b in b }, "model": Counter(3)],
-                                    saver: try DiskSaver(directory: url), numberSaved: nil)
+        let checkpoint = Checkpoint(
+            toSave: ["trainer": Engine<Int, Int> { _, b in b }, "model": Counter(3)],
+            saver: try DiskSaver(directory: url), numberSaved: nil)
         for iteration in [3, 6, 9] {
             let engine = checkpoint.toSave["trainer"] as! Engine<Int, Int>
             try engine.loadStateDict(["epoch_length": .int(3), "iteration": .int(iteration), "max_epochs": .int(5)])
@@ -163,8 +182,9 @@ struct CheckpointHandlerTests {
     func nonWriter() throws {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url, isWriter: false),
-                                    numberSaved: 1, isWriter: false)
+        let checkpoint = Checkpoint(
+            toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url, isWriter: false),
+            numberSaved: 1, isWriter: false)
         try checkpoint.save(iteration: 1, epoch: 1)
         try checkpoint.save(iteration: 2, epoch: 1)
         #expect(files(url).isEmpty)
@@ -211,8 +231,9 @@ struct CheckpointParityTests {
         let url = try ProcessRunner.makeTemporaryDirectory("checkpoint-self")
         defer { try? FileManager.default.removeItem(at: url) }
         let engine = Engine<Int, Int> { _, batch in batch }
-        let checkpoint = Checkpoint(toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 2,
-                                    includeSelf: true)
+        let checkpoint = Checkpoint(
+            toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 2,
+            includeSelf: true)
         try checkpoint.attach(to: engine, event: .iterationCompleted(every: 2))
         var fired = 0
         try engine.on(.savedCheckpoint) { _ in fired += 1 }
@@ -228,8 +249,10 @@ struct CheckpointParityTests {
         checkpoint.reset()
         #expect(checkpoint.saved.isEmpty)
         #expect(throws: CheckpointError.self) {
-            try Checkpoint(toSave: ["checkpointer": Counter(1)], saver: try DiskSaver(directory: url, requireEmpty: false),
-                           includeSelf: true).save(iteration: 1, epoch: 0)
+            try Checkpoint(
+                toSave: ["checkpointer": Counter(1)], saver: try DiskSaver(directory: url, requireEmpty: false),
+                includeSelf: true
+            ).save(iteration: 1, epoch: 0)
         }
     }
 
@@ -237,8 +260,9 @@ struct CheckpointParityTests {
     func notWriter() throws {
         let url = try ProcessRunner.makeTemporaryDirectory("checkpoint-rank")
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 1,
-                                    isWriter: false)
+        let checkpoint = Checkpoint(
+            toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 1,
+            isWriter: false)
         try checkpoint.save(iteration: 3, epoch: 0)
         #expect(checkpoint.saved.map(\.filename) == ["model_3.safetensors"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: url.path).isEmpty)

@@ -38,9 +38,12 @@ struct ConfigurationDocumentTests {
         #expect(try entries("{\"epochs\": 2,\r\n \"lr\": 0.5}\r\n").map(\.text) == ["2", "0.5"])
     }
 
-    @Test("nesting, lists, anchors, aliases, merge keys, tags, complex keys and block scalars are refused at once",
-          arguments: ["a:\n  b: 1\n", "a: [1, 2]\n", "- 1\n", "? [a, b]\n: 1\n", "a: &x 1\n", "a: *x\n", "<<: *x\n",
-                      "a: !!str 1\n", "a: |\n  text\n", "{a: {b: 1}}", "{a: [1]}", "a: b: c\n"])
+    @Test(
+        "nesting, lists, anchors, aliases, merge keys, tags, complex keys and block scalars are refused at once",
+        arguments: [
+            "a:\n  b: 1\n", "a: [1, 2]\n", "- 1\n", "? [a, b]\n: 1\n", "a: &x 1\n", "a: *x\n", "<<: *x\n",
+            "a: !!str 1\n", "a: |\n  text\n", "{a: {b: 1}}", "{a: [1]}", "a: b: c\n"
+        ])
     func structuresRefused(text: String) {
         #expect(refusal(text) != nil, "accepted: \(text)")
     }

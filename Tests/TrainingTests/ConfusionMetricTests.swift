@@ -7,16 +7,30 @@ import Training
 /// (scikit-learn's definitions) for the same data.
 @Suite("Confusion-matrix and ranking metrics")
 struct ConfusionMetricTests {
-    static let labels: [Int32] = [2, 0, 0, 0, 0, 2, 2, 1, 0, 0, 0, 1, 1, 1, 0, 0, 2, 2, 0, 0, 1, 1, 2, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2, 0]
-    static let scores: [Float] = [0.02426, 1.545821, 1.545106, 0.494771, -0.182839, 0.540525, 2.935088, -0.26962, -0.243559, 2.002314, -0.88646, -0.29172, 1.882539, 0.58035, 0.091517, 0.670104, -2.828162, 2.021307, -0.959645, -1.66862, 1.276446, 0.700545, 0.555233, -1.076406, 1.026125, -0.052747, 1.405598, 1.747408, 0.193816, 1.111633, 0.794477, -0.9259, 0.584058, 0.582538, 0.785171, -0.782809, 0.229154, -1.493894, 0.690125, 0.491368, -0.638857, 0.061354, 0.0359, 0.757221, -2.034167, 0.085505, 0.70958, 1.156401, -2.158005, -0.49804, 1.32802, -0.609216, 1.59064, -0.191227, 1.354532, -1.048406, 1.405963, 0.978349, -0.372251, -1.718185, 1.681826, 1.752779, 0.753564, 1.137881, 1.349227, -0.639247, -0.800241, -0.8002, 2.370072, -1.460381, 0.40363, -0.321244, 0.224619, 1.575349, -1.249097, -1.730013, 0.995586, 1.213564, 0.757058, 1.215651, -0.317156, 0.293234, 0.756665, 0.817207, 0.205553, 0.13424, -0.11078, 0.543359, 0.224639, 3.550035, 1.498655, 1.496737, -1.039504, -0.340317, -0.608611, 1.532722, -2.279026, 1.174499, 2.066983, -0.302071, -0.978549, -0.801172, 1.043296, 0.640971, 2.047886, -0.197445, 1.767503, 0.155418, 1.759926, 1.742158, 1.36855, -1.077675, -0.192241, 0.186228, 1.504947, 0.65764, 0.694856, 0.547532, 0.484665, -0.701496]
+    static let labels: [Int32] = [
+        2, 0, 0, 0, 0, 2, 2, 1, 0, 0, 0, 1, 1, 1, 0, 0, 2, 2, 0, 0, 1, 1, 2, 1, 1, 1, 1, 1, 0, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2, 0
+    ]
+    static let scores: [Float] = [
+        0.02426, 1.545821, 1.545106, 0.494771, -0.182839, 0.540525, 2.935088, -0.26962, -0.243559, 2.002314, -0.88646, -0.29172, 1.882539, 0.58035,
+        0.091517, 0.670104, -2.828162, 2.021307, -0.959645, -1.66862, 1.276446, 0.700545, 0.555233, -1.076406, 1.026125, -0.052747, 1.405598,
+        1.747408, 0.193816, 1.111633, 0.794477, -0.9259, 0.584058, 0.582538, 0.785171, -0.782809, 0.229154, -1.493894, 0.690125, 0.491368, -0.638857,
+        0.061354, 0.0359, 0.757221, -2.034167, 0.085505, 0.70958, 1.156401, -2.158005, -0.49804, 1.32802, -0.609216, 1.59064, -0.191227, 1.354532,
+        -1.048406, 1.405963, 0.978349, -0.372251, -1.718185, 1.681826, 1.752779, 0.753564, 1.137881, 1.349227, -0.639247, -0.800241, -0.8002,
+        2.370072, -1.460381, 0.40363, -0.321244, 0.224619, 1.575349, -1.249097, -1.730013, 0.995586, 1.213564, 0.757058, 1.215651, -0.317156,
+        0.293234, 0.756665, 0.817207, 0.205553, 0.13424, -0.11078, 0.543359, 0.224639, 3.550035, 1.498655, 1.496737, -1.039504, -0.340317, -0.608611,
+        1.532722, -2.279026, 1.174499, 2.066983, -0.302071, -0.978549, -0.801172, 1.043296, 0.640971, 2.047886, -0.197445, 1.767503, 0.155418,
+        1.759926, 1.742158, 1.36855, -1.077675, -0.192241, 0.186228, 1.504947, 0.65764, 0.694856, 0.547532, 0.484665, -0.701496
+    ]
 
     /// `metric` updated with the 40 rows in batches of 7, on one process and split over three simulated ranks.
     func computed(_ make: @escaping @Sendable ((any Communicator)?) throws -> any Metric<ClassificationBatch>) throws -> [Double] {
         @Sendable func feed(_ metric: any Metric<ClassificationBatch>, rows: [Int]) throws {
             for start in stride(from: 0, to: rows.count, by: 7) {
                 let chunk = Array(rows[start..<min(rows.count, start + 7)])
-                try metric.update(ClassificationBatch(scores: chunk.flatMap { Self.scores[($0 * 3)..<($0 * 3 + 3)] },
-                                                      labels: chunk.map { Self.labels[$0] }, count: chunk.count, classes: 3))
+                try metric.update(
+                    ClassificationBatch(
+                        scores: chunk.flatMap { Self.scores[($0 * 3)..<($0 * 3 + 3)] },
+                        labels: chunk.map { Self.labels[$0] }, count: chunk.count, classes: 3))
             }
         }
         let single = try make(nil)
@@ -78,7 +92,8 @@ struct MetricExpressionTests {
     @Test("F1 written as (P · R · 2) / (P + R) equals the F1 metric; each metric is updated and computed once")
     func f1FromPrecisionAndRecall() throws {
         let engine = Engine<ClassificationBatch, ClassificationBatch> { _, batch in batch }
-        let precision = try PrecisionRecall(.precision, classes: 3), recall = try PrecisionRecall(.recall, classes: 3)
+        let precision = try PrecisionRecall(.precision, classes: 3)
+        let recall = try PrecisionRecall(.recall, classes: 3)
         let f1 = try PrecisionRecall(.f1, classes: 3)
         let p = MetricExpression<ClassificationBatch, ClassificationBatch>(precision) { $0 }
         let r = MetricExpression<ClassificationBatch, ClassificationBatch>(recall) { $0 }
@@ -88,11 +103,13 @@ struct MetricExpressionTests {
         try f1.attach(to: engine, name: "f1", outputTransform: { $0 })
         let batches = stride(from: 0, to: 40, by: 8).map { start in
             let rows = Array(start..<min(40, start + 8))
-            return ClassificationBatch(scores: rows.flatMap { ConfusionMetricTests.scores[($0 * 3)..<($0 * 3 + 3)] },
-                                       labels: rows.map { ConfusionMetricTests.labels[$0] }, count: rows.count, classes: 3)
+            return ClassificationBatch(
+                scores: rows.flatMap { ConfusionMetricTests.scores[($0 * 3)..<($0 * 3 + 3)] },
+                labels: rows.map { ConfusionMetricTests.labels[$0] }, count: rows.count, classes: 3)
         }
         try engine.run(batches, maxEpochs: 2)
-        let pValue = try precision.compute(), rValue = try recall.compute()
+        let pValue = try precision.compute()
+        let rValue = try recall.compute()
         #expect(engine.state.metrics["harmonic"] == pValue * rValue * 2 / (pValue + rValue))
         #expect(engine.state.metrics["gap"] == abs(pValue - rValue))
         // One epoch's counts: reset once per epoch, updated once per iteration, although read four times.
@@ -102,14 +119,22 @@ struct MetricExpressionTests {
 
 @Suite("Vector and distribution metrics")
 struct VectorMetricTests {
-    static let predicted: [Float] = [1.8423, 0.5189, -1.7119, -1.7014, 2.0194, -0.2686, -0.1307, -1.4374, 2.6146, -0.434, 0.3523, -0.0646, 0.7686, 0.9233, -0.5583, 0.7796, 0.7448, 0.0317, -1.1724, -1.5069, -0.1481, 0.3715, 0.2273, -0.0647]
-    static let targets: [Float] = [0.8183, -0.6633, 0.2653, -1.566, -1.6407, -0.0197, 0.2278, -0.3985, -0.5181, 1.5633, 1.2358, 1.4962, 0.4731, 0.607, -0.8779, -0.7426, 0.2832, -1.4981, -0.3091, -0.6041, -1.9672, -0.1368, 1.8703, 0.1505]
+    static let predicted: [Float] = [
+        1.8423, 0.5189, -1.7119, -1.7014, 2.0194, -0.2686, -0.1307, -1.4374, 2.6146, -0.434, 0.3523, -0.0646, 0.7686, 0.9233, -0.5583, 0.7796, 0.7448,
+        0.0317, -1.1724, -1.5069, -0.1481, 0.3715, 0.2273, -0.0647
+    ]
+    static let targets: [Float] = [
+        0.8183, -0.6633, 0.2653, -1.566, -1.6407, -0.0197, 0.2278, -0.3985, -0.5181, 1.5633, 1.2358, 1.4962, 0.4731, 0.607, -0.8779, -0.7426, 0.2832,
+        -1.4981, -0.3091, -0.6041, -1.9672, -0.1368, 1.8703, 0.1505
+    ]
 
     /// Six examples of four values, fed three examples at a time.
     func feed<M: Metric>(_ metric: M) throws -> Double where M.Input == RegressionBatch {
         for start in [0, 12] {
-            try metric.update(RegressionBatch(predictions: Array(Self.predicted[start..<(start + 12)]),
-                                              targets: Array(Self.targets[start..<(start + 12)]), examples: 3))
+            try metric.update(
+                RegressionBatch(
+                    predictions: Array(Self.predicted[start..<(start + 12)]),
+                    targets: Array(Self.targets[start..<(start + 12)]), examples: 3))
         }
         return try metric.compute()
     }
@@ -141,7 +166,8 @@ struct EpochMetricTests {
             let errors = zip(values, targets).map { Double(abs($0 - $1)) }.sorted()
             return errors.count % 2 == 1 ? errors[errors.count / 2] : (errors[errors.count / 2 - 1] + errors[errors.count / 2]) / 2
         }
-        let predictions: [Float] = [1, 5, 2, 8, 3, 9, 4], targets: [Float] = [0, 0, 0, 0, 0, 0, 0]
+        let predictions: [Float] = [1, 5, 2, 8, 3, 9, 4]
+        let targets: [Float] = [0, 0, 0, 0, 0, 0, 0]
         let single = EpochMetric(median)
         try single.update(RegressionBatch(predictions: predictions, targets: targets))
         let split = try SimulatedWorld(size: 3).run { world -> Double in

@@ -1,7 +1,7 @@
-import NeuralNet
 import Foundation
-import Testing
+import NeuralNet
 import TestSupport
+import Testing
 import Training
 
 @Suite("Data sets: CSV, IDX, the built-in glyphs, splits and statistics")
@@ -15,8 +15,9 @@ struct DatasetTests {
 
     @Test("digits.csv loads: 1797 rows, 64 features, 10 classes, the first row as in the file")
     func digits() throws {
-        let data = try CSVDataset.load(path: ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv").path,
-                                       labelColumn: .named("label"))
+        let data = try CSVDataset.load(
+            path: ProcessRunner.sharedDirectory.appendingPathComponent("data/digits.csv").path,
+            labelColumn: .named("label"))
         #expect(data.count == 1797 && data.featureCount == 64 && data.classCount == 10)
         #expect(Array(data.features[0..<8]) == [0, 0, 5, 13, 9, 1, 0, 0])
         #expect(data.labels[0] == 0 && data.labels[1] == 1)
@@ -42,15 +43,17 @@ struct DatasetTests {
         var testDescription: String { message }
     }
 
-    @Test("bad CSV files are refused with the file, line and column", arguments: [
-        Bad(text: "a,b,l\n1,2,x\n3,oops,y\n", label: .last, message: "line 3, column 2: 'oops' is not a finite number"),
-        Bad(text: "a,b,l\n1,inf,x\n", label: .last, message: "line 2, column 2: 'inf'"),
-        Bad(text: "a,b,l\n1,nan,x\n", label: .last, message: "line 2, column 2: 'nan'"),
-        Bad(text: "a,b,l\n1,2,x\n3,y\n", label: .last, message: "line 3 has 2 fields, expected 3"),
-        Bad(text: "\n\n", label: .last, message: "empty file"),
-        Bad(text: "a,b,l\n", label: .last, message: "empty file"),
-        Bad(text: "a,b,l\n1,2,3\n", label: .named("target"), message: "no column named 'target'"),
-    ])
+    @Test(
+        "bad CSV files are refused with the file, line and column",
+        arguments: [
+            Bad(text: "a,b,l\n1,2,x\n3,oops,y\n", label: .last, message: "line 3, column 2: 'oops' is not a finite number"),
+            Bad(text: "a,b,l\n1,inf,x\n", label: .last, message: "line 2, column 2: 'inf'"),
+            Bad(text: "a,b,l\n1,nan,x\n", label: .last, message: "line 2, column 2: 'nan'"),
+            Bad(text: "a,b,l\n1,2,x\n3,y\n", label: .last, message: "line 3 has 2 fields, expected 3"),
+            Bad(text: "\n\n", label: .last, message: "empty file"),
+            Bad(text: "a,b,l\n", label: .last, message: "empty file"),
+            Bad(text: "a,b,l\n1,2,3\n", label: .named("target"), message: "no column named 'target'")
+        ])
     func badCSV(_ bad: Bad) throws {
         let (directory, file) = try write(bad.text)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -98,14 +101,17 @@ struct DatasetTests {
 
     @Test("the built-in glyphs are deterministic per seed, learnable and not trivial")
     func glyphs() throws {
-        var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 1), c = SeededGenerator(seed: 2)
+        var a = SeededGenerator(seed: 1)
+        var b = SeededGenerator(seed: 1)
+        var c = SeededGenerator(seed: 2)
         let first = GlyphDataset.generate(count: 400, using: &a)
         #expect(first == GlyphDataset.generate(count: 400, using: &b))
         #expect(first != GlyphDataset.generate(count: 400, using: &c))
         #expect(first.sampleShape == [1, 16, 16] && first.classCount == 10)
         #expect(first.features.allSatisfy { $0 >= 0 && $0 <= 1 })
         // Nearest class centroid, fitted on the first half, scored on the second.
-        var centroids = [[Float]](repeating: [Float](repeating: 0, count: 256), count: 10), counts = [Float](repeating: 0, count: 10)
+        var centroids = [[Float]](repeating: [Float](repeating: 0, count: 256), count: 10)
+        var counts = [Float](repeating: 0, count: 10)
         for row in 0..<200 {
             let label = Int(first.labels[row])
             counts[label] += 1
@@ -114,7 +120,9 @@ struct DatasetTests {
         var correct = 0
         for row in 200..<400 {
             let sample = first.features[(row * 256)..<((row + 1) * 256)]
-            let distances = (0..<10).map { label in zip(sample, centroids[label]).reduce(Float(0)) { $0 + ($1.0 - $1.1 / counts[label]) * ($1.0 - $1.1 / counts[label]) } }
+            let distances = (0..<10).map { label in
+                zip(sample, centroids[label]).reduce(Float(0)) { $0 + ($1.0 - $1.1 / counts[label]) * ($1.0 - $1.1 / counts[label]) }
+            }
             if distances.indices.min(by: { distances[$0] < distances[$1] }) == Int(first.labels[row]) { correct += 1 }
         }
         #expect(correct >= 120, "nearest-centroid accuracy \(correct) / 200")
@@ -123,14 +131,17 @@ struct DatasetTests {
 
     @Test("splits are seeded and disjoint; statistics standardise; a constant feature is only centred; copyBatch gathers")
     func splitsAndStatistics() throws {
-        let data = Dataset(features: (0..<20).flatMap { [Float($0), 5] }, featureCount: 2, labels: (0..<20).map { Int32($0 % 2) },
-                           classNames: ["a", "b"])
-        var g1 = SeededGenerator(seed: 3), g2 = SeededGenerator(seed: 3)
+        let data = Dataset(
+            features: (0..<20).flatMap { [Float($0), 5] }, featureCount: 2, labels: (0..<20).map { Int32($0 % 2) },
+            classNames: ["a", "b"])
+        var g1 = SeededGenerator(seed: 3)
+        var g2 = SeededGenerator(seed: 3)
         let (train, test) = data.split(testFraction: 0.25, using: &g1)
         #expect(train.count == 15 && test.count == 5)
         #expect(data.split(testFraction: 0.25, using: &g2).test == test)
-        #expect(Set(train.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
-            .isDisjoint(with: test.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)))
+        #expect(
+            Set(train.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+                .isDisjoint(with: test.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)))
         let statistics = FeatureStatistics(data)
         #expect(statistics.mean == [9.5, 5])
         #expect(abs(Double(statistics.standardDeviation[0]) - (399.0 / 12).squareRoot()) < 1e-5)
@@ -180,9 +191,12 @@ struct CSVReadingPathTests {
     func fastPathMatchesGeneralPath() throws {
         var generator = SystemRandomNumberGenerator()
         let formats = ["%.5f", "%g", "%e", "% .3f", "%.9g"]
-        var plain = "a, b ,c,label\r\n", quoted = "\"a\",\" b \",\"c\",\"label\"\r\n"
+        var plain = "a, b ,c,label\r\n"
+        var quoted = "\"a\",\" b \",\"c\",\"label\"\r\n"
         for row in 0..<500 {
-            let values = (0..<3).map { _ in String(format: formats.randomElement(using: &generator)!, Double.random(in: -1e4...1e4, using: &generator)) }
+            let values = (0..<3).map { _ in
+                String(format: formats.randomElement(using: &generator)!, Double.random(in: -1e4...1e4, using: &generator))
+            }
             let label = ["cat", "dog", " 7 ", "1.0"][row % 4]
             plain += values.joined(separator: ",") + "," + label + (row % 2 == 0 ? "\r\n" : "\n")
             quoted += values.map { "\"\($0)\"" }.joined(separator: ",") + ",\"" + label + "\"\n"
@@ -191,10 +205,12 @@ struct CSVReadingPathTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("csv-paths-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let fast = directory.appendingPathComponent("plain.csv"), general = directory.appendingPathComponent("quoted.csv")
+        let fast = directory.appendingPathComponent("plain.csv")
+        let general = directory.appendingPathComponent("quoted.csv")
         try plain.write(to: fast, atomically: true, encoding: .utf8)
         try quoted.write(to: general, atomically: true, encoding: .utf8)
-        let a = try CSVDataset.load(path: fast.path), b = try CSVDataset.load(path: general.path)
+        let a = try CSVDataset.load(path: fast.path)
+        let b = try CSVDataset.load(path: general.path)
         #expect(a.features == b.features && a.labels == b.labels && a.classNames == b.classNames)
         #expect(a.count == 500 && a.layout == b.layout)
     }

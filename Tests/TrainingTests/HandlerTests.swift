@@ -1,10 +1,13 @@
 import EngineCore
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Training
 
-final class Rate: LearningRateControlled { var learningRate: Double; init(_ rate: Double) { learningRate = rate } }
+final class Rate: LearningRateControlled {
+    var learningRate: Double
+    init(_ rate: Double) { learningRate = rate }
+}
 
 @Suite("Handlers: early stopping, schedules, guards, timers, logs, progress, report")
 struct HandlerTests {
@@ -25,8 +28,10 @@ struct HandlerTests {
         let sequence = [0.5, 0.58, 0.65, 0.7, 0.72, 0.74, 0.76]
         for (cumulative, stop) in [(false, 4), (true, 6)] {
             let delta = Engine<Int, Int> { _, b in b }
-            try EarlyStopping(patience: 3, scoreFunction: { sequence[$0.engineState.epoch - 1] }, trainer: delta, minDelta: 0.1,
-                              cumulativeDelta: cumulative).attach(to: delta, event: .epochCompleted)
+            try EarlyStopping(
+                patience: 3, scoreFunction: { sequence[$0.engineState.epoch - 1] }, trainer: delta, minDelta: 0.1,
+                cumulativeDelta: cumulative
+            ).attach(to: delta, event: .epochCompleted)
             try delta.run([1], maxEpochs: 7)
             #expect(delta.state.epoch == stop, "cumulative \(cumulative)")
         }
@@ -39,7 +44,10 @@ struct HandlerTests {
         #expect(close(values(LearningRateScheduler.step(base: 1, stepSize: 2, gamma: 0.5), 5), [1, 1, 0.5, 0.5, 0.25]))
         #expect(close(values(LearningRateScheduler.multiStep(base: 1, milestones: [1, 3], gamma: 0.1), 4), [1, 0.1, 0.1, 0.01]))
         #expect(close(values(LearningRateScheduler.exponential(base: 2, gamma: 0.5), 3), [2, 1, 0.5]))
-        #expect(close(values(LearningRateScheduler.cosine(base: 1, cycle: 4), 5), [1, (1 + cos(Double.pi / 4)) / 2, 0.5, (1 + cos(3 * Double.pi / 4)) / 2, 0]))
+        #expect(
+            close(
+                values(LearningRateScheduler.cosine(base: 1, cycle: 4), 5),
+                [1, (1 + cos(Double.pi / 4)) / 2, 0.5, (1 + cos(3 * Double.pi / 4)) / 2, 0]))
         // Ignite's create_lr_scheduler_with_warmup: the first event gets the start value, and the warm-up stops one
         // step short of the schedule's own first value, which follows without a repeat.
         #expect(close(values(try LearningRateScheduler.warmup(events: 4, then: { _ in 0.8 }), 6), [0, 0.8 / 3, 1.6 / 3, 0.8, 0.8, 0.8]))
@@ -54,7 +62,10 @@ struct HandlerTests {
         let rate = Rate(0)
         let scheduler = LearningRateScheduler(target: rate, schedule: LearningRateScheduler.step(base: 1, stepSize: 2, gamma: 0.1))
         var seen: [Double] = []
-        let engine = Engine<Int, Int> { _, b in seen.append(rate.learningRate); return b }
+        let engine = Engine<Int, Int> { _, b in
+            seen.append(rate.learningRate)
+            return b
+        }
         try scheduler.attach(to: engine)
         try engine.run([1, 2, 3])
         #expect(zip(seen, [1, 1, 0.1]).allSatisfy { abs($0 - $1) < 1e-12 })
@@ -91,7 +102,10 @@ struct HandlerTests {
     @Test("time limit, timer and profiler with a controlled clock")
     func timing() throws {
         nonisolated(unsafe) var now = 0.0
-        let engine = Engine<Int, Int> { _, b in now += 1; return b }
+        let engine = Engine<Int, Int> { _, b in
+            now += 1
+            return b
+        }
         try TimeLimit(seconds: 2.5, clock: { now }).attach(to: engine)
         let timer = Timer(average: true, clock: { now })
         try timer.attach(to: engine, start: .started, resume: .iterationStarted, pause: .iterationCompleted, step: .iterationCompleted)
@@ -122,7 +136,9 @@ struct HandlerTests {
         #expect(lines.count == 3)
         let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(objects.map { $0["event"] as! String } == ["iteration_completed", "iteration_completed", "epoch_completed"])
-        for object in objects { for key in ["epoch", "iteration", "elapsed_s", "world_size", "lr", "metrics"] { #expect(object[key] != nil, "\(key)") } }
+        for object in objects {
+            for key in ["epoch", "iteration", "elapsed_s", "world_size", "lr", "metrics"] { #expect(object[key] != nil, "\(key)") }
+        }
         #expect((objects[1]["metrics"] as! [String: Double])["loss"] == 4)
         #expect(objects[2]["world_size"] as! Int == 4)
         let quiet = directory.appendingPathComponent("quiet.jsonl").path

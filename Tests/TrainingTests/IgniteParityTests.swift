@@ -13,7 +13,9 @@ struct IgniteParityTests {
         var generator = SystemRandomNumberGenerator()
         let predictions = (0..<500).map { _ in Float.random(in: -1...1, using: &generator) }
         let targets = (0..<500).map { _ in Float.random(in: -1...1, using: &generator) }
-        let mse = MeanSquaredErrorMetric(), mae = MeanAbsoluteErrorMetric(), r2 = R2Score()
+        let mse = MeanSquaredErrorMetric()
+        let mae = MeanAbsoluteErrorMetric()
+        let r2 = R2Score()
         let batch = RegressionBatch(predictions: Tensor(shape: [100, 5], values: predictions), targets: Tensor(shape: [100, 5], values: targets))
         try mse.update(batch)
         try mae.update(batch)
@@ -22,7 +24,8 @@ struct IgniteParityTests {
         let absolute = zip(predictions, targets).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) }
         #expect(abs(try mse.compute() - squared / 100) < 1e-9)
         #expect(abs(try mae.compute() - absolute / 100) < 1e-9)
-        let ySum = targets.reduce(0.0) { $0 + Double($1) }, ySquared = targets.reduce(0.0) { $0 + Double($1) * Double($1) }
+        let ySum = targets.reduce(0.0) { $0 + Double($1) }
+        let ySquared = targets.reduce(0.0) { $0 + Double($1) * Double($1) }
         #expect(abs(try r2.compute() - (1 - squared / (ySquared - ySum * ySum / 100))) < 1e-9)
         #expect(throws: MetricError.self) { try mse.update(RegressionBatch(predictions: [1, 2], targets: [1])) }
     }
@@ -52,7 +55,8 @@ struct IgniteParityTests {
         #expect(ramp.filter { $0 == 0.1 }.count == 2)
         #expect(throws: ArgumentError.self) { try LearningRateScheduler.warmup(events: 1) { _ in 0.1 } }
         // An end value other than the schedule's first: the warm-up ends on it, then the schedule from its start.
-        let other = LearningRateScheduler.simulateValues(count: 5, schedule: try LearningRateScheduler.warmup(events: 3, start: 0, end: 0.2) { _ in 0.1 })
+        let other = LearningRateScheduler.simulateValues(
+            count: 5, schedule: try LearningRateScheduler.warmup(events: 3, start: 0, end: 0.2) { _ in 0.1 })
         #expect(other == [0, 0.1, 0.2, 0.1, 0.1])
     }
 
@@ -67,7 +71,8 @@ struct IgniteParityTests {
     @Test("Timer() measures the total time; Timer(average: true) divides by the steps, by 1 before any")
     func timer() throws {
         nonisolated(unsafe) var now = 0.0
-        let total = Timer(clock: { now }), average = Timer(average: true, clock: { now })
+        let total = Timer(clock: { now })
+        let average = Timer(average: true, clock: { now })
         total.reset()
         average.reset()
         now = 4
@@ -87,8 +92,9 @@ struct IgniteParityTests {
             minimum(trainer)
         }
         #expect(minimum.counter == 2 && minimum.bestScore == 0.8)
-        let relative = try EarlyStopping(patience: 5, scoreFunction: { _ in score }, trainer: trainer, minDelta: 0.1,
-                                         thresholdMode: .relative)
+        let relative = try EarlyStopping(
+            patience: 5, scoreFunction: { _ in score }, trainer: trainer, minDelta: 0.1,
+            thresholdMode: .relative)
         for value in [1.0, 1.05, 1.2] {
             score = value
             relative(trainer)
@@ -141,7 +147,8 @@ struct MetricCheckpointTests {
         let data = Countdown(count: 10)
         func make() throws -> (Engine<Double, Double>, Average, RunningAverage) {
             let engine = Engine<Double, Double> { _, batch in batch * batch }
-            let average = Average(), running = try RunningAverage(alpha: 0.7)
+            let average = Average()
+            let running = try RunningAverage(alpha: 0.7)
             try average.attach(to: engine, name: "mean") { $0 }
             try engine.on(.iterationCompleted) { engine in running.update(engine.state.output ?? 0) }
             return (engine, average, running)
@@ -151,10 +158,11 @@ struct MetricCheckpointTests {
         let (first, firstAverage, firstRunning) = try make()
         try first.on(Event.iterationCompleted(once: 14)) { $0.terminate() }
         try first.run(data, maxEpochs: 2)
-        let saved = try CheckpointFile.decode(CheckpointFile.encode([
-            "engine": .dictionary(first.stateDict()), "mean": .dictionary(firstAverage.stateDict()),
-            "running": .dictionary(firstRunning.stateDict()),
-        ]), source: "memory")
+        let saved = try CheckpointFile.decode(
+            CheckpointFile.encode([
+                "engine": .dictionary(first.stateDict()), "mean": .dictionary(firstAverage.stateDict()),
+                "running": .dictionary(firstRunning.stateDict())
+            ]), source: "memory")
         let (resumed, resumedAverage, resumedRunning) = try make()
         try Checkpoint.loadObjects(toLoad: ["engine": resumed, "mean": resumedAverage, "running": resumedRunning], checkpoint: saved)
         try resumed.run(data, maxEpochs: 2)
@@ -181,7 +189,8 @@ struct OptimizerScheduleTests {
     @Test("SGD and Adam are scheduler targets without an extension of the user's")
     func builtInTargets() throws {
         let model = try Sequential([Linear(inputs: 2, outputs: 1)], inputShape: [2], seed: 0)
-        let sgd = SGD(arena: model.arena, learningRate: 0.1), adam = Adam(arena: model.arena)
+        let sgd = SGD(arena: model.arena, learningRate: 0.1)
+        let adam = Adam(arena: model.arena)
         for target in [sgd as any LearningRateControlled, adam, OptimizerLearningRate(AdamW(arena: model.arena))] {
             let scheduler = LearningRateScheduler(target: target, schedule: LearningRateScheduler.exponential(base: 1, gamma: 0.5))
             scheduler.step()

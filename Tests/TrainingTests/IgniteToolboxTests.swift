@@ -27,7 +27,8 @@ struct IgniteToolboxTests {
         let metric = CurveMetric(.precisionRecall)
         try metric.update(Self.curveBatch)
         let curve = try metric.computeCurve()
-        let precision = curve.y, recall = curve.x
+        let precision = curve.y
+        let recall = curve.x
         #expect(zip(precision, [0.5, 2.0 / 3, 0.5, 1, 1]).allSatisfy { abs($0 - $1) < 1e-12 }, "\(precision)")
         #expect(recall == [1, 1, 0.5, 0.5, 0])
         #expect(curve.thresholds == [0.1, 0.35, 0.4, 0.8].map { Double(Float($0)) })
@@ -38,7 +39,8 @@ struct IgniteToolboxTests {
 
     @Test("the curve gathers every rank's scores: two uneven ranks give one process's curve")
     func curveAcrossRanks() throws {
-        let scores: [Float] = [0.1, 0.4, 0.35, 0.8, 0.55, 0.2, 0.9], targets: [Int32] = [0, 0, 1, 1, 1, 0, 1]
+        let scores: [Float] = [0.1, 0.4, 0.35, 0.8, 0.55, 0.2, 0.9]
+        let targets: [Int32] = [0, 0, 1, 1, 1, 0, 1]
         let whole = CurveMetric(.roc)
         try whole.update(MultilabelBatch(scores: scores, targets: targets, count: 7))
         let expected = try whole.computeCurve()
@@ -187,22 +189,38 @@ struct MetricGroupTests {
 struct ParameterSchedulerTests {
     /// `simulate_values` of Ignite 0.5.5's CosineAnnealingScheduler and LinearCyclicalScheduler for the same arguments.
     static let cases: [(CycleShape, Double, Double, Int, Double, Double, Double, Int, [Double])] = [
-        (.cosine, 1, 0, 4, 1, 1, 1, 0, [1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 1.0, 0.8535533905932737, 0.5,
-                                         0.14644660940672627, 1.0, 0.8535533905932737]),
-        (.cosine, 0.5, 0.1, 3, 2, 0.5, 0.5, 0, [0.5, 0.4, 0.2, 0.25, 0.23660254037844386, 0.2, 0.15000000000000002, 0.1,
-                                                 0.0633974596215561, 0.125, 0.12329629131445341, 0.11830127018922193,
-                                                 0.11035533905932737, 0.1, 0.08794095225512603, 0.07500000000000001]),
+        (
+            .cosine, 1, 0, 4, 1, 1, 1, 0,
+            [
+                1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 1.0, 0.8535533905932737, 0.5,
+                0.14644660940672627, 1.0, 0.8535533905932737
+            ]
+        ),
+        (
+            .cosine, 0.5, 0.1, 3, 2, 0.5, 0.5, 0,
+            [
+                0.5, 0.4, 0.2, 0.25, 0.23660254037844386, 0.2, 0.15000000000000002, 0.1,
+                0.0633974596215561, 0.125, 0.12329629131445341, 0.11830127018922193,
+                0.11035533905932737, 0.1, 0.08794095225512603, 0.07500000000000001
+            ]
+        ),
         (.linear, 0, 1, 4, 1, 1, 1, 0, [0.0, 0.5, 1.0, 0.5, 0.0, 0.5, 1.0, 0.5, 0.0]),
-        (.cosine, 1, 0, 4, 1, 0.5, 1, 2, [1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 0.0, 0.25, 0.5, 0.42677669529663687,
-                                          0.25, 0.07322330470336313, 0.0, 0.125, 0.25, 0.21338834764831843]),
-        (.linearMonotonic, 0, 1, 4, 1, 1, 1, 2, [0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0, 0.25]),
+        (
+            .cosine, 1, 0, 4, 1, 0.5, 1, 2,
+            [
+                1.0, 0.8535533905932737, 0.5, 0.14644660940672627, 0.0, 0.25, 0.5, 0.42677669529663687,
+                0.25, 0.07322330470336313, 0.0, 0.125, 0.25, 0.21338834764831843
+            ]
+        ),
+        (.linearMonotonic, 0, 1, 4, 1, 1, 1, 2, [0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0, 0.25])
     ]
 
     @Test("cyclical schedules (cosine annealing with warm restarts, linear cycles, warm-ups) give Ignite's values")
     func cyclicalMatchesIgnite() throws {
         for (shape, start, end, size, cycleMultiplier, startMultiplier, endMultiplier, warmup, expected) in Self.cases {
-            let schedule = try LearningRateScheduler.cyclical(shape, start: start, end: end, cycleSize: size, cycleMultiplier: cycleMultiplier,
-                                                              startMultiplier: startMultiplier, endMultiplier: endMultiplier, warmup: warmup)
+            let schedule = try LearningRateScheduler.cyclical(
+                shape, start: start, end: end, cycleSize: size, cycleMultiplier: cycleMultiplier,
+                startMultiplier: startMultiplier, endMultiplier: endMultiplier, warmup: warmup)
             let values = (0..<expected.count).map(schedule)
             #expect(zip(values, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(shape) \(values) vs \(expected)")
         }
@@ -216,8 +234,9 @@ struct ParameterSchedulerTests {
     func anyOptimizerValue() throws {
         let arena = ParameterArena(layout: [("w", [3])])
         let sgd = SGD(arena: arena, learningRate: 0.1, momentum: 0.9)
-        let scheduler = try ParameterScheduler(optimizer: sgd, parameter: .momentum,
-                                               schedule: try LearningRateScheduler.cyclical(.linear, start: 0.95, end: 0.85, cycleSize: 4))
+        let scheduler = try ParameterScheduler(
+            optimizer: sgd, parameter: .momentum,
+            schedule: try LearningRateScheduler.cyclical(.linear, start: 0.95, end: 0.85, cycleSize: 4))
         #expect(scheduler.simulateValues(count: 5).map { ($0 * 1000).rounded() / 1000 } == [0.95, 0.9, 0.85, 0.9, 0.95])
         let engine = Engine<Int, Int> { _, batch in batch }
         var seen: [Float] = []
@@ -246,10 +265,14 @@ struct ParameterSchedulerTests {
 struct LearningRateFinderTests {
     @Test("the suggestion is Ignite's: the steepest descent before the minimum (Ignite's run, same losses)")
     func suggestion() throws {
-        let rates = [0.002154434690031884, 0.004641588833612778, 0.009999999999999998, 0.021544346900318832, 0.0464158883361278,
-                     0.09999999999999998, 0.2154434690031884, 0.46415888336127775, 1.0, 2.1544346900318847]
-        let losses = [5.0, 4.95, 4.8525, 4.734875, 4.618131249999999, 4.517224687499999, 4.441363453124999, 5.7192952804687485,
-                      7.433330516445311, 9.561663990623046]
+        let rates = [
+            0.002154434690031884, 0.004641588833612778, 0.009999999999999998, 0.021544346900318832, 0.0464158883361278,
+            0.09999999999999998, 0.2154434690031884, 0.46415888336127775, 1.0, 2.1544346900318847
+        ]
+        let losses = [
+            5.0, 4.95, 4.8525, 4.734875, 4.618131249999999, 4.517224687499999, 4.441363453124999, 5.7192952804687485,
+            7.433330516445311, 9.561663990623046
+        ]
         #expect(try LearningRateFinder.Result(learningRates: rates, losses: losses, diverged: false).suggestion() == 0.021544346900318832)
         #expect(throws: LearningRateFinderError.noDescent) {
             try LearningRateFinder.Result(learningRates: [1, 2, 3], losses: [1, 2, 3], diverged: false).suggestion()
@@ -265,8 +288,10 @@ struct LearningRateFinderTests {
         }
         let (model, optimizer, trainer) = try setup()
         let finder = try LearningRateFinder(end: 1e4, iterations: 30)
-        let result = try finder.run(trainer: trainer, data: try SupervisedTrainerTests.loader(480, batch: 4), optimizer: optimizer,
-                                    restoring: [ModelState(model)]) { Double($0.loss) }
+        let result = try finder.run(
+            trainer: trainer, data: try SupervisedTrainerTests.loader(480, batch: 4), optimizer: optimizer,
+            restoring: [ModelState(model)]
+        ) { Double($0.loss) }
         #expect(result.learningRates.first == finder.learningRate(iteration: 1, start: 1e-3))
         #expect(abs(result.learningRates[1] / result.learningRates[0] - pow(1e7, 1.0 / 30)) < 1e-9)
         #expect(result.diverged && result.losses.count < 30, "a rate of 10^4 diverges: \(result.losses.count) iterations")

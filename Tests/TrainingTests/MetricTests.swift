@@ -23,7 +23,8 @@ struct Classified {
     func predicted(_ row: Int) -> Int { (0..<classes).max { scores[row * classes + $0] < scores[row * classes + $1] }! }
 
     func batch<T>(_ rows: Range<Int>, _ body: (ClassificationBatch) throws -> T) rethrows -> T {
-        let s = Array(scores[(rows.lowerBound * classes)..<(rows.upperBound * classes)]), l = Array(labels[rows])
+        let s = Array(scores[(rows.lowerBound * classes)..<(rows.upperBound * classes)])
+        let l = Array(labels[rows])
         return try body(ClassificationBatch(scores: s, labels: l, count: rows.count, classes: classes))
     }
 
@@ -44,9 +45,15 @@ struct MetricTests {
 
     @Test("accuracy, top-k and the confusion matrix against plain loops, over batches of uneven size")
     func classification() throws {
-        let accuracy = Accuracy(), top2 = try TopKAccuracy(k: 2), matrix = try ConfusionMatrix(classes: 4)
+        let accuracy = Accuracy()
+        let top2 = try TopKAccuracy(k: 2)
+        let matrix = try ConfusionMatrix(classes: 4)
         for rows in [0..<100, 100..<130, 130..<300] {
-            try data.batch(rows) { accuracy.update($0); try top2.update($0); try matrix.update($0) }
+            try data.batch(rows) {
+                accuracy.update($0)
+                try top2.update($0)
+                try matrix.update($0)
+            }
         }
         let correct = (0..<300).filter { data.predicted($0) == Int(data.labels[$0]) }.count
         #expect(try accuracy.compute() == Double(correct) / 300)
@@ -58,7 +65,9 @@ struct MetricTests {
         #expect(try top2.compute() == Double(topTwo) / 300)
         let counts = try matrix.computeMatrix()
         #expect(counts.flatMap { $0 }.reduce(0, +) == 300)
-        for t in 0..<4 { for p in 0..<4 { #expect(counts[t][p] == Double((0..<300).filter { Int(data.labels[$0]) == t && data.predicted($0) == p }.count)) } }
+        for t in 0..<4 {
+            for p in 0..<4 { #expect(counts[t][p] == Double((0..<300).filter { Int(data.labels[$0]) == t && data.predicted($0) == p }.count)) }
+        }
         #expect(try matrix.compute() == Double(correct) / 300)
     }
 
@@ -83,7 +92,8 @@ struct MetricTests {
 
     @Test("binary and multilabel accuracy: a sample is right only when every label is")
     func multilabel() throws {
-        let scores: [Float] = [0.9, 0.2, 0.6, 0.4, 0.1, 0.7], targets: [Int32] = [1, 0, 1, 1, 0, 1]
+        let scores: [Float] = [0.9, 0.2, 0.6, 0.4, 0.1, 0.7]
+        let targets: [Int32] = [1, 0, 1, 1, 0, 1]
         let binary = MultilabelAccuracy()
         try binary.update(MultilabelBatch(scores: scores, targets: targets, count: 6))
         #expect(try binary.compute() == 5.0 / 6)
@@ -102,8 +112,10 @@ struct MetricTests {
         loss.update((2.0, 10))
         loss.update((0.5, 30))
         #expect(try loss.compute() == (20 + 15) / 40)
-        let predictions: [Float] = [1, 2, 4], targets: [Float] = [1, 0, 1]
-        let mse = MeanSquaredErrorMetric(), mae = MeanAbsoluteErrorMetric()
+        let predictions: [Float] = [1, 2, 4]
+        let targets: [Float] = [1, 0, 1]
+        let mse = MeanSquaredErrorMetric()
+        let mae = MeanAbsoluteErrorMetric()
         try mse.update(RegressionBatch(predictions: predictions, targets: targets))
         try mae.update(RegressionBatch(predictions: predictions, targets: targets))
         #expect(try mse.compute() == 13.0 / 3 && mae.compute() == 5.0 / 3)
@@ -121,8 +133,13 @@ struct MetricTests {
 
     @Test("4 simulated ranks with uneven shards (one rank empty) give the one-process value exactly")
     func distributedEqualsSingle() throws {
-        let single = Accuracy(), singleF1 = try PrecisionRecall(.f1, classes: 4, average: .weighted), singleLoss = Loss()
-        try data.batch(0..<300) { single.update($0); try singleF1.update($0) }
+        let single = Accuracy()
+        let singleF1 = try PrecisionRecall(.f1, classes: 4, average: .weighted)
+        let singleLoss = Loss()
+        try data.batch(0..<300) {
+            single.update($0)
+            try singleF1.update($0)
+        }
         singleLoss.update((0.25, 300))
         let shards = [0..<150, 150..<290, 290..<300, 300..<300]
         let data = self.data
@@ -131,7 +148,12 @@ struct MetricTests {
             let f1 = try PrecisionRecall(.f1, classes: 4, average: .weighted, communicator: communicator)
             let loss = Loss(communicator: communicator)
             let rows = shards[communicator.rank]
-            if !rows.isEmpty { try data.batch(rows) { accuracy.update($0); try f1.update($0) } }
+            if !rows.isEmpty {
+                try data.batch(rows) {
+                    accuracy.update($0)
+                    try f1.update($0)
+                }
+            }
             loss.update((0.25, rows.count))
             return [try accuracy.compute(), try f1.compute(), try loss.compute(), try accuracy.compute()]
         }
@@ -143,7 +165,8 @@ struct MetricTests {
     @Test("padded rows are excluded through `valid`")
     func paddedRows() throws {
         let accuracy = Accuracy()
-        let scores: [Float] = [1, 0, 1, 0, 1, 0], labels: [Int32] = [0, 0, 1]
+        let scores: [Float] = [1, 0, 1, 0, 1, 0]
+        let labels: [Int32] = [0, 0, 1]
         accuracy.update(ClassificationBatch(scores: scores, labels: labels, count: 3, classes: 2, valid: 2))
         #expect(try accuracy.compute() == 1)
     }

@@ -19,7 +19,8 @@ final class LinearRegressionModel: Model {
 
     func backward(_ outputGradient: Tensor, accumulate: Bool, progress: ((Int) -> Void)?) throws {
         guard let x = lastInput else { throw ModelError.backwardBeforeForward }
-        var w: [Float] = [0, 0], b: Float = 0
+        var w: [Float] = [0, 0]
+        var b: Float = 0
         for row in 0..<x.rows {
             let g = outputGradient.values[row]
             w[0] += g * x.values[2 * row]
@@ -38,7 +39,8 @@ struct OwnModelTests {
         return (0..<40).compactMap { index in
             let x = (0..<16).map { _ in random.nextUniform() * 2 - 1 }
             let y: [Float] = (0..<8).map { row -> Float in
-                let first: Float = 3 * x[2 * row], second: Float = 2 * x[2 * row + 1]
+                let first: Float = 3 * x[2 * row]
+                let second: Float = 2 * x[2 * row + 1]
                 return first - second + 0.5
             }
             guard index % world == rank else { return nil }
@@ -49,15 +51,17 @@ struct OwnModelTests {
     @Test("it trains with makeSupervisedTrainer, MSE and SGD to the true weights, and DataParallel averages it over ranks")
     func trains() throws {
         let model = LinearRegressionModel()
-        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
-                                            loss: MeanSquaredError())
+        let trainer = makeSupervisedTrainer(
+            model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
+            loss: MeanSquaredError())
         try trainer.run(Self.batches(), maxEpochs: 10)
         let weights = model.arena.parameterValues
         #expect(abs(weights[0] - 3) < 0.01 && abs(weights[1] + 2) < 0.01 && abs(weights[2] - 0.5) < 0.01, "\(weights)")
         let results = try SimulatedWorld(size: 2).run { communicator -> [Float] in
             let model = LinearRegressionModel()
-            let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
-                                                loss: MeanSquaredError())
+            let trainer = makeSupervisedTrainer(
+                model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
+                loss: MeanSquaredError())
             try DataParallel(communicator: communicator).attach(to: trainer, arena: model.arena)
             try trainer.run(Self.batches(world: 2, rank: communicator.rank), maxEpochs: 20)
             return model.arena.parameterValues
@@ -69,8 +73,9 @@ struct OwnModelTests {
     @Test("attaching DataParallel to one engine twice is refused instead of averaging the gradients twice")
     func attachedTwice() throws {
         let model = LinearRegressionModel()
-        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
-                                            loss: MeanSquaredError())
+        let trainer = makeSupervisedTrainer(
+            model: model, optimizer: SGD(arena: model.arena, learningRate: 0.2),
+            loss: MeanSquaredError())
         let parallel = DataParallel(communicator: LocalCommunicator())
         try parallel.attach(to: trainer, arena: model.arena)
         #expect(throws: DistributedTrainingError.attachedTwice) { try parallel.attach(to: trainer, model: model) }

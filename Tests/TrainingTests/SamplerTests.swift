@@ -35,8 +35,9 @@ struct SamplerTests {
     }
 
     func dataset(_ count: Int) -> Dataset {
-        Dataset(features: (0..<count).flatMap { [Float($0), Float(-$0)] }, featureCount: 2,
-                labels: (0..<count).map { Int32($0 % 2) }, classNames: ["a", "b"])
+        Dataset(
+            features: (0..<count).flatMap { [Float($0), Float(-$0)] }, featureCount: 2,
+            labels: (0..<count).map { Int32($0 % 2) }, classNames: ["a", "b"])
     }
 
     @Test("rank r's batch k holds global positions (k·B + j)·world + r of the epoch's order")
@@ -68,17 +69,20 @@ struct SamplerTests {
 struct WorldSizeChangeTests {
     @Test("2 ranks stopped mid-epoch, resumed on 3: the epoch's samples are each trained exactly once (padding aside)")
     func resharding() throws {
-        let count = 100, batch = 8
-        let data = Dataset(features: (0..<count).map(Float.init), featureCount: 1, labels: Array(repeating: 0, count: count),
-                           classNames: ["x"])
+        let count = 100
+        let batch = 8
+        let data = Dataset(
+            features: (0..<count).map(Float.init), featureCount: 1, labels: Array(repeating: 0, count: count),
+            classNames: ["x"])
         let before = DistributedSampler(count: count, worldSize: 2, rank: 0, seed: 4)
         let order = before.globalOrder(epoch: 1)
         // Two ranks trained 3 batches of epoch 1: global positions 0..<48.
         let consumed = 3 * batch * 2
         var seen = Array(order[0..<consumed])
         for rank in 0..<3 {
-            let loader = try DataLoader(dataset: data, batchSize: batch,
-                                    sampler: DistributedSampler(count: count, worldSize: 3, rank: rank, seed: 4))
+            let loader = try DataLoader(
+                dataset: data, batchSize: batch,
+                sampler: DistributedSampler(count: count, worldSize: 3, rank: rank, seed: 4))
             let remaining = loader.remainingBatches(epoch: 1, consumed: consumed)
             loader.resumePoint = (1, consumed, loader.batchesPerPass - remaining)
             #expect(remaining == 3, "52 samples left: 18 per rank (padded), 3 batches of 8")

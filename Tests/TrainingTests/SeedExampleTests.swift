@@ -7,7 +7,8 @@ import Training
 struct SeedExampleTests {
     /// A "model" that predicts class (x mod 3) with scores, wrong whenever x is a multiple of 5.
     static func predict(_ x: [Int]) -> (scores: [Float], labels: [Int32]) {
-        var scores: [Float] = [], labels: [Int32] = []
+        var scores: [Float] = []
+        var labels: [Int32] = []
         for value in x {
             let predicted = value % 5 == 0 ? (value + 1) % 3 : value % 3
             for c in 0..<3 { scores.append(c == predicted ? 1 : 0) }
@@ -48,7 +49,8 @@ struct SeedExampleTests {
         try trainer.on(.epochStarted) { _ in accuracy.reset() }
         try trainer.on(.iterationCompleted) { engine in
             let output = engine.state.output!
-            let scores = output["y_pred"] as! [Float], labels = output["y"] as! [Int32]
+            let scores = output["y_pred"] as! [Float]
+            let labels = output["y"] as! [Int32]
             accuracy.update(ClassificationBatch(scores: scores, labels: labels, count: labels.count, classes: 3))
         }
         try trainer.on(.epochCompleted) { engine in engine.state.metrics["acc"] = try accuracy.compute() }
@@ -77,9 +79,10 @@ struct SeedExampleTests {
             }
         }
         try trainer.run([[0]], maxEpochs: 2)
-        #expect(log == [
-            "Epoch: 1 - train accuracy: 0.8", "Epoch: 1 - validation accuracy: 0.8", "Epoch: 1 - test accuracy: 1.0",
-            "Epoch: 2 - train accuracy: 0.8", "Epoch: 2 - validation accuracy: 0.8", "Epoch: 2 - test accuracy: 1.0",
-        ])
+        #expect(
+            log == [
+                "Epoch: 1 - train accuracy: 0.8", "Epoch: 1 - validation accuracy: 0.8", "Epoch: 1 - test accuracy: 1.0",
+                "Epoch: 2 - train accuracy: 0.8", "Epoch: 2 - validation accuracy: 0.8", "Epoch: 2 - test accuracy: 1.0"
+            ])
     }
 }

@@ -15,29 +15,33 @@ struct SupervisedTrainerTests {
     }
 
     static func loader(_ samples: Int, batch: Int, world: Int = 1, rank: Int = 0) throws -> DataLoader {
-        try DataLoader(dataset: data(samples), batchSize: batch,
-                   sampler: DistributedSampler(count: samples, worldSize: world, rank: rank, shuffle: false, tail: .pad))
+        try DataLoader(
+            dataset: data(samples), batchSize: batch,
+            sampler: DistributedSampler(count: samples, worldSize: world, rank: rank, shuffle: false, tail: .pad))
     }
 
     static func parameters(batch: Int, accumulation: Int, samples: Int = 48) throws -> [Float] {
         let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
-        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
-                                            loss: SoftmaxCrossEntropy(), accumulationSteps: accumulation)
+        let trainer = makeSupervisedTrainer(
+            model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+            loss: SoftmaxCrossEntropy(), accumulationSteps: accumulation)
         try trainer.run(loader(samples, batch: batch), maxEpochs: 2)
         return model.arena.parameterValues
     }
 
     @Test("accumulating 4 batches of 4 equals one batch of 16 (within float tolerance)")
     func accumulation() throws {
-        let accumulated = try Self.parameters(batch: 4, accumulation: 4), whole = try Self.parameters(batch: 16, accumulation: 1)
+        let accumulated = try Self.parameters(batch: 4, accumulation: 4)
+        let whole = try Self.parameters(batch: 16, accumulation: 1)
         #expect(zip(accumulated, whole).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
     }
 
     @Test("GRADIENTS_READY fires once per optimizer step, between backward and the step")
     func gradientsReady() throws {
         let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [4], outputs: 3, seed: 1)
-        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
-                                            loss: SoftmaxCrossEntropy(), accumulationSteps: 2)
+        let trainer = makeSupervisedTrainer(
+            model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+            loss: SoftmaxCrossEntropy(), accumulationSteps: 2)
         var iterations: [Int] = []
         var parametersAtEvent: [Float] = []
         try trainer.on(.gradientsReady) { engine in
@@ -53,8 +57,10 @@ struct SupervisedTrainerTests {
     func engineAlone() throws {
         func makeEngines() throws -> (Engine<SupervisedBatch, SupervisedOutput>, Engine<SupervisedBatch, SupervisedOutput>) {
             let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
-            return (makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy()),
-                    makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy()))
+            return (
+                makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy()),
+                makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy())
+            )
         }
         let (trainer, evaluator) = try makeEngines()
         try trainer.run(Self.loader(24, batch: 4), maxEpochs: 2)
@@ -68,7 +74,8 @@ struct SupervisedTrainerTests {
         let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy())
         let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy())
         try trainer.run(Self.loader(8, batch: 4), maxEpochs: 1)
-        let kept = trainer.state.output!, keptBatch = trainer.state.batch!
+        let kept = trainer.state.output!
+        let keptBatch = trainer.state.batch!
         try evaluator.run(Self.loader(48, batch: 48))
         #expect(trainer.state.output!.predictions == kept.predictions && trainer.state.output!.predictions.shape == [4, 3])
         #expect(trainer.state.batch!.inputs == keptBatch.inputs && keptBatch.inputs.shape == [4, 6])
@@ -107,7 +114,8 @@ struct SupervisedTrainerTests {
         let single = try Self.parameters(batch: 16, accumulation: 1, samples: 64)
         let results = try SimulatedWorld(size: 4).run { communicator -> [Float] in
             let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
-            let optimizer = SGD(arena: model.arena, learningRate: 0.1), loss = SoftmaxCrossEntropy()
+            let optimizer = SGD(arena: model.arena, learningRate: 0.1)
+            let loss = SoftmaxCrossEntropy()
             let engine = Engine<SupervisedBatch, Float> { engine, batch in
                 let predictions = try model.forward(batch.inputs, context: LayerContext(training: true, randomKey: 0))
                 let (value, gradient) = try loss.valueAndGradient(predictions: predictions, targets: batch.targets)
@@ -129,8 +137,9 @@ struct SupervisedTrainerTests {
         #expect(throws: (any Error).self) {
             try SimulatedWorld(size: 2).run { communicator in
                 let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [communicator.rank == 0 ? 8 : 9], outputs: 3, seed: 2)
-                let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
-                                                    loss: SoftmaxCrossEntropy())
+                let trainer = makeSupervisedTrainer(
+                    model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+                    loss: SoftmaxCrossEntropy())
                 try DataParallel(communicator: communicator).attach(to: trainer, arena: model.arena)
                 do { try trainer.run(Self.loader(8, batch: 4, world: 2, rank: communicator.rank)) } catch {
                     #expect("\(error)".contains("built a different model than rank 0"))
@@ -166,8 +175,9 @@ struct TraceRecorderTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 3, seed: 2)
-        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1, momentum: 0.9),
-                                            loss: SoftmaxCrossEntropy())
+        let trainer = makeSupervisedTrainer(
+            model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1, momentum: 0.9),
+            loss: SoftmaxCrossEntropy())
         let recorder = try TraceRecorder(steps: 3, skip: 2)
         try recorder.attach(to: trainer, writingTo: path)
         try trainer.run(SupervisedTrainerTests.loader(48, batch: 4), maxEpochs: 1)
@@ -178,7 +188,14 @@ struct TraceRecorderTests {
         #expect(abs(shares.reduce(0, +) - 1) < 0.02, "\(shares)")
         #expect(breakdown.matmul > 0 && breakdown.elementwise > 0 && breakdown.data > 0)
         struct Trace: Decodable {
-            struct Event: Decodable { var name: String; var cat: String?; var ph: String; var pid: Int; var tid: Int?; var dur: Double? }
+            struct Event: Decodable {
+                var name: String
+                var cat: String?
+                var ph: String
+                var pid: Int
+                var tid: Int?
+                var dur: Double?
+            }
             var traceEvents: [Event]
         }
         let trace = try JSONDecoder().decode(Trace.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

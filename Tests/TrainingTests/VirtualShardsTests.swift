@@ -9,7 +9,8 @@ struct VirtualShardsTests {
     /// 300 samples of 6 features in 3 classes (300 is not a multiple of 8: the last batch is partial and padded).
     static let dataset: Dataset = {
         var random = CounterRandom(seed: 11, stream: 3)
-        var features: [Float] = [], labels: [Int32] = []
+        var features: [Float] = []
+        var labels: [Int32] = []
         for index in 0..<300 {
             let label = Int32(index % 3)
             for feature in 0..<6 { features.append(random.nextUniform() + (feature % 3 == Int(label) ? 0.8 : 0)) }
@@ -19,15 +20,19 @@ struct VirtualShardsTests {
     }()
 
     /// Trains a small MLP with dropout for 3 epochs on `shards` virtual shards over `world` simulated ranks.
-    static func train(world: Int, shards: Int, microBatch: Int = 8, epochs: Int = 3, dropout: Float = 0.3,
-                      stopAfter: Int? = nil) throws -> (parameters: [Float], losses: [Float]) {
+    static func train(
+        world: Int, shards: Int, microBatch: Int = 8, epochs: Int = 3, dropout: Float = 0.3,
+        stopAfter: Int? = nil
+    ) throws -> (parameters: [Float], losses: [Float]) {
         let results = try SimulatedWorld(size: world).run { communicator -> ([Float], [Float]) in
             let layout = try VirtualShards(count: shards, worldSize: communicator.size, rank: communicator.rank)
-            let model = try Sequential([Linear(inputs: 6, outputs: 16), ReLU(), Dropout(probability: dropout), Linear(inputs: 16, outputs: 3)],
-                                       inputShape: [6], seed: 4)
+            let model = try Sequential(
+                [Linear(inputs: 6, outputs: 16), ReLU(), Dropout(probability: dropout), Linear(inputs: 16, outputs: 3)],
+                inputShape: [6], seed: 4)
             let optimizer = SGD(arena: model.arena, learningRate: 0.1, momentum: 0.9)
-            let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(),
-                                                virtualShards: layout, seed: 9)
+            let trainer = makeSupervisedTrainer(
+                model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(),
+                virtualShards: layout, seed: 9)
             try DataParallel(communicator: communicator).attach(to: trainer, arena: model.arena, optimizer: optimizer)
             var losses: [Float] = []
             try trainer.on(.iterationCompleted) { engine in losses.append(engine.state.output!.loss) }
@@ -92,8 +97,9 @@ struct VirtualShardsTests {
     @Test("a trainer made for one world refuses to be attached to another")
     func layoutMismatch() throws {
         let model = try Sequential([Linear(inputs: 6, outputs: 3)], inputShape: [6], seed: 1)
-        let trainer = makeSupervisedTrainer(model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
-                                            loss: SoftmaxCrossEntropy(), virtualShards: try VirtualShards(count: 4, worldSize: 2, rank: 0))
+        let trainer = makeSupervisedTrainer(
+            model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1),
+            loss: SoftmaxCrossEntropy(), virtualShards: try VirtualShards(count: 4, worldSize: 2, rank: 0))
         #expect(throws: DistributedTrainingError.self) {
             try DataParallel(communicator: LocalCommunicator()).attach(to: trainer, arena: model.arena)
         }

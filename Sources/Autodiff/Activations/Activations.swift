@@ -1,6 +1,6 @@
 import Foundation
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// An element-wise function's values.
 @inline(__always)
@@ -12,9 +12,14 @@ func elementwise(_ x: DTensor, _ f: (Float) -> Float) -> DTensor {
 @inline(__always)
 func elementwiseGradient(_ x: DTensor, _ y: DTensor, _ g: DTensor, _ derivative: (Float, Float) -> Float) -> DTensor {
     guard !g.isZeroTangent, !x.isConstant else { return .zero }
-    return x.deliver(x.withPointer { input in y.withPointer { output in g.withPointer { gv in
-        DTensor.filled(x.shape) { dx in for index in 0..<dx.count { dx[index] = gv[index] * derivative(input[index], output[index]) } }
-    } } })
+    return x.deliver(
+        x.withPointer { input in
+            y.withPointer { output in
+                g.withPointer { gv in
+                    DTensor.filled(x.shape) { dx in for index in 0..<dx.count { dx[index] = gv[index] * derivative(input[index], output[index]) } }
+                }
+            }
+        })
 }
 
 /// max(0, x), on the same vectorised kernels as the built-in ReLU (NaN stays NaN, as in PyTorch).
@@ -30,14 +35,20 @@ public func relu(_ x: DTensor) -> DTensor {
 @derivative(of: relu)
 public func vjpRelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = relu(x)
-    return (y, { g in
-        guard !g.isZeroTangent else { return .zero }
-        return x.deliver(y.withPointer { out in g.withPointer { gv in
-            DTensor.filled(x.shape) { dx in
-                if dx.count > 0 { Kernels.reluBackward(output: out, outputGradient: gv, inputGradient: dx.baseAddress!, count: dx.count) }
-            }
-        } })
-    })
+    return (
+        y,
+        { g in
+            guard !g.isZeroTangent else { return .zero }
+            return x.deliver(
+                y.withPointer { out in
+                    g.withPointer { gv in
+                        DTensor.filled(x.shape) { dx in
+                            if dx.count > 0 { Kernels.reluBackward(output: out, outputGradient: gv, inputGradient: dx.baseAddress!, count: dx.count) }
+                        }
+                    }
+                })
+        }
+    )
 }
 
 /// Applies a vectorised kernel `(input, output, count)` to every value.
@@ -72,12 +83,18 @@ public func gelu(_ x: DTensor) -> DTensor { kernel(x) { Kernels.gelu($0, $1, cou
 
 @derivative(of: gelu)
 public func vjpGelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    (gelu(x), { g in
-        guard !g.isZeroTangent, !x.isConstant else { return .zero }
-        return x.deliver(x.withPointer { v in g.withPointer { gv in
-            DTensor.filled(x.shape) { dx in if dx.count > 0 { Kernels.geluBackward(v, gv, dx.baseAddress!, count: dx.count) } }
-        } })
-    })
+    (
+        gelu(x),
+        { g in
+            guard !g.isZeroTangent, !x.isConstant else { return .zero }
+            return x.deliver(
+                x.withPointer { v in
+                    g.withPointer { gv in
+                        DTensor.filled(x.shape) { dx in if dx.count > 0 { Kernels.geluBackward(v, gv, dx.baseAddress!, count: dx.count) } }
+                    }
+                })
+        }
+    )
 }
 
 /// x·σ(x) (SiLU, also called swish).
@@ -87,12 +104,15 @@ public func silu(_ x: DTensor) -> DTensor { elementwise(x) { $0 / (1 + Foundatio
 @derivative(of: silu)
 public func vjpSilu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = silu(x)
-    return (y, { g in
-        elementwiseGradient(x, y, g) { v, _ in
-            let s = 1 / (1 + Foundation.exp(-v))
-            return s * (1 + v * (1 - s))
+    return (
+        y,
+        { g in
+            elementwiseGradient(x, y, g) { v, _ in
+                let s = 1 / (1 + Foundation.exp(-v))
+                return s * (1 + v * (1 - s))
+            }
         }
-    })
+    )
 }
 
 /// e^x.

@@ -1,10 +1,10 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// Zeroes each value with probability `probability` while training (scaling the rest by 1/(1-p)); the identity
 /// otherwise. Masks are a pure function of the step's random key and the dropout site, as the built-in layer's;
 /// any rank of tensor.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func dropout(_ x: DTensor, probability: Float) -> DTensor {
     applyMask(x, dropoutMask(count: x.count, probability: probability))
 }

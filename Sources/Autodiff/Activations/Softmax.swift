@@ -1,13 +1,13 @@
 import Foundation
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// Softmax along `axis` (the last by default): e^x normalised to sum to 1, computed stably.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func softmax(_ x: DTensor, axis: Int = -1) -> DTensor { softmaxForward(x, axis, logarithm: false) }
 
 /// The logarithm of `softmax` along `axis`, computed stably (PyTorch's `log_softmax`).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func logSoftmax(_ x: DTensor, axis: Int = -1) -> DTensor { softmaxForward(x, axis, logarithm: true) }
 
 func softmaxForward(_ x: DTensor, _ axis: Int, logarithm: Bool) -> DTensor {
@@ -54,42 +54,54 @@ func softmaxForward(_ x: DTensor, _ axis: Int, logarithm: Bool) -> DTensor {
 public func vjpSoftmax(_ x: DTensor, axis: Int) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = softmax(x, axis: axis)
     let resolved = ShapeMath.axis(axis, rank: x.rank, "softmax")
-    return (y, { g in
-        guard !g.isZeroTangent else { return .zero }
-        let (outer, size, inner) = ShapeMath.split(x.shape, at: resolved)
-        return x.deliver(y.withPointer { p in g.withPointer { gv in
-            DTensor.filled(x.shape) { dx in
-                for o in 0..<outer {
-                    for i in 0..<inner {
-                        let base = o * size * inner + i
-                        var dot: Float = 0
-                        for s in 0..<size { dot += gv[base + s * inner] * p[base + s * inner] }
-                        for s in 0..<size { dx[base + s * inner] = p[base + s * inner] * (gv[base + s * inner] - dot) }
+    return (
+        y,
+        { g in
+            guard !g.isZeroTangent else { return .zero }
+            let (outer, size, inner) = ShapeMath.split(x.shape, at: resolved)
+            return x.deliver(
+                y.withPointer { p in
+                    g.withPointer { gv in
+                        DTensor.filled(x.shape) { dx in
+                            for o in 0..<outer {
+                                for i in 0..<inner {
+                                    let base = o * size * inner + i
+                                    var dot: Float = 0
+                                    for s in 0..<size { dot += gv[base + s * inner] * p[base + s * inner] }
+                                    for s in 0..<size { dx[base + s * inner] = p[base + s * inner] * (gv[base + s * inner] - dot) }
+                                }
+                            }
+                        }
                     }
-                }
-            }
-        } })
-    })
+                })
+        }
+    )
 }
 
 @derivative(of: logSoftmax, wrt: x)
 public func vjpLogSoftmax(_ x: DTensor, axis: Int) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = logSoftmax(x, axis: axis)
     let resolved = ShapeMath.axis(axis, rank: x.rank, "logSoftmax")
-    return (y, { g in
-        guard !g.isZeroTangent else { return .zero }
-        let (outer, size, inner) = ShapeMath.split(x.shape, at: resolved)
-        return x.deliver(y.withPointer { logP in g.withPointer { gv in
-            DTensor.filled(x.shape) { dx in
-                for o in 0..<outer {
-                    for i in 0..<inner {
-                        let base = o * size * inner + i
-                        var total: Float = 0
-                        for s in 0..<size { total += gv[base + s * inner] }
-                        for s in 0..<size { dx[base + s * inner] = gv[base + s * inner] - Foundation.exp(logP[base + s * inner]) * total }
+    return (
+        y,
+        { g in
+            guard !g.isZeroTangent else { return .zero }
+            let (outer, size, inner) = ShapeMath.split(x.shape, at: resolved)
+            return x.deliver(
+                y.withPointer { logP in
+                    g.withPointer { gv in
+                        DTensor.filled(x.shape) { dx in
+                            for o in 0..<outer {
+                                for i in 0..<inner {
+                                    let base = o * size * inner + i
+                                    var total: Float = 0
+                                    for s in 0..<size { total += gv[base + s * inner] }
+                                    for s in 0..<size { dx[base + s * inner] = gv[base + s * inner] - Foundation.exp(logP[base + s * inner]) * total }
+                                }
+                            }
+                        }
                     }
-                }
-            }
-        } })
-    })
+                })
+        }
+    )
 }

@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// The element-wise binary operators that broadcast.
 enum ElementwiseOperator {
@@ -21,50 +21,59 @@ extension DTensor {
     /// repeated dimensions.
     static func broadcasting(_ a: DTensor, _ b: DTensor, _ op: ElementwiseOperator) -> DTensor {
         if a.shape == b.shape {
-            return a.withPointer { x in b.withPointer { y in
-                filled(a.shape) { out in
-                    if op == .add, out.count > 0 {
-                        out.baseAddress!.update(from: y, count: out.count)
-                        Kernels.add(x, to: out.baseAddress!, count: out.count)
-                    } else {
-                        for index in 0..<out.count { out[index] = op.apply(x[index], y[index]) }
+            return a.withPointer { x in
+                b.withPointer { y in
+                    filled(a.shape) { out in
+                        if op == .add, out.count > 0 {
+                            out.baseAddress!.update(from: y, count: out.count)
+                            Kernels.add(x, to: out.baseAddress!, count: out.count)
+                        } else {
+                            for index in 0..<out.count { out[index] = op.apply(x[index], y[index]) }
+                        }
                     }
                 }
-            } }
+            }
         }
         guard let shape = ShapeMath.broadcast(a.shape, b.shape) else {
             preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) do not broadcast")
         }
         if a.shape == shape, isTrailing(b.shape, of: shape), b.count > 0 {
             let width = b.count
-            return a.withPointer { x in b.withPointer { y in
-                filled(shape) { out in
-                    for row in 0..<(out.count / width) {
-                        let base = row * width
-                        for column in 0..<width { out[base + column] = op.apply(x[base + column], y[column]) }
+            return a.withPointer { x in
+                b.withPointer { y in
+                    filled(shape) { out in
+                        for row in 0..<(out.count / width) {
+                            let base = row * width
+                            for column in 0..<width { out[base + column] = op.apply(x[base + column], y[column]) }
+                        }
                     }
                 }
-            } }
+            }
         }
         if b.shape == shape, isTrailing(a.shape, of: shape), a.count > 0 {
             let width = a.count
-            return a.withPointer { x in b.withPointer { y in
-                filled(shape) { out in
-                    for row in 0..<(out.count / width) {
-                        let base = row * width
-                        for column in 0..<width { out[base + column] = op.apply(x[column], y[base + column]) }
+            return a.withPointer { x in
+                b.withPointer { y in
+                    filled(shape) { out in
+                        for row in 0..<(out.count / width) {
+                            let base = row * width
+                            for column in 0..<width { out[base + column] = op.apply(x[column], y[base + column]) }
+                        }
                     }
                 }
-            } }
+            }
         }
-        let aStrides = ShapeMath.broadcastStrides(a.shape, to: shape), bStrides = ShapeMath.broadcastStrides(b.shape, to: shape)
+        let aStrides = ShapeMath.broadcastStrides(a.shape, to: shape)
+        let bStrides = ShapeMath.broadcastStrides(b.shape, to: shape)
         var aOffsets = [Int](repeating: 0, count: shape.reduce(1, *))
         ShapeMath.forEach(shape, strides: aStrides) { output, source in aOffsets[output] = source }
-        return a.withPointer { x in b.withPointer { y in
-            filled(shape) { out in
-                ShapeMath.forEach(shape, strides: bStrides) { output, source in out[output] = op.apply(x[aOffsets[output]], y[source]) }
+        return a.withPointer { x in
+            b.withPointer { y in
+                filled(shape) { out in
+                    ShapeMath.forEach(shape, strides: bStrides) { output, source in out[output] = op.apply(x[aOffsets[output]], y[source]) }
+                }
             }
-        } }
+        }
     }
 
     /// Whether `small`, without leading 1s, is the trailing part of `shape` (a row repeated over the rest).
@@ -100,11 +109,11 @@ extension DTensor {
     public static func / (lhs: DTensor, rhs: DTensor) -> DTensor { divide(lhs, rhs) }
 
     /// Every value times a constant.
-    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse,wrt: lhs)
     public static func * (lhs: DTensor, rhs: Float) -> DTensor { scale(lhs, by: rhs) }
 
     /// Every value plus a constant.
-    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse,wrt: lhs)
     public static func + (lhs: DTensor, rhs: Float) -> DTensor { shift(lhs, by: rhs) }
 }
 
@@ -114,10 +123,15 @@ public func multiply(_ a: DTensor, _ b: DTensor) -> DTensor { DTensor.broadcasti
 
 @derivative(of: multiply)
 public func vjpMultiply(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
-    (multiply(a, b), { g in
-        (a.isConstant ? .zero : a.deliver(DTensor.broadcasting(g, b.detached, .multiply).summed(toShape: a.shape)),
-         b.isConstant ? .zero : b.deliver(DTensor.broadcasting(g, a.detached, .multiply).summed(toShape: b.shape)))
-    })
+    (
+        multiply(a, b),
+        { g in
+            (
+                a.isConstant ? .zero : a.deliver(DTensor.broadcasting(g, b.detached, .multiply).summed(toShape: a.shape)),
+                b.isConstant ? .zero : b.deliver(DTensor.broadcasting(g, a.detached, .multiply).summed(toShape: b.shape))
+            )
+        }
+    )
 }
 
 /// Element-wise quotient `a / b`, broadcasting.
@@ -127,17 +141,23 @@ public func divide(_ a: DTensor, _ b: DTensor) -> DTensor { DTensor.broadcasting
 @derivative(of: divide)
 public func vjpDivide(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
     let quotient = divide(a, b)
-    return (quotient, { g in
-        let da = a.isConstant ? DTensor.zero : a.deliver(DTensor.broadcasting(g, b.detached, .divide).summed(toShape: a.shape))
-        // d(a/b)/db = -(a/b)/b
-        let db = b.isConstant ? DTensor.zero : b.deliver(
-            DTensor.broadcasting(DTensor.broadcasting(g, quotient, .multiply), b.detached, .divide).summed(toShape: b.shape).scaled(by: -1))
-        return (da, db)
-    })
+    return (
+        quotient,
+        { g in
+            let da = a.isConstant ? DTensor.zero : a.deliver(DTensor.broadcasting(g, b.detached, .divide).summed(toShape: a.shape))
+            // d(a/b)/db = -(a/b)/b
+            let db =
+                b.isConstant
+                ? DTensor.zero
+                : b.deliver(
+                    DTensor.broadcasting(DTensor.broadcasting(g, quotient, .multiply), b.detached, .divide).summed(toShape: b.shape).scaled(by: -1))
+            return (da, db)
+        }
+    )
 }
 
 /// Every value times `factor`.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func scale(_ x: DTensor, by factor: Float) -> DTensor { x.scaled(by: factor) }
 
 @derivative(of: scale, wrt: x)
@@ -146,7 +166,7 @@ public func vjpScale(_ x: DTensor, by factor: Float) -> (value: DTensor, pullbac
 }
 
 /// Every value plus `offset`.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func shift(_ x: DTensor, by offset: Float) -> DTensor {
     x.withValues { DTensor(shape: x.shape, values: $0.map { $0 + offset }) }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// The layout of a fused multi-head self-attention over packed projections [batch, time, 3·width].
 struct SelfAttentionGeometry {
@@ -9,8 +9,9 @@ struct SelfAttentionGeometry {
     var scale: Float { 1 / Float(depth).squareRoot() }
 
     init(_ shape: [Int], heads: Int) {
-        ensure(shape.count == 3 && shape[2] % 3 == 0 && heads > 0 && (shape[2] / 3) % heads == 0,
-                     "selfAttention: packed projections \(shape) are not [batch, time, 3·width] with width divisible by \(heads) heads")
+        ensure(
+            shape.count == 3 && shape[2] % 3 == 0 && heads > 0 && (shape[2] / 3) % heads == 0,
+            "selfAttention: packed projections \(shape) are not [batch, time, 3·width] with width divisible by \(heads) heads")
         (batch, time, width, self.heads) = (shape[0], shape[1], shape[2] / 3, heads)
     }
 }
@@ -19,7 +20,7 @@ struct SelfAttentionGeometry {
 /// keys, then values, each `heads` blocks of width/heads): softmax(q·kᵀ/√d)·v per head, heads side by side in the
 /// result [batch, time, width]. Fused: the heads are read and written in place by OpenBLAS products (no split or
 /// transpose copies), the softmax is computed once and kept for the backward pass.
-@differentiable(reverse, wrt: qkv)
+@differentiable(reverse,wrt: qkv)
 public func selfAttention(_ qkv: DTensor, heads: Int, causal: Bool) -> DTensor {
     selfAttentionForward(qkv, SelfAttentionGeometry(qkv.shape, heads: heads), causal: causal).output
 }
@@ -38,7 +39,9 @@ func attentionTiles(time: Int, causal: Bool) -> [(start: Int, end: Int, keys: In
 }
 
 func selfAttentionForward(_ qkv: DTensor, _ g: SelfAttentionGeometry, causal: Bool) -> (output: DTensor, probabilities: [Float]) {
-    let t = g.time, d = g.depth, stride = 3 * g.width
+    let t = g.time
+    let d = g.depth
+    let stride = 3 * g.width
     let tiles = attentionTiles(time: t, causal: causal)
     var probabilities = [Float](unsafeUninitializedCapacity: g.batch * g.heads * t * t) { _, count in count = g.batch * g.heads * t * t }
     let output = qkv.withPointer { packed in
@@ -47,17 +50,22 @@ func selfAttentionForward(_ qkv: DTensor, _ g: SelfAttentionGeometry, causal: Bo
                 let (pBase, outBase) = (p.baseAddress!, out.baseAddress!)
                 BLAS.forEachInParallel(g.batch * g.heads) { _, pair in
                     let (b, h) = (pair / g.heads, pair % g.heads)
-                    let q = packed + b * t * stride + h * d, k = q + g.width, v = q + 2 * g.width
-                    let scores = pBase + pair * t * t, result = outBase + b * t * g.width + h * d
+                    let q = packed + b * t * stride + h * d
+                    let k = q + g.width
+                    let v = q + 2 * g.width
+                    let scores = pBase + pair * t * t
+                    let result = outBase + b * t * g.width + h * d
                     for tile in tiles {
                         let rows = tile.end - tile.start
-                        BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: tile.keys, k: d, alpha: g.scale, q + tile.start * stride,
-                                  lda: stride, k, ldb: stride, beta: 0, scores + tile.start * t, ldc: t)
+                        BLAS.gemm(
+                            transposeA: false, transposeB: true, m: rows, n: tile.keys, k: d, alpha: g.scale, q + tile.start * stride,
+                            lda: stride, k, ldb: stride, beta: 0, scores + tile.start * t, ldc: t)
                         for row in tile.start..<tile.end {
                             Kernels.softmaxRow(scores + row * t, visible: causal ? row + 1 : t, width: t)
                         }
-                        BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: d, k: tile.keys, scores + tile.start * t, lda: t, v,
-                                  ldb: stride, beta: 0, result + tile.start * g.width, ldc: g.width)
+                        BLAS.gemm(
+                            transposeA: false, transposeB: false, m: rows, n: d, k: tile.keys, scores + tile.start * t, lda: t, v,
+                            ldb: stride, beta: 0, result + tile.start * g.width, ldc: g.width)
                     }
                 }
             }
@@ -70,51 +78,71 @@ func selfAttentionForward(_ qkv: DTensor, _ g: SelfAttentionGeometry, causal: Bo
 public func vjpSelfAttention(_ qkv: DTensor, heads: Int, causal: Bool) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let g = SelfAttentionGeometry(qkv.shape, heads: heads)
     let (output, probabilities) = selfAttentionForward(qkv, g, causal: causal)
-    return (output, { gradient in
-        guard !gradient.isZeroTangent, !qkv.isConstant else { return .zero }
-        let t = g.time, d = g.depth, stride = 3 * g.width
-        let tiles = attentionTiles(time: t, causal: causal)
-        let workers = Swift.max(1, BLAS.threadCount)  // any compute thread may run a pair, nested regions included
-        var scratch = [Float](repeating: 0, count: workers * t * t)
-        let dqkv = qkv.withPointer { packed in gradient.withPointer { dOut in probabilities.withUnsafeBufferPointer { p in
-            DTensor.filled(qkv.shape) { result in
-                scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-                    let (resultBase, scratchBase, pBase) = (result.baseAddress!, scratchBuffer.baseAddress!, p.baseAddress!)
-                    BLAS.forEachInParallel(g.batch * g.heads) { worker, pair in
-                        let (b, h) = (pair / g.heads, pair % g.heads)
-                        let q = packed + b * t * stride + h * d, k = q + g.width, v = q + 2 * g.width
-                        let dq = resultBase + b * t * stride + h * d, dk = dq + g.width, dv = dq + 2 * g.width
-                        let dO = dOut + b * t * g.width + h * d
-                        let probability = pBase + pair * t * t, ds = scratchBase + worker * t * t
-                        for row in 0..<t {
-                            (dk + row * stride).update(repeating: 0, count: d)
-                            (dv + row * stride).update(repeating: 0, count: d)
-                        }
-                        for tile in tiles {
-                            let rows = tile.end - tile.start
-                            let pTile = probability + tile.start * t, dsTile = ds + tile.start * t
-                            // dV += Pᵀ·dO; dP = dO·Vᵀ
-                            BLAS.gemm(transposeA: true, transposeB: false, m: tile.keys, n: d, k: rows, pTile, lda: t,
-                                      dO + tile.start * g.width, ldb: g.width, beta: 1, dv, ldc: stride)
-                            BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: tile.keys, k: d, dO + tile.start * g.width,
-                                      lda: g.width, v, ldb: stride, beta: 0, dsTile, ldc: t)
-                            // dS = P ⊙ (dP − Σ dP⊙P) · scale
-                            for row in tile.start..<tile.end {
-                                Kernels.softmaxRowBackward(probability + row * t, ds + row * t, visible: causal ? row + 1 : t,
-                                                           width: tile.keys, scale: g.scale)
+    return (
+        output,
+        { gradient in
+            guard !gradient.isZeroTangent, !qkv.isConstant else { return .zero }
+            let t = g.time
+            let d = g.depth
+            let stride = 3 * g.width
+            let tiles = attentionTiles(time: t, causal: causal)
+            let workers = Swift.max(1, BLAS.threadCount)  // any compute thread may run a pair, nested regions included
+            var scratch = [Float](repeating: 0, count: workers * t * t)
+            let dqkv = qkv.withPointer { packed in
+                gradient.withPointer { dOut in
+                    probabilities.withUnsafeBufferPointer { p in
+                        DTensor.filled(qkv.shape) { result in
+                            scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+                                let (resultBase, scratchBase, pBase) = (result.baseAddress!, scratchBuffer.baseAddress!, p.baseAddress!)
+                                BLAS.forEachInParallel(g.batch * g.heads) { worker, pair in
+                                    let (b, h) = (pair / g.heads, pair % g.heads)
+                                    let q = packed + b * t * stride + h * d
+                                    let k = q + g.width
+                                    let v = q + 2 * g.width
+                                    let dq = resultBase + b * t * stride + h * d
+                                    let dk = dq + g.width
+                                    let dv = dq + 2 * g.width
+                                    let dO = dOut + b * t * g.width + h * d
+                                    let probability = pBase + pair * t * t
+                                    let ds = scratchBase + worker * t * t
+                                    for row in 0..<t {
+                                        (dk + row * stride).update(repeating: 0, count: d)
+                                        (dv + row * stride).update(repeating: 0, count: d)
+                                    }
+                                    for tile in tiles {
+                                        let rows = tile.end - tile.start
+                                        let pTile = probability + tile.start * t
+                                        let dsTile = ds + tile.start * t
+                                        // dV += Pᵀ·dO; dP = dO·Vᵀ
+                                        BLAS.gemm(
+                                            transposeA: true, transposeB: false, m: tile.keys, n: d, k: rows, pTile, lda: t,
+                                            dO + tile.start * g.width, ldb: g.width, beta: 1, dv, ldc: stride)
+                                        BLAS.gemm(
+                                            transposeA: false, transposeB: true, m: rows, n: tile.keys, k: d, dO + tile.start * g.width,
+                                            lda: g.width, v, ldb: stride, beta: 0, dsTile, ldc: t)
+                                        // dS = P ⊙ (dP − Σ dP⊙P) · scale
+                                        for row in tile.start..<tile.end {
+                                            Kernels.softmaxRowBackward(
+                                                probability + row * t, ds + row * t, visible: causal ? row + 1 : t,
+                                                width: tile.keys, scale: g.scale)
+                                        }
+                                        // dQ = dS·K; dK += dSᵀ·Q
+                                        BLAS.gemm(
+                                            transposeA: false, transposeB: false, m: rows, n: d, k: tile.keys, dsTile, lda: t, k, ldb: stride,
+                                            beta: 0, dq + tile.start * stride, ldc: stride)
+                                        BLAS.gemm(
+                                            transposeA: true, transposeB: false, m: tile.keys, n: d, k: rows, dsTile, lda: t,
+                                            q + tile.start * stride, ldb: stride, beta: 1, dk, ldc: stride)
+                                    }
+                                }
                             }
-                            // dQ = dS·K; dK += dSᵀ·Q
-                            BLAS.gemm(transposeA: false, transposeB: false, m: rows, n: d, k: tile.keys, dsTile, lda: t, k, ldb: stride,
-                                      beta: 0, dq + tile.start * stride, ldc: stride)
-                            BLAS.gemm(transposeA: true, transposeB: false, m: tile.keys, n: d, k: rows, dsTile, lda: t,
-                                      q + tile.start * stride, ldb: stride, beta: 1, dk, ldc: stride)
                         }
                     }
                 }
             }
-        } } }
-        return qkv.deliver(dqkv)
-    })
+            return qkv.deliver(dqkv)
+        }
+    )
 }
 
 /// Multi-head self-attention (PyTorch's `MultiheadAttention` with packed in-projection, batch first): one

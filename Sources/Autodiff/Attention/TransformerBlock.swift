@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// A pre-norm transformer block (GPT-2's): x + attention(norm(x)), then + MLP(norm(·)) with a GELU between two
 /// dense layers of `expansion`·width; dropout after the attention and the MLP while training.

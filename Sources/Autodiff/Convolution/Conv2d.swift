@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// A 2-D convolution (PyTorch's `conv2d`): `x` [batch, channels, height, width], `weight` [filters, channels, k, k],
 /// `bias` [filters] → [batch, filters, outHeight, outWidth], zero-padded by `padding` ("same" for stride 1 when nil)
@@ -18,8 +18,9 @@ struct ConvolutionGeometry {
     var patch: Int { channels * kernel * kernel }
 
     init(_ x: DTensor, _ weight: DTensor, stride: Int, padding: Int?) {
-        ensure(x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1] && weight.shape[2] == weight.shape[3],
-                     "conv2d: input \(x.shape), weight \(weight.shape)")
+        ensure(
+            x.shape.count == 4 && weight.shape.count == 4 && x.shape[1] == weight.shape[1] && weight.shape[2] == weight.shape[3],
+            "conv2d: input \(x.shape), weight \(weight.shape)")
         ensure(stride > 0 && (padding ?? 0) >= 0, "conv2d: stride \(stride), padding \(padding ?? 0)")
         (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         (filters, kernel) = (weight.shape[0], weight.shape[2])
@@ -40,18 +41,25 @@ func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor, _ g: C
     ensure(bias.count == g.filters, "conv2d: bias \(bias.shape) for \(g.filters) filters")
     var columns = [Float](repeating: 0, count: g.batch * g.patch * g.pixels)
     var output = [Float](repeating: 0, count: g.batch * g.filters * g.pixels)
-    x.withValues { input in weight.withValues { w in bias.withValues { b in
-        columns.withUnsafeMutableBufferPointer { cols in output.withUnsafeMutableBufferPointer { out in
-            for sample in 0..<g.batch {
-                let sampleColumns = cols.baseAddress! + sample * g.patch * g.pixels
-                g.im2col(input.baseAddress! + sample * g.channels * g.inputPixels, into: sampleColumns)
-                let result = out.baseAddress! + sample * g.filters * g.pixels
-                for filter in 0..<g.filters { (result + filter * g.pixels).update(repeating: b[filter], count: g.pixels) }
-                BLAS.gemm(transposeA: false, transposeB: false, m: g.filters, n: g.pixels, k: g.patch, w.baseAddress!, lda: g.patch,
-                          sampleColumns, ldb: g.pixels, beta: 1, result, ldc: g.pixels)
+    x.withValues { input in
+        weight.withValues { w in
+            bias.withValues { b in
+                columns.withUnsafeMutableBufferPointer { cols in
+                    output.withUnsafeMutableBufferPointer { out in
+                        for sample in 0..<g.batch {
+                            let sampleColumns = cols.baseAddress! + sample * g.patch * g.pixels
+                            g.im2col(input.baseAddress! + sample * g.channels * g.inputPixels, into: sampleColumns)
+                            let result = out.baseAddress! + sample * g.filters * g.pixels
+                            for filter in 0..<g.filters { (result + filter * g.pixels).update(repeating: b[filter], count: g.pixels) }
+                            BLAS.gemm(
+                                transposeA: false, transposeB: false, m: g.filters, n: g.pixels, k: g.patch, w.baseAddress!, lda: g.patch,
+                                sampleColumns, ldb: g.pixels, beta: 1, result, ldc: g.pixels)
+                        }
+                    }
+                }
             }
-        } }
-    } } }
+        }
+    }
     return (DTensor(shape: g.outputShape, values: output), columns)
 }
 
@@ -61,32 +69,44 @@ public func vjpConv2d(_ x: DTensor, weight: DTensor, bias: DTensor, stride: Int,
 {
     let g = ConvolutionGeometry(x, weight, stride: stride, padding: padding)
     let (output, columns) = convolutionForward(x, weight, bias, g)
-    return (output, { gradient in
-        let gradient = gradient.orZeros(output.shape)
-        var dWeight = [Float](repeating: 0, count: weight.count), dBias = [Float](repeating: 0, count: g.filters)
-        var dx = [Float](repeating: 0, count: x.isConstant ? 0 : x.count)
-        var dColumns = [Float](repeating: 0, count: g.patch * g.pixels)
-        gradient.withValues { dy in weight.withValues { w in columns.withUnsafeBufferPointer { cols in
-            for sample in 0..<g.batch {
-                let dOut = dy.baseAddress! + sample * g.filters * g.pixels
-                dWeight.withUnsafeMutableBufferPointer { dw in
-                    BLAS.gemm(transposeA: false, transposeB: true, m: g.filters, n: g.patch, k: g.pixels, dOut, lda: g.pixels,
-                              cols.baseAddress! + sample * g.patch * g.pixels, ldb: g.pixels, beta: 1, dw.baseAddress!, ldc: g.patch)
-                }
-                for filter in 0..<g.filters { for pixel in 0..<g.pixels { dBias[filter] += dOut[filter * g.pixels + pixel] } }
-                guard !x.isConstant else { continue }
-                dColumns.withUnsafeMutableBufferPointer { dc in
-                    BLAS.gemm(transposeA: true, transposeB: false, m: g.patch, n: g.pixels, k: g.filters, w.baseAddress!, lda: g.patch,
-                              dOut, ldb: g.pixels, beta: 0, dc.baseAddress!, ldc: g.pixels)
-                    dx.withUnsafeMutableBufferPointer { d in
-                        g.col2im(UnsafePointer(dc.baseAddress!), into: d.baseAddress! + sample * g.channels * g.inputPixels)
+    return (
+        output,
+        { gradient in
+            let gradient = gradient.orZeros(output.shape)
+            var dWeight = [Float](repeating: 0, count: weight.count)
+            var dBias = [Float](repeating: 0, count: g.filters)
+            var dx = [Float](repeating: 0, count: x.isConstant ? 0 : x.count)
+            var dColumns = [Float](repeating: 0, count: g.patch * g.pixels)
+            gradient.withValues { dy in
+                weight.withValues { w in
+                    columns.withUnsafeBufferPointer { cols in
+                        for sample in 0..<g.batch {
+                            let dOut = dy.baseAddress! + sample * g.filters * g.pixels
+                            dWeight.withUnsafeMutableBufferPointer { dw in
+                                BLAS.gemm(
+                                    transposeA: false, transposeB: true, m: g.filters, n: g.patch, k: g.pixels, dOut, lda: g.pixels,
+                                    cols.baseAddress! + sample * g.patch * g.pixels, ldb: g.pixels, beta: 1, dw.baseAddress!, ldc: g.patch)
+                            }
+                            for filter in 0..<g.filters { for pixel in 0..<g.pixels { dBias[filter] += dOut[filter * g.pixels + pixel] } }
+                            guard !x.isConstant else { continue }
+                            dColumns.withUnsafeMutableBufferPointer { dc in
+                                BLAS.gemm(
+                                    transposeA: true, transposeB: false, m: g.patch, n: g.pixels, k: g.filters, w.baseAddress!, lda: g.patch,
+                                    dOut, ldb: g.pixels, beta: 0, dc.baseAddress!, ldc: g.pixels)
+                                dx.withUnsafeMutableBufferPointer { d in
+                                    g.col2im(UnsafePointer(dc.baseAddress!), into: d.baseAddress! + sample * g.channels * g.inputPixels)
+                                }
+                            }
+                        }
                     }
                 }
             }
-        } } }
-        return (x.isConstant ? .zero : x.deliver(DTensor(shape: x.shape, values: dx)),
-                weight.deliver(DTensor(shape: weight.shape, values: dWeight)), bias.deliver(DTensor(shape: bias.shape, values: dBias)))
-    })
+            return (
+                x.isConstant ? .zero : x.deliver(DTensor(shape: x.shape, values: dx)),
+                weight.deliver(DTensor(shape: weight.shape, values: dWeight)), bias.deliver(DTensor(shape: bias.shape, values: dBias))
+            )
+        }
+    )
 }
 
 /// A convolution layer for differentiable models (3 x 3 "same" by default, PyTorch's initialisation).
@@ -105,9 +125,11 @@ public struct Conv2DLayer: Differentiable {
         ensure(channels > 0 && filters > 0 && kernel > 0 && stride > 0 && (padding ?? 0) >= 0, "Conv2DLayer needs positive sizes")
         self.stride = stride
         self.padding = padding
-        let fanIn = channels * kernel * kernel, bound = 1 / Float(fanIn).squareRoot()
-        weight = DTensor(parameterShape: [filters, channels, kernel, kernel],
-                         values: (0..<(filters * fanIn)).map { _ in (random.nextUniform() * 2 - 1) * bound })
+        let fanIn = channels * kernel * kernel
+        let bound = 1 / Float(fanIn).squareRoot()
+        weight = DTensor(
+            parameterShape: [filters, channels, kernel, kernel],
+            values: (0..<(filters * fanIn)).map { _ in (random.nextUniform() * 2 - 1) * bound })
         bias = DTensor(parameterShape: [filters], values: (0..<filters).map { _ in (random.nextUniform() * 2 - 1) * bound })
     }
 

@@ -30,7 +30,7 @@ struct PoolingGeometry {
 
 /// The maximum of each `size` x `size` window moved by `stride` (`size` when nil): [batch, channels, h, w] →
 /// [batch, channels, ⌊(h − size)/stride⌋ + 1, ...] (PyTorch's `max_pool2d`).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func maxPool2d(_ x: DTensor, size: Int, stride: Int? = nil) -> DTensor {
     maxPoolForward(x, PoolingGeometry(x.shape, size: size, stride: stride, "maxPool2d")).output
 }
@@ -40,11 +40,15 @@ func maxPoolForward(_ x: DTensor, _ g: PoolingGeometry) -> (output: DTensor, win
     var winners = [Int](repeating: 0, count: output.count)
     x.withPointer { v in
         g.forEachWindow { out, offset in
-            var best = -Float.infinity, at = offset(0, 0)
+            var best = -Float.infinity
+            var at = offset(0, 0)
             for dy in 0..<g.size {
                 for dx in 0..<g.size {
                     let index = offset(dy, dx)
-                    if v[index] > best || v[index].isNaN && !best.isNaN { best = v[index]; at = index }
+                    if v[index] > best || v[index].isNaN && !best.isNaN {
+                        best = v[index]
+                        at = index
+                    }
                 }
             }
             output[out] = best
@@ -57,16 +61,19 @@ func maxPoolForward(_ x: DTensor, _ g: PoolingGeometry) -> (output: DTensor, win
 @derivative(of: maxPool2d, wrt: x)
 public func vjpMaxPool2d(_ x: DTensor, size: Int, stride: Int?) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let (output, winners) = maxPoolForward(x, PoolingGeometry(x.shape, size: size, stride: stride, "maxPool2d"))
-    return (output, { gradient in
-        guard !gradient.isZeroTangent else { return .zero }
-        var dx = [Float](repeating: 0, count: x.count)
-        gradient.withPointer { g in for (out, index) in winners.enumerated() { dx[index] += g[out] } }
-        return x.deliver(DTensor(shape: x.shape, values: dx))
-    })
+    return (
+        output,
+        { gradient in
+            guard !gradient.isZeroTangent else { return .zero }
+            var dx = [Float](repeating: 0, count: x.count)
+            gradient.withPointer { g in for (out, index) in winners.enumerated() { dx[index] += g[out] } }
+            return x.deliver(DTensor(shape: x.shape, values: dx))
+        }
+    )
 }
 
 /// The mean of each `size` x `size` window moved by `stride` (`size` when nil) (PyTorch's `avg_pool2d`, no padding).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func avgPool2d(_ x: DTensor, size: Int, stride: Int? = nil) -> DTensor {
     let g = PoolingGeometry(x.shape, size: size, stride: stride, "avgPool2d")
     let scale = 1 / Float(size * size)
@@ -84,17 +91,20 @@ public func avgPool2d(_ x: DTensor, size: Int, stride: Int? = nil) -> DTensor {
 @derivative(of: avgPool2d, wrt: x)
 public func vjpAvgPool2d(_ x: DTensor, size: Int, stride: Int?) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let g = PoolingGeometry(x.shape, size: size, stride: stride, "avgPool2d")
-    return (avgPool2d(x, size: size, stride: stride), { gradient in
-        guard !gradient.isZeroTangent else { return .zero }
-        let scale = 1 / Float(size * size)
-        var dx = [Float](repeating: 0, count: x.count)
-        gradient.withPointer { gv in
-            g.forEachWindow { index, offset in
-                for dy in 0..<g.size { for dx2 in 0..<g.size { dx[offset(dy, dx2)] += gv[index] * scale } }
+    return (
+        avgPool2d(x, size: size, stride: stride),
+        { gradient in
+            guard !gradient.isZeroTangent else { return .zero }
+            let scale = 1 / Float(size * size)
+            var dx = [Float](repeating: 0, count: x.count)
+            gradient.withPointer { gv in
+                g.forEachWindow { index, offset in
+                    for dy in 0..<g.size { for dx2 in 0..<g.size { dx[offset(dy, dx2)] += gv[index] * scale } }
+                }
             }
+            return x.deliver(DTensor(shape: x.shape, values: dx))
         }
-        return x.deliver(DTensor(shape: x.shape, values: dx))
-    })
+    )
 }
 
 /// The mean over each channel's whole plane: [batch, channels, h, w] → [batch, channels] (global average pooling).

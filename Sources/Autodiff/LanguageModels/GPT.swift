@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// A decoder-only transformer language model (GPT-2's layout, the model of BENCHMARKS.md B10): token and learnt
 /// position embeddings, `layers` pre-norm causal transformer blocks, a final layer norm and a dense head to

@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// The recurrent cell of a `RecurrentLanguageModel`.
 public enum RecurrentCell: String, Sendable, Codable {
@@ -18,15 +18,21 @@ public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
     @noDerivative public let hiddenSize: Int
 
     /// A model over `vocabulary` tokens: embeddings of `embeddingWidth`, `layers` cells of `hidden` features.
-    public init(vocabulary: Int, embeddingWidth: Int, hidden: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
-                random: inout CounterRandom) {
+    public init(
+        vocabulary: Int, embeddingWidth: Int, hidden: Int, layers: Int = 1, cell: RecurrentCell = .lstm,
+        random: inout CounterRandom
+    ) {
         ensure(vocabulary > 0 && embeddingWidth > 0 && hidden > 0 && layers > 0, "RecurrentLanguageModel needs positive sizes")
         embedding = Embedding(vocabulary: vocabulary, width: embeddingWidth, random: &random)
-        var lstms: [LSTM] = [], grus: [GRU] = []
+        var lstms: [LSTM] = []
+        var grus: [GRU] = []
         for layer in 0..<layers {
             let inputs = layer == 0 ? embeddingWidth : hidden
-            if cell == .lstm { lstms.append(LSTM(inputs: inputs, hidden: hidden, random: &random)) }
-            else { grus.append(GRU(inputs: inputs, hidden: hidden, random: &random)) }
+            if cell == .lstm {
+                lstms.append(LSTM(inputs: inputs, hidden: hidden, random: &random))
+            } else {
+                grus.append(GRU(inputs: inputs, hidden: hidden, random: &random))
+            }
         }
         lstmLayers = lstms
         gruLayers = grus
@@ -51,8 +57,9 @@ public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
         var cells = cell == .lstm ? slice(state.cell, axis: 1, range: 0..<width) : DTensor.zero
         for layer in 0..<withoutDerivative(at: layerCount) {
             let range = layer * width..<(layer + 1) * width
-            let start = RecurrentState(hidden: slice(state.hidden, axis: 1, range: range),
-                                       cell: cell == .lstm ? slice(state.cell, axis: 1, range: range) : DTensor.zero)
+            let start = RecurrentState(
+                hidden: slice(state.hidden, axis: 1, range: range),
+                cell: cell == .lstm ? slice(state.cell, axis: 1, range: range) : DTensor.zero)
             let result = cell == .lstm ? lstmLayers[layer](h, state: start) : gruLayers[layer](h, state: start)
             h = result.output
             if layer == 0 {

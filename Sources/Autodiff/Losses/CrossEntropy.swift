@@ -2,7 +2,7 @@ import Foundation
 import _Differentiation
 
 /// The mean softmax cross-entropy of logits [batch, classes] against class indices [batch], as a tensor of shape [1].
-@differentiable(reverse, wrt: logits)
+@differentiable(reverse,wrt: logits)
 public func softmaxCrossEntropy(_ logits: DTensor, labels: [Int]) -> DTensor {
     crossEntropyAndGradient(logits, labels, ignoreIndex: nil).loss
 }
@@ -16,7 +16,7 @@ public func vjpSoftmaxCrossEntropy(_ logits: DTensor, labels: [Int]) -> (value: 
 /// The mean softmax cross-entropy of logits [..., classes] (classes last, e.g. [batch, time, classes]) against
 /// one target class per position (row-major over the leading dimensions), positions whose target is
 /// `ignoreIndex` left out of the mean (PyTorch's `cross_entropy(ignore_index=-100)`; NaN when every one is).
-@differentiable(reverse, wrt: logits)
+@differentiable(reverse,wrt: logits)
 public func crossEntropy(_ logits: DTensor, targets: [Int], ignoreIndex: Int = -100) -> DTensor {
     crossEntropyAndGradient(logits, targets, ignoreIndex: ignoreIndex).loss
 }
@@ -30,7 +30,8 @@ public func vjpCrossEntropy(_ logits: DTensor, targets: [Int], ignoreIndex: Int)
 /// The loss and its gradient with respect to the logits, in one pass.
 func crossEntropyAndGradient(_ logits: DTensor, _ targets: [Int], ignoreIndex: Int?) -> (loss: DTensor, gradient: [Float]) {
     ensure(logits.rank >= 1, "crossEntropy: logits need a class dimension")
-    let classes = logits.shape.last!, rows = classes == 0 ? 0 : logits.count / classes
+    let classes = logits.shape.last!
+    let rows = classes == 0 ? 0 : logits.count / classes
     ensure(targets.count == rows, "crossEntropy: \(targets.count) targets for \(rows) positions of logits \(logits.shape)")
     for target in targets where target != ignoreIndex {
         ensure(target >= 0 && target < classes, "crossEntropy: target \(target) outside the classes 0..<\(classes)")

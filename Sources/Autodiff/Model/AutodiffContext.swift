@@ -44,8 +44,10 @@ public enum AutodiffContext {
     }
 
     /// Runs `body` with `context` current on this thread.
-    static func with<R>(_ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil, recorder: Box? = nil,
-                        _ body: () throws -> R) throws -> R {
+    static func with<R>(
+        _ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil, recorder: Box? = nil,
+        _ body: () throws -> R
+    ) throws -> R {
         let previous = pthread_getspecific(key)
         let box = recorder ?? Box(context)
         box.replicaSum = replicaSum

@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// Runs a `DifferentiableModel` as a library `Model`: its parameters move into one flat arena, named by their
 /// property paths (`block1.weight`), and the compiler's pullback writes their gradients in the same layout. So

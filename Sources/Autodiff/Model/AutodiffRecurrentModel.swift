@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// A sequence model written as differentiable Swift that carries a state between calls (an LSTM language model
 /// trained with truncated backpropagation through time).
@@ -46,8 +46,9 @@ public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>
         guard carriedState.count == parts.count, zip(carriedState, parts).allSatisfy({ $0.shape == $1.shape }) else {
             throw ModelError.badInput(expected: parts.first?.shape ?? [], found: carriedState.first?.shape ?? [])
         }
-        return RecurrentState(hidden: DTensor(constant: carriedState[0].shape, values: carriedState[0].values),
-                              cell: carriedState.count > 1 ? DTensor(constant: carriedState[1].shape, values: carriedState[1].values) : .zero)
+        return RecurrentState(
+            hidden: DTensor(constant: carriedState[0].shape, values: carriedState[0].values),
+            cell: carriedState.count > 1 ? DTensor(constant: carriedState[1].shape, values: carriedState[1].values) : .zero)
     }
 
     public func forward(_ input: Tensor, context: LayerContext) throws -> Tensor {
@@ -77,8 +78,9 @@ public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>
             throw ModelError.badOutputGradient(expected: lastShape, found: outputGradient.shape)
         }
         // Truncation: nothing flows back from the final state (the next chunk starts from it detached).
-        let seed = RecurrentOutput.TangentVector(output: DTensor(shape: lastShape, values: outputGradient.values),
-                                                 state: RecurrentState.TangentVector(hidden: .zero, cell: .zero))
+        let seed = RecurrentOutput.TangentVector(
+            output: DTensor(shape: lastShape, values: outputGradient.values),
+            state: RecurrentState.TangentVector(hidden: .zero, cell: .zero))
         try binding.backward(accumulate: accumulate) {
             try AutodiffContext.with(lastContext) { pullback(seed) }
         }

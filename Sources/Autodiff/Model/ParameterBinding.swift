@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// A differentiable model's parameters and buffers bound into one arena by property path, and what every
 /// backward pass checks: gradients returned in the tangent (a user's own operation) are added to the arena, and a
@@ -42,8 +42,10 @@ final class ParameterBinding {
     }
 
     /// Every parameter `DTensor` and `ModelBuffer` reachable from `value`, with its dotted property path.
-    static func collect(_ value: Any, path: String, into leaves: inout [(name: String, tensor: DTensor)],
-                        buffers: inout [(name: String, buffer: ModelBuffer)]) {
+    static func collect(
+        _ value: Any, path: String, into leaves: inout [(name: String, tensor: DTensor)],
+        buffers: inout [(name: String, buffer: ModelBuffer)]
+    ) {
         if let tensor = value as? DTensor {
             if tensor.slot != nil { leaves.append((path, tensor)) }
             return
@@ -102,7 +104,8 @@ final class ParameterBinding {
                 slot.deliversToArena = false
                 if !accumulate, !slot.received {
                     let entry = arena.entries[index]
-                    arena.withUnsafeMutableBuffers { _, gradients in (gradients.baseAddress! + entry.offset).update(repeating: 0, count: entry.count) }
+                    arena.withUnsafeMutableBuffers { _, gradients in (gradients.baseAddress! + entry.offset).update(repeating: 0, count: entry.count)
+                    }
                 }
             }
         }

@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// Normalises each row (the last dimension) to zero mean and unit variance, then scales by `gamma` and shifts
 /// by `beta` (PyTorch's LayerNorm over the last dimension, ε = 1e-5).
@@ -9,34 +9,42 @@ public func layerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor) -> DTensor {
 }
 
 func layerNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor) -> (output: DTensor, normalized: [Float], inverseDeviation: [Float]) {
-    let width = x.shape.last ?? 1, rows = x.count / Swift.max(width, 1)
+    let width = x.shape.last ?? 1
+    let rows = x.count / Swift.max(width, 1)
     ensure(gamma.count == width && beta.count == width, "layerNorm: input \(x.shape), gamma \(gamma.shape), beta \(beta.shape)")
-    var normalized = [Float](repeating: 0, count: x.count), inverse = [Float](repeating: 0, count: rows)
+    var normalized = [Float](repeating: 0, count: x.count)
+    var inverse = [Float](repeating: 0, count: rows)
     var output = [Float](repeating: 0, count: x.count)
     let blocks = RowBlocks(rows: rows, width: width)
-    x.withValues { v in gamma.withValues { g in beta.withValues { b in
-        normalized.withUnsafeMutableBufferPointer { normalized in inverse.withUnsafeMutableBufferPointer { inverse in
-            output.withUnsafeMutableBufferPointer { output in
-                let (normalized, inverse, output) = (normalized.baseAddress!, inverse.baseAddress!, output.baseAddress!)
-                // Rows are independent: blocks of rows on the compute threads.
-                BLAS.forEachInParallel(blocks.count) { _, block in
-                    for row in blocks.range(block) {
-                        let base = row * width
-                        var mean: Float = 0
-                        for c in 0..<width { mean += v[base + c] }
-                        mean /= Float(width)
-                        var variance: Float = 0
-                        for c in 0..<width { variance += (v[base + c] - mean) * (v[base + c] - mean) }
-                        inverse[row] = 1 / (variance / Float(width) + 1e-5).squareRoot()
-                        for c in 0..<width {
-                            normalized[base + c] = (v[base + c] - mean) * inverse[row]
-                            output[base + c] = normalized[base + c] * g[c] + b[c]
+    x.withValues { v in
+        gamma.withValues { g in
+            beta.withValues { b in
+                normalized.withUnsafeMutableBufferPointer { normalized in
+                    inverse.withUnsafeMutableBufferPointer { inverse in
+                        output.withUnsafeMutableBufferPointer { output in
+                            let (normalized, inverse, output) = (normalized.baseAddress!, inverse.baseAddress!, output.baseAddress!)
+                            // Rows are independent: blocks of rows on the compute threads.
+                            BLAS.forEachInParallel(blocks.count) { _, block in
+                                for row in blocks.range(block) {
+                                    let base = row * width
+                                    var mean: Float = 0
+                                    for c in 0..<width { mean += v[base + c] }
+                                    mean /= Float(width)
+                                    var variance: Float = 0
+                                    for c in 0..<width { variance += (v[base + c] - mean) * (v[base + c] - mean) }
+                                    inverse[row] = 1 / (variance / Float(width) + 1e-5).squareRoot()
+                                    for c in 0..<width {
+                                        normalized[base + c] = (v[base + c] - mean) * inverse[row]
+                                        output[base + c] = normalized[base + c] * g[c] + b[c]
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
-        } }
-    } } }
+        }
+    }
     return (DTensor(shape: x.shape, values: output), normalized, inverse)
 }
 
@@ -45,49 +53,62 @@ public func vjpLayerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))
 {
     let (output, normalized, inverse) = layerNormForward(x, gamma, beta)
-    let width = x.shape.last ?? 1, rows = x.count / Swift.max(width, 1)
-    return (output, { gradient in
-        let gradient = gradient.orZeros(x.shape)
-        var dx = [Float](repeating: 0, count: x.count), dGamma = [Float](repeating: 0, count: width)
-        var dBeta = [Float](repeating: 0, count: width)
-        // Blocks of rows on the compute threads; each block's sums of the scale and shift gradients are added in
-        // block order (the blocks depend on the shape alone, so the bits do not depend on the thread count).
-        let blocks = RowBlocks(rows: rows, width: width)
-        var partials = [Float](repeating: 0, count: 2 * blocks.count * width)
-        gradient.withValues { dy in gamma.withValues { g in
-            dx.withUnsafeMutableBufferPointer { dx in partials.withUnsafeMutableBufferPointer { partials in
-                let (dx, partials) = (dx.baseAddress!, partials.baseAddress!)
-                BLAS.forEachInParallel(blocks.count) { _, block in
-                    let blockGamma = partials + 2 * block * width, blockBeta = blockGamma + width
-                    for row in blocks.range(block) {
-                        let base = row * width
-                        var sumDy: Float = 0, sumDyX: Float = 0
-                        for c in 0..<width {
-                            let dNormalized = dy[base + c] * g[c]
-                            sumDy += dNormalized
-                            sumDyX += dNormalized * normalized[base + c]
-                            blockGamma[c] += dy[base + c] * normalized[base + c]
-                            blockBeta[c] += dy[base + c]
-                        }
-                        for c in 0..<width {
-                            let dNormalized = dy[base + c] * g[c]
-                            dx[base + c] = inverse[row] / Float(width) * (Float(width) * dNormalized - sumDy - normalized[base + c] * sumDyX)
+    let width = x.shape.last ?? 1
+    let rows = x.count / Swift.max(width, 1)
+    return (
+        output,
+        { gradient in
+            let gradient = gradient.orZeros(x.shape)
+            var dx = [Float](repeating: 0, count: x.count)
+            var dGamma = [Float](repeating: 0, count: width)
+            var dBeta = [Float](repeating: 0, count: width)
+            // Blocks of rows on the compute threads; each block's sums of the scale and shift gradients are added in
+            // block order (the blocks depend on the shape alone, so the bits do not depend on the thread count).
+            let blocks = RowBlocks(rows: rows, width: width)
+            var partials = [Float](repeating: 0, count: 2 * blocks.count * width)
+            gradient.withValues { dy in
+                gamma.withValues { g in
+                    dx.withUnsafeMutableBufferPointer { dx in
+                        partials.withUnsafeMutableBufferPointer { partials in
+                            let (dx, partials) = (dx.baseAddress!, partials.baseAddress!)
+                            BLAS.forEachInParallel(blocks.count) { _, block in
+                                let blockGamma = partials + 2 * block * width
+                                let blockBeta = blockGamma + width
+                                for row in blocks.range(block) {
+                                    let base = row * width
+                                    var sumDy: Float = 0
+                                    var sumDyX: Float = 0
+                                    for c in 0..<width {
+                                        let dNormalized = dy[base + c] * g[c]
+                                        sumDy += dNormalized
+                                        sumDyX += dNormalized * normalized[base + c]
+                                        blockGamma[c] += dy[base + c] * normalized[base + c]
+                                        blockBeta[c] += dy[base + c]
+                                    }
+                                    for c in 0..<width {
+                                        let dNormalized = dy[base + c] * g[c]
+                                        dx[base + c] =
+                                            inverse[row] / Float(width) * (Float(width) * dNormalized - sumDy - normalized[base + c] * sumDyX)
+                                    }
+                                }
+                            }
                         }
                     }
                 }
-            } }
-        } }
-        for block in 0..<blocks.count {
-            for c in 0..<width {
-                dGamma[c] += partials[2 * block * width + c]
-                dBeta[c] += partials[(2 * block + 1) * width + c]
             }
+            for block in 0..<blocks.count {
+                for c in 0..<width {
+                    dGamma[c] += partials[2 * block * width + c]
+                    dBeta[c] += partials[(2 * block + 1) * width + c]
+                }
+            }
+            return (
+                x.isConstant ? .zero : x.deliver(DTensor(shape: x.shape, values: dx)), gamma.deliver(DTensor(shape: gamma.shape, values: dGamma)),
+                beta.deliver(DTensor(shape: beta.shape, values: dBeta))
+            )
         }
-        return (x.isConstant ? .zero : x.deliver(DTensor(shape: x.shape, values: dx)), gamma.deliver(DTensor(shape: gamma.shape, values: dGamma)),
-                beta.deliver(DTensor(shape: beta.shape, values: dBeta)))
-    })
+    )
 }
-
 
 /// Layer normalisation over the last dimension with a learnt scale and shift (PyTorch's `LayerNorm(width)`).
 public struct LayerNorm: Differentiable {

@@ -1,6 +1,6 @@
 import Foundation
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// What the GRU's backward pass needs from its forward pass, per step.
 struct GRUSaved {
@@ -14,7 +14,7 @@ struct GRUSaved {
 
 /// A one-layer GRU over a batch of sequences (PyTorch's `GRU(batch_first=True)`, gates r, z, n):
 /// `x` [batch, time, inputs] from `state` (its cell unused) → every step's hidden state and the final state.
-@differentiable(reverse, wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
+@differentiable(reverse,wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
 public func gru(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
     -> RecurrentOutput
 {
@@ -22,13 +22,16 @@ public func gru(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH
     return gruForward(x, state, weightIH, weightHH, biasIH, biasHH, g).output
 }
 
-func gruForward(_ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor, _ biasHH: DTensor,
-                _ g: RecurrentGeometry) -> (output: RecurrentOutput, saved: GRUSaved) {
+func gruForward(
+    _ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor, _ biasHH: DTensor,
+    _ g: RecurrentGeometry
+) -> (output: RecurrentOutput, saved: GRUSaved) {
     let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
     let projected = inputProjection(x, weightIH, biasIH.values, g)
-    var saved = GRUSaved(gates: [Float](repeating: 0, count: time * batch * width),
-                         recurrentCandidate: [Float](repeating: 0, count: time * batch * hidden),
-                         hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden))
+    var saved = GRUSaved(
+        gates: [Float](repeating: 0, count: time * batch * width),
+        recurrentCandidate: [Float](repeating: 0, count: time * batch * hidden),
+        hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden))
     saved.hiddens.replaceSubrange(0..<(batch * hidden), with: state.hidden.values)
     var output = [Float](repeating: 0, count: batch * time * hidden)
     var recurrent = [Float](repeating: 0, count: batch * width)
@@ -39,12 +42,15 @@ func gruForward(_ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ we
                 let previous = hiddens.baseAddress! + t * batch * hidden
                 recurrent.withUnsafeMutableBufferPointer { r in
                     recurrentBias.withUnsafeBufferPointer { Kernels.broadcastRows($0.baseAddress!, r.baseAddress!, rows: batch, width: width) }
-                    BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: width, k: hidden, previous, lda: hidden, w, ldb: hidden,
-                              beta: 1, r.baseAddress!, ldc: width)
+                    BLAS.gemm(
+                        transposeA: false, transposeB: true, m: batch, n: width, k: hidden, previous, lda: hidden, w, ldb: hidden,
+                        beta: 1, r.baseAddress!, ldc: width)
                 }
                 let next = hiddens.baseAddress! + (t + 1) * batch * hidden
                 for b in 0..<batch {
-                    let input = (b * time + t) * width, gates = (t * batch + b) * width, row = b * width
+                    let input = (b * time + t) * width
+                    let gates = (t * batch + b) * width
+                    let row = b * width
                     for j in 0..<hidden {
                         let r = logistic(projected[input + j] + recurrent[row + j])
                         let z = logistic(projected[input + hidden + j] + recurrent[row + hidden + j])
@@ -61,57 +67,75 @@ func gruForward(_ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ we
         }
     }
     let last = time * batch * hidden
-    let final = RecurrentState(hidden: DTensor(shape: [batch, hidden], values: Array(saved.hiddens[last..<(last + batch * hidden)])),
-                               cell: .zero)
+    let final = RecurrentState(
+        hidden: DTensor(shape: [batch, hidden], values: Array(saved.hiddens[last..<(last + batch * hidden)])),
+        cell: .zero)
     return (RecurrentOutput(output: DTensor(shape: [batch, time, hidden], values: output), state: final), saved)
 }
 
 @derivative(of: gru, wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
 public func vjpGRU(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
-    -> (value: RecurrentOutput,
-        pullback: (RecurrentOutput.TangentVector) -> (DTensor, RecurrentState.TangentVector, DTensor, DTensor, DTensor, DTensor))
+    -> (
+        value: RecurrentOutput,
+        pullback: (RecurrentOutput.TangentVector) -> (DTensor, RecurrentState.TangentVector, DTensor, DTensor, DTensor, DTensor)
+    )
 {
     let g = RecurrentGeometry(x, state, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH, gates: 3, cell: false, "gru")
     let (value, saved) = gruForward(x, state, weightIH, weightHH, biasIH, biasHH, g)
-    return (value, { tangent in
-        let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
-        let dOutput = tangent.output.orZeros([batch, time, hidden])
-        var dh = tangent.state.hidden.orZeros([batch, hidden]).values
-        var dInputGates = [Float](repeating: 0, count: batch * time * width)
-        var dRecurrentGates = [Float](repeating: 0, count: batch * time * width)
-        var step = [Float](repeating: 0, count: batch * width)
-        var previousHiddens = [Float](repeating: 0, count: batch * time * hidden)
-        var direct = [Float](repeating: 0, count: batch * hidden)
-        weightHH.withPointer { w in dOutput.withPointer { dOut in
-            for t in stride(from: time - 1, through: 0, by: -1) {
-                for b in 0..<batch {
-                    let gates = (t * batch + b) * width, previousIndex = (t * batch + b) * hidden, row = (b * time + t) * width
-                    for j in 0..<hidden {
-                        let r = saved.gates[gates + j], z = saved.gates[gates + hidden + j], n = saved.gates[gates + 2 * hidden + j]
-                        let previous = saved.hiddens[previousIndex + j]
-                        let dhTotal = dh[b * hidden + j] + dOut[(b * time + t) * hidden + j]
-                        let dnPre = dhTotal * (1 - z) * (1 - n * n)
-                        let drPre = dnPre * saved.recurrentCandidate[(t * batch + b) * hidden + j] * r * (1 - r)
-                        let dzPre = dhTotal * (previous - n) * z * (1 - z)
-                        (dInputGates[row + j], dInputGates[row + hidden + j], dInputGates[row + 2 * hidden + j]) = (drPre, dzPre, dnPre)
-                        let recurrentN = dnPre * r
-                        (dRecurrentGates[row + j], dRecurrentGates[row + hidden + j], dRecurrentGates[row + 2 * hidden + j]) = (drPre, dzPre, recurrentN)
-                        (step[b * width + j], step[b * width + hidden + j], step[b * width + 2 * hidden + j]) = (drPre, dzPre, recurrentN)
-                        direct[b * hidden + j] = dhTotal * z
-                        previousHiddens[(b * time + t) * hidden + j] = previous
+    return (
+        value,
+        { tangent in
+            let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
+            let dOutput = tangent.output.orZeros([batch, time, hidden])
+            var dh = tangent.state.hidden.orZeros([batch, hidden]).values
+            var dInputGates = [Float](repeating: 0, count: batch * time * width)
+            var dRecurrentGates = [Float](repeating: 0, count: batch * time * width)
+            var step = [Float](repeating: 0, count: batch * width)
+            var previousHiddens = [Float](repeating: 0, count: batch * time * hidden)
+            var direct = [Float](repeating: 0, count: batch * hidden)
+            weightHH.withPointer { w in
+                dOutput.withPointer { dOut in
+                    for t in stride(from: time - 1, through: 0, by: -1) {
+                        for b in 0..<batch {
+                            let gates = (t * batch + b) * width
+                            let previousIndex = (t * batch + b) * hidden
+                            let row = (b * time + t) * width
+                            for j in 0..<hidden {
+                                let r = saved.gates[gates + j]
+                                let z = saved.gates[gates + hidden + j]
+                                let n = saved.gates[gates + 2 * hidden + j]
+                                let previous = saved.hiddens[previousIndex + j]
+                                let dhTotal = dh[b * hidden + j] + dOut[(b * time + t) * hidden + j]
+                                let dnPre = dhTotal * (1 - z) * (1 - n * n)
+                                let drPre = dnPre * saved.recurrentCandidate[(t * batch + b) * hidden + j] * r * (1 - r)
+                                let dzPre = dhTotal * (previous - n) * z * (1 - z)
+                                (dInputGates[row + j], dInputGates[row + hidden + j], dInputGates[row + 2 * hidden + j]) = (drPre, dzPre, dnPre)
+                                let recurrentN = dnPre * r
+                                (dRecurrentGates[row + j], dRecurrentGates[row + hidden + j], dRecurrentGates[row + 2 * hidden + j]) = (
+                                    drPre, dzPre, recurrentN
+                                )
+                                (step[b * width + j], step[b * width + hidden + j], step[b * width + 2 * hidden + j]) = (drPre, dzPre, recurrentN)
+                                direct[b * hidden + j] = dhTotal * z
+                                previousHiddens[(b * time + t) * hidden + j] = previous
+                            }
+                        }
+                        // dh_{t-1} = dRecurrentGates_t · W_hh + dh·z
+                        step.withUnsafeBufferPointer { s in
+                            dh.withUnsafeMutableBufferPointer { d in
+                                d.baseAddress!.update(from: direct, count: batch * hidden)
+                                BLAS.gemm(
+                                    transposeA: false, transposeB: false, m: batch, n: hidden, k: width, s.baseAddress!, lda: width, w,
+                                    ldb: hidden, beta: 1, d.baseAddress!, ldc: hidden)
+                            }
+                        }
                     }
                 }
-                // dh_{t-1} = dRecurrentGates_t · W_hh + dh·z
-                step.withUnsafeBufferPointer { s in dh.withUnsafeMutableBufferPointer { d in
-                    d.baseAddress!.update(from: direct, count: batch * hidden)
-                    BLAS.gemm(transposeA: false, transposeB: false, m: batch, n: hidden, k: width, s.baseAddress!, lda: width, w,
-                              ldb: hidden, beta: 1, d.baseAddress!, ldc: hidden)
-                } }
             }
-        } }
-        return recurrentWeightGradients(x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dInputGates, recurrentGates: dRecurrentGates,
-                                        previousHiddens: previousHiddens, dh: dh, dc: nil)
-    })
+            return recurrentWeightGradients(
+                x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dInputGates, recurrentGates: dRecurrentGates,
+                previousHiddens: previousHiddens, dh: dh, dc: nil)
+        }
+    )
 }
 
 /// A one-layer GRU (PyTorch's `GRU(inputs, hidden, batch_first=True)`, its initialisation U(-1/√hidden, 1/√hidden)).

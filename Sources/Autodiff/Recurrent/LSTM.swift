@@ -1,6 +1,6 @@
 import Foundation
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// What the LSTM's backward pass needs from its forward pass, per step.
 struct LSTMSaved {
@@ -17,7 +17,7 @@ struct LSTMSaved {
 /// A one-layer LSTM over a batch of sequences (PyTorch's `LSTM(batch_first=True)`, gates i, f, g, o):
 /// `x` [batch, time, inputs] from `state` → every step's hidden state and the final state. Fused: the input
 /// projections of all steps are one product, each step one product with the recurrent weights.
-@differentiable(reverse, wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
+@differentiable(reverse,wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
 public func lstm(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
     -> RecurrentOutput
 {
@@ -29,166 +29,224 @@ public func lstm(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightH
 func inputProjection(_ x: DTensor, _ weightIH: DTensor, _ biases: [Float], _ g: RecurrentGeometry) -> [Float] {
     var projected = [Float](repeating: 0, count: g.batch * g.time * g.width)
     guard !projected.isEmpty else { return projected }
-    x.withPointer { input in weightIH.withPointer { w in biases.withUnsafeBufferPointer { bias in
-        projected.withUnsafeMutableBufferPointer { out in
-            Kernels.broadcastRows(bias.baseAddress!, out.baseAddress!, rows: g.batch * g.time, width: g.width)
-            if g.inputs > 0 {
-                BLAS.gemm(transposeA: false, transposeB: true, m: g.batch * g.time, n: g.width, k: g.inputs, input, lda: g.inputs, w,
-                          ldb: g.inputs, beta: 1, out.baseAddress!, ldc: g.width)
+    x.withPointer { input in
+        weightIH.withPointer { w in
+            biases.withUnsafeBufferPointer { bias in
+                projected.withUnsafeMutableBufferPointer { out in
+                    Kernels.broadcastRows(bias.baseAddress!, out.baseAddress!, rows: g.batch * g.time, width: g.width)
+                    if g.inputs > 0 {
+                        BLAS.gemm(
+                            transposeA: false, transposeB: true, m: g.batch * g.time, n: g.width, k: g.inputs, input, lda: g.inputs, w,
+                            ldb: g.inputs, beta: 1, out.baseAddress!, ldc: g.width)
+                    }
+                }
             }
         }
-    } } }
+    }
     return projected
 }
 
 @inline(__always) func logistic(_ value: Float) -> Float { 1 / (1 + Foundation.exp(-value)) }
 
-func lstmForward(_ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor, _ biasHH: DTensor,
-                 _ g: RecurrentGeometry) -> (output: RecurrentOutput, saved: LSTMSaved) {
+func lstmForward(
+    _ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor, _ biasHH: DTensor,
+    _ g: RecurrentGeometry
+) -> (output: RecurrentOutput, saved: LSTMSaved) {
     let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
     let biases = zip(biasIH.values, biasHH.values).map { $0 + $1 }
     let projected = inputProjection(x, weightIH, biases, g)
-    var saved = LSTMSaved(gates: [Float](repeating: 0, count: time * batch * width),
-                          cells: [Float](repeating: 0, count: (time + 1) * batch * hidden),
-                          hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden),
-                          tanhCells: [Float](repeating: 0, count: time * batch * hidden))
+    var saved = LSTMSaved(
+        gates: [Float](repeating: 0, count: time * batch * width),
+        cells: [Float](repeating: 0, count: (time + 1) * batch * hidden),
+        hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden),
+        tanhCells: [Float](repeating: 0, count: time * batch * hidden))
     saved.hiddens.replaceSubrange(0..<(batch * hidden), with: state.hidden.values)
     saved.cells.replaceSubrange(0..<(batch * hidden), with: state.cell.values)
     var output = [Float](repeating: 0, count: batch * time * hidden)
     var preactivation = [Float](repeating: 0, count: batch * width)
-    weightHH.withPointer { w in projected.withUnsafeBufferPointer { projection in preactivation.withUnsafeMutableBufferPointer { pre in
-        saved.gates.withUnsafeMutableBufferPointer { gates in saved.cells.withUnsafeMutableBufferPointer { cells in
-            saved.hiddens.withUnsafeMutableBufferPointer { hiddens in saved.tanhCells.withUnsafeMutableBufferPointer { tanhCells in
-                output.withUnsafeMutableBufferPointer { out in
-                    let (outBase, preBase, gatesBase) = (out.baseAddress!, pre.baseAddress!, gates.baseAddress!)
-                    let (cellsBase, hiddensBase, tanhBase, projectionBase) = (cells.baseAddress!, hiddens.baseAddress!, tanhCells.baseAddress!,
-                                                                              projection.baseAddress!)
-                    // Rows are independent sequences: blocks of rows run the whole time loop on the BLAS threads, one each
-                    // (a row's values do not depend on the blocks).
-                    let blocks = recurrentRowBlocks(batch)
-                    BLAS.forEachInParallel(blocks.count) { _, blockIndex in
-                        let rows = blocks[blockIndex], count = rows.count
-                        for t in 0..<time {
-                            for b in rows {
-                                (preBase + b * width).update(from: projectionBase + (b * time + t) * width, count: width)
-                            }
-                            recurrentProduct(rows: count, width: width, hidden: hidden, hiddensBase + (t * batch + rows.lowerBound) * hidden,
-                                             w, preBase + rows.lowerBound * width)
-                            let step = gatesBase + t * batch * width
-                            for b in rows {
-                                let source = preBase + b * width, target = step + b * width
-                                Kernels.sigmoid(source, target, count: 2 * hidden)
-                                Kernels.tanh(source + 2 * hidden, target + 2 * hidden, count: hidden)
-                                Kernels.sigmoid(source + 3 * hidden, target + 3 * hidden, count: hidden)
-                            }
-                            let previousCell = cellsBase + t * batch * hidden, cell = cellsBase + (t + 1) * batch * hidden
-                            for b in rows {
-                                let row = step + b * width, base = b * hidden
-                                for j in 0..<hidden { cell[base + j] = row[hidden + j] * previousCell[base + j] + row[j] * row[2 * hidden + j] }
-                            }
-                            let tanhCell = tanhBase + t * batch * hidden
-                            Kernels.tanh(cell + rows.lowerBound * hidden, tanhCell + rows.lowerBound * hidden, count: count * hidden)
-                            let next = hiddensBase + (t + 1) * batch * hidden
-                            for b in rows {
-                                let row = step + b * width, base = b * hidden
-                                for j in 0..<hidden {
-                                    let h = row[3 * hidden + j] * tanhCell[base + j]
-                                    next[base + j] = h
-                                    outBase[(b * time + t) * hidden + j] = h
+    weightHH.withPointer { w in
+        projected.withUnsafeBufferPointer { projection in
+            preactivation.withUnsafeMutableBufferPointer { pre in
+                saved.gates.withUnsafeMutableBufferPointer { gates in
+                    saved.cells.withUnsafeMutableBufferPointer { cells in
+                        saved.hiddens.withUnsafeMutableBufferPointer { hiddens in
+                            saved.tanhCells.withUnsafeMutableBufferPointer { tanhCells in
+                                output.withUnsafeMutableBufferPointer { out in
+                                    let (outBase, preBase, gatesBase) = (out.baseAddress!, pre.baseAddress!, gates.baseAddress!)
+                                    let (cellsBase, hiddensBase, tanhBase, projectionBase) = (
+                                        cells.baseAddress!, hiddens.baseAddress!, tanhCells.baseAddress!,
+                                        projection.baseAddress!
+                                    )
+                                    // Rows are independent sequences: blocks of rows run the whole time loop on the BLAS threads, one each
+                                    // (a row's values do not depend on the blocks).
+                                    let blocks = recurrentRowBlocks(batch)
+                                    BLAS.forEachInParallel(blocks.count) { _, blockIndex in
+                                        let rows = blocks[blockIndex]
+                                        let count = rows.count
+                                        for t in 0..<time {
+                                            for b in rows {
+                                                (preBase + b * width).update(from: projectionBase + (b * time + t) * width, count: width)
+                                            }
+                                            recurrentProduct(
+                                                rows: count, width: width, hidden: hidden, hiddensBase + (t * batch + rows.lowerBound) * hidden,
+                                                w, preBase + rows.lowerBound * width)
+                                            let step = gatesBase + t * batch * width
+                                            for b in rows {
+                                                let source = preBase + b * width
+                                                let target = step + b * width
+                                                Kernels.sigmoid(source, target, count: 2 * hidden)
+                                                Kernels.tanh(source + 2 * hidden, target + 2 * hidden, count: hidden)
+                                                Kernels.sigmoid(source + 3 * hidden, target + 3 * hidden, count: hidden)
+                                            }
+                                            let previousCell = cellsBase + t * batch * hidden
+                                            let cell = cellsBase + (t + 1) * batch * hidden
+                                            for b in rows {
+                                                let row = step + b * width
+                                                let base = b * hidden
+                                                for j in 0..<hidden {
+                                                    cell[base + j] = row[hidden + j] * previousCell[base + j] + row[j] * row[2 * hidden + j]
+                                                }
+                                            }
+                                            let tanhCell = tanhBase + t * batch * hidden
+                                            Kernels.tanh(cell + rows.lowerBound * hidden, tanhCell + rows.lowerBound * hidden, count: count * hidden)
+                                            let next = hiddensBase + (t + 1) * batch * hidden
+                                            for b in rows {
+                                                let row = step + b * width
+                                                let base = b * hidden
+                                                for j in 0..<hidden {
+                                                    let h = row[3 * hidden + j] * tanhCell[base + j]
+                                                    next[base + j] = h
+                                                    outBase[(b * time + t) * hidden + j] = h
+                                                }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            } }
-        } }
-    } } }
+            }
+        }
+    }
     let last = time * batch * hidden
-    let final = RecurrentState(hidden: DTensor(shape: [batch, hidden], values: Array(saved.hiddens[last..<(last + batch * hidden)])),
-                               cell: DTensor(shape: [batch, hidden], values: Array(saved.cells[last..<(last + batch * hidden)])))
+    let final = RecurrentState(
+        hidden: DTensor(shape: [batch, hidden], values: Array(saved.hiddens[last..<(last + batch * hidden)])),
+        cell: DTensor(shape: [batch, hidden], values: Array(saved.cells[last..<(last + batch * hidden)])))
     return (RecurrentOutput(output: DTensor(shape: [batch, time, hidden], values: output), state: final), saved)
 }
 
 @derivative(of: lstm, wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
 public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
-    -> (value: RecurrentOutput,
-        pullback: (RecurrentOutput.TangentVector) -> (DTensor, RecurrentState.TangentVector, DTensor, DTensor, DTensor, DTensor))
+    -> (
+        value: RecurrentOutput,
+        pullback: (RecurrentOutput.TangentVector) -> (DTensor, RecurrentState.TangentVector, DTensor, DTensor, DTensor, DTensor)
+    )
 {
     let g = RecurrentGeometry(x, state, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH, gates: 4, cell: true, "lstm")
     let (value, saved) = lstmForward(x, state, weightIH, weightHH, biasIH, biasHH, g)
-    return (value, { tangent in
-        let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
-        let dOutput = tangent.output.orZeros([batch, time, hidden])
-        var dh = tangent.state.hidden.orZeros([batch, hidden]).values, dc = tangent.state.cell.orZeros([batch, hidden]).values
-        // dGates for every step, laid out as the input projection ([batch·time, 4·hidden]).
-        var dGates = [Float](repeating: 0, count: batch * time * width)
-        var stepGradient = [Float](repeating: 0, count: batch * width)
-        var previousHiddens = [Float](repeating: 0, count: batch * time * hidden)
-        weightHH.withPointer { w in dOutput.withPointer { dOut in
-            saved.gates.withUnsafeBufferPointer { gatesBuffer in saved.tanhCells.withUnsafeBufferPointer { tanhBuffer in
-            saved.cells.withUnsafeBufferPointer { cellsBuffer in saved.hiddens.withUnsafeBufferPointer { hiddensBuffer in
-            dh.withUnsafeMutableBufferPointer { dhBuffer in dc.withUnsafeMutableBufferPointer { dcBuffer in
-            dGates.withUnsafeMutableBufferPointer { dGatesBuffer in stepGradient.withUnsafeMutableBufferPointer { stepBuffer in
-            previousHiddens.withUnsafeMutableBufferPointer { previousBuffer in
-                let (gates, tanhCells, cells, hiddens) = (gatesBuffer.baseAddress!, tanhBuffer.baseAddress!, cellsBuffer.baseAddress!,
-                                                          hiddensBuffer.baseAddress!)
-                let (dhBase, dcBase, dGatesBase, stepBase, previousBase) = (dhBuffer.baseAddress!, dcBuffer.baseAddress!,
-                                                                            dGatesBuffer.baseAddress!, stepBuffer.baseAddress!,
-                                                                            previousBuffer.baseAddress!)
-                let blocks = recurrentRowBlocks(batch)
-                BLAS.forEachInParallel(blocks.count) { _, blockIndex in
-                    let rows = blocks[blockIndex]
-                    for t in stride(from: time - 1, through: 0, by: -1) {
-                        for b in rows {
-                            let gateBase = (t * batch + b) * width, previousIndex = (t * batch + b) * hidden, row = b * width
-                            for j in 0..<hidden {
-                                let i = gates[gateBase + j], f = gates[gateBase + hidden + j]
-                                let candidate = gates[gateBase + 2 * hidden + j], o = gates[gateBase + 3 * hidden + j]
-                                let tanhC = tanhCells[previousIndex + j]
-                                let dhTotal = dhBase[b * hidden + j] + dOut[(b * time + t) * hidden + j]
-                                let dcTotal = dcBase[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
-                                stepBase[row + j] = dcTotal * candidate * i * (1 - i)
-                                stepBase[row + hidden + j] = dcTotal * cells[previousIndex + j] * f * (1 - f)
-                                stepBase[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
-                                stepBase[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
-                                dcBase[b * hidden + j] = dcTotal * f
-                                previousBase[(b * time + t) * hidden + j] = hiddens[previousIndex + j]
+    return (
+        value,
+        { tangent in
+            let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
+            let dOutput = tangent.output.orZeros([batch, time, hidden])
+            var dh = tangent.state.hidden.orZeros([batch, hidden]).values
+            var dc = tangent.state.cell.orZeros([batch, hidden]).values
+            // dGates for every step, laid out as the input projection ([batch·time, 4·hidden]).
+            var dGates = [Float](repeating: 0, count: batch * time * width)
+            var stepGradient = [Float](repeating: 0, count: batch * width)
+            var previousHiddens = [Float](repeating: 0, count: batch * time * hidden)
+            weightHH.withPointer { w in
+                dOutput.withPointer { dOut in
+                    saved.gates.withUnsafeBufferPointer { gatesBuffer in
+                        saved.tanhCells.withUnsafeBufferPointer { tanhBuffer in
+                            saved.cells.withUnsafeBufferPointer { cellsBuffer in
+                                saved.hiddens.withUnsafeBufferPointer { hiddensBuffer in
+                                    dh.withUnsafeMutableBufferPointer { dhBuffer in
+                                        dc.withUnsafeMutableBufferPointer { dcBuffer in
+                                            dGates.withUnsafeMutableBufferPointer { dGatesBuffer in
+                                                stepGradient.withUnsafeMutableBufferPointer { stepBuffer in
+                                                    previousHiddens.withUnsafeMutableBufferPointer { previousBuffer in
+                                                        let (gates, tanhCells, cells, hiddens) = (
+                                                            gatesBuffer.baseAddress!, tanhBuffer.baseAddress!, cellsBuffer.baseAddress!,
+                                                            hiddensBuffer.baseAddress!
+                                                        )
+                                                        let (dhBase, dcBase, dGatesBase, stepBase, previousBase) = (
+                                                            dhBuffer.baseAddress!, dcBuffer.baseAddress!,
+                                                            dGatesBuffer.baseAddress!, stepBuffer.baseAddress!,
+                                                            previousBuffer.baseAddress!
+                                                        )
+                                                        let blocks = recurrentRowBlocks(batch)
+                                                        BLAS.forEachInParallel(blocks.count) { _, blockIndex in
+                                                            let rows = blocks[blockIndex]
+                                                            for t in stride(from: time - 1, through: 0, by: -1) {
+                                                                for b in rows {
+                                                                    let gateBase = (t * batch + b) * width
+                                                                    let previousIndex = (t * batch + b) * hidden
+                                                                    let row = b * width
+                                                                    for j in 0..<hidden {
+                                                                        let i = gates[gateBase + j]
+                                                                        let f = gates[gateBase + hidden + j]
+                                                                        let candidate = gates[gateBase + 2 * hidden + j]
+                                                                        let o = gates[gateBase + 3 * hidden + j]
+                                                                        let tanhC = tanhCells[previousIndex + j]
+                                                                        let dhTotal = dhBase[b * hidden + j] + dOut[(b * time + t) * hidden + j]
+                                                                        let dcTotal = dcBase[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
+                                                                        stepBase[row + j] = dcTotal * candidate * i * (1 - i)
+                                                                        stepBase[row + hidden + j] = dcTotal * cells[previousIndex + j] * f * (1 - f)
+                                                                        stepBase[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
+                                                                        stepBase[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
+                                                                        dcBase[b * hidden + j] = dcTotal * f
+                                                                        previousBase[(b * time + t) * hidden + j] = hiddens[previousIndex + j]
+                                                                    }
+                                                                    (dGatesBase + (b * time + t) * width).update(from: stepBase + row, count: width)
+                                                                }
+                                                                // dh_{t-1} = dGates_t · W_hh
+                                                                let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)
+                                                                var column = 0
+                                                                while column < hidden {
+                                                                    let columns = Swift.min(panel, hidden - column)
+                                                                    BLAS.gemm(
+                                                                        transposeA: false, transposeB: false, m: rows.count, n: columns, k: width,
+                                                                        stepBase + rows.lowerBound * width,
+                                                                        lda: width, w + column, ldb: hidden, beta: 0,
+                                                                        dhBase + rows.lowerBound * hidden + column, ldc: hidden)
+                                                                    column += columns
+                                                                }
+                                                            }
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
                             }
-                            (dGatesBase + (b * time + t) * width).update(from: stepBase + row, count: width)
-                        }
-                        // dh_{t-1} = dGates_t · W_hh
-                        let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)
-                        var column = 0
-                        while column < hidden {
-                            let columns = Swift.min(panel, hidden - column)
-                            BLAS.gemm(transposeA: false, transposeB: false, m: rows.count, n: columns, k: width, stepBase + rows.lowerBound * width,
-                                      lda: width, w + column, ldb: hidden, beta: 0, dhBase + rows.lowerBound * hidden + column, ldc: hidden)
-                            column += columns
                         }
                     }
                 }
             }
-            } }
-            } }
-            } }
-            } }
-        } }
-        return recurrentWeightGradients(x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: dGates,
-                                        previousHiddens: previousHiddens, dh: dh, dc: dc)
-    })
+            return recurrentWeightGradients(
+                x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: dGates,
+                previousHiddens: previousHiddens, dh: dh, dc: dc)
+        }
+    )
 }
 
 /// `pre += h · W_hhᵀ` for one step: `h` [rows, hidden], `W_hh` [width, hidden], `pre` [rows, width]; in column
 /// panels small enough for OpenBLAS's unpacked small-matrix kernels (the weights are not repacked at every step).
 @inline(__always)
-func recurrentProduct(rows: Int, width: Int, hidden: Int, _ h: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                      _ pre: UnsafeMutablePointer<Float>) {
+func recurrentProduct(
+    rows: Int, width: Int, hidden: Int, _ h: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+    _ pre: UnsafeMutablePointer<Float>
+) {
     let panel = Swift.max(16, (1 << 18) / Swift.max(1, rows * hidden) / 16 * 16)
     var column = 0
     while column < width {
         let columns = Swift.min(panel, width - column)
-        BLAS.gemm(transposeA: false, transposeB: true, m: rows, n: columns, k: hidden, h, lda: hidden, w + column * hidden, ldb: hidden,
-                  beta: 1, pre + column, ldc: width)
+        BLAS.gemm(
+            transposeA: false, transposeB: true, m: rows, n: columns, k: hidden, h, lda: hidden, w + column * hidden, ldb: hidden,
+            beta: 1, pre + column, ldc: width)
         column += columns
     }
 }
@@ -202,40 +260,56 @@ func recurrentRowBlocks(_ batch: Int) -> [Range<Int>] {
 
 /// The gradients every fused recurrent layer ends with: the input's and the weights' from the per-step gate
 /// gradients (input side `dGates`, recurrent side `recurrentGates`, both [batch·time, gates·hidden]).
-func recurrentWeightGradients(_ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor,
-                              _ biasHH: DTensor, _ g: RecurrentGeometry, dGates: [Float], recurrentGates: [Float],
-                              previousHiddens: [Float], dh: [Float], dc: [Float]?)
+func recurrentWeightGradients(
+    _ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor,
+    _ biasHH: DTensor, _ g: RecurrentGeometry, dGates: [Float], recurrentGates: [Float],
+    previousHiddens: [Float], dh: [Float], dc: [Float]?
+)
     -> (DTensor, RecurrentState.TangentVector, DTensor, DTensor, DTensor, DTensor)
 {
-    let rows = g.batch * g.time, width = g.width
+    let rows = g.batch * g.time
+    let width = g.width
     func product(_ transposeA: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: [Float], _ lda: Int, _ b: DTensor, _ ldb: Int, _ transposeB: Bool)
         -> [Float]
     {
         var result = [Float](repeating: 0, count: m * n)
         guard m > 0, n > 0, k > 0 else { return result }
-        a.withUnsafeBufferPointer { pa in b.withPointer { pb in result.withUnsafeMutableBufferPointer { out in
-            BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, pa.baseAddress!, lda: lda, pb, ldb: ldb,
-                      beta: 0, out.baseAddress!, ldc: n)
-        } } }
+        a.withUnsafeBufferPointer { pa in
+            b.withPointer { pb in
+                result.withUnsafeMutableBufferPointer { out in
+                    BLAS.gemm(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, pa.baseAddress!, lda: lda, pb, ldb: ldb,
+                        beta: 0, out.baseAddress!, ldc: n)
+                }
+            }
+        }
         return result
     }
-    let dx = x.isConstant ? DTensor.zero
+    let dx =
+        x.isConstant
+        ? DTensor.zero
         : x.deliver(DTensor(shape: x.shape, values: product(false, rows, g.inputs, width, dGates, width, weightIH, g.inputs, false)))
     let dWeightIH = weightIH.deliver(DTensor(shape: weightIH.shape, values: product(true, width, g.inputs, rows, dGates, width, x, g.inputs, false)))
     let hiddenStates = DTensor(shape: [rows, g.hidden], values: previousHiddens)
-    let dWeightHH = weightHH.deliver(DTensor(shape: weightHH.shape,
-                                             values: product(true, width, g.hidden, rows, recurrentGates, width, hiddenStates, g.hidden, false)))
-    var dBiasIH = [Float](repeating: 0, count: width), dBiasHH = [Float](repeating: 0, count: width)
+    let dWeightHH = weightHH.deliver(
+        DTensor(
+            shape: weightHH.shape,
+            values: product(true, width, g.hidden, rows, recurrentGates, width, hiddenStates, g.hidden, false)))
+    var dBiasIH = [Float](repeating: 0, count: width)
+    var dBiasHH = [Float](repeating: 0, count: width)
     for row in 0..<rows {
         for column in 0..<width {
             dBiasIH[column] += dGates[row * width + column]
             dBiasHH[column] += recurrentGates[row * width + column]
         }
     }
-    let dState = RecurrentState.TangentVector(hidden: state.hidden.deliver(DTensor(shape: [g.batch, g.hidden], values: dh)),
-                                              cell: dc.map { state.cell.deliver(DTensor(shape: [g.batch, g.hidden], values: $0)) } ?? .zero)
-    return (dx, dState, dWeightIH, dWeightHH, biasIH.deliver(DTensor(shape: biasIH.shape, values: dBiasIH)),
-            biasHH.deliver(DTensor(shape: biasHH.shape, values: dBiasHH)))
+    let dState = RecurrentState.TangentVector(
+        hidden: state.hidden.deliver(DTensor(shape: [g.batch, g.hidden], values: dh)),
+        cell: dc.map { state.cell.deliver(DTensor(shape: [g.batch, g.hidden], values: $0)) } ?? .zero)
+    return (
+        dx, dState, dWeightIH, dWeightHH, biasIH.deliver(DTensor(shape: biasIH.shape, values: dBiasIH)),
+        biasHH.deliver(DTensor(shape: biasHH.shape, values: dBiasHH))
+    )
 }
 
 /// A one-layer LSTM (PyTorch's `LSTM(inputs, hidden, batch_first=True)`, its initialisation U(-1/√hidden, 1/√hidden)).

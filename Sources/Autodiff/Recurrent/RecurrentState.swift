@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// The state a recurrent layer carries between time steps (and between truncated-BPTT chunks): the hidden state
 /// [batch, hidden] and, for an LSTM, the cell state [batch, hidden] (empty for a GRU).
@@ -47,17 +47,21 @@ struct RecurrentGeometry {
     let batch: Int, time: Int, inputs: Int, hidden: Int, gates: Int
     var width: Int { gates * hidden }
 
-    init(_ x: DTensor, _ state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor,
-         gates: Int, cell: Bool, _ name: String) {
+    init(
+        _ x: DTensor, _ state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor,
+        gates: Int, cell: Bool, _ name: String
+    ) {
         ensure(x.rank == 3, "\(name): input \(x.shape) is not [batch, time, features]")
         (batch, time, inputs) = (x.shape[0], x.shape[1], x.shape[2])
         hidden = weightHH.shape.last ?? 0
         self.gates = gates
-        ensure(weightIH.shape == [gates * hidden, inputs] && weightHH.shape == [gates * hidden, hidden]
-                        && biasIH.count == gates * hidden && biasHH.count == gates * hidden,
-                     "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input \(x.shape) and hidden size \(hidden)")
-        ensure(state.hidden.shape == [batch, hidden] && (!cell || state.cell.shape == [batch, hidden]),
-                     "\(name): state \(state.hidden.shape)/\(state.cell.shape) is not [\(batch), \(hidden)]")
+        ensure(
+            weightIH.shape == [gates * hidden, inputs] && weightHH.shape == [gates * hidden, hidden]
+                && biasIH.count == gates * hidden && biasHH.count == gates * hidden,
+            "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input \(x.shape) and hidden size \(hidden)")
+        ensure(
+            state.hidden.shape == [batch, hidden] && (!cell || state.cell.shape == [batch, hidden]),
+            "\(name): state \(state.hidden.shape)/\(state.cell.shape) is not [\(batch), \(hidden)]")
     }
 }
 
@@ -68,8 +72,10 @@ func recurrentWeights(gates: Int, inputs: Int, hidden: Int, _ name: String, rand
 {
     ensure(inputs > 0 && hidden > 0, "\(name) needs positive sizes, got \(inputs) → \(hidden)")
     let bound = 1 / Float(hidden).squareRoot()
-    return (.uniformParameter([gates * hidden, inputs], bound: bound, random: &random),
-            .uniformParameter([gates * hidden, hidden], bound: bound, random: &random),
-            .uniformParameter([gates * hidden], bound: bound, random: &random),
-            .uniformParameter([gates * hidden], bound: bound, random: &random))
+    return (
+        .uniformParameter([gates * hidden, inputs], bound: bound, random: &random),
+        .uniformParameter([gates * hidden, hidden], bound: bound, random: &random),
+        .uniformParameter([gates * hidden], bound: bound, random: &random),
+        .uniformParameter([gates * hidden], bound: bound, random: &random)
+    )
 }

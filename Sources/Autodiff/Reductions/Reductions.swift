@@ -28,7 +28,7 @@ func reducedShape(_ shape: [Int], axis: Int, keepingAxis: Bool) -> [Int] {
 }
 
 /// Sums along `axis` (negative counts from the end), dropping it unless `keepingAxis` (PyTorch's `sum(dim, keepdim)`).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func sum(_ x: DTensor, axis: Int, keepingAxis: Bool = false) -> DTensor {
     let axis = ShapeMath.axis(axis, rank: x.rank, "sum")
     let (outer, size, inner) = ShapeMath.split(x.shape, at: axis)
@@ -37,7 +37,8 @@ public func sum(_ x: DTensor, axis: Int, keepingAxis: Bool = false) -> DTensor {
             out.update(repeating: 0)
             for o in 0..<outer {
                 for s in 0..<size {
-                    let source = v + (o * size + s) * inner, target = out.baseAddress! + o * inner
+                    let source = v + (o * size + s) * inner
+                    let target = out.baseAddress! + o * inner
                     for i in 0..<inner { target[i] += source[i] }
                 }
             }
@@ -53,7 +54,8 @@ func expand(_ g: DTensor, along axis: Int, of shape: [Int], factor: Float) -> DT
         DTensor.filled(shape) { out in
             for o in 0..<outer {
                 for s in 0..<size {
-                    let target = out.baseAddress! + (o * size + s) * inner, row = source + o * inner
+                    let target = out.baseAddress! + (o * size + s) * inner
+                    let row = source + o * inner
                     for i in 0..<inner { target[i] = row[i] * factor }
                 }
             }
@@ -68,7 +70,7 @@ public func vjpSumAlongAxis(_ x: DTensor, axis: Int, keepingAxis: Bool) -> (valu
 }
 
 /// The mean along `axis`, dropping it unless `keepingAxis` (PyTorch's `mean(dim, keepdim)`).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func mean(_ x: DTensor, axis: Int, keepingAxis: Bool = false) -> DTensor {
     let size = x.shape[ShapeMath.axis(axis, rank: x.rank, "mean")]
     return sum(x, axis: axis, keepingAxis: keepingAxis).scaled(by: 1 / Float(Swift.max(size, 1)))
@@ -82,7 +84,7 @@ public func vjpMeanAlongAxis(_ x: DTensor, axis: Int, keepingAxis: Bool) -> (val
 }
 
 /// The largest value along `axis` (the first one on ties gets the gradient), dropping the axis unless `keepingAxis`.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func max(_ x: DTensor, axis: Int, keepingAxis: Bool = false) -> DTensor { maxForward(x, axis, keepingAxis).value }
 
 func maxForward(_ x: DTensor, _ axis: Int, _ keepingAxis: Bool) -> (value: DTensor, winners: [Int]) {
@@ -94,11 +96,15 @@ func maxForward(_ x: DTensor, _ axis: Int, _ keepingAxis: Bool) -> (value: DTens
         DTensor.filled(reducedShape(x.shape, axis: axis, keepingAxis: keepingAxis)) { out in
             for o in 0..<outer {
                 for i in 0..<inner {
-                    var best = v[o * size * inner + i], at = o * size * inner + i
+                    var best = v[o * size * inner + i]
+                    var at = o * size * inner + i
                     for s in 1..<Swift.max(size, 1) {
                         let index = (o * size + s) * inner + i
                         // NaN propagates as in PyTorch.
-                        if v[index] > best || v[index].isNaN && !best.isNaN { best = v[index]; at = index }
+                        if v[index] > best || v[index].isNaN && !best.isNaN {
+                            best = v[index]
+                            at = index
+                        }
                     }
                     out[o * inner + i] = best
                     winners[o * inner + i] = at
@@ -112,10 +118,13 @@ func maxForward(_ x: DTensor, _ axis: Int, _ keepingAxis: Bool) -> (value: DTens
 @derivative(of: max(_:axis:keepingAxis:), wrt: x)
 public func vjpMaxAlongAxis(_ x: DTensor, axis: Int, keepingAxis: Bool) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let (value, winners) = maxForward(x, axis, keepingAxis)
-    return (value, { g in
-        let g = g.orZeros(value.shape)
-        var dx = [Float](repeating: 0, count: x.count)
-        g.withValues { gv in for (index, winner) in winners.enumerated() { dx[winner] += gv[index] } }
-        return x.deliver(DTensor(shape: x.shape, values: dx))
-    })
+    return (
+        value,
+        { g in
+            let g = g.orZeros(value.shape)
+            var dx = [Float](repeating: 0, count: x.count)
+            g.withValues { gv in for (index, winner) in winners.enumerated() { dx[winner] += gv[index] } }
+            return x.deliver(DTensor(shape: x.shape, values: dx))
+        }
+    )
 }

@@ -1,7 +1,7 @@
 import _Differentiation
 
 /// The dimensions reordered: dimension `i` of the result is dimension `axes[i]` of `x` (PyTorch's `permute`).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func permute(_ x: DTensor, _ axes: [Int]) -> DTensor {
     let axes = axes.map { ShapeMath.axis($0, rank: x.rank, "permute") }
     ensure(axes.count == x.rank && Set(axes).count == x.rank, "permute: \(axes) is not an order of \(x.rank) axes")
@@ -28,7 +28,7 @@ public func vjpPermute(_ x: DTensor, _ axes: [Int]) -> (value: DTensor, pullback
 }
 
 /// `x` with two dimensions swapped (PyTorch's `transpose(a, b)`); by default the last two.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func transpose(_ x: DTensor, _ first: Int = -2, _ second: Int = -1) -> DTensor {
     permute(x, swappedAxes(rank: withoutDerivative(at: x.rank), first, second))
 }

@@ -1,7 +1,7 @@
 import _Differentiation
 
 /// The same values under another shape of the same size; one dimension may be -1 (inferred), as in PyTorch.
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func reshape(_ x: DTensor, to shape: [Int]) -> DTensor {
     DTensor(shape: resolvedShape(shape, count: x.count), values: x.values)
 }

@@ -1,7 +1,7 @@
 import _Differentiation
 
 /// The part of `x` at positions `range` along `axis` (PyTorch's `narrow`, or `x[..., a:b, ...]`).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func slice(_ x: DTensor, axis: Int, range: Range<Int>) -> DTensor {
     let axis = ShapeMath.axis(axis, rank: x.rank, "slice")
     ensure(range.lowerBound >= 0 && range.upperBound <= x.shape[axis], "slice: \(range) outside 0..<\(x.shape[axis]) of axis \(axis)")
@@ -21,24 +21,32 @@ public func slice(_ x: DTensor, axis: Int, range: Range<Int>) -> DTensor {
 @derivative(of: slice, wrt: x)
 public func vjpSlice(_ x: DTensor, axis: Int, range: Range<Int>) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let resolved = ShapeMath.axis(axis, rank: x.rank, "slice")
-    return (slice(x, axis: axis, range: range), { g in
-        guard !g.isZeroTangent else { return .zero }
-        let (outer, size, inner) = ShapeMath.split(x.shape, at: resolved)
-        var dx = [Float](repeating: 0, count: x.count)
-        let run = range.count * inner
-        g.withPointer { gv in dx.withUnsafeMutableBufferPointer { d in
-            for o in 0..<outer where run > 0 { (d.baseAddress! + (o * size + range.lowerBound) * inner).update(from: gv + o * run, count: run) }
-        } }
-        return x.deliver(DTensor(shape: x.shape, values: dx))
-    })
+    return (
+        slice(x, axis: axis, range: range),
+        { g in
+            guard !g.isZeroTangent else { return .zero }
+            let (outer, size, inner) = ShapeMath.split(x.shape, at: resolved)
+            var dx = [Float](repeating: 0, count: x.count)
+            let run = range.count * inner
+            g.withPointer { gv in
+                dx.withUnsafeMutableBufferPointer { d in
+                    for o in 0..<outer where run > 0 {
+                        (d.baseAddress! + (o * size + range.lowerBound) * inner).update(from: gv + o * run, count: run)
+                    }
+                }
+            }
+            return x.deliver(DTensor(shape: x.shape, values: dx))
+        }
+    )
 }
 
 /// `x` cut along `axis` into consecutive parts of the given sizes (PyTorch's `split` with a list of sizes).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func split(_ x: DTensor, sizes: [Int], axis: Int) -> [DTensor] {
     let resolved = ShapeMath.axis(axis, rank: x.rank, "split")
-    ensure(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == x.shape[resolved],
-                 "split: sizes \(sizes) do not add up to \(x.shape[resolved]) along axis \(axis)")
+    ensure(
+        sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == x.shape[resolved],
+        "split: sizes \(sizes) do not add up to \(x.shape[resolved]) along axis \(axis)")
     var start = 0
     return sizes.map { size in
         defer { start += size }
@@ -49,14 +57,19 @@ public func split(_ x: DTensor, sizes: [Int], axis: Int) -> [DTensor] {
 @derivative(of: split, wrt: x)
 public func vjpSplit(_ x: DTensor, sizes: [Int], axis: Int) -> (value: [DTensor], pullback: (Array<DTensor>.TangentVector) -> DTensor) {
     let parts = split(x, sizes: sizes, axis: axis)
-    return (parts, { g in
-        let pieces = parts.indices.map { index in index < g.base.count ? g.base[index].orZeros(parts[index].shape) : DTensor(shape: parts[index].shape, repeating: 0) }
-        return x.deliver(concatenated(pieces, axis: ShapeMath.axis(axis, rank: x.rank, "split")))
-    })
+    return (
+        parts,
+        { g in
+            let pieces = parts.indices.map { index in
+                index < g.base.count ? g.base[index].orZeros(parts[index].shape) : DTensor(shape: parts[index].shape, repeating: 0)
+            }
+            return x.deliver(concatenated(pieces, axis: ShapeMath.axis(axis, rank: x.rank, "split")))
+        }
+    )
 }
 
 /// `x` cut along `axis` into `count` equal parts (PyTorch's `chunk` for a size that divides evenly).
-@differentiable(reverse, wrt: x)
+@differentiable(reverse,wrt: x)
 public func split(_ x: DTensor, count: Int, axis: Int) -> [DTensor] {
     let shape = withoutDerivative(at: x.shape)
     let size = shape[ShapeMath.axis(axis, rank: shape.count, "split")]
@@ -97,16 +110,20 @@ func concatenated(_ tensors: [DTensor], axis: Int) -> DTensor {
 @derivative(of: concat)
 public func vjpConcat(_ tensors: [DTensor], axis: Int) -> (value: DTensor, pullback: (DTensor) -> Array<DTensor>.TangentVector) {
     let resolved = ShapeMath.axis(axis, rank: tensors[0].rank, "concat")
-    return (concat(tensors, axis: axis), { g in
-        var shape = tensors[0].shape
-        shape[resolved] = tensors.reduce(0) { $0 + $1.shape[resolved] }
-        let g = g.orZeros(shape)
-        var start = 0
-        return Array<DTensor>.TangentVector(tensors.map { tensor in
-            defer { start += tensor.shape[resolved] }
-            return tensor.deliver(slice(g, axis: resolved, range: start..<(start + tensor.shape[resolved])))
-        })
-    })
+    return (
+        concat(tensors, axis: axis),
+        { g in
+            var shape = tensors[0].shape
+            shape[resolved] = tensors.reduce(0) { $0 + $1.shape[resolved] }
+            let g = g.orZeros(shape)
+            var start = 0
+            return Array<DTensor>.TangentVector(
+                tensors.map { tensor in
+                    defer { start += tensor.shape[resolved] }
+                    return tensor.deliver(slice(g, axis: resolved, range: start..<(start + tensor.shape[resolved])))
+                })
+        }
+    )
 }
 
 /// The tensors stacked along a new `axis` (PyTorch's `stack`).

@@ -1,5 +1,5 @@
-import _Differentiation
 import NeuralNet
+import _Differentiation
 
 /// A differentiable tensor: a shape and Float32 values with value semantics, whose operations carry derivatives
 /// registered with `@derivative(of:)` (matrix products on OpenBLAS), so that Swift's compiler differentiates
@@ -20,8 +20,9 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     /// A tensor of `shape` holding `values`.
     public init(shape: [Int], values: [Float]) {
-        ensure(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
-                     "shape \(shape) does not hold \(values.count) values")
+        ensure(
+            shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+            "shape \(shape) does not hold \(values.count) values")
         self.shape = shape
         storage = values
         slot = nil
@@ -29,8 +30,9 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
 
     /// A model parameter of `shape` with initial `values`, later bound to its model's arena.
     public init(parameterShape shape: [Int], values: [Float]) {
-        ensure(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
-                     "shape \(shape) does not hold \(values.count) values")
+        ensure(
+            shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+            "shape \(shape) does not hold \(values.count) values")
         self.shape = shape
         storage = values
         slot = ParameterSlot()
@@ -53,10 +55,12 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
     /// A tensor of `shape` whose values `body` writes, every one of them (no zero-fill first).
     static func filled(_ shape: [Int], _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> DTensor {
         let count = shape.reduce(1, *)
-        return DTensor(shape: shape, values: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            body(buffer)
-            initialized = count
-        })
+        return DTensor(
+            shape: shape,
+            values: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                body(buffer)
+                initialized = count
+            })
     }
 
     /// The values, from the arena for a bound parameter (no derivative: read them freely, e.g. as token indices).

@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNet
 
 extension DTensor {
@@ -18,7 +19,8 @@ extension DTensor {
         values.reserveCapacity(count)
         while values.count < count {
             // Box-Muller on two uniform draws in (0, 1].
-            let u = 1 - random.nextUniform(), v = random.nextUniform()
+            let u = 1 - random.nextUniform()
+            let v = random.nextUniform()
             let radius = (-2 * _log(u)).squareRoot()
             values.append(radius * _cos(2 * .pi * v) * deviation)
             if values.count < count { values.append(radius * _sin(2 * .pi * v) * deviation) }
@@ -27,7 +29,6 @@ extension DTensor {
     }
 }
 
-import Foundation
 @inline(__always) private func _log(_ x: Float) -> Float { Foundation.log(x) }
 @inline(__always) private func _cos(_ x: Float) -> Float { Foundation.cos(x) }
 @inline(__always) private func _sin(_ x: Float) -> Float { Foundation.sin(x) }

@@ -51,10 +51,15 @@ enum ShapeMath {
         let count = shape.reduce(1, *)
         guard count > 0 else { return }
         let rank = shape.count
-        if rank == 0 { body(0, 0); return }
+        if rank == 0 {
+            body(0, 0)
+            return
+        }
         var index = [Int](repeating: 0, count: rank)
         var source = 0
-        let last = rank - 1, lastSize = shape[last], lastStride = strides[last]
+        let last = rank - 1
+        let lastSize = shape[last]
+        let lastStride = strides[last]
         var output = 0
         while output < count {
             var offset = source

@@ -86,8 +86,10 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
 /// Sums `count` values from each of `sources` (a power-of-two number of buffers, in rank order) into `destination`
 /// as a binary tree, `(s0 + s1) + (s2 + s3)`: the order every pairwise all-reduce reproduces. `scratch` holds
 /// `count * (sources.count / 2)` values.
-func pairwiseTreeSum<T: AdditiveArithmetic>(_ sources: [UnsafePointer<T>], count: Int, into destination: UnsafeMutablePointer<T>,
-                                            scratch: UnsafeMutablePointer<T>) {
+func pairwiseTreeSum<T: AdditiveArithmetic>(
+    _ sources: [UnsafePointer<T>], count: Int, into destination: UnsafeMutablePointer<T>,
+    scratch: UnsafeMutablePointer<T>
+) {
     precondition(!sources.isEmpty && sources.count & (sources.count - 1) == 0, "a tree sum needs a power-of-two number of buffers")
     guard sources.count > 1 else {
         destination.update(from: sources[0], count: count)
@@ -96,14 +98,17 @@ func pairwiseTreeSum<T: AdditiveArithmetic>(_ sources: [UnsafePointer<T>], count
     // Level one: pairs of sources into scratch; later levels: pairs of partial sums in place.
     var partials: [UnsafeMutablePointer<T>] = []
     for pair in 0..<(sources.count / 2) {
-        let target = scratch + pair * count, left = sources[2 * pair], right = sources[2 * pair + 1]
+        let target = scratch + pair * count
+        let left = sources[2 * pair]
+        let right = sources[2 * pair + 1]
         for index in 0..<count { target[index] = left[index] + right[index] }
         partials.append(target)
     }
     while partials.count > 1 {
         var next: [UnsafeMutablePointer<T>] = []
         for pair in 0..<(partials.count / 2) {
-            let left = partials[2 * pair], right = partials[2 * pair + 1]
+            let left = partials[2 * pair]
+            let right = partials[2 * pair + 1]
             for index in 0..<count { left[index] += right[index] }
             next.append(left)
         }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A rank's failure as one JSON line, appended to the file named by `SWIFT_TRAIN_FAILURE_RECORD` when a supervisor
@@ -28,7 +29,7 @@ public enum FailureRecord {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let rank = object["rank"] as? Int, let code = object["exit_code"] as? Int, let message = object["message"] as? String
+                let rank = object["rank"] as? Int, let code = object["exit_code"] as? Int, let message = object["message"] as? String
             else { return nil }
             return (rank, Int32(truncatingIfNeeded: code), message)
         }

@@ -47,7 +47,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
         let world = cmpi_comm_world()!
         try check(MPI_Comm_set_errhandler(world, cmpi_errors_return()), "MPI_Comm_set_errhandler")
-        var rank: Int32 = 0, size: Int32 = 0
+        var rank: Int32 = 0
+        var size: Int32 = 0
         try check(MPI_Comm_rank(world, &rank), "MPI_Comm_rank")
         try check(MPI_Comm_size(world, &size), "MPI_Comm_size")
         let communicator = MPICommunicator(world: world, rank: Int(rank), size: Int(size), reductionOrder: reductionOrder)
@@ -165,8 +166,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                 while distance < size {
                     let partner = Int32(rank ^ distance)
                     try watched("MPI_Sendrecv") {
-                        MPI_Sendrecv(buffer.baseAddress, count(n), type, partner, 7,
-                                     received.baseAddress, count(n), type, partner, 7, world, cmpi_status_ignore())
+                        MPI_Sendrecv(
+                            buffer.baseAddress, count(n), type, partner, 7,
+                            received.baseAddress, count(n), type, partner, 7, world, cmpi_status_ignore())
                     }
                     // The lower block's sum plus the upper block's: addition commutes, so both partners get the same bits.
                     for index in 0..<n { buffer[index] += received[index] }
@@ -179,8 +181,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             try scratch.withUnsafeMutableBufferPointer { all in
                 let base = all.baseAddress!
                 try gatherEveryRank(buffer, type: type, into: base)
-                pairwiseTreeSum((0..<size).map { UnsafePointer(base + $0 * n) }, count: n, into: buffer.baseAddress!,
-                                scratch: base + size * n)
+                pairwiseTreeSum(
+                    (0..<size).map { UnsafePointer(base + $0 * n) }, count: n, into: buffer.baseAddress!,
+                    scratch: base + size * n)
             }
         }
     }
@@ -191,8 +194,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             return CompletedReduction()
         }
         var request = cmpi_request_null()
-        try Self.check(MPI_Iallreduce(cmpi_in_place(), buffer.baseAddress, count(buffer.count), cmpi_float(), cmpi_op_sum(),
-                                      world, &request), "MPI_Iallreduce")
+        try Self.check(
+            MPI_Iallreduce(
+                cmpi_in_place(), buffer.baseAddress, count(buffer.count), cmpi_float(), cmpi_op_sum(),
+                world, &request), "MPI_Iallreduce")
         return MPIPendingReduction(request: request, communicator: self)
     }
 

@@ -15,7 +15,8 @@ extension Engine {
         }
         var attached: [(slot: Int, token: Int)] = []
         for member in members {
-            let token = nextToken, slot = slot(of: member)!
+            let token = nextToken
+            let slot = slot(of: member)!
             nextToken += 1
             handlers[slot].append(HandlerEntry(token: token, filter: member.filter, body: handler))
             attached.append((slot, token))

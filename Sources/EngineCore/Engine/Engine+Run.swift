@@ -68,8 +68,9 @@ extension Engine {
         isRunning = true
         defer { isRunning = false }
         let fresh = SequenceSource(data: data)
-        try prepare(maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
-                    dataCount: fresh.knownCount, fetches: true)
+        try prepare(
+            maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
+            dataCount: fresh.knownCount, fetches: true)
         var source: RunSource<SequenceSource<Data>>
         if let suspension, let suspended = suspension.source as? RunSource<SequenceSource<Data>> {
             source = suspended
@@ -94,8 +95,10 @@ extension Engine {
     }
 
     /// Applies `run`'s arguments to the state: a new run, a continued one, or an error.
-    @usableFromInline func prepare(maxEpochs: Int?, maxIterations: Int?, epochLength: Int?, dataCount: Int?,
-                                   fetches: Bool) throws {
+    @usableFromInline func prepare(
+        maxEpochs: Int?, maxIterations: Int?, epochLength: Int?, dataCount: Int?,
+        fetches: Bool
+    ) throws {
         if maxEpochs != nil && maxIterations != nil { throw EngineError.conflictingLimits }
         if let maxEpochs, maxEpochs < 1 { throw EngineError.invalidLimit("maxEpochs must be positive, got \(maxEpochs)") }
         if let maxIterations, maxIterations < 1 {
@@ -110,19 +113,22 @@ extension Engine {
         }
         if state.maxEpochs != nil, let maxEpochs {
             guard maxEpochs >= state.epoch else {
-                throw EngineError.resumeMismatch("maxEpochs \(maxEpochs) is less than the epochs already run (\(state.epoch)); "
-                                                 + "set state.maxEpochs = nil to start again")
+                throw EngineError.resumeMismatch(
+                    "maxEpochs \(maxEpochs) is less than the epochs already run (\(state.epoch)); "
+                        + "set state.maxEpochs = nil to start again")
             }
             state.maxEpochs = maxEpochs
         }
         if state.maxIterations != nil, let maxIterations {
             guard maxIterations >= state.iteration else {
-                throw EngineError.resumeMismatch("maxIterations \(maxIterations) is less than the iterations already run "
-                                                 + "(\(state.iteration)); set state.maxIterations = nil to start again")
+                throw EngineError.resumeMismatch(
+                    "maxIterations \(maxIterations) is less than the iterations already run "
+                        + "(\(state.iteration)); set state.maxIterations = nil to start again")
             }
             state.maxIterations = maxIterations
         }
-        let isNewRun = (state.maxEpochs == nil && state.maxIterations == nil)
+        let isNewRun =
+            (state.maxEpochs == nil && state.maxIterations == nil)
             || (isDone && suspension == nil && !terminatedLastRun)
         if isNewRun {
             let length = epochLength ?? dataCount ?? state.epochLength
@@ -169,8 +175,10 @@ extension Engine {
         skipEpochCompletedOnce = false
         state.error = nil
         var point = LoopPoint.nextEpoch
-        var counter = 0, exhaustedOnce = false
-        var runStart = DispatchTime.now().uptimeNanoseconds, epochStart = runStart
+        var counter = 0
+        var exhaustedOnce = false
+        var runStart = DispatchTime.now().uptimeNanoseconds
+        var epochStart = runStart
         if let suspension {
             point = suspension.point
             counter = suspension.counter
@@ -243,8 +251,9 @@ extension Engine {
                                 }
                                 if exhaustedOnce {
                                     if !isDone {
-                                        warningHandler("the data cannot provide more batches but the run is not done "
-                                            + "(iteration \(state.iteration) of \(plannedIterations.map(String.init) ?? "?"))")
+                                        warningHandler(
+                                            "the data cannot provide more batches but the run is not done "
+                                                + "(iteration \(state.iteration) of \(plannedIterations.map(String.init) ?? "?"))")
                                     }
                                     point = .endEpoch
                                     continue machine
@@ -357,10 +366,13 @@ extension Engine {
     }
 
     /// Keeps the run's place, source and epoch progress for the next `run`, after firing `.interrupt`.
-    @inlinable func suspend<Base: BatchSource>(_ source: inout RunSource<Base>, _ point: LoopPoint, _ counter: Int,
-                                               _ exhaustedOnce: Bool, _ runStart: UInt64, _ epochStart: UInt64) {
-        suspension = Suspension(point: point, source: source, counter: counter, exhaustedOnce: exhaustedOnce,
-                                runStart: runStart, epochStart: epochStart)
+    @inlinable func suspend<Base: BatchSource>(
+        _ source: inout RunSource<Base>, _ point: LoopPoint, _ counter: Int,
+        _ exhaustedOnce: Bool, _ runStart: UInt64, _ epochStart: UInt64
+    ) {
+        suspension = Suspension(
+            point: point, source: source, counter: counter, exhaustedOnce: exhaustedOnce,
+            runStart: runStart, epochStart: epochStart)
     }
 
     /// Handles a request made by a handler: terminate (throws), terminate the epoch (throws, or an error outside
@@ -381,8 +393,10 @@ extension Engine {
     }
 
     /// Puts data given to `setData(_:)` in place of the current source, positioned at the current iteration.
-    @usableFromInline func install<Base: BatchSource>(_ replacement: ErasedSource<Batch>, into source: inout RunSource<Base>,
-                                                      counter: Int) where Base.Batch == Batch {
+    @usableFromInline func install<Base: BatchSource>(
+        _ replacement: ErasedSource<Batch>, into source: inout RunSource<Base>,
+        counter: Int
+    ) where Base.Batch == Batch {
         pendingData = nil
         replacement.start(after: alignedPosition(counter: counter))
         source.replacement = replacement
@@ -414,8 +428,9 @@ extension Engine where Batch == Void {
         guard !isRunning else { throw EngineError.reentrantRun }
         isRunning = true
         defer { isRunning = false }
-        try prepare(maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
-                    dataCount: nil, fetches: false)
+        try prepare(
+            maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
+            dataCount: nil, fetches: false)
         var source: RunSource<NoDataSource>
         if let suspension, let suspended = suspension.source as? RunSource<NoDataSource> {
             source = suspended

@@ -7,7 +7,7 @@ extension Engine: Stateful {
         let done = resumesWithinIteration && isInsideIteration ? state.iteration - 1 : state.iteration
         var dict: StateDict = [
             "iteration": .int(done),
-            "epoch_length": state.epochLength.map(StateValue.int) ?? .null,
+            "epoch_length": state.epochLength.map(StateValue.int) ?? .null
         ]
         if let maxIterations = state.maxIterations {
             dict["max_iters"] = .int(maxIterations)
@@ -34,13 +34,15 @@ extension Engine: Stateful {
         if let epochLength, epochLength < 1 || epochLength > Self.largestCount {
             throw StateDictError.invalidValue(key: "epoch_length", reason: "must be from 1 to 2^53, got \(epochLength)")
         }
-        let hasIteration = dict["iteration"] != nil, hasEpoch = dict["epoch"] != nil
+        let hasIteration = dict["iteration"] != nil
+        let hasEpoch = dict["epoch"] != nil
         if hasIteration == hasEpoch {
             throw hasIteration
                 ? StateDictError.invalidValue(key: "iteration", reason: "give iteration or epoch, not both")
                 : StateDictError.missingKey("iteration")
         }
-        let hasMaxEpochs = dict["max_epochs"] != nil, hasMaxIterations = dict["max_iters"] != nil
+        let hasMaxEpochs = dict["max_epochs"] != nil
+        let hasMaxIterations = dict["max_iters"] != nil
         if hasMaxEpochs == hasMaxIterations {
             throw hasMaxEpochs
                 ? StateDictError.invalidValue(key: "max_epochs", reason: "give max_epochs or max_iters, not both")
@@ -48,7 +50,8 @@ extension Engine: Stateful {
         }
         for key in stateDictUserKeys where dict[key] == nil { throw StateDictError.missingKey(key) }
 
-        var iteration: Int, epoch: Int
+        var iteration: Int
+        var epoch: Int
         if hasIteration {
             iteration = try dict.int("iteration")
             guard iteration >= 0 else { throw StateDictError.invalidValue(key: "iteration", reason: "negative") }

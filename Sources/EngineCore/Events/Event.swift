@@ -94,7 +94,7 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
     public static let standardEvents: [Event] = [
         .started, .epochStarted, .getBatchStarted, .getBatchCompleted, .iterationStarted, .iterationCompleted,
         .epochCompleted, .completed, .exceptionRaised, .terminate, .terminateSingleEpoch, .dataLoaderStopIteration,
-        .interrupt,
+        .interrupt
     ]
     static let standardCount = 13
 }

@@ -10,13 +10,17 @@ public class ElementwiseLayer: KernelLayer {
         return inputShape
     }
 
-    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                        randomKey: UInt64) {
+    public func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64
+    ) {
         fatalError("subclass responsibility")
     }
 
-    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+    public func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {
         fatalError("subclass responsibility")
     }
 }
@@ -26,17 +30,22 @@ public final class ReLU: ElementwiseLayer {
     /// A ReLU.
     public override init() {}
 
-    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
-                                 training: Bool, randomKey: UInt64) {
+    public override func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+        training: Bool, randomKey: UInt64
+    ) {
         Kernels.reluForward(input, output, count: batch * width)
     }
 
-    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
-                                  batch: Int, accumulate: Bool) {
+    public override func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+        batch: Int, accumulate: Bool
+    ) {
         guard let inputGradient else { return }
-        Kernels.reluBackward(output: output, outputGradient: outputGradient, inputGradient: inputGradient,
-                             count: batch * width)
+        Kernels.reluBackward(
+            output: output, outputGradient: outputGradient, inputGradient: inputGradient,
+            count: batch * width)
     }
 }
 
@@ -45,14 +54,18 @@ public final class Tanh: ElementwiseLayer {
     /// A tanh.
     public override init() {}
 
-    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
-                                 training: Bool, randomKey: UInt64) {
+    public override func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+        training: Bool, randomKey: UInt64
+    ) {
         for index in 0..<(batch * width) { output[index] = tanh(input[index]) }
     }
 
-    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
-                                  batch: Int, accumulate: Bool) {
+    public override func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+        batch: Int, accumulate: Bool
+    ) {
         guard let inputGradient else { return }
         for index in 0..<(batch * width) { inputGradient[index] = outputGradient[index] * (1 - output[index] * output[index]) }
     }
@@ -63,14 +76,18 @@ public final class Sigmoid: ElementwiseLayer {
     /// A sigmoid.
     public override init() {}
 
-    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
-                                 training: Bool, randomKey: UInt64) {
+    public override func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+        training: Bool, randomKey: UInt64
+    ) {
         for index in 0..<(batch * width) { output[index] = 1 / (1 + exp(-input[index])) }
     }
 
-    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
-                                  batch: Int, accumulate: Bool) {
+    public override func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+        batch: Int, accumulate: Bool
+    ) {
         guard let inputGradient else { return }
         for index in 0..<(batch * width) { inputGradient[index] = outputGradient[index] * output[index] * (1 - output[index]) }
     }
@@ -94,8 +111,9 @@ public final class Dropout: ElementwiseLayer {
 
     public override func configure(inputShape: [Int]) throws -> [Int] {
         guard probability >= 0 && probability < 1 else {
-            throw LayerError.invalidArgument(layer: "Dropout(probability: \(probability))", argument: "probability",
-                                             expected: "in [0, 1) (1 would drop everything and scale by infinity)")
+            throw LayerError.invalidArgument(
+                layer: "Dropout(probability: \(probability))", argument: "probability",
+                expected: "in [0, 1) (1 would drop everything and scale by infinity)")
         }
         return try super.configure(inputShape: inputShape)
     }
@@ -105,31 +123,37 @@ public final class Dropout: ElementwiseLayer {
         Float(random.value(at: UInt64(index)) >> 40) * 0x1p-24 >= probability
     }
 
-    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
-                                 training: Bool, randomKey: UInt64) {
+    public override func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+        training: Bool, randomKey: UInt64
+    ) {
         let count = batch * width
         guard training, probability > 0 else {
             output.update(from: input, count: count)
             return
         }
         lastKey = randomKey
-        let random = CounterRandom(seed: randomKey, stream: layerSalt), scale = 1 / (1 - probability)
+        let random = CounterRandom(seed: randomKey, stream: layerSalt)
+        let scale = 1 / (1 - probability)
         for index in 0..<count {
             let value = input[index] * scale
             output[index] = keeps(random, index) ? value : 0
         }
     }
 
-    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
-                                  batch: Int, accumulate: Bool) {
+    public override func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+        batch: Int, accumulate: Bool
+    ) {
         guard let inputGradient else { return }
         let count = batch * width
         guard probability > 0 else {
             inputGradient.update(from: outputGradient, count: count)
             return
         }
-        let random = CounterRandom(seed: lastKey, stream: layerSalt), scale = 1 / (1 - probability)
+        let random = CounterRandom(seed: lastKey, stream: layerSalt)
+        let scale = 1 / (1 - probability)
         for index in 0..<count {
             let value = outputGradient[index] * scale
             inputGradient[index] = keeps(random, index) ? value : 0
@@ -147,14 +171,18 @@ public final class Flatten: ElementwiseLayer {
         return [width]
     }
 
-    public override func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
-                                 training: Bool, randomKey: UInt64) {
+    public override func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
+        training: Bool, randomKey: UInt64
+    ) {
         output.update(from: input, count: batch * width)
     }
 
-    public override func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>,
-                                  outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
-                                  batch: Int, accumulate: Bool) {
+    public override func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>, inputGradient: UnsafeMutablePointer<Float>?,
+        batch: Int, accumulate: Bool
+    ) {
         inputGradient?.update(from: outputGradient, count: batch * width)
     }
 }

@@ -38,8 +38,9 @@ public final class Conv2D: KernelLayer {
                 argument: "each size", expected: "at least 1 (padding at least 0)")
         }
         guard inputShape.count == 3, inputShape[0] == inputChannels else {
-            throw LayerError.badInputShape(layer: "Conv2D(\(inputChannels), \(outputChannels))", shape: inputShape,
-                                           expected: "[\(inputChannels), height, width]")
+            throw LayerError.badInputShape(
+                layer: "Conv2D(\(inputChannels), \(outputChannels))", shape: inputShape,
+                expected: "[\(inputChannels), height, width]")
         }
         height = inputShape[1]
         width = inputShape[2]
@@ -79,24 +80,31 @@ public final class Conv2D: KernelLayer {
         layout.fill(image, into: columns.baseAddress!)
     }
 
-    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                        randomKey: UInt64) {
-        let inputSize = inputChannels * height * width, outputSize = outputChannels * pixels
+    public func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64
+    ) {
+        let inputSize = inputChannels * height * width
+        let outputSize = outputChannels * pixels
         for sample in 0..<batch {
             fillColumns(from: input + sample * inputSize)
             let target = output + sample * outputSize
             for channel in 0..<outputChannels {
                 (target + channel * pixels).update(repeating: bias[channel], count: pixels)
             }
-            BLAS.gemm(transposeA: false, transposeB: false, m: outputChannels, n: pixels, k: patch,
-                      UnsafePointer(weight.baseAddress!), lda: patch, UnsafePointer(columns.baseAddress!), ldb: pixels,
-                      beta: 1, target, ldc: pixels)
+            BLAS.gemm(
+                transposeA: false, transposeB: false, m: outputChannels, n: pixels, k: patch,
+                UnsafePointer(weight.baseAddress!), lda: patch, UnsafePointer(columns.baseAddress!), ldb: pixels,
+                beta: 1, target, ldc: pixels)
         }
     }
 
-    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
-        let inputSize = inputChannels * height * width, outputSize = outputChannels * pixels
+    public func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {
+        let inputSize = inputChannels * height * width
+        let outputSize = outputChannels * pixels
         if !accumulate {
             weightGradient.update(repeating: 0)
             biasGradient.update(repeating: 0)
@@ -104,17 +112,19 @@ public final class Conv2D: KernelLayer {
         for sample in 0..<batch {
             let gradient = outputGradient + sample * outputSize
             fillColumns(from: input + sample * inputSize)
-            BLAS.gemm(transposeA: false, transposeB: true, m: outputChannels, n: patch, k: pixels, gradient, lda: pixels,
-                      UnsafePointer(columns.baseAddress!), ldb: pixels, beta: 1, weightGradient.baseAddress!, ldc: patch)
+            BLAS.gemm(
+                transposeA: false, transposeB: true, m: outputChannels, n: patch, k: pixels, gradient, lda: pixels,
+                UnsafePointer(columns.baseAddress!), ldb: pixels, beta: 1, weightGradient.baseAddress!, ldc: patch)
             for channel in 0..<outputChannels {
                 var sum: Float = 0
                 for pixel in 0..<pixels { sum += gradient[channel * pixels + pixel] }
                 biasGradient[channel] += sum
             }
             guard let inputGradient else { continue }
-            BLAS.gemm(transposeA: true, transposeB: false, m: patch, n: pixels, k: outputChannels,
-                      UnsafePointer(weight.baseAddress!), lda: patch, gradient, ldb: pixels, beta: 0,
-                      columnGradient.baseAddress!, ldc: pixels)
+            BLAS.gemm(
+                transposeA: true, transposeB: false, m: patch, n: pixels, k: outputChannels,
+                UnsafePointer(weight.baseAddress!), lda: patch, gradient, ldb: pixels, beta: 0,
+                columnGradient.baseAddress!, ldc: pixels)
             let image = inputGradient + sample * inputSize
             image.update(repeating: 0, count: inputSize)
             layout.add(UnsafePointer(columnGradient.baseAddress!), into: image)
@@ -139,16 +149,19 @@ public final class MaxPool2D: KernelLayer {
     public func configure(inputShape: [Int]) throws -> [Int] {
         guard size > 0 else { throw LayerError.invalidArgument(layer: "MaxPool2D(size: \(size))", argument: "size", expected: "at least 1") }
         guard inputShape.count == 3, inputShape[1] >= size, inputShape[2] >= size else {
-            throw LayerError.badInputShape(layer: "MaxPool2D(\(size))", shape: inputShape,
-                                           expected: "[channels, height, width] at least \(size) x \(size)")
+            throw LayerError.badInputShape(
+                layer: "MaxPool2D(\(size))", shape: inputShape,
+                expected: "[channels, height, width] at least \(size) x \(size)")
         }
         (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
         (outputHeight, outputWidth) = (height / size, width / size)
         return [channels, outputHeight, outputWidth]
     }
 
-    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                        randomKey: UInt64) {
+    public func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64
+    ) {
         let count = batch * channels * outputHeight * outputWidth
         if argmax.count < count {
             argmax.deallocate()
@@ -159,11 +172,15 @@ public final class MaxPool2D: KernelLayer {
             let source = input + plane * height * width
             for oy in 0..<outputHeight {
                 for ox in 0..<outputWidth {
-                    var best = -Float.infinity, bestIndex = 0
+                    var best = -Float.infinity
+                    var bestIndex = 0
                     for dy in 0..<size {
                         for dx in 0..<size {
                             let index = (oy * size + dy) * width + ox * size + dx
-                            if source[index] > best { best = source[index]; bestIndex = index }
+                            if source[index] > best {
+                                best = source[index]
+                                bestIndex = index
+                            }
                         }
                     }
                     output[out] = best
@@ -174,8 +191,10 @@ public final class MaxPool2D: KernelLayer {
         }
     }
 
-    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+    public func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {
         guard let inputGradient else { return }
         inputGradient.update(repeating: 0, count: batch * channels * height * width)
         let perPlane = outputHeight * outputWidth

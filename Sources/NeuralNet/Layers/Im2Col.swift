@@ -30,7 +30,8 @@ package struct Im2Col {
                         let iy = oy * stride + ky - padding
                         for ox in 0..<outputWidth {
                             let ix = ox * stride + kx - padding
-                            target[oy * outputWidth + ox] = iy >= 0 && iy < height && ix >= 0 && ix < width
+                            target[oy * outputWidth + ox] =
+                                iy >= 0 && iy < height && ix >= 0 && ix < width
                                 ? plane[iy * width + ix] : 0
                         }
                     }

@@ -9,11 +9,13 @@ public protocol KernelLayer: Layer {
     /// Draws initial parameters (PyTorch's defaults).
     func initialize(using random: inout CounterRandom)
     /// Computes `output` (batch x outputs) from `input` (batch x inputs).
-    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                 randomKey: UInt64)
+    func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64)
     /// Writes (or adds, when `accumulate`) parameter gradients, and the input gradient when asked.
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool)
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool)
 }
 
 extension KernelLayer {

@@ -69,15 +69,18 @@ final class LayerChain {
 
     /// Back-propagates through the last forward of `input`; `layerDone(index)` runs after each layer's
     /// gradients are final.
-    func backward(input lastInput: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, accumulate: Bool, layerDone: ((Int) -> Void)? = nil) {
+    func backward(
+        input lastInput: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, accumulate: Bool, layerDone: ((Int) -> Void)? = nil
+    ) {
         precondition(lastBatch > 0, "backward before forward")
         var gradient = outputGradient
         for index in layers.indices.reversed() {
             let input = index == 0 ? lastInput : UnsafePointer(activations[index - 1])
-            layers[index].backward(input: input, output: activations[index], outputGradient: gradient,
-                                   inputGradient: index == 0 ? inputGradient : activationGradients[index - 1],
-                                   batch: lastBatch, accumulate: accumulate)
+            layers[index].backward(
+                input: input, output: activations[index], outputGradient: gradient,
+                inputGradient: index == 0 ? inputGradient : activationGradients[index - 1],
+                batch: lastBatch, accumulate: accumulate)
             if index > 0 { gradient = UnsafePointer(activationGradients[index - 1]) }
             layerDone?(index)
         }

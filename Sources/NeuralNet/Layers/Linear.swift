@@ -17,12 +17,14 @@ public final class Linear: KernelLayer {
 
     public func configure(inputShape: [Int]) throws -> [Int] {
         guard inputs > 0 && outputs > 0 else {
-            throw LayerError.invalidArgument(layer: "Linear(inputs: \(inputs), outputs: \(outputs))", argument: "each size",
-                                             expected: "at least 1")
+            throw LayerError.invalidArgument(
+                layer: "Linear(inputs: \(inputs), outputs: \(outputs))", argument: "each size",
+                expected: "at least 1")
         }
         guard inputShape.reduce(1, *) == inputs else {
-            throw LayerError.badInputShape(layer: "Linear(\(inputs), \(outputs))", shape: inputShape,
-                                           expected: "\(inputs) features")
+            throw LayerError.badInputShape(
+                layer: "Linear(\(inputs), \(outputs))", shape: inputShape,
+                expected: "\(inputs) features")
         }
         return [outputs]
     }
@@ -43,21 +45,28 @@ public final class Linear: KernelLayer {
         fillUniform(bias, bound: bound, using: &random)
     }
 
-    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                        randomKey: UInt64) {
+    public func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64
+    ) {
         Kernels.broadcastRows(UnsafePointer(bias.baseAddress!), output, rows: batch, width: outputs)
-        BLAS.gemm(transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs, input, lda: inputs,
-                  UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 1, output, ldc: outputs)
+        BLAS.gemm(
+            transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs, input, lda: inputs,
+            UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 1, output, ldc: outputs)
     }
 
-    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
-        BLAS.gemm(transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch, outputGradient, lda: outputs,
-                  input, ldb: inputs, beta: accumulate ? 1 : 0, weightGradient.baseAddress!, ldc: inputs)
+    public func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {
+        BLAS.gemm(
+            transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch, outputGradient, lda: outputs,
+            input, ldb: inputs, beta: accumulate ? 1 : 0, weightGradient.baseAddress!, ldc: inputs)
         Kernels.sumRows(outputGradient, biasGradient.baseAddress!, rows: batch, width: outputs, accumulate: accumulate)
         if let inputGradient {
-            BLAS.gemm(transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs, outputGradient,
-                      lda: outputs, UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 0, inputGradient, ldc: inputs)
+            BLAS.gemm(
+                transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs, outputGradient,
+                lda: outputs, UnsafePointer(weight.baseAddress!), ldb: inputs, beta: 0, inputGradient, ldc: inputs)
         }
     }
 }

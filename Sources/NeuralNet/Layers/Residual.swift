@@ -16,8 +16,9 @@ public final class Residual: KernelLayer {
     public func configure(inputShape: [Int]) throws -> [Int] {
         let chain = try LayerChain(body, inputShape: inputShape)
         guard chain.shapes.last! == inputShape else {
-            throw LayerError.badInputShape(layer: "Residual", shape: inputShape,
-                                           expected: "a body that keeps the shape; it returns \(chain.shapes.last!)")
+            throw LayerError.badInputShape(
+                layer: "Residual", shape: inputShape,
+                expected: "a body that keeps the shape; it returns \(chain.shapes.last!)")
         }
         self.chain = chain
         return inputShape
@@ -38,17 +39,23 @@ public final class Residual: KernelLayer {
         for layer in configured.layers { layer.initialize(using: &random) }
     }
 
-    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                        randomKey: UInt64) {
-        let chain = configured, count = batch * chain.inputCount
+    public func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64
+    ) {
+        let chain = configured
+        let count = batch * chain.inputCount
         let result = chain.forward(input, batch: batch, training: training, randomKey: randomKey)
         output.update(from: input, count: count)
         Kernels.add(result, to: output, count: count)
     }
 
-    public func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
-        let chain = configured, count = batch * chain.inputCount
+    public func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {
+        let chain = configured
+        let count = batch * chain.inputCount
         chain.backward(input: input, outputGradient: outputGradient, inputGradient: inputGradient, accumulate: accumulate)
         if let inputGradient { Kernels.add(outputGradient, to: inputGradient, count: count) }
     }

@@ -51,8 +51,9 @@ public final class Sequential: Model {
         guard batch > 0 else { throw ModelError.badInput(expected: inputShape, found: input.shape) }
         lastInput = input
         return input.values.withUnsafeBufferPointer { x in
-            let output = chain.forward(x.baseAddress!, batch: batch,
-                                       training: context.training, randomKey: context.randomKey)
+            let output = chain.forward(
+                x.baseAddress!, batch: batch,
+                training: context.training, randomKey: context.randomKey)
             return Tensor(shape: [batch] + outputShape, copying: UnsafeBufferPointer(start: output, count: batch * outputCount))
         }
     }
@@ -65,8 +66,9 @@ public final class Sequential: Model {
         }
         lastInput.values.withUnsafeBufferPointer { input in
             outputGradient.values.withUnsafeBufferPointer { gradient in
-                chain.backward(input: input.baseAddress!, outputGradient: gradient.baseAddress!, inputGradient: nil, accumulate: accumulate,
-                               layerDone: progress.map { report in { [layerOffsets] index in report(layerOffsets[index]) } })
+                chain.backward(
+                    input: input.baseAddress!, outputGradient: gradient.baseAddress!, inputGradient: nil, accumulate: accumulate,
+                    layerDone: progress.map { report in { [layerOffsets] index in report(layerOffsets[index]) } })
             }
         }
     }
@@ -89,10 +91,11 @@ public final class Sequential: Model {
         -> Sequential
     {
         let flat = 16 * (height / 4) * (width / 4)
-        return try Sequential([
-            Conv2D(inputChannels: channels, outputChannels: 8), ReLU(), MaxPool2D(size: 2),
-            Conv2D(inputChannels: 8, outputChannels: 16), ReLU(), MaxPool2D(size: 2),
-            Flatten(), Linear(inputs: flat, outputs: outputs),
-        ], inputShape: [channels, height, width], seed: seed)
+        return try Sequential(
+            [
+                Conv2D(inputChannels: channels, outputChannels: 8), ReLU(), MaxPool2D(size: 2),
+                Conv2D(inputChannels: 8, outputChannels: 16), ReLU(), MaxPool2D(size: 2),
+                Flatten(), Linear(inputs: flat, outputs: outputs)
+            ], inputShape: [channels, height, width], seed: seed)
     }
 }

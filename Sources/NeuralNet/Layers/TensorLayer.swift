@@ -80,8 +80,10 @@ final class TensorLayerKernel: KernelLayer {
 
     func initialize(using random: inout CounterRandom) {
         let values = layer.initialParameters(using: &random)
-        precondition(values.count == parameters.count, "\(name).initialParameters returned \(values.count) tensors, "
-                     + "parameterShapes declares \(parameters.count)")
+        precondition(
+            values.count == parameters.count,
+            "\(name).initialParameters returned \(values.count) tensors, "
+                + "parameterShapes declares \(parameters.count)")
         for (tensor, view) in zip(values, parameters) {
             precondition(tensor.values.count == view.count, "\(name).initialParameters: a tensor of the wrong size")
             _ = view.update(fromContentsOf: tensor.values)
@@ -92,26 +94,35 @@ final class TensorLayerKernel: KernelLayer {
         zip(parameterShapes, parameters).map { Tensor(shape: $0.shape, values: Array($1)) }
     }
 
-    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
-                 randomKey: UInt64) {
+    func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
+        randomKey: UInt64
+    ) {
         let x = Tensor(shape: [batch] + inputShape, values: Array(UnsafeBufferPointer(start: input, count: batch * inputShape.reduce(1, *))))
         let y = layer.forward(x, parameters: parameterTensors, context: LayerContext(training: training, randomKey: randomKey))
-        precondition(y.shape == [batch] + outputShape,
-                     "\(name).forward returned shape \(y.shape), expected \([batch] + outputShape)")
+        precondition(
+            y.shape == [batch] + outputShape,
+            "\(name).forward returned shape \(y.shape), expected \([batch] + outputShape)")
         y.values.withUnsafeBufferPointer { output.update(from: $0.baseAddress!, count: $0.count) }
         lastInput = x
         lastOutput = y
     }
 
-    func backward(input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-                  inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool) {
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {
         guard let x = lastInput, let y = lastOutput else { preconditionFailure("\(name): backward before forward") }
         let dy = Tensor(shape: y.shape, values: Array(UnsafeBufferPointer(start: outputGradient, count: y.values.count)))
         let result = layer.backward(input: x, output: y, outputGradient: dy, parameters: parameterTensors)
-        precondition(result.input.shape == x.shape, "\(name).backward returned an input gradient of shape "
-                     + "\(result.input.shape), expected \(x.shape)")
-        precondition(result.parameters.count == gradients.count, "\(name).backward returned "
-                     + "\(result.parameters.count) parameter gradients, expected \(gradients.count)")
+        precondition(
+            result.input.shape == x.shape,
+            "\(name).backward returned an input gradient of shape "
+                + "\(result.input.shape), expected \(x.shape)")
+        precondition(
+            result.parameters.count == gradients.count,
+            "\(name).backward returned "
+                + "\(result.parameters.count) parameter gradients, expected \(gradients.count)")
         for (tensor, view) in zip(result.parameters, gradients) {
             precondition(tensor.values.count == view.count, "\(name).backward: a parameter gradient of the wrong size")
             for index in view.indices { view[index] = accumulate ? view[index] + tensor.values[index] : tensor.values[index] }

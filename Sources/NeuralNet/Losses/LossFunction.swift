@@ -39,8 +39,10 @@ public enum LossError: Error, Equatable, CustomStringConvertible {
 
 /// A loss applied value by value (the regression losses): the mean over every value of
 /// `term(prediction, target)`, with targets of the predictions' size and batch.
-func elementwiseLoss(_ name: String, _ predictions: Tensor, _ targets: Tensor,
-                     term: (Float, Float) -> (value: Float, derivative: Float)) throws -> (value: Float, gradient: Tensor) {
+func elementwiseLoss(
+    _ name: String, _ predictions: Tensor, _ targets: Tensor,
+    term: (Float, Float) -> (value: Float, derivative: Float)
+) throws -> (value: Float, gradient: Tensor) {
     guard predictions.count == targets.count, predictions.rows == targets.rows else {
         throw LossError.shapeMismatch(loss: name, predictions: predictions.shape, targets: targets.shape)
     }
@@ -91,7 +93,8 @@ public struct HuberLoss: LossFunction, Sendable {
 
     public func valueAndGradient(predictions: Tensor, targets: Tensor) throws -> (value: Float, gradient: Tensor) {
         try elementwiseLoss("HuberLoss", predictions, targets) { p, t in
-            let difference = p - t, size = abs(difference)
+            let difference = p - t
+            let size = abs(difference)
             if size <= delta { return (0.5 * difference * difference, difference) }
             return (delta * (size - 0.5 * delta), difference > 0 ? delta : -delta)
         }

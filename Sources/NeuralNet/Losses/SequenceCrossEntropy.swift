@@ -31,37 +31,44 @@ public struct SequenceCrossEntropy: LossFunction, Sendable {
         let weight = 1 / Float(counted)
         // Positions in blocks of about 16 Ki logits on the compute threads; the blocks' loss sums are added in block
         // order (blocks by shape alone: the same bits on any thread count).
-        let positions = labels.count, block = Swift.max(1, (1 << 14) / classes), blocks = (positions + block - 1) / block
+        let positions = labels.count
+        let block = Swift.max(1, (1 << 14) / classes)
+        let blocks = (positions + block - 1) / block
         var totals = [Double](repeating: 0, count: blocks)
         let gradient = Tensor(shape: predictions.shape) { gradient in
-            predictions.values.withUnsafeBufferPointer { logits in labels.withUnsafeBufferPointer { labels in
-                totals.withUnsafeMutableBufferPointer { totals in
-                    let (logits, labels, totals, gradient) = (logits.baseAddress!, labels.baseAddress!, totals.baseAddress!, gradient.baseAddress!)
-                    BLAS.forEachInParallel(blocks) { _, index in
-                        var total = 0.0
-                        for position in (index * block)..<Swift.min(positions, (index + 1) * block) {
-                            let z = logits + position * classes, g = gradient + position * classes
-                            let label = labels[position]
-                            guard label != ignoreIndex else {
-                                g.update(repeating: 0, count: classes)
-                                continue
+            predictions.values.withUnsafeBufferPointer { logits in
+                labels.withUnsafeBufferPointer { labels in
+                    totals.withUnsafeMutableBufferPointer { totals in
+                        let (logits, labels, totals, gradient) = (
+                            logits.baseAddress!, labels.baseAddress!, totals.baseAddress!, gradient.baseAddress!
+                        )
+                        BLAS.forEachInParallel(blocks) { _, index in
+                            var total = 0.0
+                            for position in (index * block)..<Swift.min(positions, (index + 1) * block) {
+                                let z = logits + position * classes
+                                let g = gradient + position * classes
+                                let label = labels[position]
+                                guard label != ignoreIndex else {
+                                    g.update(repeating: 0, count: classes)
+                                    continue
+                                }
+                                var top = z[0]
+                                for c in 1..<classes { top = max(top, z[c]) }
+                                var sum: Float = 0
+                                for c in 0..<classes {
+                                    g[c] = exp(z[c] - top)
+                                    sum += g[c]
+                                }
+                                let factor = weight / sum
+                                for c in 0..<classes { g[c] *= factor }
+                                g[label] -= weight
+                                total += Double(log(sum) - (z[label] - top))
                             }
-                            var top = z[0]
-                            for c in 1..<classes { top = max(top, z[c]) }
-                            var sum: Float = 0
-                            for c in 0..<classes {
-                                g[c] = exp(z[c] - top)
-                                sum += g[c]
-                            }
-                            let factor = weight / sum
-                            for c in 0..<classes { g[c] *= factor }
-                            g[label] -= weight
-                            total += Double(log(sum) - (z[label] - top))
+                            totals[index] = total
                         }
-                        totals[index] = total
                     }
                 }
-            } }
+            }
         }
         let total = totals.reduce(0, +)
         return (Float(total / Double(counted)), gradient)

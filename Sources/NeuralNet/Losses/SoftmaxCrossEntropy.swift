@@ -34,8 +34,10 @@ public struct SoftmaxCrossEntropy: LossFunction, Sendable {
     }
 
     /// The summed loss of `rows` rows; the mean's gradient goes into `gradient` when given.
-    private func crossEntropy(_ logits: UnsafeBufferPointer<Float>, _ labels: [Float], rows: Int, classes: Int,
-                              gradient: UnsafeMutableBufferPointer<Float>?) throws -> Double {
+    private func crossEntropy(
+        _ logits: UnsafeBufferPointer<Float>, _ labels: [Float], rows: Int, classes: Int,
+        gradient: UnsafeMutableBufferPointer<Float>?
+    ) throws -> Double {
         var total: Double = 0
         let scale = 1 / Float(rows)
         for row in 0..<rows {

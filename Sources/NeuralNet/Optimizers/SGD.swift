@@ -13,8 +13,10 @@ public final class SGD: Optimizer {
     private var steps = 0
 
     /// An SGD optimizer over `arena`.
-    public init(arena: ParameterArena, learningRate: Double, momentum: Double = 0, nesterov: Bool = false,
-                weightDecay: Double = 0) {
+    public init(
+        arena: ParameterArena, learningRate: Double, momentum: Double = 0, nesterov: Bool = false,
+        weightDecay: Double = 0
+    ) {
         self.arena = arena
         self.learningRate = learningRate
         self.momentum = Float(momentum)
@@ -24,13 +26,15 @@ public final class SGD: Optimizer {
     }
 
     public func step() {
-        let p = arena.parameters.baseAddress!, g = UnsafePointer(arena.gradients.baseAddress!)
+        let p = arena.parameters.baseAddress!
+        let g = UnsafePointer(arena.gradients.baseAddress!)
         let rate = Float(learningRate)
         if momentum == 0 {
             Kernels.sgd(p, g, count: arena.count, rate: rate, decay: weightDecay)
         } else {
-            Kernels.sgdMomentum(p, g, velocity.values.baseAddress!, count: arena.count, rate: rate, momentum: momentum,
-                                decay: weightDecay, nesterov: nesterov, first: steps == 0)
+            Kernels.sgdMomentum(
+                p, g, velocity.values.baseAddress!, count: arena.count, rate: rate, momentum: momentum,
+                decay: weightDecay, nesterov: nesterov, first: steps == 0)
         }
         steps += 1
     }

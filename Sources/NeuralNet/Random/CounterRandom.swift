@@ -54,7 +54,8 @@ public struct CounterRandom: RandomNumberGenerator, Sendable, Equatable {
 
     /// A standard normal Float (Box-Muller, one value per two draws).
     public mutating func nextNormal() -> Float {
-        let u = max(nextUniformDouble(), 0x1p-53), v = nextUniformDouble()
+        let u = max(nextUniformDouble(), 0x1p-53)
+        let v = nextUniformDouble()
         return Float((-2 * log(u)).squareRoot() * cos(2 * Double.pi * v))
     }
 

@@ -3,7 +3,7 @@ extension Tensor {
     public func rows(_ range: Range<Int>) -> Tensor {
         precondition(!shape.isEmpty && range.lowerBound >= 0 && range.upperBound <= rows, "rows \(range) of a tensor of \(rows)")
         let width = rows == 0 ? 0 : count / rows
-        return Tensor(shape: [range.count] + shape.dropFirst(), values: Array(values[range.lowerBound * width ..< range.upperBound * width]))
+        return Tensor(shape: [range.count] + shape.dropFirst(), values: Array(values[range.lowerBound * width..<range.upperBound * width]))
     }
 
     /// The rows of `parts` one after another (all of the same row shape): micro-batches joined into a batch.

@@ -67,9 +67,10 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
         values.withUnsafeBufferPointer { a in
             other.values.withUnsafeBufferPointer { b in
                 result.withUnsafeMutableBufferPointer { c in
-                    BLAS.gemm(transposeA: false, transposeB: false, m: shape[0], n: other.shape[1], k: shape[1],
-                              a.baseAddress!, lda: shape[1], b.baseAddress!, ldb: other.shape[1], beta: 0,
-                              c.baseAddress!, ldc: other.shape[1])
+                    BLAS.gemm(
+                        transposeA: false, transposeB: false, m: shape[0], n: other.shape[1], k: shape[1],
+                        a.baseAddress!, lda: shape[1], b.baseAddress!, ldb: other.shape[1], beta: 0,
+                        c.baseAddress!, ldc: other.shape[1])
                 }
             }
         }

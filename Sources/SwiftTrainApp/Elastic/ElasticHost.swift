@@ -24,7 +24,8 @@ public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
             let line = rawLine.prefix { $0 != "#" }.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !line.isEmpty else { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-            var name = fields[0], slots: Int? = 1
+            var name = fields[0]
+            var slots: Int? = 1
             // `NAME:N` (discovery scripts); an IPv6 address holds colons itself and takes `slots=N` instead.
             if fields.count == 1, let colon = name.lastIndex(of: ":"), !name[..<colon].contains(":") {
                 slots = Int(name[name.index(after: colon)...])
@@ -32,9 +33,13 @@ public struct ElasticHost: Sendable, Equatable, CustomStringConvertible {
             }
             var maximum: Int?
             for field in fields.dropFirst() {
-                if field.hasPrefix("slots=") { slots = Int(field.dropFirst(6)) }
-                else if field.hasPrefix("max_slots=") { maximum = Int(field.dropFirst(10)) ?? 0 }
-                else { slots = nil }
+                if field.hasPrefix("slots=") {
+                    slots = Int(field.dropFirst(6))
+                } else if field.hasPrefix("max_slots=") {
+                    maximum = Int(field.dropFirst(10)) ?? 0
+                } else {
+                    slots = nil
+                }
             }
             // Open MPI's `max_slots` bounds the ranks a host takes: more slots than that is a contradiction.
             if let maximum, let given = slots, maximum < given { slots = nil }

@@ -47,8 +47,9 @@ public struct ElasticMPILauncher: Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment[FailureRecord.environmentKey] = record
         let start = {
-            try ChildProcess(commandLine(for: attempt), environment: environment, standardInput: .null, standardError: .pipe,
-                             newProcessGroup: true)
+            try ChildProcess(
+                commandLine(for: attempt), environment: environment, standardInput: .null, standardError: .pipe,
+                newProcessGroup: true)
         }
         let job: ChildProcess
         do {
@@ -76,8 +77,10 @@ public struct ElasticMPILauncher: Sendable {
             guard termination == nil else { break }
             if failureSeen == nil, !FailureRecord.read(record).isEmpty { failureSeen = Date() }
             if let seen = failureSeen, Date().timeIntervalSince(seen) > failureGrace {
-                FileHandle.standardError.write(Data(("swift-train elastic: a rank failed and mpirun did not end within "
-                    + "\(Int(failureGrace)) s; ending its processes\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("swift-train elastic: a rank failed and mpirun did not end within "
+                            + "\(Int(failureGrace)) s; ending its processes\n").utf8))
                 termination = job.stop(grace: 5) ?? job.wait()
             }
         }
@@ -90,7 +93,8 @@ public struct ElasticMPILauncher: Sendable {
         if termination.succeeded && failures.isEmpty { return .succeeded }
         if let signal = stopSignals?.receivedSignal { throw ElasticError.stopped(signal: signal) }
         // The first recorded failure says why (rank and message); the job's last error line otherwise.
-        let reason = failures.first.map { $0.message.hasPrefix("rank \($0.rank): ") ? $0.message : "rank \($0.rank): \($0.message)" }
+        let reason =
+            failures.first.map { $0.message.hasPrefix("rank \($0.rank): ") ? $0.message : "rank \($0.rank): \($0.message)" }
             ?? tail.reason
         return .failed(exitCode: termination.succeeded ? 1 : termination.exitCode, reason: reason)
     }
@@ -102,8 +106,11 @@ public struct ElasticMPILauncher: Sendable {
     }
 
     private func probeOnce(_ host: ElasticHost) -> Bool {
-        guard let probe = try? ChildProcess(launcher + ["-n", "1", "--host", "\(host.name):1"] + mpirunArguments + ["true"],
-                                            standardOutput: .null, standardError: .null, newProcessGroup: true) else {
+        guard
+            let probe = try? ChildProcess(
+                launcher + ["-n", "1", "--host", "\(host.name):1"] + mpirunArguments + ["true"],
+                standardOutput: .null, standardError: .null, newProcessGroup: true)
+        else {
             return false
         }
         guard let termination = probe.wait(timeout: probeTimeout) else {
@@ -131,7 +138,8 @@ final class ErrorTail: @unchecked Sendable {
         let lines = lock.withLock { text }.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("---") }
         if let own = lines.last(where: { $0.hasPrefix("swift-train: error:") }) { return String(own.dropFirst(20)) }
-        if let noticed = lines.last(where: { $0.contains("mpirun noticed") || $0.contains("lost communication") || $0.contains("unable to reliably") }) {
+        if let noticed = lines.last(where: { $0.contains("mpirun noticed") || $0.contains("lost communication") || $0.contains("unable to reliably") }
+        ) {
             return noticed
         }
         return lines.last ?? ""

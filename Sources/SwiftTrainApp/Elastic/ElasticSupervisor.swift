@@ -46,9 +46,11 @@ public final class ElasticSupervisor {
     ///   - isUsable: whether a host can start a rank now (a probe); unusable hosts are left out of the attempt.
     ///   - launch: runs one attempt to its end.
     ///   - log: where restarts and their reasons are reported.
-    public init(maxRestarts: Int, minRanks: Int, virtualShards: Int?, discover: @escaping () throws -> [ElasticHost],
-                isUsable: @escaping (ElasticHost) -> Bool, launch: @escaping (Attempt) throws -> Outcome,
-                log: @escaping (String) -> Void) {
+    public init(
+        maxRestarts: Int, minRanks: Int, virtualShards: Int?, discover: @escaping () throws -> [ElasticHost],
+        isUsable: @escaping (ElasticHost) -> Bool, launch: @escaping (Attempt) throws -> Outcome,
+        log: @escaping (String) -> Void
+    ) {
         self.maxRestarts = maxRestarts
         self.minRanks = minRanks
         self.virtualShards = virtualShards
@@ -84,9 +86,10 @@ public final class ElasticSupervisor {
             }
             let attempt = Attempt(number: attempts.count + 1, hosts: Self.placement(of: size, on: usable), worldSize: size)
             if let previous = attempts.last {
-                log("restart \(attempt.number - 1) of \(maxRestarts) after: \(lastFailure); now \(size) rank"
-                    + "\(size == 1 ? "" : "s") on \(attempt.hosts.map(\.description).joined(separator: ", "))"
-                    + (previous.worldSize != size ? " (was \(previous.worldSize))" : ""))
+                log(
+                    "restart \(attempt.number - 1) of \(maxRestarts) after: \(lastFailure); now \(size) rank"
+                        + "\(size == 1 ? "" : "s") on \(attempt.hosts.map(\.description).joined(separator: ", "))"
+                        + (previous.worldSize != size ? " (was \(previous.worldSize))" : ""))
             } else {
                 log("starting \(size) rank\(size == 1 ? "" : "s") on \(attempt.hosts.map(\.description).joined(separator: ", "))")
             }
@@ -106,7 +109,8 @@ public final class ElasticSupervisor {
 
     /// The first hosts' slots filled in order until `size` ranks are placed.
     static func placement(of size: Int, on hosts: [ElasticHost]) -> [ElasticHost] {
-        var remaining = size, placed: [ElasticHost] = []
+        var remaining = size
+        var placed: [ElasticHost] = []
         for host in hosts where remaining > 0 {
             placed.append(ElasticHost(name: host.name, slots: min(host.slots, remaining)))
             remaining -= min(host.slots, remaining)

@@ -1,8 +1,8 @@
-import Training
 import Cluster
 import EngineCore
 import Foundation
 import NeuralNet
+import Training
 
 /// `swift-train evaluate`: rebuilds a checkpoint's model and measures it on its run's test split, or on all
 /// of other data normalised with the checkpoint's statistics.
@@ -19,12 +19,15 @@ enum CheckpointEvaluation {
         let metrics: [(name: String, metric: any Metric)]
     }
 
-    static func run(path: String, data override: DataSpecification?, batchSize: Int, labelColumn: LabelColumnSpecification?,
-                    wholeData: Bool, communicator: any Communicator) throws -> TrainingSummary {
+    static func run(
+        path: String, data override: DataSpecification?, batchSize: Int, labelColumn: LabelColumnSpecification?,
+        wholeData: Bool, communicator: any Communicator
+    ) throws -> TrainingSummary {
         let setup: Setup? = try TrainingLauncher.agreeing(communicator) {
             let tree = try CheckpointFile.readOnRoot(URL(fileURLWithPath: path), communicator: communicator)
-            return try prepare(tree, path: path, override: override, batchSize: batchSize, labelColumn: labelColumn,
-                               wholeData: wholeData, communicator: communicator)
+            return try prepare(
+                tree, path: path, override: override, batchSize: batchSize, labelColumn: labelColumn,
+                wholeData: wholeData, communicator: communicator)
         }
         guard let setup else { throw AgreedFailure.silent }
         if let sharded = setup.sharded {
@@ -37,9 +40,11 @@ enum CheckpointEvaluation {
         return summary
     }
 
-    private static func prepare(_ tree: StateDict, path: String, override: DataSpecification?, batchSize: Int,
-                                labelColumn: LabelColumnSpecification?, wholeData: Bool,
-                                communicator: any Communicator) throws -> Setup {
+    private static func prepare(
+        _ tree: StateDict, path: String, override: DataSpecification?, batchSize: Int,
+        labelColumn: LabelColumnSpecification?, wholeData: Bool,
+        communicator: any Communicator
+    ) throws -> Setup {
         guard case .dictionary(let jobState)? = tree["job"] else { throw CheckpointError.missingObject(name: "job") }
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
         try record.loadStateDict(jobState)
@@ -48,9 +53,10 @@ enum CheckpointEvaluation {
         if let saved = record.dataDigest, let current = prepared.digest, saved != current {
             let changed = "\(configuration.data.description) changed since the checkpoint was written (its SHA-256 differs)"
             guard override != nil else {
-                throw ConfigurationError.invalid(option: "--split", value: wholeData ? "all" : "test",
-                                                 expected: "the run's own data, but \(changed): its split would hold other rows; "
-                                                     + "evaluate other data with --data")
+                throw ConfigurationError.invalid(
+                    option: "--split", value: wholeData ? "all" : "test",
+                    expected: "the run's own data, but \(changed): its split would hold other rows; "
+                        + "evaluate other data with --data")
             }
             if communicator.rank == 0 { FileHandle.standardError.write(Data("swift-train: note: \(changed)\n".utf8)) }
         }
@@ -60,13 +66,15 @@ enum CheckpointEvaluation {
         }
         if let labelColumn { configuration.labelColumn = labelColumn }
         if let override {
-            test = try PreparedData.load(override, configuration: configuration, seedOffset: 0, layout: record.layout,
-                                         labelColumn: labelColumn)
+            test = try PreparedData.load(
+                override, configuration: configuration, seedOffset: 0, layout: record.layout,
+                labelColumn: labelColumn)
             // The shape first: data of another kind is named as such, not by its labels.
             guard test.featureCount == prepared.train.featureCount else {
-                throw ConfigurationError.invalid(option: "--data", value: override.description,
-                                                 expected: "samples of \(prepared.train.featureCount) features like the checkpoint's data, "
-                                                     + "found \(test.featureCount)")
+                throw ConfigurationError.invalid(
+                    option: "--data", value: override.description,
+                    expected: "samples of \(prepared.train.featureCount) features like the checkpoint's data, "
+                        + "found \(test.featureCount)")
             }
             if prepared.task == .regression {
                 test = try test.asRegression()
@@ -79,50 +87,63 @@ enum CheckpointEvaluation {
                 let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
                 try state.loadStateDict(normalization)
                 guard state.statistics.mean.count == test.featureCount else {
-                    throw ConfigurationError.invalid(option: "--data", value: override.description,
-                                                     expected: "\(state.statistics.mean.count) features like the checkpoint's data")
+                    throw ConfigurationError.invalid(
+                        option: "--data", value: override.description,
+                        expected: "\(state.statistics.mean.count) features like the checkpoint's data")
                 }
                 state.statistics.apply(to: &test)
             }
         }
         let plan = TaskPlan(task: prepared.task, train: prepared.train, test: prepared.test)
-        let model = try ModelFactory.makeModel(configuration.model, sampleShape: prepared.train.sampleShape,
-                                               classes: plan.outputs, seed: configuration.seed)
+        let model = try ModelFactory.makeModel(
+            configuration.model, sampleShape: prepared.train.sampleShape,
+            classes: plan.outputs, seed: configuration.seed)
         try Checkpoint.loadObjects(toLoad: ["model": ModelState(model)], checkpoint: tree)
         guard test.featureCount == model.inputShape.reduce(1, *) || model is any RecurrentStateModel else {
-            throw ConfigurationError.invalid(option: "--data", value: override?.description ?? "test split",
-                                             expected: "\(model.inputShape.reduce(1, *)) features per sample")
+            throw ConfigurationError.invalid(
+                option: "--data", value: override?.description ?? "test split",
+                expected: "\(model.inputShape.reduce(1, *)) features per sample")
         }
         // A recurrent language model reads every window from the start (its carried state reset per batch).
-        let evaluator = (model as? any RecurrentStateModel) != nil ? makeLanguageModelEvaluator(model: model)
-            : makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
-                                      outputTransform: plan.evaluationOutput)
+        let evaluator =
+            (model as? any RecurrentStateModel) != nil
+            ? makeLanguageModelEvaluator(model: model)
+            : makeSupervisedEvaluator(
+                model: model, loss: plan.loss, prepareBatch: plan.batchPreparation(for: model),
+                outputTransform: plan.evaluationOutput)
         // A run trained on virtual shards is evaluated shard by shard, so its metrics are the same on every world
         // size that divides them (another world size says so and evaluates as usual).
         var sharded: ShardedEvaluation?
         if let count = configuration.virtualShards {
             if let shards = try? VirtualShards(count: count, worldSize: communicator.size, rank: communicator.rank) {
-                sharded = try ShardedEvaluation(test: test, batchSize: batchSize, shards: shards, plan: plan, evaluator: evaluator,
-                                                communicator: communicator)
+                sharded = try ShardedEvaluation(
+                    test: test, batchSize: batchSize, shards: shards, plan: plan, evaluator: evaluator,
+                    communicator: communicator)
             } else if communicator.rank == 0 {
-                FileHandle.standardError.write(Data(("swift-train: \(communicator.size) ranks do not divide the run's \(count) virtual shards: "
-                    + "the metrics may differ in the last bits from another world size's\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("swift-train: \(communicator.size) ranks do not divide the run's \(count) virtual shards: "
+                            + "the metrics may differ in the last bits from another world size's\n").utf8))
             }
         }
         var metrics: [(name: String, metric: any Metric)] = []
         if sharded == nil { metrics = try plan.attachMetrics(to: evaluator, communicator: communicator) }
-        var iteration = 0, epoch = 0
+        var iteration = 0
+        var epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0
             if let length = try? trainer.optionalInt("epoch_length"), length > 0 { epoch = iteration / length }
         }
-        let loader = try DataLoader(dataset: test, batchSize: batchSize,
-                                sampler: DistributedSampler(count: test.count, worldSize: communicator.size,
-                                                            rank: communicator.rank, shuffle: false, tail: .uneven))
-        let summary = TrainingSummary(epoch: epoch, iteration: iteration, worldSize: communicator.size, task: plan.task,
-                                      metrics: [:], trainSamplesPerSecond: 0,
-                                      parametersSHA256: TrainingJob.parametersSHA256(model),
-                                      parameters: model.parameterCount, checkpoint: path)
+        let loader = try DataLoader(
+            dataset: test, batchSize: batchSize,
+            sampler: DistributedSampler(
+                count: test.count, worldSize: communicator.size,
+                rank: communicator.rank, shuffle: false, tail: .uneven))
+        let summary = TrainingSummary(
+            epoch: epoch, iteration: iteration, worldSize: communicator.size, task: plan.task,
+            metrics: [:], trainSamplesPerSecond: 0,
+            parametersSHA256: TrainingJob.parametersSHA256(model),
+            parameters: model.parameterCount, checkpoint: path)
         return Setup(evaluator: evaluator, loader: loader, sharded: sharded, plan: plan, summary: summary, metrics: metrics)
     }
 }

@@ -1,7 +1,7 @@
-import Training
 import Cluster
 import EngineCore
 import Foundation
+import Training
 
 /// Resume without a shared file system: rank 0 finds, reads and verifies the checkpoint, then broadcasts
 /// its bytes; every rank decodes the same bytes.
@@ -10,8 +10,10 @@ enum CheckpointTransfer {
 
     /// The bytes of the checkpoint to resume from (nil: start from scratch), identical on every rank.
     /// A collective: every rank calls it.
-    static func fetch(_ configuration: TrainingConfiguration, communicator: any Communicator,
-                      note: (String) -> Void) throws -> [UInt8]? {
+    static func fetch(
+        _ configuration: TrainingConfiguration, communicator: any Communicator,
+        note: (String) -> Void
+    ) throws -> [UInt8]? {
         guard configuration.resume != .none else { return nil }
         var payload: [UInt8] = []
         if communicator.rank == 0 {
@@ -74,8 +76,9 @@ extension TrainingJob {
             guard differences.isEmpty else { throw ResumeMismatch(differences: differences) }
             if saved.configuration.virtualShards != configuration.virtualShards {
                 func shards(_ count: Int?) -> String { count.map { "--virtual-shards \($0)" } ?? "no virtual shards" }
-                note("the checkpoint was written with \(shards(saved.configuration.virtualShards)) and this run uses "
-                     + "\(shards(configuration.virtualShards)): the same samples go on, on another numerical path")
+                note(
+                    "the checkpoint was written with \(shards(saved.configuration.virtualShards)) and this run uses "
+                        + "\(shards(configuration.virtualShards)): the same samples go on, on another numerical path")
             }
         }
         var objects = checkpointObjects
@@ -93,9 +96,11 @@ extension TrainingJob {
         // A checkpoint (checksum valid, values crafted or corrupted) whose epoch length no data set of this size can
         // have would overflow the run's arithmetic: refused here, with its value.
         guard savedLength >= 1, savedLength <= Swift.max(trainLoader.sampler.count, 1),
-              !savedLength.multipliedReportingOverflow(by: configuration.epochs + 1).overflow else {
-            throw CheckpointLoadError(underlying: StateDictError.invalidValue(
-                key: "trainer.epoch_length", reason: "\(savedLength) batches per epoch is impossible for \(trainLoader.sampler.count) samples"))
+            !savedLength.multipliedReportingOverflow(by: configuration.epochs + 1).overflow
+        else {
+            throw CheckpointLoadError(
+                underlying: StateDictError.invalidValue(
+                    key: "trainer.epoch_length", reason: "\(savedLength) batches per epoch is impossible for \(trainLoader.sampler.count) samples"))
         }
         let (iteration, length, note) = trainLoader.continuation(fromIteration: engine.state.iteration, epochLength: savedLength)
         if iteration != engine.state.iteration || length != savedLength {
@@ -125,7 +130,7 @@ extension TrainingConfiguration {
     /// Options that define a run: a resume must keep them.
     static let definingOptions: Set<String> = [
         "--data", "--label-column", "--test-fraction", "--test-data", "--task", "--model", "--seed", "--normalize",
-        "--builtin-samples", "--optimizer",
+        "--builtin-samples", "--optimizer"
     ]
 
     /// Each defining option whose value differs from `saved`'s, as "--seed is 0 here, 1 in the checkpoint".

@@ -24,7 +24,7 @@ extension TrainingConfiguration {
             ("--tensorboard", tensorBoardDirectory ?? "none"), ("--trace", tracePath ?? "none"),
             ("--lr-find", learningRateSearch.map(String.init) ?? "off"),
             ("--stop-after", stopAfterIterations.map(String.init) ?? "none"),
-            ("--context", "\(context)"), ("--tbptt", "\(tbptt)"),
+            ("--context", "\(context)"), ("--tbptt", "\(tbptt)")
         ]
     }
 }
@@ -42,8 +42,9 @@ enum ConfigurationAgreement {
         for (rank, other) in texts.enumerated().dropFirst() where other != texts[0] {
             for (mine, theirs) in zip(texts[0], other) where mine != theirs {
                 let option = String(mine.prefix { $0 != "=" })
-                differences.append("\(option) is \(mine.dropFirst(option.count + 1)) on rank 0 but "
-                                   + "\(theirs.dropFirst(option.count + 1)) on rank \(rank)")
+                differences.append(
+                    "\(option) is \(mine.dropFirst(option.count + 1)) on rank 0 but "
+                        + "\(theirs.dropFirst(option.count + 1)) on rank \(rank)")
             }
         }
         guard !differences.isEmpty else { return }

@@ -1,5 +1,5 @@
-import Training
 import Foundation
+import Training
 
 /// A failure injected on purpose to test that a cluster ends promptly and resumes exactly
 /// (`--inject-fault throw:RANK:ITERATION`, `kill:RANK:ITERATION`, `hang:RANK:ITERATION`, or `term:RANK:ITERATION`: a
@@ -15,9 +15,11 @@ package struct InjectedFault: Sendable, Equatable {
     package init(parsing text: String) throws {
         let parts = text.split(separator: ":").map(String.init)
         guard parts.count == 3, let kind = Kind(rawValue: parts[0]), let rank = Int(parts[1]), rank >= 0,
-              let iteration = Int(parts[2]), iteration > 0 else {
-            throw ConfigurationError.invalid(option: "--inject-fault", value: text,
-                                             expected: "throw:RANK:ITERATION, kill:RANK:ITERATION, hang:RANK:ITERATION or term:RANK:ITERATION")
+            let iteration = Int(parts[2]), iteration > 0
+        else {
+            throw ConfigurationError.invalid(
+                option: "--inject-fault", value: text,
+                expected: "throw:RANK:ITERATION, kill:RANK:ITERATION, hang:RANK:ITERATION or term:RANK:ITERATION")
         }
         self.kind = kind
         self.rank = rank

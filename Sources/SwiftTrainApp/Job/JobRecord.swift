@@ -1,5 +1,5 @@
-import Training
 import EngineCore
+import Training
 
 /// The run's configuration as a checkpoint object, so `evaluate` and `inspect` can rebuild its data and
 /// model, and a resumed run can refuse an incompatible checkpoint.
@@ -41,9 +41,11 @@ public final class JobRecord: Stateful {
             "class_names": .array(classNames.map(StateValue.string)),
             "target_mean": .double(targetStandardization.mean), "target_scale": .double(targetStandardization.scale),
             // The effective configuration of the run, every option as its flag and value (for people and `inspect`).
-            "options": .dictionary(Dictionary(uniqueKeysWithValues: c.optionValues.map {
-                (String($0.option.dropFirst(2)), StateValue.string($0.value))
-            })),
+            "options": .dictionary(
+                Dictionary(
+                    uniqueKeysWithValues: c.optionValues.map {
+                        (String($0.option.dropFirst(2)), StateValue.string($0.value))
+                    }))
         ]
         switch c.labelColumn {
         case .last: dict["label_column"] = .string("last")
@@ -93,12 +95,13 @@ public final class JobRecord: Stateful {
             targetStandardization = (mean, scale)
         }
         if case .array(let names)? = state["feature_names"], case .string(let label)? = state["label_name"] {
-            layout = TableLayout(featureNames: try names.map { value in
-                guard case .string(let name) = value else {
-                    throw StateDictError.invalidValue(key: "feature_names", reason: "a feature name is not text")
-                }
-                return name
-            }, labelName: label)
+            layout = TableLayout(
+                featureNames: try names.map { value in
+                    guard case .string(let name) = value else {
+                        throw StateDictError.invalidValue(key: "feature_names", reason: "a feature name is not text")
+                    }
+                    return name
+                }, labelName: label)
         }
         if case .string(let digest)? = state["data_sha256"] { dataDigest = digest }
         worldSize = try state.int("world_size")

@@ -34,7 +34,10 @@ public enum TaskSpecification: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `auto`, `classification` or `regression`.
     public init(parsing text: String) throws {
-        if text == "auto" { self = .auto; return }
+        if text == "auto" {
+            self = .auto
+            return
+        }
         guard let task = LearningTask(rawValue: text) else {
             throw ConfigurationError.invalid(option: "--task", value: text, expected: "classification, regression, language-model or auto")
         }
@@ -93,7 +96,8 @@ struct TaskPlan {
         if task == .languageModel { return { ($0.inputs, $0.targets) } }
         let reshape = ModelFactory.batchPreparation(for: model)
         guard task == .regression else { return reshape }
-        let mean = targetMean, scale = targetScale
+        let mean = targetMean
+        let scale = targetScale
         return { batch in
             let (inputs, targets) = try reshape(batch)
             return (inputs, targets.map { ($0 - mean) / scale })
@@ -103,18 +107,22 @@ struct TaskPlan {
     /// The evaluator's output in the data's own units (a regression's predictions and targets de-standardised).
     var evaluationOutput: (SupervisedStep) -> SupervisedOutput {
         guard task == .regression else { return \.output }
-        let mean = targetMean, scale = targetScale
+        let mean = targetMean
+        let scale = targetScale
         return { step in
-            SupervisedOutput(loss: step.loss, predictions: step.predictions.map { $0 * scale + mean },
-                             targets: step.targets.map { $0 * scale + mean })
+            SupervisedOutput(
+                loss: step.loss, predictions: step.predictions.map { $0 * scale + mean },
+                targets: step.targets.map { $0 * scale + mean })
         }
     }
 
     /// Attaches the task's test metrics to the evaluator, reduced over every rank; returns them by name.
     /// - Parameter combinedByCaller: only reset and update them (the caller combines their sums per virtual shard).
     @discardableResult
-    func attachMetrics(to evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator,
-                       combinedByCaller: Bool = false) throws -> [(name: String, metric: any Metric)] {
+    func attachMetrics(
+        to evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator,
+        combinedByCaller: Bool = false
+    ) throws -> [(name: String, metric: any Metric)] {
         var attached: [(name: String, metric: any Metric)] = []
         func attach<M: Metric>(_ metric: M, _ name: String, _ transform: @escaping (SupervisedOutput) -> M.Input) throws {
             if combinedByCaller {
@@ -146,8 +154,10 @@ struct TaskPlan {
 
     /// Runs `evaluator` over `loader`. A rank whose share of the test data is empty (more ranks than test samples)
     /// takes part in the metrics' reductions with nothing to add, so every rank gets the world's values.
-    static func evaluate(_ evaluator: Engine<SupervisedBatch, SupervisedOutput>, over loader: DataLoader,
-                         metrics: [(name: String, metric: any Metric)]) throws {
+    static func evaluate(
+        _ evaluator: Engine<SupervisedBatch, SupervisedOutput>, over loader: DataLoader,
+        metrics: [(name: String, metric: any Metric)]
+    ) throws {
         guard loader.batchesPerPass == 0 else {
             try evaluator.run(loader)
             return

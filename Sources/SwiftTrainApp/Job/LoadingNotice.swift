@@ -35,6 +35,8 @@ final class LoadingNotice: @unchecked Sendable {
         finished = true
         lock.unlock()
         let elapsed = Date().timeIntervalSince(start)
-        if isLeader && elapsed >= 1 { FileHandle.standardError.write(Data("swift-train: \(what): done in \(String(format: "%.1f", elapsed)) s\n".utf8)) }
+        if isLeader && elapsed >= 1 {
+            FileHandle.standardError.write(Data("swift-train: \(what): done in \(String(format: "%.1f", elapsed)) s\n".utf8))
+        }
     }
 }

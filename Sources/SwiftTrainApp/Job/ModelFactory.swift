@@ -1,24 +1,30 @@
 import Autodiff
-import Training
 import NeuralNet
+import Training
 
 /// Builds the network and optimizer a configuration describes.
 public enum ModelFactory {
     /// The model for samples of `sampleShape` and `classes` outputs, initialised from `seed`.
-    public static func makeModel(_ specification: ModelSpecification, sampleShape: [Int], classes: Int,
-                                 seed: UInt64) throws -> any Model {
+    public static func makeModel(
+        _ specification: ModelSpecification, sampleShape: [Int], classes: Int,
+        seed: UInt64
+    ) throws -> any Model {
         let features = sampleShape.reduce(1, *)
         var random = CounterRandom(seed: seed, stream: CounterRandom.streamKey(purpose: "language-model"))
         switch specification {
         case .recurrent(let cell, let hidden, let layers):
-            return try AutodiffRecurrentModel(RecurrentLanguageModel(vocabulary: classes, embeddingWidth: 64, hidden: hidden, layers: layers,
-                                                                     cell: cell, random: &random), outputShape: [classes])
+            return try AutodiffRecurrentModel(
+                RecurrentLanguageModel(
+                    vocabulary: classes, embeddingWidth: 64, hidden: hidden, layers: layers,
+                    cell: cell, random: &random), outputShape: [classes])
         case .gpt(let layers, let width, let heads):
-            return try AutodiffModel(GPT(vocabulary: classes, context: features, width: width, heads: heads, layers: layers, random: &random),
-                                     inputShape: [features], outputShape: [features, classes])
+            return try AutodiffModel(
+                GPT(vocabulary: classes, context: features, width: width, heads: heads, layers: layers, random: &random),
+                inputShape: [features], outputShape: [features, classes])
         case .residualMLP(let width, let blocks):
-            return try AutodiffModel(ResidualMLP(inputs: features, width: width, blocks: blocks, outputs: classes, seed: seed),
-                                     inputShape: [features], outputShape: [classes])
+            return try AutodiffModel(
+                ResidualMLP(inputs: features, width: width, blocks: blocks, outputs: classes, seed: seed),
+                inputShape: [features], outputShape: [classes])
         case .multilayerPerceptron(let hidden):
             return try Sequential.multilayerPerceptron(inputs: features, hidden: hidden, outputs: classes, seed: seed)
         case .convolutional:
@@ -27,8 +33,9 @@ public enum ModelFactory {
                     option: "--model", value: "cnn",
                     expected: "image data (channels x height x width); this data has \(features) flat features, use mlp")
             }
-            return try Sequential.smallConvolutional(channels: sampleShape[0], height: sampleShape[1],
-                                                     width: sampleShape[2], outputs: classes, seed: seed)
+            return try Sequential.smallConvolutional(
+                channels: sampleShape[0], height: sampleShape[1],
+                width: sampleShape[2], outputs: classes, seed: seed)
         }
     }
 
@@ -48,13 +55,15 @@ public enum ModelFactory {
     public static func makeOptimizer(_ configuration: TrainingConfiguration, model: any Model) -> any Optimizer {
         switch configuration.optimizer {
         case .sgd:
-            SGD(arena: model.arena, learningRate: configuration.learningRate, momentum: configuration.momentum,
+            SGD(
+                arena: model.arena, learningRate: configuration.learningRate, momentum: configuration.momentum,
                 weightDecay: configuration.weightDecay)
         case .adam:
             Adam(arena: model.arena, learningRate: configuration.learningRate, weightDecay: configuration.weightDecay)
         case .adamw:
-            AdamW(arena: model.arena, learningRate: configuration.learningRate,
-                  weightDecay: configuration.weightDecay == 0 ? 0.01 : configuration.weightDecay)
+            AdamW(
+                arena: model.arena, learningRate: configuration.learningRate,
+                weightDecay: configuration.weightDecay == 0 ? 0.01 : configuration.weightDecay)
         }
     }
 }

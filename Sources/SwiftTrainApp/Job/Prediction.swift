@@ -23,8 +23,10 @@ public enum Prediction {
         }
     }
 
-    static func predict(checkpoint path: String, data: String, output: String, labelColumn: LabelColumnSpecification,
-                        communicator: any Communicator) throws -> Summary {
+    static func predict(
+        checkpoint path: String, data: String, output: String, labelColumn: LabelColumnSpecification,
+        communicator: any Communicator
+    ) throws -> Summary {
         let tree = try CheckpointFile.readOnRoot(URL(fileURLWithPath: path), communicator: communicator)
         guard case .dictionary(let jobState)? = tree["job"] else { throw CheckpointError.missingObject(name: "job") }
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
@@ -40,8 +42,9 @@ public enum Prediction {
         guard data.hasPrefix("csv:") else {
             throw ConfigurationError.invalid(option: "--data", value: data, expected: "csv:PATH, rows of \(features) features")
         }
-        var rows = try CSVDataset.loadFeatures(path: String(data.dropFirst(4)), featureCount: features,
-                                               labelColumn: labelColumn.csvLabelColumn, layout: record.layout)
+        var rows = try CSVDataset.loadFeatures(
+            path: String(data.dropFirst(4)), featureCount: features,
+            labelColumn: labelColumn.csvLabelColumn, layout: record.layout)
         if case .dictionary(let normalization)? = tree["normalization"] {
             let state = NormalizationState(FeatureStatistics(mean: [], standardDeviation: []))
             try state.loadStateDict(normalization)

@@ -1,6 +1,6 @@
-import Training
 import EngineCore
 import NeuralNet
+import Training
 
 /// The training and test splits of a run, loaded and normalised exactly as the configuration says.
 ///
@@ -37,12 +37,14 @@ public struct PreparedData {
             if configuration.testData == nil { separateTest = try IDXDataset.load(directory: directory, split: .test) }
         case .text(let path):
             let corpus = try TextCorpus(contentsOf: path)
-            let (train, validation) = try corpus.languageModelWindows(context: configuration.context,
-                                                                      validationFraction: configuration.testFraction, seed: configuration.seed)
+            let (train, validation) = try corpus.languageModelWindows(
+                context: configuration.context,
+                validationFraction: configuration.testFraction, seed: configuration.seed)
             primary = train
             if configuration.testData == nil { separateTest = validation }
-            notes.append("task: language model over the \(corpus.bytes.count) bytes of \(path) (vocabulary 256, \(train.count) training "
-                         + "and \(validation.count) validation windows of \(configuration.context) tokens)")
+            notes.append(
+                "task: language model over the \(corpus.bytes.count) bytes of \(path) (vocabulary 256, \(train.count) training "
+                    + "and \(validation.count) validation windows of \(configuration.context) tokens)")
         }
         if let testData = configuration.testData {
             separateTest = try Self.load(testData, configuration: configuration, layout: primary.layout)
@@ -89,8 +91,10 @@ public struct PreparedData {
     /// All of a data set: the generated glyphs (from the seed plus `seedOffset`), a CSV file, or IDX's test files.
     /// With the training data's `layout`, a CSV file's columns are matched to it by name (its label column by the
     /// training label's name, unless `--label-column` names one).
-    static func load(_ specification: DataSpecification, configuration: TrainingConfiguration, seedOffset: UInt64 = 1,
-                     layout: TableLayout? = nil, labelColumn: LabelColumnSpecification? = nil) throws -> Dataset {
+    static func load(
+        _ specification: DataSpecification, configuration: TrainingConfiguration, seedOffset: UInt64 = 1,
+        layout: TableLayout? = nil, labelColumn: LabelColumnSpecification? = nil
+    ) throws -> Dataset {
         if case .csv(let path) = specification, let layout {
             let label = labelColumn?.csvLabelColumn ?? .named(layout.labelName)
             do {
@@ -106,8 +110,10 @@ public struct PreparedData {
         case .csv(let path): return try CSVDataset.load(path: path, labelColumn: configuration.labelColumn.csvLabelColumn)
         case .idx(let directory): return try IDXDataset.load(directory: directory, split: .test)
         case .text(let path):
-            return try TextCorpus(contentsOf: path).languageModelWindows(context: configuration.context, validationFraction: 0,
-                                                                         seed: configuration.seed).train
+            return try TextCorpus(contentsOf: path).languageModelWindows(
+                context: configuration.context, validationFraction: 0,
+                seed: configuration.seed
+            ).train
         }
     }
 }

@@ -1,6 +1,6 @@
-import _Differentiation
 import Autodiff
 import NeuralNet
+import _Differentiation
 
 /// `--model resmlp:WIDTH,BLOCKS`: a residual multilayer perceptron written as differentiable Swift, trained
 /// through `AutodiffModel` (the compiler derives its backward pass).

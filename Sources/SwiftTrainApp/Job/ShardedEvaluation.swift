@@ -13,13 +13,17 @@ struct ShardedEvaluation {
     let metrics: [(name: String, metric: any Metric)]
 
     /// The evaluation of `test` in `batchSize`-sample batches per shard, with the task's metrics attached to `evaluator`.
-    init(test: Dataset, batchSize: Int, shards: VirtualShards, plan: TaskPlan,
-         evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator) throws {
+    init(
+        test: Dataset, batchSize: Int, shards: VirtualShards, plan: TaskPlan,
+        evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator
+    ) throws {
         self.shards = shards
         loaders = try shards.ownedShards.map { shard in
-            try DataLoader(dataset: test, batchSize: batchSize,
-                       sampler: DistributedSampler(count: test.count, worldSize: shards.count, rank: shard, shuffle: false,
-                                                   tail: .uneven))
+            try DataLoader(
+                dataset: test, batchSize: batchSize,
+                sampler: DistributedSampler(
+                    count: test.count, worldSize: shards.count, rank: shard, shuffle: false,
+                    tail: .uneven))
         }
         metrics = try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: true)
     }
@@ -40,7 +44,7 @@ struct ShardedEvaluation {
         for (name, metric) in metrics {
             let count = metric.sums.count
             do {
-                evaluator.state.metrics[name] = try metric.value(from: Array(total[offset ..< offset + count]))
+                evaluator.state.metrics[name] = try metric.value(from: Array(total[offset..<offset + count]))
             } catch is MetricError {
                 evaluator.state.metrics[name] = .nan  // undefined for this data (null in the summary)
             }

@@ -11,8 +11,10 @@ public enum TextGeneration {
     }
 
     /// The continuation of `prompt` (UTF-8 bytes as tokens) by the model of the checkpoint at `path`.
-    public static func run(checkpoint path: String, prompt: String, tokens count: Int, temperature: Double, topK: Int?,
-                           seed: UInt64) throws -> String {
+    public static func run(
+        checkpoint path: String, prompt: String, tokens count: Int, temperature: Double, topK: Int?,
+        seed: UInt64
+    ) throws -> String {
         if prompt.unicodeScalars.contains("\u{FFFD}") {
             throw TextGenerationError.badSetting("the prompt is not valid UTF-8 text")
         }
@@ -25,8 +27,9 @@ public enum TextGeneration {
         guard configuration.model.isLanguageModel, case .fixed(.languageModel) = configuration.task else {
             throw NotALanguageModel(path: path, task: configuration.task.description)
         }
-        let model = try ModelFactory.makeModel(configuration.model, sampleShape: [configuration.context], classes: TextCorpus.vocabulary,
-                                               seed: configuration.seed)
+        let model = try ModelFactory.makeModel(
+            configuration.model, sampleShape: [configuration.context], classes: TextCorpus.vocabulary,
+            seed: configuration.seed)
         try Checkpoint.loadObjects(toLoad: ["model": ModelState(model)], checkpoint: tree)
         var generator = try TextGenerator(model: model, context: configuration.context, temperature: temperature, topK: topK, seed: seed)
         let continuation = try generator.continuation(of: Array(prompt.utf8).map(Int.init), count: count)

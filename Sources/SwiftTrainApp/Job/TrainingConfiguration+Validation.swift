@@ -24,8 +24,9 @@ extension TrainingConfiguration {
         if let checkpointEvery { try require(checkpointEvery >= 1, "--checkpoint-every", checkpointEvery, "at least 1") }
         if let threads { try require(threads >= 1 && threads <= 1024, "--threads", threads, "1 to 1,024") }
         if let virtualShards {
-            try require(virtualShards >= 1 && virtualShards <= 65_536 && virtualShards & (virtualShards - 1) == 0,
-                        "--virtual-shards", virtualShards, "a power of two from 1 to 65,536")
+            try require(
+                virtualShards >= 1 && virtualShards <= 65_536 && virtualShards & (virtualShards - 1) == 0,
+                "--virtual-shards", virtualShards, "a power of two from 1 to 65,536")
             try require(!overlapCommunication, "--overlap", "on", "off with --virtual-shards (the tree exchange follows the last shard)")
         }
         if let learningRateSearch {
@@ -40,9 +41,11 @@ extension TrainingConfiguration {
             try require(checkpointDirectory != nil, "--save-best", saveBest, "used with --checkpoint-dir")
             let languageModelMetrics: Set<String> = ["loss", "perplexity", "bits_per_byte"]
             if data.isText {
-                try require(languageModelMetrics.contains(saveBest), "--save-best", saveBest, "loss, perplexity or bits_per_byte for a language model")
+                try require(
+                    languageModelMetrics.contains(saveBest), "--save-best", saveBest, "loss, perplexity or bits_per_byte for a language model")
             } else {
-                try require(!["perplexity", "bits_per_byte"].contains(saveBest), "--save-best", saveBest, "a metric of a language model (--data text:PATH)")
+                try require(
+                    !["perplexity", "bits_per_byte"].contains(saveBest), "--save-best", saveBest, "a metric of a language model (--data text:PATH)")
             }
         }
         if let earlyStoppingPatience { try require(earlyStoppingPatience >= 1, "--early-stopping", earlyStoppingPatience, "at least 1") }
@@ -56,7 +59,8 @@ extension TrainingConfiguration {
         if model.isLanguageModel != data.isText {
             throw ConfigurationError.invalid(
                 option: "--model", value: model.description,
-                expected: data.isText ? "a language model for --data \(data): lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS"
+                expected: data.isText
+                    ? "a language model for --data \(data): lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS"
                     : "mlp, resmlp or cnn for --data \(data) (lstm, gru and gpt read --data text:PATH)")
         }
         if case .recurrent = model {
@@ -65,7 +69,8 @@ extension TrainingConfiguration {
         if data.isText, case .fixed(let task) = task, task != .languageModel {
             throw ConfigurationError.invalid(option: "--task", value: task.rawValue, expected: "language-model or auto for --data text:PATH")
         }
-        var features = features, samples = samples
+        var features = features
+        var samples = samples
         if features == nil, samples == nil, case .csv(let path) = data, let shape = try? CSVDataset.estimatedShape(path: path) {
             // From the file's size and first lines, before a row is loaded: a file that cannot fit is refused now.
             (features, samples) = (Swift.max(shape.columns - 1, 1), shape.rows)

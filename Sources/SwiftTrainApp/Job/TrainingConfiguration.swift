@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import Training
+
 /// Everything a training job needs to know, as the command line gives it.
 ///
 /// A pure value: the CLI parses flags into it, tests build it directly, and every rank of a cluster
@@ -110,10 +111,22 @@ public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses `builtin`, `csv:PATH`, `idx:DIR` or `text:PATH`.
     public init(parsing text: String) throws {
-        if text == "builtin" { self = .builtin; return }
-        if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
-        if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
-        if text.hasPrefix("text:"), text.count > 5 { self = .text(path: String(text.dropFirst(5))); return }
+        if text == "builtin" {
+            self = .builtin
+            return
+        }
+        if text.hasPrefix("csv:"), text.count > 4 {
+            self = .csv(path: String(text.dropFirst(4)))
+            return
+        }
+        if text.hasPrefix("idx:"), text.count > 4 {
+            self = .idx(directory: String(text.dropFirst(4)))
+            return
+        }
+        if text.hasPrefix("text:"), text.count > 5 {
+            self = .text(path: String(text.dropFirst(5)))
+            return
+        }
         throw ConfigurationError.invalid(option: "--data", value: text, expected: "builtin, csv:PATH, idx:DIR or text:PATH")
     }
 
@@ -180,13 +193,18 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
     /// Parses `mlp:128,128`, `mlp:` (no hidden layer: logistic regression), `cnn`, `resmlp:W,B`, `lstm:H[,L]`,
     /// `gru:H[,L]` or `gpt:LAYERS,WIDTH,HEADS`.
     public init(parsing text: String) throws {
-        if text == "cnn" { self = .convolutional; return }
+        if text == "cnn" {
+            self = .convolutional
+            return
+        }
         for cell in [RecurrentCell.lstm, .gru] where text.hasPrefix(cell.rawValue + ":") {
             let parts = text.dropFirst(cell.rawValue.count + 1).split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
             guard parts.count == 1 || parts.count == 2, let hidden = parts[0], hidden > 0, hidden <= 1 << 13,
-                  (parts.count == 1 || (parts[1] ?? 0) > 0 && (parts[1] ?? 0) <= 16) else {
-                throw ConfigurationError.invalid(option: "--model", value: text,
-                                                 expected: "\(cell.rawValue):HIDDEN[,LAYERS] such as \(cell.rawValue):256 or \(cell.rawValue):256,2")
+                parts.count == 1 || (parts[1] ?? 0) > 0 && (parts[1] ?? 0) <= 16
+            else {
+                throw ConfigurationError.invalid(
+                    option: "--model", value: text,
+                    expected: "\(cell.rawValue):HIDDEN[,LAYERS] such as \(cell.rawValue):256 or \(cell.rawValue):256,2")
             }
             self = .recurrent(cell: cell, hidden: hidden, layers: parts.count == 2 ? parts[1]! : 1)
             return
@@ -194,9 +212,11 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
         if text.hasPrefix("gpt:") {
             let parts = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
             guard parts.count == 3, let layers = parts[0], let width = parts[1], let heads = parts[2], layers > 0, layers <= 64,
-                  width > 0, width <= 1 << 13, heads > 0, width % heads == 0 else {
-                throw ConfigurationError.invalid(option: "--model", value: text,
-                                                 expected: "gpt:LAYERS,WIDTH,HEADS with WIDTH divisible by HEADS, such as gpt:2,128,4")
+                width > 0, width <= 1 << 13, heads > 0, width % heads == 0
+            else {
+                throw ConfigurationError.invalid(
+                    option: "--model", value: text,
+                    expected: "gpt:LAYERS,WIDTH,HEADS with WIDTH divisible by HEADS, such as gpt:2,128,4")
             }
             self = .gpt(layers: layers, width: width, heads: heads)
             return
@@ -210,16 +230,21 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
             return
         }
         guard text.hasPrefix("mlp:") || text == "mlp" else {
-            throw ConfigurationError.invalid(option: "--model", value: text,
-                                             expected: "mlp:H1,H2,..., resmlp:WIDTH,BLOCKS, cnn, lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS")
+            throw ConfigurationError.invalid(
+                option: "--model", value: text,
+                expected: "mlp:H1,H2,..., resmlp:WIDTH,BLOCKS, cnn, lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS")
         }
         let list = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false)
-        if list.count == 1 && list[0].isEmpty || text == "mlp" { self = .multilayerPerceptron(hidden: []); return }
+        if list.count == 1 && list[0].isEmpty || text == "mlp" {
+            self = .multilayerPerceptron(hidden: [])
+            return
+        }
         var hidden: [Int] = []
         for item in list {
             guard let width = Int(item), width > 0, width <= 1 << 16 else {
-                throw ConfigurationError.invalid(option: "--model", value: text,
-                                                 expected: "positive layer widths such as mlp:128,128")
+                throw ConfigurationError.invalid(
+                    option: "--model", value: text,
+                    expected: "positive layer widths such as mlp:128,128")
             }
             hidden.append(width)
         }

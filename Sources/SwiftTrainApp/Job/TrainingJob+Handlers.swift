@@ -1,8 +1,8 @@
-import Training
 import Cluster
 import EngineCore
 import Foundation
 import NeuralNet
+import Training
 
 extension Event {
     /// Fired by the job after each evaluation on the test split (every epoch, and every `--eval-every` iterations).
@@ -94,22 +94,27 @@ extension TrainingJob {
 
     /// Saves checkpoints on rank 0 every `checkpointEvery` iterations, or at each epoch's end.
     func attachCheckpoint(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
-        checkpointObjects = ["trainer": engine, "model": ModelState(model), "optimizer": OptimizerState(optimizer),
-                             "data": trainLoader, "job": record]
+        checkpointObjects = [
+            "trainer": engine, "model": ModelState(model), "optimizer": OptimizerState(optimizer),
+            "data": trainLoader, "job": record
+        ]
         if let statistics = data.statistics { checkpointObjects["normalization"] = NormalizationState(statistics) }
         if let scheduler { checkpointObjects["scheduler"] = scheduler }
         guard let directory = configuration.checkpointDirectory else { return }
-        let saver = try DiskSaver(directory: URL(fileURLWithPath: directory), createDirectory: true,
-                                  requireEmpty: false, isWriter: isLeader, exclusive: true)
+        let saver = try DiskSaver(
+            directory: URL(fileURLWithPath: directory), createDirectory: true,
+            requireEmpty: false, isWriter: isLeader, exclusive: true)
         // Rank 0 only copies the state and returns to its peers; the file is encoded and written meanwhile, so a
         // large checkpoint never keeps the others waiting in a collective (nor trips the collective deadline).
         saver.writesInBackground = true
-        let checkpoint = Checkpoint(toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
-                                    isWriter: isLeader)
+        let checkpoint = Checkpoint(
+            toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
+            isWriter: isLeader)
         if configuration.resume != .none { checkpoint.adoptExistingFiles() }
         if let metric = configuration.saveBest {
-            let best = Checkpoint(toSave: checkpointObjects, saver: saver, filenamePrefix: "best", numberSaved: configuration.keep,
-                                  scoreFunction: { [unowned self] in bestScore }, scoreName: metric, isWriter: isLeader)
+            let best = Checkpoint(
+                toSave: checkpointObjects, saver: saver, filenamePrefix: "best", numberSaved: configuration.keep,
+                scoreFunction: { [unowned self] in bestScore }, scoreName: metric, isWriter: isLeader)
             try engine.on(.evaluationCompleted) { [unowned self] engine in
                 guard model.arena.parameterValues.allSatisfy(\.isFinite) else { return }
                 try best.save(iteration: engine.state.iteration, epoch: engine.state.epoch)
@@ -131,7 +136,8 @@ extension TrainingJob {
             // The final iteration of a run that reached its end is saved too when it is not a multiple of N.
             try engine.on(.completed) { engine in
                 guard let length = engine.state.epochLength, let epochs = engine.state.maxEpochs,
-                      engine.state.iteration >= length * epochs, engine.state.iteration % every != 0 else { return }
+                    engine.state.iteration >= length * epochs, engine.state.iteration % every != 0
+                else { return }
                 try save(engine)
             }
         } else {
@@ -150,7 +156,8 @@ struct TrainingDiverged: Error, CustomStringConvertible {
             return "the parameters are no longer finite numbers at iteration \(iteration), so no checkpoint is written; "
                 + "lower --lr, or check the data for extreme values"
         }
-        return "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
+        return
+            "the training loss became \(loss.isNaN ? "NaN" : "\(loss)") at iteration \(iteration); lower --lr, or check the data for extreme values"
     }
 }
 

@@ -1,6 +1,6 @@
-import Training
 import EngineCore
 import Foundation
+import Training
 
 extension TrainingJob {
     /// Train loss per epoch on the trainer; the task's test metrics over the whole test split on the evaluator.
@@ -13,8 +13,9 @@ extension TrainingJob {
             try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
         }
         if let virtualShards {
-            shardedEvaluation = try ShardedEvaluation(test: data.test, batchSize: max(configuration.batchSize, 256), shards: virtualShards,
-                                                      plan: plan, evaluator: evaluator, communicator: communicator)
+            shardedEvaluation = try ShardedEvaluation(
+                test: data.test, batchSize: max(configuration.batchSize, 256), shards: virtualShards,
+                plan: plan, evaluator: evaluator, communicator: communicator)
         } else {
             testMetrics = try plan.attachMetrics(to: evaluator, communicator: communicator)
         }
@@ -29,13 +30,15 @@ extension TrainingJob {
         case .constant:
             return
         case .step(let epochs, let gamma):
-            let scheduler = LearningRateScheduler(target: learningRate,
-                                                  schedule: LearningRateScheduler.step(base: base, stepSize: epochs, gamma: gamma))
+            let scheduler = LearningRateScheduler(
+                target: learningRate,
+                schedule: LearningRateScheduler.step(base: base, stepSize: epochs, gamma: gamma))
             try scheduler.attach(to: engine, event: .epochStarted)
             self.scheduler = scheduler
         case .cosine:
-            let scheduler = LearningRateScheduler(target: learningRate,
-                                                  schedule: LearningRateScheduler.cosine(base: base, cycle: Swift.max(total, 1)))
+            let scheduler = LearningRateScheduler(
+                target: learningRate,
+                schedule: LearningRateScheduler.cosine(base: base, cycle: Swift.max(total, 1)))
             try scheduler.attach(to: engine)
             self.scheduler = scheduler
         case .warmup(let iterations):
@@ -45,8 +48,9 @@ extension TrainingJob {
             self.scheduler = scheduler
         case .warmupCosine(let iterations):
             let cosine = LearningRateScheduler.cosine(base: base, cycle: Swift.max(total - iterations, 1))
-            let scheduler = LearningRateScheduler(target: learningRate,
-                                                  schedule: try LearningRateScheduler.warmup(events: iterations, then: cosine))
+            let scheduler = LearningRateScheduler(
+                target: learningRate,
+                schedule: try LearningRateScheduler.warmup(events: iterations, then: cosine))
             try scheduler.attach(to: engine)
             self.scheduler = scheduler
         }
@@ -56,8 +60,9 @@ extension TrainingJob {
     func attachReporting(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
         if let path = configuration.logPath {
             let rate = learningRate
-            let logger = try JSONLinesLogger(path: path, worldSize: communicator.size, isWriter: isLeader,
-                                             learningRate: { rate.learningRate })
+            let logger = try JSONLinesLogger(
+                path: path, worldSize: communicator.size, isWriter: isLeader,
+                learningRate: { rate.learningRate })
             logger.logConfiguration(configuration.optionValues.map { ($0.option.replacingOccurrences(of: "--", with: ""), $0.value) })
             try logger.attach(to: engine, every: Swift.max(1, trainLoader.batchesPerPass / 10)) { ["loss": Double($0.loss)] }
             self.logger = logger
@@ -94,7 +99,8 @@ extension TrainingJob {
                 board.addScalar("test/" + name.dropFirst(5), value, step: engine.state.iteration)
             }
         }
-        var epochStart = Self.now, samplesAtStart = 0
+        var epochStart = Self.now
+        var samplesAtStart = 0
         try engine.on(.epochStarted) { [unowned self] _ in
             epochStart = Self.now
             samplesAtStart = samplesRun

@@ -1,9 +1,9 @@
-import Training
 import Cluster
 import Crypto
 import EngineCore
 import Foundation
 import NeuralNet
+import Training
 
 /// One rank's part of a training run: data, model, trainer, handlers, resume, training and the summary.
 ///
@@ -65,61 +65,74 @@ public final class TrainingJob {
         try configuration.validate(features: data.train.featureCount, samples: data.train.count + data.test.count)
         if let count = configuration.virtualShards, count > data.train.count {
             // Every shard past the samples would train on padding: copies of the same samples, 65,536 passes for 300.
-            throw ConfigurationError.invalid(option: "--virtual-shards", value: String(count),
-                                             expected: "at most the \(data.train.count) training samples (each shard takes at least one)")
+            throw ConfigurationError.invalid(
+                option: "--virtual-shards", value: String(count),
+                expected: "at most the \(data.train.count) training samples (each shard takes at least one)")
         }
         if let metric = configuration.saveBest {
             // A metric the task does not compute would rank every checkpoint at -inf.
             let computed: [LearningTask: Set<String>] = [
                 .classification: ["accuracy", "loss"], .regression: ["mse", "mae", "r2", "loss"],
-                .languageModel: ["loss", "perplexity", "bits_per_byte"],
+                .languageModel: ["loss", "perplexity", "bits_per_byte"]
             ]
             guard computed[data.task]?.contains(metric) == true else {
-                throw ConfigurationError.invalid(option: "--save-best", value: metric,
-                                                 expected: "a metric of this \(data.task.rawValue) run: "
-                                                     + (computed[data.task] ?? []).sorted().joined(separator: ", "))
+                throw ConfigurationError.invalid(
+                    option: "--save-best", value: metric,
+                    expected: "a metric of this \(data.task.rawValue) run: "
+                        + (computed[data.task] ?? []).sorted().joined(separator: ", "))
             }
         }
         guard data.train.count > 0 else {
-            throw ConfigurationError.invalid(option: "--data", value: configuration.data.description,
-                                             expected: "at least one training sample")
+            throw ConfigurationError.invalid(
+                option: "--data", value: configuration.data.description,
+                expected: "at least one training sample")
         }
         plan = TaskPlan(task: data.task, train: data.train, test: data.test)
-        model = try ModelFactory.makeModel(configuration.model, sampleShape: data.train.sampleShape,
-                                           classes: plan.outputs, seed: configuration.seed)
+        model = try ModelFactory.makeModel(
+            configuration.model, sampleShape: data.train.sampleShape,
+            classes: plan.outputs, seed: configuration.seed)
         optimizer = ModelFactory.makeOptimizer(configuration, model: model)
         learningRate = OptimizerLearningRate(optimizer)
         let prepare = plan.batchPreparation(for: model)
         if let shards {
             if let recurrent = model as? any RecurrentStateModel {
-                trainer = makeTruncatedBPTTTrainer(model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
-                                                   virtualShards: shards, seed: configuration.seed)
+                trainer = makeTruncatedBPTTTrainer(
+                    model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
+                    virtualShards: shards, seed: configuration.seed)
             } else {
-                trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
-                                                seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+                trainer = makeSupervisedTrainer(
+                    model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
+                    seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
             }
-            trainLoader = try DataLoader(dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
-                                     seed: configuration.seed)
+            trainLoader = try DataLoader(
+                dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
+                seed: configuration.seed)
         } else {
             if let recurrent = model as? any RecurrentStateModel {
                 // A recurrent language model: Ignite's TBPTT trainer, chunks of --tbptt steps.
-                trainer = makeTruncatedBPTTTrainer(model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
-                                                   seed: configuration.seed)
+                trainer = makeTruncatedBPTTTrainer(
+                    model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
+                    seed: configuration.seed)
             } else {
-                trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: plan.loss,
-                                                seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
+                trainer = makeSupervisedTrainer(
+                    model: model, optimizer: optimizer, loss: plan.loss,
+                    seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
             }
             trainLoader = try DataLoader(
                 dataset: data.train, batchSize: configuration.batchSize,
-                sampler: DistributedSampler(count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
-                                            seed: configuration.seed, shuffle: true, tail: .pad))
+                sampler: DistributedSampler(
+                    count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
+                    seed: configuration.seed, shuffle: true, tail: .pad))
         }
-        evaluator = (model as? any RecurrentStateModel) != nil ? makeLanguageModelEvaluator(model: model)
+        evaluator =
+            (model as? any RecurrentStateModel) != nil
+            ? makeLanguageModelEvaluator(model: model)
             : makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare, outputTransform: plan.evaluationOutput)
         testLoader = try DataLoader(
             dataset: data.test, batchSize: data.task == .languageModel ? configuration.batchSize : max(configuration.batchSize, 256),
-            sampler: DistributedSampler(count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
-                                        shuffle: false, tail: .uneven))
+            sampler: DistributedSampler(
+                count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
+                shuffle: false, tail: .uneven))
         virtualShards = shards
         dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
         record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
@@ -149,8 +162,9 @@ public final class TrainingJob {
         let engine = trainer
         let resumed = engine.state.maxEpochs != nil || engine.state.maxIterations != nil
         if resumed, let length = engine.state.epochLength, engine.state.iteration >= length * configuration.epochs {
-            note("the checkpoint's run is already complete (\(engine.state.iteration / Swift.max(length, 1)) epochs; "
-                 + "--epochs \(configuration.epochs) asks for no more): nothing to train")
+            note(
+                "the checkpoint's run is already complete (\(engine.state.iteration / Swift.max(length, 1)) epochs; "
+                    + "--epochs \(configuration.epochs) asks for no more): nothing to train")
         } else {
             do { try engine.run(trainLoader, maxEpochs: configuration.epochs) } catch {
                 agreedStop?.stopCatching()
@@ -191,13 +205,17 @@ public final class TrainingJob {
     /// `--lr-find`: the learning-rate search on this run's trainer, model and data; nothing is trained or saved.
     func searchLearningRate(iterations: Int) throws -> TrainingSummary {
         let finder = try LearningRateFinder(end: 10, iterations: iterations)
-        let result = try finder.run(trainer: trainer, data: trainLoader, optimizer: optimizer, restoring: [ModelState(model)],
-                                    communicator: communicator) { Double($0.loss) }
-        var summary = TrainingSummary(epoch: 0, iteration: 0, worldSize: communicator.size, task: plan.task, metrics: [:],
-                                      trainSamplesPerSecond: 0, parametersSHA256: Self.parametersSHA256(model),
-                                      parameters: model.parameterCount, checkpoint: nil)
-        summary.learningRateSearch = LearningRateSearchSummary(rates: result.learningRates, losses: result.losses, diverged: result.diverged,
-                                                              suggestion: try? result.suggestion())
+        let result = try finder.run(
+            trainer: trainer, data: trainLoader, optimizer: optimizer, restoring: [ModelState(model)],
+            communicator: communicator
+        ) { Double($0.loss) }
+        var summary = TrainingSummary(
+            epoch: 0, iteration: 0, worldSize: communicator.size, task: plan.task, metrics: [:],
+            trainSamplesPerSecond: 0, parametersSHA256: Self.parametersSHA256(model),
+            parameters: model.parameterCount, checkpoint: nil)
+        summary.learningRateSearch = LearningRateSearchSummary(
+            rates: result.learningRates, losses: result.losses, diverged: result.diverged,
+            suggestion: try? result.suggestion())
         if summary.learningRateSearch?.suggestion == nil {
             note("the loss did not fall over at least 3 iterations of the search: no suggestion (start from a lower --lr)")
         }

@@ -1,7 +1,7 @@
-import Training
 import Cluster
 import Foundation
 import NeuralNet
+import Training
 
 /// Runs a job the way the process was started: under mpirun, alone, or on simulated ranks; makes every
 /// failure end the whole job promptly with one clear message.
@@ -9,8 +9,10 @@ public enum TrainingLauncher {
     /// Trains; returns rank 0's summary (nil on other ranks).
     public static func train(_ configuration: TrainingConfiguration, simulatedRanks: Int? = nil) throws -> TrainingSummary? {
         // Products are cut by shape, never by thread count: virtual shards keep their bits on any number of threads.
-        try launch(simulatedRanks: simulatedRanks, deterministic: configuration.deterministic, threads: configuration.threads,
-                   collectiveTimeout: configuration.collectiveTimeout) { communicator in
+        try launch(
+            simulatedRanks: simulatedRanks, deterministic: configuration.deterministic, threads: configuration.threads,
+            collectiveTimeout: configuration.collectiveTimeout
+        ) { communicator in
             try runJob(configuration, communicator: communicator)
         }
     }
@@ -19,11 +21,14 @@ public enum TrainingLauncher {
     /// - Parameters:
     ///   - labelColumn: the label column of `data` when it differs from the run's.
     ///   - wholeData: evaluate all of the run's own data (train and test) instead of its test split.
-    public static func evaluate(checkpoint path: String, data: DataSpecification?, batchSize: Int,
-                                labelColumn: LabelColumnSpecification? = nil, wholeData: Bool = false) throws -> TrainingSummary? {
+    public static func evaluate(
+        checkpoint path: String, data: DataSpecification?, batchSize: Int,
+        labelColumn: LabelColumnSpecification? = nil, wholeData: Bool = false
+    ) throws -> TrainingSummary? {
         try launch(simulatedRanks: nil, deterministic: false, threads: nil, collectiveTimeout: nil) { communicator in
-            try CheckpointEvaluation.run(path: path, data: data, batchSize: batchSize, labelColumn: labelColumn,
-                                         wholeData: wholeData, communicator: communicator)
+            try CheckpointEvaluation.run(
+                path: path, data: data, batchSize: batchSize, labelColumn: labelColumn,
+                wholeData: wholeData, communicator: communicator)
         }
     }
 
@@ -45,8 +50,10 @@ public enum TrainingLauncher {
         }
     }
 
-    private static func launch(simulatedRanks: Int?, deterministic: Bool, threads: Int?, collectiveTimeout: Double?,
-                               _ body: @escaping @Sendable (any Communicator) throws -> TrainingSummary) throws -> TrainingSummary? {
+    private static func launch(
+        simulatedRanks: Int?, deterministic: Bool, threads: Int?, collectiveTimeout: Double?,
+        _ body: @escaping @Sendable (any Communicator) throws -> TrainingSummary
+    ) throws -> TrainingSummary? {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         if let ranks = simulatedRanks {
             BLAS.threadCount = threads ?? 1
@@ -54,8 +61,9 @@ public enum TrainingLauncher {
             // Agreed failures come back as values so that the one carrying the message is the one rethrown.
             let stop = StopRecord()
             let outcomes = try world.run { communicator -> Result<TrainingSummary, AgreedFailure> in
-                do { return .success(try body(communicator)) } catch let failure as AgreedFailure { return .failure(failure) }
-                catch let stopped as StoppedBySignal {
+                do { return .success(try body(communicator)) } catch let failure as AgreedFailure { return .failure(failure) } catch let stopped
+                    as StoppedBySignal
+                {
                     if communicator.rank == 0 { stop.set(stopped) }
                     return .failure(.silent)
                 }

@@ -22,8 +22,10 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
     public var learningRateSearch: LearningRateSearchSummary?
 
     /// A summary.
-    public init(epoch: Int, iteration: Int, worldSize: Int, task: LearningTask, metrics: [String: Double],
-                trainSamplesPerSecond: Double, parametersSHA256: String, parameters: Int, checkpoint: String?) {
+    public init(
+        epoch: Int, iteration: Int, worldSize: Int, task: LearningTask, metrics: [String: Double],
+        trainSamplesPerSecond: Double, parametersSHA256: String, parameters: Int, checkpoint: String?
+    ) {
         self.epoch = epoch
         self.iteration = iteration
         self.worldSize = worldSize

@@ -26,7 +26,10 @@ public enum TrainingReport {
         }
     }
 
-    struct Point { let x: Double; let y: Double }
+    struct Point {
+        let x: Double
+        let y: Double
+    }
 
     /// Reads the log at `logAt` and writes the SVG to `to`; returns what was skipped, said in words.
     @discardableResult
@@ -43,8 +46,11 @@ public enum TrainingReport {
         var runs: [(name: String, lines: [String])] = []
         for source in sources {
             guard let text = try? String(contentsOf: source, encoding: .utf8) else { throw ReportError.unreadable(path: source.path) }
-            runs.append((source.deletingPathExtension().lastPathComponent,
-                         text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)))
+            runs.append(
+                (
+                    source.deletingPathExtension().lastPathComponent,
+                    text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                ))
         }
         var notes: [String] = []
         let svg = try renderSVG(runs: runs, notes: &notes)
@@ -64,8 +70,9 @@ public enum TrainingReport {
             .appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).partial")
         defer { try? FileManager.default.removeItem(at: partial) }
         do {
-            converter = try ChildProcess(["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", partial.path, temporary.path],
-                                         standardError: .null)
+            converter = try ChildProcess(
+                ["rsvg-convert", "--format", "png", "--zoom", "1.5", "--output", partial.path, temporary.path],
+                standardError: .null)
         } catch { throw ReportError.noRasteriser }
         guard converter.wait().succeeded, rename(partial.path, destination.path) == 0 else {
             throw ReportError.unwritable(path: destination.path)
@@ -108,21 +115,24 @@ public enum TrainingReport {
         }
         let lossSeries = series.filter { $0.key.contains("loss") || $0.key.contains("mse") || $0.key.contains("mae") }
         let metricSeries = series.filter { !lossSeries.keys.contains($0.key) }
-        let width = 1000.0, panelHeight = 320.0
+        let width = 1000.0
+        let panelHeight = 320.0
         let sizes = Set(worldSizes).sorted().map(String.init).joined(separator: ", ")
         let title = runs.count > 1 ? "\(runs.count) swift-train runs (world size \(sizes))" : "swift-train run: world size \(sizes)"
         var svg = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(2 * panelHeight + 110))" \
-        viewBox="0 0 \(Int(width)) \(Int(2 * panelHeight + 110))" font-family="sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16" font-weight="bold">\(escape(title))</text>
-        <text x="\(width / 2)" y="44" text-anchor="middle" fill="#444">\(escape(final.isEmpty ? "" : "final " + final.joined(separator: ", ")))</text>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(2 * panelHeight + 110))" \
+            viewBox="0 0 \(Int(width)) \(Int(2 * panelHeight + 110))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16" font-weight="bold">\(escape(title))</text>
+            <text x="\(width / 2)" y="44" text-anchor="middle" fill="#444">\(escape(final.isEmpty ? "" : "final " + final.joined(separator: ", ")))</text>
 
-        """
-        svg += panel(title: "Loss (training and validation)", series: lossSeries, top: 60, width: width, height: panelHeight,
-                     unitRange: false)
-        svg += panel(title: "Metrics", series: metricSeries, top: 80 + panelHeight, width: width, height: panelHeight,
-                     unitRange: true)
+            """
+        svg += panel(
+            title: "Loss (training and validation)", series: lossSeries, top: 60, width: width, height: panelHeight,
+            unitRange: false)
+        svg += panel(
+            title: "Metrics", series: metricSeries, top: 80 + panelHeight, width: width, height: panelHeight,
+            unitRange: true)
         return svg + "</svg>\n"
     }
 
@@ -136,7 +146,8 @@ public enum TrainingReport {
         -> (series: [String: [Point]], worldSize: Int, skippedEntries: Int, skippedValues: Int)
     {
         var series: [String: [Point]] = [:]
-        var skippedEntries = 0, skippedValues = 0
+        var skippedEntries = 0
+        var skippedValues = 0
         var iterationsPerEpoch: Double?
         var worldSize = 1
         var entries: [(event: String, epoch: Int, iteration: Int, metrics: StateDict)] = []
@@ -147,7 +158,8 @@ public enum TrainingReport {
             }
             if case .dictionary(let entry) = parsed, entry["event"] == .string("configuration") { continue }
             guard case .dictionary(let entry) = parsed, case .string(let event)? = entry["event"],
-                  case .int(let epoch)? = entry["epoch"], case .int(let iteration)? = entry["iteration"] else {
+                case .int(let epoch)? = entry["epoch"], case .int(let iteration)? = entry["iteration"]
+            else {
                 throw ReportError.malformed(line: index + 1, reason: "needs event, epoch and iteration")
             }
             guard epoch >= 0 && iteration >= 0 else {
@@ -161,7 +173,8 @@ public enum TrainingReport {
             if event == "epoch_completed", epoch > 0, iterationsPerEpoch == nil { iterationsPerEpoch = Double(iteration) / Double(epoch) }
         }
         guard !entries.isEmpty else {
-            throw skippedEntries > 0 ? ReportError.malformed(line: 1, reason: "every entry has a negative epoch or iteration")
+            throw skippedEntries > 0
+                ? ReportError.malformed(line: 1, reason: "every entry has a negative epoch or iteration")
                 : ReportError.empty
         }
         let perEpoch = iterationsPerEpoch ?? Double(entries.map(\.iteration).max() ?? 1)
@@ -194,7 +207,8 @@ public enum TrainingReport {
         let raw = span / Double(count)
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
-        let first = floor(low / step) * step, last = ceil(high / step) * step
+        let first = floor(low / step) * step
+        let last = ceil(high / step) * step
         let steps = (last - first) / step
         // A step below the values' precision (1e300 next to 1e300 + 1) would never advance: two ticks instead.
         guard steps.isFinite, steps <= Double(count + 2), first + step != first, last - step != last else {
@@ -205,15 +219,20 @@ public enum TrainingReport {
 
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
-    static func panel(title: String, series: [String: [Point]], top: Double, width: Double, height: Double,
-                      unitRange: Bool) -> String {
-        let left = 70.0, right = width - 220, bottom = top + height - 40
+    static func panel(
+        title: String, series: [String: [Point]], top: Double, width: Double, height: Double,
+        unitRange: Bool
+    ) -> String {
+        let left = 70.0
+        let right = width - 220
+        let bottom = top + height - 40
         let points = series.values.flatMap { $0 }
         var svg = "<g>\n<text x=\"\(left)\" y=\"\(top + 12)\" font-weight=\"bold\">\(title)</text>\n"
         guard !points.isEmpty else {
             return svg + "<text x=\"\(left)\" y=\"\(top + 40)\" fill=\"#777\">no values logged</text>\n</g>\n"
         }
-        var yMin = points.map(\.y).min()!, yMax = points.map(\.y).max()!
+        var yMin = points.map(\.y).min()!
+        var yMax = points.map(\.y).max()!
         // A loss spanning more than two decades reads better on a logarithmic axis.
         let logarithmic = !unitRange && yMin > 0 && yMax / yMin > 100
         let transform: (Double) -> Double = logarithmic ? { log10($0) } : { $0 }
@@ -225,7 +244,8 @@ public enum TrainingReport {
         let decadeStep = Swift.max(1, ((yMax - yMin) / 10).rounded(.up))
         if logarithmic { yMax = yMin + ((yMax - yMin) / decadeStep).rounded(.up) * decadeStep }
         let yTicks = logarithmic ? Array(stride(from: yMin, through: yMax + decadeStep / 2, by: decadeStep)) : niceTicks(yMin, yMax)
-        let xMin = xTicks.first!, xMax = xTicks.last!
+        let xMin = xTicks.first!
+        let xMax = xTicks.last!
         (yMin, yMax) = (yTicks.first!, yTicks.last!)
         let plotTop = top + 25
         func sx(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * (right - left) }

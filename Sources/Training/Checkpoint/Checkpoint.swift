@@ -38,10 +38,12 @@ public final class Checkpoint: Stateful {
     public let isWriter: Bool
 
     /// A checkpoint handler; call `save(iteration:epoch:)` from an event handler.
-    public init(toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
-                scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
-                globalStepTransform: ((Int, Int) -> Int)? = nil, filenamePattern: String? = nil, greaterOrEqual: Bool = false,
-                isWriter: Bool = true, includeSelf: Bool = false) {
+    public init(
+        toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
+        scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
+        globalStepTransform: ((Int, Int) -> Int)? = nil, filenamePattern: String? = nil, greaterOrEqual: Bool = false,
+        isWriter: Bool = true, includeSelf: Bool = false
+    ) {
         self.includeSelf = includeSelf
         self.isWriter = isWriter
         precondition(!toSave.isEmpty, "nothing to save")
@@ -92,7 +94,8 @@ public final class Checkpoint: Stateful {
         saved.append((priority, name))
         saved.sort { $0.priority < $1.priority }
         // The state is copied now; with a background saver, encoding and writing happen while training goes on.
-        var objects: StateDict = toSave.count == 1 && !includeSelf
+        var objects: StateDict =
+            toSave.count == 1 && !includeSelf
             ? toSave.first!.value.stateDict()
             : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
         var removals: [String] = []
@@ -103,7 +106,9 @@ public final class Checkpoint: Stateful {
             }
         }
         if includeSelf { objects["checkpointer"] = .dictionary(stateDict()) }
-        let saver = self.saver, removed = removals, tree = objects
+        let saver = self.saver
+        let removed = removals
+        let tree = objects
         guard isWriter else { return saver.directory.appendingPathComponent(name) }
         guard saver.writesInBackground else {
             let url = try saver.write(CheckpointFile.encode(tree), name: name)
@@ -124,10 +129,13 @@ public final class Checkpoint: Stateful {
         let formattedScore = score.map { String(format: "%.4f", $0) }
         if let filenamePattern {
             let globalStep = step.map(String.init) ?? (scoreFunction == nil ? String(iteration) : "None")
-            let values = ["filename_prefix": filenamePrefix, "name": toSave.count == 1 ? toSave.keys.first! : "checkpoint",
-                          "global_step": globalStep, "score_name": scoreName ?? "None",
-                          "score": formattedScore ?? "None", "ext": "safetensors"]
-            var result = "", rest = Substring(filenamePattern)
+            let values = [
+                "filename_prefix": filenamePrefix, "name": toSave.count == 1 ? toSave.keys.first! : "checkpoint",
+                "global_step": globalStep, "score_name": scoreName ?? "None",
+                "score": formattedScore ?? "None", "ext": "safetensors"
+            ]
+            var result = ""
+            var rest = Substring(filenamePattern)
             while let open = rest.firstIndex(of: "{") {
                 result += rest[..<open]
                 guard let close = rest[open...].firstIndex(of: "}") else {
@@ -208,7 +216,8 @@ public final class Checkpoint: Stateful {
         var invalid: [(url: URL, order: Double, error: any Error)] = []
         for name in names {
             let url = directory.appendingPathComponent(name)
-            let modified = ((try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate]) as? Date)?
+            let modified =
+                ((try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate]) as? Date)?
                 .timeIntervalSince1970 ?? 0
             do {
                 let tree = try CheckpointFile.read(url)
@@ -222,10 +231,11 @@ public final class Checkpoint: Stateful {
             }
         }
         let best = valid.max { $0.order < $1.order }
-        let newestValidTime = best.map { url in
-            ((try? FileManager.default.attributesOfItem(atPath: url.url.path)[.modificationDate]) as? Date)?
-                .timeIntervalSince1970 ?? 0
-        } ?? -Double.infinity
+        let newestValidTime =
+            best.map { url in
+                ((try? FileManager.default.attributesOfItem(atPath: url.url.path)[.modificationDate]) as? Date)?
+                    .timeIntervalSince1970 ?? 0
+            } ?? -Double.infinity
         let skipped = invalid.filter { $0.order >= newestValidTime }.map { ($0.url, $0.error) }
         return (best?.url, skipped)
     }

@@ -62,10 +62,12 @@ public enum CheckpointFile {
         }
         var header = "{"
         for (index, tensor) in tensors.enumerated() {
-            header += StateJSON.quote(tensor.name) + ":{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
+            header +=
+                StateJSON.quote(tensor.name) + ":{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],"
                 + "\"data_offsets\":[\(offsets[index].0),\(offsets[index].1)]},"
         }
-        header += "\"__metadata__\":{\"format\":\(StateJSON.quote(format)),\"format_version\":\"\(version)\","
+        header +=
+            "\"__metadata__\":{\"format\":\(StateJSON.quote(format)),\"format_version\":\"\(version)\","
             + "\"sha256\":\"\(digest)\",\"state\":\(StateJSON.quote(state))}}"
         while header.utf8.count % 8 != 0 { header += " " }
         var bytes: [UInt8] = []
@@ -107,8 +109,9 @@ public enum CheckpointFile {
         var tensors: [(name: String, shape: [Int], range: Range<Int>)] = []
         for (name, entry) in entries where name != "__metadata__" {
             guard case .dictionary(let fields) = entry, case .array(let shapeValues)? = fields["shape"],
-                  case .array(let offsetValues)? = fields["data_offsets"], offsetValues.count == 2,
-                  case .int(let begin) = offsetValues[0], case .int(let end) = offsetValues[1] else {
+                case .array(let offsetValues)? = fields["data_offsets"], offsetValues.count == 2,
+                case .int(let begin) = offsetValues[0], case .int(let end) = offsetValues[1]
+            else {
                 throw CheckpointError.badHeader(path: source, detail: "tensor '\(name)' is malformed")
             }
             guard fields["dtype"] == .string("F32") else {
@@ -148,11 +151,15 @@ public enum CheckpointFile {
             throw CheckpointError.badHeader(path: source, detail: "\(bytes.count - dataStart - expectedStart) bytes after the last tensor")
         }
         let byName = tensors.sorted { $0.name < $1.name }
-        let digest = checksum(state: state, tensors: byName.map { ($0.name, $0.shape) },
-                              offsets: byName.map { ($0.range.lowerBound, $0.range.upperBound) }) { hasher in
+        let digest = checksum(
+            state: state, tensors: byName.map { ($0.name, $0.shape) },
+            offsets: byName.map { ($0.range.lowerBound, $0.range.upperBound) }
+        ) { hasher in
             bytes.withUnsafeBytes { raw in
                 for tensor in byName {
-                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[(dataStart + tensor.range.lowerBound)..<(dataStart + tensor.range.upperBound)]))
+                    hasher.update(
+                        bufferPointer: UnsafeRawBufferPointer(
+                            rebasing: raw[(dataStart + tensor.range.lowerBound)..<(dataStart + tensor.range.upperBound)]))
                 }
             }
         }
@@ -164,8 +171,11 @@ public enum CheckpointFile {
                 guard let tensor = lookup[name] else { throw CheckpointError.badHeader(path: source, detail: "no tensor '\(name)'") }
                 let values = bytes.withUnsafeBytes { raw in
                     (0..<(tensor.range.count / 4)).map { index in
-                        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + tensor.range.lowerBound + 4 * index,
-                                                                                 as: UInt32.self)))
+                        Float(
+                            bitPattern: UInt32(
+                                littleEndian: raw.loadUnaligned(
+                                    fromByteOffset: dataStart + tensor.range.lowerBound + 4 * index,
+                                    as: UInt32.self)))
                     }
                 }
                 return .tensor(shape: tensor.shape, values: values)
@@ -193,7 +203,10 @@ public enum CheckpointFile {
         }
         defer { try? handle.close() }
         let size: UInt64
-        do { size = try handle.seekToEnd(); try handle.seek(toOffset: 0) } catch {
+        do {
+            size = try handle.seekToEnd()
+            try handle.seek(toOffset: 0)
+        } catch {
             throw CheckpointError.unreadable(path: url.path, reason: "not a regular file")
         }
         guard size >= 8 else { throw CheckpointError.truncated(path: url.path, detail: "\(size) bytes") }
@@ -225,8 +238,10 @@ public enum CheckpointFile {
         try decode(try read(bytesAt: url), source: url.path)
     }
 
-    private static func checksum(state: String, tensors: [(String, [Int])], offsets: [(Int, Int)],
-                                 data: (inout SHA256) -> Void) -> String {
+    private static func checksum(
+        state: String, tensors: [(String, [Int])], offsets: [(Int, Int)],
+        data: (inout SHA256) -> Void
+    ) -> String {
         var hasher = SHA256()
         hasher.update(data: Array("\(format)\n\(version)\n\(state)\n".utf8))
         for (index, tensor) in tensors.enumerated() {

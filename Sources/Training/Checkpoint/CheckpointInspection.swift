@@ -24,7 +24,8 @@ public struct CheckpointInspection {
         self.path = path
         let tree = try CheckpointFile.read(URL(fileURLWithPath: path))
         objects = tree.keys.sorted()
-        var iteration = 0, epoch = 0
+        var iteration = 0
+        var epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0
             if let length = try? trainer.optionalInt("epoch_length"), length > 0 { epoch = iteration / length }
@@ -54,10 +55,12 @@ public struct CheckpointInspection {
 
     /// A description for people.
     public var text: String {
-        var lines = ["checkpoint \(path)",
-                     "iteration \(iteration), epoch \(epoch), world size \(worldSize.map(String.init) ?? "unknown")",
-                     "objects: \(objects.joined(separator: ", "))",
-                     "parameters: \(parameterCount) values in \(parameters.count) tensors, sha256 \(parametersSHA256)"]
+        var lines = [
+            "checkpoint \(path)",
+            "iteration \(iteration), epoch \(epoch), world size \(worldSize.map(String.init) ?? "unknown")",
+            "objects: \(objects.joined(separator: ", "))",
+            "parameters: \(parameterCount) values in \(parameters.count) tensors, sha256 \(parametersSHA256)"
+        ]
         for parameter in parameters { lines.append("  \(parameter.name) \(parameter.shape)") }
         return lines.joined(separator: "\n")
     }

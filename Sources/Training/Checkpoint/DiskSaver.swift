@@ -31,8 +31,10 @@ public final class DiskSaver: @unchecked Sendable {
     ///   - requireEmpty: refuse a directory that already holds checkpoints (Ignite's default).
     ///   - exclusive: hold an advisory lock on the directory for the saver's lifetime, refusing a second writer
     ///     (another run on the same directory); temporary files left by a killed writer are removed.
-    public init(directory: URL, createDirectory: Bool = false, requireEmpty: Bool = true, isWriter: Bool = true,
-                exclusive: Bool = false) throws {
+    public init(
+        directory: URL, createDirectory: Bool = false, requireEmpty: Bool = true, isWriter: Bool = true,
+        exclusive: Bool = false
+    ) throws {
         self.directory = directory
         self.isWriter = isWriter
         guard isWriter else { return }
@@ -75,8 +77,9 @@ public final class DiskSaver: @unchecked Sendable {
             let count = read(descriptor, &buffer, buffer.count)
             close(descriptor)
             let holder = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
-            throw CheckpointError.directory(path: directory.path,
-                                            reason: "another run (process \(holder)) is writing checkpoints here; use another --checkpoint-dir")
+            throw CheckpointError.directory(
+                path: directory.path,
+                reason: "another run (process \(holder)) is writing checkpoints here; use another --checkpoint-dir")
         }
         ftruncate(descriptor, 0)
         let pid = Array("\(getpid())\n".utf8)

@@ -60,12 +60,15 @@ public final class OptimizerState: Stateful {
         for tensor in optimizer.stateTensors() { tensors[tensor.name] = .tensor(shape: tensor.shape, values: tensor.values) }
         var scalars: StateDict = [:]
         for (name, value) in optimizer.stateScalars() { scalars[name] = .double(value) }
-        return ["tensors": .dictionary(tensors), "scalars": .dictionary(scalars),
-                "learning_rate": .double(optimizer.learningRate)]
+        return [
+            "tensors": .dictionary(tensors), "scalars": .dictionary(scalars),
+            "learning_rate": .double(optimizer.learningRate)
+        ]
     }
 
     public func loadStateDict(_ state: StateDict) throws {
-        let tensorDict = try state.dictionary("tensors"), scalarDict = try state.dictionary("scalars")
+        let tensorDict = try state.dictionary("tensors")
+        let scalarDict = try state.dictionary("scalars")
         var tensors: [(name: String, shape: [Int], values: [Float])] = []
         for name in tensorDict.keys.sorted() {
             let tensor = try tensorDict.tensor(name)

@@ -1,4 +1,5 @@
 import EngineCore
+import Foundation
 
 /// Exact JSON for state dicts: keys sorted, integers stay integers, doubles round-trip bit for bit
 /// (shortest representation; non-finite values as {"__double__": "nan"}), tensors as
@@ -22,8 +23,10 @@ enum StateJSON {
             return "[" + parts.joined(separator: ",") + "]"
         case .dictionary(let dict):
             let parts = dict.keys.sorted().map { key in
-                quote(key) + ":" + write(dict[key]!, tensorPath: tensorPath.isEmpty ? key : "\(tensorPath).\(key)",
-                                          tensors: &tensors)
+                quote(key) + ":"
+                    + write(
+                        dict[key]!, tensorPath: tensorPath.isEmpty ? key : "\(tensorPath).\(key)",
+                        tensors: &tensors)
             }
             return "{" + parts.joined(separator: ",") + "}"
         case .tensor(let shape, let values):
@@ -110,19 +113,31 @@ enum StateJSON {
                 position += 1
                 var items: [StateValue] = []
                 skipSpace()
-                if position < bytes.count, bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
+                if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(items)
+                }
                 while true {
                     items.append(try value())
                     skipSpace()
                     guard position < bytes.count else { throw ParseError(offset: position, reason: "unterminated array") }
-                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                    if bytes[position] == UInt8(ascii: ",") {
+                        position += 1
+                        continue
+                    }
                     try expect(UInt8(ascii: "]"))
                     return .array(items)
                 }
             case UInt8(ascii: "\""): return .string(try string())
-            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "t"):
+                try literal("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try literal("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try literal("null")
+                return .null
             default: return try number()
             }
         }
@@ -139,7 +154,10 @@ enum StateJSON {
             try expect(UInt8(ascii: "{"))
             var dict: StateDict = [:]
             skipSpace()
-            if position < bytes.count, bytes[position] == UInt8(ascii: "}") { position += 1; return .dictionary(dict) }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .dictionary(dict)
+            }
             while true {
                 skipSpace()
                 let key = try string()
@@ -147,7 +165,10 @@ enum StateJSON {
                 dict[key] = try value()
                 skipSpace()
                 guard position < bytes.count else { throw ParseError(offset: position, reason: "unterminated object") }
-                if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
                 try expect(UInt8(ascii: "}"))
                 break
             }
@@ -171,13 +192,22 @@ enum StateJSON {
             var scalars = String.UnicodeScalarView()
             var raw: [UInt8] = []
             func flush() {
-                if !raw.isEmpty { scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars); raw = [] }
+                if !raw.isEmpty {
+                    scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
+                    raw = []
+                }
             }
             while position < bytes.count {
                 let byte = bytes[position]
                 position += 1
-                if byte == UInt8(ascii: "\"") { flush(); return String(scalars) }
-                if byte != UInt8(ascii: "\\") { raw.append(byte); continue }
+                if byte == UInt8(ascii: "\"") {
+                    flush()
+                    return String(scalars)
+                }
+                if byte != UInt8(ascii: "\\") {
+                    raw.append(byte)
+                    continue
+                }
                 flush()
                 guard position < bytes.count else { break }
                 let escape = bytes[position]
@@ -189,8 +219,10 @@ enum StateJSON {
                 case UInt8(ascii: "b"): scalars.append("\u{8}")
                 case UInt8(ascii: "f"): scalars.append("\u{c}")
                 case UInt8(ascii: "u"):
-                    guard position + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[position..<(position + 4)], as: UTF8.self), radix: 16),
-                          let scalar = UnicodeScalar(code) else { throw ParseError(offset: position, reason: "bad \\u escape") }
+                    guard position + 4 <= bytes.count,
+                        let code = UInt32(String(decoding: bytes[position..<(position + 4)], as: UTF8.self), radix: 16),
+                        let scalar = UnicodeScalar(code)
+                    else { throw ParseError(offset: position, reason: "bad \\u escape") }
                     scalars.append(scalar)
                     position += 4
                 default: scalars.append(UnicodeScalar(escape))
@@ -209,8 +241,6 @@ enum StateJSON {
         }
     }
 }
-
-import Foundation
 
 extension StateValue {
     /// Parses one JSON value as the library writes it (the JSON-lines logger's lines, a checkpoint's state):

@@ -77,7 +77,10 @@ private struct ConfigurationScanner {
     var current: Unicode.Scalar? { index < characters.count ? characters[index] : nil }
 
     mutating func advance() {
-        if current == "\n" { line += 1; lineStart = index + 1 }
+        if current == "\n" {
+            line += 1
+            lineStart = index + 1
+        }
         index += 1
     }
 
@@ -99,7 +102,10 @@ private struct ConfigurationScanner {
 
     mutating func document() throws -> [ConfigurationEntry] {
         skipSpace(newlines: true)
-        if startsLine(with: "---") { index += 3; skipSpace(newlines: true) }
+        if startsLine(with: "---") {
+            index += 3
+            skipSpace(newlines: true)
+        }
         if current == "{" { return try flowMapping() }
         return try blockMapping()
     }
@@ -156,7 +162,10 @@ private struct ConfigurationScanner {
         advance()  // {
         var entries: [ConfigurationEntry] = []
         skipSpace(newlines: true)
-        if current == "}" { advance(); return try flowEnd(entries) }
+        if current == "}" {
+            advance()
+            return try flowEnd(entries)
+        }
         while true {
             skipSpace(newlines: true)
             guard let character = current else { throw fail("the mapping is not closed with '}'") }
@@ -177,7 +186,9 @@ private struct ConfigurationScanner {
             skipSpace(newlines: true)
             switch current {
             case ",": advance()
-            case "}": advance(); return try flowEnd(entries)
+            case "}":
+                advance()
+                return try flowEnd(entries)
             default: throw fail("expected ',' or '}' after the value of '\(key.text)'")
             }
         }
@@ -196,7 +207,7 @@ private struct ConfigurationScanner {
         let shapes: [Unicode.Scalar: String] = [
             "{": "a nested mapping", "[": "a list", "-": "a list item", "?": "a complex key", "&": "an anchor",
             "*": "an alias", "!": "a tag", "|": "a block scalar", ">": "a block scalar", "%": "a directive",
-            "@": "a reserved character", "`": "a reserved character", "<": "a merge key",
+            "@": "a reserved character", "`": "a reserved character", "<": "a merge key"
         ]
         guard let shape = shapes[character] else { return }
         // A value may begin with '-' or '<' as text (a negative number, '-x'); a list item is '- ' at the start.
@@ -275,7 +286,11 @@ private struct ConfigurationScanner {
             if character == "\n" { throw fail("a quoted value must end on its line") }
             advance()
             if character == "'" {
-                if current == "'" { text.append("'"); advance(); continue }
+                if current == "'" {
+                    text.append("'")
+                    advance()
+                    continue
+                }
                 return text
             }
             text.unicodeScalars.append(character)
@@ -321,8 +336,10 @@ extension ConfigurationEntry {
         case "~", "null", "Null", "NULL": return .null
         default: break
         }
-        let words: Set<String> = ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "True", "TRUE", "False",
-                                  "FALSE", "on", "On", "ON", "off", "Off", "OFF"]
+        let words: Set<String> = [
+            "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "True", "TRUE", "False",
+            "FALSE", "on", "On", "ON", "off", "Off", "OFF"
+        ]
         if words.contains(text) { return .booleanWord }
         let scalars = Array(text.unicodeScalars)
         let unsigned = scalars.first == "-" ? Array(scalars.dropFirst()) : scalars

@@ -35,8 +35,10 @@ public enum CSVDataset {
     /// model's `layout`, the file must have a header and its columns are matched by name (the label's is optional).
     /// - Throws: `DatasetError` naming the file, line and column of a bad value, a row of another width, or the
     ///   columns that differ from the layout's.
-    public static func loadFeatures(path: String, featureCount: Int, labelColumn: LabelColumn = .last,
-                                    layout: TableLayout? = nil) throws -> [[Float]] {
+    public static func loadFeatures(
+        path: String, featureCount: Int, labelColumn: LabelColumn = .last,
+        layout: TableLayout? = nil
+    ) throws -> [[Float]] {
         var rows: [[Float]] = []
         var dropped: Int?
         var picked: [Int]?
@@ -270,16 +272,18 @@ public enum CSVDataset {
                 for (index, value) in values.enumerated() {
                     for text in spellings[value]! { classOfText[text] = Int32(index) }
                     if spellings[value]!.count > 1 {
-                        notes.append("\(path): labels \(spellings[value]!.sorted().map { "'\($0)'" }.joined(separator: " and ")) "
-                                     + "are the same number, one class \(classNames[index])")
+                        notes.append(
+                            "\(path): labels \(spellings[value]!.sorted().map { "'\($0)'" }.joined(separator: " and ")) "
+                                + "are the same number, one class \(classNames[index])")
                     }
                 }
             } else {
                 classNames = distinct.sorted()
                 for (index, name) in classNames.enumerated() { classOfText[name] = Int32(index) }
             }
-            var dataset = Dataset(features: features, featureCount: width - 1, labels: labelTexts.map { classOfText[$0]! },
-                                  classNames: classNames)
+            var dataset = Dataset(
+                features: features, featureCount: width - 1, labels: labelTexts.map { classOfText[$0]! },
+                classNames: classNames)
             if let header {
                 var names = header
                 let label = names.remove(at: labelIndex)
@@ -292,7 +296,8 @@ public enum CSVDataset {
     /// The field without spaces, tabs and carriage returns around it.
     @inline(__always)
     static func trimmed(_ field: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        var lower = field.startIndex, upper = field.endIndex
+        var lower = field.startIndex
+        var upper = field.endIndex
         func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D }
         while lower < upper, isSpace(field[lower]) { lower += 1 }
         while upper > lower, isSpace(field[upper - 1]) { upper -= 1 }
@@ -327,12 +332,23 @@ public enum CSVDataset {
             if quoted {
                 if character == "\"" {
                     if let next = iterator.next() {
-                        if next == "\"" { current.append("\"") } else {
+                        if next == "\"" {
+                            current.append("\"")
+                        } else {
                             quoted = false
-                            if next == "," { fields.append(current); current = "" } else if next != "\r" { current.append(next) }
+                            if next == "," {
+                                fields.append(current)
+                                current = ""
+                            } else if next != "\r" {
+                                current.append(next)
+                            }
                         }
-                    } else { quoted = false }
-                } else { current.append(character) }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    current.append(character)
+                }
             } else if character == "\"" {
                 quoted = true
             } else if character == "," {

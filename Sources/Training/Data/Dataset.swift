@@ -63,8 +63,9 @@ public struct Dataset: Sendable, Equatable {
     /// - Throws: `DatasetError.incompatible` when the two hold different kinds of samples.
     public func appending(_ other: Dataset) throws -> Dataset {
         guard other.featureCount == featureCount, other.sampleShape == sampleShape, other.classNames == classNames,
-              (other.targetValues == nil) == (targetValues == nil), (other.sequenceTargets == nil) == (sequenceTargets == nil),
-              other.sequenceTargetLength == sequenceTargetLength else {
+            (other.targetValues == nil) == (targetValues == nil), (other.sequenceTargets == nil) == (sequenceTargets == nil),
+            other.sequenceTargetLength == sequenceTargetLength
+        else {
             throw DatasetError.incompatible("samples of shape \(other.sampleShape) cannot follow samples of shape \(sampleShape)")
         }
         var result = self
@@ -82,8 +83,9 @@ public struct Dataset: Sendable, Equatable {
         for index in indices {
             subsetFeatures.append(contentsOf: features[(index * featureCount)..<((index + 1) * featureCount)])
         }
-        var subset = Dataset(features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
-                             classNames: classNames, sampleShape: sampleShape)
+        var subset = Dataset(
+            features: subsetFeatures, featureCount: featureCount, labels: indices.map { labels[$0] },
+            classNames: classNames, sampleShape: sampleShape)
         subset.targetValues = targetValues.map { values in indices.map { values[$0] } }
         subset.layout = layout
         if let sequenceTargets {
@@ -108,7 +110,8 @@ public struct Dataset: Sendable, Equatable {
 
     /// The samples at `indices` as a batch: inputs `[count] + sampleShape` and class indices `[count]`.
     public func batch(_ indices: some Collection<Int>) -> (inputs: Tensor, targets: Tensor) {
-        let count = indices.count, width = featureCount
+        let count = indices.count
+        let width = featureCount
         let inputs = features.withUnsafeBufferPointer { source in
             Tensor(shape: [count] + sampleShape) { target in
                 var row = 0
@@ -167,9 +170,11 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
             "\(path): no header line, but the columns are named (\(columns.joined(separator: ","))): add the header so they are matched by name"
         case .columnMismatch(let path, let missing, let unexpected):
             "\(path): the columns differ from the model's: "
-                + [missing.isEmpty ? nil : "missing \(missing.map { "'\($0)'" }.joined(separator: ", "))",
-                   unexpected.isEmpty ? nil : "not in the training data \(unexpected.map { "'\($0)'" }.joined(separator: ", "))"]
-                    .compactMap { $0 }.joined(separator: "; ")
+                + [
+                    missing.isEmpty ? nil : "missing \(missing.map { "'\($0)'" }.joined(separator: ", "))",
+                    unexpected.isEmpty ? nil : "not in the training data \(unexpected.map { "'\($0)'" }.joined(separator: ", "))"
+                ]
+                .compactMap { $0 }.joined(separator: "; ")
         case .duplicateColumn(let path, let name): "\(path): the header names column '\(name)' twice"
         case .incompatible(let reason): reason
         case .unknownClasses(let path, let labels, let known):

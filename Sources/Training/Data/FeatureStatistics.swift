@@ -12,8 +12,10 @@ public struct FeatureStatistics: Sendable, Equatable {
 
     /// The statistics of `dataset`'s features.
     public init(_ dataset: Dataset) {
-        let width = dataset.featureCount, count = max(dataset.count, 1)
-        var sum = Array(repeating: 0.0, count: width), squares = Array(repeating: 0.0, count: width)
+        let width = dataset.featureCount
+        let count = max(dataset.count, 1)
+        var sum = Array(repeating: 0.0, count: width)
+        var squares = Array(repeating: 0.0, count: width)
         for row in 0..<dataset.count {
             for column in 0..<width {
                 let value = Double(dataset.features[row * width + column])
@@ -56,12 +58,15 @@ public final class NormalizationState: Stateful {
     public init(_ statistics: FeatureStatistics) { self.statistics = statistics }
 
     public func stateDict() -> StateDict {
-        ["mean": .tensor(shape: [statistics.mean.count], values: statistics.mean),
-         "std": .tensor(shape: [statistics.standardDeviation.count], values: statistics.standardDeviation)]
+        [
+            "mean": .tensor(shape: [statistics.mean.count], values: statistics.mean),
+            "std": .tensor(shape: [statistics.standardDeviation.count], values: statistics.standardDeviation)
+        ]
     }
 
     public func loadStateDict(_ state: StateDict) throws {
-        let mean = try state.tensor("mean"), std = try state.tensor("std")
+        let mean = try state.tensor("mean")
+        let std = try state.tensor("std")
         guard mean.values.count == std.values.count else {
             throw StateDictError.shapeMismatch(key: "std", expected: mean.shape, found: std.shape)
         }

@@ -9,14 +9,18 @@ public enum GlyphDataset {
         [ellipse(center: (0.5, 0.5), radii: (0.28, 0.38))],
         [[(0.35, 0.25), (0.52, 0.1), (0.52, 0.9)]],
         [[(0.22, 0.3), (0.32, 0.14), (0.5, 0.1), (0.7, 0.15), (0.78, 0.3), (0.7, 0.5), (0.22, 0.9), (0.8, 0.9)]],
-        [[(0.22, 0.15), (0.68, 0.13), (0.78, 0.28), (0.68, 0.45), (0.42, 0.5), (0.7, 0.55), (0.8, 0.7),
-          (0.68, 0.87), (0.22, 0.86)]],
+        [
+            [
+                (0.22, 0.15), (0.68, 0.13), (0.78, 0.28), (0.68, 0.45), (0.42, 0.5), (0.7, 0.55), (0.8, 0.7),
+                (0.68, 0.87), (0.22, 0.86)
+            ]
+        ],
         [[(0.68, 0.9), (0.68, 0.1), (0.2, 0.65), (0.84, 0.65)]],
         [[(0.78, 0.1), (0.28, 0.1), (0.24, 0.46), (0.6, 0.42), (0.78, 0.6), (0.68, 0.85), (0.22, 0.86)]],
         [[(0.7, 0.1), (0.42, 0.28), (0.26, 0.58), (0.3, 0.84), (0.56, 0.9), (0.74, 0.72), (0.6, 0.52), (0.3, 0.58)]],
         [[(0.2, 0.1), (0.8, 0.1), (0.42, 0.9)], [(0.38, 0.5), (0.68, 0.5)]],
         [ellipse(center: (0.5, 0.29), radii: (0.21, 0.19)), ellipse(center: (0.5, 0.7), radii: (0.26, 0.21))],
-        [ellipse(center: (0.48, 0.33), radii: (0.24, 0.22)), [(0.72, 0.33), (0.68, 0.9)]],
+        [ellipse(center: (0.48, 0.33), radii: (0.24, 0.22)), [(0.72, 0.33), (0.68, 0.9)]]
     ]
 
     static func ellipse(center: (Double, Double), radii: (Double, Double)) -> [(Double, Double)] {
@@ -38,12 +42,15 @@ public enum GlyphDataset {
             let digit = sample % 10
             labels[sample] = Int32(digit)
             let side = Double(size)
-            let scale = uniform(0.7, 0.95) * side, angle = uniform(-0.22, 0.22), shear = uniform(-0.2, 0.2)
+            let scale = uniform(0.7, 0.95) * side
+            let angle = uniform(-0.22, 0.22)
+            let shear = uniform(-0.2, 0.2)
             let shift = (uniform(-1.5, 1.5) + side * 0.5, uniform(-1.5, 1.5) + side * 0.5)
             let width = uniform(0.9, 2.0)
             let (c, s) = (cos(angle), sin(angle))
             func place(_ point: (Double, Double)) -> (Double, Double) {
-                let x = (point.0 - 0.5) + shear * (point.1 - 0.5), y = point.1 - 0.5
+                let x = (point.0 - 0.5) + shear * (point.1 - 0.5)
+                let y = point.1 - 0.5
                 return (shift.0 + scale * (c * x - s * y), shift.1 + scale * (s * x + c * y))
             }
             var segments: [((Double, Double), (Double, Double))] = []
@@ -63,8 +70,9 @@ public enum GlyphDataset {
                 }
             }
         }
-        return Dataset(features: features, featureCount: size * size, labels: labels,
-                       classNames: (0..<10).map(String.init), sampleShape: [1, size, size])
+        return Dataset(
+            features: features, featureCount: size * size, labels: labels,
+            classNames: (0..<10).map(String.init), sampleShape: [1, size, size])
     }
 
     private static func distance(_ p: (Double, Double), _ a: (Double, Double), _ b: (Double, Double)) -> Double {

@@ -29,7 +29,8 @@ public enum IDXDataset {
             throw DatasetError.badIDX(path: imagesPath, reason: "dimensions \(count) x \(rows) x \(columns) are too large")
         }
         // Only the declared bytes are read (and inflated): trailing data or a gzip bomb costs nothing more.
-        let images = try read(imagesPath, limit: 16 + imageBytes), labels = try read(labelsPath, limit: 8 + count)
+        let images = try read(imagesPath, limit: 16 + imageBytes)
+        let labels = try read(labelsPath, limit: 8 + count)
         guard images.count >= 16 + count * pixels else {
             throw DatasetError.badIDX(path: imagesPath, reason: "truncated: \(images.count) bytes for \(count) images of \(rows) x \(columns)")
         }
@@ -39,8 +40,9 @@ public enum IDXDataset {
         let features = images[16..<(16 + count * pixels)].map { Float($0) / 255 }
         let rawLabels = labels[8..<(8 + count)].map { Int32($0) }
         let classCount = Int(rawLabels.max() ?? 0) + 1
-        return Dataset(features: features, featureCount: pixels, labels: rawLabels,
-                       classNames: (0..<max(classCount, 10)).map(String.init), sampleShape: [1, rows, columns])
+        return Dataset(
+            features: features, featureCount: pixels, labels: rawLabels,
+            classNames: (0..<max(classCount, 10)).map(String.init), sampleShape: [1, rows, columns])
     }
 
     private static func locate(_ directory: String, _ name: String) throws -> String {

@@ -76,8 +76,9 @@ extension Dataset {
             }
         }
         guard unknown.isEmpty else { throw DatasetError.unknownClasses(path: path, labels: unknown, known: classes) }
-        var result = Dataset(features: features, featureCount: featureCount, labels: labels.map { mapping[Int($0)] },
-                             classNames: classes, sampleShape: sampleShape)
+        var result = Dataset(
+            features: features, featureCount: featureCount, labels: labels.map { mapping[Int($0)] },
+            classNames: classes, sampleShape: sampleShape)
         result.targetValues = targetValues
         result.sequenceTargets = sequenceTargets
         result.sequenceTargetLength = sequenceTargetLength

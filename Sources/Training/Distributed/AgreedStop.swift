@@ -1,8 +1,9 @@
 import Cluster
 import EngineCore
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Ends a run on every rank at the same iteration when any rank asks: a stop signal (the SIGTERM a scheduler such as
@@ -38,8 +39,10 @@ public final class AgreedStop {
     /// A stop for `communicator`'s ranks on any of `signals` (none: signals keep their default action) or after
     /// `timeLimit` seconds of training.
     /// - Throws: `ArgumentError` for a time limit that is not a positive number or an interval below 1.
-    public init(communicator: any Communicator, signals: [Int32] = [SIGTERM, SIGINT, SIGUSR1], timeLimit: Double? = nil,
-                every: Int = 10) throws {
+    public init(
+        communicator: any Communicator, signals: [Int32] = [SIGTERM, SIGINT, SIGUSR1], timeLimit: Double? = nil,
+        every: Int = 10
+    ) throws {
         if let timeLimit {
             try ArgumentError.require(timeLimit > 0 && timeLimit.isFinite, "AgreedStop(timeLimit:)", timeLimit, "a positive number of seconds")
         }
@@ -54,17 +57,21 @@ public final class AgreedStop {
 
     /// Catches the signals from `.started` to `.completed` (or the run's end), and checks at iteration ends.
     public func attach(to engine: any AnyEngine) throws {
-        try engine.addEventHandler(.started, erased: { [self] _ in
-            reason = nil
-            started = Self.clock()
-            if monitor == nil && !signals.isEmpty { monitor = SignalMonitor.acquire(signals) }
-        })
-        try engine.addEventHandler(.iterationCompleted(every: every), erased: { [self] engine in
-            if let decided = try agree() {
-                reason = decided
-                engine.terminate()
-            }
-        })
+        try engine.addEventHandler(
+            .started,
+            erased: { [self] _ in
+                reason = nil
+                started = Self.clock()
+                if monitor == nil && !signals.isEmpty { monitor = SignalMonitor.acquire(signals) }
+            })
+        try engine.addEventHandler(
+            .iterationCompleted(every: every),
+            erased: { [self] engine in
+                if let decided = try agree() {
+                    reason = decided
+                    engine.terminate()
+                }
+            })
         try engine.addEventHandler(.completed, erased: { [self] _ in stopCatching() })
         try engine.addEventHandler(.exceptionRaised, erased: { [self] _ in stopCatching() })
     }

@@ -35,8 +35,10 @@ public final class DataParallel {
     ///   - firstBucketBytes, bucketBytes: DDP's bucket sizes (1 MiB first, 25 MiB after).
     ///   - synchronizeBatchStatistics: batch norm over every rank's batch (the sums are all-reduced pairwise in a
     ///     fixed order, in forward and backward), so the ranks' running statistics stay identical.
-    public init(communicator: any Communicator, overlap: Bool = false, firstBucketBytes: Int = 1 << 20,
-                bucketBytes: Int = 25 << 20, synchronizeBatchStatistics: Bool = false) {
+    public init(
+        communicator: any Communicator, overlap: Bool = false, firstBucketBytes: Int = 1 << 20,
+        bucketBytes: Int = 25 << 20, synchronizeBatchStatistics: Bool = false
+    ) {
         self.communicator = communicator
         self.overlap = overlap
         synchronizesBatchStatistics = synchronizeBatchStatistics
@@ -48,8 +50,10 @@ public final class DataParallel {
     /// when batch statistics are synchronized the all-reduce its batch norm layers use, and on virtual shards the
     /// running statistics moved once per step in shard order.
     @discardableResult
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, model: any Model,
-                                      optimizer: (any Optimizer)? = nil) throws -> GradientReducer {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, model: any Model,
+        optimizer: (any Optimizer)? = nil
+    ) throws -> GradientReducer {
         if synchronizesBatchStatistics, let model = model as? any ReplicaStatisticsModel {
             model.replicaSum = { [communicator] values in
                 var sums = values
@@ -81,12 +85,15 @@ public final class DataParallel {
     /// (registering that event on `engine` if its process function has not).
     /// - Returns: the reducer, which also offers `synchronize()` to call by hand.
     @discardableResult
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, arena: ParameterArena,
-                                      optimizer: (any Optimizer)? = nil) throws -> GradientReducer {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, arena: ParameterArena,
+        optimizer: (any Optimizer)? = nil
+    ) throws -> GradientReducer {
         // A second attachment would average the gradients twice (and broadcast twice): refused, not applied.
         guard engine.state[.gradientReducer] == nil else { throw DistributedTrainingError.attachedTwice }
-        let reducer = GradientReducer(arena: arena, communicator: communicator, overlap: overlap,
-                                      firstBucketBytes: firstBucketBytes, bucketBytes: bucketBytes)
+        let reducer = GradientReducer(
+            arena: arena, communicator: communicator, overlap: overlap,
+            firstBucketBytes: firstBucketBytes, bucketBytes: bucketBytes)
         engine.state[.gradientReducer] = reducer
         if !engine.isRegistered(.gradientsReady) { engine.registerEvents(.gradientsReady, counter: .iteration) }
         try engine.on(.started) { [communicator] _ in
@@ -96,8 +103,9 @@ public final class DataParallel {
         let hooks = engine.state[.gradientHooks]
         if let sum = hooks?.shardSum {
             guard sum.shards.worldSize == communicator.size, sum.shards.rank == communicator.rank else {
-                throw DistributedTrainingError.shardLayoutMismatch(layout: sum.shards.description, worldSize: communicator.size,
-                                                                   rank: communicator.rank)
+                throw DistributedTrainingError.shardLayoutMismatch(
+                    layout: sum.shards.description, worldSize: communicator.size,
+                    rank: communicator.rank)
             }
             reducer.shardSum = sum
         }

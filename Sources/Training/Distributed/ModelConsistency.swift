@@ -86,8 +86,10 @@ public enum ModelConsistency {
     }
 
     /// Throws naming the ranks whose parameters differ from rank 0's. A collective.
-    public static func verifyIdentical(_ arena: ParameterArena, over communicator: any Communicator,
-                                       iteration: Int) throws {
+    public static func verifyIdentical(
+        _ arena: ParameterArena, over communicator: any Communicator,
+        iteration: Int
+    ) throws {
         guard communicator.size > 1 else { return }
         let digests = try communicator.allGather(Int64(bitPattern: parameterDigest(arena)))
         let diverged = digests.indices.filter { digests[$0] != digests[0] }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A file that a run appends to as it goes (its log, its TensorBoard events). A failed write, such as a full disk,

@@ -31,9 +31,11 @@ public final class EarlyStopping: Stateful {
 
     /// Early stopping of `trainer` on `scoreFunction` (higher is better).
     /// - Throws: `ArgumentError` for a patience below 1 or a negative `minDelta`.
-    public init(patience: Int, scoreFunction: @escaping (any AnyEngine) -> Double, trainer: any AnyEngine,
-                minDelta: Double = 0, cumulativeDelta: Bool = false, mode: Mode = .max,
-                thresholdMode: ThresholdMode = .absolute) throws {
+    public init(
+        patience: Int, scoreFunction: @escaping (any AnyEngine) -> Double, trainer: any AnyEngine,
+        minDelta: Double = 0, cumulativeDelta: Bool = false, mode: Mode = .max,
+        thresholdMode: ThresholdMode = .absolute
+    ) throws {
         self.mode = mode
         self.thresholdMode = thresholdMode
         try ArgumentError.require(patience >= 1, "EarlyStopping(patience:)", patience, "at least 1")

@@ -29,12 +29,15 @@ public final class ExponentialMovingAverage: Stateful {
 
     /// An average of `arena`'s parameters, starting from their current values.
     /// - Throws: `ArgumentError` for a momentum outside (0, 1) or a warm-up of fewer than 1 update.
-    public init(arena: ParameterArena, momentum: Double = 0.0002, warmupMomentum: Double? = nil, warmupUpdates: Int = 1,
-                buffers: Buffers = .copy) throws {
+    public init(
+        arena: ParameterArena, momentum: Double = 0.0002, warmupMomentum: Double? = nil, warmupUpdates: Int = 1,
+        buffers: Buffers = .copy
+    ) throws {
         try ArgumentError.require(momentum > 0 && momentum < 1, "ExponentialMovingAverage(momentum:)", momentum, "in (0, 1)")
         if let warmupMomentum {
-            try ArgumentError.require(warmupMomentum > 0 && warmupMomentum < 1, "ExponentialMovingAverage(warmupMomentum:)",
-                                      warmupMomentum, "in (0, 1)")
+            try ArgumentError.require(
+                warmupMomentum > 0 && warmupMomentum < 1, "ExponentialMovingAverage(warmupMomentum:)",
+                warmupMomentum, "in (0, 1)")
             try ArgumentError.require(warmupUpdates >= 1, "ExponentialMovingAverage(warmupUpdates:)", warmupUpdates, "at least 1")
         }
         self.arena = arena
@@ -67,8 +70,10 @@ public final class ExponentialMovingAverage: Stateful {
     }
 
     /// Updates at `event` (every iteration by default) and keeps the current λ in `state[key]`.
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, event: Event = .iterationCompleted,
-                                      key: StateKey<Double> = .emaMomentum) throws {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, event: Event = .iterationCompleted,
+        key: StateKey<Double> = .emaMomentum
+    ) throws {
         try engine.on(event) { [self] engine in engine.state[key] = update() }
     }
 
@@ -80,7 +85,8 @@ public final class ExponentialMovingAverage: Stateful {
     /// Runs `body` with the averaged parameters (and, with `.update`, buffers) in the model, then puts the online ones
     /// back, whatever `body` does: evaluate the EMA model with the model's own evaluator.
     public func withAveragedParameters<Result>(_ body: () throws -> Result) rethrows -> Result {
-        let online = Array(arena.parameters), onlineBuffers = Array(arena.buffers)
+        let online = Array(arena.parameters)
+        let onlineBuffers = Array(arena.buffers)
         _ = arena.parameters.update(from: averaged)
         if buffers == .update { _ = arena.buffers.update(from: averagedBuffers) }
         defer {
@@ -91,8 +97,10 @@ public final class ExponentialMovingAverage: Stateful {
     }
 
     public func stateDict() -> StateDict {
-        ["updates": .int(updates), "parameters": .tensor(shape: [averaged.count], values: averaged),
-         "buffers": .tensor(shape: [averagedBuffers.count], values: averagedBuffers)]
+        [
+            "updates": .int(updates), "parameters": .tensor(shape: [averaged.count], values: averaged),
+            "buffers": .tensor(shape: [averagedBuffers.count], values: averagedBuffers)
+        ]
     }
 
     public func loadStateDict(_ state: StateDict) throws {
@@ -105,7 +113,8 @@ public final class ExponentialMovingAverage: Stateful {
             }
             return values
         }
-        let parameters = try values("parameters", count: averaged.count), savedBuffers = try values("buffers", count: averagedBuffers.count)
+        let parameters = try values("parameters", count: averaged.count)
+        let savedBuffers = try values("buffers", count: averagedBuffers.count)
         (updates, averaged, averagedBuffers) = (count, parameters, savedBuffers)
     }
 }

@@ -14,8 +14,10 @@ public final class JSONLinesLogger {
     /// A logger appending to `path` (created when missing); on a non-writing rank it writes nothing. A write that
     /// fails later (a full disk) stops the log with one report through `onWriteFailure`; the run goes on.
     /// - Throws: `OutputFileError.unwritable` when the file cannot be opened for writing.
-    public init(path: String, worldSize: Int, isWriter: Bool = true, learningRate: (() -> Double)? = nil,
-                onWriteFailure: @escaping (String) -> Void = AppendingFile.warn) throws {
+    public init(
+        path: String, worldSize: Int, isWriter: Bool = true, learningRate: (() -> Double)? = nil,
+        onWriteFailure: @escaping (String) -> Void = AppendingFile.warn
+    ) throws {
         self.worldSize = worldSize
         self.learningRate = learningRate
         guard isWriter else {
@@ -33,7 +35,7 @@ public final class JSONLinesLogger {
         guard let file else { return }
         var fields: [String] = [
             "\"elapsed_s\":\(format(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))",
-            "\"epoch\":\(state.epoch)", "\"event\":\(StateJSON.quote(event))", "\"iteration\":\(state.iteration)",
+            "\"epoch\":\(state.epoch)", "\"event\":\(StateJSON.quote(event))", "\"iteration\":\(state.iteration)"
         ]
         if let learningRate { fields.append("\"lr\":\(format(learningRate()))") }
         let metricFields = metrics.keys.sorted().map { "\(StateJSON.quote($0)):\(format(metrics[$0]!))" }
@@ -51,8 +53,10 @@ public final class JSONLinesLogger {
 
     /// Logs every `every` iterations (the `metrics` closure gives e.g. the running loss) and every epoch
     /// (with `state.metrics`).
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, every: Int,
-                                      iterationMetrics: @escaping (Output) -> [String: Double]) throws {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, every: Int,
+        iterationMetrics: @escaping (Output) -> [String: Double]
+    ) throws {
         try engine.on(.iterationCompleted(every: every)) { [self] engine in
             log(event: "iteration_completed", state: engine.state, metrics: engine.state.output.map(iterationMetrics) ?? [:])
         }

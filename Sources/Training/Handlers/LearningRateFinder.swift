@@ -35,7 +35,8 @@ public final class LearningRateFinder {
             guard let minimum = losses.indices.min(by: { losses[$0] < losses[$1] }), minimum >= 2 else {
                 throw LearningRateFinderError.noDescent
             }
-            var steepest = 1, steepestSlope = Double.infinity
+            var steepest = 1
+            var steepestSlope = Double.infinity
             for index in 1..<minimum {
                 let slope: Double = 0.5 * (losses[index + 1] - losses[index - 1])
                 if slope < steepestSlope { (steepest, steepestSlope) = (index, slope) }
@@ -57,8 +58,10 @@ public final class LearningRateFinder {
     /// A search up to `end` over `iterations` iterations.
     /// - Throws: `ArgumentError` for a non-positive end, fewer than 2 iterations, a smoothing outside [0, 1) or a
     ///   divergence threshold of 1 or less.
-    public init(end: Double = 10, iterations: Int = 100, mode: Mode = .exponential, smoothing: Double = 0.05,
-                divergence: Double = 5) throws {
+    public init(
+        end: Double = 10, iterations: Int = 100, mode: Mode = .exponential, smoothing: Double = 0.05,
+        divergence: Double = 5
+    ) throws {
         try ArgumentError.require(end > 0 && end.isFinite, "LearningRateFinder(end:)", end, "a positive number")
         try ArgumentError.require(iterations >= 2, "LearningRateFinder(iterations:)", iterations, "at least 2")
         try ArgumentError.require(smoothing >= 0 && smoothing < 1, "LearningRateFinder(smoothing:)", smoothing, "in [0, 1)")

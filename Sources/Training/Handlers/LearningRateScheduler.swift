@@ -1,6 +1,6 @@
 import EngineCore
-import NeuralNet
 import Foundation
+import NeuralNet
 
 /// Something with a learning rate a scheduler can set.
 public protocol LearningRateControlled: AnyObject {
@@ -91,10 +91,13 @@ public final class LearningRateScheduler: Stateful {
     /// first value the warm-up stops one step short of it and the schedule begins there (no value is repeated),
     /// otherwise the warm-up's last event gets `end` and the schedule follows from its start.
     /// - Throws: `ArgumentError` for fewer than 2 warm-up events.
-    public static func warmup(events: Int, start: Double = 0, end: Double? = nil,
-                              then schedule: @escaping @Sendable (Int) -> Double) throws -> @Sendable (Int) -> Double {
+    public static func warmup(
+        events: Int, start: Double = 0, end: Double? = nil,
+        then schedule: @escaping @Sendable (Int) -> Double
+    ) throws -> @Sendable (Int) -> Double {
         try ArgumentError.require(events > 1, "LearningRateScheduler.warmup(events:)", events, "at least 2 events")
-        let first = schedule(0), target = end ?? first
+        let first = schedule(0)
+        let target = end ?? first
         var milestones: [(event: Int, value: Double)] = [(0, start), (events - 1, target)]
         if first == target {
             if events > 2 {
@@ -112,11 +115,13 @@ public final class LearningRateScheduler: Stateful {
     public static func piecewiseLinear(_ milestones: [(event: Int, value: Double)]) throws -> @Sendable (Int) -> Double {
         try ArgumentError.require(!milestones.isEmpty, "LearningRateScheduler.piecewiseLinear(_:)", "[]", "at least one milestone")
         for (index, milestone) in milestones.enumerated() {
-            try ArgumentError.require(milestone.event >= 0, "LearningRateScheduler.piecewiseLinear(_:)", milestone.event,
-                                      "non-negative milestones")
+            try ArgumentError.require(
+                milestone.event >= 0, "LearningRateScheduler.piecewiseLinear(_:)", milestone.event,
+                "non-negative milestones")
             if index > 0 {
-                try ArgumentError.require(milestone.event >= milestones[index - 1].event, "LearningRateScheduler.piecewiseLinear(_:)",
-                                          milestone.event, "increasing milestones (it is smaller than \(milestones[index - 1].event))")
+                try ArgumentError.require(
+                    milestone.event >= milestones[index - 1].event, "LearningRateScheduler.piecewiseLinear(_:)",
+                    milestone.event, "increasing milestones (it is smaller than \(milestones[index - 1].event))")
             }
         }
         let points = milestones.map { [Double($0.event), $0.value] }
@@ -134,11 +139,13 @@ public final class LearningRateScheduler: Stateful {
     /// The first schedule for `durations[0]` events, then the second (restarted at 0), ... (ConcatScheduler).
     /// - Throws: `ArgumentError` unless there is one duration less than schedules, each positive.
     public static func concatenate(_ schedules: [@Sendable (Int) -> Double], durations: [Int]) throws -> @Sendable (Int) -> Double {
-        try ArgumentError.require(schedules.count == durations.count + 1 && schedules.count >= 2,
-                                  "LearningRateScheduler.concatenate(_:durations:)", "\(schedules.count) schedules and \(durations.count) durations",
-                                  "at least two schedules and one duration less")
-        try ArgumentError.require(durations.allSatisfy { $0 > 0 }, "LearningRateScheduler.concatenate(_:durations:)", durations,
-                                  "positive durations")
+        try ArgumentError.require(
+            schedules.count == durations.count + 1 && schedules.count >= 2,
+            "LearningRateScheduler.concatenate(_:durations:)", "\(schedules.count) schedules and \(durations.count) durations",
+            "at least two schedules and one duration less")
+        try ArgumentError.require(
+            durations.allSatisfy { $0 > 0 }, "LearningRateScheduler.concatenate(_:durations:)", durations,
+            "positive durations")
         return { n in
             var remaining = n
             for (index, duration) in durations.enumerated() {

@@ -17,10 +17,14 @@ public final class ParameterScheduler: Stateful {
 
     /// A scheduler of `optimizer`'s `parameter` following `schedule`.
     /// - Throws: `ArgumentError` when the optimizer has no such value (SGD has no `beta2`).
-    public init(optimizer: any HyperparameterControlled, parameter: OptimizerHyperparameter,
-                schedule: @escaping @Sendable (Int) -> Double) throws {
-        try ArgumentError.require(optimizer.hyperparameter(parameter) != nil, "ParameterScheduler(parameter:)", parameter.rawValue,
-                                  "a value \(type(of: optimizer)) has (\(OptimizerHyperparameter.allCases.filter { optimizer.hyperparameter($0) != nil }.map(\.rawValue).joined(separator: ", ")))")
+    public init(
+        optimizer: any HyperparameterControlled, parameter: OptimizerHyperparameter,
+        schedule: @escaping @Sendable (Int) -> Double
+    ) throws {
+        try ArgumentError.require(
+            optimizer.hyperparameter(parameter) != nil, "ParameterScheduler(parameter:)", parameter.rawValue,
+            "a value \(type(of: optimizer)) has (\(OptimizerHyperparameter.allCases.filter { optimizer.hyperparameter($0) != nil }.map(\.rawValue).joined(separator: ", ")))"
+        )
         self.optimizer = optimizer
         self.parameter = parameter
         self.schedule = schedule
@@ -69,20 +73,28 @@ extension LearningRateScheduler {
     /// to the next start after each cycle. Any value can follow it (a `ParameterScheduler`'s or a learning rate).
     /// - Throws: `ArgumentError` for a cycle under 2 events, a multiplier below 1, a negative warm-up, a warm-up on the
     ///   triangle, or a monotonic shape without one (Ignite's rules).
-    public static func cyclical(_ shape: CycleShape, start: Double, end: Double, cycleSize: Int, cycleMultiplier: Double = 1,
-                                startMultiplier: Double = 1, endMultiplier: Double = 1, warmup: Int = 0) throws -> @Sendable (Int) -> Double {
+    public static func cyclical(
+        _ shape: CycleShape, start: Double, end: Double, cycleSize: Int, cycleMultiplier: Double = 1,
+        startMultiplier: Double = 1, endMultiplier: Double = 1, warmup: Int = 0
+    ) throws -> @Sendable (Int) -> Double {
         try ArgumentError.require(cycleSize >= 2, "cyclical(cycleSize:)", cycleSize, "at least 2")
         try ArgumentError.require(cycleMultiplier >= 1 && cycleMultiplier.isFinite, "cyclical(cycleMultiplier:)", cycleMultiplier, "1 or more")
         try ArgumentError.require(warmup >= 0, "cyclical(warmup:)", warmup, "0 or more")
         if shape == .linear {
-            try ArgumentError.require(warmup == 0, "cyclical(.linear, warmup:)", warmup, "0 (a triangle returns to its start by itself; "
-                                      + "use .linearMonotonic with a warm-up)")
+            try ArgumentError.require(
+                warmup == 0, "cyclical(.linear, warmup:)", warmup,
+                "0 (a triangle returns to its start by itself; "
+                    + "use .linearMonotonic with a warm-up)")
         }
         if shape == .linearMonotonic {
             try ArgumentError.require(warmup > 0, "cyclical(.linearMonotonic, warmup:)", warmup, "at least 1 (the way back to the start)")
         }
         return { n in
-            var index = Swift.max(0, n), size = cycleSize, back = warmup, first = start, last = end
+            var index = Swift.max(0, n)
+            var size = cycleSize
+            var back = warmup
+            var first = start
+            var last = end
             if cycleMultiplier == 1 {
                 let cycles = index / (size + back)
                 index -= cycles * (size + back)

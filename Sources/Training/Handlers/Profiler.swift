@@ -22,12 +22,14 @@ public final class Profiler {
     /// Attaches a timestamp at every standard event of `engine` (attach it first to measure whole events).
     public func attach(to engine: any AnyEngine) throws {
         for event in Event.standardEvents where event != .exceptionRaised {
-            try engine.addEventHandler(event, erased: { [self] _ in
-                let now = clock()
-                if let lastEvent { add("event " + lastEvent, now - lastTime) }
-                lastEvent = event == .completed ? nil : event.name
-                lastTime = now
-            })
+            try engine.addEventHandler(
+                event,
+                erased: { [self] _ in
+                    let now = clock()
+                    if let lastEvent { add("event " + lastEvent, now - lastTime) }
+                    lastEvent = event == .completed ? nil : event.name
+                    lastTime = now
+                })
         }
     }
 
@@ -47,11 +49,16 @@ public final class Profiler {
 
     /// A table of count, total and mean time per event and per handler, slowest first.
     public func summary() -> String {
-        var lines = [String(format: "%-40@ %10@ %12@ %12@", "name" as NSString, "count" as NSString,
-                            "total s" as NSString, "mean us" as NSString)]
+        var lines = [
+            String(
+                format: "%-40@ %10@ %12@ %12@", "name" as NSString, "count" as NSString,
+                "total s" as NSString, "mean us" as NSString)
+        ]
         for (name, value) in totals.sorted(by: { $0.value.seconds > $1.value.seconds }) {
-            lines.append(String(format: "%-40@ %10d %12.6f %12.3f", name as NSString, value.count, value.seconds,
-                                value.seconds / Double(max(value.count, 1)) * 1e6))
+            lines.append(
+                String(
+                    format: "%-40@ %10d %12.6f %12.3f", name as NSString, value.count, value.seconds,
+                    value.seconds / Double(max(value.count, 1)) * 1e6))
         }
         return lines.joined(separator: "\n")
     }

@@ -17,8 +17,10 @@ public final class ProgressBar {
     private var runningLoss: Double?
 
     /// A progress bar writing through `write` (default: standard error; terminal mode when it is a tty).
-    public init(isTerminal: Bool? = nil, plainEvery: Int = 50,
-                write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+    public init(
+        isTerminal: Bool? = nil, plainEvery: Int = 50,
+        write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    ) {
         self.isTerminal = isTerminal ?? (isatty(STDERR_FILENO) != 0)
         self.plainEvery = plainEvery
         self.write = write

@@ -13,8 +13,10 @@ public final class ReduceLROnPlateau: Stateful {
     public private(set) var badSteps = 0, cooldownLeft = 0
 
     /// A plateau scheduler of `target`.
-    public init(target: any LearningRateControlled, mode: Mode = .min, factor: Double = 0.1, patience: Int = 10,
-                threshold: Double = 1e-4, cooldown: Int = 0, minimumRate: Double = 0) {
+    public init(
+        target: any LearningRateControlled, mode: Mode = .min, factor: Double = 0.1, patience: Int = 10,
+        threshold: Double = 1e-4, cooldown: Int = 0, minimumRate: Double = 0
+    ) {
         precondition(factor > 0 && factor < 1, "factor must be in (0, 1)")
         self.target = target
         self.mode = mode
@@ -31,7 +33,9 @@ public final class ReduceLROnPlateau: Stateful {
 
     /// Takes one metric value and adjusts the rate.
     public func step(_ value: Double) {
-        if let best, !improves(value, on: best) { badSteps += 1 } else {
+        if let best, !improves(value, on: best) {
+            badSteps += 1
+        } else {
             best = value
             badSteps = 0
         }
@@ -52,8 +56,10 @@ public final class ReduceLROnPlateau: Stateful {
     }
 
     public func stateDict() -> StateDict {
-        ["best": best.map(StateValue.double) ?? .null, "bad_steps": .int(badSteps), "cooldown_left": .int(cooldownLeft),
-         "learning_rate": .double(target.learningRate)]
+        [
+            "best": best.map(StateValue.double) ?? .null, "bad_steps": .int(badSteps), "cooldown_left": .int(cooldownLeft),
+            "learning_rate": .double(target.learningRate)
+        ]
     }
 
     public func loadStateDict(_ state: StateDict) throws {

@@ -24,10 +24,12 @@ public struct StepBreakdown: Codable, Equatable, Sendable {
 
     /// `name=value` pairs, shares with three decimals.
     public var fields: [(String, String)] {
-        [("steps", "\(steps)"), ("ms_per_step", String(format: "%.3f", secondsPerStep * 1e3)),
-         ("matmul", String(format: "%.3f", matmul)), ("elementwise", String(format: "%.3f", elementwise)),
-         ("allreduce", String(format: "%.3f", allReduce)), ("data", String(format: "%.3f", data)),
-         ("engine", String(format: "%.3f", engine)), ("other", String(format: "%.3f", other))]
+        [
+            ("steps", "\(steps)"), ("ms_per_step", String(format: "%.3f", secondsPerStep * 1e3)),
+            ("matmul", String(format: "%.3f", matmul)), ("elementwise", String(format: "%.3f", elementwise)),
+            ("allreduce", String(format: "%.3f", allReduce)), ("data", String(format: "%.3f", data)),
+            ("engine", String(format: "%.3f", engine)), ("other", String(format: "%.3f", other))
+        ]
     }
 }
 
@@ -62,8 +64,10 @@ public final class TraceRecorder {
     /// Records on `engine`; when the steps are done every rank of `communicator` sends its spans to rank 0, which
     /// keeps them in `chromeTrace` and writes them to `path` if given (a collective: every rank attaches it).
     /// An unwritable `path` is refused here, before training, rather than after the recorded steps.
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, communicator: any Communicator = LocalCommunicator(),
-                                      writingTo path: String? = nil) throws {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, communicator: any Communicator = LocalCommunicator(),
+        writingTo path: String? = nil
+    ) throws {
         if let path, communicator.rank == 0 {
             guard FileManager.default.createFile(atPath: path, contents: Data()) else {
                 throw OutputFileError.unwritable(path: path, reason: "cannot create the file")
@@ -119,11 +123,15 @@ public final class TraceRecorder {
         for span in spans where span.thread == 0 { totals[span.category, default: 0] += span.duration }
         let total = Double(max(wall, 1))
         func share(_ category: TraceCategory) -> Double { Double(totals[category] ?? 0) / total }
-        let iteration = share(.iteration), data = share(.data)
-        let matmul = share(.matmul), elementwise = share(.elementwise), allReduce = share(.allReduce)
-        return StepBreakdown(steps: steps, secondsPerStep: Double(wall) / 1e9 / Double(max(steps, 1)), matmul: matmul,
-                             elementwise: elementwise, allReduce: allReduce, data: data,
-                             engine: max(0, 1 - iteration - data), other: max(0, iteration - matmul - elementwise - allReduce))
+        let iteration = share(.iteration)
+        let data = share(.data)
+        let matmul = share(.matmul)
+        let elementwise = share(.elementwise)
+        let allReduce = share(.allReduce)
+        return StepBreakdown(
+            steps: steps, secondsPerStep: Double(wall) / 1e9 / Double(max(steps, 1)), matmul: matmul,
+            elementwise: elementwise, allReduce: allReduce, data: data,
+            engine: max(0, 1 - iteration - data), other: max(0, iteration - matmul - elementwise - allReduce))
     }
 
     private struct RecordedSpan: Codable {
@@ -140,13 +148,19 @@ public final class TraceRecorder {
     private static func chromeTrace(_ ranks: [[RecordedSpan]]) throws -> Data {
         var events: [ChromeEvent] = []
         for (rank, spans) in ranks.enumerated() {
-            events.append(ChromeEvent(name: "process_name", cat: nil, ph: "M", ts: nil, dur: nil, pid: rank, tid: nil, args: ["name": "rank \(rank)"]))
+            events.append(
+                ChromeEvent(name: "process_name", cat: nil, ph: "M", ts: nil, dur: nil, pid: rank, tid: nil, args: ["name": "rank \(rank)"]))
             for span in spans {
-                events.append(ChromeEvent(name: span.name, cat: span.category, ph: "X", ts: Double(span.start) / 1e3,
-                                          dur: Double(span.duration) / 1e3, pid: rank, tid: span.thread, args: nil))
+                events.append(
+                    ChromeEvent(
+                        name: span.name, cat: span.category, ph: "X", ts: Double(span.start) / 1e3,
+                        dur: Double(span.duration) / 1e3, pid: rank, tid: span.thread, args: nil))
             }
         }
-        struct Document: Encodable { var traceEvents: [ChromeEvent]; var displayTimeUnit = "ms" }
+        struct Document: Encodable {
+            var traceEvents: [ChromeEvent]
+            var displayTimeUnit = "ms"
+        }
         return try JSONEncoder().encode(Document(traceEvents: events))
     }
 }

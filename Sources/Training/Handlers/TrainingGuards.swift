@@ -42,9 +42,11 @@ public final class TimeLimit {
     public func attach(to engine: any AnyEngine) throws {
         var started = 0.0
         try engine.addEventHandler(.started, erased: { [self] _ in started = clock() })
-        try engine.addEventHandler(.iterationCompleted, erased: { [self] engine in
-            if clock() - started > seconds { engine.terminate() }
-        })
+        try engine.addEventHandler(
+            .iterationCompleted,
+            erased: { [self] engine in
+                if clock() - started > seconds { engine.terminate() }
+            })
     }
 }
 
@@ -70,17 +72,28 @@ public final class Timer {
     }
 
     /// Resets and starts the timer.
-    public func reset() { total = 0; steps = 0; runningSince = clock() }
+    public func reset() {
+        total = 0
+        steps = 0
+        runningSince = clock()
+    }
     /// Stops accumulating time.
-    public func pause() { if let since = runningSince { total += clock() - since; runningSince = nil } }
+    public func pause() {
+        if let since = runningSince {
+            total += clock() - since
+            runningSince = nil
+        }
+    }
     /// Accumulates time again.
     public func resume() { if runningSince == nil { runningSince = clock() } }
     /// Counts one step.
     public func step() { steps += 1 }
 
     /// Attaches: reset at `start`, resume at `resume`, pause at `pause`, step at `step` (each optional).
-    public func attach(to engine: any AnyEngine, start: Event = .started, resume: Event? = nil, pause: Event? = nil,
-                       step: Event? = nil) throws {
+    public func attach(
+        to engine: any AnyEngine, start: Event = .started, resume: Event? = nil, pause: Event? = nil,
+        step: Event? = nil
+    ) throws {
         try engine.addEventHandler(start, erased: { [self] _ in reset() })
         if let resume { try engine.addEventHandler(resume, erased: { [self] _ in self.resume() }) }
         if let pause { try engine.addEventHandler(pause, erased: { [self] _ in self.pause() }) }

@@ -8,13 +8,14 @@ extension DataLoader: Stateful {
             "world_size": .int(sampler.worldSize), "batch_size": .int(batchSize),
             "resume_point": resumePoint.map {
                 .dictionary(["epoch": .int($0.epoch), "consumed": .int($0.consumed), "first_batch": .int($0.firstBatch)])
-            } ?? .null,
+            } ?? .null
         ]
     }
 
     /// Remembers the saved run's layout; `continuation(fromIteration:epochLength:)` then places this loader.
     public func loadStateDict(_ state: StateDict) throws {
-        let worldSize = try state.int("world_size"), batchSize = try state.int("batch_size")
+        let worldSize = try state.int("world_size")
+        let batchSize = try state.int("batch_size")
         guard worldSize >= 1, worldSize <= 1 << 20, batchSize >= 1, batchSize <= 1 << 30 else {
             throw StateDictError.invalidValue(key: "world_size", reason: "a run of \(worldSize) ranks x batch \(batchSize)")
         }
@@ -22,7 +23,8 @@ extension DataLoader: Stateful {
         if case .dictionary(let saved)? = state["resume_point"] {
             point = (try saved.int("epoch"), try saved.int("consumed"), try saved.int("first_batch"))
             guard point!.epoch >= 0, point!.epoch <= 1 << 40, point!.consumed >= 0, point!.consumed <= 1 << 40,
-                  point!.firstBatch >= 0, point!.firstBatch <= 1 << 40 else {
+                point!.firstBatch >= 0, point!.firstBatch <= 1 << 40
+            else {
                 throw StateDictError.invalidValue(key: "resume_point", reason: "negative position")
             }
         }
@@ -38,7 +40,8 @@ extension DataLoader: Stateful {
     {
         let length = batchesPerPass
         guard let saved = loadedLayout else { return (savedIteration, savedLength, nil) }
-        let epoch = savedIteration / Swift.max(savedLength, 1), batch = savedIteration % Swift.max(savedLength, 1)
+        let epoch = savedIteration / Swift.max(savedLength, 1)
+        let batch = savedIteration % Swift.max(savedLength, 1)
         if saved.worldSize == sampler.worldSize && saved.batchSize == batchSize {
             resumePoint = saved.resumePoint
             return (savedIteration, savedLength, nil)
@@ -57,7 +60,8 @@ extension DataLoader: Stateful {
             iteration = epoch * length
             resumePoint = nil
         }
-        let note = "the checkpoint was written by \(saved.worldSize) ranks x batch \(saved.batchSize); continuing epoch "
+        let note =
+            "the checkpoint was written by \(saved.worldSize) ranks x batch \(saved.batchSize); continuing epoch "
             + "\(epoch + 1) on \(sampler.worldSize) x \(batchSize) after its first \(Swift.min(consumed, sampler.count)) samples"
         return (iteration, length, note)
     }

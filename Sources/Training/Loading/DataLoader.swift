@@ -32,8 +32,9 @@ public final class DataLoader: ResumableSequence {
     /// - Throws: `ArgumentError` for a batch size below 1 or a sampler made for another number of samples.
     public init(dataset: Dataset, batchSize: Int, sampler: DistributedSampler, dropLastBatch: Bool = false) throws {
         try ArgumentError.require(batchSize > 0, "DataLoader(batchSize:)", batchSize, "at least 1")
-        try ArgumentError.require(sampler.count == dataset.count, "DataLoader(sampler:)", "a sampler of \(sampler.count) samples",
-                                  "made for the data set's \(dataset.count)")
+        try ArgumentError.require(
+            sampler.count == dataset.count, "DataLoader(sampler:)", "a sampler of \(sampler.count) samples",
+            "made for the data set's \(dataset.count)")
         self.dataset = dataset
         self.batchSize = batchSize
         self.sampler = sampler
@@ -70,11 +71,13 @@ public final class DataLoader: ResumableSequence {
         if let resumePoint, resumePoint.epoch == epoch {
             let indices = shardSamplers.map { remainingIndices(epoch: epoch, consumed: resumePoint.consumed, sampler: $0) }
             let first = perPass - batches(of: indices[0].count)
-            return Iterator(loader: self, epoch: epoch, indices: indices, position: Swift.max(iteration % perPass - first, 0),
-                            offset: first)
+            return Iterator(
+                loader: self, epoch: epoch, indices: indices, position: Swift.max(iteration % perPass - first, 0),
+                offset: first)
         }
-        return Iterator(loader: self, epoch: epoch, indices: shardSamplers.map { $0.indices(epoch: epoch) },
-                        position: iteration % perPass)
+        return Iterator(
+            loader: self, epoch: epoch, indices: shardSamplers.map { $0.indices(epoch: epoch) },
+            position: iteration % perPass)
     }
 
     private func batches(of samples: Int) -> Int {

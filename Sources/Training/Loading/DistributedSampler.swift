@@ -33,8 +33,10 @@ public struct DistributedSampler: Sendable, Equatable {
     public let tail: Tail
 
     /// A sampler for `rank` of `worldSize` over `count` samples.
-    public init(count: Int, worldSize: Int = 1, rank: Int = 0, seed: UInt64 = 0, shuffle: Bool = true,
-                tail: Tail = .pad) {
+    public init(
+        count: Int, worldSize: Int = 1, rank: Int = 0, seed: UInt64 = 0, shuffle: Bool = true,
+        tail: Tail = .pad
+    ) {
         precondition(count >= 0 && worldSize > 0 && (0..<worldSize).contains(rank), "invalid sampler geometry")
         self.count = count
         self.worldSize = worldSize
@@ -64,9 +66,11 @@ public struct DistributedSampler: Sendable, Equatable {
 
     /// The epoch's global order: a permutation of `0..<count` (or the identity) padded or trimmed to `totalSize`.
     public func globalOrder(epoch: Int) -> [Int] {
-        var order = shuffle
-            ? CounterRandom.permutation(count: count, seed: seed,
-                                        stream: CounterRandom.streamKey(purpose: "sampler", UInt64(epoch)))
+        var order =
+            shuffle
+            ? CounterRandom.permutation(
+                count: count, seed: seed,
+                stream: CounterRandom.streamKey(purpose: "sampler", UInt64(epoch)))
             : Array(0..<count)
         let total = totalSize
         if total > order.count, !order.isEmpty {

@@ -1,4 +1,5 @@
 import Cluster
+
 /// The fraction of correctly classified samples (multiclass: the highest score is the prediction).
 public final class Accuracy: Metric {
     public var sums: [Double] = [0, 0]

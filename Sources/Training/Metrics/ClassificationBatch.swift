@@ -18,7 +18,9 @@ public struct ClassificationBatch: Sendable {
 
     /// A batch of `count` rows of `classes` scores and their labels (checked by the metrics that read it).
     public init(scores: [Float], labels: [Int32], count: Int, classes: Int, valid: Int? = nil) {
-        problem = count >= 0 && classes >= 1 && scores.count >= count * classes && labels.count >= count ? nil
+        problem =
+            count >= 0 && classes >= 1 && scores.count >= count * classes && labels.count >= count
+            ? nil
             : "\(scores.count) scores and \(labels.count) labels cannot hold \(count) rows of \(classes) classes"
         self.scores = scores
         self.labels = labels
@@ -34,8 +36,9 @@ public struct ClassificationBatch: Sendable {
             self.problemOverride = "predictions must be [count, classes] and targets [count], got \(predictions.shape) and \(targets.shape)"
             return
         }
-        self.init(scores: predictions.values, labels: targets.values.map { Int32(exactly: $0.rounded(.towardZero)) ?? -1 },
-                  count: predictions.rows, classes: predictions.shape[1])
+        self.init(
+            scores: predictions.values, labels: targets.values.map { Int32(exactly: $0.rounded(.towardZero)) ?? -1 },
+            count: predictions.rows, classes: predictions.shape[1])
     }
 
     private var problemOverride: String?

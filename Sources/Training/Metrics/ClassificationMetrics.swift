@@ -1,5 +1,6 @@
-import EngineCore
 import Cluster
+import EngineCore
+
 /// Scores and 0/1 targets of binary or multilabel classification, for metrics.
 public struct MultilabelBatch: Sendable {
     /// Probabilities (or logits when `logits`), `count x labels`, row-major.
@@ -12,8 +13,10 @@ public struct MultilabelBatch: Sendable {
     public let logits: Bool
 
     /// A batch of `count` rows of `labels` scores and targets.
-    public init(scores: [Float], targets: [Int32], count: Int, labels: Int = 1,
-                logits: Bool = false) {
+    public init(
+        scores: [Float], targets: [Int32], count: Int, labels: Int = 1,
+        logits: Bool = false
+    ) {
         self.scores = scores
         self.targets = targets
         self.count = count
@@ -37,9 +40,11 @@ public final class MultilabelAccuracy: Metric {
 
     public func update(_ batch: MultilabelBatch) throws {
         guard batch.count >= 0, batch.labels >= 1, batch.scores.count >= batch.count * batch.labels,
-              batch.targets.count >= batch.count * batch.labels else {
-            throw MetricError("MultilabelAccuracy: \(batch.scores.count) scores and \(batch.targets.count) targets cannot hold "
-                              + "\(batch.count) rows of \(batch.labels) labels")
+            batch.targets.count >= batch.count * batch.labels
+        else {
+            throw MetricError(
+                "MultilabelAccuracy: \(batch.scores.count) scores and \(batch.targets.count) targets cannot hold "
+                    + "\(batch.count) rows of \(batch.labels) labels")
         }
         for row in 0..<batch.count {
             var correct = true
@@ -74,7 +79,9 @@ public final class TopKAccuracy: Metric {
     public func update(_ batch: ClassificationBatch) throws {
         try batch.validate(metric: "TopKAccuracy", classes: nil, labelsInRange: true)
         for row in 0..<batch.valid {
-            let base = row * batch.classes, label = Int(batch.labels[row]), target = batch.scores[base + label]
+            let base = row * batch.classes
+            let label = Int(batch.labels[row])
+            let target = batch.scores[base + label]
             var higher = 0
             for c in 0..<batch.classes where batch.scores[base + c] > target || (batch.scores[base + c] == target && c < label) {
                 higher += 1
@@ -147,8 +154,14 @@ public enum ClassAverage: Sendable {
 public final class PrecisionRecall: Metric {
     /// Which score.
     public enum Kind: Sendable { case precision, recall, f1, fbeta(Double) }
-    public var sums: [Double] { get { matrix.sums } set { matrix.sums = newValue } }
-    public var communicator: (any Communicator)? { get { matrix.communicator } set { matrix.communicator = newValue } }
+    public var sums: [Double] {
+        get { matrix.sums }
+        set { matrix.sums = newValue }
+    }
+    public var communicator: (any Communicator)? {
+        get { matrix.communicator }
+        set { matrix.communicator = newValue }
+    }
     /// The score and how it is averaged.
     public let kind: Kind, average: ClassAverage
     private let matrix: ConfusionMatrix
@@ -182,14 +195,17 @@ public final class PrecisionRecall: Metric {
         let n = matrix.classes
         return (0..<n).map { c in
             let tp = sums[c * n + c]
-            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }, actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
-            let precision = predicted > 0 ? tp / predicted : 0, recall = actual > 0 ? tp / actual : 0
-            let score: Double = switch kind {
-            case .precision: precision
-            case .recall: recall
-            case .f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-            case .fbeta(let beta): Self.fbeta(beta, precision: precision, recall: recall)
-            }
+            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }
+            let actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
+            let precision = predicted > 0 ? tp / predicted : 0
+            let recall = actual > 0 ? tp / actual : 0
+            let score: Double =
+                switch kind {
+                case .precision: precision
+                case .recall: recall
+                case .f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+                case .fbeta(let beta): Self.fbeta(beta, precision: precision, recall: recall)
+                }
             return (score, actual, tp, predicted - tp, actual - tp)
         }
     }
@@ -202,8 +218,11 @@ public final class PrecisionRecall: Metric {
         case .macro: return classes.reduce(0) { $0 + $1.score } / Double(classes.count)
         case .weighted: return classes.reduce(0) { $0 + $1.score * $1.support } / total
         case .micro:
-            let tp = classes.reduce(0) { $0 + $1.tp }, fp = classes.reduce(0) { $0 + $1.fp }, fn = classes.reduce(0) { $0 + $1.fn }
-            let precision = tp + fp > 0 ? tp / (tp + fp) : 0, recall = tp + fn > 0 ? tp / (tp + fn) : 0
+            let tp = classes.reduce(0) { $0 + $1.tp }
+            let fp = classes.reduce(0) { $0 + $1.fp }
+            let fn = classes.reduce(0) { $0 + $1.fn }
+            let precision = tp + fp > 0 ? tp / (tp + fp) : 0
+            let recall = tp + fn > 0 ? tp / (tp + fn) : 0
             switch kind {
             case .precision: return precision
             case .recall: return recall

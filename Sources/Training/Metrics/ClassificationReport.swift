@@ -41,8 +41,14 @@ public final class ClassificationReport: Metric {
         }
     }
 
-    public var sums: [Double] { get { matrix.sums } set { matrix.sums = newValue } }
-    public var communicator: (any Communicator)? { get { matrix.communicator } set { matrix.communicator = newValue } }
+    public var sums: [Double] {
+        get { matrix.sums }
+        set { matrix.sums = newValue }
+    }
+    public var communicator: (any Communicator)? {
+        get { matrix.communicator }
+        set { matrix.communicator = newValue }
+    }
     /// The β of the F-score (1: F1).
     public let beta: Double
     /// Class names, one per class; nil names them by index.
@@ -77,14 +83,18 @@ public final class ClassificationReport: Metric {
         }
         let rows = (0..<n).map { c -> Row in
             let tp = sums[c * n + c]
-            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }, actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
-            let precision = predicted > 0 ? tp / predicted : 0, recall = actual > 0 ? tp / actual : 0
-            return Row(precision: precision, recall: recall, fScore: PrecisionRecall.fbeta(beta, precision: precision, recall: recall),
-                       support: actual)
+            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }
+            let actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
+            let precision = predicted > 0 ? tp / predicted : 0
+            let recall = actual > 0 ? tp / actual : 0
+            return Row(
+                precision: precision, recall: recall, fScore: PrecisionRecall.fbeta(beta, precision: precision, recall: recall),
+                support: actual)
         }
         let count = Double(n)
-        let macro = Row(precision: rows.reduce(0) { $0 + $1.precision } / count, recall: rows.reduce(0) { $0 + $1.recall } / count,
-                        fScore: rows.reduce(0) { $0 + $1.fScore } / count, support: rows.reduce(0) { $0 + $1.support })
+        let macro = Row(
+            precision: rows.reduce(0) { $0 + $1.precision } / count, recall: rows.reduce(0) { $0 + $1.recall } / count,
+            fScore: rows.reduce(0) { $0 + $1.fScore } / count, support: rows.reduce(0) { $0 + $1.support })
         return Report(classes: rows.enumerated().map { (labels?[$0.offset] ?? String($0.offset), $0.element) }, macro: macro, beta: beta)
     }
 }

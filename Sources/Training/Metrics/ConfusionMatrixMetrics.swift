@@ -17,8 +17,14 @@ public final class ConfusionMatrixScore: Metric {
         case cohenKappa
     }
 
-    public var sums: [Double] { get { matrix.sums } set { matrix.sums = newValue } }
-    public var communicator: (any Communicator)? { get { matrix.communicator } set { matrix.communicator = newValue } }
+    public var sums: [Double] {
+        get { matrix.sums }
+        set { matrix.sums = newValue }
+    }
+    public var communicator: (any Communicator)? {
+        get { matrix.communicator }
+        set { matrix.communicator = newValue }
+    }
     /// The score.
     public let kind: Kind
     private let matrix: ConfusionMatrix
@@ -57,7 +63,8 @@ public final class ConfusionMatrixScore: Metric {
         let n = matrix.classes
         return (0..<n).map { c in
             let tp = counts[c * n + c]
-            let actual = (0..<n).reduce(0) { $0 + counts[c * n + $1] }, predicted = (0..<n).reduce(0) { $0 + counts[$1 * n + c] }
+            let actual = (0..<n).reduce(0) { $0 + counts[c * n + $1] }
+            let predicted = (0..<n).reduce(0) { $0 + counts[$1 * n + c] }
             // Ignite adds 1e-15 to the denominator: a class never present nor predicted scores 0.
             return dice ? 2 * tp / (actual + predicted + 1e-15) : tp / (actual + predicted - tp + 1e-15)
         }
@@ -82,10 +89,12 @@ public final class ConfusionMatrixScore: Metric {
             return denominator == 0 ? 0 : numerator / denominator
         case .cohenKappa:
             let observed = (0..<n).reduce(0) { $0 + counts[$1 * n + $1] } / total
-            let expected = (0..<n).reduce(0.0) { sum, c in
-                let actual = (0..<n).reduce(0) { $0 + counts[c * n + $1] }, predicted = (0..<n).reduce(0) { $0 + counts[$1 * n + c] }
-                return sum + actual * predicted
-            } / (total * total)
+            let expected =
+                (0..<n).reduce(0.0) { sum, c in
+                    let actual = (0..<n).reduce(0) { $0 + counts[c * n + $1] }
+                    let predicted = (0..<n).reduce(0) { $0 + counts[$1 * n + c] }
+                    return sum + actual * predicted
+                } / (total * total)
             return expected == 1 ? 1 : (observed - expected) / (1 - expected)
         }
     }
@@ -94,7 +103,10 @@ public final class ConfusionMatrixScore: Metric {
 /// The root of the mean squared error per example (Ignite's `RootMeanSquaredError`).
 public final class RootMeanSquaredError: Metric {
     /// The mean squared error's sums (this metric is its root).
-    public var sums: [Double] { get { squared.sums } set { squared.sums = newValue } }
+    public var sums: [Double] {
+        get { squared.sums }
+        set { squared.sums = newValue }
+    }
     public var communicator: (any Communicator)?
     private let squared = MeanSquaredErrorMetric()
     /// A root mean squared error, reduced over `communicator`'s ranks when given.
@@ -167,7 +179,8 @@ public final class RankingScore: Metric {
 
     /// The area over every rank's scores (gathered in rank order). A collective.
     public func compute() throws -> Double {
-        var allScores = scores, allLabels = labels
+        var allScores = scores
+        var allLabels = labels
         if let communicator, communicator.size > 1 {
             allScores = try communicator.allGather(scores).flatMap { $0 }
             allLabels = try communicator.allGather(labels).flatMap { $0 }
@@ -185,14 +198,20 @@ public final class RankingScore: Metric {
 
     /// The area for `scores` and 0/1 `labels`.
     static func area(_ kind: Kind, scores: [Double], labels: [Double]) throws -> Double {
-        let positives = labels.reduce(0, +), negatives = Double(labels.count) - positives
+        let positives = labels.reduce(0, +)
+        let negatives = Double(labels.count) - positives
         let name = kind == .rocAUC ? "ROC_AUC" : "AveragePrecision"
         guard positives > 0, kind == .averagePrecision || negatives > 0 else {
             throw MetricError("\(name) is undefined: \(positives == 0 ? "no positive" : "no negative") target")
         }
         // Thresholds from the highest score down; tied scores move together.
         let order = scores.indices.sorted { scores[$0] > scores[$1] }
-        var truePositives = 0.0, falsePositives = 0.0, area = 0.0, previousRecall = 0.0, previousFalseRate = 0.0, previousTrueRate = 0.0
+        var truePositives = 0.0
+        var falsePositives = 0.0
+        var area = 0.0
+        var previousRecall = 0.0
+        var previousFalseRate = 0.0
+        var previousTrueRate = 0.0
         var index = 0
         while index < order.count {
             let threshold = scores[order[index]]
@@ -202,11 +221,13 @@ public final class RankingScore: Metric {
             }
             switch kind {
             case .rocAUC:
-                let trueRate = truePositives / positives, falseRate = falsePositives / negatives
+                let trueRate = truePositives / positives
+                let falseRate = falsePositives / negatives
                 area += (falseRate - previousFalseRate) * (trueRate + previousTrueRate) / 2
                 (previousFalseRate, previousTrueRate) = (falseRate, trueRate)
             case .averagePrecision:
-                let recall = truePositives / positives, precision = truePositives / (truePositives + falsePositives)
+                let recall = truePositives / positives
+                let precision = truePositives / (truePositives + falsePositives)
                 area += (recall - previousRecall) * precision
                 previousRecall = recall
             }

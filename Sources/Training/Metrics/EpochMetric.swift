@@ -47,7 +47,8 @@ public final class EpochMetric: Metric {
 
     public func loadStateDict(_ state: StateDict) throws {
         guard case .tensor(_, let savedPredictions)? = state["predictions"], case .tensor(_, let savedTargets)? = state["targets"],
-              savedPredictions.count == savedTargets.count else {
+            savedPredictions.count == savedTargets.count
+        else {
             throw StateDictError.invalidValue(key: "predictions", reason: "predictions and targets of equal length")
         }
         (predictions, targets) = (savedPredictions, savedTargets)

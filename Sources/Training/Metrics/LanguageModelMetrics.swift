@@ -1,5 +1,5 @@
-import EngineCore
 import Cluster
+import EngineCore
 import Foundation
 import NeuralNet
 
@@ -43,8 +43,10 @@ public final class TokenLoss: Metric {
 
     /// A token metric over `vocabulary` classes, reduced over `communicator`'s ranks when given.
     /// - Throws: `ArgumentError` for a vocabulary below 1.
-    public init(vocabulary: Int, measure: TokenLossMeasure = .loss, ignoreIndex: Int = -100,
-                communicator: (any Communicator)? = nil) throws {
+    public init(
+        vocabulary: Int, measure: TokenLossMeasure = .loss, ignoreIndex: Int = -100,
+        communicator: (any Communicator)? = nil
+    ) throws {
         try ArgumentError.require(vocabulary > 0, "TokenLoss(vocabulary:)", vocabulary, "at least 1")
         self.vocabulary = vocabulary
         self.measure = measure

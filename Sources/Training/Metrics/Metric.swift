@@ -92,15 +92,19 @@ extension Metric {
 
     /// Resets the sums when `engine` starts a run and updates them each iteration, never computing: for callers that
     /// combine the sums themselves (per virtual shard, in the shards' tree) and then call `value(from:)`.
-    public func attachUpdates<Batch, Output>(to engine: Engine<Batch, Output>,
-                                             outputTransform: @escaping (Output) -> Input) throws {
+    public func attachUpdates<Batch, Output>(
+        to engine: Engine<Batch, Output>,
+        outputTransform: @escaping (Output) -> Input
+    ) throws {
         try attachUpdates(to: engine, usage: .runWise, outputTransform: outputTransform)
     }
 
     /// Resets at `usage`'s reset event and updates at every iteration, each once however often it is attached;
     /// computing is the caller's (a `MetricExpression` computes each of its metrics once).
-    public func attachUpdates<Batch, Output>(to engine: Engine<Batch, Output>, usage: MetricUsage,
-                                             outputTransform: @escaping (Output) -> Input) throws {
+    public func attachUpdates<Batch, Output>(
+        to engine: Engine<Batch, Output>, usage: MetricUsage,
+        outputTransform: @escaping (Output) -> Input
+    ) throws {
         let resetEvent = usage.events.reset
         if registerOnce("reset:\(resetEvent.name)", on: engine) {
             // The rest of an epoch resumed from a checkpoint keeps the sums the checkpoint restored.
@@ -124,8 +128,10 @@ extension Metric {
     /// Attaches the metric to `engine` under `name`, per `usage`, writing `state.metrics[name]`.
     /// - Parameter outputTransform: maps the engine's output to the metric's input (the seed's
     ///   `output_transform`: pick fields of a tuple, a struct or a dictionary).
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, name: String, usage: MetricUsage = .epochWise,
-                                      outputTransform: @escaping (Output) -> Input) throws {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, name: String, usage: MetricUsage = .epochWise,
+        outputTransform: @escaping (Output) -> Input
+    ) throws {
         try attachUpdates(to: engine, usage: usage, outputTransform: outputTransform)
         try engine.on(usage.events.compute) { [self] engine in engine.state.metrics[name] = try compute() }
     }

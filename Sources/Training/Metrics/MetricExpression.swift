@@ -25,8 +25,14 @@ public struct MetricExpression<Batch, Output> {
     /// The value of `metric`, fed by `outputTransform` of the engine's output.
     public init<M: Metric>(_ metric: M, _ outputTransform: @escaping (Output) -> M.Input) {
         let id = ObjectIdentifier(metric)
-        leaves = [(id, Leaf(attach: { engine, usage in try metric.attachUpdates(to: engine, usage: usage, outputTransform: outputTransform) },
-                            compute: { try metric.compute() }))]
+        leaves = [
+            (
+                id,
+                Leaf(
+                    attach: { engine, usage in try metric.attachUpdates(to: engine, usage: usage, outputTransform: outputTransform) },
+                    compute: { try metric.compute() })
+            )
+        ]
         evaluate = { $0[id]! }
     }
 
@@ -48,8 +54,10 @@ public struct MetricExpression<Batch, Output> {
     }
 
     /// Two expressions combined by `function`.
-    public static func combine(_ lhs: MetricExpression, _ rhs: MetricExpression,
-                               _ function: @escaping (Double, Double) -> Double) -> MetricExpression {
+    public static func combine(
+        _ lhs: MetricExpression, _ rhs: MetricExpression,
+        _ function: @escaping (Double, Double) -> Double
+    ) -> MetricExpression {
         let (left, right) = (lhs.evaluate, rhs.evaluate)
         let known = Set(lhs.leaves.map(\.id))
         return MetricExpression(leaves: lhs.leaves + rhs.leaves.filter { !known.contains($0.id) }) { function(left($0), right($0)) }

@@ -29,8 +29,10 @@ public final class MetricGroup<Input>: Stateful {
     }
 
     /// Attaches every metric under its name, with one output transform.
-    public func attach<Batch, Output>(to engine: Engine<Batch, Output>, usage: MetricUsage = .epochWise,
-                                      outputTransform: @escaping (Output) -> Input) throws {
+    public func attach<Batch, Output>(
+        to engine: Engine<Batch, Output>, usage: MetricUsage = .epochWise,
+        outputTransform: @escaping (Output) -> Input
+    ) throws {
         for entry in metrics { try entry.metric.attach(to: engine, name: entry.name, usage: usage, outputTransform: outputTransform) }
     }
 

@@ -29,8 +29,10 @@ public final class MultilabelPrecisionRecall: Metric {
 
     /// A score over `labels` labels per sample.
     /// - Throws: `ArgumentError` for no label or a β that is not positive.
-    public init(_ kind: PrecisionRecall.Kind, labels: Int, average: MultilabelAverage = .macro,
-                communicator: (any Communicator)? = nil) throws {
+    public init(
+        _ kind: PrecisionRecall.Kind, labels: Int, average: MultilabelAverage = .macro,
+        communicator: (any Communicator)? = nil
+    ) throws {
         try ArgumentError.require(labels >= 1, "MultilabelPrecisionRecall(labels:)", labels, "at least 1")
         if case .fbeta(let beta) = kind {
             try ArgumentError.require(beta > 0 && beta.isFinite, "MultilabelPrecisionRecall(.fbeta)", beta, "a positive number")
@@ -63,23 +65,35 @@ public final class MultilabelPrecisionRecall: Metric {
     /// - Throws: `MetricError` for another label count, too few values or a target other than 0 or 1.
     public func update(_ batch: MultilabelBatch) throws {
         guard batch.labels == labels, batch.count >= 0, batch.scores.count >= batch.count * labels,
-              batch.targets.count >= batch.count * labels else {
-            throw MetricError("\(name): a batch of \(batch.count) rows of \(batch.labels) labels (\(batch.scores.count) scores, "
-                              + "\(batch.targets.count) targets) for a metric of \(labels) labels")
+            batch.targets.count >= batch.count * labels
+        else {
+            throw MetricError(
+                "\(name): a batch of \(batch.count) rows of \(batch.labels) labels (\(batch.scores.count) scores, "
+                    + "\(batch.targets.count) targets) for a metric of \(labels) labels")
         }
         for row in 0..<batch.count {
-            var tp = 0.0, fp = 0.0, fn = 0.0
+            var tp = 0.0
+            var fp = 0.0
+            var fn = 0.0
             for label in 0..<labels {
-                let index = row * labels + label, target = batch.targets[index]
+                let index = row * labels + label
+                let target = batch.targets[index]
                 guard target == 0 || target == 1 else { throw MetricError("\(name): target \(target) is not 0 or 1") }
                 switch (batch.predicted(index), target == 1) {
-                case (true, true): tp += 1; sums[label] += 1
-                case (true, false): fp += 1; sums[labels + label] += 1
-                case (false, true): fn += 1; sums[2 * labels + label] += 1
+                case (true, true):
+                    tp += 1
+                    sums[label] += 1
+                case (true, false):
+                    fp += 1
+                    sums[labels + label] += 1
+                case (false, true):
+                    fn += 1
+                    sums[2 * labels + label] += 1
                 case (false, false): break
                 }
             }
-            let precision = tp + fp > 0 ? tp / (tp + fp) : 0, recall = tp + fn > 0 ? tp / (tp + fn) : 0
+            let precision = tp + fp > 0 ? tp / (tp + fp) : 0
+            let recall = tp + fn > 0 ? tp / (tp + fn) : 0
             sums[3 * labels] += precision
             sums[3 * labels + 1] += recall
             sums[3 * labels + 2] += score(precision: precision, recall: recall)
@@ -99,7 +113,9 @@ public final class MultilabelPrecisionRecall: Metric {
 
     private func perLabel(_ sums: [Double]) -> [Double] {
         (0..<labels).map { label in
-            let tp = sums[label], fp = sums[labels + label], fn = sums[2 * labels + label]
+            let tp = sums[label]
+            let fp = sums[labels + label]
+            let fn = sums[2 * labels + label]
             return score(precision: tp + fp > 0 ? tp / (tp + fp) : 0, recall: tp + fn > 0 ? tp / (tp + fn) : 0)
         }
     }
@@ -110,15 +126,22 @@ public final class MultilabelPrecisionRecall: Metric {
         switch average {
         case .macro: return perLabel(sums).reduce(0, +) / Double(labels)
         case .weighted:
-            let support = (0..<labels).map { sums[$0] + sums[2 * labels + $0] }, total = support.reduce(0, +)
+            let support = (0..<labels).map { sums[$0] + sums[2 * labels + $0] }
+            let total = support.reduce(0, +)
             guard total > 0 else { return 0 }
             return zip(perLabel(sums), support).reduce(0) { $0 + $1.0 * $1.1 } / total
         case .micro:
-            let tp = sums[0..<labels].reduce(0, +), fp = sums[labels..<(2 * labels)].reduce(0, +)
+            let tp = sums[0..<labels].reduce(0, +)
+            let fp = sums[labels..<(2 * labels)].reduce(0, +)
             let fn = sums[(2 * labels)..<(3 * labels)].reduce(0, +)
             return score(precision: tp + fp > 0 ? tp / (tp + fp) : 0, recall: tp + fn > 0 ? tp / (tp + fn) : 0)
         case .samples:
-            let offset = switch kind { case .precision: 0; case .recall: 1; case .f1, .fbeta: 2 }
+            let offset =
+                switch kind {
+                case .precision: 0
+                case .recall: 1
+                case .f1, .fbeta: 2
+                }
             return sums[3 * labels + offset] / samples
         }
     }

@@ -1,6 +1,7 @@
+import Cluster
 import EngineCore
 import NeuralNet
-import Cluster
+
 /// Predictions and targets of a regression, for metrics.
 public struct RegressionBatch: Sendable {
     /// The model's values.
@@ -35,7 +36,8 @@ public struct RegressionBatch: Sendable {
     /// Throws unless predictions and targets match and divide into the examples.
     func validate(_ metric: String) throws {
         guard predictions.count == targets.count, examples >= 0,
-              examples == 0 ? predictions.isEmpty : predictions.count % examples == 0 else {
+            examples == 0 ? predictions.isEmpty : predictions.count % examples == 0
+        else {
             throw MetricError("\(metric): \(predictions.count) predictions, \(targets.count) targets and \(examples) examples do not match")
         }
     }
@@ -52,7 +54,8 @@ public final class R2Score: Metric {
     public func update(_ batch: RegressionBatch) throws {
         try batch.validate("R2Score")
         for index in batch.predictions.indices {
-            let target = Double(batch.targets[index]), residual = target - Double(batch.predictions[index])
+            let target = Double(batch.targets[index])
+            let residual = target - Double(batch.predictions[index])
             sums[0] += residual * residual
             sums[1] += target
             sums[2] += target * target

@@ -52,15 +52,20 @@ public final class CurveMetric: Metric {
 
     /// scikit-learn's curve for `scores` and 0/1 `labels`.
     static func curve(_ kind: Kind, scores: [Double], labels: [Double]) throws -> ScoreCurve {
-        let positives = labels.reduce(0, +), negatives = Double(labels.count) - positives
+        let positives = labels.reduce(0, +)
+        let negatives = Double(labels.count) - positives
         let name = kind == .roc ? "RocCurve" : "PrecisionRecallCurve"
         guard positives > 0, kind == .precisionRecall || negatives > 0 else {
             throw MetricError("\(name) is undefined: \(positives == 0 ? "no positive" : "no negative") target")
         }
         // Cumulative true and false positives at each distinct score, from the highest down.
         let order = scores.indices.sorted { scores[$0] > scores[$1] }
-        var truePositives: [Double] = [], falsePositives: [Double] = [], thresholds: [Double] = []
-        var tp = 0.0, fp = 0.0, index = 0
+        var truePositives: [Double] = []
+        var falsePositives: [Double] = []
+        var thresholds: [Double] = []
+        var tp = 0.0
+        var fp = 0.0
+        var index = 0
         while index < order.count {
             let threshold = scores[order[index]]
             while index < order.count && scores[order[index]] == threshold {
@@ -76,19 +81,24 @@ public final class CurveMetric: Metric {
             // Only the corners (drop_intermediate), then the origin at threshold +∞.
             var keep: [Int] = []
             for i in thresholds.indices {
-                if i == 0 || i == thresholds.count - 1 { keep.append(i); continue }
+                if i == 0 || i == thresholds.count - 1 {
+                    keep.append(i)
+                    continue
+                }
                 let fpBend = falsePositives[i - 1] - 2 * falsePositives[i] + falsePositives[i + 1]
                 let tpBend = truePositives[i - 1] - 2 * truePositives[i] + truePositives[i + 1]
                 if fpBend != 0 || tpBend != 0 { keep.append(i) }
             }
-            return ScoreCurve(x: [0] + keep.map { falsePositives[$0] / negatives }, y: [0] + keep.map { truePositives[$0] / positives },
-                              thresholds: [.infinity] + keep.map { thresholds[$0] })
+            return ScoreCurve(
+                x: [0] + keep.map { falsePositives[$0] / negatives }, y: [0] + keep.map { truePositives[$0] / positives },
+                thresholds: [.infinity] + keep.map { thresholds[$0] })
         case .precisionRecall:
             // Every threshold in ascending order, then the point (recall 0, precision 1).
             let points = Array(thresholds.indices.reversed())
-            return ScoreCurve(x: points.map { truePositives[$0] / positives } + [0],
-                              y: points.map { truePositives[$0] / (truePositives[$0] + falsePositives[$0]) } + [1],
-                              thresholds: points.map { thresholds[$0] })
+            return ScoreCurve(
+                x: points.map { truePositives[$0] / positives } + [0],
+                y: points.map { truePositives[$0] / (truePositives[$0] + falsePositives[$0]) } + [1],
+                thresholds: points.map { thresholds[$0] })
         }
     }
 }

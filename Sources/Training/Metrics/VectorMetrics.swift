@@ -21,7 +21,9 @@ public final class CosineSimilarity: Metric {
 
     public func update(_ batch: RegressionBatch) throws {
         for range in try batch.exampleRanges("CosineSimilarity") {
-            var dot = 0.0, predicted = 0.0, target = 0.0
+            var dot = 0.0
+            var predicted = 0.0
+            var target = 0.0
             for index in range {
                 let (a, b) = (Double(batch.predictions[index]), Double(batch.targets[index]))
                 dot += a * b
@@ -99,7 +101,8 @@ public final class PearsonCorrelation: Metric {
         let n = sums[5]
         guard n > 0 else { throw MetricError("PearsonCorrelation must have at least one example before it can be computed") }
         let covariance = sums[4] / n - sums[0] * sums[1] / (n * n)
-        let predictedMean = sums[0] / n, targetMean = sums[1] / n
+        let predictedMean = sums[0] / n
+        let targetMean = sums[1] / n
         let predictedVariance = Swift.max(sums[2] / n - predictedMean * predictedMean, 0)
         let targetVariance = Swift.max(sums[3] / n - targetMean * targetMean, 0)
         return covariance / Swift.max((predictedVariance * targetVariance).squareRoot(), epsilon)
@@ -135,7 +138,8 @@ public final class KLDivergence: Metric {
 
     public func update(_ batch: RegressionBatch) throws {
         for range in try batch.exampleRanges("KLDivergence") {
-            let predicted = logSoftmax(batch.predictions[range]), target = logSoftmax(batch.targets[range])
+            let predicted = logSoftmax(batch.predictions[range])
+            let target = logSoftmax(batch.targets[range])
             sums[0] += zip(target, predicted).reduce(0) { $0 + exp($1.0) * ($1.0 - $1.1) }
         }
         sums[1] += Double(batch.examples)
@@ -154,7 +158,8 @@ public final class JSDivergence: Metric {
 
     public func update(_ batch: RegressionBatch) throws {
         for range in try batch.exampleRanges("JSDivergence") {
-            let predicted = logSoftmax(batch.predictions[range]), target = logSoftmax(batch.targets[range])
+            let predicted = logSoftmax(batch.predictions[range])
+            let target = logSoftmax(batch.targets[range])
             for (p, q) in zip(predicted, target) {
                 let average = log((exp(p) + exp(q)) / 2)
                 sums[0] += exp(p) * (p - average) + exp(q) * (q - average)

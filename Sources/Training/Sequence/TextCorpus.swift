@@ -77,7 +77,8 @@ public struct TextCorpus: Sendable, Equatable {
         guard windows >= 1, bytes.count >= context + 1 else {
             throw TextCorpusError.tooShort(path: source, bytes: bytes.count, window: context + 1)
         }
-        var features = [Float](), targets = [Float]()
+        var features = [Float]()
+        var targets = [Float]()
         features.reserveCapacity(windows * context)
         targets.reserveCapacity(windows * context)
         for window in 0..<windows {
@@ -87,8 +88,9 @@ public struct TextCorpus: Sendable, Equatable {
                 targets.append(Float(bytes[start + position + 1]))
             }
         }
-        var all = Dataset(features: features, featureCount: context, labels: [Int32](repeating: 0, count: windows),
-                          classNames: (0..<Self.vocabulary).map { String($0) }, sampleShape: [context])
+        var all = Dataset(
+            features: features, featureCount: context, labels: [Int32](repeating: 0, count: windows),
+            classNames: (0..<Self.vocabulary).map { String($0) }, sampleShape: [context])
         all.sequenceTargets = targets
         all.sequenceTargetLength = context
         var random = SeededOrder(seed: seed)

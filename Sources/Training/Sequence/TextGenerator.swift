@@ -60,7 +60,8 @@ public struct TextGenerator {
             throw TextGenerationError.tokenOutsideVocabulary(token: bad, vocabulary: vocabulary)
         }
         let evaluation = LayerContext(training: false, randomKey: 0)
-        var tokens = prompt, generated: [Int] = []
+        var tokens = prompt
+        var generated: [Int] = []
         let recurrent = model as? any RecurrentStateModel
         recurrent?.carriedState = []
         var pending = prompt

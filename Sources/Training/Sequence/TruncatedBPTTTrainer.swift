@@ -63,8 +63,10 @@ public enum TruncatedBPTTError: Error, Equatable, CustomStringConvertible {
 /// A checkpoint taken on any event, within an iteration included, resumes exactly: the chunk position, the
 /// carried state and the chunk losses so far are in the engine's state dict, and a state dict taken within an
 /// iteration records it as not yet done, so the resumed run fetches the same batch and continues at the next chunk.
-public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
-                                     chunkLength: Int, seed: UInt64 = 0) -> Engine<SupervisedBatch, SupervisedOutput> {
+public func makeTruncatedBPTTTrainer(
+    model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
+    chunkLength: Int, seed: UInt64 = 0
+) -> Engine<SupervisedBatch, SupervisedOutput> {
     precondition(chunkLength > 0, "chunkLength must be positive")
     let hooks = GradientHooks()
     let dropoutStream = CounterRandom.derive(CounterRandom.streamKey(purpose: "dropout"), seed)
@@ -90,7 +92,8 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
         for chunk in done..<chunks {
             try engine.fireEvent(.timeIterationStarted)
             let range = (chunk * chunkLength)..<Swift.min((chunk + 1) * chunkLength, time)
-            let x = inputs.columns(range), y = targets.columns(range)
+            let x = inputs.columns(range)
+            let y = targets.columns(range)
             let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(hooks.rank))
             let chunkPredictions = try model.forward(x, context: LayerContext(training: true, randomKey: key))
             var (value, gradient) = try loss.valueAndGradient(predictions: chunkPredictions, targets: y)
@@ -111,8 +114,9 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
         // Every position's predictions (a resumed iteration's earlier chunks are not recomputed: their targets only).
         let resumedColumns = done * chunkLength
         let allPredictions = Tensor(concatenatingColumnsOf: predictions, rows: rows)
-        return SupervisedOutput(loss: Float(lossSum / Double(chunks)), predictions: allPredictions,
-                                targets: resumedColumns == 0 ? targets : targets.columns(Swift.min(resumedColumns, time)..<time))
+        return SupervisedOutput(
+            loss: Float(lossSum / Double(chunks)), predictions: allPredictions,
+            targets: resumedColumns == 0 ? targets : targets.columns(Swift.min(resumedColumns, time)..<time))
     }
     TruncatedBPTTState.prepare(engine, hooks: hooks)
     return engine

@@ -7,8 +7,10 @@ import NeuralNet
 /// (where `DataParallel` completes the tree across ranks) and one optimizer step. The parameters are the same bits
 /// on every world size that divides the shard count. Events, output and exact resume as
 /// `makeTruncatedBPTTTrainer(model:optimizer:loss:chunkLength:seed:)`.
-public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
-                                     chunkLength: Int, virtualShards shards: VirtualShards, seed: UInt64 = 0)
+public func makeTruncatedBPTTTrainer(
+    model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
+    chunkLength: Int, virtualShards shards: VirtualShards, seed: UInt64 = 0
+)
     -> Engine<SupervisedBatch, SupervisedOutput>
 {
     precondition(chunkLength > 0, "chunkLength must be positive")
@@ -48,7 +50,8 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
             var chunkPredictions: [Tensor] = []
             for (position, shard) in shards.ownedShards.enumerated() {
                 let range = position * rows..<(position + 1) * rows
-                let x = inputs.rows(range).columns(columns), y = targets.rows(range).columns(columns)
+                let x = inputs.rows(range).columns(columns)
+                let y = targets.rows(range).columns(columns)
                 model.carriedState = carried[position]
                 let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(shard))
                 let output = try model.forward(x, context: LayerContext(training: true, randomKey: key))
@@ -68,15 +71,17 @@ public func makeTruncatedBPTTTrainer(model: any RecurrentStateModel, optimizer: 
             state[TruncatedBPTTState.lossSum] = lossSum
             state[TruncatedBPTTState.carriedState] = encodeCarriedState(carried.flatMap { $0 })
             state[TruncatedBPTTState.timeIteration] = (state[TruncatedBPTTState.timeIteration] ?? 0) + 1
-            state.output = SupervisedOutput(loss: chunkLoss, predictions: Tensor(concatenatingRows: chunkPredictions),
-                                            targets: targets.columns(columns))
+            state.output = SupervisedOutput(
+                loss: chunkLoss, predictions: Tensor(concatenatingRows: chunkPredictions),
+                targets: targets.columns(columns))
             try engine.fireEvent(.timeIterationCompleted)
         }
         TruncatedBPTTState.finishIteration(state)
         let resumedColumns = Swift.min(done * chunkLength, time)
         let all = Tensor(concatenatingRows: predictions.map { Tensor(concatenatingColumnsOf: $0, rows: rows) })
-        return SupervisedOutput(loss: Float(lossSum / Double(chunks)), predictions: all,
-                                targets: resumedColumns == 0 ? targets : targets.columns(resumedColumns..<time))
+        return SupervisedOutput(
+            loss: Float(lossSum / Double(chunks)), predictions: all,
+            targets: resumedColumns == 0 ? targets : targets.columns(resumedColumns..<time))
     }
     TruncatedBPTTState.prepare(engine, hooks: hooks)
     return engine

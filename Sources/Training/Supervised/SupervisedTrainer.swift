@@ -44,6 +44,7 @@ public func makeSupervisedTrainer<Batch, Output>(
 public func makeSupervisedTrainer(
     model: any Model, optimizer: any Optimizer, loss: any LossFunction, accumulationSteps: Int = 1, seed: UInt64 = 0
 ) -> Engine<SupervisedBatch, SupervisedOutput> {
-    makeSupervisedTrainer(model: model, optimizer: optimizer, loss: loss, accumulationSteps: accumulationSteps,
-                          seed: seed, prepareBatch: { ($0.inputs, $0.targets) }, outputTransform: \.output)
+    makeSupervisedTrainer(
+        model: model, optimizer: optimizer, loss: loss, accumulationSteps: accumulationSteps,
+        seed: seed, prepareBatch: { ($0.inputs, $0.targets) }, outputTransform: \.output)
 }

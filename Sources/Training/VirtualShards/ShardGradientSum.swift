@@ -46,7 +46,8 @@ public final class ShardGradientSum {
         if isComplete { beginStep() }
         let count = arena.count
         let gradients = arena.gradients.baseAddress!
-        var loss = loss, level = 0
+        var loss = loss
+        var level = 0
         while level < levels, occupied[level] {
             // The earlier subtree plus the later one (addition commutes, so the bits are the tree's).
             Kernels.add(UnsafePointer(pending.baseAddress! + level * count), to: gradients, count: count)

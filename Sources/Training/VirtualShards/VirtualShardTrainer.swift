@@ -31,7 +31,7 @@ public func makeSupervisedTrainer<Batch, Output>(
         predictions.reserveCapacity(perRank)
         sum.beginStep()
         for (position, shard) in shards.ownedShards.enumerated() {
-            let range = position * rows ..< (position + 1) * rows
+            let range = position * rows..<(position + 1) * rows
             let shardInputs = perRank == 1 ? inputs : inputs.rows(range)
             let shardTargets = perRank == 1 ? targets : targets.rows(range)
             let key = CounterRandom.derive(iterationKey, UInt64(shard))
@@ -44,9 +44,11 @@ public func makeSupervisedTrainer<Batch, Output>(
         }
         try engine.fireEvent(.gradientsReady)
         optimizer.step()
-        return outputTransform(SupervisedStep(inputs: inputs, targets: targets,
-                                              predictions: Tensor(concatenatingRows: predictions),
-                                              loss: sum.lossSum * shardScale))
+        return outputTransform(
+            SupervisedStep(
+                inputs: inputs, targets: targets,
+                predictions: Tensor(concatenatingRows: predictions),
+                loss: sum.lossSum * shardScale))
     }
     engine.registerEvents(.gradientsReady, counter: .iteration)
     engine.state[.gradientHooks] = hooks
@@ -57,6 +59,7 @@ public func makeSupervisedTrainer<Batch, Output>(
 public func makeSupervisedTrainer(
     model: any Model, optimizer: any Optimizer, loss: any LossFunction, virtualShards: VirtualShards, seed: UInt64 = 0
 ) -> Engine<SupervisedBatch, SupervisedOutput> {
-    makeSupervisedTrainer(model: model, optimizer: optimizer, loss: loss, virtualShards: virtualShards, seed: seed,
-                          prepareBatch: { ($0.inputs, $0.targets) }, outputTransform: \.output)
+    makeSupervisedTrainer(
+        model: model, optimizer: optimizer, loss: loss, virtualShards: virtualShards, seed: seed,
+        prepareBatch: { ($0.inputs, $0.targets) }, outputTransform: \.output)
 }

@@ -29,7 +29,7 @@ public struct VirtualShards: Sendable, Equatable, CustomStringConvertible {
     public var shardsPerRank: Int { count / worldSize }
 
     /// The shards this rank computes, a contiguous block (a subtree of the summation tree).
-    public var ownedShards: Range<Int> { rank * shardsPerRank ..< (rank + 1) * shardsPerRank }
+    public var ownedShards: Range<Int> { rank * shardsPerRank..<(rank + 1) * shardsPerRank }
 
     /// Adds sums kept per shard (one vector per owned shard, in shard order, all of one length) in the shards' fixed
     /// tree, across the world: metric sums that are the same for every world size. A collective.
