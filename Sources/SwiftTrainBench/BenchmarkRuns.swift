@@ -222,8 +222,8 @@ func runDifferentiableBenchmark(_ runner: BenchmarkRunner) throws {
     }
 }
 
-/// B8: B2 and B3 with `--virtual-shards 8` (the same global batch in 8 micro-batches, one BLAS thread per rank, the
-/// tree reduction) against the default mode, alternated in the same run at n = 1, 2, 4; also the two pairwise
+/// B8: B2 and B3 with `--virtual-shards 8` (the same global batch in 8 micro-batches, as many compute threads as the
+/// default mode, the tree reduction) against the default mode, alternated in the same run at n = 1, 2, 4; also the two pairwise
 /// exchanges (recursive doubling, gather then sum) at n = 2 and 4.
 func runVirtualShardsBenchmark(_ runner: BenchmarkRunner) throws {
     for (kind, name, batch) in [("digits", "virtual_shards_digits", 32), ("mnist", "virtual_shards_mnist", 64)] {
@@ -241,7 +241,7 @@ func runVirtualShardsBenchmark(_ runner: BenchmarkRunner) throws {
                     try runner.field(
                         "samples_per_s",
                         in: runner.output(
-                            of: common + ["--threads", "1", "--virtual-shards", "8"], ranks: ranks, threads: 1)))
+                            of: common + ["--threads", "\(threads)", "--virtual-shards", "8"], ranks: ranks, threads: threads)))
                 if ranks == 1 {
                     // Where the time goes: the default mode with the micro-batch as its batch (the small products alone).
                     small.append(

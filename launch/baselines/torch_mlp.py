@@ -57,4 +57,6 @@ if test is not None:
     evaluator.run(DataLoader(test, batch_size=256))
     accuracy = evaluator.state.metrics["accuracy"]
 if rank == 0: print(f"result samples_per_s={samples / seconds:.0f} test_accuracy={accuracy:.4f}", flush=True)
-if world > 1: dist.destroy_process_group()
+if world > 1:
+    dist.barrier()
+    os._exit(0)  # gloo's teardown at interpreter exit sometimes aborts ("terminate called without an active exception")

@@ -198,40 +198,60 @@ public final class RankingScore: Metric {
 
     /// The area for `scores` and 0/1 `labels`.
     static func area(_ kind: Kind, scores: [Double], labels: [Double]) throws -> Double {
-        let positives = labels.reduce(0, +)
-        let negatives = Double(labels.count) - positives
-        let name = kind == .rocAUC ? "ROC_AUC" : "AveragePrecision"
-        guard positives > 0, kind == .averagePrecision || negatives > 0 else {
-            throw MetricError("\(name) is undefined: \(positives == 0 ? "no positive" : "no negative") target")
-        }
-        // Thresholds from the highest score down; tied scores move together.
-        let order = scores.indices.sorted { scores[$0] > scores[$1] }
-        var truePositives = 0.0
-        var falsePositives = 0.0
+        let counts = try ThresholdCounts(
+            scores: scores, labels: labels, metric: kind == .rocAUC ? "ROC_AUC" : "AveragePrecision",
+            needsNegatives: kind == .rocAUC)
         var area = 0.0
         var previousRecall = 0.0
         var previousFalseRate = 0.0
         var previousTrueRate = 0.0
-        var index = 0
-        while index < order.count {
-            let threshold = scores[order[index]]
-            while index < order.count && scores[order[index]] == threshold {
-                if labels[order[index]] == 1 { truePositives += 1 } else { falsePositives += 1 }
-                index += 1
-            }
+        for (truePositives, falsePositives) in zip(counts.truePositives, counts.falsePositives) {
             switch kind {
             case .rocAUC:
-                let trueRate = truePositives / positives
-                let falseRate = falsePositives / negatives
+                let trueRate = truePositives / counts.positives
+                let falseRate = falsePositives / counts.negatives
                 area += (falseRate - previousFalseRate) * (trueRate + previousTrueRate) / 2
                 (previousFalseRate, previousTrueRate) = (falseRate, trueRate)
             case .averagePrecision:
-                let recall = truePositives / positives
+                let recall = truePositives / counts.positives
                 let precision = truePositives / (truePositives + falsePositives)
                 area += (recall - previousRecall) * precision
                 previousRecall = recall
             }
         }
         return area
+    }
+}
+
+/// Cumulative true and false positives at each distinct score, from the highest down (tied scores move together):
+/// what the ranking areas and curves are computed from.
+struct ThresholdCounts {
+    let positives: Double
+    let negatives: Double
+    var truePositives: [Double] = []
+    var falsePositives: [Double] = []
+    var thresholds: [Double] = []
+
+    /// - Throws: `MetricError` naming `metric` when no target is positive (or, when `needsNegatives`, none negative).
+    init(scores: [Double], labels: [Double], metric: String, needsNegatives: Bool) throws {
+        positives = labels.reduce(0, +)
+        negatives = Double(labels.count) - positives
+        guard positives > 0, !needsNegatives || negatives > 0 else {
+            throw MetricError("\(metric) is undefined: \(positives == 0 ? "no positive" : "no negative") target")
+        }
+        let order = scores.indices.sorted { scores[$0] > scores[$1] }
+        var tp = 0.0
+        var fp = 0.0
+        var index = 0
+        while index < order.count {
+            let threshold = scores[order[index]]
+            while index < order.count && scores[order[index]] == threshold {
+                if labels[order[index]] == 1 { tp += 1 } else { fp += 1 }
+                index += 1
+            }
+            truePositives.append(tp)
+            falsePositives.append(fp)
+            thresholds.append(threshold)
+        }
     }
 }

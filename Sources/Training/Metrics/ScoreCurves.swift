@@ -52,30 +52,11 @@ public final class CurveMetric: Metric {
 
     /// scikit-learn's curve for `scores` and 0/1 `labels`.
     static func curve(_ kind: Kind, scores: [Double], labels: [Double]) throws -> ScoreCurve {
-        let positives = labels.reduce(0, +)
-        let negatives = Double(labels.count) - positives
-        let name = kind == .roc ? "RocCurve" : "PrecisionRecallCurve"
-        guard positives > 0, kind == .precisionRecall || negatives > 0 else {
-            throw MetricError("\(name) is undefined: \(positives == 0 ? "no positive" : "no negative") target")
-        }
-        // Cumulative true and false positives at each distinct score, from the highest down.
-        let order = scores.indices.sorted { scores[$0] > scores[$1] }
-        var truePositives: [Double] = []
-        var falsePositives: [Double] = []
-        var thresholds: [Double] = []
-        var tp = 0.0
-        var fp = 0.0
-        var index = 0
-        while index < order.count {
-            let threshold = scores[order[index]]
-            while index < order.count && scores[order[index]] == threshold {
-                if labels[order[index]] == 1 { tp += 1 } else { fp += 1 }
-                index += 1
-            }
-            truePositives.append(tp)
-            falsePositives.append(fp)
-            thresholds.append(threshold)
-        }
+        let counts = try ThresholdCounts(
+            scores: scores, labels: labels, metric: kind == .roc ? "RocCurve" : "PrecisionRecallCurve",
+            needsNegatives: kind == .roc)
+        let (truePositives, falsePositives, thresholds) = (counts.truePositives, counts.falsePositives, counts.thresholds)
+        let (positives, negatives) = (counts.positives, counts.negatives)
         switch kind {
         case .roc:
             // Only the corners (drop_intermediate), then the origin at threshold +∞.
