@@ -305,3 +305,55 @@ struct LearningRateFinderTests {
         #expect(throws: ArgumentError.self) { try LearningRateFinder(divergence: 1) }
     }
 }
+
+@Suite("Metric usages")
+struct MetricUsageTests {
+    /// The mean of the batch values 1, 2, ... over 2 epochs of 3 iterations, read at each event.
+    static func values(_ usage: MetricUsage, at event: Event) throws -> [Double] {
+        let engine = Engine<Double, Double> { _, batch in batch }
+        let metric = Average()
+        try metric.attach(to: engine, name: "mean", usage: usage) { $0 }
+        var seen: [Double] = []
+        try engine.on(event) { engine in seen.append(engine.state.metrics["mean"] ?? .nan) }
+        var next = 0.0
+        try engine.run(
+            AnySequence {
+                AnyIterator {
+                    next += 1
+                    return next
+                }
+            }, maxEpochs: 2, epochLength: 3)
+        return seen
+    }
+
+    @Test("Ignite's running, single-epoch running and batch-filtered usages")
+    func usages() throws {
+        #expect(try Self.values(.epochWise, at: .epochCompleted) == [2, 5])
+        #expect(try Self.values(.runningEpochWise, at: .epochCompleted) == [2, 3.5])
+        #expect(try Self.values(.runningBatchWise, at: .iterationCompleted) == [1, 1.5, 2, 2.5, 3, 3.5])
+        #expect(try Self.values(.singleEpochRunningBatchWise, at: .iterationCompleted) == [1, 1.5, 2, 4, 4.5, 5])
+        #expect(try Self.values(.batchFiltered(every: 2), at: .epochCompleted) == [2, 5], "iterations 2, and 4 and 6")
+        #expect(throws: ArgumentError.self) { try Self.values(.batchFiltered(every: 0), at: .epochCompleted) }
+    }
+
+    @Test("a running value resumed from a checkpoint continues from the restored sums")
+    func runningResume() throws {
+        func engine(_ metric: Average) throws -> Engine<Double, Double> {
+            let engine = Engine<Double, Double> { _, batch in batch }
+            try metric.attach(to: engine, name: "mean", usage: .runningEpochWise) { $0 }
+            return engine
+        }
+        let whole = Average()
+        let wholeEngine = try engine(whole)
+        try wholeEngine.run([1, 2, 3], maxEpochs: 2)
+        let first = Average()
+        let firstEngine = try engine(first)
+        try firstEngine.run([1, 2, 3], maxEpochs: 1)
+        let resumed = Average()
+        let resumedEngine = try engine(resumed)
+        try resumed.loadStateDict(first.stateDict())
+        try resumedEngine.loadStateDict(firstEngine.stateDict())
+        try resumedEngine.run([1, 2, 3], maxEpochs: 2)
+        #expect(resumedEngine.state.metrics["mean"] == wholeEngine.state.metrics["mean"])
+    }
+}

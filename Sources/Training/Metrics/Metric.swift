@@ -2,7 +2,7 @@ import Cluster
 import EngineCore
 
 /// When an attached metric resets, updates and computes.
-public enum MetricUsage: Sendable {
+public enum MetricUsage: Sendable, Equatable {
     /// Reset at epoch started, update at iteration completed, compute at epoch completed (Ignite's default).
     case epochWise
     /// Reset at started, update at iteration completed, compute at completed: one value per run, computed
@@ -10,13 +10,36 @@ public enum MetricUsage: Sendable {
     case runWise
     /// Reset at iteration started, update and compute at iteration completed.
     case batchWise
+    /// Reset when a run starts, compute at each epoch's end: the value over every epoch so far (Ignite's
+    /// `RunningEpochWise`).
+    case runningEpochWise
+    /// Reset when a run starts, compute after each iteration: the value over every batch so far (`RunningBatchWise`).
+    case runningBatchWise
+    /// Reset at each epoch's start, compute after each iteration: the epoch's value so far
+    /// (`SingleEpochRunningBatchWise`).
+    case singleEpochRunningBatchWise
+    /// Epoch-wise over the batches of every `every`-th iteration only (`BatchFiltered(every=)`).
+    case batchFiltered(every: Int)
 
     /// The events a metric resets and computes at.
     var events: (reset: Event, compute: Event) {
         switch self {
-        case .epochWise: (.epochStarted, .epochCompleted)
+        case .epochWise, .batchFiltered: (.epochStarted, .epochCompleted)
         case .runWise: (.started, .completed)
         case .batchWise: (.iterationStarted, .iterationCompleted)
+        case .runningEpochWise: (.started, .epochCompleted)
+        case .runningBatchWise: (.started, .iterationCompleted)
+        case .singleEpochRunningBatchWise: (.epochStarted, .iterationCompleted)
+        }
+    }
+
+    /// Whether a reset at `engine`'s current event would throw away sums a checkpoint restored: a resumed run keeps
+    /// the running sums (reset at started) and the sums of the epoch it resumes within (reset at epoch started).
+    func keepsRestoredSums<Batch, Output>(_ engine: Engine<Batch, Output>) -> Bool {
+        switch self {
+        case .epochWise, .batchFiltered, .singleEpochRunningBatchWise: engine.resumesWithinEpoch
+        case .runningEpochWise, .runningBatchWise: engine.state.iteration > 0
+        case .runWise, .batchWise: false
         }
     }
 }
@@ -106,12 +129,18 @@ extension Metric {
         outputTransform: @escaping (Output) -> Input
     ) throws {
         let resetEvent = usage.events.reset
-        if registerOnce("reset:\(resetEvent.name)", on: engine) {
-            // The rest of an epoch resumed from a checkpoint keeps the sums the checkpoint restored.
-            try engine.on(resetEvent) { [self] engine in if !(usage == .epochWise && engine.resumesWithinEpoch) { reset() } }
+        var updateEvent = Event.iterationCompleted
+        var updateRole = "update"
+        if case .batchFiltered(let every) = usage {
+            try ArgumentError.require(every >= 1, "MetricUsage.batchFiltered(every:)", every, "at least 1")
+            (updateEvent, updateRole) = (.iterationCompleted(every: every), "update every \(every)")
         }
-        if registerOnce("update", on: engine) {
-            try engine.on(.iterationCompleted) { [self] engine in
+        if registerOnce("reset:\(resetEvent.name)", on: engine) {
+            // A resumed run keeps the sums the checkpoint restored (the rest of an epoch, or a running value).
+            try engine.on(resetEvent) { [self] engine in if !usage.keepsRestoredSums(engine) { reset() } }
+        }
+        if registerOnce(updateRole, on: engine) {
+            try engine.on(updateEvent) { [self] engine in
                 if let output = engine.state.output { try update(outputTransform(output)) }
             }
         }
