@@ -192,21 +192,11 @@ public final class PrecisionRecall: Metric {
     }
 
     private func perClass(_ sums: [Double]) -> [(score: Double, support: Double, tp: Double, fp: Double, fn: Double)] {
-        let n = matrix.classes
-        return (0..<n).map { c in
-            let tp = sums[c * n + c]
-            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }
-            let actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
-            let precision = predicted > 0 ? tp / predicted : 0
-            let recall = actual > 0 ? tp / actual : 0
-            let score: Double =
-                switch kind {
-                case .precision: precision
-                case .recall: recall
-                case .f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-                case .fbeta(let beta): Self.fbeta(beta, precision: precision, recall: recall)
-                }
-            return (score, actual, tp, predicted - tp, actual - tp)
+        ConfusionMatrix.classCounts(sums, classes: matrix.classes).map { counts in
+            (
+                kind.score(precision: counts.precision, recall: counts.recall), counts.actual, counts.truePositives,
+                counts.predicted - counts.truePositives, counts.actual - counts.truePositives
+            )
         }
     }
 
@@ -221,14 +211,34 @@ public final class PrecisionRecall: Metric {
             let tp = classes.reduce(0) { $0 + $1.tp }
             let fp = classes.reduce(0) { $0 + $1.fp }
             let fn = classes.reduce(0) { $0 + $1.fn }
-            let precision = tp + fp > 0 ? tp / (tp + fp) : 0
-            let recall = tp + fn > 0 ? tp / (tp + fn) : 0
-            switch kind {
-            case .precision: return precision
-            case .recall: return recall
-            case .f1: return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-            case .fbeta(let beta): return Self.fbeta(beta, precision: precision, recall: recall)
-            }
+            return kind.score(precision: tp + fp > 0 ? tp / (tp + fp) : 0, recall: tp + fn > 0 ? tp / (tp + fn) : 0)
+        }
+    }
+}
+
+extension PrecisionRecall.Kind {
+    /// This score from a precision and a recall.
+    func score(precision: Double, recall: Double) -> Double {
+        switch self {
+        case .precision: precision
+        case .recall: recall
+        case .f1: precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+        case .fbeta(let beta): PrecisionRecall.fbeta(beta, precision: precision, recall: recall)
+        }
+    }
+}
+
+extension ConfusionMatrix {
+    /// Each class's true positives, predictions and targets from a matrix's sums (rows true, columns predicted), with
+    /// its precision and recall (0 for a class never predicted or never present).
+    static func classCounts(_ sums: [Double], classes n: Int)
+        -> [(truePositives: Double, predicted: Double, actual: Double, precision: Double, recall: Double)]
+    {
+        (0..<n).map { c in
+            let tp = sums[c * n + c]
+            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }
+            let actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
+            return (tp, predicted, actual, predicted > 0 ? tp / predicted : 0, actual > 0 ? tp / actual : 0)
         }
     }
 }

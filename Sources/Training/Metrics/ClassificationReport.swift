@@ -81,15 +81,10 @@ public final class ClassificationReport: Metric {
         guard sums.contains(where: { $0 > 0 }) else {
             throw MetricError("ClassificationReport must have at least one example before it can be computed")
         }
-        let rows = (0..<n).map { c -> Row in
-            let tp = sums[c * n + c]
-            let predicted = (0..<n).reduce(0) { $0 + sums[$1 * n + c] }
-            let actual = (0..<n).reduce(0) { $0 + sums[c * n + $1] }
-            let precision = predicted > 0 ? tp / predicted : 0
-            let recall = actual > 0 ? tp / actual : 0
-            return Row(
-                precision: precision, recall: recall, fScore: PrecisionRecall.fbeta(beta, precision: precision, recall: recall),
-                support: actual)
+        let rows = ConfusionMatrix.classCounts(sums, classes: n).map { counts in
+            Row(
+                precision: counts.precision, recall: counts.recall,
+                fScore: PrecisionRecall.fbeta(beta, precision: counts.precision, recall: counts.recall), support: counts.actual)
         }
         let count = Double(n)
         let macro = Row(

@@ -52,14 +52,7 @@ public final class MultilabelPrecisionRecall: Metric {
         }
     }
 
-    private func score(precision: Double, recall: Double) -> Double {
-        switch kind {
-        case .precision: precision
-        case .recall: recall
-        case .f1: PrecisionRecall.fbeta(1, precision: precision, recall: recall)
-        case .fbeta(let beta): PrecisionRecall.fbeta(beta, precision: precision, recall: recall)
-        }
-    }
+    private func score(precision: Double, recall: Double) -> Double { kind.score(precision: precision, recall: recall) }
 
     /// Adds a batch of `count x labels` scores and 0/1 targets.
     /// - Throws: `MetricError` for another label count, too few values or a target other than 0 or 1.
