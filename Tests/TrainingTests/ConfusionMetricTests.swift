@@ -79,6 +79,38 @@ struct ConfusionMetricTests {
         #expect(throws: MetricError.self) { try onlyNegatives.compute() }
     }
 
+    @Test("gathered metrics (ROC AUC, average precision, EpochMetric) attached, in an expression and in a group use every rank")
+    func gatheredMetricsAttached() throws {
+        let targets: [Int32] = [0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 1]
+        let scores: [Float] = [0.1, 0.4, 0.35, 0.8, 0.9, 0.2, 0.4, 0.6, 0.55, 0.3, 0.35, 0.7]
+        let expectedMedian = Double(scores.sorted()[6])
+        let shards = [0..<7, 7..<12, 12..<12]
+        let results = try SimulatedWorld(size: 3).run { world -> [String: Double] in
+            let rows = Array(shards[world.rank])
+            let batch = MultilabelBatch(scores: rows.map { scores[$0] }, targets: rows.map { targets[$0] }, count: rows.count)
+            let engine = Engine<MultilabelBatch, MultilabelBatch> { _, batch in batch }
+            try RankingScore(.rocAUC, communicator: world).attach(to: engine, name: "auc") { $0 }
+            let precision = MetricExpression<MultilabelBatch, MultilabelBatch>(
+                RankingScore(.averagePrecision, communicator: world)
+            ) { $0 }
+            try (precision * 1).attach(to: engine, name: "ap")
+            let medianMetric = EpochMetric(communicator: world) { predictions, _ in Double(predictions.sorted()[predictions.count / 2]) }
+            try medianMetric.attach(to: engine, name: "median") { RegressionBatch(predictions: $0.scores, targets: $0.scores) }
+            let group = try MetricGroup<MultilabelBatch>(["roc": CurveMetric(.roc, communicator: world)])
+            try group.attach(to: engine) { $0 }
+            try engine.run([batch], maxEpochs: 1)
+            // Summed sums cannot stand for gathered scores: value(from:) refuses instead of answering for one rank.
+            #expect(throws: MetricError.self) { try medianMetric.value(from: []) }
+            return engine.state.metrics
+        }
+        for metrics in results {
+            #expect(abs(metrics["auc"]! - 0.7571428571428571) < 1e-12)
+            #expect(abs(metrics["roc"]! - 0.7571428571428571) < 1e-12)
+            #expect(abs(metrics["ap"]! - 0.7837868480725624) < 1e-12)
+            #expect(metrics["median"] == expectedMedian)
+        }
+    }
+
     @Test("RMSE is the root of the per-example MSE")
     func rootMeanSquared() throws {
         let rmse = RootMeanSquaredError()

@@ -21,9 +21,11 @@ extension Engine {
             handlers[slot].append(HandlerEntry(token: token, filter: member.filter, body: handler))
             attached.append((slot, token))
         }
+        refreshAttachedStandardEvents()
         return RemovableHandle(owner: ObjectIdentifier(self)) { [weak self] in
             guard let self else { return }
             for (slot, token) in attached { handlers[slot].removeAll { $0.token == token } }
+            refreshAttachedStandardEvents()
         }
     }
 
@@ -95,13 +97,15 @@ extension Engine {
         for event in events {
             precondition(event.id >= Event.standardCount, "\(event) is a standard event")
             if let slot = customSlots[event.id] {
-                counters[slot] = counter
+                setCounter(counter, slot: slot)
                 continue
             }
             let slot = handlers.count
             customSlots[event.id] = slot
             handlers.append([])
             counters.append(counter)
+            counterKinds.append(.fires)
+            setCounter(counter, slot: slot)
             fireCounts.append(0)
             customEvents[slot] = event
         }
@@ -127,19 +131,60 @@ extension Engine {
         try run(entries, of: id)
     }
 
+    /// Fires one of the standard events of an iteration (whose filters count iterations, never fires): with none
+    /// attached this is one bit test.
+    @inlinable @inline(__always)
+    func fireIterationEvent(_ id: Int) throws {
+        lastEventID = id
+        if attachedStandardEvents & (1 &<< UInt64(id)) == 0 { return }
+        try run(handlers[id], of: id)
+    }
+
     @inlinable
     func run(_ entries: [HandlerEntry], of id: Int) throws {
         let value: Int
-        switch counters[id]! {
+        switch counterKinds[id] {
         case .iteration: value = state.iteration
         case .epoch: value = state.epoch
         case .fires: value = fireCounts[id]
-        case .stateValue(let key): value = state.userCount(key)
+        case .stateValue: value = state.userCount(counterKeys[id] ?? "")
         }
         for index in entries.indices {
             let every = entries[index].every
-            let admitted = every > 0 ? value % every == 0 : entries[index].filter!.admits(value, engine: self)
+            let admitted: Bool
+            if every == 1 {
+                admitted = true
+            } else if every > 1 {
+                admitted = value % every == 0
+            } else {
+                admitted = entries[index].filter.unsafelyUnwrapped.admits(value, engine: self)
+            }
             if admitted { try entries[index].body(self) }
+        }
+    }
+
+    /// Sets the counter of the event in `slot`.
+    func setCounter(_ counter: EventCounter, slot: Int) {
+        counters[slot] = counter
+        counterKinds[slot] = CounterKind(counter)
+        if case .stateValue(let key) = counter { counterKeys[slot] = key } else { counterKeys[slot] = nil }
+    }
+
+    /// Recomputes which standard events have handlers.
+    func refreshAttachedStandardEvents() {
+        var mask: UInt64 = 0
+        for slot in 0..<Event.standardCount where !handlers[slot].isEmpty { mask |= 1 << UInt64(slot) }
+        attachedStandardEvents = mask
+    }
+}
+
+extension Engine.CounterKind {
+    @usableFromInline init(_ counter: EventCounter) {
+        switch counter {
+        case .iteration: self = .iteration
+        case .epoch: self = .epoch
+        case .fires: self = .fires
+        case .stateValue: self = .stateValue
         }
     }
 }

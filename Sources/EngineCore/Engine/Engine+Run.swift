@@ -231,7 +231,7 @@ extension Engine {
                         case .fetch:
                             state.batch = nil
                             if fetches && lastEventID != Event.ID.dataLoaderStopIteration {
-                                try fire(Event.ID.getBatchStarted)
+                                try fireIterationEvent(Event.ID.getBatchStarted)
                                 if interruptRequested, try pause(at: .afterGetBatchStarted) {
                                     suspend(&source, .afterGetBatchStarted, counter, exhaustedOnce, runStart, epochStart)
                                     return
@@ -271,7 +271,7 @@ extension Engine {
                             state.batch = batch
                             state.output = nil
                             if fetches {
-                                try fire(Event.ID.getBatchCompleted)
+                                try fireIterationEvent(Event.ID.getBatchCompleted)
                                 if interruptRequested, try pause(at: .afterGetBatchCompleted) {
                                     suspend(&source, .afterGetBatchCompleted, counter, exhaustedOnce, runStart, epochStart)
                                     return
@@ -283,7 +283,7 @@ extension Engine {
                             exhaustedOnce = false
                             state.iteration += 1
                             isInsideIteration = true
-                            try fire(Event.ID.iterationStarted)
+                            try fireIterationEvent(Event.ID.iterationStarted)
                             if interruptRequested, try pause(at: .afterIterationStarted) {
                                 suspend(&source, .afterIterationStarted, counter, exhaustedOnce, runStart, epochStart)
                                 return
@@ -294,7 +294,7 @@ extension Engine {
                             let output = try process(self, current)
                             isInsideIteration = false
                             state.output = output
-                            try fire(Event.ID.iterationCompleted)
+                            try fireIterationEvent(Event.ID.iterationCompleted)
                             if interruptRequested, try pause(at: .afterIterationCompleted) {
                                 suspend(&source, .afterIterationCompleted, counter, exhaustedOnce, runStart, epochStart)
                                 return

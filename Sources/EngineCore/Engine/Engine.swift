@@ -27,10 +27,15 @@ public final class Engine<Batch, Output>: AnyEngine {
             }
         }
         @usableFromInline let token: Int
-        @usableFromInline let filter: EventFilter?
         @usableFromInline let body: Handler
         /// The fast path of the common filters: 1 for none, n for `every(n)`, 0 for the others.
         @usableFromInline let every: Int
+        @usableFromInline let filter: EventFilter?
+    }
+
+    /// The counter an event's filters read, without a payload to copy when firing.
+    @usableFromInline enum CounterKind: UInt8 {
+        case iteration, epoch, fires, stateValue
     }
 
     /// Counters, limits, the current batch and output, metrics and user storage.
@@ -53,7 +58,13 @@ public final class Engine<Batch, Output>: AnyEngine {
     // never while a handler holds an inout access to them (B1: 150 -> 50 ns per iteration without a flag).
     @usableFromInline let process: ProcessFunction
     @exclusivity(unchecked) @usableFromInline var handlers: [[HandlerEntry]]
-    @exclusivity(unchecked) @usableFromInline var counters: [EventCounter?]
+    @exclusivity(unchecked) @usableFromInline var counters: [EventCounter]
+    /// `counters` without payloads, for firing; the user-storage keys of `.stateValue` counters by slot.
+    @exclusivity(unchecked) @usableFromInline var counterKinds: [CounterKind]
+    @exclusivity(unchecked) @usableFromInline var counterKeys: [Int: String] = [:]
+    /// Bit `slot` set when the standard event in that slot has handlers: firing an unattended event of an
+    /// iteration is one test (B1).
+    @exclusivity(unchecked) @usableFromInline var attachedStandardEvents: UInt64 = 0
     @exclusivity(unchecked) @usableFromInline var fireCounts: [Int]
     var nextToken = 0
     /// Set by `terminate()` or `terminateEpoch()`; checked after every event.
@@ -93,6 +104,7 @@ public final class Engine<Batch, Output>: AnyEngine {
             }
         }
         fireCounts = Array(repeating: 0, count: Event.standardCount)
+        counterKinds = counters.map(CounterKind.init)
     }
 
     public var engineState: EngineState { state }

@@ -188,7 +188,12 @@ public final class RankingScore: Metric {
         return try Self.area(kind, scores: allScores, labels: allLabels)
     }
 
-    public func value(from sums: [Double]) throws -> Double { try Self.area(kind, scores: scores, labels: labels) }
+    /// The area over this rank's scores alone: only for one process, as the scores are gathered, not summed.
+    /// - Throws: `MetricError` when `communicator` has other ranks (call `compute()`).
+    public func value(from sums: [Double]) throws -> Double {
+        try requireOneProcess(communicator, kind == .rocAUC ? "ROC_AUC" : "AveragePrecision")
+        return try Self.area(kind, scores: scores, labels: labels)
+    }
 
     /// Every rank's scores and targets, gathered in rank order (a collective when `communicator` is set).
     func gathered() throws -> (scores: [Double], labels: [Double]) {

@@ -39,7 +39,13 @@ public final class EpochMetric: Metric {
         return try function(allPredictions, allTargets)
     }
 
-    public func value(from sums: [Double]) throws -> Double { try function(predictions, targets) }
+    /// The function over this rank's values alone: only for one process, as the values are gathered, not summed.
+    /// - Throws: `MetricError` when `communicator` has other ranks (call `compute()`), or nothing was seen.
+    public func value(from sums: [Double]) throws -> Double {
+        try requireOneProcess(communicator, "EpochMetric")
+        guard !predictions.isEmpty else { throw MetricError("EpochMetric must have at least one example before it can be computed") }
+        return try function(predictions, targets)
+    }
 
     public func stateDict() -> StateDict {
         ["predictions": .tensor(shape: [predictions.count], values: predictions), "targets": .tensor(shape: [targets.count], values: targets)]

@@ -62,6 +62,10 @@ public protocol Metric<Input>: Stateful {
     func update(_ input: Input) throws
     /// The metric's value from global sums.
     func value(from sums: [Double]) throws -> Double
+    /// The value over every rank's updates since the last reset (a collective when `communicator` is set). The
+    /// default reduces `sums`; a metric that gathers values instead of summing them (ROC AUC) provides its own,
+    /// which `attach`, `MetricExpression` and `MetricGroup` then call.
+    func compute() throws -> Double
 }
 
 /// A metric whose value cannot be computed yet (no sample seen on any rank).
@@ -69,6 +73,13 @@ public struct MetricError: Error, Equatable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// Refuses `value(from:)` on a metric that gathers values from every rank: summed sums cannot stand for them.
+func requireOneProcess(_ communicator: (any Communicator)?, _ name: String) throws {
+    if let communicator, communicator.size > 1 {
+        throw MetricError("\(name) gathers every rank's values: call compute(), not value(from:), in a world of \(communicator.size) ranks")
+    }
 }
 
 extension Metric {
