@@ -45,6 +45,28 @@ struct ResumeTests {
         #expect(try SwiftTrainRunner.number(resumed, "iteration") == SwiftTrainRunner.number(full, "iteration"))
     }
 
+    @Test("early stopping's count of evaluations without improvement is saved: a resumed run stops where the uninterrupted one did")
+    func earlyStoppingResumes() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("early-stopping")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // With this seed the test loss stops improving after iteration 15: three evaluations later (30) the run ends.
+        let base = [
+            "--no-progress", "--builtin-samples", "400", "--model", "mlp:32", "--epochs", "40", "--early-stopping", "3",
+            "--eval-every", "5", "--lr", "0.5", "--seed", "3", "--checkpoint-every", "5"
+        ]
+        let full = try SwiftTrainRunner.run(base + ["--checkpoint-dir", directory.appendingPathComponent("full").path])
+        #expect(full.exitCode == 0, "\(full.standardError.suffix(1000))")
+        #expect(try SwiftTrainRunner.number(full, "epoch") < 40)
+        let checkpoints = directory.appendingPathComponent("stopped").path
+        // Stopped after two evaluations without improvement: the resumed run must count them.
+        let stopped = try SwiftTrainRunner.run(base + ["--checkpoint-dir", checkpoints, "--stop-after", "25"])
+        #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(1000))")
+        let resumed = try SwiftTrainRunner.run(base + ["--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1000))")
+        #expect(try SwiftTrainRunner.number(resumed, "iteration") == SwiftTrainRunner.number(full, "iteration"))
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+    }
+
     @Test("a finished run resumed with a larger --epochs continues it; with no larger --epochs it is already complete")
     func continueFinishedRun() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("continue")

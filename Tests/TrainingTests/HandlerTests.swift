@@ -78,9 +78,9 @@ struct HandlerTests {
     }
 
     @Test("reduce-on-plateau lowers the rate after patience, with cooldown and a floor")
-    func plateau() {
+    func plateau() throws {
         let rate = Rate(1)
-        let plateau = ReduceLROnPlateau(target: rate, mode: .min, factor: 0.5, patience: 1, cooldown: 1, minimumRate: 0.3)
+        let plateau = try ReduceLROnPlateau(target: rate, mode: .min, factor: 0.5, patience: 1, cooldown: 1, minimumRate: 0.3)
         var rates: [Double] = []
         for loss in [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95] {
             plateau.step(loss)

@@ -86,6 +86,8 @@ extension TrainingJob {
         objects["job"] = nil
         // Checkpoints written before the loader saved its state resume on the same world only.
         if tree["data"] == nil { objects["data"] = nil }
+        // A checkpoint of a run without early stopping (or written before it was saved) starts its count afresh.
+        if tree["early_stopping"] == nil { objects["early_stopping"] = nil }
         do {
             try Checkpoint.loadObjects(toLoad: objects, checkpoint: tree)
         } catch {

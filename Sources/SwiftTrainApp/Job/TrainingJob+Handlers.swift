@@ -60,8 +60,9 @@ extension TrainingJob {
             }
         }
         if let patience = configuration.earlyStoppingPatience {
-            try EarlyStopping(patience: patience, scoreFunction: { [unowned self] _ in bestScore }, trainer: engine)
-                .attach(to: engine, event: .evaluationCompleted)
+            let stopping = try EarlyStopping(patience: patience, scoreFunction: { [unowned self] _ in bestScore }, trainer: engine)
+            try stopping.attach(to: engine, event: .evaluationCompleted)
+            earlyStopping = stopping
         }
         // A time limit and the stop signals end every rank at the same iteration (rank 0's clock decides the limit).
         let stop = try AgreedStop(communicator: communicator, timeLimit: configuration.timeLimit)
@@ -100,6 +101,7 @@ extension TrainingJob {
         ]
         if let statistics = data.statistics { checkpointObjects["normalization"] = NormalizationState(statistics) }
         if let scheduler { checkpointObjects["scheduler"] = scheduler }
+        if let earlyStopping { checkpointObjects["early_stopping"] = earlyStopping }
         guard let directory = configuration.checkpointDirectory else { return }
         let saver = try DiskSaver(
             directory: URL(fileURLWithPath: directory), createDirectory: true,

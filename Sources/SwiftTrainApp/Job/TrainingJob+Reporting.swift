@@ -85,7 +85,8 @@ extension TrainingJob {
     }
 
     /// Scalars for TensorBoard on rank 0: the training loss and learning rate per logged iteration, every test
-    /// metric per evaluation, the epoch's training loss and throughput.
+    /// metric per evaluation, the epoch's training loss and throughput; each epoch, every parameter's and gradient's
+    /// norm and histogram.
     func attachTensorBoard(to engine: Engine<SupervisedBatch, SupervisedOutput>, directory: String) throws {
         let board = try TensorBoardWriter(directory: URL(fileURLWithPath: directory), isWriter: isLeader)
         let rate = learningRate
@@ -113,6 +114,8 @@ extension TrainingJob {
             }
             board.flush()
         }
+        // Each parameter's norm and histogram, and its gradient's, at the end of each epoch (on the iteration axis).
+        try board.attachParameterSummaries(to: engine, arena: model.arena, event: .epochCompleted) { $0.iteration }
         try engine.on(.completed) { _ in board.flush() }
         tensorBoard = board
     }

@@ -38,6 +38,9 @@ public final class TrainingJob {
     let learningRate: OptimizerLearningRate
     var checkpoint: Checkpoint?
     var scheduler: LearningRateScheduler?
+    /// Stops the run when the test metric stops improving; saved in checkpoints, so a resumed run stops where the
+    /// uninterrupted one would.
+    var earlyStopping: EarlyStopping?
     var logger: JSONLinesLogger?
     var tensorBoard: TensorBoardWriter?
     var trainingSeconds = 0.0

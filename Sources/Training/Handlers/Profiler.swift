@@ -2,8 +2,9 @@ import EngineCore
 import Foundation
 
 /// Where a run's time goes: per event (from each event to the next, so handlers and the loop's work after
-/// the event count for it) and per named handler wrapped with `measured`.
-public final class Profiler {
+/// the event count for it) and per named handler wrapped with `measured`. Its totals are saved in checkpoints,
+/// so a resumed run's report covers the whole run.
+public final class Profiler: Stateful {
     private var totals: [String: (count: Int, seconds: Double)] = [:]
     private var lastEvent: String?
     private var lastTime = 0.0
@@ -42,6 +43,31 @@ public final class Profiler {
             defer { add("handler " + name, clock() - start) }
             try handler(engine)
         }
+    }
+
+    /// The totals so far, by name.
+    public func stateDict() -> StateDict {
+        var state: StateDict = [:]
+        for (name, value) in totals { state[name] = .array([.int(value.count), .double(value.seconds)]) }
+        return ["totals": .dictionary(state)]
+    }
+
+    /// Restores totals saved by `stateDict()`; the time between the saved event and the next one is not counted.
+    /// - Throws: `StateDictError` for a total that is not a count and a number of seconds.
+    public func loadStateDict(_ state: StateDict) throws {
+        var restored: [String: (count: Int, seconds: Double)] = [:]
+        for (name, value) in try state.dictionary("totals") {
+            guard case .array(let pair) = value, pair.count == 2, case .int(let count) = pair[0], count >= 0 else {
+                throw StateDictError.wrongType(key: "totals.\(name)", expected: "[count, seconds]")
+            }
+            switch pair[1] {
+            case .double(let seconds): restored[name] = (count, seconds)
+            case .int(let seconds): restored[name] = (count, Double(seconds))
+            default: throw StateDictError.wrongType(key: "totals.\(name)", expected: "[count, seconds]")
+            }
+        }
+        totals = restored
+        lastEvent = nil
     }
 
     /// (count, total seconds) for each measured event or handler.

@@ -13,11 +13,17 @@ public final class ReduceLROnPlateau: Stateful {
     public private(set) var badSteps = 0, cooldownLeft = 0
 
     /// A plateau scheduler of `target`.
+    /// - Throws: `ArgumentError` for a factor outside (0, 1), or a negative patience, threshold, cooldown or minimum rate.
     public init(
         target: any LearningRateControlled, mode: Mode = .min, factor: Double = 0.1, patience: Int = 10,
         threshold: Double = 1e-4, cooldown: Int = 0, minimumRate: Double = 0
-    ) {
-        precondition(factor > 0 && factor < 1, "factor must be in (0, 1)")
+    ) throws {
+        try ArgumentError.require(factor > 0 && factor < 1, "ReduceLROnPlateau(factor:)", factor, "in (0, 1)")
+        try ArgumentError.require(patience >= 0, "ReduceLROnPlateau(patience:)", patience, "0 or more")
+        try ArgumentError.require(threshold >= 0 && threshold.isFinite, "ReduceLROnPlateau(threshold:)", threshold, "a finite number, not negative")
+        try ArgumentError.require(cooldown >= 0, "ReduceLROnPlateau(cooldown:)", cooldown, "0 or more")
+        try ArgumentError.require(
+            minimumRate >= 0 && minimumRate.isFinite, "ReduceLROnPlateau(minimumRate:)", minimumRate, "a finite number, not negative")
         self.target = target
         self.mode = mode
         self.factor = factor

@@ -55,6 +55,51 @@ public final class TensorBoardWriter {
         write(event.bytes)
     }
 
+    /// Whether this writer writes (false on the ranks that are not the writer): skip preparing values then.
+    public var isWriting: Bool { output != nil }
+
+    /// Appends a histogram of `values` at `step` (TensorBoard's histogram and distribution panes): `bins` equal-width
+    /// buckets from the smallest to the largest finite value; values that are not finite are left out.
+    public func addHistogram(_ tag: String, values: some Sequence<Float>, step: Int, bins: Int = 30) {
+        guard output != nil else { return }
+        let finite = values.lazy.filter(\.isFinite).map(Double.init)
+        var (minimum, maximum, count, sum, squares) = (Double.infinity, -Double.infinity, 0, 0.0, 0.0)
+        for value in finite {
+            (minimum, maximum) = (Swift.min(minimum, value), Swift.max(maximum, value))
+            count += 1
+            sum += value
+            squares += value * value
+        }
+        let buckets = count == 0 ? 0 : (maximum > minimum ? Swift.max(bins, 1) : 1)
+        var limits = (0..<buckets).map { minimum + (maximum - minimum) * Double($0 + 1) / Double(buckets) }
+        if buckets > 0 { limits[buckets - 1] = maximum }
+        var counts = [Double](repeating: 0, count: buckets)
+        if buckets == 1 {
+            counts[0] = Double(count)
+        } else if buckets > 1 {
+            let width = (maximum - minimum) / Double(buckets)
+            for value in finite { counts[Swift.min(Int((value - minimum) / width), buckets - 1)] += 1 }
+        }
+        var histogram = Protobuf()
+        histogram.double(1, count == 0 ? 0 : minimum)
+        histogram.double(2, count == 0 ? 0 : maximum)
+        histogram.double(3, Double(count))
+        histogram.double(4, sum)
+        histogram.double(5, squares)
+        histogram.packedDoubles(6, limits)
+        histogram.packedDoubles(7, counts)
+        var summaryValue = Protobuf()
+        summaryValue.string(1, tag)
+        summaryValue.message(5, histogram)
+        var summary = Protobuf()
+        summary.message(1, summaryValue)
+        var event = Protobuf()
+        event.double(1, Date().timeIntervalSince1970)
+        event.varint(2, UInt64(bitPattern: Int64(step)))
+        event.message(5, summary)
+        write(event.bytes)
+    }
+
     /// Flushes the file to disk.
     public func flush() { output?.synchronize() }
 
@@ -119,6 +164,12 @@ struct Protobuf {
     mutating func float(_ field: Int, _ value: Float) {
         key(field, 5)
         bytes += (0..<4).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) }
+    }
+
+    mutating func packedDoubles(_ field: Int, _ values: [Double]) {
+        key(field, 2)
+        appendVarint(UInt64(values.count * 8))
+        for value in values { bytes += (0..<8).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * $0)) } }
     }
 
     mutating func string(_ field: Int, _ value: String) {

@@ -52,7 +52,7 @@ public final class TimeLimit {
 
 /// The average time of an event span, as Ignite's Timer: started at `start`, paused at `pause`, resumed at
 /// `resume`, and a step counted at `step`; `value` is the total time over the steps (or the total).
-public final class Timer {
+public final class Timer: Stateful {
     private let clock: () -> Double
     private let average: Bool
     private var total = 0.0, steps = 0, runningSince: Double?
@@ -88,6 +88,22 @@ public final class Timer {
     public func resume() { if runningSince == nil { runningSince = clock() } }
     /// Counts one step.
     public func step() { steps += 1 }
+
+    /// The time so far, the steps and whether it runs: a resumed run's timer goes on from the saved time.
+    public func stateDict() -> StateDict {
+        let current = total + (runningSince.map { clock() - $0 } ?? 0)
+        return ["total": .double(current), "steps": .int(steps), "running": .bool(runningSince != nil)]
+    }
+
+    /// Restores what `stateDict()` saved; a timer that was running runs on from now.
+    /// - Throws: `StateDictError` for a missing or negative value.
+    public func loadStateDict(_ state: StateDict) throws {
+        let (savedTotal, savedSteps, running) = (try state.double("total"), try state.int("steps"), try state.bool("running"))
+        guard savedTotal >= 0, savedSteps >= 0 else {
+            throw StateDictError.invalidValue(key: "total", reason: "a timer's time and steps are not negative")
+        }
+        (total, steps, runningSince) = (savedTotal, savedSteps, running ? clock() : nil)
+    }
 
     /// Attaches: reset at `start`, resume at `resume`, pause at `pause`, step at `step` (each optional).
     public func attach(

@@ -31,6 +31,23 @@ public final class Frequency: Metric {
         sums[1] = clock() - start
     }
 
+    /// Restores the count and the elapsed seconds; the time goes on from the saved seconds.
+    /// - Throws: `StateDictError` when the sums are missing, not two, or negative.
+    public func loadStateDict(_ state: StateDict) throws {
+        let values = try state.array("sums").map { value -> Double in
+            switch value {
+            case .double(let number): return number
+            case .int(let number): return Double(number)
+            default: throw StateDictError.wrongType(key: "sums", expected: "numbers")
+            }
+        }
+        guard values.count == 2, values.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            throw StateDictError.invalidValue(key: "sums", reason: "a count and the seconds elapsed, neither negative")
+        }
+        sums = values
+        start = clock() - values[1]
+    }
+
     public func value(from sums: [Double]) throws -> Double {
         let ranks = Double(communicator?.size ?? 1)
         guard sums[1] > 0 else { throw MetricError("Frequency must have at least one update after some time before it can be computed") }
