@@ -87,6 +87,12 @@ struct TrainCommand: ParsableCommand {
     var earlyStopping: Int?
     @Option(parsing: .unconditional, help: "Clip the global L2 norm of the (averaged) gradients to X.")
     var clipGradNorm: Double?
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Keep an exponential moving average of the parameters with this decay (e.g. 0.999; Ignite's EMAHandler with momentum 1 - DECAY): test metrics use it, checkpoints save it."
+    )
+    var ema: Double?
     @Option(parsing: .unconditional, help: "End training after SECONDS (the summary and checkpoints are written as usual).")
     var timeLimit: Double?
     @Option(help: "Write TensorBoard event files to DIR on rank 0 (loss, learning rate, test metrics, samples/s).")
@@ -149,6 +155,7 @@ struct TrainCommand: ParsableCommand {
         configuration.saveBest = saveBest?.rawValue
         configuration.earlyStoppingPatience = earlyStopping
         configuration.clipGradientNorm = clipGradNorm
+        configuration.emaDecay = ema
         configuration.timeLimit = timeLimit
         configuration.tensorBoardDirectory = tensorboard
         configuration.tracePath = trace

@@ -67,6 +67,30 @@ struct ResumeTests {
         #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
     }
 
+    @Test("--ema evaluates with the parameters' moving average without changing training; checkpoints carry it into a resume")
+    func parameterAverage() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("ema")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plain = try SwiftTrainRunner.run(Self.common + ["--checkpoint-dir", directory.appendingPathComponent("plain").path])
+        let full = try SwiftTrainRunner.run(Self.common + ["--ema", "0.9", "--checkpoint-dir", directory.appendingPathComponent("full").path])
+        #expect(full.exitCode == 0, "\(full.standardError.suffix(1000))")
+        // The same training (bits), another evaluation: the average's.
+        #expect(try SwiftTrainRunner.string(full, "parameters_sha256") == SwiftTrainRunner.string(plain, "parameters_sha256"))
+        #expect(try SwiftTrainRunner.number(full, "test_loss") != SwiftTrainRunner.number(plain, "test_loss"))
+        #expect(try SwiftTrainRunner.number(full, "test_accuracy") > 0.5)
+        let checkpoints = directory.appendingPathComponent("stopped").path
+        let stopped = try SwiftTrainRunner.run(Self.common + ["--ema", "0.9", "--checkpoint-dir", checkpoints, "--stop-after", "40"])
+        #expect(stopped.exitCode == 0, "\(stopped.standardError.suffix(1000))")
+        let resumed = try SwiftTrainRunner.run(Self.common + ["--ema", "0.9", "--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1000))")
+        #expect(try SwiftTrainRunner.number(resumed, "test_loss") == SwiftTrainRunner.number(full, "test_loss"))
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+        for bad in ["1", "0", "-0.5", "nan"] {
+            let refused = try SwiftTrainRunner.run(["--no-progress", "--ema", bad])
+            #expect(refused.exitCode == 2 && refused.standardError.contains("--ema"), "\(bad): \(refused.standardError)")
+        }
+    }
+
     @Test("a finished run resumed with a larger --epochs continues it; with no larger --epochs it is already complete")
     func continueFinishedRun() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("continue")

@@ -88,10 +88,16 @@ extension TrainingJob {
         if tree["data"] == nil { objects["data"] = nil }
         // A checkpoint of a run without early stopping (or written before it was saved) starts its count afresh.
         if tree["early_stopping"] == nil { objects["early_stopping"] = nil }
+        let restartsAverage = tree["ema"] == nil && parameterAverage != nil
+        if restartsAverage { objects["ema"] = nil }
         do {
             try Checkpoint.loadObjects(toLoad: objects, checkpoint: tree)
         } catch {
             throw CheckpointLoadError(underlying: error)
+        }
+        if restartsAverage {
+            parameterAverage?.restart()
+            note("the checkpoint holds no parameter average: --ema starts one from its parameters")
         }
         let engine = trainer
         let savedLength = engine.state.epochLength ?? trainLoader.batchesPerPass

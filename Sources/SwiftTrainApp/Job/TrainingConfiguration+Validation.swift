@@ -49,6 +49,9 @@ extension TrainingConfiguration {
             }
         }
         if let earlyStoppingPatience { try require(earlyStoppingPatience >= 1, "--early-stopping", earlyStoppingPatience, "at least 1") }
+        if let emaDecay {
+            try require(emaDecay > 0 && emaDecay < 1, "--ema", emaDecay, "a decay between 0 and 1, such as 0.999")
+        }
         if let clipGradientNorm {
             try require(clipGradientNorm > 0 && clipGradientNorm.isFinite, "--clip-grad-norm", clipGradientNorm, "a positive number")
         }

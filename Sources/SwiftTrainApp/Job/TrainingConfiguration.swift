@@ -80,6 +80,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var earlyStoppingPatience: Int?
     /// Clip the global gradient norm to this value (after averaging over ranks).
     public var clipGradientNorm: Double?
+    /// The decay of an exponential moving average of the parameters that the test metrics use; nil: none.
+    public var emaDecay: Double?
     /// Write TensorBoard event files to this directory (rank 0).
     public var tensorBoardDirectory: String?
     /// Record a few steps of every rank as a Chrome trace in this file (rank 0 writes it).

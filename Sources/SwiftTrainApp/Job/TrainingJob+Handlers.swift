@@ -36,6 +36,12 @@ extension TrainingJob {
             samplesRun += engine.state.output!.count * communicator.size
         }
 
+        if let decay = configuration.emaDecay {
+            // Updated after each step, before anything evaluates or saves at the same iteration.
+            let average = try ExponentialMovingAverage(arena: model.arena, momentum: 1 - decay)
+            try average.attach(to: engine)
+            parameterAverage = average
+        }
         try attachMetrics(to: engine)
         // A loss that is no longer finite ends the run with an error before anything is saved from it.
         try engine.on(.iterationCompleted) { engine in
@@ -102,6 +108,7 @@ extension TrainingJob {
         if let statistics = data.statistics { checkpointObjects["normalization"] = NormalizationState(statistics) }
         if let scheduler { checkpointObjects["scheduler"] = scheduler }
         if let earlyStopping { checkpointObjects["early_stopping"] = earlyStopping }
+        if let parameterAverage { checkpointObjects["ema"] = parameterAverage }
         guard let directory = configuration.checkpointDirectory else { return }
         let saver = try DiskSaver(
             directory: URL(fileURLWithPath: directory), createDirectory: true,

@@ -41,6 +41,8 @@ public final class TrainingJob {
     /// Stops the run when the test metric stops improving; saved in checkpoints, so a resumed run stops where the
     /// uninterrupted one would.
     var earlyStopping: EarlyStopping?
+    /// The parameters' exponential moving average (`--ema`): the test metrics are computed with it.
+    var parameterAverage: ExponentialMovingAverage?
     var logger: JSONLinesLogger?
     var tensorBoard: TensorBoardWriter?
     var trainingSeconds = 0.0
@@ -229,11 +231,14 @@ public final class TrainingJob {
     func evaluationAtCurrentIteration() throws -> [String: Double] {
         let iteration = trainer.state.iteration
         if let last = lastEvaluation, last.iteration == iteration { return last.metrics }
-        if let shardedEvaluation {
-            try shardedEvaluation.run(evaluator, communicator: communicator)
-        } else {
-            try TaskPlan.evaluate(evaluator, over: testLoader, metrics: testMetrics)
+        let evaluate = { [self] in
+            if let shardedEvaluation {
+                try shardedEvaluation.run(evaluator, communicator: communicator)
+            } else {
+                try TaskPlan.evaluate(evaluator, over: testLoader, metrics: testMetrics)
+            }
         }
+        if let parameterAverage { try parameterAverage.withAveragedParameters(evaluate) } else { try evaluate() }
         let metrics = plan.results(of: evaluator)
         lastEvaluation = (iteration, metrics)
         return metrics

@@ -56,6 +56,13 @@ public final class ExponentialMovingAverage: Stateful {
         return momentum >= start ? Swift.min(momentum, current) : Swift.max(momentum, current)
     }
 
+    /// Starts the average afresh from the current parameters (after loading parameters saved without an average).
+    public func restart() {
+        updates = 0
+        averaged = Array(arena.parameters)
+        averagedBuffers = Array(arena.buffers)
+    }
+
     /// Moves the average towards the current parameters; returns the λ used.
     @discardableResult
     public func update() -> Double {
