@@ -81,8 +81,15 @@ struct TrainCommand: ParsableCommand {
     var builtinSamples = 3000
     @Option(parsing: .unconditional, help: "Also evaluate on the test split every N iterations (default: at each epoch's end).")
     var evalEvery: Int?
-    @Option(help: "Keep the --keep best checkpoints by a test metric: accuracy, loss, mse, mae or r2 (needs --checkpoint-dir).")
-    var saveBest: BestMetric?
+    @Option(help: "Keep the --keep best checkpoints by a test metric: loss or one the run computes, e.g. accuracy, f1, mse (needs --checkpoint-dir).")
+    var saveBest: String?
+    @Option(
+        help: """
+            Test metrics besides the loss, comma-separated, as Ignite names them (macro averages): classification accuracy, \
+            precision, recall, f1, topK_accuracy (e.g. top5_accuracy), cohen_kappa, matthews_corrcoef, roc_auc and \
+            average_precision (two classes); regression mse, mae, r2, rmse, pearson; language model perplexity, bits_per_byte.
+            """)
+    var metrics: String?
     @Option(parsing: .unconditional, help: "Stop when the --save-best metric (default: test loss) has not improved for N evaluations.")
     var earlyStopping: Int?
     @Option(parsing: .unconditional, help: "Clip the global L2 norm of the (averaged) gradients to X.")
@@ -152,7 +159,10 @@ struct TrainCommand: ParsableCommand {
         configuration.injectedFault = try injectFault.map(InjectedFault.init(parsing:))
         configuration.collectiveTimeout = collectiveTimeout
         configuration.evaluateEvery = evalEvery
-        configuration.saveBest = saveBest?.rawValue
+        configuration.saveBest = saveBest
+        configuration.metrics = metrics.map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        }
         configuration.earlyStoppingPatience = earlyStopping
         configuration.clipGradientNorm = clipGradNorm
         configuration.emaDecay = ema

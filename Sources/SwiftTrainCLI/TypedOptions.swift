@@ -20,12 +20,6 @@ enum TaskOption: String, CaseIterable, ExpressibleByArgument {
     }
 }
 
-/// `--save-best`: the test metric that ranks checkpoints.
-enum BestMetric: String, CaseIterable, ExpressibleByArgument {
-    case accuracy, loss, mse, mae, r2, perplexity
-    case bitsPerByte = "bits_per_byte"
-}
-
 /// `evaluate --split`: which part of the run's own data.
 enum SplitOption: String, CaseIterable, ExpressibleByArgument {
     case test, all

@@ -94,7 +94,7 @@ enum CheckpointEvaluation {
                 state.statistics.apply(to: &test)
             }
         }
-        let plan = TaskPlan(task: prepared.task, train: prepared.train, test: prepared.test)
+        let plan = TaskPlan(task: prepared.task, train: prepared.train, test: prepared.test, metrics: configuration.metrics)
         let model = try ModelFactory.makeModel(
             configuration.model, sampleShape: prepared.train.sampleShape,
             classes: plan.outputs, seed: configuration.seed)

@@ -57,6 +57,7 @@ public final class JobRecord: Stateful {
         dict["data_sha256"] = dataDigest.map(StateValue.string) ?? .null
         dict["context"] = .int(c.context)
         dict["tbptt"] = .int(c.tbptt)
+        dict["metrics"] = c.metrics.map { .array($0.map(StateValue.string)) } ?? .null
         return dict
     }
 
@@ -80,6 +81,14 @@ public final class JobRecord: Stateful {
         if case .string(let text)? = state["test_data"] { c.testData = try DataSpecification(parsing: text) } else { c.testData = nil }
         if state["context"] != nil { c.context = try state.int("context") }
         if state["tbptt"] != nil { c.tbptt = try state.int("tbptt") }
+        if case .array(let names)? = state["metrics"] {
+            c.metrics = try names.map { name in
+                guard case .string(let text) = name, TestMetricCatalog.isKnown(text) else {
+                    throw StateDictError.invalidValue(key: "job.metrics", reason: "\(name) is not a metric name")
+                }
+                return text
+            }
+        }
         try c.validate()
         // The run's shard count is checked on its own: this run's other options (--overlap, --threads) may be ones
         // that only conflict with virtual shards, and resuming without them is allowed.

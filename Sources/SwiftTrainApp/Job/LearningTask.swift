@@ -61,9 +61,12 @@ struct TaskPlan {
     /// A regression's targets are standardised with the training split's mean and deviation.
     let targetMean: Float
     let targetScale: Float
+    /// The test metrics computed beside the loss (`--metrics`, or the task's defaults).
+    let metricNames: [String]
 
-    init(task: LearningTask, train: Dataset, test: Dataset) {
+    init(task: LearningTask, train: Dataset, test: Dataset, metrics: [String]? = nil) {
         self.task = task
+        metricNames = metrics ?? TestMetricCatalog.defaults(for: task)
         switch task {
         case .classification:
             outputs = Swift.max(train.classCount, test.classCount)
@@ -135,21 +138,49 @@ struct TaskPlan {
             attached.append((name, metric))
         }
         let regression: (SupervisedOutput) -> RegressionBatch = { RegressionBatch(predictions: $0.predictions, targets: $0.targets) }
+        let classified: (SupervisedOutput) -> ClassificationBatch = { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
+        let tokens: (SupervisedOutput) -> TokenBatch = { TokenBatch(logits: $0.predictions, targets: $0.targets) }
+        // The loss first (the regression's is its MSE), then the chosen metrics in the order given.
         switch task {
-        case .classification:
-            try attach(Accuracy(), "test_accuracy") { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
-            try attach(Loss(), "test_loss") { (Double($0.loss), $0.count) }
-        case .languageModel:
-            let tokens: (SupervisedOutput) -> TokenBatch = { TokenBatch(logits: $0.predictions, targets: $0.targets) }
-            try attach(TokenLoss(vocabulary: TextCorpus.vocabulary), "test_loss", tokens)
-            try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .perplexity), "test_perplexity", tokens)
-            try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .bitsPerToken), "test_bits_per_byte", tokens)
-        case .regression:
-            try attach(MeanSquaredErrorMetric(), "test_mse", regression)
-            try attach(MeanAbsoluteErrorMetric(), "test_mae", regression)
-            try attach(R2Score(), "test_r2", regression)
+        case .classification: try attach(Loss(), "test_loss") { (Double($0.loss), $0.count) }
+        case .languageModel: try attach(TokenLoss(vocabulary: TextCorpus.vocabulary), "test_loss", tokens)
+        case .regression: try attach(MeanSquaredErrorMetric(), "test_mse", regression)
+        }
+        for name in metricNames where !(task == .regression && name == "mse") {
+            let key = "test_" + name
+            switch name {
+            case "accuracy": try attach(Accuracy(), key, classified)
+            case "precision": try attach(PrecisionRecall(.precision, classes: outputs, average: .macro), key, classified)
+            case "recall": try attach(PrecisionRecall(.recall, classes: outputs, average: .macro), key, classified)
+            case "f1": try attach(PrecisionRecall(.f1, classes: outputs, average: .macro), key, classified)
+            case "cohen_kappa": try attach(ConfusionMatrixScore(.cohenKappa, classes: outputs), key, classified)
+            case "matthews_corrcoef": try attach(ConfusionMatrixScore(.matthewsCorrelation, classes: outputs), key, classified)
+            case "roc_auc": try attach(RankingScore(.rocAUC), key, Self.binaryScores)
+            case "average_precision": try attach(RankingScore(.averagePrecision), key, Self.binaryScores)
+            case "mae": try attach(MeanAbsoluteErrorMetric(), key, regression)
+            case "r2": try attach(R2Score(), key, regression)
+            case "rmse": try attach(RootMeanSquaredError(), key, regression)
+            case "pearson": try attach(PearsonCorrelation(), key, regression)
+            case "perplexity": try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .perplexity), key, tokens)
+            case "bits_per_byte": try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .bitsPerToken), key, tokens)
+            default:
+                guard let k = TestMetricCatalog.topK(name) else {
+                    throw ConfigurationError.invalid(
+                        option: "--metrics", value: name, expected: TestMetricCatalog.accepted(for: task).joined(separator: ", "))
+                }
+                try attach(TopKAccuracy(k: k), key, classified)
+            }
         }
         return attached
+    }
+
+    /// A binary classifier's batch as ranked scores: the logit of class 1 over class 0 (monotone in its probability)
+    /// and the 0/1 target, for ROC AUC and average precision.
+    static func binaryScores(_ output: SupervisedOutput) -> MultilabelBatch {
+        let batch = ClassificationBatch(predictions: output.predictions, targets: output.targets)
+        let rows = batch.valid
+        let scores = (0..<rows).map { batch.scores[$0 * batch.classes + 1] - batch.scores[$0 * batch.classes] }
+        return MultilabelBatch(scores: scores, targets: Array(batch.labels[0..<rows]), count: rows, logits: true)
     }
 
     /// Runs `evaluator` over `loader`. A rank whose share of the test data is empty (more ranks than test samples)

@@ -36,8 +36,21 @@ extension TrainingConfiguration {
             try require(checkpointDirectory == nil, "--lr-find", learningRateSearch, "used without --checkpoint-dir (a search saves nothing)")
         }
         if let evaluateEvery { try require(evaluateEvery >= 1, "--eval-every", evaluateEvery, "at least 1") }
+        if let metrics {
+            try require(!metrics.isEmpty, "--metrics", "", "at least one metric name")
+            for name in metrics {
+                try require(
+                    TestMetricCatalog.isKnown(name), "--metrics", name,
+                    "names from: " + LearningTask.allCases.flatMap { TestMetricCatalog.accepted(for: $0) }.joined(separator: ", "))
+            }
+            let repeated = Dictionary(grouping: metrics, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted()
+            try require(repeated.isEmpty, "--metrics", repeated.joined(separator: ","), "each metric once")
+        }
         if let saveBest {
-            try require(Self.bestMetrics.contains(saveBest), "--save-best", saveBest, Self.bestMetrics.sorted().joined(separator: ", "))
+            try require(
+                saveBest == "loss" || TestMetricCatalog.isKnown(saveBest), "--save-best", saveBest,
+                "loss or a metric name of --metrics (" + LearningTask.allCases.flatMap { TestMetricCatalog.accepted(for: $0) }.joined(separator: ", ")
+                    + ")")
             try require(checkpointDirectory != nil, "--save-best", saveBest, "used with --checkpoint-dir")
             let languageModelMetrics: Set<String> = ["loss", "perplexity", "bits_per_byte"]
             if data.isText {
@@ -84,9 +97,6 @@ extension TrainingConfiguration {
             throw ConfigurationError.tooLarge(needed: estimate, available: Double(ProcessInfo.processInfo.physicalMemory))
         }
     }
-
-    /// Metrics `--save-best` and `--early-stopping` can follow.
-    public static let bestMetrics: Set<String> = ["accuracy", "loss", "mse", "mae", "r2", "perplexity", "bits_per_byte"]
 
     /// Features per sample of the built-in data (16 x 16 glyphs); nil for files, known only once read.
     var builtinFeatures: Int? { data == .builtin ? 256 : data.isText ? context : nil }

@@ -80,6 +80,8 @@ public struct TrainingConfiguration: Sendable, Equatable {
     public var earlyStoppingPatience: Int?
     /// Clip the global gradient norm to this value (after averaging over ranks).
     public var clipGradientNorm: Double?
+    /// The test metrics computed beside the loss (`--metrics`); nil: the task's defaults.
+    public var metrics: [String]?
     /// The decay of an exponential moving average of the parameters that the test metrics use; nil: none.
     public var emaDecay: Double?
     /// Write TensorBoard event files to this directory (rank 0).

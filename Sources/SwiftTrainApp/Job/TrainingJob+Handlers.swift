@@ -176,7 +176,7 @@ extension TrainingJob {
     var bestScore: Double {
         let metric = configuration.saveBest ?? "loss"
         let value = lastEvaluation?.metrics["test_\(metric)"] ?? .nan
-        let score = ["loss", "mse", "mae", "perplexity", "bits_per_byte"].contains(metric) ? -value : value
+        let score = TestMetricCatalog.isLoss(metric) ? -value : value
         return score.isFinite ? score : -.infinity
     }
 }

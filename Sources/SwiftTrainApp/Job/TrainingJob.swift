@@ -74,17 +74,17 @@ public final class TrainingJob {
                 option: "--virtual-shards", value: String(count),
                 expected: "at most the \(data.train.count) training samples (each shard takes at least one)")
         }
+        let metricNames = configuration.metrics ?? TestMetricCatalog.defaults(for: data.task)
+        try TestMetricCatalog.validate(
+            metricNames, task: data.task, classes: Swift.max(data.train.classCount, data.test.classCount),
+            virtualShards: configuration.virtualShards != nil)
         if let metric = configuration.saveBest {
-            // A metric the task does not compute would rank every checkpoint at -inf.
-            let computed: [LearningTask: Set<String>] = [
-                .classification: ["accuracy", "loss"], .regression: ["mse", "mae", "r2", "loss"],
-                .languageModel: ["loss", "perplexity", "bits_per_byte"]
-            ]
-            guard computed[data.task]?.contains(metric) == true else {
+            // A metric the run does not compute would rank every checkpoint at -inf.
+            let computed = ["loss"] + (data.task == .regression ? ["mse"] : []) + metricNames
+            guard computed.contains(metric) else {
                 throw ConfigurationError.invalid(
                     option: "--save-best", value: metric,
-                    expected: "a metric of this \(data.task.rawValue) run: "
-                        + (computed[data.task] ?? []).sorted().joined(separator: ", "))
+                    expected: "a metric this \(data.task.rawValue) run computes: " + computed.joined(separator: ", ") + " (see --metrics)")
             }
         }
         guard data.train.count > 0 else {
@@ -92,7 +92,7 @@ public final class TrainingJob {
                 option: "--data", value: configuration.data.description,
                 expected: "at least one training sample")
         }
-        plan = TaskPlan(task: data.task, train: data.train, test: data.test)
+        plan = TaskPlan(task: data.task, train: data.train, test: data.test, metrics: metricNames)
         model = try ModelFactory.makeModel(
             configuration.model, sampleShape: data.train.sampleShape,
             classes: plan.outputs, seed: configuration.seed)

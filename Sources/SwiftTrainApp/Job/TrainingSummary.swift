@@ -3,8 +3,9 @@ import Training
 
 /// The one-line JSON result rank 0 prints last on standard output, for `train` and `evaluate` alike.
 ///
-/// A classification reports `test_accuracy` and `test_loss`; a regression `test_mse`, `test_mae`, `test_r2` and
-/// `test_loss` (the MSE). A value that is not a finite number is written as `null`, never dropped.
+/// A classification reports `test_loss` and by default `test_accuracy`; a regression `test_loss` (the MSE), `test_mse`
+/// and by default `test_mae` and `test_r2`; `--metrics` chooses the others (`test_f1`, ...). A value that is not a
+/// finite number is written as `null`, never dropped.
 public struct TrainingSummary: Encodable, Sendable, Equatable {
     public var epoch: Int
     public var iteration: Int
@@ -37,13 +38,10 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
         self.checkpoint = checkpoint
     }
 
-    /// The summary's metric names for its task.
+    /// The summary's metric names: the task's loss and every test metric computed, sorted.
     var metricNames: [String] {
-        switch task {
-        case .classification: ["test_accuracy", "test_loss"]
-        case .regression: ["test_mse", "test_mae", "test_r2", "test_loss"]
-        case .languageModel: ["test_loss", "test_perplexity", "test_bits_per_byte"]
-        }
+        let loss = task == .regression ? ["test_loss", "test_mse"] : ["test_loss"]
+        return Set(loss + metrics.keys.filter { $0.hasPrefix("test_") }).sorted()
     }
 
     struct Key: CodingKey {
