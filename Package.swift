@@ -122,7 +122,7 @@ let package = Package(
                 "Training", "EngineCore", "NeuralNet", "Cluster", "TestSupport",
                 "ChildProcesses"
             ]),
-        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore", "Cluster"]),
+        .testTarget(name: "SwiftTrainAppTests", dependencies: ["SwiftTrainApp", "EngineCore", "Cluster", "Training"]),
         .testTarget(name: "SwiftTrainCLITests", dependencies: ["TestSupport", "ChildProcesses", "Training", "EngineCore"]),
         .testTarget(name: "ExamplesTests", dependencies: ["TestSupport"])
     ],

@@ -43,7 +43,11 @@ struct TrainCommand: ParsableCommand {
     var momentum = 0.9
     @Option(parsing: .unconditional, help: "Weight decay.")
     var weightDecay = 0.0
-    @Option(help: "Learning-rate schedule: constant, step:EPOCHS:GAMMA, cosine, warmup:ITERS, warmup-cosine:ITERS.")
+    @Option(
+        help: """
+            Learning-rate schedule from --lr: constant, step:EPOCHS:GAMMA, multistep:E1,E2,...:GAMMA, exponential:GAMMA, cosine, \
+            cosine-restarts:CYCLE[:MULT], cyclic:END:CYCLE, piecewise:ITER=RATE,..., and warmup:ITERS+SCHEDULE in front of any.
+            """)
     var scheduler = "constant"
     @Option(parsing: .unconditional, help: "Seed of every random stream (initialisation, split, shuffling, dropout, built-in data).")
     var seed: UInt64 = 0

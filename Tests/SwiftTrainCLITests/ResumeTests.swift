@@ -45,6 +45,31 @@ struct ResumeTests {
         #expect(try SwiftTrainRunner.number(resumed, "iteration") == SwiftTrainRunner.number(full, "iteration"))
     }
 
+    @Test(
+        "a run with a moving schedule stopped mid-epoch resumes to the uninterrupted bits",
+        arguments: ["warmup:5+cosine-restarts:8:2", "warmup:4+step:1:0.5", "cyclic:0.001:12"])
+    func scheduleResumes(schedule: String) throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("schedule")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let base = Self.common + ["--scheduler", schedule, "--log"]
+        let full = try SwiftTrainRunner.run(
+            base + [directory.appendingPathComponent("full.jsonl").path, "--checkpoint-dir", directory.appendingPathComponent("full").path])
+        #expect(full.exitCode == 0, "\(full.standardError.suffix(1000))")
+        let checkpoints = directory.appendingPathComponent("stopped").path
+        let log = directory.appendingPathComponent("resumed.jsonl").path
+        _ = try SwiftTrainRunner.run(base + [log, "--checkpoint-dir", checkpoints, "--stop-after", "45"])
+        let resumed = try SwiftTrainRunner.run(base + [log, "--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1000))")
+        #expect(try SwiftTrainRunner.string(resumed, "parameters_sha256") == SwiftTrainRunner.string(full, "parameters_sha256"))
+        // The rate moved: the log shows more than one learning rate.
+        let rates = try String(contentsOfFile: directory.appendingPathComponent("full.jsonl").path, encoding: .utf8)
+            .split(separator: "\n").compactMap { line -> String? in
+                guard let range = line.range(of: "\"lr\":") else { return nil }
+                return String(line[range.upperBound...].prefix { $0 != "," && $0 != "}" })
+            }
+        #expect(Set(rates).count > 3, "\(rates)")
+    }
+
     @Test("early stopping's count of evaluations without improvement is saved: a resumed run stops where the uninterrupted one did")
     func earlyStoppingResumes() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("early-stopping")

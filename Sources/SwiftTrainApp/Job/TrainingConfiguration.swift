@@ -283,39 +283,6 @@ public enum ResumeSpecification: Sendable, Equatable {
     }
 }
 
-/// A learning-rate schedule: `constant`, `step:EPOCHS:GAMMA`, `cosine`, `warmup:ITERATIONS`
-/// (linear warm-up then constant) or `warmup-cosine:ITERATIONS`.
-public enum SchedulerSpecification: Sendable, Equatable {
-    case constant
-    case step(epochs: Int, gamma: Double)
-    case cosine
-    case warmup(iterations: Int)
-    case warmupCosine(iterations: Int)
-
-    /// Parses the forms listed on the type.
-    public init(parsing text: String) throws {
-        let parts = text.split(separator: ":").map(String.init)
-        let bad = ConfigurationError.invalid(
-            option: "--scheduler", value: text,
-            expected: "constant, step:EPOCHS:GAMMA, cosine, warmup:ITERATIONS or warmup-cosine:ITERATIONS (ITERATIONS at least 2)")
-        switch parts.first {
-        case "constant" where parts.count == 1: self = .constant
-        case "cosine" where parts.count == 1: self = .cosine
-        case "step" where parts.count == 3:
-            guard let epochs = Int(parts[1]), epochs > 0, let gamma = Double(parts[2]), gamma > 0, gamma <= 1 else { throw bad }
-            self = .step(epochs: epochs, gamma: gamma)
-        case "warmup" where parts.count == 2:
-            // Ignite's warm-up takes at least 2 events (its first is the start value, 0).
-            guard let iterations = Int(parts[1]), iterations > 1 else { throw bad }
-            self = .warmup(iterations: iterations)
-        case "warmup-cosine" where parts.count == 2:
-            guard let iterations = Int(parts[1]), iterations > 1 else { throw bad }
-            self = .warmupCosine(iterations: iterations)
-        default: throw bad
-        }
-    }
-}
-
 /// A configuration value that cannot be used.
 public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
     static func gibibytes(_ bytes: Double) -> String {

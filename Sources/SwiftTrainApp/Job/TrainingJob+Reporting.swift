@@ -23,37 +23,15 @@ extension TrainingJob {
 
     /// The configured learning-rate schedule, per iteration (or per epoch for step decay).
     func attachScheduler(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
-        let base = configuration.learningRate
+        guard configuration.scheduler != .constant else { return }
         let perEpoch = trainLoader.batchesPerPass
-        let total = perEpoch * configuration.epochs
-        switch configuration.scheduler {
-        case .constant:
-            return
-        case .step(let epochs, let gamma):
-            let scheduler = LearningRateScheduler(
-                target: learningRate,
-                schedule: LearningRateScheduler.step(base: base, stepSize: epochs, gamma: gamma))
-            try scheduler.attach(to: engine, event: .epochStarted)
-            self.scheduler = scheduler
-        case .cosine:
-            let scheduler = LearningRateScheduler(
-                target: learningRate,
-                schedule: LearningRateScheduler.cosine(base: base, cycle: Swift.max(total, 1)))
-            try scheduler.attach(to: engine)
-            self.scheduler = scheduler
-        case .warmup(let iterations):
-            let scheduler = LearningRateScheduler(
-                target: learningRate, schedule: try LearningRateScheduler.warmup(events: iterations) { _ in base })
-            try scheduler.attach(to: engine)
-            self.scheduler = scheduler
-        case .warmupCosine(let iterations):
-            let cosine = LearningRateScheduler.cosine(base: base, cycle: Swift.max(total - iterations, 1))
-            let scheduler = LearningRateScheduler(
-                target: learningRate,
-                schedule: try LearningRateScheduler.warmup(events: iterations, then: cosine))
-            try scheduler.attach(to: engine)
-            self.scheduler = scheduler
-        }
+        let specification = configuration.scheduler
+        let scheduler = LearningRateScheduler(
+            target: learningRate,
+            schedule: try specification.schedule(
+                base: configuration.learningRate, perEpoch: perEpoch, iterations: perEpoch * configuration.epochs))
+        try scheduler.attach(to: engine, event: specification.movesPerEpoch ? .epochStarted : .iterationStarted)
+        self.scheduler = scheduler
     }
 
     /// The JSON-lines log and the progress bar, on rank 0.
