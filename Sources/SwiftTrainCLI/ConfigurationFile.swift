@@ -39,7 +39,7 @@ enum ConfigurationFile {
             index += 1
         }
         guard let path else { return arguments }
-        let leading = rest.first == "train" ? ["train"] : []
+        let leading = rest.first.map { ["train", "lr-find"].contains($0) ? [$0] : [] } ?? []
         let expanded = leading + (try flags(from: path)) + rest.dropFirst(leading.count)
         // The configuration is an input too: a log written over it would destroy it.
         for (index, argument) in expanded.enumerated() {

@@ -18,7 +18,7 @@ struct SwiftTrain: ParsableCommand {
         version: "swift-train 0.3.0",
         subcommands: [
             TrainCommand.self, ElasticCommand.self, EvaluateCommand.self, PredictCommand.self, GenerateCommand.self, InspectCommand.self,
-            ReportCommand.self
+            ReportCommand.self, LearningRateFindCommand.self
         ],
         defaultSubcommand: TrainCommand.self)
 }

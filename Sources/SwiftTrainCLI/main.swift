@@ -12,7 +12,7 @@ if rootArguments == ["--help"] || rootArguments == ["-h"] {
         """
         swift-train: \(SwiftTrain.configuration.abstract)
 
-        Commands: train (the default), elastic, evaluate, predict, inspect, report; `swift-train COMMAND --help` for each.
+        Commands: train (the default), elastic, evaluate, predict, generate, inspect, report, lr-find; `swift-train COMMAND --help` for each.
 
         """)
     print(TrainCommand.helpMessage(for: TrainCommand.self))

@@ -76,4 +76,33 @@ struct LearningRateSearchCLITests {
         let saving = try SwiftTrainRunner.run(["--no-progress", "--lr-find", "40", "--checkpoint-dir", "/tmp/unused-\(UUID().uuidString)"])
         #expect(saving.exitCode == 2 && saving.standardError.contains("--lr-find"))
     }
+
+    @Test("swift-train lr-find searches, plots the loss against the rate with the suggestion, logs it, and report draws it")
+    func subcommand() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lr-find")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plot = directory.appendingPathComponent("search.svg").path
+        let log = directory.appendingPathComponent("search.jsonl").path
+        let result = try SwiftTrainRunner.run([
+            "lr-find", "--iterations", "40", "--plot", plot, "--no-progress", "--lr", "1e-4", "--builtin-samples", "2000", "--log", log
+        ])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(result.lastOutputLine.utf8)) as? [String: Any])
+        let suggestion = try #require(summary["lr_suggestion"] as? Double)
+        let figure = try String(contentsOfFile: plot, encoding: .utf8)
+        #expect(figure.contains("<polyline") && figure.contains("learning rate") && figure.contains(String(format: "suggestion %.4g", suggestion)))
+        let line = try #require(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").last { $0.contains("\"lr_find\"") })
+        #expect(line.contains("\"rates\":[") && line.contains("\"suggestion\":"))
+        let report = directory.appendingPathComponent("report.svg").path
+        let drawn = try SwiftTrainRunner.run(["report", log, "--output", report])
+        #expect(drawn.exitCode == 0, "\(drawn.standardError)")
+        #expect(try String(contentsOfFile: report, encoding: .utf8).contains("Learning-rate search"))
+        for (arguments, expected) in [
+            (["--iterations", "1"], "--iterations"), (["--plot", "search.pdf"], ".svg or .png"), (["--lr-find", "5"], "--iterations"),
+            (["--checkpoint-dir", directory.path], "saves nothing"), (["--resume", "x.safetensors"], "from the start")
+        ] {
+            let refused = try SwiftTrainRunner.run(["lr-find", "--no-progress"] + arguments)
+            #expect(refused.exitCode == 2 && refused.standardError.contains(expected), "\(arguments): \(refused.standardError)")
+        }
+    }
 }

@@ -221,6 +221,9 @@ public final class TrainingJob {
         summary.learningRateSearch = LearningRateSearchSummary(
             rates: result.learningRates, losses: result.losses, diverged: result.diverged,
             suggestion: try? result.suggestion())
+        if let search = summary.learningRateSearch {
+            logger?.logLearningRateSearch(rates: search.rates, losses: search.losses, suggestion: search.suggestion)
+        }
         if summary.learningRateSearch?.suggestion == nil {
             note("the loss did not fall over at least 3 iterations of the search: no suggestion (start from a lower --lr)")
         }

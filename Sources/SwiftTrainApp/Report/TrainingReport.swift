@@ -53,12 +53,30 @@ public enum TrainingReport {
                 ))
         }
         var notes: [String] = []
-        let svg = try renderSVG(runs: runs, notes: &notes)
+        try write(try renderSVG(runs: runs, notes: &notes), to: destination)
+        return notes
+    }
+
+    /// Draws a learning-rate search (the loss against the rate, the suggestion marked) as SVG or PNG.
+    /// - Throws: `ReportError` when the figure cannot be written (or no PNG rasteriser is installed).
+    public static func render(search: LearningRateSearchSummary, to destination: URL) throws {
+        let (width, height) = (1000.0, 400.0)
+        let svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
+            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+
+            """ + searchPanel([("search", search)], multipleRuns: false, top: 20, width: width, height: height - 40) + "</svg>\n"
+        try write(svg, to: destination)
+    }
+
+    /// Writes `svg` as the file's kind: SVG as it is, PNG through rsvg-convert (replacing the file atomically).
+    static func write(_ svg: String, to destination: URL) throws {
         guard destination.pathExtension.lowercased() == "png" else {
             do { try svg.write(to: destination, atomically: true, encoding: .utf8) } catch {
                 throw ReportError.unwritable(path: destination.path)
             }
-            return notes
+            return
         }
         let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-report-\(getpid()).svg")
         defer { try? FileManager.default.removeItem(at: temporary) }
@@ -77,7 +95,6 @@ public enum TrainingReport {
         guard converter.wait().succeeded, rename(partial.path, destination.path) == 0 else {
             throw ReportError.unwritable(path: destination.path)
         }
-        return notes
     }
 
     /// The SVG for the lines of a log.
@@ -96,6 +113,7 @@ public enum TrainingReport {
         var series: [String: [Point]] = [:]
         var worldSizes: [Int] = []
         var final: [String] = []
+        var searches: [(name: String, search: LearningRateSearchSummary)] = []
         for run in runs {
             let prefix = runs.count > 1 ? "\(run.name): " : ""
             let parsed = try readRun(run.lines)
@@ -107,6 +125,7 @@ public enum TrainingReport {
                 notes.append("\(run.name): skipped \(parsed.skippedValues) values that are not finite or beyond ±1e100")
             }
             for (name, points) in parsed.series { series[prefix + name, default: []] += points }
+            if let search = parsed.search { searches.append((run.name, search)) }
             for name in ["test_accuracy", "test_r2", "test_loss", "train_loss"] {
                 if let last = parsed.series[name]?.sorted(by: { $0.x < $1.x }).last {
                     final.append(String(format: "%@%@ %.4f", prefix, name, last.y))
@@ -119,21 +138,77 @@ public enum TrainingReport {
         let panelHeight = 320.0
         let sizes = Set(worldSizes).sorted().map(String.init).joined(separator: ", ")
         let title = runs.count > 1 ? "\(runs.count) swift-train runs (world size \(sizes))" : "swift-train run: world size \(sizes)"
+        // A log of a learning-rate search alone has no curves over epochs: its figure is the search.
+        let drawsCurves = !series.isEmpty || searches.isEmpty
+        let height = Int((drawsCurves ? 2 * panelHeight + 110 : 70) + (searches.isEmpty ? 0 : panelHeight + 20))
         var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(2 * panelHeight + 110))" \
-            viewBox="0 0 \(Int(width)) \(Int(2 * panelHeight + 110))" font-family="sans-serif" font-size="12">
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(height)" \
+            viewBox="0 0 \(Int(width)) \(height)" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
             <text x="\(width / 2)" y="24" text-anchor="middle" font-size="16" font-weight="bold">\(escape(title))</text>
             <text x="\(width / 2)" y="44" text-anchor="middle" fill="#444">\(escape(final.isEmpty ? "" : "final " + final.joined(separator: ", ")))</text>
 
             """
-        svg += panel(
-            title: "Loss (training and validation)", series: lossSeries, top: 60, width: width, height: panelHeight,
-            unitRange: false)
-        svg += panel(
-            title: "Metrics", series: metricSeries, top: 80 + panelHeight, width: width, height: panelHeight,
-            unitRange: true)
+        if drawsCurves {
+            svg += panel(
+                title: "Loss (training and validation)", series: lossSeries, top: 60, width: width, height: panelHeight,
+                unitRange: false)
+            svg += panel(
+                title: "Metrics", series: metricSeries, top: 80 + panelHeight, width: width, height: panelHeight,
+                unitRange: true)
+        }
+        if !searches.isEmpty {
+            svg += searchPanel(
+                searches, multipleRuns: runs.count > 1, top: drawsCurves ? 100 + 2 * panelHeight : 60, width: width, height: panelHeight)
+        }
         return svg + "</svg>\n"
+    }
+
+    /// The learning-rate searches (`--lr-find`, `lr-find`): the smoothed loss against the rate on a logarithmic axis,
+    /// with each suggestion marked.
+    static func searchPanel(
+        _ searches: [(name: String, search: LearningRateSearchSummary)], multipleRuns: Bool, top: Double, width: Double, height: Double
+    ) -> String {
+        let (left, right, bottom, plotTop) = (70.0, width - 220, top + height - 40, top + 25)
+        var svg = "<g>\n<text x=\"\(left)\" y=\"\(top + 12)\" font-weight=\"bold\">Learning-rate search (loss against the rate)</text>\n"
+        let points = searches.flatMap { entry in
+            zip(entry.search.rates, entry.search.losses).filter { $0.0 > 0 && $0.0.isFinite && $0.1.isFinite && abs($0.1) <= 1e100 }
+        }
+        guard !points.isEmpty else { return svg + "<text x=\"\(left)\" y=\"\(top + 40)\" fill=\"#777\">no finite losses</text>\n</g>\n" }
+        let xLow = floor(log10(points.map(\.0).min()!))
+        let xHigh = Swift.max(ceil(log10(points.map(\.0).max()!)), xLow + 1)
+        var yTicks = niceTicks(points.map(\.1).min()!, points.map(\.1).max()!)
+        if yTicks.count < 2 { yTicks = [yTicks[0] - 0.5, yTicks[0] + 0.5] }
+        let (yMin, yMax) = (yTicks.first!, yTicks.last!)
+        func sx(_ rate: Double) -> Double { left + (log10(rate) - xLow) / (xHigh - xLow) * (right - left) }
+        func sy(_ loss: Double) -> Double { bottom - (loss - yMin) / Swift.max(yMax - yMin, 1e-12) * (bottom - plotTop) }
+        svg += "<rect x=\"\(left)\" y=\"\(plotTop)\" width=\"\(right - left)\" height=\"\(bottom - plotTop)\" fill=\"none\" stroke=\"#999\"/>\n"
+        for tick in yTicks {
+            svg += "<line x1=\"\(left)\" y1=\"\(sy(tick))\" x2=\"\(right)\" y2=\"\(sy(tick))\" stroke=\"#eee\"/>\n"
+            svg += "<text x=\"\(left - 6)\" y=\"\(sy(tick) + 4)\" text-anchor=\"end\">\(String(format: "%g", tick))</text>\n"
+        }
+        let decadeStep = Swift.max(1, ((xHigh - xLow) / 10).rounded(.up))
+        for decade in stride(from: xLow, through: xHigh, by: decadeStep) {
+            let x = left + (decade - xLow) / (xHigh - xLow) * (right - left)
+            svg += "<text x=\"\(x)\" y=\"\(bottom + 16)\" text-anchor=\"middle\">\(String(format: "%g", pow(10, decade)))</text>\n"
+        }
+        svg += "<text x=\"\((left + right) / 2)\" y=\"\(bottom + 32)\" text-anchor=\"middle\">learning rate</text>\n"
+        for (index, entry) in searches.enumerated() {
+            let color = palette[index % palette.count]
+            let line = zip(entry.search.rates, entry.search.losses)
+                .filter { $0.0 > 0 && $0.0.isFinite && $0.1.isFinite && abs($0.1) <= 1e100 }
+                .map { String(format: "%.2f,%.2f", sx($0.0), sy($0.1)) }.joined(separator: " ")
+            svg += "<polyline points=\"\(line)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\"/>\n"
+            let name = multipleRuns ? "\(entry.name): " : ""
+            var label = name + "no suggestion"
+            if let suggestion = entry.search.suggestion, suggestion > 0, suggestion.isFinite {
+                let x = sx(suggestion)
+                svg += "<line x1=\"\(x)\" y1=\"\(plotTop)\" x2=\"\(x)\" y2=\"\(bottom)\" stroke=\"\(color)\" stroke-dasharray=\"4 3\"/>\n"
+                label = name + String(format: "suggestion %.4g", suggestion)
+            }
+            svg += "<text x=\"\(right + 10)\" y=\"\(plotTop + 16 + 18 * Double(index))\" fill=\"\(color)\">\(escape(label))</text>\n"
+        }
+        return svg + "</g>\n"
     }
 
     static func escape(_ text: String) -> String {
@@ -143,8 +218,9 @@ public enum TrainingReport {
     /// One run's series: epoch-level values at whole epochs, evaluations inside epochs at their fraction, and
     /// per-iteration values as "NAME (per iteration)".
     static func readRun(_ logLines: [String]) throws
-        -> (series: [String: [Point]], worldSize: Int, skippedEntries: Int, skippedValues: Int)
+        -> (series: [String: [Point]], worldSize: Int, skippedEntries: Int, skippedValues: Int, search: LearningRateSearchSummary?)
     {
+        var search: LearningRateSearchSummary?
         var series: [String: [Point]] = [:]
         var skippedEntries = 0
         var skippedValues = 0
@@ -167,6 +243,25 @@ public enum TrainingReport {
                 continue
             }
             if case .int(let size)? = entry["world_size"], size > 0 { worldSize = size }
+            if event == "lr_find" {
+                func numbers(_ key: String) -> [Double] {
+                    guard case .array(let values)? = entry[key] else { return [] }
+                    return values.map { value in
+                        switch value {
+                        case .double(let number): number
+                        case .int(let number): Double(number)
+                        default: .nan
+                        }
+                    }
+                }
+                let suggestion: Double? =
+                    switch entry["suggestion"] {
+                    case .double(let number)?: number
+                    case .int(let number)?: Double(number)
+                    default: nil
+                    }
+                search = LearningRateSearchSummary(rates: numbers("rates"), losses: numbers("losses"), diverged: false, suggestion: suggestion)
+            }
             var metrics: StateDict = [:]
             if case .dictionary(let values)? = entry["metrics"] { metrics = values }
             entries.append((event, epoch, iteration, metrics))
@@ -197,7 +292,7 @@ public enum TrainingReport {
                 series[key, default: []].append(Point(x: x, y: number))
             }
         }
-        return (series, worldSize, skippedEntries, skippedValues)
+        return (series, worldSize, skippedEntries, skippedValues, search)
     }
 
     /// Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten, about `count` of them.

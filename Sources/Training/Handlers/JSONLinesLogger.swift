@@ -51,6 +51,16 @@ public final class JSONLinesLogger {
         file.append("{\"event\":\"configuration\",\"options\":{\(fields.joined(separator: ","))},\"world_size\":\(worldSize)}\n".utf8)
     }
 
+    /// Writes one line `{"event":"lr_find","rates":[...],"losses":[...],"suggestion":...}`: a learning-rate search's
+    /// curve, which `swift-train report` draws.
+    public func logLearningRateSearch(rates: [Double], losses: [Double], suggestion: Double?) {
+        guard let file else { return }
+        func list(_ values: [Double]) -> String { "[" + values.map(format).joined(separator: ",") + "]" }
+        file.append(
+            ("{\"epoch\":0,\"event\":\"lr_find\",\"iteration\":\(rates.count),\"losses\":\(list(losses)),\"rates\":\(list(rates)),"
+                + "\"suggestion\":\(suggestion.map(format) ?? "null"),\"world_size\":\(worldSize)}\n").utf8)
+    }
+
     /// Logs every `every` iterations (the `metrics` closure gives e.g. the running loss) and every epoch
     /// (with `state.metrics`).
     public func attach<Batch, Output>(
