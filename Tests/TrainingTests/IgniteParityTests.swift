@@ -150,7 +150,7 @@ struct MetricCheckpointTests {
             let average = Average()
             let running = try RunningAverage(alpha: 0.7)
             try average.attach(to: engine, name: "mean") { $0 }
-            try engine.on(.iterationCompleted) { engine in running.update(engine.state.output ?? 0) }
+            try engine.on(.iterationCompleted) { engine in try running.update(engine.state.output ?? 0) }
             return (engine, average, running)
         }
         let (whole, wholeAverage, wholeRunning) = try make()

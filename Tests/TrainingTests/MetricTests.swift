@@ -123,10 +123,10 @@ struct MetricTests {
         for value in [1.0, 2, 6] { average.update(value) }
         #expect(try average.compute() == 3)
         let running = try RunningAverage(alpha: 0.5)
-        running.update(4)
+        try running.update(4)
         #expect(try running.compute() == 4)
-        running.update(2)
-        running.update(1)
+        try running.update(2)
+        try running.update(1)
         #expect(try running.compute() == 0.5 * (0.5 * 4 + 0.5 * 2) + 0.5 * 1)
         #expect(throws: MetricError.self) { try Accuracy().compute() }
     }
@@ -160,6 +160,26 @@ struct MetricTests {
         for values in results {
             #expect(values == [try single.compute(), try singleF1.compute(), try singleLoss.compute(), try single.compute()])
         }
+    }
+
+    @Test("RunningAverage over 3 ranks is the bits one process gets from the ranks' per-iteration means, on every rank")
+    func runningAverageAcrossRanks() throws {
+        var values: [[Double]] = []
+        for rank in 0..<3 {
+            values.append((0..<50).map { step -> Double in
+                let angle = Double(step * 7 + rank * 3)
+                return sin(angle) * 10 + 0.1 * Double(rank)
+            })
+        }
+        let perRank = values
+        let single = try RunningAverage(alpha: 0.9)
+        for step in 0..<50 { try single.update((values[0][step] + values[1][step] + values[2][step]) / 3) }
+        let results = try SimulatedWorld(size: 3).run { world -> Double in
+            let running = try RunningAverage(alpha: 0.9, communicator: world)
+            for value in perRank[world.rank] { try running.update(value) }
+            return try running.compute()
+        }
+        #expect(results == [try single.compute(), try single.compute(), try single.compute()])
     }
 
     @Test("padded rows are excluded through `valid`")

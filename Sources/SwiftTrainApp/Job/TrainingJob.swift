@@ -84,7 +84,7 @@ public final class TrainingJob {
             guard computed.contains(metric) else {
                 throw ConfigurationError.invalid(
                     option: "--save-best", value: metric,
-                    expected: "a metric this \(data.task.rawValue) run computes: " + computed.joined(separator: ", ") + " (see --metrics)")
+                    expected: "a metric of this \(data.task.rawValue) run: " + computed.joined(separator: ", ") + " (--metrics adds others)")
             }
         }
         guard data.train.count > 0 else {

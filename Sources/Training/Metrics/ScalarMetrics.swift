@@ -130,10 +130,10 @@ public final class Average: Metric {
 /// An exponential moving average `v ← α·v + (1 − α)·x` of a per-batch value (the loss, or a metric's batch
 /// value), the first value being `x` itself, as Ignite's RunningAverage.
 ///
-/// Unlike Ignite, which all-reduces at every update, each rank keeps its own average and the reduction
-/// happens only when the value is read with `compute()` (it averages the ranks' averages). The moving
-/// average is linear, so this equals the average of the ranks' mean batch values whenever every rank
-/// updates equally often (the padded training sampler guarantees it), at no per-iteration collective.
+/// As Ignite, with a communicator every update is a collective: the ranks' values are added in rank order and
+/// divided by the world size before they enter the average, so every rank holds the same average, the very bits one
+/// process gets from the same per-iteration means. Every rank must update equally often (the padded training sampler
+/// guarantees it).
 public final class RunningAverage: Metric {
     /// [local average, 1 once a value was seen].
     public var sums: [Double] = [0, 0]
@@ -149,10 +149,17 @@ public final class RunningAverage: Metric {
         self.communicator = communicator
     }
 
-    public func update(_ value: Double) {
+    /// Moves the average towards `value` (with a communicator, towards the ranks' mean value: a collective).
+    public func update(_ value: Double) throws {
+        var value = value
+        if let communicator, communicator.size > 1 { value = try communicator.allReduce(value, .sum) / Double(communicator.size) }
         sums[0] = sums[1] == 0 ? value : alpha * sums[0] + (1 - alpha) * value
         sums[1] = 1
     }
+
+    /// The average, the same on every rank (the ranks' values were combined at each update); no collective.
+    /// - Throws: `MetricError` before the first update.
+    public func compute() throws -> Double { try value(from: sums) }
 
     /// This rank's average, without communicating.
     public var localValue: Double? { sums[1] > 0 ? sums[0] : nil }
