@@ -166,10 +166,11 @@ struct MetricTests {
     func runningAverageAcrossRanks() throws {
         var values: [[Double]] = []
         for rank in 0..<3 {
-            values.append((0..<50).map { step -> Double in
-                let angle = Double(step * 7 + rank * 3)
-                return sin(angle) * 10 + 0.1 * Double(rank)
-            })
+            values.append(
+                (0..<50).map { step -> Double in
+                    let angle = Double(step * 7 + rank * 3)
+                    return sin(angle) * 10 + 0.1 * Double(rank)
+                })
         }
         let perRank = values
         let single = try RunningAverage(alpha: 0.9)
