@@ -3,7 +3,7 @@ import Foundation
 // swift-train-bench: the benchmarks of BENCHMARKS.md (launch/bench runs it). With no argument, all of them;
 // `profile [digits|mnist|lstm|gpt ...]` prints where a step's time goes instead.
 // Worker modes (run by the benchmarks, under mpirun): digits-worker, mnist-worker, allreduce-worker,
-// allreduce-verify.
+// allreduce-verify, idist-verify.
 let allBenchmarks = ["engine", "digits", "mnist", "allreduce", "memory", "differentiable", "virtual-shards", "attention", "lstm", "gpt"]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.isEmpty { requested = allBenchmarks }
@@ -11,6 +11,9 @@ do {
     switch requested[0] {
     case "allreduce-verify":
         try runCollectiveVerification(arguments: Array(requested.dropFirst()))
+        exit(0)
+    case "idist-verify":
+        try runIdistVerification(arguments: Array(requested.dropFirst()))
         exit(0)
     case "digits-worker", "mnist-worker":
         try runTrainingWorker(kind: String(requested[0].prefix { $0 != "-" }), arguments: Array(requested.dropFirst()))

@@ -26,6 +26,19 @@ struct CollectivesTests {
         }
     }
 
+    @Test("reductions of Float and Int buffers, and the host layout of a simulated world (one host)")
+    func typedReductionsAndHosts() throws {
+        let results = try SimulatedWorld(size: 4).run { world -> [String] in
+            let floats = try ReductionOperation.allCases.map { try world.allReduce([Float(world.rank + 1)], $0)[0] }
+            let integers = try ReductionOperation.allCases.map { try world.allReduce(world.rank + 1, $0) }
+            let layout = try world.hostLayout()
+            return ["\(floats)", "\(integers)", "\(layout.nodeCount) \(layout.nodeRank) \(layout.localRank) \(layout.localSize)"]
+        }
+        for (rank, result) in results.enumerated() {
+            #expect(result == ["[10.0, 24.0, 1.0, 4.0]", "[10, 24, 1, 4]", "1 0 \(rank) 4"])
+        }
+    }
+
     @Test("gathers of values of different sizes per rank, and broadcasts of Codable values from any rank")
     func gatherAndBroadcast() throws {
         let results = try SimulatedWorld(size: 3).run { world -> ([Report], Report, [Double]) in

@@ -12,9 +12,11 @@ public enum ReductionOperation: String, Sendable, CaseIterable {
 /// every run and every world (MPI, simulated or one process), and every collective runs under the communicator's
 /// deadline.
 extension Communicator {
-    /// Each position combined over the ranks, in rank order.
+    /// Each position combined over the ranks, in rank order: any numbers (Double, Float, Int, Int64, ...).
     /// - Throws: `CollectiveError.lengthMismatch` when the ranks' arrays differ in length.
-    public func allReduce(_ values: [Double], _ operation: ReductionOperation = .sum) throws -> [Double] {
+    public func allReduce<Value: Numeric & Comparable & Codable>(_ values: [Value], _ operation: ReductionOperation = .sum) throws
+        -> [Value]
+    {
         let all = try allGather(values)
         guard all.allSatisfy({ $0.count == values.count }) else {
             throw CollectiveError.lengthMismatch(counts: all.map(\.count))
@@ -34,8 +36,20 @@ extension Communicator {
     }
 
     /// The value combined over the ranks, in rank order.
-    public func allReduce(_ value: Double, _ operation: ReductionOperation = .sum) throws -> Double {
+    public func allReduce<Value: Numeric & Comparable & Codable>(_ value: Value, _ operation: ReductionOperation = .sum) throws -> Value {
         try allReduce([value], operation)[0]
+    }
+
+    /// Where each rank runs (Ignite's `get_nnodes`, `get_node_rank`, `get_local_rank`, `get_nproc_per_node`), from every
+    /// rank's host name: nodes are numbered in the order their first rank appears. A collective.
+    public func hostLayout() throws -> HostLayout {
+        let hosts = try allGather(ProcessInfo.processInfo.hostName)
+        var nodes: [String] = []
+        for host in hosts where !nodes.contains(host) { nodes.append(host) }
+        let mine = hosts[rank]
+        return HostLayout(
+            nodeCount: nodes.count, nodeRank: nodes.firstIndex(of: mine)!,
+            localRank: hosts[..<rank].filter { $0 == mine }.count, localSize: hosts.filter { $0 == mine }.count)
     }
 
     /// Every rank's value, by rank (values may differ in size: arrays of other lengths, strings, structures).
@@ -86,6 +100,23 @@ extension Communicator {
         if case .failure(let error)? = outcome { message = String(describing: error) }
         let failure: String? = size > 1 ? try broadcast(message.map { [$0] } ?? [], from: chosen).first : message
         if let failure, rank != chosen { throw CollectiveError.failedOnRank(chosen, failure) }
+    }
+}
+
+/// Where a rank runs among the job's hosts.
+public struct HostLayout: Sendable, Equatable {
+    /// Hosts the job spans.
+    public var nodeCount: Int
+    /// This rank's host, numbered in the order the hosts' first ranks appear.
+    public var nodeRank: Int
+    /// This rank among the ranks of its host, in rank order.
+    public var localRank: Int
+    /// Ranks on this rank's host.
+    public var localSize: Int
+
+    /// A layout, as `Communicator.hostLayout()` finds it.
+    public init(nodeCount: Int, nodeRank: Int, localRank: Int, localSize: Int) {
+        (self.nodeCount, self.nodeRank, self.localRank, self.localSize) = (nodeCount, nodeRank, localRank, localSize)
     }
 }
 
