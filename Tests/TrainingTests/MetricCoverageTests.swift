@@ -133,3 +133,26 @@ struct MetricCoverageTests {
         }
     }
 }
+
+@Suite("Ignite's multilabel confusion matrix")
+struct MultilabelConfusionMatrixTests {
+    @Test("one [[TN, FP], [FN, TP]] per label, as Ignite 0.5.5 computes them, over 2 ranks too")
+    func matrices() throws {
+        let predictions: [Float] = [1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0]
+        let targets: [Int32] = [1, 0, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0]
+        let expected: [[[Double]]] = [[[1, 1], [1, 2]], [[2, 0], [1, 2]], [[2, 1], [0, 2]]]
+        let single = try MultilabelConfusionMatrix(labels: 3)
+        try single.update(MultilabelBatch(scores: predictions, targets: targets, count: 5, labels: 3))
+        #expect(try single.computeMatrices() == expected)
+        let ranks = try SimulatedWorld(size: 2).run { world -> [[[Double]]] in
+            let metric = try MultilabelConfusionMatrix(labels: 3, communicator: world)
+            let rows = world.rank == 0 ? 0..<2 : 2..<5
+            try metric.update(
+                MultilabelBatch(scores: Array(predictions[(rows.lowerBound * 3)..<(rows.upperBound * 3)]),
+                    targets: Array(targets[(rows.lowerBound * 3)..<(rows.upperBound * 3)]), count: rows.count, labels: 3))
+            return try metric.computeMatrices()
+        }
+        #expect(ranks == [expected, expected])
+        #expect(throws: MetricError.self) { try MultilabelConfusionMatrix(labels: 3).computeMatrices() }
+    }
+}
