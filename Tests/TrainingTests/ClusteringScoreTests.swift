@@ -37,7 +37,9 @@ struct ClusteringScoreTests {
         let single = ClusteringScore(.silhouette)
         try single.update(ClusteringBatch(features: [0, 1, 2, 3], labels: [0, 0], width: 2))
         #expect(throws: MetricError.self) { try single.compute() }
-        #expect(throws: MetricError.self) { try ClusteringScore(.daviesBouldin).update(ClusteringBatch(features: [1, 2, 3], labels: [0, 1], width: 2)) }
+        #expect(throws: MetricError.self) {
+            try ClusteringScore(.daviesBouldin).update(ClusteringBatch(features: [1, 2, 3], labels: [0, 1], width: 2))
+        }
         #expect(throws: MetricError.self) { try ClusteringScore(.calinskiHarabasz).compute() }
     }
 }

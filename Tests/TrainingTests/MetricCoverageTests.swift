@@ -148,7 +148,8 @@ struct MultilabelConfusionMatrixTests {
             let metric = try MultilabelConfusionMatrix(labels: 3, communicator: world)
             let rows = world.rank == 0 ? 0..<2 : 2..<5
             try metric.update(
-                MultilabelBatch(scores: Array(predictions[(rows.lowerBound * 3)..<(rows.upperBound * 3)]),
+                MultilabelBatch(
+                    scores: Array(predictions[(rows.lowerBound * 3)..<(rows.upperBound * 3)]),
                     targets: Array(targets[(rows.lowerBound * 3)..<(rows.upperBound * 3)]), count: rows.count, labels: 3))
             return try metric.computeMatrices()
         }

@@ -21,6 +21,8 @@ public protocol AnyEngine: AnyObject {
         throws -> RemovableHandle
     /// Whether any handler is attached to `event`.
     func hasEventHandler(for event: Event) -> Bool
+    /// Whether `event` can be attached to and fired on this engine.
+    func isRegistered(_ event: Event) -> Bool
 }
 
 extension AnyEngine {

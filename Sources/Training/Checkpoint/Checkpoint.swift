@@ -9,7 +9,7 @@ import Foundation
 /// score when a score function is given, else the step. A new file is written when fewer than
 /// `numberSaved` exist or it beats the lowest (ties too with `greaterOrEqual`), then the lowest is removed.
 /// On a non-writing rank the bookkeeping runs identically but no file is touched.
-public final class Checkpoint: Stateful {
+public final class Checkpoint: Stateful, EventHandler {
     /// The objects saved, by name.
     public let toSave: [String: any Stateful]
     /// Where files go.
@@ -165,13 +165,41 @@ public final class Checkpoint: Stateful {
     public func reset() { saved = [] }
 
     /// Saves at `event` of `engine` (the iteration and epoch from its state) and fires `.savedCheckpoint` on it
-    /// after each file written, registering that event: Ignite's `engine.add_event_handler(event, checkpoint)`.
+    /// after each file written, registering that event: Ignite's `engine.add_event_handler(event, checkpoint)`, which
+    /// `engine.addEventHandler(event, checkpoint)` also is.
     public func attach<Batch, Output>(to engine: Engine<Batch, Output>, event: Event) throws {
-        if !engine.isRegistered(.savedCheckpoint) { engine.registerEvents(.savedCheckpoint) }
-        try engine.on(event) { [self] engine in
-            if try save(iteration: engine.state.iteration, epoch: engine.state.epoch) != nil {
-                try engine.fireEvent(.savedCheckpoint)
-            }
+        try engine.addEventHandler(event, self)
+    }
+
+    /// A checkpoint writing into `directory` (Ignite's `ModelCheckpoint`: a `Checkpoint` with a `DiskSaver`).
+    /// - Throws: `CheckpointError` when the directory is missing (and not `createDirectory`) or, with `requireEmpty`,
+    ///   holds checkpoints already.
+    public convenience init(
+        toSave: [String: any Stateful], directory: URL, filenamePrefix: String = "", numberSaved: Int? = 1,
+        scoreFunction: (() -> Double)? = nil, scoreName: String? = nil, globalStepTransform: ((Int, Int) -> Int)? = nil,
+        createDirectory: Bool = true, requireEmpty: Bool = true, isWriter: Bool = true, includeSelf: Bool = false
+    ) throws {
+        let saver = try DiskSaver(directory: directory, createDirectory: createDirectory, requireEmpty: requireEmpty, isWriter: isWriter)
+        self.init(
+            toSave: toSave, saver: saver, filenamePrefix: filenamePrefix, numberSaved: numberSaved, scoreFunction: scoreFunction,
+            scoreName: scoreName, globalStepTransform: globalStepTransform, isWriter: isWriter, includeSelf: includeSelf)
+    }
+
+    /// A global step read from another engine (Ignite's `global_step_from_engine`): a checkpoint saved from an
+    /// evaluator's events is named by the trainer's epoch (or iteration).
+    public static func globalStep(from engine: any AnyEngine, counting counter: EventCounter = .epoch) -> (Int, Int) -> Int {
+        { _, _ in counter == .iteration ? engine.engineState.iteration : engine.engineState.epoch }
+    }
+
+    /// Registers `.savedCheckpoint` on the engine it is attached to.
+    public func prepare(_ engine: any AnyEngine) throws {
+        if !engine.isRegistered(.savedCheckpoint) { engine.registerEvents([.savedCheckpoint], counter: .fires) }
+    }
+
+    /// Saves at the engine's iteration and epoch, then fires `.savedCheckpoint` when a file was written.
+    public func handle(_ engine: any AnyEngine) throws {
+        if try save(iteration: engine.engineState.iteration, epoch: engine.engineState.epoch) != nil {
+            try engine.fireEvent(.savedCheckpoint)
         }
     }
 

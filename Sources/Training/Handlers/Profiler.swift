@@ -34,6 +34,12 @@ public final class Profiler: Stateful {
         }
     }
 
+    /// Times every handler attached to `engine` now, each under "EVENT #position" (Ignite's `HandlersTimeProfiler`):
+    /// attach it after the handlers it should time.
+    public func attachToHandlers<Batch, Output>(of engine: Engine<Batch, Output>) {
+        engine.instrumentHandlers { event, position, handler in measured("\(event.name) #\(position + 1)", handler) }
+    }
+
     /// `handler`, timed under `name`.
     public func measured<Batch, Output>(_ name: String, _ handler: @escaping Engine<Batch, Output>.Handler)
         -> Engine<Batch, Output>.Handler

@@ -95,7 +95,9 @@ public final class ClusteringScore: Metric {
             throw StateDictError.wrongType(key: "features", expected: "a tensor")
         }
         let savedLabels = try state.array("labels").map { value -> Int32 in
-            guard case .int(let label) = value, let narrow = Int32(exactly: label) else { throw StateDictError.wrongType(key: "labels", expected: "integers") }
+            guard case .int(let label) = value, let narrow = Int32(exactly: label) else {
+                throw StateDictError.wrongType(key: "labels", expected: "integers")
+            }
             return narrow
         }
         guard savedFeatures.count == savedLabels.count * savedWidth else {

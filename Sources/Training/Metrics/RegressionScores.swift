@@ -103,7 +103,8 @@ public final class MaximumAbsoluteError: Metric {
     /// - Throws: `MetricError` with no value, or in a world of several ranks (call `compute()`).
     public func value(from sums: [Double]) throws -> Double {
         if let communicator, communicator.size > 1 {
-            throw MetricError("MaximumAbsoluteError combines ranks with a maximum: call compute(), not value(from:), in a world of \(communicator.size) ranks")
+            throw MetricError(
+                "MaximumAbsoluteError combines ranks with a maximum: call compute(), not value(from:), in a world of \(communicator.size) ranks")
         }
         return try Self.largest(sums)
     }

@@ -168,3 +168,43 @@ public final class RunningAverage: Metric {
         try mean(of: sums, "RunningAverage")
     }
 }
+
+/// A user's accumulation of a per-batch value (Ignite's `VariableAccumulation`, the base of its `Average` and
+/// `GeometricAverage`): `combine(accumulator, value)` from `initial` at each update, with the count of updates; the
+/// ranks' accumulators and counts are added in rank order, as Ignite sums them, so `combine` should be a sum of terms.
+public final class VariableAccumulation: Metric {
+    /// [accumulator, updates].
+    public var sums: [Double]
+    public var communicator: (any Communicator)?
+    /// The accumulator's starting value.
+    public let initial: Double
+    private let combine: (Double, Double) -> Double
+
+    /// An accumulation starting at `initial`.
+    public init(initial: Double = 0, communicator: (any Communicator)? = nil, combine: @escaping (Double, Double) -> Double) {
+        self.initial = initial
+        self.combine = combine
+        self.communicator = communicator
+        sums = [initial, 0]
+    }
+
+    public func reset() { sums = [initial, 0] }
+
+    /// Combines `value` into the accumulator.
+    public func update(_ value: Double) {
+        sums[0] = combine(sums[0], value)
+        sums[1] += 1
+    }
+
+    /// The accumulator and the number of updates over every rank (Ignite's `(accumulator, num_examples)`).
+    /// - Throws: `MetricError` before any update on any rank.
+    public func computeWithCount() throws -> (accumulator: Double, count: Int) {
+        let global = try reducedSums()
+        return (try value(from: global), Int(global[1]))
+    }
+
+    public func value(from sums: [Double]) throws -> Double {
+        guard sums[1] > 0 else { throw MetricError("VariableAccumulation must have at least one example before it can be computed") }
+        return sums[0]
+    }
+}

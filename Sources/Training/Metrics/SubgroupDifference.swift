@@ -58,7 +58,9 @@ public final class SelectionRate: Metric {
     public func value(from sums: [Double]) throws -> Double { try Self.rates(from: sums)[1] }
 
     static func rates(from sums: [Double]) throws -> [Double] {
-        guard let samples = sums.last, samples > 0 else { throw MetricError("SelectionRate must have at least one example before it can be computed") }
+        guard let samples = sums.last, samples > 0 else {
+            throw MetricError("SelectionRate must have at least one example before it can be computed")
+        }
         return sums.dropLast().map { $0 / samples }
     }
 }
@@ -79,7 +81,8 @@ public final class SubgroupDifference: Metric {
         groups: [Int32], communicator: (any Communicator)? = nil, make: () throws -> any Metric<ClassificationBatch>,
         values: @escaping (any Metric<ClassificationBatch>) throws -> [Double] = { [try $0.compute()] }
     ) throws {
-        try ArgumentError.require(groups.count >= 2 && Set(groups).count == groups.count, "SubgroupDifference(groups:)", groups, "2 or more distinct groups")
+        try ArgumentError.require(
+            groups.count >= 2 && Set(groups).count == groups.count, "SubgroupDifference(groups:)", groups, "2 or more distinct groups")
         self.groups = groups
         self.values = values
         metrics = try groups.map { _ in try make() }
