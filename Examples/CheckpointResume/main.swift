@@ -33,7 +33,7 @@ try referenceTrainer.run(referenceLoader, maxEpochs: 4)
 // The first run: saves at every epoch's end, stops after epoch 2.
 do {
     let (model, optimizer, trainer, loader) = try makeRun()
-    let checkpoint = Checkpoint(
+    let checkpoint = try Checkpoint(
         toSave: ["trainer": trainer, "model": ModelState(model), "optimizer": OptimizerState(optimizer)],
         saver: try DiskSaver(directory: directory, createDirectory: true), numberSaved: 2)
     try trainer.on(.epochCompleted) { engine in

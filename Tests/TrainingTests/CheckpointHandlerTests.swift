@@ -31,7 +31,7 @@ struct CheckpointHandlerTests {
         defer { try? FileManager.default.removeItem(at: url) }
         let model = Counter(0)
         let optimizer = Counter(0)
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: ["model": model, "optimizer": optimizer],
             saver: try DiskSaver(directory: url), numberSaved: 2)
         for iteration in [10, 20, 30, 40, 50] {
@@ -50,7 +50,7 @@ struct CheckpointHandlerTests {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
         var score = 0.0
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), filenamePrefix: "best",
             numberSaved: 2, scoreFunction: { score }, scoreName: "accuracy",
             globalStepTransform: { _, epoch in epoch })
@@ -76,7 +76,7 @@ struct CheckpointHandlerTests {
         #expect(
             try Checkpoint(toSave: ["a": Counter(1)], saver: saver).filename(score: 3, step: 9, iteration: 7)
                 == "a_9_3.0000.safetensors", "a floating score that is a whole number keeps its 4 decimals, as Ignite's")
-        let patterned = Checkpoint(
+        let patterned = try Checkpoint(
             toSave: ["m": Counter(1)], saver: saver, filenamePrefix: "run", scoreFunction: { 0.5 },
             scoreName: "acc", filenamePattern: "{filename_prefix}-{name}-e{global_step}-{score_name}{score}.{ext}")
         #expect(try patterned.filename(score: 0.5, step: 4, iteration: 40) == "run-m-e4-acc0.5000.safetensors")
@@ -104,7 +104,7 @@ struct CheckpointHandlerTests {
             try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: "{name}_{epoch}.{ext}")
                 .filename(score: nil, step: nil, iteration: 1)
         }
-        let checkpoint = Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: "{name}_{bogus}.{ext}")
+        let checkpoint = try Checkpoint(toSave: ["m": Counter(1)], saver: saver, filenamePattern: "{name}_{bogus}.{ext}")
         #expect(throws: CheckpointError.unknownPlaceholder("bogus")) { try checkpoint.save(iteration: 1, epoch: 1) }
     }
 
@@ -114,7 +114,7 @@ struct CheckpointHandlerTests {
         defer { try? FileManager.default.removeItem(at: url) }
         let model = Counter(1)
         let saver = try DiskSaver(directory: url)
-        let checkpoint = Checkpoint(toSave: ["model": model, "other": Counter(0)], saver: saver, numberSaved: 1)
+        let checkpoint = try Checkpoint(toSave: ["model": model, "other": Counter(0)], saver: saver, numberSaved: 1)
         try checkpoint.save(iteration: 1, epoch: 1)
         struct Crash: Error {}
         saver.afterWritingBytes = { written in if written > 10 { throw Crash() } }
@@ -160,7 +160,7 @@ struct CheckpointHandlerTests {
     func latestValid() throws {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: ["trainer": Engine<Int, Int> { _, b in b }, "model": Counter(3)],
             saver: try DiskSaver(directory: url), numberSaved: nil)
         for iteration in [3, 6, 9] {
@@ -182,7 +182,7 @@ struct CheckpointHandlerTests {
     func nonWriter() throws {
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url, isWriter: false),
             numberSaved: 1, isWriter: false)
         try checkpoint.save(iteration: 1, epoch: 1)
@@ -216,9 +216,9 @@ struct CheckpointHandlerTests {
         #expect(single.value == 8)
         let url = try directory()
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(toSave: ["m": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 3)
+        let checkpoint = try Checkpoint(toSave: ["m": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 3)
         try checkpoint.save(iteration: 4, epoch: 1)
-        let copy = Checkpoint(toSave: ["m": Counter(1)], saver: try DiskSaver(directory: url, requireEmpty: false))
+        let copy = try Checkpoint(toSave: ["m": Counter(1)], saver: try DiskSaver(directory: url, requireEmpty: false))
         try copy.loadStateDict(checkpoint.stateDict())
         #expect(copy.saved.map(\.filename) == checkpoint.saved.map(\.filename))
     }
@@ -231,7 +231,7 @@ struct CheckpointParityTests {
         let url = try ProcessRunner.makeTemporaryDirectory("checkpoint-self")
         defer { try? FileManager.default.removeItem(at: url) }
         let engine = Engine<Int, Int> { _, batch in batch }
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 2,
             includeSelf: true)
         try checkpoint.attach(to: engine, event: .iterationCompleted(every: 2))
@@ -260,7 +260,7 @@ struct CheckpointParityTests {
     func notWriter() throws {
         let url = try ProcessRunner.makeTemporaryDirectory("checkpoint-rank")
         defer { try? FileManager.default.removeItem(at: url) }
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: ["model": Counter(1)], saver: try DiskSaver(directory: url), numberSaved: 1,
             isWriter: false)
         try checkpoint.save(iteration: 3, epoch: 0)

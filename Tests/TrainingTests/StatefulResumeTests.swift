@@ -85,7 +85,7 @@ struct StatefulResumeTests {
             for: .itemReplacementDirectory, in: .userDomainMask, appropriateFor: URL(fileURLWithPath: NSTemporaryDirectory()), create: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let first = try Rig()
-        let checkpoint = Checkpoint(toSave: first.objects, saver: try DiskSaver(directory: directory))
+        let checkpoint = try Checkpoint(toSave: first.objects, saver: try DiskSaver(directory: directory))
         var saved: URL?
         // Iteration 47: mid-epoch 5, one evaluation without improvement counted, the plateau rate halved once.
         try first.engine.on(.iterationCompleted(once: 47)) { engine in

@@ -116,12 +116,12 @@ extension TrainingJob {
         // Rank 0 only copies the state and returns to its peers; the file is encoded and written meanwhile, so a
         // large checkpoint never keeps the others waiting in a collective (nor trips the collective deadline).
         saver.writesInBackground = true
-        let checkpoint = Checkpoint(
+        let checkpoint = try Checkpoint(
             toSave: checkpointObjects, saver: saver, numberSaved: configuration.keep,
             isWriter: isLeader)
         if configuration.resume != .none { checkpoint.adoptExistingFiles() }
         if let metric = configuration.saveBest {
-            let best = Checkpoint(
+            let best = try Checkpoint(
                 toSave: checkpointObjects, saver: saver, filenamePrefix: "best", numberSaved: configuration.keep,
                 scoreFunction: { [unowned self] in bestScore }, scoreName: metric, isWriter: isLeader)
             try engine.on(.evaluationCompleted) { [unowned self] engine in

@@ -38,16 +38,22 @@ public final class Checkpoint: Stateful, EventHandler {
     public let isWriter: Bool
 
     /// A checkpoint handler; call `save(iteration:epoch:)` from an event handler.
+    /// - Throws: `ArgumentError` for nothing to save, a `numberSaved` below 1, or a `checkpointer` key with
+    ///   `includeSelf` (Ignite's rules).
     public init(
         toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
         scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
         globalStepTransform: ((Int, Int) -> Int)? = nil, filenamePattern: String? = nil, greaterOrEqual: Bool = false,
         isWriter: Bool = true, includeSelf: Bool = false
-    ) {
+    ) throws {
         self.includeSelf = includeSelf
         self.isWriter = isWriter
-        precondition(!toSave.isEmpty, "nothing to save")
-        precondition(numberSaved.map { $0 > 0 } ?? true, "numberSaved must be positive")
+        try ArgumentError.require(!toSave.isEmpty, "Checkpoint(toSave:)", "[:]", "at least one object to save")
+        try ArgumentError.require(
+            numberSaved.map { $0 > 0 } ?? true, "Checkpoint(numberSaved:)", numberSaved.map(String.init) ?? "nil", "a positive number or nil")
+        try ArgumentError.require(
+            !(includeSelf && toSave.keys.contains("checkpointer")), "Checkpoint(toSave:)", toSave.keys.sorted(),
+            "no key 'checkpointer' when includeSelf is true")
         self.toSave = toSave
         self.saver = saver
         self.filenamePrefix = filenamePrefix
@@ -180,7 +186,7 @@ public final class Checkpoint: Stateful, EventHandler {
         createDirectory: Bool = true, requireEmpty: Bool = true, isWriter: Bool = true, includeSelf: Bool = false
     ) throws {
         let saver = try DiskSaver(directory: directory, createDirectory: createDirectory, requireEmpty: requireEmpty, isWriter: isWriter)
-        self.init(
+        try self.init(
             toSave: toSave, saver: saver, filenamePrefix: filenamePrefix, numberSaved: numberSaved, scoreFunction: scoreFunction,
             scoreName: scoreName, globalStepTransform: globalStepTransform, isWriter: isWriter, includeSelf: includeSelf)
     }
