@@ -41,8 +41,10 @@ struct IgniteErrorTextTests {
         Case(
             ignite: "Cannot have key 'checkpointer' if `include_self` is True",
             raise: {
-                _ = try Checkpoint(
-                    toSave: ["checkpointer": ModelState(try model())], directory: URL(fileURLWithPath: "/tmp/never-\(UUID())"), includeSelf: true)
+                let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("never-\(UUID())")
+                defer { try? FileManager.default.removeItem(at: directory) }
+                _ = try Checkpoint(toSave: ["checkpointer": ModelState(try model())], directory: directory, includeSelf: true)
+                    .save(iteration: 1, epoch: 1)
             }, words: ["checkpointer", "includeSelf"]),
         Case(
             ignite: "Argument alpha should be a float between 0.0 and 1.0.", raise: { _ = try RunningAverage(alpha: 1.5) },

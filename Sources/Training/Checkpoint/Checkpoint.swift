@@ -38,8 +38,8 @@ public final class Checkpoint: Stateful, EventHandler {
     public let isWriter: Bool
 
     /// A checkpoint handler; call `save(iteration:epoch:)` from an event handler.
-    /// - Throws: `ArgumentError` for nothing to save, a `numberSaved` below 1, or a `checkpointer` key with
-    ///   `includeSelf` (Ignite's rules).
+    /// - Throws: `ArgumentError` for nothing to save or a `numberSaved` below 1 (Ignite's rules; a `checkpointer` key
+    ///   with `includeSelf` is refused by `save`).
     public init(
         toSave: [String: any Stateful], saver: DiskSaver, filenamePrefix: String = "", numberSaved: Int? = 1,
         scoreFunction: (() -> Double)? = nil, scoreName: String? = nil,
@@ -51,9 +51,6 @@ public final class Checkpoint: Stateful, EventHandler {
         try ArgumentError.require(!toSave.isEmpty, "Checkpoint(toSave:)", "[:]", "at least one object to save")
         try ArgumentError.require(
             numberSaved.map { $0 > 0 } ?? true, "Checkpoint(numberSaved:)", numberSaved.map(String.init) ?? "nil", "a positive number or nil")
-        try ArgumentError.require(
-            !(includeSelf && toSave.keys.contains("checkpointer")), "Checkpoint(toSave:)", toSave.keys.sorted(),
-            "no key 'checkpointer' when includeSelf is true")
         self.toSave = toSave
         self.saver = saver
         self.filenamePrefix = filenamePrefix
