@@ -109,10 +109,38 @@ struct MetricCoverageTests {
             for row in rows { try metric.update(Double(abs(predictions[row])) + 0.5) }
         }
         try acrossRanks("KLDivergence", { KLDivergence(communicator: $0) }) { try $0.update(positive($1)) }
+        try acrossRanks("JSDivergence", { JSDivergence(communicator: $0) }) { try $0.update(positive($1)) }
+        try acrossRanks("CosineSimilarity", { CosineSimilarity(communicator: $0) }) { metric, rows in
+            // Rows of 2 values: pairs of consecutive samples.
+            let even = rows.lowerBound / 2 * 2..<rows.upperBound / 2 * 2
+            if !even.isEmpty {
+                try metric.update(RegressionBatch(predictions: Array(predictions[even]), targets: Array(targets[even]), examples: even.count / 2))
+            }
+        }
+        try acrossRanks("MultilabelAccuracy", { MultilabelAccuracy(communicator: $0) }) { metric, rows in
+            try metric.update(
+                MultilabelBatch(scores: rows.map { predictions[$0] > 0 ? 1 : 0 }, targets: rows.map { targets[$0] > 0.5 ? 1 : 0 }, count: rows.count))
+        }
         try acrossRanks("ClassificationReport", { try ClassificationReport(classes: 3, communicator: $0) }) { try $0.update(Self.batch($1)) }
         try acrossRanks("MatthewsCorrCoef", { try ConfusionMatrixScore(.matthewsCorrelation, classes: 3, communicator: $0) }) {
             try $0.update(Self.batch($1))
         }
+    }
+
+    @Test("Frequency over ranks: the counts add up and the seconds are averaged, so it is the whole job's rate")
+    func frequencyAcrossRanks() throws {
+        let rates = try SimulatedWorld(size: 3).run { world -> Double in
+            // Rank r ran for 2 + r seconds and counted 10 · (r + 1) events (an empty rank counts nothing).
+            let start = 100.0
+            var now = start
+            let frequency = Frequency(communicator: world, clock: { now })
+            frequency.reset()
+            now = start + Double(2 + world.rank)
+            try frequency.update(world.rank == 2 ? 0 : Double(10 * (world.rank + 1)))
+            return try frequency.compute()
+        }
+        // 30 events over a mean of 3 seconds.
+        #expect(rates == [10, 10, 10])
     }
 
     @Test("ROC AUC and the curves save their scores: a restored metric computes the same area and curve")
