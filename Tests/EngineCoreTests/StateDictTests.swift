@@ -126,4 +126,36 @@ struct StateDictTests {
         #expect(processed == [11, 12, 10, 11, 12])
         #expect(data.produced == 5)
     }
+
+    /// Data laid out otherwise than the saved run (another world): it says where the saved run continues on it.
+    final class RelaidData: ResumableSequence {
+        let values = [10, 11, 12, 13]
+        var asked: [RunPosition] = []
+        var batchesPerPass: Int { values.count }
+        func makeIterator(startingAfter iteration: Int) -> IndexingIterator<[Int]> {
+            Array(values.dropFirst(iteration % values.count)).makeIterator()
+        }
+        func makeIterator() -> IndexingIterator<[Int]> { values.makeIterator() }
+        func continuation(of saved: RunPosition) -> RunPosition {
+            asked.append(saved)
+            // Saved after 3 of 6 batches of epoch 2 of twice the samples per batch: half of this epoch is done.
+            return RunPosition(
+                iteration: saved.epoch * values.count + saved.withinEpoch * values.count / saved.epochLength, epochLength: values.count)
+        }
+    }
+
+    @Test("after loadStateDict the data places the run once: its answer is where the run continues, in its own epochs")
+    func dataPlacesTheRun() throws {
+        var processed: [Int] = []
+        let engine = Engine<Int, Void> { _, batch in processed.append(batch) }
+        try engine.loadStateDict(["epoch_length": .int(6), "iteration": .int(9), "max_epochs": .int(3)])
+        let data = RelaidData()
+        try engine.run(data)
+        #expect(data.asked == [RunPosition(iteration: 9, epochLength: 6)])
+        #expect(processed == [12, 13, 10, 11, 12, 13], "the second half of epoch 2, then epoch 3")
+        #expect(engine.state.iteration == 12 && engine.state.epochLength == 4 && engine.state.epoch == 3)
+        // A continued run (no state dict loaded since) is not placed again.
+        try engine.run(data, maxEpochs: 4)
+        #expect(data.asked.count == 1 && engine.state.iteration == 16)
+    }
 }

@@ -67,6 +67,15 @@ extension Engine {
         guard !isRunning else { throw EngineError.reentrantRun }
         isRunning = true
         defer { isRunning = false }
+        // A loaded state dict is placed by the data: it knows where the saved run continues on it.
+        if repositionsOnNextRun, let length = state.epochLength, let resumable = data as? any ResumableSequence {
+            let position = resumable.continuation(of: RunPosition(iteration: state.iteration, epochLength: length))
+            precondition(position.iteration >= 0 && position.epochLength >= 1, "a continuation must be a position of a run")
+            state.iteration = position.iteration
+            state.epochLength = position.epochLength
+            state.epoch = position.epoch
+        }
+        repositionsOnNextRun = false
         let fresh = SequenceSource(data: data)
         try prepare(
             maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,

@@ -91,6 +91,7 @@ extension Engine: Stateful {
         suspension = nil
         state.epochLength = epochLength
         state.iteration = iteration
+        repositionsOnNextRun = true
         state.epoch = epoch
         state.maxEpochs = maxEpochs
         state.maxIterations = maxIterations

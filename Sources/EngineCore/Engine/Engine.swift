@@ -87,6 +87,8 @@ public final class Engine<Batch, Output>: AnyEngine {
     @usableFromInline var resumingWithinEpoch = false
     /// Whether the next epoch must start a fresh pass over the data (after a terminated run).
     @usableFromInline var startsFreshEpoch = false
+    /// Set by `loadStateDict`: the next `run` asks resumable data where the loaded run continues.
+    @usableFromInline var repositionsOnNextRun = false
     /// Where an interrupted run stopped.
     @usableFromInline var suspension: Suspension?
     /// Data given to `setData(_:)`, put in place at the next fetch.

@@ -9,6 +9,33 @@ public protocol ResumableSequence: Sequence {
     var batchesPerPass: Int { get }
     /// An iterator whose first batch is the one the run's iteration `iteration + 1` should process.
     func makeIterator(startingAfter iteration: Int) -> Iterator
+    /// Where a run whose state dict was saved at `saved` continues on this data: the data answers, since only it
+    /// knows the saved layout (a loader saved by another world size re-shards the interrupted epoch). The engine asks
+    /// at the first `run` after `loadStateDict`; by default the run continues where it was saved.
+    func continuation(of saved: RunPosition) -> RunPosition
+}
+
+extension ResumableSequence {
+    public func continuation(of saved: RunPosition) -> RunPosition { saved }
+}
+
+/// Where a run stands: the iterations done and the epoch length they were counted in.
+public struct RunPosition: Sendable, Equatable {
+    /// Iterations completed.
+    public var iteration: Int
+    /// Iterations per epoch.
+    public var epochLength: Int
+
+    /// A position after `iteration` iterations of epochs of `epochLength`.
+    public init(iteration: Int, epochLength: Int) {
+        self.iteration = iteration
+        self.epochLength = epochLength
+    }
+
+    /// The epoch the next iteration belongs to, counted from 0.
+    public var epoch: Int { iteration / Swift.max(epochLength, 1) }
+    /// Iterations done within that epoch.
+    public var withinEpoch: Int { iteration % Swift.max(epochLength, 1) }
 }
 
 /// Where the engine's loop gets batches from.

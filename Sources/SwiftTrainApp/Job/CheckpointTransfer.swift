@@ -110,14 +110,7 @@ extension TrainingJob {
                 underlying: StateDictError.invalidValue(
                     key: "trainer.epoch_length", reason: "\(savedLength) batches per epoch is impossible for \(trainLoader.sampler.count) samples"))
         }
-        let (iteration, length, note) = trainLoader.continuation(fromIteration: engine.state.iteration, epochLength: savedLength)
-        if iteration != engine.state.iteration || length != savedLength {
-            var translated = engine.stateDict()
-            translated["epoch_length"] = .int(length)
-            translated["iteration"] = .int(iteration)
-            try engine.loadStateDict(translated)
-        }
-        if let note { self.note(note) }
+        // The loader places the run at its first `run` (`DataLoader.continuation(of:)`); `continuationNote` says how.
         if optimizer.learningRate != configuration.learningRate && scheduler == nil {
             self.note("learning rate: \(optimizer.learningRate) in the checkpoint, \(configuration.learningRate) from --lr from now on")
             optimizer.learningRate = configuration.learningRate

@@ -28,6 +28,8 @@ extension TrainingJob {
 
         var runStart = 0.0
         try engine.on(.started) { [unowned self] _ in
+            // A checkpoint of another world or batch size: the loader placed the run and says how.
+            if let moved = trainLoader.continuationNote { note(moved) }
             runStart = Self.now
             excludedSeconds = 0
             samplesRun = 0

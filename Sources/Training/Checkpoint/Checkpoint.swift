@@ -96,11 +96,6 @@ public final class Checkpoint: Stateful, EventHandler {
         saved.removeAll { $0.filename == name }
         saved.append((priority, name))
         saved.sort { $0.priority < $1.priority }
-        // The state is copied now; with a background saver, encoding and writing happen while training goes on.
-        var objects: StateDict =
-            toSave.count == 1 && !includeSelf
-            ? toSave.first!.value.stateDict()
-            : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
         var removals: [String] = []
         if let numberSaved {
             while saved.count > numberSaved {
@@ -108,11 +103,17 @@ public final class Checkpoint: Stateful, EventHandler {
                 if removed.filename != name { removals.append(removed.filename) }
             }
         }
+        // Another rank keeps the same books and copies nothing: only the writer takes the state.
+        guard isWriter else { return saver.directory.appendingPathComponent(name) }
+        // The state is copied now; with a background saver, encoding and writing happen while training goes on.
+        var objects: StateDict =
+            toSave.count == 1 && !includeSelf
+            ? toSave.first!.value.stateDict()
+            : toSave.mapValues { StateValue.dictionary($0.stateDict()) }
         if includeSelf { objects["checkpointer"] = .dictionary(stateDict()) }
         let saver = self.saver
         let removed = removals
         let tree = objects
-        guard isWriter else { return saver.directory.appendingPathComponent(name) }
         guard saver.writesInBackground else {
             let url = try saver.write(CheckpointFile.encode(tree), name: name)
             for removed in removals { saver.remove(name: removed) }

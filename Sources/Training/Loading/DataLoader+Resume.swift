@@ -12,7 +12,7 @@ extension DataLoader: Stateful {
         ]
     }
 
-    /// Remembers the saved run's layout; `continuation(fromIteration:epochLength:)` then places this loader.
+    /// Remembers the saved run's layout; the engine's next `run` asks `continuation(of:)` where it continues.
     public func loadStateDict(_ state: StateDict) throws {
         let worldSize = try state.int("world_size")
         let batchSize = try state.int("batch_size")
@@ -31,15 +31,22 @@ extension DataLoader: Stateful {
         loadedLayout = (worldSize, batchSize, point)
     }
 
-    /// Where the engine continues after the loaded state: the iteration on this loader's world that comes after
-    /// the saved run's `savedIteration` (with `savedLength` batches per epoch), and a note when the world or the
-    /// batch size changed. The same sample order goes on: the interrupted epoch's remaining samples are
-    /// re-sharded over this world; later epochs are this world's ordinary epochs.
-    public func continuation(fromIteration savedIteration: Int, epochLength savedLength: Int)
+    /// Where the engine continues after the loaded state (it asks at its first `run` after `loadStateDict`): the
+    /// position on this loader's world that comes after the saved run's. The same sample order goes on: the
+    /// interrupted epoch's remaining samples are re-sharded over this world; later epochs are this world's ordinary
+    /// epochs. When the world or the batch size changed, `continuationNote` says how.
+    public func continuation(of savedPosition: RunPosition) -> RunPosition {
+        let (iteration, length, note) = continuation(fromIteration: savedPosition.iteration, epochLength: savedPosition.epochLength)
+        continuationNote = note
+        return RunPosition(iteration: iteration, epochLength: length)
+    }
+
+    func continuation(fromIteration savedIteration: Int, epochLength savedLength: Int)
         -> (iteration: Int, epochLength: Int, note: String?)
     {
         let length = batchesPerPass
         guard let saved = loadedLayout else { return (savedIteration, savedLength, nil) }
+        loadedLayout = nil
         let epoch = savedIteration / Swift.max(savedLength, 1)
         let batch = savedIteration % Swift.max(savedLength, 1)
         if saved.worldSize == sampler.worldSize && saved.batchSize == batchSize {

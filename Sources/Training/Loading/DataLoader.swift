@@ -26,6 +26,8 @@ public final class DataLoader: ResumableSequence {
     /// first remaining indices); later epochs are unaffected. Saved and restored with the loader's state dict.
     public var resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?
     /// The world size and batch size of the run whose state was loaded last, and its resume point.
+    /// How the last continuation moved a saved run onto this loader's world or batch size (nil when it did not).
+    public internal(set) var continuationNote: String?
     var loadedLayout: (worldSize: Int, batchSize: Int, resumePoint: (epoch: Int, consumed: Int, firstBatch: Int)?)?
 
     /// A loader of `batchSize`-sample batches of `dataset` for the rank of `sampler`.
