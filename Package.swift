@@ -88,7 +88,7 @@ let package = Package(
             name: "DataParallelLoop", dependencies: ["EngineCore", "NeuralNet", "Training", "Cluster"],
             path: "Examples/DataParallelLoop"),
         .executableTarget(
-            name: "CheckpointResume", dependencies: ["EngineCore", "NeuralNet", "Training"],
+            name: "CheckpointResume", dependencies: ["Cluster", "EngineCore", "NeuralNet", "Training"],
             path: "Examples/CheckpointResume"),
         .executableTarget(
             name: "DifferentiableModel", dependencies: ["Autodiff", "EngineCore", "NeuralNet", "Training"],

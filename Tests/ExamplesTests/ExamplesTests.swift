@@ -53,6 +53,8 @@ struct ExamplesTests {
         #expect(result.exitCode == 0, "\(result.standardError)")
         #expect(result.standardOutput.contains("resuming from checkpoint_50.safetensors at epoch 2, iteration 50"))
         #expect(result.standardOutput.contains("bit for bit: true"))
+        // 400 samples, 2 ranks x 16 per step: 13 iterations per epoch; epochs 3 and 4 follow the one-rank run's 2.
+        #expect(result.standardOutput.contains("continued on 2 ranks: epochs 3 and 4 of 13 iterations, ending at iteration 52; ranks agree: true"))
     }
 
     @Test("the README shows the seed trainer and the world-size-invariant example exactly as they are built")
