@@ -46,6 +46,11 @@ public final class TensorBoardWriter {
         var summaryValue = Protobuf()
         summaryValue.string(1, tag)
         summaryValue.float(2, Float(value))
+        writeSummary(summaryValue, step: step)
+    }
+
+    /// Writes an `Event` at `step` holding a `Summary` of one value (a scalar or a histogram).
+    private func writeSummary(_ summaryValue: Protobuf, step: Int) {
         var summary = Protobuf()
         summary.message(1, summaryValue)
         var event = Protobuf()
@@ -91,13 +96,7 @@ public final class TensorBoardWriter {
         var summaryValue = Protobuf()
         summaryValue.string(1, tag)
         summaryValue.message(5, histogram)
-        var summary = Protobuf()
-        summary.message(1, summaryValue)
-        var event = Protobuf()
-        event.double(1, Date().timeIntervalSince1970)
-        event.varint(2, UInt64(bitPattern: Int64(step)))
-        event.message(5, summary)
-        write(event.bytes)
+        writeSummary(summaryValue, step: step)
     }
 
     /// Flushes the file to disk.

@@ -161,7 +161,8 @@ public final class HSIC: Metric {
         }
         func gram(_ values: [Float], sigma: Double) -> [Double] {
             let distances = FeaturePairBatch.squaredDistances(values, rows: b)
-            let variance = sigma < 0 ? Self.median(distances) : sigma * sigma
+            // torch's quantile(·, 0.5) interpolates the two middle values: the median.
+            let variance = sigma < 0 ? EpochMetric.median(distances) : sigma * sigma
             return distances.enumerated().map { index, distance in index / b == index % b ? 0 : exp(-0.5 * distance / variance) }
         }
         let k = gram(batch.x, sigma: sigmaX)
@@ -187,12 +188,4 @@ public final class HSIC: Metric {
         return sums[0] / sums[1]
     }
 
-    /// torch's `quantile(values, 0.5)`: linear interpolation between the two middle values.
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        let position = 0.5 * Double(sorted.count - 1)
-        let lower = Int(position.rounded(.down))
-        let upper = Swift.min(lower + 1, sorted.count - 1)
-        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
-    }
 }
