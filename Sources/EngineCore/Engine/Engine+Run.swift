@@ -437,6 +437,7 @@ extension Engine where Batch == Void {
         guard !isRunning else { throw EngineError.reentrantRun }
         isRunning = true
         defer { isRunning = false }
+        repositionsOnNextRun = false  // no data to place a loaded run: it continues where it was saved
         try prepare(
             maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
             dataCount: nil, fetches: false)
