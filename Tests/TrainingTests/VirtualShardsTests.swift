@@ -130,3 +130,33 @@ struct VirtualShardsTests {
         #expect(tree != ((leaves[0] + leaves[1]) + leaves[2]) + leaves[3])
     }
 }
+
+@Suite("Shard-wise evaluation as library API")
+struct ShardwiseEvaluationTests {
+    @Test("the test metrics of 8 virtual shards are the same bits on 1, 2, 4 and 8 ranks, an uneven test split included")
+    func sameBitsOnEveryWorld() throws {
+        var random = CounterRandom(seed: 11, stream: 1)
+        let test = GlyphDataset.generate(count: 203, using: &random)
+        var results: [[Double]] = []
+        for ranks in [1, 2, 4, 8] {
+            let perRank = try SimulatedWorld(size: ranks).run { world -> [Double] in
+                let model = try Sequential(
+                    [Flatten(), Linear(inputs: 256, outputs: 16), ReLU(), Linear(inputs: 16, outputs: 10)], inputShape: [1, 16, 16], seed: 4)
+                let evaluator = makeSupervisedEvaluator(model: model, loss: SoftmaxCrossEntropy())
+                let accuracy = Accuracy()
+                let loss = Loss()
+                try accuracy.attachUpdates(to: evaluator) { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
+                try loss.attachUpdates(to: evaluator) { (Double($0.loss), $0.count) }
+                let evaluation = try ShardwiseEvaluation(
+                    test: test, batchSize: 7, shards: try VirtualShards(count: 8, worldSize: world.size, rank: world.rank),
+                    metrics: [("accuracy", accuracy), ("loss", loss)])
+                try evaluation.run(evaluator, communicator: world)
+                return [evaluator.state.metrics["accuracy"]!, evaluator.state.metrics["loss"]!]
+            }
+            #expect(Set(perRank.map { $0.map(\.bitPattern) }).count == 1, "every rank of \(ranks) agrees")
+            results.append(perRank[0])
+        }
+        #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(results)")
+        #expect(results[0][0] > 0 && results[0][1] > 0)
+    }
+}

@@ -12,7 +12,7 @@ enum CheckpointEvaluation {
         let evaluator: Engine<SupervisedBatch, SupervisedOutput>
         let loader: DataLoader
         /// With the run's virtual shards (when this world divides them): the evaluation shard by shard.
-        let sharded: ShardedEvaluation?
+        let sharded: ShardwiseEvaluation?
         let plan: TaskPlan
         let summary: TrainingSummary
         /// The metrics attached to `evaluator` (unsharded evaluation), in the order they reduce.
@@ -113,12 +113,12 @@ enum CheckpointEvaluation {
                 outputTransform: plan.evaluationOutput)
         // A run trained on virtual shards is evaluated shard by shard, so its metrics are the same on every world
         // size that divides them (another world size says so and evaluates as usual).
-        var sharded: ShardedEvaluation?
+        var sharded: ShardwiseEvaluation?
         if let count = configuration.virtualShards {
             if let shards = try? VirtualShards(count: count, worldSize: communicator.size, rank: communicator.rank) {
-                sharded = try ShardedEvaluation(
-                    test: test, batchSize: batchSize, shards: shards, plan: plan, evaluator: evaluator,
-                    communicator: communicator)
+                sharded = try ShardwiseEvaluation(
+                    test: test, batchSize: batchSize, shards: shards,
+                    metrics: try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: true))
             } else if communicator.rank == 0 {
                 FileHandle.standardError.write(
                     Data(

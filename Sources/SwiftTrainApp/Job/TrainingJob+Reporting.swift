@@ -13,9 +13,9 @@ extension TrainingJob {
             try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
         }
         if let virtualShards {
-            shardedEvaluation = try ShardedEvaluation(
+            shardedEvaluation = try ShardwiseEvaluation(
                 test: data.test, batchSize: max(configuration.batchSize, 256), shards: virtualShards,
-                plan: plan, evaluator: evaluator, communicator: communicator)
+                metrics: try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: true))
         } else {
             testMetrics = try plan.attachMetrics(to: evaluator, communicator: communicator)
         }

@@ -32,7 +32,7 @@ public final class TrainingJob {
     let testLoader: DataLoader
     /// With virtual shards: the run's layout, and its test evaluation shard by shard.
     let virtualShards: VirtualShards?
-    var shardedEvaluation: ShardedEvaluation?
+    var shardedEvaluation: ShardwiseEvaluation?
     let dataParallel: DataParallel
     let record: JobRecord
     let learningRate: OptimizerLearningRate
