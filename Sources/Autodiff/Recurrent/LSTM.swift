@@ -25,9 +25,15 @@ public func lstm(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightH
     return lstmForward(x, state, weightIH, weightHH, biasIH, biasHH, g).output
 }
 
+/// `count` floats whose values are not set: only for a buffer written whole before any of it is read.
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+}
+
 /// x·W_ihᵀ + b_ih + b_hh for every step at once: [batch·time, gates·hidden].
 func inputProjection(_ x: DTensor, _ weightIH: DTensor, _ biases: [Float], _ g: RecurrentGeometry) -> [Float] {
-    var projected = [Float](repeating: 0, count: g.batch * g.time * g.width)
+    // Every value is written by the bias broadcast before the product adds to it.
+    var projected = uninitializedFloats(g.batch * g.time * g.width)
     guard !projected.isEmpty else { return projected }
     x.withPointer { input in
         weightIH.withPointer { w in
@@ -55,15 +61,14 @@ func lstmForward(
     let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
     let biases = zip(biasIH.values, biasHH.values).map { $0 + $1 }
     let projected = inputProjection(x, weightIH, biases, g)
+    // Every value of these is written before it is read (the first step's state from `state`): no zero-filling.
     var saved = LSTMSaved(
-        gates: [Float](repeating: 0, count: time * batch * width),
-        cells: [Float](repeating: 0, count: (time + 1) * batch * hidden),
-        hiddens: [Float](repeating: 0, count: (time + 1) * batch * hidden),
-        tanhCells: [Float](repeating: 0, count: time * batch * hidden))
+        gates: uninitializedFloats(time * batch * width), cells: uninitializedFloats((time + 1) * batch * hidden),
+        hiddens: uninitializedFloats((time + 1) * batch * hidden), tanhCells: uninitializedFloats(time * batch * hidden))
     saved.hiddens.replaceSubrange(0..<(batch * hidden), with: state.hidden.values)
     saved.cells.replaceSubrange(0..<(batch * hidden), with: state.cell.values)
-    var output = [Float](repeating: 0, count: batch * time * hidden)
-    var preactivation = [Float](repeating: 0, count: batch * width)
+    var output = uninitializedFloats(batch * time * hidden)
+    var preactivation = uninitializedFloats(batch * width)
     weightHH.withPointer { w in
         projected.withUnsafeBufferPointer { projection in
             preactivation.withUnsafeMutableBufferPointer { pre in
@@ -153,9 +158,10 @@ public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weig
             var dh = tangent.state.hidden.orZeros([batch, hidden]).values
             var dc = tangent.state.cell.orZeros([batch, hidden]).values
             // dGates for every step, laid out as the input projection ([batch·time, 4·hidden]).
-            var dGates = [Float](repeating: 0, count: batch * time * width)
-            var stepGradient = [Float](repeating: 0, count: batch * width)
-            var previousHiddens = [Float](repeating: 0, count: batch * time * hidden)
+            // Written whole, step by step, before being read.
+            var dGates = uninitializedFloats(batch * time * width)
+            var stepGradient = uninitializedFloats(batch * width)
+            var previousHiddens = uninitializedFloats(batch * time * hidden)
             weightHH.withPointer { w in
                 dOutput.withPointer { dOut in
                     saved.gates.withUnsafeBufferPointer { gatesBuffer in
@@ -227,7 +233,7 @@ public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weig
                 }
             }
             return recurrentWeightGradients(
-                x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: dGates,
+                x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: nil,
                 previousHiddens: previousHiddens, dh: dh, dc: dc)
         }
     )
@@ -259,10 +265,10 @@ func recurrentRowBlocks(_ batch: Int) -> [Range<Int>] {
 }
 
 /// The gradients every fused recurrent layer ends with: the input's and the weights' from the per-step gate
-/// gradients (input side `dGates`, recurrent side `recurrentGates`, both [batch·time, gates·hidden]).
+/// gradients (input side `dGates`, recurrent side `recurrentGates`, both [batch·time, gates·hidden]; nil: the same).
 func recurrentWeightGradients(
     _ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor,
-    _ biasHH: DTensor, _ g: RecurrentGeometry, dGates: [Float], recurrentGates: [Float],
+    _ biasHH: DTensor, _ g: RecurrentGeometry, dGates: [Float], recurrentGates: [Float]?,
     previousHiddens: [Float], dh: [Float], dc: [Float]?
 )
     -> (DTensor, RecurrentState.TangentVector, DTensor, DTensor, DTensor, DTensor)
@@ -294,15 +300,19 @@ func recurrentWeightGradients(
     let dWeightHH = weightHH.deliver(
         DTensor(
             shape: weightHH.shape,
-            values: product(true, width, g.hidden, rows, recurrentGates, width, hiddenStates, g.hidden, false)))
-    var dBiasIH = [Float](repeating: 0, count: width)
-    var dBiasHH = [Float](repeating: 0, count: width)
-    for row in 0..<rows {
-        for column in 0..<width {
-            dBiasIH[column] += dGates[row * width + column]
-            dBiasHH[column] += recurrentGates[row * width + column]
+            values: product(true, width, g.hidden, rows, recurrentGates ?? dGates, width, hiddenStates, g.hidden, false)))
+    // Column sums in row order (the bits of a loop over rows), once when both sides share their gate gradients.
+    func columnSums(_ values: [Float]) -> [Float] {
+        var sums = [Float](repeating: 0, count: width)
+        values.withUnsafeBufferPointer { input in
+            sums.withUnsafeMutableBufferPointer { output in
+                Kernels.sumRows(input.baseAddress!, output.baseAddress!, rows: rows, width: width, accumulate: false)
+            }
         }
+        return sums
     }
+    let dBiasIH = rows > 0 ? columnSums(dGates) : [Float](repeating: 0, count: width)
+    let dBiasHH = recurrentGates.map { rows > 0 ? columnSums($0) : [Float](repeating: 0, count: width) } ?? dBiasIH
     let dState = RecurrentState.TangentVector(
         hidden: state.hidden.deliver(DTensor(shape: [g.batch, g.hidden], values: dh)),
         cell: dc.map { state.cell.deliver(DTensor(shape: [g.batch, g.hidden], values: $0)) } ?? .zero)
