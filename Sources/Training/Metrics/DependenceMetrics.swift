@@ -63,14 +63,10 @@ public final class MutualInformation: Metric {
     public func update(_ batch: ClassificationBatch) throws {
         try batch.validate(metric: "MutualInformation", classes: classes, labelsInRange: false)
         for row in 0..<batch.valid {
-            let scores = batch.scores[(row * classes)..<((row + 1) * classes)].map(Double.init)
-            let largest = scores.max()!
-            let exponentials = scores.map { exp($0 - largest) }
-            let total = exponentials.reduce(0, +)
-            for (index, value) in exponentials.enumerated() {
-                let probability = value / total
+            for (index, logProbability) in logSoftmax(batch.scores[(row * classes)..<((row + 1) * classes)]).enumerated() {
+                let probability = exp(logProbability)
                 sums[2 + index] += probability
-                sums[0] -= probability * (scores[index] - largest - log(total))
+                sums[0] -= probability * logProbability
             }
         }
         sums[1] += Double(batch.valid)

@@ -44,10 +44,7 @@ public final class SelectionRate: Metric {
 
     public func update(_ batch: ClassificationBatch) throws {
         try batch.validate(metric: "SelectionRate", classes: classes, labelsInRange: false)
-        for row in 0..<batch.valid {
-            let scores = batch.scores[(row * classes)..<((row + 1) * classes)]
-            sums[scores.indices.max { scores[$0] < scores[$1] }! - row * classes] += 1
-        }
+        for row in 0..<batch.valid { sums[batch.predictedClass(row)] += 1 }
         sums[classes] += Double(batch.valid)
     }
 
