@@ -25,7 +25,7 @@ do {
     SwiftTrain.exit(withError: error)
 } catch let stopped as StoppedBySignal {
     // Every rank stopped at the same iteration; rank 0 says where and what was saved.
-    if ClusterEnvironment.rank == 0 { FileHandle.standardError.write(Data("swift-train: \(stopped)\n".utf8)) }
+    if ClusterEnvironment.rank == 0 && !stopped.isReported { FileHandle.standardError.write(Data("swift-train: \(stopped)\n".utf8)) }
     exit(128 + stopped.signal)
 } catch let failure as AgreedFailure {
     // Every rank failed at the same point; exactly one of them carries the message.

@@ -262,6 +262,8 @@ public struct StoppedBySignal: Error, CustomStringConvertible {
     public let iteration: Int
     /// The checkpoint written (nil without --checkpoint-dir).
     public let checkpoint: String?
+    /// Whether rank 0 already said it on standard error (under mpirun, before the ranks finalize together).
+    public internal(set) var isReported = false
 
     public var description: String {
         let name = [SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGUSR1: "SIGUSR1"][signal] ?? "signal \(signal)"

@@ -84,8 +84,12 @@ public enum TrainingLauncher {
                 let summary = try body(communicator)
                 communicator.finalize()
                 return communicator.rank == 0 ? summary : nil
-            } catch let stopped as StoppedBySignal {
-                // Every rank stopped after the same iteration and rank 0's checkpoint is written: a clean end.
+            } catch var stopped as StoppedBySignal {
+                // Every rank stopped after the same iteration and rank 0's checkpoint is written: a clean end. Rank 0
+                // says so before MPI_Finalize, which the others wait for: a rank ending first cannot make mpirun
+                // kill rank 0 before its message (or while its checkpoint is still being written).
+                if communicator.rank == 0 { FileHandle.standardError.write(Data("swift-train: \(stopped)\n".utf8)) }
+                stopped.isReported = true
                 communicator.finalize()
                 throw stopped
             } catch let failure as AgreedFailure {
