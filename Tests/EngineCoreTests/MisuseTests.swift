@@ -38,7 +38,7 @@ struct MisuseTests {
         #expect(unbounded.state.iteration == 5)
     }
 
-    @Test("after interrupt(), run with data of another type continues at the same position")
+    @Test("after interrupt(), run continues the interrupted pass at the same position whatever data it is given")
     func runAfterInterruptWithOtherData() throws {
         var seen: [Int] = []
         let engine = Engine<Int, Int> { _, batch in
@@ -46,11 +46,34 @@ struct MisuseTests {
             return batch
         }
         try engine.on(Event.iterationCompleted(once: 2)) { $0.interrupt() }
+        try engine.on(Event.iterationCompleted(once: 3)) { $0.interrupt() }
         try engine.run([1, 2, 3, 4], maxEpochs: 1)
         #expect(seen == [1, 2])
+        // Data of another type: the interrupted pass goes on (Ignite keeps its data iterator too).
         try engine.run(Set([1]).map { _ in [10, 20, 30, 40] }.first!.lazy.map { $0 }, maxEpochs: 1)
+        #expect(engine.state.iteration == 3)
+        #expect(seen == [1, 2, 3])
+        // Data of the same type with other values: the same.
+        try engine.run([7, 7, 7, 7], maxEpochs: 1)
         #expect(engine.state.iteration == 4)
-        #expect(seen.count == 4)
+        #expect(seen == [1, 2, 3, 4])
+        // The run is complete: the next run is a new one, on the data given.
+        try engine.run([5, 6], maxEpochs: 1)
+        #expect(seen == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test("a run without data interrupted continues without data, firing no GET_BATCH events")
+    func interruptWithoutData() throws {
+        let engine = Engine<Void, Int> { engine, _ in engine.state.iteration }
+        var fetches = 0
+        try engine.on(.getBatchStarted) { _ in fetches += 1 }
+        try engine.on(Event.iterationCompleted(once: 3)) { $0.interrupt() }
+        try engine.run(maxEpochs: 2, epochLength: 4)
+        #expect(engine.state.iteration == 3)
+        try engine.run(maxEpochs: 2)
+        #expect(engine.state.iteration == 8)
+        #expect(engine.state.epoch == 2)
+        #expect(fetches == 0)
     }
 
     @Test("a handler that removes the batch before the process function is an error")

@@ -1,50 +1,5 @@
 import Dispatch
 
-/// Thrown internally to unwind the loop after `terminate()`.
-@usableFromInline struct TerminateSignal: Error {
-    @inlinable init() {}
-}
-/// Thrown internally to unwind the epoch after `terminateEpoch()`.
-@usableFromInline struct TerminateEpochSignal: Error {
-    @inlinable init() {}
-}
-
-/// A place in the loop where a run can stop after `interrupt()` and continue on the next `run`.
-@usableFromInline enum LoopPoint: Sendable {
-    /// Before the epoch loop's test: start an epoch, or finish the run.
-    case nextEpoch
-    case afterEpochStarted
-    /// Before `.getBatchStarted` of the next iteration.
-    case fetch
-    case afterGetBatchStarted
-    case afterGetBatchCompleted
-    case afterIterationStarted
-    case afterIterationCompleted
-    case afterDataLoaderStop
-    /// Fire `.epochCompleted` (unless skipped) and go on.
-    case endEpoch
-    case afterEpochCompleted
-}
-
-/// What an interrupted run keeps for the next `run`: where it stopped, its data source and its epoch's progress.
-@usableFromInline struct Suspension {
-    @usableFromInline var point: LoopPoint
-    @usableFromInline var source: Any
-    @usableFromInline var counter: Int
-    @usableFromInline var exhaustedOnce: Bool
-    @usableFromInline var runStart: UInt64
-    @usableFromInline var epochStart: UInt64
-
-    @inlinable init(point: LoopPoint, source: Any, counter: Int, exhaustedOnce: Bool, runStart: UInt64, epochStart: UInt64) {
-        self.point = point
-        self.source = source
-        self.counter = counter
-        self.exhaustedOnce = exhaustedOnce
-        self.runStart = runStart
-        self.epochStart = epochStart
-    }
-}
-
 extension Engine {
     /// Runs the process function over `data` for `maxEpochs` epochs (default 1) or `maxIterations`
     /// iterations, firing events on the way. Ignite's `run`, with its rules for continuing:
@@ -80,15 +35,15 @@ extension Engine {
         try prepare(
             maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
             dataCount: fresh.knownCount, fetches: true)
-        var source: RunSource<SequenceSource<Data>>
-        if let suspension, let suspended = suspension.source as? RunSource<SequenceSource<Data>> {
-            source = suspended
+        // After interrupt() the run continues its own pass, whatever data it is given now (as Ignite's does).
+        if let kept = suspendedSource {
+            suspendedSource = nil
+            var source = RunSource(base: kept)
+            try loop(&source)
         } else {
-            source = RunSource(base: fresh)
-            // Data of another type after interrupt(): it continues the interrupted run from the same position.
-            if let suspension { source.start(after: alignedPosition(counter: suspension.counter)) }
+            var source = RunSource(base: fresh)
+            try loop(&source)
         }
-        try loop(&source)
         return state
     }
 
@@ -136,9 +91,8 @@ extension Engine {
             }
             state.maxIterations = maxIterations
         }
-        let isNewRun =
-            (state.maxEpochs == nil && state.maxIterations == nil)
-            || (isDone && suspension == nil && !terminatedLastRun)
+        // A new run unless one waits to be continued: interrupted, terminated, or loaded / completed with a larger limit.
+        let isNewRun = (state.maxEpochs == nil && state.maxIterations == nil) || (isDone && cursor.next == .idle && !cursor.isTerminated)
         if isNewRun {
             let length = epochLength ?? dataCount ?? state.epochLength
             if let length, length < 1 { throw EngineError.emptyData }
@@ -148,10 +102,9 @@ extension Engine {
             state.maxIterations = maxIterations
             state.maxEpochs = maxIterations == nil ? (maxEpochs ?? 1) : nil
             state.epochLength = length
-            suspension = nil
+            cursor = .starting(alignsPass: false)
+            suspendedSource = nil
             pendingData = nil
-            terminatedLastRun = false
-            startsFreshEpoch = false
         } else {
             if let stored = state.epochLength {
                 if let epochLength, epochLength != stored {
@@ -162,12 +115,14 @@ extension Engine {
                 state.epochLength = length
             }
             if !fetches && state.epochLength == nil { throw EngineError.missingEpochLength }
-            if suspension == nil {
-                if terminatedLastRun {
-                    // The terminated epoch is over: the next one is full, counting iterations on.
-                    startsFreshEpoch = true
-                } else if let length = state.epochLength {
-                    // Resuming from a state dict: redo the saved epoch from its saved iteration.
+            if cursor.isTerminated {
+                // The terminated epoch is over: the next one is full, counting iterations on.
+                cursor = .starting(alignsPass: true)
+            } else if !cursor.isSuspended {
+                // Continuing from the state (a loaded state dict, or a completed run given more): redo the saved
+                // epoch from its saved iteration.
+                cursor = .starting(alignsPass: false)
+                if let length = state.epochLength {
                     state.epoch = state.iteration / length
                     resumingWithinEpoch = state.iteration % length != 0
                 }
@@ -175,239 +130,232 @@ extension Engine {
         }
     }
 
-    /// The loop of a run, as a machine over `LoopPoint`s so that an interrupted run continues where it stopped.
+    /// The loop of a run: takes the cursor's steps until the run completes, or an interrupt stops it with the
+    /// cursor kept for the next `run`.
     @inlinable func loop<Base: BatchSource>(_ source: inout RunSource<Base>) throws where Base.Batch == Batch {
-        shouldTerminate = false
-        shouldTerminateSingleEpoch = false
-        shouldInterrupt = false
-        interruptRequested = false
-        skipEpochCompletedOnce = false
+        requests = []
         state.error = nil
-        var point = LoopPoint.nextEpoch
-        var counter = 0
-        var exhaustedOnce = false
-        var runStart = DispatchTime.now().uptimeNanoseconds
-        var epochStart = runStart
-        if let suspension {
-            point = suspension.point
-            counter = suspension.counter
-            exhaustedOnce = suspension.exhaustedOnce
-            runStart = suspension.runStart
-            epochStart = suspension.epochStart
-            self.suspension = nil
+        if cursor.isSuspended {
+            cursor.isSuspended = false
         } else {
             source.reset()
             lastEventID = -1
             state.times[.epochCompleted] = 0
             state.times[.completed] = 0
+            cursor.runStart = DispatchTime.now().uptimeNanoseconds
+            cursor.epochStart = cursor.runStart
         }
-        let fetches = Base.fetchesBatches
-        var reachedIterationLimit = false
+        let fetches = source.fetchesBatches
         do {
-            do {
-                if point == .nextEpoch && lastEventID == -1 {
+            steps: while true {
+                switch cursor.next {
+                case .idle:
+                    preconditionFailure("the run loop met an idle cursor")
+                case .started:
+                    cursor.next = .beginEpoch
                     try fire(Event.ID.started)
-                    if interruptRequested, try pause(at: .nextEpoch, outside: .started) {
-                        suspend(&source, .nextEpoch, counter, exhaustedOnce, runStart, epochStart)
-                        return
+                    guard requests.isEmpty else { break }
+                    fallthrough
+                case .beginEpoch:
+                    guard !isDone else {
+                        cursor.next = .complete
+                        continue steps
                     }
-                }
-                machine: while true {
-                    do {
-                        switch point {
-                        case .nextEpoch:
-                            guard !isDone && !shouldTerminate else { break machine }
-                            state.epoch += 1
-                            epochStart = DispatchTime.now().uptimeNanoseconds
-                            try fire(Event.ID.epochStarted)
-                            if interruptRequested, try pause(at: .afterEpochStarted, outside: .epochStarted) {
-                                suspend(&source, .afterEpochStarted, counter, exhaustedOnce, runStart, epochStart)
-                                return
-                            }
-                            fallthrough
-                        case .afterEpochStarted:
-                            resumingWithinEpoch = false
-                            counter = 0
-                            exhaustedOnce = false
-                            if startsFreshEpoch {
-                                source.start(after: alignedPosition(counter: 0))
-                                startsFreshEpoch = false
-                            } else if !source.isStarted {
-                                source.start(after: state.iteration)
-                                if let length = state.epochLength { counter = state.iteration % length }
-                            }
-                            fallthrough
-                        case .fetch:
-                            state.batch = nil
-                            if fetches && lastEventID != Event.ID.dataLoaderStopIteration {
-                                try fireIterationEvent(Event.ID.getBatchStarted)
-                                if interruptRequested, try pause(at: .afterGetBatchStarted) {
-                                    suspend(&source, .afterGetBatchStarted, counter, exhaustedOnce, runStart, epochStart)
-                                    return
-                                }
-                            }
-                            fallthrough
-                        case .afterGetBatchStarted:
-                            if let replacement = pendingData { install(replacement, into: &source, counter: counter) }
-                            guard let batch = source.next() else {
-                                if state.epochLength == nil {
-                                    state.epochLength = counter
-                                    if let maxIterations = state.maxIterations {
-                                        state.maxEpochs = (maxIterations + counter - 1) / Swift.max(counter, 1)
-                                    }
-                                    point = .endEpoch
-                                    continue machine
-                                }
-                                if exhaustedOnce {
-                                    if !isDone {
-                                        warningHandler(
-                                            "the data cannot provide more batches but the run is not done "
-                                                + "(iteration \(state.iteration) of \(plannedIterations.map(String.init) ?? "?"))")
-                                    }
-                                    point = .endEpoch
-                                    continue machine
-                                }
-                                if fetches {
-                                    try fire(Event.ID.dataLoaderStopIteration)
-                                    if interruptRequested, try pause(at: .afterDataLoaderStop) {
-                                        suspend(&source, .afterDataLoaderStop, counter, exhaustedOnce, runStart, epochStart)
-                                        return
-                                    }
-                                }
-                                point = .afterDataLoaderStop
-                                continue machine
-                            }
-                            state.batch = batch
-                            state.output = nil
-                            if fetches {
-                                try fireIterationEvent(Event.ID.getBatchCompleted)
-                                if interruptRequested, try pause(at: .afterGetBatchCompleted) {
-                                    suspend(&source, .afterGetBatchCompleted, counter, exhaustedOnce, runStart, epochStart)
-                                    return
-                                }
-                            }
-                            fallthrough
-                        case .afterGetBatchCompleted:
-                            counter += 1
-                            exhaustedOnce = false
-                            state.iteration += 1
-                            isInsideIteration = true
-                            try fireIterationEvent(Event.ID.iterationStarted)
-                            if interruptRequested, try pause(at: .afterIterationStarted) {
-                                suspend(&source, .afterIterationStarted, counter, exhaustedOnce, runStart, epochStart)
-                                return
-                            }
-                            fallthrough
-                        case .afterIterationStarted:
-                            guard let current = state.batch else { throw EngineError.batchRemoved }
-                            let output = try process(self, current)
-                            isInsideIteration = false
-                            state.output = output
-                            try fireIterationEvent(Event.ID.iterationCompleted)
-                            if interruptRequested, try pause(at: .afterIterationCompleted) {
-                                suspend(&source, .afterIterationCompleted, counter, exhaustedOnce, runStart, epochStart)
-                                return
-                            }
-                            fallthrough
-                        case .afterIterationCompleted:
-                            if let length = state.epochLength, counter == length {
-                                point = .endEpoch
-                            } else if let maxIterations = state.maxIterations, state.iteration == maxIterations {
-                                shouldTerminate = true
-                                reachedIterationLimit = true
-                                throw TerminateSignal()
-                            } else {
-                                point = .fetch
-                            }
-                        case .afterDataLoaderStop:
-                            source.start(after: alignedPosition(counter: counter))
-                            exhaustedOnce = true
-                            point = .fetch
-                        case .endEpoch:
-                            let skip = skipEpochCompletedOnce
-                            skipEpochCompletedOnce = false
-                            state.times[.epochCompleted] = seconds(since: epochStart)
-                            if !skip {
-                                try fire(Event.ID.epochCompleted)
-                                state.times[.epochCompleted] = seconds(since: epochStart)
-                            }
-                            shouldTerminateSingleEpoch = false
-                            if interruptRequested, try pause(at: .afterEpochCompleted) {
-                                suspend(&source, .afterEpochCompleted, counter, exhaustedOnce, runStart, epochStart)
-                                return
-                            }
-                            point = .nextEpoch
-                        case .afterEpochCompleted:
-                            point = .nextEpoch
+                    state.epoch += 1
+                    cursor.epochStart = DispatchTime.now().uptimeNanoseconds
+                    cursor.next = .placeData
+                    try fire(Event.ID.epochStarted)
+                    guard requests.isEmpty else { break }
+                    fallthrough
+                case .placeData:
+                    resumingWithinEpoch = false
+                    cursor.epochIteration = 0
+                    cursor.passEnded = false
+                    if cursor.alignsPass {
+                        source.start(after: alignedPosition(epochIteration: 0))
+                        cursor.alignsPass = false
+                    } else if !source.isStarted {
+                        source.start(after: state.iteration)
+                        if let length = state.epochLength { cursor.epochIteration = state.iteration % length }
+                    }
+                    cursor.next = .getBatch
+                    fallthrough
+                case .getBatch:
+                    state.batch = nil
+                    // Ignite fires no GET_BATCH_STARTED again right after the data ran out.
+                    if fetches && lastEventID != Event.ID.dataLoaderStopIteration {
+                        try fireIterationEvent(Event.ID.getBatchStarted)
+                        // (Steps no handler can observe set the cursor only when the loop stops after them.)
+                        guard requests.isEmpty else {
+                            cursor.next = .takeBatch
+                            break
                         }
-                    } catch is TerminateEpochSignal {
-                        try fire(Event.ID.terminateSingleEpoch)
-                        shouldTerminateSingleEpoch = false
-                        interruptRequested = shouldTerminate || shouldInterrupt
-                        source.start(after: alignedPosition(counter: counter))
-                        skipEpochCompletedOnce = skipEpochCompletedAfterTermination
-                        point = .endEpoch
                     }
+                    fallthrough
+                case .takeBatch:
+                    if let replacement = pendingData { install(replacement, into: &source) }
+                    guard let batch = source.next() else {
+                        cursor.next = .takeBatch
+                        try endOfData(fetches: fetches)
+                        if cursor.next != .restartPass || !fetches { continue steps }
+                        break
+                    }
+                    state.batch = batch
+                    state.output = nil
+                    if fetches {
+                        try fireIterationEvent(Event.ID.getBatchCompleted)
+                        guard requests.isEmpty else {
+                            cursor.next = .beginIteration
+                            break
+                        }
+                    }
+                    fallthrough
+                case .beginIteration:
+                    cursor.epochIteration += 1
+                    if cursor.passEnded { cursor.passEnded = false }
+                    state.iteration += 1
+                    cursor.next = .process
+                    try fireIterationEvent(Event.ID.iterationStarted)
+                    guard requests.isEmpty else { break }
+                    fallthrough
+                case .process:
+                    guard let current = state.batch else { throw EngineError.batchRemoved }
+                    let output = try process(self, current)
+                    state.output = output
+                    cursor.next = .endIteration
+                    try fireIterationEvent(Event.ID.iterationCompleted)
+                    guard requests.isEmpty else { break }
+                    fallthrough
+                case .endIteration:
+                    if let length = state.epochLength, cursor.epochIteration == length {
+                        cursor.next = .endEpoch
+                    } else if let maxIterations = state.maxIterations, state.iteration == maxIterations {
+                        // The iteration limit ends the run as Ignite's does: TERMINATE, then COMPLETED.
+                        cursor.next = .complete
+                        try fire(Event.ID.terminate)
+                        requests = []
+                    } else {
+                        cursor.next = .getBatch
+                    }
+                    continue steps
+                case .restartPass:
+                    source.start(after: alignedPosition(epochIteration: cursor.epochIteration))
+                    cursor.passEnded = true
+                    cursor.next = .getBatch
+                    continue steps
+                case .endEpoch:
+                    let fires = cursor.firesEpochCompleted
+                    cursor.firesEpochCompleted = true
+                    cursor.next = .beginEpoch
+                    state.times[.epochCompleted] = seconds(since: cursor.epochStart)
+                    if fires {
+                        try fire(Event.ID.epochCompleted)
+                        state.times[.epochCompleted] = seconds(since: cursor.epochStart)
+                    }
+                case .complete:
+                    let ended = cursor
+                    state.times[.completed] = seconds(since: ended.runStart)
+                    cursor = RunCursor()
+                    cursor.isTerminated = ended.isTerminated
+                    if ended.firesCompleted {
+                        try fire(Event.ID.completed)
+                        state.times[.completed] = seconds(since: ended.runStart)
+                    }
+                    break steps
                 }
-            } catch is TerminateSignal {
-                try fire(Event.ID.terminate)
-            }
-            state.times[.completed] = seconds(since: runStart)
-            terminatedLastRun = shouldTerminate && !reachedIterationLimit
-            if !(shouldTerminate && skipCompletedAfterTermination) {
-                try fire(Event.ID.completed)
-                state.times[.completed] = seconds(since: runStart)
+                if requests.isEmpty { continue steps }
+                if try honourRequests(&source) {
+                    // Interrupted: the cursor stays where it is and the pass is kept for the next run.
+                    cursor.isSuspended = true
+                    suspendedSource = ErasedSource(keeping: source)
+                    return
+                }
             }
         } catch {
             source.reset()
-            suspension = nil
+            defer { cursor = RunCursor() }
             try handle(error)
         }
         source.reset()
     }
 
+    /// The data ran out at `.takeBatch`: the first pass of data of unknown length fixes the epoch length; a pass that
+    /// ran out already in this epoch ends it (with a warning if the run is not done); else the data restarts, after
+    /// `.dataLoaderStopIteration`.
+    @usableFromInline func endOfData(fetches: Bool) throws {
+        if state.epochLength == nil {
+            state.epochLength = cursor.epochIteration
+            if let maxIterations = state.maxIterations {
+                state.maxEpochs = (maxIterations + cursor.epochIteration - 1) / Swift.max(cursor.epochIteration, 1)
+            }
+            cursor.next = .endEpoch
+        } else if cursor.passEnded {
+            if !isDone {
+                warningHandler(
+                    "the data cannot provide more batches but the run is not done "
+                        + "(iteration \(state.iteration) of \(plannedIterations.map(String.init) ?? "?"))")
+            }
+            cursor.next = .endEpoch
+        } else {
+            cursor.next = .restartPass
+            if fetches { try fire(Event.ID.dataLoaderStopIteration) }
+        }
+    }
+
+    /// Honours the requests made during the last step, in Ignite's order: terminate (fires `.terminate`; the run
+    /// completes next), terminate the epoch (fires `.terminateSingleEpoch`; the epoch ends next), interrupt (fires
+    /// `.interrupt` and returns true: the run stops here).
+    @usableFromInline func honourRequests<Base: BatchSource>(_ source: inout RunSource<Base>) throws -> Bool
+    where Base.Batch == Batch {
+        while true {
+            if requests.contains(.terminate) {
+                cursor.firesCompleted = !requests.contains(.skipCompleted)
+                cursor.next = .complete
+                requests = []
+                cursor.isTerminated = true
+                try fire(Event.ID.terminate)
+                requests = []
+                return false
+            }
+            if requests.contains(.terminateEpoch) {
+                if lastEventID == Event.ID.started || lastEventID == Event.ID.epochStarted {
+                    throw EngineError.terminateEpochOutsideEpoch(Event.standardEvents[lastEventID].name)
+                }
+                cursor.firesEpochCompleted = !requests.contains(.skipEpochCompleted)
+                requests.subtract([.terminateEpoch, .skipEpochCompleted])
+                try fire(Event.ID.terminateSingleEpoch)
+                requests.remove(.terminateEpoch)
+                source.start(after: alignedPosition(epochIteration: cursor.epochIteration))
+                cursor.next = .endEpoch
+                // What else was asked (terminate, interrupt) is honoured after the epoch ends.
+                return false
+            }
+            guard requests.contains(.interrupt) else {
+                requests = []
+                return false
+            }
+            requests.remove(.interrupt)
+            try fire(Event.ID.interrupt)
+            if requests.contains(.terminate) || requests.contains(.terminateEpoch) { continue }
+            requests = []
+            return true
+        }
+    }
+
     /// The data position of the current epoch's `counter`-th iteration as if every epoch had been full: where
     /// a resumable source restarts, so that each epoch draws its own pass even after a terminated one.
-    @inlinable func alignedPosition(counter: Int) -> Int {
+    @inlinable func alignedPosition(epochIteration: Int) -> Int {
         guard let length = state.epochLength else { return state.iteration }
         let (start, overflow) = Swift.max(state.epoch - 1, 0).multipliedReportingOverflow(by: length)
-        return overflow ? state.iteration : start + counter
-    }
-
-    /// Keeps the run's place, source and epoch progress for the next `run`, after firing `.interrupt`.
-    @inlinable func suspend<Base: BatchSource>(
-        _ source: inout RunSource<Base>, _ point: LoopPoint, _ counter: Int,
-        _ exhaustedOnce: Bool, _ runStart: UInt64, _ epochStart: UInt64
-    ) {
-        suspension = Suspension(
-            point: point, source: source, counter: counter, exhaustedOnce: exhaustedOnce,
-            runStart: runStart, epochStart: epochStart)
-    }
-
-    /// Handles a request made by a handler: terminate (throws), terminate the epoch (throws, or an error outside
-    /// an epoch), a data replacement (installed at the next fetch), or an interrupt (fires `.interrupt` and
-    /// returns true: the run stops here).
-    @usableFromInline func pause(at point: LoopPoint, outside event: Event? = nil) throws -> Bool {
-        if shouldTerminate { throw TerminateSignal() }
-        if shouldTerminateSingleEpoch {
-            if let event { throw EngineError.terminateEpochOutsideEpoch(event.name) }
-            throw TerminateEpochSignal()
-        }
-        interruptRequested = false
-        guard shouldInterrupt else { return false }
-        shouldInterrupt = false
-        try fire(Event.ID.interrupt)
-        if shouldTerminate || shouldTerminateSingleEpoch { return try pause(at: point, outside: event) }
-        return true
+        return overflow ? state.iteration : start + epochIteration
     }
 
     /// Puts data given to `setData(_:)` in place of the current source, positioned at the current iteration.
     @usableFromInline func install<Base: BatchSource>(
-        _ replacement: ErasedSource<Batch>, into source: inout RunSource<Base>,
-        counter: Int
+        _ replacement: ErasedSource<Batch>, into source: inout RunSource<Base>
     ) where Base.Batch == Batch {
         pendingData = nil
-        replacement.start(after: alignedPosition(counter: counter))
+        replacement.start(after: alignedPosition(epochIteration: cursor.epochIteration))
         source.replacement = replacement
     }
 
@@ -441,13 +389,14 @@ extension Engine where Batch == Void {
         try prepare(
             maxEpochs: maxEpochs, maxIterations: maxIterations, epochLength: epochLength,
             dataCount: nil, fetches: false)
-        var source: RunSource<NoDataSource>
-        if let suspension, let suspended = suspension.source as? RunSource<NoDataSource> {
-            source = suspended
+        if let kept = suspendedSource {
+            suspendedSource = nil
+            var source = RunSource(base: kept)
+            try loop(&source)
         } else {
-            source = RunSource(base: NoDataSource())
+            var source = RunSource(base: NoDataSource())
+            try loop(&source)
         }
-        try loop(&source)
         return state
     }
 }

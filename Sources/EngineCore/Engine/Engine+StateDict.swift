@@ -4,7 +4,7 @@ extension Engine: Stateful {
     /// in `stateDictUserKeys` (Int, Double, String, Bool, UInt64 or StateValue values of user storage).
     public func stateDict() -> StateDict {
         // Within an iteration of a process function that saves its own progress, the iteration is not done yet.
-        let done = resumesWithinIteration && isInsideIteration ? state.iteration - 1 : state.iteration
+        let done = resumesWithinIteration && cursor.isInsideIteration ? state.iteration - 1 : state.iteration
         var dict: StateDict = [
             "iteration": .int(done),
             "epoch_length": state.epochLength.map(StateValue.int) ?? .null
@@ -85,10 +85,8 @@ extension Engine: Stateful {
             throw StateDictError.invalidValue(
                 key: "max_iters", reason: "\(maxIterations) is below the saved iteration \(iteration)")
         }
-        terminatedLastRun = false
-        isInsideIteration = false
-        startsFreshEpoch = false
-        suspension = nil
+        cursor = RunCursor()
+        suspendedSource = nil
         state.epochLength = epochLength
         state.iteration = iteration
         repositionsOnNextRun = true

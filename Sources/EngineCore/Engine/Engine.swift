@@ -47,8 +47,6 @@ public final class Engine<Batch, Output>: AnyEngine {
     /// function returns then records that iteration as not yet done, so a resumed run fetches the same batch and
     /// the process function continues from its saved progress.
     public var resumesWithinIteration = false
-    /// True from `.iterationStarted` until the process function returns.
-    @exclusivity(unchecked) @usableFromInline var isInsideIteration = false
     /// Receives the engine's warnings (data exhausted early); prints to standard error by default.
     public var warningHandler: (String) -> Void = { message in
         FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
@@ -67,30 +65,21 @@ public final class Engine<Batch, Output>: AnyEngine {
     @exclusivity(unchecked) @usableFromInline var attachedStandardEvents: UInt64 = 0
     @exclusivity(unchecked) @usableFromInline var fireCounts: [Int]
     var nextToken = 0
-    /// Set by `terminate()` or `terminateEpoch()`; checked after every event.
-    @exclusivity(unchecked) @usableFromInline var interruptRequested = false
-    @exclusivity(unchecked) @usableFromInline var shouldTerminate = false
-    @exclusivity(unchecked) @usableFromInline var shouldTerminateSingleEpoch = false
-    @exclusivity(unchecked) @usableFromInline var skipCompletedAfterTermination = false
-    @exclusivity(unchecked) @usableFromInline var skipEpochCompletedAfterTermination = false
     @exclusivity(unchecked) @usableFromInline var lastEventID = -1
-    @exclusivity(unchecked) @usableFromInline var shouldInterrupt = false
-    /// Set by the `.endEpoch` step after `terminateEpoch(skipEpochCompleted: true)`.
-    @exclusivity(unchecked) @usableFromInline var skipEpochCompletedOnce = false
-    /// Whether the last run ended by `terminate()`: the next run starts a full epoch after it.
-    @usableFromInline var terminatedLastRun = false
+    /// Where the run is and what it does next; kept across `interrupt()` (with `suspendedSource`).
+    @exclusivity(unchecked) @usableFromInline var cursor = RunCursor()
+    /// What handlers asked of the running loop (terminate, terminate the epoch, interrupt), honoured between steps.
+    @exclusivity(unchecked) @usableFromInline var requests: RunRequests = []
+    /// An interrupted run's data pass, continued by the next `run`.
+    @usableFromInline var suspendedSource: ErasedSource<Batch>?
     /// Whether `run` is executing (a nested call from a handler is refused).
     @usableFromInline var isRunning = false
     /// Whether the `.epochStarted` being fired starts the rest of an epoch a loaded state dict stopped inside (an
     /// epoch-wise metric restored from the same checkpoint keeps its sums then, instead of resetting them).
     public var resumesWithinEpoch: Bool { resumingWithinEpoch }
     @usableFromInline var resumingWithinEpoch = false
-    /// Whether the next epoch must start a fresh pass over the data (after a terminated run).
-    @usableFromInline var startsFreshEpoch = false
     /// Set by `loadStateDict`: the next `run` asks resumable data where the loaded run continues.
     @usableFromInline var repositionsOnNextRun = false
-    /// Where an interrupted run stopped.
-    @usableFromInline var suspension: Suspension?
     /// Data given to `setData(_:)`, put in place at the next fetch.
     @exclusivity(unchecked) @usableFromInline var pendingData: ErasedSource<Batch>?
 
@@ -114,16 +103,14 @@ public final class Engine<Batch, Output>: AnyEngine {
     /// Ends the run after the current event: `.terminate` fires, then `.completed` unless `skipCompleted`.
     /// A partial epoch does not fire `.epochCompleted`.
     public func terminate(skipCompleted: Bool) {
-        shouldTerminate = true
-        skipCompletedAfterTermination = skipCompleted
-        interruptRequested = true
+        requests.insert(.terminate)
+        if skipCompleted { requests.insert(.skipCompleted) } else { requests.remove(.skipCompleted) }
     }
 
     /// Stops the run after the current event: `.interrupt` fires and `run` returns; the next `run` continues
     /// exactly there, with the same data iterator, firing neither `.started` nor `.epochStarted` again.
     public func interrupt() {
-        shouldInterrupt = true
-        interruptRequested = true
+        requests.insert(.interrupt)
     }
 
     /// Replaces the data mid-run: the next batch comes from `data` (a resumable source at the run's position,
@@ -135,9 +122,8 @@ public final class Engine<Batch, Output>: AnyEngine {
     /// Ends the current epoch after the current event: `.terminateSingleEpoch` fires, then `.epochCompleted`
     /// unless skipped; the data restarts and the next epoch begins.
     public func terminateEpoch(skipEpochCompleted: Bool) {
-        shouldTerminateSingleEpoch = true
-        skipEpochCompletedAfterTermination = skipEpochCompleted
-        interruptRequested = true
+        requests.insert(.terminateEpoch)
+        if skipEpochCompleted { requests.insert(.skipEpochCompleted) } else { requests.remove(.skipEpochCompleted) }
     }
 
     /// The last event fired, if any.

@@ -36,7 +36,8 @@ public struct ElasticMPILauncher: Sendable {
             + mpirunArguments + [executable, "train"] + trainArguments + ["--resume", "auto"]
     }
 
-    /// Runs `attempt` to its end: standard output passes through, standard error too (and its last error is the reason).
+    /// Runs `attempt` to its end, its output and errors passing through; why it failed comes from the ranks' failure
+    /// record (rank and message), never from the job's text.
     public func run(_ attempt: ElasticSupervisor.Attempt) throws -> ElasticSupervisor.Outcome {
         // Its own process group (a signal reaches mpirun behind any wrapper), reading nothing from a terminal it is not in front of.
         // The ranks record their failures in a file of this attempt's own (a structured record, not the job's text).
@@ -48,27 +49,13 @@ public struct ElasticMPILauncher: Sendable {
         environment[FailureRecord.environmentKey] = record
         let start = {
             try ChildProcess(
-                commandLine(for: attempt), environment: environment, standardInput: .null, standardError: .pipe,
-                newProcessGroup: true)
+                commandLine(for: attempt), environment: environment, standardInput: .null, newProcessGroup: true)
         }
         let job: ChildProcess
         do {
             job = try stopSignals.map { try $0.run(start) } ?? start()
         } catch let error as ChildProcessError {
             throw ElasticError.cannotLaunch(reason: error.description)
-        }
-        let tail = ErrorTail()
-        let drained = DispatchSemaphore(value: 0)
-        let errors = job.standardError!
-        errors.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                drained.signal()
-                return
-            }
-            FileHandle.standardError.write(data)
-            tail.append(data)
         }
         var termination: Termination?
         var failureSeen: Date?
@@ -86,16 +73,14 @@ public struct ElasticMPILauncher: Sendable {
         }
         let failures = FailureRecord.read(record)
         stopSignals?.finished()
-        // The job's last lines, forwarded as the rest; a descendant still holding the pipe cannot hold us up for long.
-        if drained.wait(timeout: .now() + 5) == .timedOut { errors.readabilityHandler = nil }
         guard let termination else { return .failed(exitCode: -1, reason: "the job could not be waited for") }
         // A rank's recorded failure makes the attempt a failure whatever mpirun's own exit status.
         if termination.succeeded && failures.isEmpty { return .succeeded }
         if let signal = stopSignals?.receivedSignal { throw ElasticError.stopped(signal: signal) }
-        // The first recorded failure says why (rank and message); the job's last error line otherwise.
+        // The first recorded failure says why (rank and message); no record means a rank ended without a word.
         let reason =
             failures.first.map { $0.message.hasPrefix("rank \($0.rank): ") ? $0.message : "rank \($0.rank): \($0.message)" }
-            ?? tail.reason
+            ?? "no rank recorded a failure: a rank was killed or its host lost"
         return .failed(exitCode: termination.succeeded ? 1 : termination.exitCode, reason: reason)
     }
 
@@ -118,30 +103,5 @@ public struct ElasticMPILauncher: Sendable {
             return false
         }
         return termination.succeeded
-    }
-}
-
-/// The last lines a job printed on standard error, and the line that best says why it failed.
-final class ErrorTail: @unchecked Sendable {
-    private var text = ""
-    private let lock = NSLock()
-
-    func append(_ data: Data) {
-        lock.withLock {
-            text += String(decoding: data, as: UTF8.self)
-            if text.count > 20_000 { text = String(text.suffix(10_000)) }
-        }
-    }
-
-    /// The job's own error line, else mpirun's note of what happened, else the last line.
-    var reason: String {
-        let lines = lock.withLock { text }.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("---") }
-        if let own = lines.last(where: { $0.hasPrefix("swift-train: error:") }) { return String(own.dropFirst(20)) }
-        if let noticed = lines.last(where: { $0.contains("mpirun noticed") || $0.contains("lost communication") || $0.contains("unable to reliably") }
-        ) {
-            return noticed
-        }
-        return lines.last ?? ""
     }
 }
