@@ -11,33 +11,28 @@ let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICo
 var random = CounterRandom(seed: 7, stream: 1)
 let (train, test) = GlyphDataset.generate(count: 800, using: &random).split(testFraction: 0.25, using: &random)
 
-let shards = try VirtualShards(count: 8, worldSize: communicator.size, rank: communicator.rank)
+// One value decides it: the trainer, the loader and the evaluation below all follow from this mode.
+let parallel = try DataParallel(communicator: communicator, mode: .virtualShards(8))
 let model = try Sequential(
     [
         Flatten(), Linear(inputs: 256, outputs: 64), ReLU(), Dropout(probability: 0.2),
         Linear(inputs: 64, outputs: 10)
     ], inputShape: [1, 16, 16], seed: 1)
 let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
-let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: shards, seed: 3)
-try DataParallel(communicator: communicator).attach(to: trainer, arena: model.arena, optimizer: optimizer)
+let trainer = try parallel.makeTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), seed: 3)
 try trainer.on(.epochCompleted) { engine in
     // The output's loss is the global batch's mean, the same on every rank and every world size.
     if communicator.rank == 0 { print("epoch \(engine.state.epoch): last batch loss \(engine.state.output!.loss)") }
 }
-try trainer.run(try DataLoader(dataset: train, microBatchSize: 8, shards: shards, seed: 3), maxEpochs: 3)
+try trainer.run(try parallel.makeLoader(train, batchSize: 8, seed: 3), maxEpochs: 3)
 
-let evaluator = makeSupervisedEvaluator(model: model)
-try Accuracy(communicator: communicator).attach(to: evaluator, name: "accuracy", usage: .runWise) {
-    ClassificationBatch(predictions: $0.predictions, targets: $0.targets)
-}
-try evaluator.run(
-    try DataLoader(
-        dataset: test, batchSize: 100,
-        sampler: DistributedSampler(
-            count: test.count, worldSize: communicator.size, rank: communicator.rank, shuffle: false, tail: .uneven)))
+// Each shard of the test split is evaluated on its own and the sums added in the shards' tree: the same bits too.
+let evaluation = try parallel.makeEvaluation(of: makeSupervisedEvaluator(model: model), test: test, batchSize: 100)
+try evaluation.attach(Accuracy(), name: "accuracy") { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
+let metrics = try evaluation.run()
 let digest = model.arena.parameterValues.withUnsafeBytes { ModelConsistency.digest($0) }
 if communicator.rank == 0 {
-    print("test accuracy \(evaluator.state.metrics["accuracy"]!) on \(communicator.size) rank(s)")
+    print("test accuracy \(metrics["accuracy"]!) on \(communicator.size) rank(s)")
     print("parameter digest \(String(digest, radix: 16))")
 }
 (communicator as? MPICommunicator)?.finalize()

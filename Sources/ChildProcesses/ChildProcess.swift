@@ -189,6 +189,15 @@ public final class ChildProcess: @unchecked Sendable {
         return termination
     }
 
+    /// Once the child has ended, waits up to `grace` seconds for the rest of its process group (the ranks mpirun
+    /// started) to end, then ends what is left with SIGKILL: nothing the child started outlives the caller's wait.
+    public func endGroup(grace: TimeInterval) {
+        guard leadsProcessGroup, exitStatus != nil else { return }
+        let deadline = Date().addingTimeInterval(grace)
+        while kill(-processIdentifier, 0) == 0, Date() < deadline { usleep(20_000) }
+        killRemainingGroup()
+    }
+
     /// SIGKILL to what is left of the child's process group once the child itself has ended (an `ssh` that mpirun
     /// started and that outlived it): nothing the group started is left behind. The group's id cannot be reused
     /// while any member lives, and signalling an empty group does nothing.

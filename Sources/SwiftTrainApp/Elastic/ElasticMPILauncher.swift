@@ -71,6 +71,8 @@ public struct ElasticMPILauncher: Sendable {
                 termination = job.stop(grace: 5) ?? job.wait()
             }
         }
+        // The ranks mpirun started end with it (they are in its process group); none outlives the attempt.
+        job.endGroup(grace: 5)
         let failures = FailureRecord.read(record)
         stopSignals?.finished()
         guard let termination else { return .failed(exitCode: -1, reason: "the job could not be waited for") }

@@ -9,14 +9,10 @@ import Training
 enum CheckpointEvaluation {
     /// What evaluation needs, built identically on every rank.
     struct Setup {
-        let evaluator: Engine<SupervisedBatch, SupervisedOutput>
-        let loader: DataLoader
-        /// With the run's virtual shards (when this world divides them): the evaluation shard by shard.
-        let sharded: ShardwiseEvaluation?
+        /// The test data's evaluation over the world (shard by shard for a run trained on virtual shards).
+        let evaluation: DataParallelEvaluation<SupervisedOutput>
         let plan: TaskPlan
         let summary: TrainingSummary
-        /// The metrics attached to `evaluator` (unsharded evaluation), in the order they reduce.
-        let metrics: [(name: String, metric: any Metric)]
     }
 
     static func run(
@@ -30,13 +26,9 @@ enum CheckpointEvaluation {
                 wholeData: wholeData, communicator: communicator)
         }
         guard let setup else { throw AgreedFailure.silent }
-        if let sharded = setup.sharded {
-            try sharded.run(setup.evaluator, communicator: communicator)
-        } else {
-            try TaskPlan.evaluate(setup.evaluator, over: setup.loader, metrics: setup.metrics)
-        }
+        try setup.evaluation.run()
         var summary = setup.summary
-        summary.metrics = setup.plan.results(of: setup.evaluator)
+        summary.metrics = setup.plan.results(of: setup.evaluation.evaluator)
         return summary
     }
 
@@ -113,12 +105,10 @@ enum CheckpointEvaluation {
                 outputTransform: plan.evaluationOutput)
         // A run trained on virtual shards is evaluated shard by shard, so its metrics are the same on every world
         // size that divides them (another world size says so and evaluates as usual).
-        var sharded: ShardwiseEvaluation?
+        var mode = DataParallelMode.replicated(overlap: false)
         if let count = configuration.virtualShards {
-            if let shards = try? VirtualShards(count: count, worldSize: communicator.size, rank: communicator.rank) {
-                sharded = try ShardwiseEvaluation(
-                    test: test, batchSize: batchSize, shards: shards,
-                    metrics: try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: true))
+            if communicator.size <= count, count % communicator.size == 0 {
+                mode = .virtualShards(count)
             } else if communicator.rank == 0 {
                 FileHandle.standardError.write(
                     Data(
@@ -126,24 +116,20 @@ enum CheckpointEvaluation {
                             + "the metrics may differ in the last bits from another world size's\n").utf8))
             }
         }
-        var metrics: [(name: String, metric: any Metric)] = []
-        if sharded == nil { metrics = try plan.attachMetrics(to: evaluator, communicator: communicator) }
+        let evaluation = try DataParallel(communicator: communicator, mode: mode).makeEvaluation(
+            of: evaluator, test: test, batchSize: batchSize)
+        try plan.attachMetrics(to: evaluation)
         var iteration = 0
         var epoch = 0
         if case .dictionary(let trainer)? = tree["trainer"] {
             iteration = (try? trainer.int("iteration")) ?? 0
             if let length = try? trainer.optionalInt("epoch_length"), length > 0 { epoch = iteration / length }
         }
-        let loader = try DataLoader(
-            dataset: test, batchSize: batchSize,
-            sampler: DistributedSampler(
-                count: test.count, worldSize: communicator.size,
-                rank: communicator.rank, shuffle: false, tail: .uneven))
         let summary = TrainingSummary(
             epoch: epoch, iteration: iteration, worldSize: communicator.size, task: plan.task,
             metrics: [:], trainSamplesPerSecond: 0,
             parametersSHA256: TrainingJob.parametersSHA256(model),
             parameters: model.parameterCount, checkpoint: path)
-        return Setup(evaluator: evaluator, loader: loader, sharded: sharded, plan: plan, summary: summary, metrics: metrics)
+        return Setup(evaluation: evaluation, plan: plan, summary: summary)
     }
 }

@@ -119,23 +119,10 @@ struct TaskPlan {
         }
     }
 
-    /// Attaches the task's test metrics to the evaluator, reduced over every rank; returns them by name.
-    /// - Parameter combinedByCaller: only reset and update them (the caller combines their sums per virtual shard).
-    @discardableResult
-    func attachMetrics(
-        to evaluator: Engine<SupervisedBatch, SupervisedOutput>, communicator: any Communicator,
-        combinedByCaller: Bool = false
-    ) throws -> [(name: String, metric: any Metric)] {
-        var attached: [(name: String, metric: any Metric)] = []
+    /// Attaches the task's test metrics to a data-parallel evaluation, which combines them over the world.
+    func attachMetrics(to evaluation: DataParallelEvaluation<SupervisedOutput>) throws {
         func attach<M: Metric>(_ metric: M, _ name: String, _ transform: @escaping (SupervisedOutput) -> M.Input) throws {
-            if combinedByCaller {
-                try metric.attachUpdates(to: evaluator, outputTransform: transform)
-            } else {
-                metric.communicator = communicator
-                try metric.attachUpdates(to: evaluator, usage: .runWise, outputTransform: transform)
-                try evaluator.on(.completed) { engine in engine.state.metrics[name] = try Self.valueOrNaN(metric) }
-            }
-            attached.append((name, metric))
+            try evaluation.attach(metric, name: name, outputTransform: transform)
         }
         let regression: (SupervisedOutput) -> RegressionBatch = { RegressionBatch(predictions: $0.predictions, targets: $0.targets) }
         let classified: (SupervisedOutput) -> ClassificationBatch = { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
@@ -171,7 +158,6 @@ struct TaskPlan {
                 try attach(TopKAccuracy(k: k), key, classified)
             }
         }
-        return attached
     }
 
     /// A binary classifier's batch as ranked scores: the logit of class 1 over class 0 (monotone in its probability)
@@ -181,28 +167,6 @@ struct TaskPlan {
         let rows = batch.valid
         let scores = (0..<rows).map { batch.scores[$0 * batch.classes + 1] - batch.scores[$0 * batch.classes] }
         return MultilabelBatch(scores: scores, targets: Array(batch.labels[0..<rows]), count: rows, logits: true)
-    }
-
-    /// Runs `evaluator` over `loader`. A rank whose share of the test data is empty (more ranks than test samples)
-    /// takes part in the metrics' reductions with nothing to add, so every rank gets the world's values.
-    static func evaluate(
-        _ evaluator: Engine<SupervisedBatch, SupervisedOutput>, over loader: DataLoader,
-        metrics: [(name: String, metric: any Metric)]
-    ) throws {
-        guard loader.batchesPerPass == 0 else {
-            try evaluator.run(loader)
-            return
-        }
-        for (name, metric) in metrics {
-            metric.reset()
-            evaluator.state.metrics[name] = try valueOrNaN(metric)
-        }
-    }
-
-    /// The metric's value, or NaN (null in the summary) when the data leaves it undefined, e.g. R² of a test split
-    /// whose targets are all equal: a run is not failed for a metric it cannot compute. A collective.
-    static func valueOrNaN(_ metric: any Metric) throws -> Double {
-        do { return try metric.compute() } catch is MetricError { return .nan }
     }
 
     /// The metrics of the last evaluation under their summary names (`test_loss` is the MSE for a regression).

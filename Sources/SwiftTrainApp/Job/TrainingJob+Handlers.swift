@@ -22,10 +22,7 @@ extension TrainingJob {
         engine.registerEvents(.savedCheckpoint)
         engine.registerEvents(.evaluationCompleted, counter: .iteration)
 
-        // Every rank starts from rank 0's parameters and optimizer state, after checking all built the same
-        // model; gradients are averaged at `.gradientsReady`.
-        try dataParallel.attach(to: engine, arena: model.arena, optimizer: optimizer)
-
+        // (The trainer came from `dataParallel` with its start-up broadcast and gradient averaging attached.)
         var runStart = 0.0
         try engine.on(.started) { [unowned self] _ in
             // A checkpoint of another world or batch size: the loader placed the run and says how.

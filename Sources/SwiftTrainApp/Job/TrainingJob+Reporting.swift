@@ -3,22 +3,10 @@ import Foundation
 import Training
 
 extension TrainingJob {
-    /// Train loss per epoch on the trainer; the task's test metrics over the whole test split on the evaluator.
+    /// Train loss per epoch on the trainer; the task's test metrics over the whole test split on the evaluation.
     func attachMetrics(to engine: Engine<SupervisedBatch, SupervisedOutput>) throws {
-        if virtualShards != nil {
-            // The output's loss is already the global batch's, the same on every rank: summed here, never across ranks.
-            let ranks = communicator.size
-            try Loss().attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count * ranks) }
-        } else {
-            try Loss(communicator: communicator).attach(to: engine, name: "train_loss") { (Double($0.loss), $0.count) }
-        }
-        if let virtualShards {
-            shardedEvaluation = try ShardwiseEvaluation(
-                test: data.test, batchSize: max(configuration.batchSize, 256), shards: virtualShards,
-                metrics: try plan.attachMetrics(to: evaluator, communicator: communicator, combinedByCaller: true))
-        } else {
-            testMetrics = try plan.attachMetrics(to: evaluator, communicator: communicator)
-        }
+        try dataParallel.attachTrainingLoss(to: engine)
+        try plan.attachMetrics(to: evaluation)
     }
 
     /// The configured learning-rate schedule, per iteration (or per epoch for step decay).

@@ -29,11 +29,10 @@ public final class TrainingJob {
     public internal(set) var checkpointObjects: [String: any Stateful] = [:]
 
     let trainLoader: DataLoader
-    let testLoader: DataLoader
-    /// With virtual shards: the run's layout, and its test evaluation shard by shard.
-    let virtualShards: VirtualShards?
-    var shardedEvaluation: ShardwiseEvaluation?
+    /// The run's data parallelism: replicas or virtual shards, decided once from the configuration.
     let dataParallel: DataParallel
+    /// The test split's evaluation over the world, with the task's metrics.
+    let evaluation: DataParallelEvaluation<SupervisedOutput>
     let record: JobRecord
     let learningRate: OptimizerLearningRate
     var checkpoint: Checkpoint?
@@ -49,8 +48,6 @@ public final class TrainingJob {
     var excludedSeconds = 0.0
     var samplesRun = 0
     var lastEvaluation: (iteration: Int, metrics: [String: Double])?
-    /// The evaluator's test metrics, in the order they reduce.
-    var testMetrics: [(name: String, metric: any Metric)] = []
     /// Ends every rank at the same iteration on a stop signal or the time limit.
     var agreedStop: AgreedStop?
     /// The task's loss, batch preparation and metrics.
@@ -61,9 +58,10 @@ public final class TrainingJob {
         self.configuration = configuration
         self.communicator = communicator
         try configuration.validate()
-        let shards = try configuration.virtualShards.map {
-            try VirtualShards(count: $0, worldSize: communicator.size, rank: communicator.rank)
-        }
+        // The one place the run's data-parallel mode is decided: trainer, loader and evaluation follow from it.
+        dataParallel = try DataParallel(
+            communicator: communicator,
+            mode: configuration.virtualShards.map { .virtualShards($0) } ?? .replicated(overlap: configuration.overlapCommunication))
         let notice = LoadingNotice("loading the data", isLeader: communicator.rank == 0)
         defer { notice.finish() }
         data = try PreparedData(configuration)
@@ -99,47 +97,23 @@ public final class TrainingJob {
         optimizer = ModelFactory.makeOptimizer(configuration, model: model)
         learningRate = OptimizerLearningRate(optimizer)
         let prepare = plan.batchPreparation(for: model)
-        if let shards {
-            if let recurrent = model as? any RecurrentStateModel {
-                trainer = makeTruncatedBPTTTrainer(
-                    model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
-                    virtualShards: shards, seed: configuration.seed)
-            } else {
-                trainer = makeSupervisedTrainer(
-                    model: model, optimizer: optimizer, loss: plan.loss, virtualShards: shards,
-                    seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
-            }
-            trainLoader = try DataLoader(
-                dataset: data.train, microBatchSize: configuration.batchSize, shards: shards,
-                seed: configuration.seed)
+        if let recurrent = model as? any RecurrentStateModel {
+            // A recurrent language model: Ignite's TBPTT trainer, chunks of --tbptt steps.
+            trainer = try dataParallel.makeTruncatedBPTTTrainer(
+                model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt, seed: configuration.seed)
         } else {
-            if let recurrent = model as? any RecurrentStateModel {
-                // A recurrent language model: Ignite's TBPTT trainer, chunks of --tbptt steps.
-                trainer = makeTruncatedBPTTTrainer(
-                    model: recurrent, optimizer: optimizer, loss: plan.loss, chunkLength: configuration.tbptt,
-                    seed: configuration.seed)
-            } else {
-                trainer = makeSupervisedTrainer(
-                    model: model, optimizer: optimizer, loss: plan.loss,
-                    seed: configuration.seed, prepareBatch: prepare, outputTransform: \.output)
-            }
-            trainLoader = try DataLoader(
-                dataset: data.train, batchSize: configuration.batchSize,
-                sampler: DistributedSampler(
-                    count: data.train.count, worldSize: communicator.size, rank: communicator.rank,
-                    seed: configuration.seed, shuffle: true, tail: .pad))
+            trainer = try dataParallel.makeTrainer(
+                model: model, optimizer: optimizer, loss: plan.loss, seed: configuration.seed, prepareBatch: prepare,
+                outputTransform: \.output)
         }
+        trainLoader = try dataParallel.makeLoader(data.train, batchSize: configuration.batchSize, seed: configuration.seed)
         evaluator =
             (model as? any RecurrentStateModel) != nil
             ? makeLanguageModelEvaluator(model: model)
             : makeSupervisedEvaluator(model: model, loss: plan.loss, prepareBatch: prepare, outputTransform: plan.evaluationOutput)
-        testLoader = try DataLoader(
-            dataset: data.test, batchSize: data.task == .languageModel ? configuration.batchSize : max(configuration.batchSize, 256),
-            sampler: DistributedSampler(
-                count: data.test.count, worldSize: communicator.size, rank: communicator.rank,
-                shuffle: false, tail: .uneven))
-        virtualShards = shards
-        dataParallel = DataParallel(communicator: communicator, overlap: configuration.overlapCommunication)
+        evaluation = try dataParallel.makeEvaluation(
+            of: evaluator, test: data.test,
+            batchSize: data.task == .languageModel ? configuration.batchSize : max(configuration.batchSize, 256))
         record = JobRecord(configuration: configuration, worldSize: communicator.size, task: data.task)
         record.classNames = data.train.classNames
         record.layout = data.train.layout
@@ -234,14 +208,7 @@ public final class TrainingJob {
     func evaluationAtCurrentIteration() throws -> [String: Double] {
         let iteration = trainer.state.iteration
         if let last = lastEvaluation, last.iteration == iteration { return last.metrics }
-        let evaluate = { [self] in
-            if let shardedEvaluation {
-                try shardedEvaluation.run(evaluator, communicator: communicator)
-            } else {
-                try TaskPlan.evaluate(evaluator, over: testLoader, metrics: testMetrics)
-            }
-        }
-        if let parameterAverage { try parameterAverage.withAveragedParameters(evaluate) } else { try evaluate() }
+        if let parameterAverage { try parameterAverage.withAveragedParameters { try evaluation.run() } } else { try evaluation.run() }
         let metrics = plan.results(of: evaluator)
         lastEvaluation = (iteration, metrics)
         return metrics

@@ -13,13 +13,22 @@ import Tracing
 /// sum is scaled after the all-reduce. Failures are thrown (`ClusterError`, `DistributedTrainingError`) and
 /// end the run like any handler's error.
 ///
+/// With a `mode` it is the whole composition: it hands out the trainer, the training loader and the test
+/// evaluation that match the mode, attached and sharded, so the choice between replicas and virtual shards is made
+/// once, here.
+///
 /// ```swift
-/// let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
-/// try DataParallel(communicator: world).attach(to: trainer, arena: model.arena, optimizer: optimizer)
+/// let parallel = try DataParallel(communicator: world, mode: .virtualShards(8))
+/// let trainer = try parallel.makeTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), seed: 3)
+/// try trainer.run(try parallel.makeLoader(train, batchSize: 8, seed: 3), maxEpochs: 3)
 /// ```
 public final class DataParallel {
     /// The world the gradients are averaged over.
     public let communicator: any Communicator
+    /// How the ranks share the work: replicas of their own batches, or virtual shards of a global batch.
+    public let mode: DataParallelMode
+    /// With virtual shards: their layout over this world, seen from this rank.
+    public let shards: VirtualShards?
     /// Whether buckets are all-reduced during backward (non-blocking) instead of once after it.
     public let overlap: Bool
     /// Whether batch norm layers normalise by the statistics of every rank's batch (PyTorch's `SyncBatchNorm`)
@@ -41,6 +50,29 @@ public final class DataParallel {
     ) {
         self.communicator = communicator
         self.overlap = overlap
+        mode = .replicated(overlap: overlap)
+        shards = nil
+        synchronizesBatchStatistics = synchronizeBatchStatistics
+        self.firstBucketBytes = firstBucketBytes
+        self.bucketBytes = bucketBytes
+    }
+
+    /// Data parallelism over `communicator` in `mode`.
+    /// - Throws: `VirtualShardsError` when the shard count is not a power of two or the world size does not divide it.
+    public init(
+        communicator: any Communicator, mode: DataParallelMode, firstBucketBytes: Int = 1 << 20, bucketBytes: Int = 25 << 20,
+        synchronizeBatchStatistics: Bool = false
+    ) throws(VirtualShardsError) {
+        self.communicator = communicator
+        self.mode = mode
+        switch mode {
+        case .replicated(let overlap):
+            self.overlap = overlap
+            shards = nil
+        case .virtualShards(let count):
+            overlap = false
+            shards = try VirtualShards(count: count, worldSize: communicator.size, rank: communicator.rank)
+        }
         synchronizesBatchStatistics = synchronizeBatchStatistics
         self.firstBucketBytes = firstBucketBytes
         self.bucketBytes = bucketBytes
@@ -101,6 +133,10 @@ public final class DataParallel {
             if let optimizer { try ModelConsistency.broadcastState(of: optimizer, over: communicator) }
         }
         let hooks = engine.state[.gradientHooks]
+        if let shards, hooks?.shardSum?.shards != shards {
+            guard let made = hooks?.shardSum?.shards else { throw DistributedTrainingError.modeMismatch(mode: mode.description) }
+            throw DistributedTrainingError.shardLayoutMismatch(layout: made.description, worldSize: shards.worldSize, rank: shards.rank)
+        }
         if let sum = hooks?.shardSum {
             guard sum.shards.worldSize == communicator.size, sum.shards.rank == communicator.rank else {
                 throw DistributedTrainingError.shardLayoutMismatch(
@@ -118,6 +154,23 @@ public final class DataParallel {
         }
         try engine.on(.gradientsReady) { [reducer] _ in try reducer.synchronize() }
         return reducer
+    }
+}
+
+/// How the ranks of a data-parallel run share the work.
+public enum DataParallelMode: Sendable, Equatable, CustomStringConvertible {
+    /// Each rank trains a replica on its own batch and the gradients are averaged (PyTorch's DDP); `overlap` starts
+    /// each bucket's all-reduce during backward.
+    case replicated(overlap: Bool)
+    /// Each global batch is `count` micro-shards (a power of two) spread over the ranks, their gradients summed in one
+    /// fixed tree: the same bits on every world size that divides `count`.
+    case virtualShards(Int)
+
+    public var description: String {
+        switch self {
+        case .replicated(let overlap): overlap ? "replicated, overlapping communication" : "replicated"
+        case .virtualShards(let count): "\(count) virtual shards"
+        }
     }
 }
 

@@ -8,9 +8,12 @@ public enum DistributedTrainingError: Error, Equatable, CustomStringConvertible 
     case parametersDiverged(ranks: [Int], iteration: Int)
     case shardLayoutMismatch(layout: String, worldSize: Int, rank: Int)
     case attachedTwice
+    case modeMismatch(mode: String)
 
     public var description: String {
         switch self {
+        case .modeMismatch(let mode):
+            "DataParallel in mode \(mode) was attached to a trainer without virtual shards: make it with DataParallel.makeTrainer"
         case .attachedTwice:
             "data parallelism is already attached to this engine; a second attachment would average the gradients twice"
         case .modelMismatch(let rank, let detail):
