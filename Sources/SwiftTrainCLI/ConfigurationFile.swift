@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftTrainApp
 import Training
 
 /// `--config FILE`: a YAML (or JSON) mapping from option names to values, turned into flags placed before the
@@ -124,16 +125,16 @@ enum ConfigurationFile {
         return Array(data)
     }
 
-    /// The configuration as a file that `--config` reads back to the same options: every option set, in flag order.
-    static func printed(_ command: TrainCommand) -> String {
+    /// The configuration as a file that `--config` reads back to the same options: every option set, in the
+    /// configuration's order (those a file may not set, such as the hidden test options, left out).
+    static func printed(_ configuration: TrainingConfiguration, simulatedRanks: Int?) -> String {
         var lines: [String] = []
-        for child in Mirror(reflecting: command).children {
-            guard let label = child.label, let key = TrainCommand.flagName(label), let kind = TrainCommand.optionKinds[key],
-                let value = TrainCommand.parsedValue(of: child.value)
-            else { continue }
+        let options = configuration.options + (simulatedRanks.map { [("simulate-ranks", String($0))] } ?? [])
+        for (key, text) in options {
+            guard let kind = TrainCommand.optionKinds[key] else { continue }
             switch kind {
-            case .flag, .integer, .number: lines.append("\(key): \(value)")
-            case .text: lines.append("\(key): \(ConfigurationDocument.quoted(value))")
+            case .flag, .integer, .number: lines.append("\(key): \(text)")
+            case .text: lines.append("\(key): \(ConfigurationDocument.quoted(text))")
             }
         }
         return lines.joined(separator: "\n")
@@ -171,10 +172,16 @@ extension TrainCommand {
 
     /// `--batch-size` for the property `_batchSize`; nil for options a file does not set.
     static func flagName(_ label: String) -> String? {
-        let name = label.dropFirst().reduce(into: "") { result, character in
+        guard let name = optionName(label) else { return nil }
+        return ["stop-after", "inject-fault", "print-config", "config"].contains(name) ? nil : name
+    }
+
+    /// The option name of a property wrapper's label: `batch-size` for `_batchSize`.
+    static func optionName(_ label: String) -> String? {
+        guard label.hasPrefix("_") else { return nil }
+        return label.dropFirst().reduce(into: "") { result, character in
             if character.isUppercase { result += "-" + character.lowercased() } else { result.append(character) }
         }
-        return ["stop-after", "inject-fault", "print-config", "config"].contains(name) ? nil : name
     }
 
     /// The value an option or flag wrapper holds after parsing, as command-line text; nil when unset.
@@ -189,7 +196,7 @@ extension TrainCommand {
                 continue
             }
             if let child = mirror.children.first, mirror.displayStyle == .struct || mirror.displayStyle == .enum {
-                if value is any RawRepresentable || value is String || value is Int || value is Double
+                if value is any RawRepresentable || value is any OptionText || value is String || value is Int || value is Double
                     || value is UInt64 || value is Bool
                 {
                     break
@@ -200,6 +207,7 @@ extension TrainCommand {
             break
         }
         switch value {
+        case let option as any OptionText: return option.description
         case let raw as any RawRepresentable: return "\(raw.rawValue)"
         case let text as String: return text
         case let flag as Bool: return flag ? "true" : "false"

@@ -9,20 +9,21 @@ struct TrainCommand: ParsableCommand {
         commandName: "train", abstract: "Train a model (the default command).")
 
     @Option(
-        help: "Data set: builtin (generated digit glyphs), csv:PATH, idx:DIR (MNIST IDX files) or text:PATH (a language model over the file's bytes)."
-    )
-    var data = "builtin"
-    @Option(help: "CSV label column: a header name, or 'last'.")
-    var labelColumn = "last"
+        help:
+            "Data set: builtin (generated digit glyphs), csv:PATH, idx:DIR (MNIST IDX files) or text:PATH (a language model over the file's bytes).",
+        transform: DataSpecification.init(parsing:))
+    var data = DataSpecification.builtin
+    @Option(help: "CSV label column: a header name, or 'last'.", transform: LabelColumnSpecification.init(parsing:))
+    var labelColumn = LabelColumnSpecification.last
     @Option(parsing: .unconditional, help: "Fraction of the data held out for testing (seeded split), in (0, 1).")
     var testFraction = 0.2
-    @Option(help: "A separate test set (builtin, csv:PATH or idx:DIR); replaces --test-fraction.")
-    var testData: String?
+    @Option(help: "A separate test set (builtin, csv:PATH or idx:DIR); replaces --test-fraction.", transform: DataSpecification.init(parsing:))
+    var testData: DataSpecification?
     @Option(
         help:
-            "Model: mlp:H1,H2,... (ReLU hidden layers), cnn, resmlp:WIDTH,BLOCKS; for text: lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS."
-    )
-    var model = "mlp:128,128"
+            "Model: mlp:H1,H2,... (ReLU hidden layers), cnn, resmlp:WIDTH,BLOCKS; for text: lstm:HIDDEN[,LAYERS], gru:HIDDEN[,LAYERS] or gpt:LAYERS,WIDTH,HEADS.",
+        transform: ModelSpecification.init(parsing:))
+    var model = ModelSpecification.multilayerPerceptron(hidden: [128, 128])
     @Option(help: "classification, regression or auto (decided from the labels and said on standard error).")
     var task: TaskOption = .auto
     @Option(parsing: .unconditional, help: "Number of epochs.")
@@ -47,8 +48,8 @@ struct TrainCommand: ParsableCommand {
         help: """
             Learning-rate schedule from --lr: constant, step:EPOCHS:GAMMA, multistep:E1,E2,...:GAMMA, exponential:GAMMA, cosine, \
             cosine-restarts:CYCLE[:MULT], cyclic:END:CYCLE, piecewise:ITER=RATE,..., and warmup:ITERS+SCHEDULE in front of any.
-            """)
-    var scheduler = "constant"
+            """, transform: SchedulerSpecification.init(parsing:))
+    var scheduler = SchedulerSpecification.constant
     @Option(parsing: .unconditional, help: "Seed of every random stream (initialisation, split, shuffling, dropout, built-in data).")
     var seed: UInt64 = 0
     @Option(help: "Directory for checkpoints (rank 0 writes them).")
@@ -57,8 +58,9 @@ struct TrainCommand: ParsableCommand {
     var checkpointEvery: Int?
     @Option(parsing: .unconditional, help: "Number of checkpoints to keep (default 2).")
     var keep: Int?
-    @Option(help: "Resume from 'auto' (newest valid checkpoint in --checkpoint-dir) or a checkpoint PATH.")
-    var resume: String?
+    @Option(
+        help: "Resume from 'auto' (newest valid checkpoint in --checkpoint-dir) or a checkpoint PATH.", transform: ResumeSpecification.init(parsing:))
+    var resume: ResumeSpecification?
     @Option(help: "Write a JSON-lines log of the run to PATH (rank 0).")
     var log: String?
     @Flag(inversion: .prefixedNo, help: "Show a progress bar on standard error (rank 0).")
@@ -126,57 +128,29 @@ struct TrainCommand: ParsableCommand {
     var printConfig = false
     @Option(parsing: .unconditional, help: .hidden)
     var stopAfter: Int?
-    @Option(help: .hidden)
-    var injectFault: String?
+    @Option(help: .hidden, transform: InjectedFault.init(parsing:))
+    var injectFault: InjectedFault?
 
-    /// The flags as a configuration, with every value checked.
+    /// The flags as a configuration, with every value checked: each option's text goes through the configuration's
+    /// one list of options (`TrainingConfiguration.CodingKeys`), as a configuration file's and a checkpoint's do.
     func makeConfiguration() throws -> TrainingConfiguration {
-        var configuration = TrainingConfiguration()
-        configuration.data = try DataSpecification(parsing: data).resolved
-        configuration.labelColumn = LabelColumnSpecification(parsing: labelColumn)
-        configuration.task = task.specification
-        configuration.testFraction = testFraction
-        configuration.testData = try testData.map(DataSpecification.init(parsing:))?.resolved
-        configuration.model = try ModelSpecification(parsing: model)
-        configuration.epochs = epochs
-        configuration.batchSize = batchSize
-        configuration.virtualShards = virtualShards
-        configuration.learningRate = lr
-        configuration.optimizer = optimizer
-        configuration.momentum = momentum
-        configuration.weightDecay = weightDecay
-        configuration.scheduler = try SchedulerSpecification(parsing: scheduler)
-        configuration.seed = seed
-        configuration.checkpointDirectory = checkpointDir
-        configuration.checkpointEvery = checkpointEvery
-        configuration.keep = keep ?? 2
-        configuration.resume = resume.map(ResumeSpecification.init(parsing:)) ?? .none
-        configuration.logPath = log
-        configuration.progress = progress
-        configuration.deterministic = deterministic
-        configuration.consistencyCheckEvery = checkConsistency ?? (simulateRanks != nil ? 10 : nil)
-        configuration.threads = threads
-        configuration.normalize = normalize
-        configuration.overlapCommunication = overlap
-        configuration.stopAfterIterations = stopAfter
-        configuration.builtinSamples = builtinSamples
-        configuration.injectedFault = try injectFault.map(InjectedFault.init(parsing:))
-        configuration.collectiveTimeout = collectiveTimeout
-        configuration.evaluateEvery = evalEvery
-        configuration.saveBest = saveBest
-        configuration.metrics = metrics.map {
-            $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        configuration.earlyStoppingPatience = earlyStopping
-        configuration.clipGradientNorm = clipGradNorm
-        configuration.emaDecay = ema
-        configuration.timeLimit = timeLimit
-        configuration.tensorBoardDirectory = tensorboard
-        configuration.tracePath = trace
-        configuration.learningRateSearch = lrFind
-        configuration.context = context
-        configuration.tbptt = tbptt
+        var configuration = try TrainingConfiguration(options: optionTexts)
+        configuration.data = configuration.data.resolved
+        configuration.testData = configuration.testData?.resolved
+        if checkConsistency == nil, simulateRanks != nil { configuration.consistencyCheckEvery = 10 }
         return configuration
+    }
+
+    /// The options given (or defaulted) that the configuration holds, as texts by option name.
+    var optionTexts: [String: String] {
+        var texts: [String: String] = [:]
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, let key = Self.optionName(label), TrainingConfiguration.CodingKeys(rawValue: key) != nil,
+                let value = Self.parsedValue(of: child.value)
+            else { continue }
+            texts[key] = value
+        }
+        return texts
     }
 
     func validate() throws {
@@ -207,17 +181,17 @@ struct TrainCommand: ParsableCommand {
         guard weightDecay >= 0 && weightDecay.isFinite else {
             throw ValidationError("--weight-decay must be non-negative, got \(weightDecay)")
         }
-        if resume != nil && resume == "auto" && checkpointDir == nil {
+        if resume == .auto && checkpointDir == nil {
             throw ValidationError("--resume auto needs --checkpoint-dir")
         }
         if simulateRanks != nil && ClusterEnvironment.isLaunchedByMPI {
             throw ValidationError("--simulate-ranks cannot be combined with mpirun")
         }
         var inputs: [(option: String, path: String)] = []
-        for (option, value) in [("--data", data), ("--test-data", testData)] {
+        for (option, value) in [("--data", data.description), ("--test-data", testData?.description)] {
             if let value, let colon = value.firstIndex(of: ":") { inputs.append((option, String(value[value.index(after: colon)...]))) }
         }
-        if let resume, resume != "auto" { inputs.append(("--resume", resume)) }
+        if case .path(let path)? = resume { inputs.append(("--resume", path)) }
         for (option, output) in [("--log", log), ("--trace", trace)] {
             guard let output else { continue }
             do { try OutputProtection.refuse(output: output, option: option, overwriting: inputs) } catch {
@@ -231,7 +205,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if printConfig {
-            print(ConfigurationFile.printed(self))
+            print(ConfigurationFile.printed(try makeConfiguration(), simulatedRanks: simulateRanks))
             return
         }
         let summary = try TrainingLauncher.train(try makeConfiguration(), simulatedRanks: simulateRanks)

@@ -5,6 +5,38 @@ import SwiftTrainApp
 
 extension OptimizerKind: ExpressibleByArgument {}
 
+/// The configuration's option types read their own command-line text: the parser builds them, and a value they
+/// refuse is reported with what they expect (the options pass `init(parsing:)` as their transform).
+extension DataSpecification: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension LabelColumnSpecification: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension ModelSpecification: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension SchedulerSpecification: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension ResumeSpecification: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
+extension InjectedFault: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+    public var defaultValueDescription: String { description }
+}
+
 /// `--task`: what the labels are.
 enum TaskOption: String, CaseIterable, ExpressibleByArgument {
     case auto, classification, regression

@@ -59,13 +59,15 @@ struct LoadedValueTests {
     @Test(
         "a job record holding values no run could have is refused by the same checks as the command line",
         arguments: [
-            ("builtin_samples", StateValue.int(0)), ("builtin_samples", .int(1_000_000_000)), ("test_fraction", .double(.nan)),
-            ("model", .string("mlp:65536,65536")), ("optimizer", .string("lbfgs"))
+            ("builtin-samples", "0"), ("builtin-samples", "1000000000"), ("test-fraction", "nan"),
+            ("model", "mlp:65536,65536"), ("optimizer", "lbfgs"), ("epochs", "ten"), ("unknown-option", "1")
         ])
-    func impossibleRecord(key: String, value: StateValue) throws {
+    func impossibleRecord(key: String, value: String) throws {
         let record = JobRecord(configuration: TrainingConfiguration(), worldSize: 1)
         var state = record.stateDict()
-        state[key] = value
+        guard case .dictionary(var options)? = state["options"] else { throw StateDictError.missingKey("options") }
+        options[key] = .string(value)
+        state["options"] = .dictionary(options)
         #expect(throws: (any Error).self) { try JobRecord(configuration: TrainingConfiguration(), worldSize: 1).loadStateDict(state) }
     }
 

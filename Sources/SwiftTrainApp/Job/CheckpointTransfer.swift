@@ -129,16 +129,17 @@ struct ResumeMismatch: Error, CustomStringConvertible {
 
 extension TrainingConfiguration {
     /// Options that define a run: a resume must keep them.
-    static let definingOptions: Set<String> = [
-        "--data", "--label-column", "--test-fraction", "--test-data", "--task", "--model", "--seed", "--normalize",
-        "--builtin-samples", "--optimizer"
+    static let definingOptions: [CodingKeys] = [
+        .data, .labelColumn, .testFraction, .testData, .task, .model, .seed, .normalize, .builtinSamples, .optimizer
     ]
 
     /// Each defining option whose value differs from `saved`'s, as "--seed is 0 here, 1 in the checkpoint".
     func definingDifferences(from saved: TrainingConfiguration) -> [String] {
-        zip(optionValues, saved.optionValues).compactMap { mine, theirs in
-            guard Self.definingOptions.contains(mine.option), mine.value != theirs.value else { return nil }
-            return "\(mine.option) is \(mine.value) here, \(theirs.value) in the checkpoint"
+        let mine = Dictionary(options.map { ($0.key, $0.text) }, uniquingKeysWith: { a, _ in a })
+        let theirs = Dictionary(saved.options.map { ($0.key, $0.text) }, uniquingKeysWith: { a, _ in a })
+        return Self.definingOptions.map(\.rawValue).compactMap { key in
+            guard mine[key] != theirs[key] else { return nil }
+            return "--\(key) is \(mine[key] ?? "not set") here, \(theirs[key] ?? "not set") in the checkpoint"
         }
     }
 }

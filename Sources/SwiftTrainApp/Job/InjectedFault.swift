@@ -4,7 +4,7 @@ import Training
 /// A failure injected on purpose to test that a cluster ends promptly and resumes exactly
 /// (`--inject-fault throw:RANK:ITERATION`, `kill:RANK:ITERATION`, `hang:RANK:ITERATION`, or `term:RANK:ITERATION`: a
 /// SIGTERM to that rank alone, as a scheduler's preemption notice).
-package struct InjectedFault: Sendable, Equatable {
+package struct InjectedFault: Sendable, Equatable, OptionText {
     /// What happens.
     package enum Kind: String, Sendable { case `throw`, kill, hang, term }
     package let kind: Kind
@@ -25,6 +25,8 @@ package struct InjectedFault: Sendable, Equatable {
         self.rank = rank
         self.iteration = iteration
     }
+
+    package var description: String { "\(kind.rawValue):\(rank):\(iteration)" }
 
     /// The error a `throw` fault raises.
     package struct Raised: Error, CustomStringConvertible {

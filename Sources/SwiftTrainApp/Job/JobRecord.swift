@@ -29,40 +29,70 @@ public final class JobRecord: Stateful {
         batchSize = configuration.batchSize
     }
 
+    /// The record's format: 2 codes the configuration as its options (`TrainingConfiguration.options`); records
+    /// without it (written before) hold chosen options under their own keys.
+    static let format = 2
+
     public func stateDict() -> StateDict {
-        let c = configuration
         var dict: StateDict = [
-            "data": .string(c.data.description), "test_fraction": .double(c.testFraction),
-            "model": .string(c.model.description), "seed": .uint64(c.seed), "normalize": .bool(c.normalize),
-            "builtin_samples": .int(c.builtinSamples), "world_size": .int(worldSize), "batch_size": .int(batchSize),
-            "virtual_shards": c.virtualShards.map(StateValue.int) ?? .null,
-            "epochs": .int(c.epochs), "optimizer": .string(c.optimizer.rawValue), "task": .string(c.task.description),
-            "learning_rate": .double(c.learningRate),
+            "format": .int(Self.format),
+            // The run's configuration, every option set as its command-line name and text: what evaluate, predict,
+            // inspect and a resumed run read back.
+            "options": .dictionary(Dictionary(uniqueKeysWithValues: configuration.options.map { ($0.key, StateValue.string($0.text)) })),
+            "world_size": .int(worldSize), "batch_size": .int(batchSize),
             "class_names": .array(classNames.map(StateValue.string)),
-            "target_mean": .double(targetStandardization.mean), "target_scale": .double(targetStandardization.scale),
-            // The effective configuration of the run, every option as its flag and value (for people and `inspect`).
-            "options": .dictionary(
-                Dictionary(
-                    uniqueKeysWithValues: c.optionValues.map {
-                        (String($0.option.dropFirst(2)), StateValue.string($0.value))
-                    }))
+            "target_mean": .double(targetStandardization.mean), "target_scale": .double(targetStandardization.scale)
         ]
-        switch c.labelColumn {
-        case .last: dict["label_column"] = .string("last")
-        case .named(let name): dict["label_column"] = .string(name)
-        }
-        dict["test_data"] = c.testData.map { .string($0.description) } ?? .null
         dict["feature_names"] = layout.map { .array($0.featureNames.map(StateValue.string)) } ?? .null
         dict["label_name"] = layout.map { .string($0.labelName) } ?? .null
         dict["data_sha256"] = dataDigest.map(StateValue.string) ?? .null
-        dict["context"] = .int(c.context)
-        dict["tbptt"] = .int(c.tbptt)
-        dict["metrics"] = c.metrics.map { .array($0.map(StateValue.string)) } ?? .null
         return dict
     }
 
     public func loadStateDict(_ state: StateDict) throws {
         var c = configuration
+        if case .int(let format)? = state["format"] {
+            guard format == Self.format, case .dictionary(let entries)? = state["options"] else {
+                throw StateDictError.invalidValue(key: "job.format", reason: "record format \(format) is not one this version reads")
+            }
+            var texts: [String: String] = [:]
+            for (key, value) in entries {
+                guard case .string(let text) = value else {
+                    throw StateDictError.invalidValue(key: "job.options.\(key)", reason: "the option's value is not text")
+                }
+                texts[key] = text
+            }
+            do { c = try TrainingConfiguration(options: texts) } catch {
+                throw StateDictError.invalidValue(key: "job.options", reason: "\(error)")
+            }
+        } else {
+            c = try Self.legacyConfiguration(state, over: c)
+        }
+        try c.validate()
+        configuration = c
+        if case .array(let names)? = state["class_names"] {
+            classNames = names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+        }
+        if case .double(let mean)? = state["target_mean"], case .double(let scale)? = state["target_scale"], scale > 0 {
+            targetStandardization = (mean, scale)
+        }
+        if case .array(let names)? = state["feature_names"], case .string(let label)? = state["label_name"] {
+            layout = TableLayout(
+                featureNames: try names.map { value in
+                    guard case .string(let name) = value else {
+                        throw StateDictError.invalidValue(key: "feature_names", reason: "a feature name is not text")
+                    }
+                    return name
+                }, labelName: label)
+        }
+        if case .string(let digest)? = state["data_sha256"] { dataDigest = digest }
+        worldSize = try state.int("world_size")
+        batchSize = try state.int("batch_size")
+    }
+
+    /// The configuration a record written before format 2 holds: its chosen options over `current`'s.
+    private static func legacyConfiguration(_ state: StateDict, over current: TrainingConfiguration) throws -> TrainingConfiguration {
+        var c = current
         c.data = try DataSpecification(parsing: try state.string("data"))
         c.testFraction = try state.double("test_fraction")
         c.model = try ModelSpecification(parsing: try state.string("model"))
@@ -89,31 +119,9 @@ public final class JobRecord: Stateful {
                 return text
             }
         }
-        try c.validate()
-        // The run's shard count is checked on its own: this run's other options (--overlap, --threads) may be ones
-        // that only conflict with virtual shards, and resuming without them is allowed.
-        if let shards, !(shards >= 1 && shards <= 65_536 && shards & (shards - 1) == 0) {
-            throw StateDictError.invalidValue(key: "virtual_shards", reason: "\(shards) is not a power of two from 1 to 65,536")
-        }
+        // The run's shard count is its own: this run's other options (--overlap) may only conflict with virtual shards.
+        if shards != nil { c.overlapCommunication = false }
         c.virtualShards = shards
-        configuration = c
-        if case .array(let names)? = state["class_names"] {
-            classNames = names.compactMap { if case .string(let name) = $0 { name } else { nil } }
-        }
-        if case .double(let mean)? = state["target_mean"], case .double(let scale)? = state["target_scale"], scale > 0 {
-            targetStandardization = (mean, scale)
-        }
-        if case .array(let names)? = state["feature_names"], case .string(let label)? = state["label_name"] {
-            layout = TableLayout(
-                featureNames: try names.map { value in
-                    guard case .string(let name) = value else {
-                        throw StateDictError.invalidValue(key: "feature_names", reason: "a feature name is not text")
-                    }
-                    return name
-                }, labelName: label)
-        }
-        if case .string(let digest)? = state["data_sha256"] { dataDigest = digest }
-        worldSize = try state.int("world_size")
-        batchSize = try state.int("batch_size")
+        return c
     }
 }

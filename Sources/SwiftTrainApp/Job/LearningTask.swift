@@ -28,7 +28,7 @@ public enum LearningTask: String, Sendable, Equatable, CaseIterable {
 }
 
 /// `--task`: a fixed task, or detected from the labels.
-public enum TaskSpecification: Sendable, Equatable, CustomStringConvertible {
+public enum TaskSpecification: Sendable, Equatable, OptionText {
     case auto
     case fixed(LearningTask)
 

@@ -7,7 +7,7 @@ import Training
 /// to END and back), `piecewise:ITERATION=RATE,...` (linear between milestones), and a warm-up from 0 in front of any
 /// of them: `warmup:ITERATIONS+SCHEDULE` (`warmup:N` alone is followed by the constant rate; `warmup-cosine:N` is
 /// `warmup:N+cosine`). The text prints back as it parses, so `--print-config` feeds `--config`.
-public indirect enum SchedulerSpecification: Sendable, Equatable, CustomStringConvertible {
+public indirect enum SchedulerSpecification: Sendable, Equatable, OptionText {
     case constant
     case step(epochs: Int, gamma: Double)
     case multiStep(epochs: [Int], gamma: Double)

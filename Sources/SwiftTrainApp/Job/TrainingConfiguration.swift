@@ -6,7 +6,7 @@ import Training
 ///
 /// A pure value: the CLI parses flags into it, tests build it directly, and every rank of a cluster
 /// holds the same one.
-public struct TrainingConfiguration: Sendable, Equatable {
+public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// Where the data comes from.
     public var data: DataSpecification = .builtin
     /// Which column of CSV data holds the label.
@@ -99,6 +99,34 @@ public struct TrainingConfiguration: Sendable, Equatable {
     /// Steps per truncated-BPTT chunk of a recurrent language model (`--tbptt`); must divide `context`.
     public var tbptt = 32
 
+    /// Every option by its command-line name: the single list of options. Flags, configuration files, checkpoints,
+    /// the ranks' agreement and `--print-config` all code a configuration through these keys (`OptionTextCoding`).
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case data, labelColumn = "label-column", testFraction = "test-fraction", testData = "test-data", task, model, epochs
+        case batchSize = "batch-size", virtualShards = "virtual-shards", learningRate = "lr", optimizer, momentum
+        case weightDecay = "weight-decay", scheduler, seed, checkpointDirectory = "checkpoint-dir"
+        case checkpointEvery = "checkpoint-every", keep, resume, logPath = "log", progress, deterministic
+        case consistencyCheckEvery = "check-consistency", threads, normalize, builtinSamples = "builtin-samples"
+        case overlapCommunication = "overlap", stopAfterIterations = "stop-after", injectedFault = "inject-fault"
+        case collectiveTimeout = "collective-timeout", evaluateEvery = "eval-every", saveBest = "save-best"
+        case earlyStoppingPatience = "early-stopping", clipGradientNorm = "clip-grad-norm", metrics, emaDecay = "ema"
+        case tensorBoardDirectory = "tensorboard", tracePath = "trace", learningRateSearch = "lr-find"
+        case timeLimit = "time-limit", context, tbptt
+    }
+
+    /// The options set, as (name, text) in the list's order; options left at nil are absent.
+    public var options: [(key: String, text: String)] {
+        // Every value codes as text (the coder handles nothing else), so encoding cannot fail.
+        try! OptionTextCoding.encode(self)
+    }
+
+    /// A configuration from option texts by name (flags, a configuration file, a checkpoint's record); options not
+    /// given keep their defaults.
+    /// - Throws: `ConfigurationError` naming the option whose text is not a value of it.
+    public init(options: [String: String]) throws {
+        self = try OptionTextCoding.decode(Self.self, from: options, defaults: Self())
+    }
+
     /// The deadline of every collective under mpirun when none is given: a stalled rank ends the job in a minute.
     public static let defaultCollectiveTimeout = 60.0
 
@@ -107,7 +135,7 @@ public struct TrainingConfiguration: Sendable, Equatable {
 }
 
 /// A data set on the command line: `builtin`, `csv:PATH`, `idx:DIR` or `text:PATH` (a language model's bytes).
-public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
+public enum DataSpecification: Sendable, Equatable, OptionText {
     case builtin
     case csv(path: String)
     case idx(directory: String)
@@ -165,7 +193,7 @@ public enum DataSpecification: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Which CSV column holds the label: the last one, or one named in the header.
-public enum LabelColumnSpecification: Sendable, Equatable {
+public enum LabelColumnSpecification: Sendable, Equatable, OptionText {
     case last
     case named(String)
 
@@ -173,10 +201,17 @@ public enum LabelColumnSpecification: Sendable, Equatable {
     public init(parsing text: String) {
         self = text == "last" ? .last : .named(text)
     }
+
+    public var description: String {
+        switch self {
+        case .last: "last"
+        case .named(let name): name
+        }
+    }
 }
 
 /// The network: `mlp:H1,H2,...` (ReLU hidden layers) or `cnn` (two convolutions, for image data).
-public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
+public enum ModelSpecification: Sendable, Equatable, OptionText {
     case multilayerPerceptron(hidden: [Int])
     case convolutional
     /// A residual MLP written as differentiable Swift: WIDTH units, BLOCKS residual blocks.
@@ -267,19 +302,27 @@ public enum ModelSpecification: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// The optimizer's algorithm.
-public enum OptimizerKind: String, Sendable, Equatable, CaseIterable {
+public enum OptimizerKind: String, Sendable, Equatable, CaseIterable, Codable {
     case sgd, adam, adamw
 }
 
 /// Whether a run resumes: not at all, from the newest valid checkpoint, or from a given file.
-public enum ResumeSpecification: Sendable, Equatable {
+public enum ResumeSpecification: Sendable, Equatable, OptionText {
     case none
     case auto
     case path(String)
 
-    /// Parses `auto` or a path.
+    /// Parses `auto`, `none` (start afresh) or a path (`./none` for a file of that name).
     public init(parsing text: String) {
-        self = text == "auto" ? .auto : .path(text)
+        self = text == "auto" ? .auto : text == "none" ? .none : .path(text)
+    }
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .auto: "auto"
+        case .path(let path): path
+        }
     }
 }
 

@@ -29,7 +29,7 @@ extension TrainingJob {
             let logger = try JSONLinesLogger(
                 path: path, worldSize: communicator.size, isWriter: isLeader,
                 learningRate: { rate.learningRate })
-            logger.logConfiguration(configuration.optionValues.map { ($0.option.replacingOccurrences(of: "--", with: ""), $0.value) })
+            logger.logConfiguration(configuration.options.map { ($0.key, $0.text) })
             try logger.attach(to: engine, every: Swift.max(1, trainLoader.batchesPerPass / 10)) { ["loss": Double($0.loss)] }
             self.logger = logger
         }
