@@ -3,67 +3,41 @@ import EngineCore
 import Foundation
 import Training
 
-/// Resume without a shared file system: rank 0 finds, reads and verifies the checkpoint, then broadcasts
-/// its bytes; every rank decodes the same bytes.
+/// Resume without a shared file system: rank 0 finds, reads and verifies the checkpoint, then broadcasts its bytes;
+/// every rank decodes them once (`CheckpointFile.newestOnRoot`, `readOnRoot`).
 enum CheckpointTransfer {
-    private enum Tag: UInt8 { case failed = 0, found = 1, none = 2 }
-
-    /// The bytes of the checkpoint to resume from (nil: start from scratch), identical on every rank.
-    /// A collective: every rank calls it.
-    static func fetch(
-        _ configuration: TrainingConfiguration, communicator: any Communicator,
-        note: (String) -> Void
-    ) throws -> [UInt8]? {
-        guard configuration.resume != .none else { return nil }
-        var payload: [UInt8] = []
-        if communicator.rank == 0 {
-            do {
-                if let url = try locate(configuration, note: note) {
-                    let bytes = try CheckpointFile.read(bytesAt: url)
-                    _ = try CheckpointFile.decode(bytes, source: url.path)
-                    note("resuming from \(url.path)")
-                    payload = [Tag.found.rawValue] + bytes
-                } else {
-                    payload = [Tag.none.rawValue]
-                }
-            } catch {
-                payload = [Tag.failed.rawValue] + Array(String(describing: error).utf8)
-            }
-        }
-        if communicator.size > 1 { try communicator.broadcast(bytes: &payload, root: 0) }
-        switch payload.first.flatMap(Tag.init(rawValue:)) {
-        case .found: return Array(payload.dropFirst())
-        case .none?: return nil
-        case .failed?, nil:
-            if communicator.rank == 0 { throw AgreedFailure.report(String(decoding: payload.dropFirst(), as: UTF8.self)) }
-            throw AgreedFailure.silent
-        }
-    }
-
-    private static func locate(_ configuration: TrainingConfiguration, note: (String) -> Void) throws -> URL? {
+    /// The state of the checkpoint to resume from (nil: start from scratch), identical on every rank. A collective.
+    static func fetch(_ configuration: TrainingConfiguration, communicator: any Communicator, note: (String) -> Void) throws -> StateDict? {
         switch configuration.resume {
         case .none: return nil
-        case .path(let path): return URL(fileURLWithPath: path)
+        case .path(let path):
+            let state = try CheckpointFile.readOnRoot(URL(fileURLWithPath: path), communicator: communicator)
+            note("resuming from \(path)")
+            return state
         case .auto:
             let directory = URL(fileURLWithPath: configuration.checkpointDirectory ?? ".")
-            guard FileManager.default.fileExists(atPath: directory.path) else {
-                note("no checkpoint directory \(directory.path) yet; starting from scratch")
+            let found = try CheckpointFile.newestOnRoot(in: directory, communicator: communicator) { url, error in
+                note("warning: skipping checkpoint \(url.lastPathComponent): \(error)")
+            }
+            guard let found else {
+                let exists = FileManager.default.fileExists(atPath: directory.path)
+                note(
+                    exists
+                        ? "no valid checkpoint in \(directory.path); starting from scratch"
+                        : "no checkpoint directory \(directory.path) yet; starting from scratch")
                 return nil
             }
-            let found = Checkpoint.latestValid(in: directory)
-            for (url, error) in found.skipped { note("warning: skipping checkpoint \(url.lastPathComponent): \(error)") }
-            if found.url == nil { note("no valid checkpoint in \(directory.path); starting from scratch") }
-            return found.url
+            note("resuming from \(found.url.path)")
+            return found.state
         }
     }
 }
 
 extension TrainingJob {
-    /// Restores every checkpointed object from a checkpoint's bytes (normalisation statistics excepted:
+    /// Restores every checkpointed object from a checkpoint's state (normalisation statistics excepted:
     /// they are recomputed from the same data). A checkpoint of another world size or batch size continues
     /// the same global sample order: the data loader, which owns the resume point, places the engine.
-    func load(checkpointBytes bytes: [UInt8]) throws {
-        let tree = try CheckpointFile.decode(bytes, source: "checkpoint")
+    func load(checkpoint tree: StateDict) throws {
         if case .dictionary(let job)? = tree["job"] {
             let saved = JobRecord(configuration: configuration, worldSize: communicator.size)
             try saved.loadStateDict(job)

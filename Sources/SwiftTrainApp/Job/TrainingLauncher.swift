@@ -112,9 +112,11 @@ public enum TrainingLauncher {
         try ConfigurationAgreement.check(configuration, communicator: communicator)
         let job: TrainingJob? = try agreeing(communicator) { try TrainingJob(configuration: configuration, communicator: communicator) }
         guard let job else { throw AgreedFailure.silent }
-        let bytes = try CheckpointTransfer.fetch(configuration, communicator: communicator, note: job.note)
+        // Rank 0 finds and reads the checkpoint; every rank gets its state (a failure there is every rank's, said once).
+        guard let checkpoint = try agreeing(communicator, { try CheckpointTransfer.fetch(configuration, communicator: communicator, note: job.note) })
+        else { throw AgreedFailure.silent }
         _ = try agreeing(communicator) { () -> Bool in
-            if let bytes { try job.load(checkpointBytes: bytes) }
+            if let checkpoint { try job.load(checkpoint: checkpoint) }
             return true
         }
         return try job.run()

@@ -242,9 +242,17 @@ public final class Checkpoint: Stateful, EventHandler {
     /// The newest checkpoint in `directory` that verifies (by the trainer's saved iteration, else by
     /// modification time), and the newer ones skipped because they do not verify.
     public static func latestValid(in directory: URL) -> (url: URL?, skipped: [(URL, any Error)]) {
+        let found = newestValid(in: directory)
+        return (found.checkpoint?.url, found.skipped)
+    }
+
+    /// `latestValid(in:)` with the chosen file's bytes and decoded state, so that it is read and verified once.
+    public static func newestValid(in directory: URL) -> (
+        checkpoint: (url: URL, bytes: [UInt8], state: StateDict)?, skipped: [(URL, any Error)]
+    ) {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
             .filter { $0.hasSuffix(".safetensors") && !$0.hasPrefix(".") }
-        var valid: [(url: URL, order: Double)] = []
+        var best: (url: URL, bytes: [UInt8], state: StateDict, order: Double, modified: Double)?
         var invalid: [(url: URL, order: Double, error: any Error)] = []
         for name in names {
             let url = directory.appendingPathComponent(name)
@@ -252,24 +260,21 @@ public final class Checkpoint: Stateful, EventHandler {
                 ((try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate]) as? Date)?
                 .timeIntervalSince1970 ?? 0
             do {
-                let tree = try CheckpointFile.read(url)
+                let bytes = try CheckpointFile.read(bytesAt: url)
+                let tree = try CheckpointFile.decode(bytes, source: url.path)
                 var order = modified
                 if case .dictionary(let trainer)? = tree["trainer"], case .int(let iteration)? = trainer["iteration"] {
                     order = Double(iteration)
                 }
-                valid.append((url, order))
+                // Only the best so far is kept in memory.
+                if best == nil || order > best!.order { best = (url, bytes, tree, order, modified) }
             } catch {
                 invalid.append((url, modified, error))
             }
         }
-        let best = valid.max { $0.order < $1.order }
-        let newestValidTime =
-            best.map { url in
-                ((try? FileManager.default.attributesOfItem(atPath: url.url.path)[.modificationDate]) as? Date)?
-                    .timeIntervalSince1970 ?? 0
-            } ?? -Double.infinity
+        let newestValidTime = best?.modified ?? -Double.infinity
         let skipped = invalid.filter { $0.order >= newestValidTime }.map { ($0.url, $0.error) }
-        return (best?.url, skipped)
+        return (best.map { ($0.url, $0.bytes, $0.state) }, skipped)
     }
 }
 
