@@ -127,3 +127,33 @@ extension TrainingConfiguration {
         return 4 * (2 * sampleCount * inputs + 4 * parameters + activations + batch * inputs) + 16 * sampleCount
     }
 }
+
+extension TrainingConfiguration {
+    /// Checks the options that depend on the data once it is loaded; returns the test metrics the run computes.
+    /// - Throws: `ConfigurationError` naming the option the data rules out.
+    func testMetricNames(for data: PreparedData) throws -> [String] {
+        try validate(features: data.train.featureCount, samples: data.train.count + data.test.count)
+        if let count = virtualShards, count > data.train.count {
+            // Every shard past the samples would train on padding: copies of the same samples, 65,536 passes for 300.
+            throw ConfigurationError.invalid(
+                option: "--virtual-shards", value: String(count),
+                expected: "at most the \(data.train.count) training samples (each shard takes at least one)")
+        }
+        let names = metrics ?? TestMetricCatalog.defaults(for: data.task)
+        try TestMetricCatalog.validate(
+            names, task: data.task, classes: Swift.max(data.train.classCount, data.test.classCount), virtualShards: virtualShards != nil)
+        if let metric = saveBest {
+            // A metric the run does not compute would rank every checkpoint at -inf.
+            let computed = ["loss"] + (data.task == .regression ? ["mse"] : []) + names
+            guard computed.contains(metric) else {
+                throw ConfigurationError.invalid(
+                    option: "--save-best", value: metric,
+                    expected: "a metric of this \(data.task.rawValue) run: " + computed.joined(separator: ", ") + " (--metrics adds others)")
+            }
+        }
+        guard data.train.count > 0 else {
+            throw ConfigurationError.invalid(option: "--data", value: self.data.description, expected: "at least one training sample")
+        }
+        return names
+    }
+}
