@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import SwiftTrainApp
 
 /// `swift-train-bench allreduce-verify [--deterministic]` under mpirun: every collective of
 /// `MPICommunicator` is checked against values computed from the rank and world size; prints `verified` on
@@ -10,7 +11,7 @@ func runCollectiveVerification(arguments: [String]) throws {
     let communicator = try MPICommunicator.initialize(reductionOrder: deterministic ? .fixedRankOrder : .fast)
     let rank = communicator.rank
     let size = communicator.size
-    func fail(_ message: String) -> Never { communicator.abort(message: "rank \(rank): \(message)", exitCode: 1) }
+    func fail(_ message: String) -> Never { JobEnd.abort(communicator, message: message) }
     var floats = (0..<1000).map { Float(rank + 1) * Float($0 % 7) }
     try floats.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
     let total = Float(size * (size + 1) / 2)

@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import SwiftTrainApp
 import Training
 
 /// `swift-train-bench idist-verify DIRECTORY [late:R]` under mpirun: the user-facing collectives (Ignite's `idist`)
@@ -8,10 +9,10 @@ import Training
 func runIdistVerification(arguments: [String]) throws {
     let communicator = try MPICommunicator.initialize(reductionOrder: .fixedRankOrder)
     let (rank, size) = (communicator.rank, communicator.size)
-    func fail(_ message: String) -> Never { communicator.abort(message: "rank \(rank): \(message)", exitCode: 1) }
+    func fail(_ message: String) -> Never { JobEnd.abort(communicator, message: message) }
     guard let directory = arguments.first else { fail("idist-verify needs a shared directory") }
     if let late = arguments.first(where: { $0.hasPrefix("late:") }).flatMap({ Int($0.dropFirst(5)) }) {
-        communicator.collectiveTimeout = 2
+        JobEnd.setCollectiveDeadline(2, on: communicator)
         if rank == late { Thread.sleep(forTimeInterval: 8) }
         _ = try communicator.allGather("rank \(rank)")
         fail("the late rank's gather completed instead of ending at the deadline")

@@ -44,8 +44,9 @@ public protocol Communicator: AnyObject {
     func allGather(bytes: [UInt8]) throws -> [[UInt8]]
     /// Returns once every rank has called it.
     func barrier() throws
-    /// Ends the whole job at once, printing `message` on standard error.
-    func abort(message: String, exitCode: Int32) -> Never
+    /// Ends every rank of the job at once with `exitCode` (MPI_Abort). For the application, which decides when a
+    /// job must end and says why first: the library never calls it.
+    func abort(exitCode: Int32) -> Never
 }
 
 /// An all-reduce under way.

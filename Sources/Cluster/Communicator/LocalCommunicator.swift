@@ -24,8 +24,7 @@ public final class LocalCommunicator: Communicator {
     public func allGather(_ value: Int64) throws -> [Int64] { [value] }
     public func allGather(bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
     public func barrier() throws {}
-    public func abort(message: String, exitCode: Int32) -> Never {
-        FileHandle.standardError.write(Data("swift-train: error: \(message)\n".utf8))
+    public func abort(exitCode: Int32) -> Never {
         exit(exitCode)
     }
 }

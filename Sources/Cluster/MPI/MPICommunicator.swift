@@ -12,12 +12,19 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
     public let reductionOrder: ReductionOrder
-    /// When set, every collective must complete within this many seconds: a watchdog thread ends this rank with a
-    /// message naming it and the collective past the deadline (mpirun then ends the job), since a peer that is
-    /// alive but stuck would otherwise hang every rank forever. The collectives stay MPI's blocking calls, so the
-    /// deadline costs nothing while they run.
+    /// When set, every collective must complete within this many seconds: past it, a watchdog thread calls
+    /// `deadlineExpired` and ends this rank with exit code 1 (mpirun then ends the job), since a peer that is alive
+    /// but stuck would otherwise hang every rank forever, and a blocking MPI call cannot be unwound by an error. The
+    /// collectives stay MPI's blocking calls, so the deadline costs nothing while they run. Setting it is the
+    /// application's decision to end the process then.
     public var collectiveTimeout: Double? {
         didSet { if collectiveTimeout != nil { Watchdog.shared.start() } }
+    }
+    /// Told the rank and what happened (which collective, how late) just before the watchdog ends the process: the
+    /// application reports it its own way.
+    public static var deadlineExpired: @Sendable (_ rank: Int, _ message: String) -> Void {
+        get { Watchdog.shared.report }
+        set { Watchdog.shared.report = newValue }
     }
     private let world: MPI_Comm
     private var pairwiseScratch: [Float] = []
@@ -252,9 +259,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     }
 
     /// Prints `message` and ends every rank of the job (MPI_Abort), never returning.
-    public func abort(message: String, exitCode: Int32) -> Never {
-        FailureRecord.write(rank: rank, exitCode: exitCode, message: message)
-        FileHandle.standardError.write(Data("swift-train: error: \(message)\n".utf8))
+    public func abort(exitCode: Int32) -> Never {
         MPI_Abort(world, exitCode)
         exit(exitCode)
     }

@@ -120,8 +120,7 @@ final class SimulatedCommunicator: Communicator {
     func barrier() throws { try hub.barrier() }
 
     /// In a simulated world the whole job is this process: print and exit.
-    func abort(message: String, exitCode: Int32) -> Never {
-        FileHandle.standardError.write(Data("swift-train: error: \(message)\n".utf8))
+    func abort(exitCode: Int32) -> Never {
         exit(exitCode)
     }
 }

@@ -40,13 +40,13 @@ public enum TrainingLauncher {
         }
         BLAS.threadCount = 1
         let communicator = try MPICommunicator.initialize()
-        communicator.collectiveTimeout = TrainingConfiguration.defaultCollectiveTimeout
+        JobEnd.setCollectiveDeadline(TrainingConfiguration.defaultCollectiveTimeout, on: communicator)
         do {
             let result = try body(communicator)
             communicator.finalize()
             return communicator.rank == 0 ? result : nil
         } catch {
-            communicator.abort(message: "rank \(communicator.rank): \(error)", exitCode: 1)
+            JobEnd.abort(communicator, message: "\(error)")
         }
     }
 
@@ -79,7 +79,8 @@ public enum TrainingLauncher {
             BLAS.threadCount = threads ?? max(1, cores / max(1, ranksHere))
             let communicator = try MPICommunicator.initialize(reductionOrder: deterministic ? .fixedRankOrder : .fast)
             // A stalled peer ends the job within a minute by default; --collective-timeout 0 waits forever.
-            communicator.collectiveTimeout = collectiveTimeout == 0 ? nil : (collectiveTimeout ?? TrainingConfiguration.defaultCollectiveTimeout)
+            JobEnd.setCollectiveDeadline(
+                collectiveTimeout == 0 ? nil : (collectiveTimeout ?? TrainingConfiguration.defaultCollectiveTimeout), on: communicator)
             do {
                 let summary = try body(communicator)
                 communicator.finalize()
@@ -99,7 +100,7 @@ public enum TrainingLauncher {
                 communicator.finalize()
                 throw AgreedFailure.silent
             } catch {
-                communicator.abort(message: "rank \(communicator.rank): \(error)", exitCode: 1)
+                JobEnd.abort(communicator, message: "\(error)")
             }
         }
         BLAS.threadCount = threads ?? cores
