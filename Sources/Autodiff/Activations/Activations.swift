@@ -32,6 +32,7 @@ public func relu(_ x: DTensor) -> DTensor {
     }
 }
 
+/// The derivative of `relu`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: relu)
 public func vjpRelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = relu(x)
@@ -61,6 +62,7 @@ func kernel(_ x: DTensor, _ apply: (UnsafePointer<Float>, UnsafeMutablePointer<F
 @differentiable(reverse)
 public func tanh(_ x: DTensor) -> DTensor { kernel(x) { Kernels.tanh($0, $1, count: $2) } }
 
+/// The derivative of `tanh`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: tanh)
 public func vjpTanh(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = tanh(x)
@@ -71,6 +73,7 @@ public func vjpTanh(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTe
 @differentiable(reverse)
 public func sigmoid(_ x: DTensor) -> DTensor { kernel(x) { Kernels.sigmoid($0, $1, count: $2) } }
 
+/// The derivative of `sigmoid`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: sigmoid)
 public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = sigmoid(x)
@@ -81,6 +84,7 @@ public func vjpSigmoid(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> 
 @differentiable(reverse)
 public func gelu(_ x: DTensor) -> DTensor { kernel(x) { Kernels.gelu($0, $1, count: $2) } }
 
+/// The derivative of `gelu`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: gelu)
 public func vjpGelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (
@@ -101,6 +105,7 @@ public func vjpGelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTe
 @differentiable(reverse)
 public func silu(_ x: DTensor) -> DTensor { elementwise(x) { $0 / (1 + Foundation.exp(-$0)) } }
 
+/// The derivative of `silu`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: silu)
 public func vjpSilu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = silu(x)
@@ -119,6 +124,7 @@ public func vjpSilu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTe
 @differentiable(reverse)
 public func exp(_ x: DTensor) -> DTensor { kernel(x) { Kernels.exp($0, $1, count: $2) } }
 
+/// The derivative of `exp`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: exp)
 public func vjpExp(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = exp(x)
@@ -129,6 +135,7 @@ public func vjpExp(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTen
 @differentiable(reverse)
 public func log(_ x: DTensor) -> DTensor { elementwise(x) { Foundation.log($0) } }
 
+/// The derivative of `log`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: log)
 public func vjpLog(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (log(x), { g in elementwiseGradient(x, x, g) { v, _ in 1 / v } })
@@ -138,6 +145,7 @@ public func vjpLog(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTen
 @differentiable(reverse)
 public func sqrt(_ x: DTensor) -> DTensor { elementwise(x) { $0.squareRoot() } }
 
+/// The derivative of `sqrt`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: sqrt)
 public func vjpSqrt(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = sqrt(x)

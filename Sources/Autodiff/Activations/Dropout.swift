@@ -9,6 +9,7 @@ public func dropout(_ x: DTensor, probability: Float) -> DTensor {
     applyMask(x, dropoutMask(count: x.count, probability: probability))
 }
 
+/// The derivative of `dropout`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: dropout, wrt: x)
 public func vjpDropout(_ x: DTensor, probability: Float) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let mask = dropoutMask(count: x.count, probability: probability)

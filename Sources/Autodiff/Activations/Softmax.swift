@@ -50,6 +50,7 @@ func softmaxForward(_ x: DTensor, _ axis: Int, logarithm: Bool) -> DTensor {
     }
 }
 
+/// The derivative of `softmax`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: softmax, wrt: x)
 public func vjpSoftmax(_ x: DTensor, axis: Int) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = softmax(x, axis: axis)
@@ -78,6 +79,7 @@ public func vjpSoftmax(_ x: DTensor, axis: Int) -> (value: DTensor, pullback: (D
     )
 }
 
+/// The derivative of `logSoftmax`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: logSoftmax, wrt: x)
 public func vjpLogSoftmax(_ x: DTensor, axis: Int) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let y = logSoftmax(x, axis: axis)

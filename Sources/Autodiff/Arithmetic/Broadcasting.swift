@@ -121,6 +121,7 @@ extension DTensor {
 @differentiable(reverse)
 public func multiply(_ a: DTensor, _ b: DTensor) -> DTensor { DTensor.broadcasting(a, b, .multiply) }
 
+/// The derivative of `multiply`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: multiply)
 public func vjpMultiply(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
     (
@@ -138,6 +139,7 @@ public func vjpMultiply(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback
 @differentiable(reverse)
 public func divide(_ a: DTensor, _ b: DTensor) -> DTensor { DTensor.broadcasting(a, b, .divide) }
 
+/// The derivative of `divide`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: divide)
 public func vjpDivide(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
     let quotient = divide(a, b)
@@ -160,6 +162,7 @@ public func vjpDivide(_ a: DTensor, _ b: DTensor) -> (value: DTensor, pullback: 
 @differentiable(reverse,wrt: x)
 public func scale(_ x: DTensor, by factor: Float) -> DTensor { x.scaled(by: factor) }
 
+/// The derivative of `scale`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: scale, wrt: x)
 public func vjpScale(_ x: DTensor, by factor: Float) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (x.scaled(by: factor), { g in x.deliver(g.scaled(by: factor)) })
@@ -171,6 +174,7 @@ public func shift(_ x: DTensor, by offset: Float) -> DTensor {
     x.withValues { DTensor(shape: x.shape, values: $0.map { $0 + offset }) }
 }
 
+/// The derivative of `shift`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: shift, wrt: x)
 public func vjpShift(_ x: DTensor, by offset: Float) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (shift(x, by: offset), { g in x.deliver(g) })

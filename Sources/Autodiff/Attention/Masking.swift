@@ -13,6 +13,7 @@ public func masked(_ x: DTensor, by mask: [Bool], fill: Float = -.infinity) -> D
     }
 }
 
+/// The derivative of `masked`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: masked, wrt: x)
 public func vjpMasked(_ x: DTensor, by mask: [Bool], fill: Float) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (

@@ -74,6 +74,7 @@ func selfAttentionForward(_ qkv: DTensor, _ g: SelfAttentionGeometry, causal: Bo
     return (output, probabilities)
 }
 
+/// The derivative of `selfAttention`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: selfAttention, wrt: qkv)
 public func vjpSelfAttention(_ qkv: DTensor, heads: Int, causal: Bool) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let g = SelfAttentionGeometry(qkv.shape, heads: heads)

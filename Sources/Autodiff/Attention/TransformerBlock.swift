@@ -4,10 +4,15 @@ import _Differentiation
 /// A pre-norm transformer block (GPT-2's): x + attention(norm(x)), then + MLP(norm(·)) with a GELU between two
 /// dense layers of `expansion`·width; dropout after the attention and the MLP while training.
 public struct TransformerBlock: Differentiable {
+    /// The layer norm before attention.
     public var attentionNorm: LayerNorm
+    /// The causal multi-head self-attention.
     public var attention: MultiHeadAttention
+    /// The layer norm before the MLP.
     public var mlpNorm: LayerNorm
+    /// The MLP's first projection, to 4x the width.
     public var expand: Dense
+    /// The MLP's second projection, back to the width.
     public var contract: Dense
     /// Dropout probability on each residual branch (0: none).
     @noDerivative public let dropoutProbability: Float

@@ -63,6 +63,7 @@ func convolutionForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor, _ g: C
     return (DTensor(shape: g.outputShape, values: output), columns)
 }
 
+/// The derivative of `conv2d`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: conv2d)
 public func vjpConv2d(_ x: DTensor, weight: DTensor, bias: DTensor, stride: Int, padding: Int?)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))

@@ -58,6 +58,7 @@ func maxPoolForward(_ x: DTensor, _ g: PoolingGeometry) -> (output: DTensor, win
     return (DTensor(shape: g.outputShape, values: output), winners)
 }
 
+/// The derivative of `maxPool2d`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: maxPool2d, wrt: x)
 public func vjpMaxPool2d(_ x: DTensor, size: Int, stride: Int?) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let (output, winners) = maxPoolForward(x, PoolingGeometry(x.shape, size: size, stride: stride, "maxPool2d"))
@@ -88,6 +89,7 @@ public func avgPool2d(_ x: DTensor, size: Int, stride: Int? = nil) -> DTensor {
     }
 }
 
+/// The derivative of `avgPool2d`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: avgPool2d, wrt: x)
 public func vjpAvgPool2d(_ x: DTensor, size: Int, stride: Int?) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let g = PoolingGeometry(x.shape, size: size, stride: stride, "avgPool2d")

@@ -20,6 +20,7 @@ public func embedding(_ indices: [Int], table: DTensor, indexShape: [Int]? = nil
     }
 }
 
+/// The derivative of `embedding`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: embedding, wrt: table)
 public func vjpEmbedding(_ indices: [Int], table: DTensor, indexShape: [Int]?) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let value = embedding(indices, table: table, indexShape: indexShape)

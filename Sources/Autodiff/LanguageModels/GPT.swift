@@ -5,10 +5,15 @@ import _Differentiation
 /// position embeddings, `layers` pre-norm causal transformer blocks, a final layer norm and a dense head to
 /// next-token logits at every position. Input: token ids [batch, time] with time ≤ `context`.
 public struct GPT: DifferentiableModel {
+    /// The token embedding.
     public var tokens: Embedding
+    /// The learned position embedding.
     public var positions: Embedding
+    /// The pre-norm transformer blocks, bottom first.
     public var blocks: [TransformerBlock]
+    /// The final layer norm.
     public var norm: LayerNorm
+    /// The projection to the vocabulary's logits.
     public var head: Dense
     /// The longest sequence it reads.
     @noDerivative public let context: Int

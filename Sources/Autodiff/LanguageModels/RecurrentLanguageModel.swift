@@ -10,10 +10,16 @@ public enum RecurrentCell: String, Sendable, Codable {
 /// logits at every step (the model of BENCHMARKS.md B9 with one layer). Its state stacks the layers' states along
 /// the feature axis: hidden (and cell) [batch, layers·hidden].
 public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
+    /// The byte embedding.
     public var embedding: Embedding
+    /// The LSTM layers, bottom first (empty for a GRU).
     public var lstmLayers: [LSTM]
+    /// The GRU layers, bottom first (empty for an LSTM).
     public var gruLayers: [GRU]
+    /// The projection to the vocabulary's logits.
     public var head: Dense
+    /// Which recurrent cell the layers are.
+    /// Hidden units per layer.
     @noDerivative public let cell: RecurrentCell
     @noDerivative public let hiddenSize: Int
 
@@ -44,6 +50,7 @@ public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
     /// The number of stacked layers.
     public var layerCount: Int { cell == .lstm ? lstmLayers.count : gruLayers.count }
 
+    /// The all-zero carried state of `batch` sequences, where every sequence starts.
     public func zeroState(batch: Int) -> RecurrentState {
         RecurrentState(batch: batch, hidden: layerCount * hiddenSize, cell: cell == .lstm)
     }

@@ -31,6 +31,7 @@ func denseForward(_ x: DTensor, _ weight: DTensor, _ bias: DTensor) -> DTensor {
     return DTensor(shape: x.shape.dropLast() + [outputs], values: result)
 }
 
+/// The derivative of `dense`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: dense)
 public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))

@@ -67,6 +67,7 @@ func matmulForward(_ a: DTensor, _ b: DTensor, _ g: MatmulGeometry) -> DTensor {
     }
 }
 
+/// The derivative of `matmul`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: matmul)
 public func vjpMatmul(_ a: DTensor, _ b: DTensor, transposeA: Bool, transposeB: Bool)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor))

@@ -7,6 +7,7 @@ public func softmaxCrossEntropy(_ logits: DTensor, labels: [Int]) -> DTensor {
     crossEntropyAndGradient(logits, labels, ignoreIndex: nil).loss
 }
 
+/// The derivative of `softmaxCrossEntropy`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: softmaxCrossEntropy, wrt: logits)
 public func vjpSoftmaxCrossEntropy(_ logits: DTensor, labels: [Int]) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let (loss, gradient) = crossEntropyAndGradient(logits, labels, ignoreIndex: nil)
@@ -21,6 +22,7 @@ public func crossEntropy(_ logits: DTensor, targets: [Int], ignoreIndex: Int = -
     crossEntropyAndGradient(logits, targets, ignoreIndex: ignoreIndex).loss
 }
 
+/// The derivative of `crossEntropy`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: crossEntropy, wrt: logits)
 public func vjpCrossEntropy(_ logits: DTensor, targets: [Int], ignoreIndex: Int) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let (loss, gradient) = crossEntropyAndGradient(logits, targets, ignoreIndex: ignoreIndex)

@@ -75,11 +75,13 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
         }
     }
 
+    /// The batch statistics recorded since the last step, handed out once (virtual shards apply them in shard order).
     public func takeRecordedStatistics() -> [Float] {
         defer { recordedValues = [] }
         return recordedValues
     }
 
+    /// Moves the running statistics by every shard's recorded statistics, in shard order.
     public func applyRecordedStatistics(_ values: [Float]) throws {
         guard let layout = recordLayout else {
             guard values.isEmpty else { throw ModelError.badInput(expected: [0], found: [values.count]) }

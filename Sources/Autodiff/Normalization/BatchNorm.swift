@@ -114,6 +114,7 @@ func batchNormForward(
     return (output, BatchNormSaved(normalized: normalized, inverseDeviation: inverse, training: training, total: total))
 }
 
+/// The derivative of `batchNorm`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: batchNorm, wrt: (x, gamma, beta))
 public func vjpBatchNorm(
     _ x: DTensor, gamma: DTensor, beta: DTensor, runningMean: ModelBuffer, runningVariance: ModelBuffer,

@@ -48,6 +48,7 @@ func layerNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor) -> (outpu
     return (DTensor(shape: x.shape, values: output), normalized, inverse)
 }
 
+/// The derivative of `layerNorm`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: layerNorm)
 public func vjpLayerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor)
     -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor, DTensor))

@@ -73,6 +73,7 @@ func gruForward(
     return (RecurrentOutput(output: DTensor(shape: [batch, time, hidden], values: output), state: final), saved)
 }
 
+/// The derivative of `gRU`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: gru, wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
 public func vjpGRU(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
     -> (

@@ -141,6 +141,7 @@ func lstmForward(
     return (RecurrentOutput(output: DTensor(shape: [batch, time, hidden], values: output), state: final), saved)
 }
 
+/// The derivative of `lSTM`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: lstm, wrt: (x, state, weightIH, weightHH, biasIH, biasHH))
 public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor, biasHH: DTensor)
     -> (

@@ -4,6 +4,7 @@ import _Differentiation
 @differentiable(reverse)
 public func sum(_ x: DTensor) -> DTensor { x.withValues { DTensor(shape: [1], values: [$0.reduce(0, +)]) } }
 
+/// The derivative of `sum`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: sum(_:))
 public func vjpSum(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (sum(x), { g in x.deliver(DTensor(shape: x.shape, repeating: g.values.first ?? 0)) })
@@ -15,6 +16,7 @@ public func mean(_ x: DTensor) -> DTensor {
     x.withValues { DTensor(shape: [1], values: [$0.reduce(0, +) / Float(Swift.max($0.count, 1))]) }
 }
 
+/// The derivative of `mean`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: mean(_:))
 public func vjpMean(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (mean(x), { g in x.deliver(DTensor(shape: x.shape, repeating: (g.values.first ?? 0) / Float(Swift.max(x.count, 1)))) })
@@ -63,6 +65,7 @@ func expand(_ g: DTensor, along axis: Int, of shape: [Int], factor: Float) -> DT
     }
 }
 
+/// The derivative of `sumAlongAxis`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: sum(_:axis:keepingAxis:), wrt: x)
 public func vjpSumAlongAxis(_ x: DTensor, axis: Int, keepingAxis: Bool) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let resolved = ShapeMath.axis(axis, rank: x.rank, "sum")
@@ -76,6 +79,7 @@ public func mean(_ x: DTensor, axis: Int, keepingAxis: Bool = false) -> DTensor 
     return sum(x, axis: axis, keepingAxis: keepingAxis).scaled(by: 1 / Float(Swift.max(size, 1)))
 }
 
+/// The derivative of `meanAlongAxis`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: mean(_:axis:keepingAxis:), wrt: x)
 public func vjpMeanAlongAxis(_ x: DTensor, axis: Int, keepingAxis: Bool) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let resolved = ShapeMath.axis(axis, rank: x.rank, "mean")
@@ -115,6 +119,7 @@ func maxForward(_ x: DTensor, _ axis: Int, _ keepingAxis: Bool) -> (value: DTens
     return (value, winners)
 }
 
+/// The derivative of `maxAlongAxis`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: max(_:axis:keepingAxis:), wrt: x)
 public func vjpMaxAlongAxis(_ x: DTensor, axis: Int, keepingAxis: Bool) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let (value, winners) = maxForward(x, axis, keepingAxis)

@@ -19,6 +19,7 @@ func permuted(_ x: DTensor, _ axes: [Int]) -> DTensor {
     }
 }
 
+/// The derivative of `permute`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: permute, wrt: x)
 public func vjpPermute(_ x: DTensor, _ axes: [Int]) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let resolved = axes.map { ShapeMath.axis($0, rank: x.rank, "permute") }

@@ -20,6 +20,7 @@ func resolvedShape(_ shape: [Int], count: Int) -> [Int] {
     return result
 }
 
+/// The derivative of `reshape`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: reshape, wrt: x)
 public func vjpReshape(_ x: DTensor, to shape: [Int]) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (reshape(x, to: shape), { g in x.deliver(g.isZeroTangent ? g : DTensor(shape: x.shape, values: g.values)) })
@@ -31,6 +32,7 @@ public func flatten(_ x: DTensor) -> DTensor {
     DTensor(shape: [x.shape.first ?? 1, x.count / Swift.max(x.shape.first ?? 1, 1)], values: x.values)
 }
 
+/// The derivative of `flatten`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: flatten)
 public func vjpFlatten(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     (flatten(x), { g in x.deliver(g.isZeroTangent ? g : DTensor(shape: x.shape, values: g.values)) })

@@ -18,6 +18,7 @@ public func slice(_ x: DTensor, axis: Int, range: Range<Int>) -> DTensor {
     }
 }
 
+/// The derivative of `slice`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: slice, wrt: x)
 public func vjpSlice(_ x: DTensor, axis: Int, range: Range<Int>) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
     let resolved = ShapeMath.axis(axis, rank: x.rank, "slice")
@@ -54,6 +55,7 @@ public func split(_ x: DTensor, sizes: [Int], axis: Int) -> [DTensor] {
     }
 }
 
+/// The derivative of `split`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: split, wrt: x)
 public func vjpSplit(_ x: DTensor, sizes: [Int], axis: Int) -> (value: [DTensor], pullback: (Array<DTensor>.TangentVector) -> DTensor) {
     let parts = split(x, sizes: sizes, axis: axis)
@@ -107,6 +109,7 @@ func concatenated(_ tensors: [DTensor], axis: Int) -> DTensor {
     return DTensor(shape: shape, values: result)
 }
 
+/// The derivative of `concat`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: concat)
 public func vjpConcat(_ tensors: [DTensor], axis: Int) -> (value: DTensor, pullback: (DTensor) -> Array<DTensor>.TangentVector) {
     let resolved = ShapeMath.axis(axis, rank: tensors[0].rank, "concat")

@@ -8,6 +8,7 @@ import _Differentiation
 /// A model's parameters are made with `DTensor(parameterShape:values:)`; `AutodiffModel` then moves their values
 /// into its flat `ParameterArena`, where optimizers, data parallelism and checkpoints find them.
 public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertible {
+    /// A tensor's derivative is a tensor of the same shape.
     public typealias TangentVector = DTensor
     /// The dimensions, outermost first (the batch first for activations). Carries no derivative: read it freely
     /// inside differentiable code.
@@ -139,13 +140,16 @@ public struct DTensor: Differentiable, AdditiveArithmetic, CustomStringConvertib
         return broadcasting(lhs, rhs, .subtract)
     }
 
+    /// Adds `offset`: a gradient step in the tensor's own space.
     public mutating func move(by offset: DTensor) { self = self + offset }
 
+    /// The derivative of `add`: its value and pullback, registered for `_Differentiation`.
     @derivative(of: +)
     public static func vjpAdd(_ lhs: DTensor, _ rhs: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
         (lhs + rhs, { g in (lhs.deliver(g.summed(toShape: lhs.shape)), rhs.deliver(g.summed(toShape: rhs.shape))) })
     }
 
+    /// The derivative of `subtract`: its value and pullback, registered for `_Differentiation`.
     @derivative(of: -)
     public static func vjpSubtract(_ lhs: DTensor, _ rhs: DTensor) -> (value: DTensor, pullback: (DTensor) -> (DTensor, DTensor)) {
         (lhs - rhs, { g in (lhs.deliver(g.summed(toShape: lhs.shape)), rhs.deliver(g.summed(toShape: rhs.shape).scaled(by: -1))) })

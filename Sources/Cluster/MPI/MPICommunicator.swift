@@ -11,6 +11,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     // only from the thread that initialised MPI.
     public let rank: Int
     public let size: Int
+    /// Whether this world's sums are formed in a fixed rank order or MPI's fastest.
     public let reductionOrder: ReductionOrder
     /// When set, every collective must complete within this many seconds: past it, a watchdog thread calls
     /// `deadlineExpired` and ends this rank with exit code 1 (mpirun then ends the job), since a peer that is alive
@@ -137,8 +138,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// Sums `values` element-wise over every rank, in place.
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try sum(buffer, type: cmpi_float()) }
+    /// Sums `values` element-wise over every rank, in place.
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try sum(buffer, type: cmpi_double()) }
+    /// Sums `values` element-wise over every rank, in place.
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) throws { try sum(buffer, type: cmpi_int64()) }
 
     /// How `allReduceSumPairwise` exchanges the partial sums (both give the same bits; see B8 for which is faster).
@@ -152,10 +156,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// The algorithm of `allReduceSumPairwise`.
     public var pairwiseAlgorithm = PairwiseAlgorithm.recursiveDoubling
 
+    /// Sums `values` over every rank in a fixed pairwise order: the same bits on every run.
     public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         try pairwise(buffer, type: cmpi_float(), scratch: &pairwiseScratch)
     }
 
+    /// Sums `values` over every rank in a fixed pairwise order: the same bits on every run.
     public func allReduceSumPairwise(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         var scratch: [Double] = []
         try pairwise(buffer, type: cmpi_double(), scratch: &scratch)
@@ -195,6 +201,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// Starts a non-blocking sum of `values` over every rank.
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingReduction {
         guard size > 1, buffer.count > 0, reductionOrder == .fast else {
             try allReduceSum(buffer)
@@ -210,12 +217,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     // MARK: - Broadcast, gather, barrier, abort
 
+    /// Copies rank `root`'s values to every rank.
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
         guard size > 1, buffer.count > 0 else { return }
         try watched("MPI_Bcast") { MPI_Bcast(buffer.baseAddress, count(buffer.count), cmpi_byte(), Int32(root), world) }
     }
 
+    /// Copies rank `root`'s bytes to every rank.
     public func broadcast(bytes: inout [UInt8], root: Int) throws {
         guard (0..<size).contains(root) else { throw ClusterError.invalidRoot(root, size: size) }
         guard size > 1 else { return }
@@ -227,6 +236,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// Every rank's value, by rank.
     public func allGather(_ value: Int64) throws -> [Int64] {
         guard size > 1 else { return [value] }
         var value = value
@@ -235,6 +245,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return result
     }
 
+    /// Every rank's bytes, by rank.
     public func allGather(bytes: [UInt8]) throws -> [[UInt8]] {
         guard size > 1 else { return [bytes] }
         let lengths = try allGather(Int64(bytes.count)).map { Int($0) }
@@ -254,6 +265,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    /// Returns once every rank has called it.
     public func barrier() throws {
         try watched("MPI_Barrier") { MPI_Barrier(world) }
     }

@@ -98,6 +98,7 @@ public final class Engine<Batch, Output>: AnyEngine {
         counterKinds = counters.map(CounterKind.init)
     }
 
+    /// The engine's state, seen without its batch and output types.
     public var engineState: EngineState { state }
 
     /// Ends the run after the current event: `.terminate` fires, then `.completed` unless `skipCompleted`.

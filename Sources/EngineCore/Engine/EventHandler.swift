@@ -8,6 +8,7 @@ public protocol EventHandler: AnyObject {
 }
 
 extension EventHandler {
+    /// Does nothing by default: a handler that needs the engine before its first event overrides it.
     public func prepare(_ engine: any AnyEngine) throws {}
 }
 

@@ -40,6 +40,7 @@ public struct LayerGradients: Sendable {
 }
 
 extension TensorLayer {
+    /// Each parameter's initial values, drawn from `random` (Kaiming-uniform weights, zero biases).
     public func initialParameters(using random: inout CounterRandom) -> [Tensor] {
         parameterShapes.map { parameter in
             let count = parameter.shape.reduce(1, *)

@@ -72,6 +72,7 @@ public protocol HyperparameterControlled: AnyObject {
 }
 
 extension SGD: HyperparameterControlled {
+    /// The optimizer's current value of `name`, nil when it has none.
     public func hyperparameter(_ name: OptimizerHyperparameter) -> Double? {
         switch name {
         case .learningRate: learningRate
@@ -81,6 +82,7 @@ extension SGD: HyperparameterControlled {
         }
     }
 
+    /// Sets the optimizer's `name` (a scheduler's target) to `value`.
     public func setHyperparameter(_ name: OptimizerHyperparameter, to value: Double) {
         switch name {
         case .learningRate: learningRate = value
@@ -92,6 +94,7 @@ extension SGD: HyperparameterControlled {
 }
 
 extension Adam: HyperparameterControlled {
+    /// The optimizer's current value of `name`, nil when it has none.
     public func hyperparameter(_ name: OptimizerHyperparameter) -> Double? {
         switch name {
         case .learningRate: learningRate
@@ -101,6 +104,7 @@ extension Adam: HyperparameterControlled {
         }
     }
 
+    /// Sets the optimizer's `name` (a scheduler's target) to `value`.
     public func setHyperparameter(_ name: OptimizerHyperparameter, to value: Double) {
         switch name {
         case .learningRate: learningRate = value

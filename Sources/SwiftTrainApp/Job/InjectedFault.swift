@@ -31,6 +31,7 @@ package struct InjectedFault: Sendable, Equatable, OptionText {
     /// The error a `throw` fault raises.
     package struct Raised: Error, CustomStringConvertible {
         public let rank: Int
+        /// The iteration it happened at.
         public let iteration: Int
         public var description: String { "injected fault on rank \(rank) at iteration \(iteration)" }
     }

@@ -9,8 +9,11 @@ import Training
 public enum Prediction {
     /// What `predict` reports on standard output.
     public struct Summary: Encodable, Sendable {
+        /// Rows predicted.
         public var rows: Int
+        /// Where the predictions were written.
         public var output: String
+        /// The checkpoint's task.
         public var task: String
     }
 

@@ -15,6 +15,7 @@ public struct PreparedData {
     public var statistics: FeatureStatistics?
     /// What the run learns, and why when it was detected from the labels (nil when `--task` chose it).
     public var task: LearningTask
+    /// Why the task was chosen when `--task auto` decided it (said on standard error), nil otherwise.
     public var taskReason: String?
     /// What loading decided that a user should hear (labels merged as one number, ...).
     public var notes: [String] = []

@@ -7,15 +7,22 @@ import Training
 /// and by default `test_mae` and `test_r2`; `--metrics` chooses the others (`test_f1`, ...). A value that is not a
 /// finite number is written as `null`, never dropped.
 public struct TrainingSummary: Encodable, Sendable, Equatable {
+    /// Epochs completed.
     public var epoch: Int
+    /// The iteration it happened at.
     public var iteration: Int
+    /// Ranks that ran it.
     public var worldSize: Int
+    /// The run's task.
     public var task: LearningTask
     /// Test metrics by summary name (`test_accuracy`, `test_loss`, `test_mse`, `test_mae`, `test_r2`).
     public var metrics: [String: Double]
+    /// Training samples per second over the whole world (evaluation and checkpoints excluded).
     public var trainSamplesPerSecond: Double
+    /// SHA-256 of the final parameters' bytes, the same on every rank.
     public var parametersSHA256: String
     public var parameters: Int
+    /// The last checkpoint written, nil without --checkpoint-dir.
     public var checkpoint: String?
     /// Tokens per sample of a language model (its context): `train_tokens_per_s` is the samples/s times this.
     public var tokensPerSample = 0
@@ -89,8 +96,12 @@ public struct TrainingSummary: Encodable, Sendable, Equatable {
 /// The rates and smoothed losses of a `--lr-find` search, whether it diverged, and the suggested rate (nil when the loss
 /// never fell long enough to suggest one).
 public struct LearningRateSearchSummary: Sendable, Equatable {
+    /// The learning rates tried, in order.
     public var rates: [Double]
+    /// The smoothed loss at each rate.
     public var losses: [Double]
+    /// Whether the search stopped because the loss diverged.
     public var diverged: Bool
+    /// The suggested learning rate (steepest descent of the loss), nil when the loss never fell.
     public var suggestion: Double?
 }

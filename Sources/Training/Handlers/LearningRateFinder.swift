@@ -49,6 +49,7 @@ public final class LearningRateFinder {
     public let end: Double
     /// Iterations of the search.
     public let iterations: Int
+    /// How the rate rises from the start to `end`: linearly or exponentially.
     public let mode: Mode
     /// The loss's smoothing factor in [0, 1): `smoothed = f · loss + (1 − f) · previous`.
     public let smoothing: Double

@@ -8,8 +8,11 @@ import Foundation
 public final class ClassificationReport: Metric {
     /// One row of the report.
     public struct Row: Equatable, Sendable {
+        /// The class's precision.
         public var precision: Double
+        /// The class's recall.
         public var recall: Double
+        /// The class's F-beta score.
         public var fScore: Double
         /// True samples of the class (for the macro row, of all classes).
         public var support: Double
@@ -17,7 +20,9 @@ public final class ClassificationReport: Metric {
 
     /// The report: a row per class (named by `labels`, else by index) and the macro averages.
     public struct Report: Equatable, Sendable {
+        /// One row per class, in class order.
         public var classes: [(name: String, row: Row)]
+        /// The rows' unweighted mean.
         public var macro: Row
         /// The β of the F-score.
         public var beta: Double
@@ -36,6 +41,7 @@ public final class ClassificationReport: Metric {
             return "{" + entries.joined(separator: ", ") + "}"
         }
 
+        /// Whether two reports hold the same classes, scores and beta.
         public static func == (a: Report, b: Report) -> Bool {
             a.beta == b.beta && a.macro == b.macro && a.classes.map(\.name) == b.classes.map(\.name) && a.classes.map(\.row) == b.classes.map(\.row)
         }

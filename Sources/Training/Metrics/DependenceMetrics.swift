@@ -138,6 +138,7 @@ public final class HSIC: Metric {
     public var communicator: (any Communicator)?
     /// The kernels' σ for x and y; negative: the median of the batch's squared distances is σ².
     public let sigmaX: Double
+    /// The kernel's σ for y (negative: the median heuristic, as for x).
     public let sigmaY: Double
     /// Whether batches of 3 samples or fewer are skipped (else refused).
     public let ignoresInvalidBatches: Bool

@@ -70,6 +70,7 @@ public protocol Metric<Input>: Stateful {
 
 /// A metric whose value cannot be computed yet (no sample seen on any rank).
 public struct MetricError: Error, Equatable, CustomStringConvertible {
+    /// Why the metric cannot be computed.
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
