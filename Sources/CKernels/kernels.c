@@ -202,6 +202,79 @@ INLINE void softmax_row_backward_body(const float *restrict p, float *restrict d
     for (i = visible; i < width; i++) dy[i] = 0;
 }
 
+// A sum in eight fixed lanes then a fixed tree (vectorisable; the same order whatever the instruction set).
+INLINE float lane_sum(const float *restrict v, size_t n) {
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lanes[l] += v[i + l];
+    float tail = 0;
+    for (; i < n; i++) tail += v[i];
+    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
+}
+
+// Layer normalisation of `rows` rows of `width`: normalized = (x − mean) · inverse, out = normalized · g + b, with
+// inverse = 1/√(variance + 1e-5) kept per row for the backward pass.
+INLINE void layer_norm_rows_body(const float *restrict x, const float *restrict g, const float *restrict b,
+                                 float *restrict normalized, float *restrict inverse, float *restrict out, size_t rows,
+                                 size_t width) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *v = x + r * width;
+        float *n = normalized + r * width, *o = out + r * width;
+        float mean = lane_sum(v, width) / (float)width;
+        for (size_t c = 0; c < width; c++) n[c] = v[c] - mean;
+        float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        size_t i = 0;
+        for (; i + 8 <= width; i += 8)
+            for (int l = 0; l < 8; l++) lanes[l] += n[i + l] * n[i + l];
+        float tail = 0;
+        for (; i < width; i++) tail += n[i] * n[i];
+        float variance = (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail)
+                         / (float)width;
+        float inv = 1.0f / sqrtf(variance + 1e-5f);
+        inverse[r] = inv;
+        for (size_t c = 0; c < width; c++) {
+            n[c] *= inv;
+            o[c] = n[c] * g[c] + b[c];
+        }
+    }
+}
+
+// The layer normalisation backward of `rows` rows: dx per row, and the rows' scale and shift gradients added to
+// dgamma and dbeta (in row order).
+INLINE void layer_norm_rows_backward_body(const float *restrict dy, const float *restrict g,
+                                          const float *restrict normalized, const float *restrict inverse,
+                                          float *restrict dx, float *restrict dgamma, float *restrict dbeta, size_t rows,
+                                          size_t width) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *d = dy + r * width, *n = normalized + r * width;
+        float *out = dx + r * width;
+        float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0}, products[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        size_t i = 0;
+        for (; i + 8 <= width; i += 8)
+            for (int l = 0; l < 8; l++) {
+                float dn = d[i + l] * g[i + l];
+                sums[l] += dn;
+                products[l] += dn * n[i + l];
+            }
+        float sumTail = 0, productTail = 0;
+        for (; i < width; i++) {
+            float dn = d[i] * g[i];
+            sumTail += dn;
+            productTail += dn * n[i];
+        }
+        float sum = ((sums[0] + sums[4]) + (sums[1] + sums[5])) + ((sums[2] + sums[6]) + (sums[3] + sums[7])) + sumTail;
+        float product = ((products[0] + products[4]) + (products[1] + products[5]))
+                        + ((products[2] + products[6]) + (products[3] + products[7])) + productTail;
+        float w = (float)width, scale = inverse[r] / w;
+        for (size_t c = 0; c < width; c++) {
+            out[c] = scale * (w * (d[c] * g[c]) - sum - n[c] * product);
+            dgamma[c] += d[c] * n[c];
+            dbeta[c] += d[c];
+        }
+    }
+}
+
 #if defined(__x86_64__) && defined(__clang__)
 #define FAST __attribute__((target("avx2,fma")))
 #define HAS_FAST 1
@@ -256,6 +329,14 @@ KERNEL(ck_sigmoid, sigmoid_body, (const float *x, float *y, size_t n), (x, y, n)
 KERNEL(ck_tanh, tanh_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_gelu, gelu_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_gelu_backward, gelu_backward_body, (const float *x, const float *dy, float *dx, size_t n), (x, dy, dx, n))
+KERNEL(ck_layer_norm_rows, layer_norm_rows_body,
+       (const float *x, const float *g, const float *b, float *normalized, float *inverse, float *out, size_t rows,
+        size_t width),
+       (x, g, b, normalized, inverse, out, rows, width))
+KERNEL(ck_layer_norm_rows_backward, layer_norm_rows_backward_body,
+       (const float *dy, const float *g, const float *normalized, const float *inverse, float *dx, float *dgamma,
+        float *dbeta, size_t rows, size_t width),
+       (dy, g, normalized, inverse, dx, dgamma, dbeta, rows, width))
 KERNEL(ck_softmax_row, softmax_row_body, (float *row, size_t visible, size_t width), (row, visible, width))
 KERNEL(ck_softmax_row_backward, softmax_row_backward_body, (const float *p, float *dy, size_t visible, size_t width, float scale),
        (p, dy, visible, width, scale))

@@ -155,6 +155,26 @@ package enum Kernels {
         }
     }
 
+    /// Layer normalisation of `rows` rows of `width`: `out = normalized · g + b`, keeping `normalized` and each row's
+    /// inverse deviation for the backward pass.
+    @inline(__always)
+    package static func layerNormRows(
+        _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, normalized: UnsafeMutablePointer<Float>,
+        inverse: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, width: Int
+    ) {
+        ck_layer_norm_rows(x, gamma, beta, normalized, inverse, output, rows, width)
+    }
+
+    /// The layer normalisation backward of `rows` rows: `dx`, and the rows' scale and shift gradients added to
+    /// `dGamma` and `dBeta` in row order.
+    @inline(__always)
+    package static func layerNormRowsBackward(
+        _ dy: UnsafePointer<Float>, gamma: UnsafePointer<Float>, normalized: UnsafePointer<Float>, inverse: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>, rows: Int, width: Int
+    ) {
+        ck_layer_norm_rows_backward(dy, gamma, normalized, inverse, dx, dGamma, dBeta, rows, width)
+    }
+
     /// Softmax of a row's first `visible` values in place; the rest of its `width` set to 0.
     @inline(__always)
     package static func softmaxRow(_ row: UnsafeMutablePointer<Float>, visible: Int, width: Int) { ck_softmax_row(row, visible, width) }

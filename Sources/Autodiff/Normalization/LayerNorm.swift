@@ -12,9 +12,10 @@ func layerNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor) -> (outpu
     let width = x.shape.last ?? 1
     let rows = x.count / Swift.max(width, 1)
     ensure(gamma.count == width && beta.count == width, "layerNorm: input \(x.shape), gamma \(gamma.shape), beta \(beta.shape)")
-    var normalized = [Float](repeating: 0, count: x.count)
-    var inverse = [Float](repeating: 0, count: rows)
-    var output = [Float](repeating: 0, count: x.count)
+    // Written whole by the kernel: not cleared first.
+    var normalized = [Float](unsafeUninitializedCapacity: x.count) { _, count in count = x.count }
+    var inverse = [Float](unsafeUninitializedCapacity: rows) { _, count in count = rows }
+    var output = [Float](unsafeUninitializedCapacity: x.count) { _, count in count = x.count }
     let blocks = RowBlocks(rows: rows, width: width)
     x.withValues { v in
         gamma.withValues { g in
@@ -25,19 +26,12 @@ func layerNormForward(_ x: DTensor, _ gamma: DTensor, _ beta: DTensor) -> (outpu
                             let (normalized, inverse, output) = (normalized.baseAddress!, inverse.baseAddress!, output.baseAddress!)
                             // Rows are independent: blocks of rows on the compute threads.
                             BLAS.forEachInParallel(blocks.count) { _, block in
-                                for row in blocks.range(block) {
-                                    let base = row * width
-                                    var mean: Float = 0
-                                    for c in 0..<width { mean += v[base + c] }
-                                    mean /= Float(width)
-                                    var variance: Float = 0
-                                    for c in 0..<width { variance += (v[base + c] - mean) * (v[base + c] - mean) }
-                                    inverse[row] = 1 / (variance / Float(width) + 1e-5).squareRoot()
-                                    for c in 0..<width {
-                                        normalized[base + c] = (v[base + c] - mean) * inverse[row]
-                                        output[base + c] = normalized[base + c] * g[c] + b[c]
-                                    }
-                                }
+                                let range = blocks.range(block)
+                                let offset = range.lowerBound * width
+                                Kernels.layerNormRows(
+                                    v.baseAddress! + offset, gamma: g.baseAddress!, beta: b.baseAddress!, normalized: normalized + offset,
+                                    inverse: inverse + range.lowerBound,
+                                    output: output + offset, rows: range.count, width: width)
                             }
                         }
                     }
@@ -60,7 +54,7 @@ public func vjpLayerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor)
         output,
         { gradient in
             let gradient = gradient.orZeros(x.shape)
-            var dx = [Float](repeating: 0, count: x.count)
+            var dx = [Float](unsafeUninitializedCapacity: x.count) { _, count in count = x.count }  // written whole
             var dGamma = [Float](repeating: 0, count: width)
             var dBeta = [Float](repeating: 0, count: width)
             // Blocks of rows on the compute threads; each block's sums of the scale and shift gradients are added in
@@ -72,24 +66,17 @@ public func vjpLayerNorm(_ x: DTensor, gamma: DTensor, beta: DTensor)
                     dx.withUnsafeMutableBufferPointer { dx in
                         partials.withUnsafeMutableBufferPointer { partials in
                             let (dx, partials) = (dx.baseAddress!, partials.baseAddress!)
-                            BLAS.forEachInParallel(blocks.count) { _, block in
-                                let blockGamma = partials + 2 * block * width
-                                let blockBeta = blockGamma + width
-                                for row in blocks.range(block) {
-                                    let base = row * width
-                                    var sumDy: Float = 0
-                                    var sumDyX: Float = 0
-                                    for c in 0..<width {
-                                        let dNormalized = dy[base + c] * g[c]
-                                        sumDy += dNormalized
-                                        sumDyX += dNormalized * normalized[base + c]
-                                        blockGamma[c] += dy[base + c] * normalized[base + c]
-                                        blockBeta[c] += dy[base + c]
-                                    }
-                                    for c in 0..<width {
-                                        let dNormalized = dy[base + c] * g[c]
-                                        dx[base + c] =
-                                            inverse[row] / Float(width) * (Float(width) * dNormalized - sumDy - normalized[base + c] * sumDyX)
+                            normalized.withUnsafeBufferPointer { normalized in
+                                inverse.withUnsafeBufferPointer { inverse in
+                                    let (normalized, inverse) = (normalized.baseAddress!, inverse.baseAddress!)
+                                    BLAS.forEachInParallel(blocks.count) { _, block in
+                                        let range = blocks.range(block)
+                                        let offset = range.lowerBound * width
+                                        Kernels.layerNormRowsBackward(
+                                            dy.baseAddress! + offset, gamma: g.baseAddress!, normalized: normalized + offset,
+                                            inverse: inverse + range.lowerBound,
+                                            dx: dx + offset, dGamma: partials + 2 * block * width, dBeta: partials + (2 * block + 1) * width,
+                                            rows: range.count, width: width)
                                     }
                                 }
                             }

@@ -27,6 +27,12 @@ void ck_sigmoid(const float *x, float *y, size_t n);
 void ck_tanh(const float *x, float *y, size_t n);
 void ck_gelu(const float *x, float *y, size_t n);
 void ck_gelu_backward(const float *x, const float *dy, float *dx, size_t n);
+// Layer normalisation of `rows` rows of `width` (ε = 1e-5; sums in eight fixed lanes), keeping the normalized rows
+// and each row's inverse deviation; its backward adds the rows' scale and shift gradients to dgamma and dbeta.
+void ck_layer_norm_rows(const float *x, const float *g, const float *b, float *normalized, float *inverse, float *out,
+                        size_t rows, size_t width);
+void ck_layer_norm_rows_backward(const float *dy, const float *g, const float *normalized, const float *inverse,
+                                 float *dx, float *dgamma, float *dbeta, size_t rows, size_t width);
 // Softmax of a row's first `visible` values in place (the rest zeroed), and its backward in place over dy.
 void ck_softmax_row(float *row, size_t visible, size_t width);
 void ck_softmax_row_backward(const float *p, float *dy, size_t visible, size_t width, float scale);
