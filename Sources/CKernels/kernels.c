@@ -149,6 +149,20 @@ INLINE void gelu_body(const float *restrict x, float *restrict y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erf_value(x[i] * 0.70710678118654752f));
 }
 
+// GELU and its derivative Φ(x) + x·φ(x) in one pass, for a backward pass that is then one product.
+INLINE void gelu_with_derivative_body(const float *restrict x, float *restrict y, float *restrict d, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float cdf = 0.5f * (1.0f + erf_value(v * 0.70710678118654752f));
+        y[i] = v * cdf;
+        d[i] = cdf + v * (0.39894228040143268f * exp_value(-0.5f * v * v));
+    }
+}
+
+INLINE void multiply_body(const float *restrict a, const float *restrict b, float *restrict out, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
 INLINE void gelu_backward_body(const float *restrict x, const float *restrict dy, float *restrict dx, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -275,6 +289,37 @@ INLINE void layer_norm_rows_backward_body(const float *restrict dy, const float 
     }
 }
 
+// Softmax cross-entropy of one row of logits against `label`: the gradient weight · (softmax − onehot) into g and the
+// loss log Σ exp(z − max) − (z[label] − max) returned. Maximum and sum in eight fixed lanes.
+INLINE float cross_entropy_row_body(const float *restrict z, float *restrict g, size_t classes, size_t label, float weight) {
+    float lanes[8] = {-__builtin_inff(), -__builtin_inff(), -__builtin_inff(), -__builtin_inff(),
+                      -__builtin_inff(), -__builtin_inff(), -__builtin_inff(), -__builtin_inff()};
+    size_t i = 0;
+    for (; i + 8 <= classes; i += 8)
+        for (int l = 0; l < 8; l++) lanes[l] = z[i + l] > lanes[l] ? z[i + l] : lanes[l];
+    float top = -__builtin_inff();
+    for (int l = 0; l < 8; l++) top = lanes[l] > top ? lanes[l] : top;
+    for (; i < classes; i++) top = z[i] > top ? z[i] : top;
+    float sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    i = 0;
+    for (; i + 8 <= classes; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float e = exp_value(z[i + l] - top);
+            g[i + l] = e;
+            sums[l] += e;
+        }
+    float tail = 0;
+    for (; i < classes; i++) {
+        g[i] = exp_value(z[i] - top);
+        tail += g[i];
+    }
+    float sum = ((sums[0] + sums[4]) + (sums[1] + sums[5])) + ((sums[2] + sums[6]) + (sums[3] + sums[7])) + tail;
+    float factor = weight / sum;
+    for (i = 0; i < classes; i++) g[i] *= factor;
+    g[label] -= weight;
+    return logf(sum) - (z[label] - top);
+}
+
 #if defined(__x86_64__) && defined(__clang__)
 #define FAST __attribute__((target("avx2,fma")))
 #define HAS_FAST 1
@@ -328,6 +373,8 @@ KERNEL(ck_exp, exp_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_sigmoid, sigmoid_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_tanh, tanh_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_gelu, gelu_body, (const float *x, float *y, size_t n), (x, y, n))
+KERNEL(ck_gelu_with_derivative, gelu_with_derivative_body, (const float *x, float *y, float *d, size_t n), (x, y, d, n))
+KERNEL(ck_multiply, multiply_body, (const float *a, const float *b, float *out, size_t n), (a, b, out, n))
 KERNEL(ck_gelu_backward, gelu_backward_body, (const float *x, const float *dy, float *dx, size_t n), (x, dy, dx, n))
 KERNEL(ck_layer_norm_rows, layer_norm_rows_body,
        (const float *x, const float *g, const float *b, float *normalized, float *inverse, float *out, size_t rows,
@@ -337,6 +384,16 @@ KERNEL(ck_layer_norm_rows_backward, layer_norm_rows_backward_body,
        (const float *dy, const float *g, const float *normalized, const float *inverse, float *dx, float *dgamma,
         float *dbeta, size_t rows, size_t width),
        (dy, g, normalized, inverse, dx, dgamma, dbeta, rows, width))
+static float ck_cross_entropy_row_base(const float *z, float *g, size_t classes, size_t label, float weight) {
+    return cross_entropy_row_body(z, g, classes, label, weight);
+}
+FAST static float ck_cross_entropy_row_fast(const float *z, float *g, size_t classes, size_t label, float weight) {
+    return cross_entropy_row_body(z, g, classes, label, weight);
+}
+float ck_cross_entropy_row(const float *z, float *g, size_t classes, size_t label, float weight) {
+    return ck_uses_avx2() ? ck_cross_entropy_row_fast(z, g, classes, label, weight)
+                          : ck_cross_entropy_row_base(z, g, classes, label, weight);
+}
 KERNEL(ck_softmax_row, softmax_row_body, (float *row, size_t visible, size_t width), (row, visible, width))
 KERNEL(ck_softmax_row_backward, softmax_row_backward_body, (const float *p, float *dy, size_t visible, size_t width, float scale),
        (p, dy, visible, width, scale))

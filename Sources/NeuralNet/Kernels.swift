@@ -147,12 +147,35 @@ package enum Kernels {
         traced("gelu") { inChunks(count) { start, length in ck_gelu(x + start, y + start, length) } }
     }
 
+    /// `y = GELU(x)` and `derivative = GELU'(x)` element-wise, for a backward pass that is then `multiply`.
+    @inline(__always)
+    package static func geluWithDerivative(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, derivative: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        traced("gelu") { inChunks(count) { start, length in ck_gelu_with_derivative(x + start, y + start, derivative + start, length) } }
+    }
+
+    /// `out = a ⊙ b` element-wise.
+    @inline(__always)
+    package static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+        traced("multiply") { inChunks(count) { start, length in ck_multiply(a + start, b + start, out + start, length) } }
+    }
+
     /// `dx = dy · GELU'(x)` element-wise.
     @inline(__always)
     package static func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int) {
         traced("geluBackward") {
             inChunks(count) { start, length in ck_gelu_backward(x + start, dy + start, dx + start, length) }
         }
+    }
+
+    /// Softmax cross-entropy of one row of logits against `label`: `weight · (softmax − onehot)` into `gradient`; returns
+    /// the row's loss `log Σ exp(z − max) − (z[label] − max)`.
+    @inline(__always)
+    package static func crossEntropyRow(
+        _ logits: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, classes: Int, label: Int, weight: Float
+    ) -> Float {
+        ck_cross_entropy_row(logits, gradient, classes, label, weight)
     }
 
     /// Layer normalisation of `rows` rows of `width`: `out = normalized · g + b`, keeping `normalized` and each row's

@@ -87,14 +87,24 @@ public func gelu(_ x: DTensor) -> DTensor { kernel(x) { Kernels.gelu($0, $1, cou
 /// The derivative of `gelu`: its value and pullback, registered for `_Differentiation`.
 @derivative(of: gelu)
 public func vjpGelu(_ x: DTensor) -> (value: DTensor, pullback: (DTensor) -> DTensor) {
-    (
-        gelu(x),
+    // The derivative is computed with the value (the erf is shared), so the pullback is one product.
+    let count = x.shape.reduce(1, *)
+    var derivative = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    let y = x.withPointer { v in
+        derivative.withUnsafeMutableBufferPointer { d in
+            DTensor.filled(x.shape) { out in
+                if out.count > 0 { Kernels.geluWithDerivative(v, out.baseAddress!, derivative: d.baseAddress!, count: out.count) }
+            }
+        }
+    }
+    return (
+        y,
         { g in
             guard !g.isZeroTangent, !x.isConstant else { return .zero }
             return x.deliver(
-                x.withPointer { v in
-                    g.withPointer { gv in
-                        DTensor.filled(x.shape) { dx in if dx.count > 0 { Kernels.geluBackward(v, gv, dx.baseAddress!, count: dx.count) } }
+                g.withPointer { gv in
+                    derivative.withUnsafeBufferPointer { d in
+                        DTensor.filled(x.shape) { dx in if dx.count > 0 { Kernels.multiply(gv, d.baseAddress!, dx.baseAddress!, count: dx.count) } }
                     }
                 })
         }

@@ -27,6 +27,12 @@ void ck_sigmoid(const float *x, float *y, size_t n);
 void ck_tanh(const float *x, float *y, size_t n);
 void ck_gelu(const float *x, float *y, size_t n);
 void ck_gelu_backward(const float *x, const float *dy, float *dx, size_t n);
+// GELU with its derivative Φ(x) + x·φ(x) into d, and an element-wise product (the backward pass given d).
+void ck_gelu_with_derivative(const float *x, float *y, float *d, size_t n);
+void ck_multiply(const float *a, const float *b, float *out, size_t n);
+// Softmax cross-entropy of one row of `classes` logits against `label`: weight · (softmax − onehot) into g, the loss
+// log Σ exp(z − max) − (z[label] − max) returned (maximum and sum in eight fixed lanes).
+float ck_cross_entropy_row(const float *z, float *g, size_t classes, size_t label, float weight);
 // Layer normalisation of `rows` rows of `width` (ε = 1e-5; sums in eight fixed lanes), keeping the normalized rows
 // and each row's inverse deviation; its backward adds the rows' scale and shift gradients to dgamma and dbeta.
 void ck_layer_norm_rows(const float *x, const float *g, const float *b, float *normalized, float *inverse, float *out,

@@ -52,17 +52,7 @@ public struct SequenceCrossEntropy: LossFunction, Sendable {
                                     g.update(repeating: 0, count: classes)
                                     continue
                                 }
-                                var top = z[0]
-                                for c in 1..<classes { top = max(top, z[c]) }
-                                var sum: Float = 0
-                                for c in 0..<classes {
-                                    g[c] = exp(z[c] - top)
-                                    sum += g[c]
-                                }
-                                let factor = weight / sum
-                                for c in 0..<classes { g[c] *= factor }
-                                g[label] -= weight
-                                total += Double(log(sum) - (z[label] - top))
+                                total += Double(Kernels.crossEntropyRow(z, gradient: g, classes: classes, label: label, weight: weight))
                             }
                             totals[index] = total
                         }
