@@ -13,7 +13,7 @@ extension DataSpecification: ExpressibleByArgument {
 }
 
 extension LabelColumnSpecification: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(parsing: argument) }
+    public init?(argument: String) { self.init(parsing: argument) }
     public var defaultValueDescription: String { description }
 }
 
@@ -28,7 +28,7 @@ extension SchedulerSpecification: ExpressibleByArgument {
 }
 
 extension ResumeSpecification: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(parsing: argument) }
+    public init?(argument: String) { self.init(parsing: argument) }
     public var defaultValueDescription: String { description }
 }
 

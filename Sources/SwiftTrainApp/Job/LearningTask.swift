@@ -121,42 +121,14 @@ struct TaskPlan {
 
     /// Attaches the task's test metrics to a data-parallel evaluation, which combines them over the world.
     func attachMetrics(to evaluation: DataParallelEvaluation<SupervisedOutput>) throws {
-        func attach<M: Metric>(_ metric: M, _ name: String, _ transform: @escaping (SupervisedOutput) -> M.Input) throws {
-            try evaluation.attach(metric, name: name, outputTransform: transform)
-        }
-        let regression: (SupervisedOutput) -> RegressionBatch = { RegressionBatch(predictions: $0.predictions, targets: $0.targets) }
-        let classified: (SupervisedOutput) -> ClassificationBatch = { ClassificationBatch(predictions: $0.predictions, targets: $0.targets) }
-        let tokens: (SupervisedOutput) -> TokenBatch = { TokenBatch(logits: $0.predictions, targets: $0.targets) }
         // The loss first (the regression's is its MSE), then the chosen metrics in the order given.
-        switch task {
-        case .classification: try attach(Loss(), "test_loss") { (Double($0.loss), $0.count) }
-        case .languageModel: try attach(TokenLoss(vocabulary: TextCorpus.vocabulary), "test_loss", tokens)
-        case .regression: try attach(MeanSquaredErrorMetric(), "test_mse", regression)
-        }
+        try TestMetricCatalog.attachLoss(for: task, to: evaluation)
         for name in metricNames where !(task == .regression && name == "mse") {
-            let key = "test_" + name
-            switch name {
-            case "accuracy": try attach(Accuracy(), key, classified)
-            case "precision": try attach(PrecisionRecall(.precision, classes: outputs, average: .macro), key, classified)
-            case "recall": try attach(PrecisionRecall(.recall, classes: outputs, average: .macro), key, classified)
-            case "f1": try attach(PrecisionRecall(.f1, classes: outputs, average: .macro), key, classified)
-            case "cohen_kappa": try attach(ConfusionMatrixScore(.cohenKappa, classes: outputs), key, classified)
-            case "matthews_corrcoef": try attach(ConfusionMatrixScore(.matthewsCorrelation, classes: outputs), key, classified)
-            case "roc_auc": try attach(RankingScore(.rocAUC), key, Self.binaryScores)
-            case "average_precision": try attach(RankingScore(.averagePrecision), key, Self.binaryScores)
-            case "mae": try attach(MeanAbsoluteErrorMetric(), key, regression)
-            case "r2": try attach(R2Score(), key, regression)
-            case "rmse": try attach(RootMeanSquaredError(), key, regression)
-            case "pearson": try attach(PearsonCorrelation(), key, regression)
-            case "perplexity": try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .perplexity), key, tokens)
-            case "bits_per_byte": try attach(TokenLoss(vocabulary: TextCorpus.vocabulary, measure: .bitsPerToken), key, tokens)
-            default:
-                guard let k = TestMetricCatalog.topK(name) else {
-                    throw ConfigurationError.invalid(
-                        option: "--metrics", value: name, expected: TestMetricCatalog.accepted(for: task).joined(separator: ", "))
-                }
-                try attach(TopKAccuracy(k: k), key, classified)
+            guard let entry = TestMetricCatalog.entry(named: name), entry.task == task else {
+                throw ConfigurationError.invalid(
+                    option: "--metrics", value: name, expected: TestMetricCatalog.accepted(for: task).joined(separator: ", "))
             }
+            try entry.attach(evaluation, "test_" + name, outputs)
         }
     }
 
