@@ -153,9 +153,9 @@ INLINE void gelu_body(const float *restrict x, float *restrict y, size_t n) {
 INLINE void gelu_with_derivative_body(const float *restrict x, float *restrict y, float *restrict d, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
-        float cdf = 0.5f * (1.0f + erf_value(v * 0.70710678118654752f));
-        y[i] = v * cdf;
-        d[i] = cdf + v * (0.39894228040143268f * exp_value(-0.5f * v * v));
+        float e = erf_value(v * 0.70710678118654752f);
+        y[i] = 0.5f * v * (1.0f + e);  // as gelu_body computes it: the same bits in training and inference
+        d[i] = 0.5f * (1.0f + e) + v * (0.39894228040143268f * exp_value(-0.5f * v * v));
     }
 }
 

@@ -132,6 +132,8 @@ enum ConfigurationFile {
         let options = configuration.options + (simulatedRanks.map { [("simulate-ranks", String($0))] } ?? [])
         for (key, text) in options {
             guard let kind = TrainCommand.optionKinds[key] else { continue }
+            // --keep only means something with --checkpoint-dir (and is refused without it).
+            if key == "keep", configuration.checkpointDirectory == nil { continue }
             switch kind {
             case .flag, .integer, .number: lines.append("\(key): \(text)")
             case .text: lines.append("\(key): \(ConfigurationDocument.quoted(text))")

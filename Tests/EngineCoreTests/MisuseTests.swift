@@ -62,6 +62,55 @@ struct MisuseTests {
         #expect(seen == [1, 2, 3, 4, 5, 6])
     }
 
+    @Test("terminateEpoch() from .epochCompleted has no epoch left to end: the run goes on, each epoch completing once")
+    func terminateEpochAfterEpoch() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        var completions: [Int] = []
+        try engine.on(.epochCompleted) { engine in
+            completions.append(engine.state.epoch)
+            engine.terminateEpoch()
+        }
+        try engine.run([1, 2, 3], maxEpochs: 3)
+        #expect(completions == [1, 2, 3])
+        #expect(engine.state.iteration == 9)
+    }
+
+    @Test("terminateEpoch() asked in the .interrupt handler of an interrupt at .started is outside an epoch")
+    func terminateEpochInInterruptAtStart() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        try engine.on(.started) { $0.interrupt() }
+        try engine.on(.interrupt) { $0.terminateEpoch() }
+        #expect(throws: EngineError.terminateEpochOutsideEpoch("STARTED")) { try engine.run([1, 2, 3]) }
+    }
+
+    @Test("a state dict loaded by a handler mid-run takes effect without breaking the running loop")
+    func loadStateDictMidRun() throws {
+        let engine = Engine<Int, Int> { _, batch in batch }
+        let saved = engine.stateDict()
+        var loaded = false
+        try engine.on(Event.epochCompleted(once: 1)) { engine in
+            let state = engine.stateDict()
+            try engine.loadStateDict(state)
+            loaded = true
+        }
+        try engine.run([1, 2, 3], maxEpochs: 2)
+        #expect(loaded && engine.state.iteration == 6 && engine.state.epoch == 2)
+        _ = saved
+    }
+
+    @Test("a run interrupted a hundred times still sees every batch once, in order")
+    func manyInterrupts() throws {
+        var seen: [Int] = []
+        let engine = Engine<Int, Int> { _, batch in
+            seen.append(batch)
+            return batch
+        }
+        try engine.on(.iterationCompleted) { $0.interrupt() }
+        let data = Array(0..<100)
+        for _ in 0..<100 { try engine.run(data, maxEpochs: 1) }
+        #expect(seen == data)
+    }
+
     @Test("a run without data interrupted continues without data, firing no GET_BATCH events")
     func interruptWithoutData() throws {
         let engine = Engine<Void, Int> { engine, _ in engine.state.iteration }

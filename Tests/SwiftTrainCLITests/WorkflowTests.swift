@@ -69,6 +69,12 @@ struct WorkflowTests {
         #expect(reread.exitCode == 0, "\(reread.standardError)")
         #expect(reread.standardOutput == printed.standardOutput)
         #expect(printed.standardOutput.contains("label-column: \"no\"") && printed.standardOutput.contains("seed: 18446744073709551615"))
+        // The defaults alone read back too (no option a file may not set without another, such as --keep).
+        let defaults = try SwiftTrainRunner.run(["--print-config"])
+        try defaults.standardOutput.write(to: file, atomically: true, encoding: .utf8)
+        let rereadDefaults = try SwiftTrainRunner.run(["--config", file.path, "--print-config"])
+        #expect(rereadDefaults.exitCode == 0, "\(rereadDefaults.standardError)")
+        #expect(rereadDefaults.standardOutput == defaults.standardOutput)
     }
 
     @Test("--eval-every evaluates inside epochs; --save-best keeps the best files by the metric; the log records both")

@@ -252,6 +252,8 @@ extension Engine {
                         try fire(Event.ID.epochCompleted)
                         state.times[.epochCompleted] = seconds(since: cursor.epochStart)
                     }
+                    // The epoch is over: a request to end it (from `.epochCompleted`) has nothing left to end.
+                    requests.subtract([.terminateEpoch, .skipEpochCompleted])
                 case .complete:
                     let ended = cursor
                     state.times[.completed] = seconds(since: ended.runStart)
@@ -267,7 +269,9 @@ extension Engine {
                 if try honourRequests(&source) {
                     // Interrupted: the cursor stays where it is and the pass is kept for the next run.
                     cursor.isSuspended = true
-                    suspendedSource = ErasedSource(keeping: source)
+                    // A pass already kept from an earlier interrupt is kept as it is, not wrapped once more.
+                    let kept = source.replacement == nil ? source.base as? ErasedSource<Batch> : nil
+                    suspendedSource = kept ?? ErasedSource(keeping: source)
                     return
                 }
             }
@@ -318,8 +322,9 @@ extension Engine {
                 return false
             }
             if requests.contains(.terminateEpoch) {
-                if lastEventID == Event.ID.started || lastEventID == Event.ID.epochStarted {
-                    throw EngineError.terminateEpochOutsideEpoch(Event.standardEvents[lastEventID].name)
+                // Between `.started` and the first epoch, or while `.epochStarted` runs, no epoch is under way to end.
+                if cursor.next == .beginEpoch || cursor.next == .placeData {
+                    throw EngineError.terminateEpochOutsideEpoch(cursor.next == .beginEpoch ? Event.started.name : Event.epochStarted.name)
                 }
                 cursor.firesEpochCompleted = !requests.contains(.skipEpochCompleted)
                 requests.subtract([.terminateEpoch, .skipEpochCompleted])

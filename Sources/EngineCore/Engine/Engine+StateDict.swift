@@ -85,8 +85,11 @@ extension Engine: Stateful {
             throw StateDictError.invalidValue(
                 key: "max_iters", reason: "\(maxIterations) is below the saved iteration \(iteration)")
         }
-        cursor = RunCursor()
-        suspendedSource = nil
+        if !isRunning {
+            // A loaded state starts the next run afresh from it (a handler loading one mid-run leaves the loop's place).
+            cursor = RunCursor()
+            suspendedSource = nil
+        }
         state.epochLength = epochLength
         state.iteration = iteration
         repositionsOnNextRun = true

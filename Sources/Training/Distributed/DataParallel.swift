@@ -96,7 +96,9 @@ public final class DataParallel {
         let reducer = try attach(to: engine, arena: model.arena, optimizer: optimizer)
         // Virtual shards: the running statistics move once per step by every shard's statistics in shard order (the
         // ranks' records gathered in rank order), so they are the same bits on every world size and every rank.
-        if engine.state[.gradientHooks]?.shardSum != nil, let deferred = model as? any DeferredStatisticsModel {
+        if engine.state[.gradientHooks]?.shardSum != nil, !model.arena.bufferEntries.isEmpty,
+            let deferred = model as? any DeferredStatisticsModel
+        {
             deferred.defersStatistics = true
             try engine.on(.gradientsReady) { [communicator] _ in
                 let mine = deferred.takeRecordedStatistics()
