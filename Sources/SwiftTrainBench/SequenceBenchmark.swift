@@ -33,7 +33,13 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
     let warm = 10
     let batch = 32
     let sequence = kind == "lstm" ? 256 : 128
-    let (windows, _) = try licenseCorpus().languageModelWindows(context: sequence, validationFraction: 0, seed: 0)
+    let corpus = try licenseCorpus()
+    // `--starts FILE`: the windows PyTorch's reference draws (one line of start offsets per batch), in its order, so
+    // that both train on the same batches and their final losses compare like for like.
+    let startsPath = arguments.firstIndex(of: "--starts").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+    let windows =
+        try startsPath.map { try windowsAt(starts: $0, in: corpus, context: sequence) }
+        ?? corpus.languageModelWindows(context: sequence, validationFraction: 0, seed: 0).train
     var random = CounterRandom(seed: 0, stream: 1)
     let model: any Model
     let optimizer: any Optimizer
@@ -61,7 +67,8 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
     }
     let loader = try DataLoader(
         dataset: windows, batchSize: batch,
-        sampler: DistributedSampler(count: windows.count, worldSize: communicator.size, rank: communicator.rank, seed: 0))
+        sampler: DistributedSampler(
+            count: windows.count, worldSize: communicator.size, rank: communicator.rank, seed: 0, shuffle: startsPath == nil))
     try trainer.run(loader, maxIterations: warm + steps)
     let seconds = monotonicSeconds() - start
     let tokens = Double(steps * batch * sequence * communicator.size)
@@ -74,6 +81,46 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
     (communicator as? MPICommunicator)?.finalize()
 }
 
+/// The windows of `context` tokens (targets shifted by one) starting at the offsets listed in the file at `path`,
+/// in the file's order.
+func windowsAt(starts path: String, in corpus: TextCorpus, context: Int) throws -> Dataset {
+    let starts = try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: { $0 == " " || $0 == "\n" }).map { text in
+        guard let start = Int(text), start >= 0, start + context + 1 <= corpus.bytes.count else {
+            throw BenchmarkError("\(path): '\(text)' is not a window start in the corpus")
+        }
+        return start
+    }
+    var features: [Float] = []
+    var targets: [Float] = []
+    for start in starts {
+        features += corpus.bytes[start..<start + context].map(Float.init)
+        targets += corpus.bytes[start + 1..<start + context + 1].map(Float.init)
+    }
+    var windows = Dataset(
+        features: features, featureCount: context, labels: [Int32](repeating: 0, count: starts.count),
+        classNames: (0..<TextCorpus.vocabulary).map { String($0) }, sampleShape: [context])
+    windows.sequenceTargets = targets
+    windows.sequenceTargetLength = context
+    return windows
+}
+
+/// The start offsets of the batches PyTorch's reference draws (`torch_sequence.py`'s generator, seeded 0), one line per
+/// batch, written to a file; nil without PyTorch.
+func torchWindowStarts(_ runner: BenchmarkRunner, context: Int, batches: Int) throws -> String? {
+    guard let python = ProcessInfo.processInfo.environment["SWIFT_TRAIN_TORCH_PYTHON"] else { return nil }
+    let script = """
+        import glob, torch
+        text = b"".join(open(f, "rb").read() for f in sorted(glob.glob("/usr/share/common-licenses/*")) if not f.endswith("GFDL"))
+        g = torch.Generator().manual_seed(0)
+        for _ in range(\(batches)):
+            print(" ".join(str(i) for i in torch.randint(0, len(text) - \(context) - 1, (32,), generator=g).tolist()))
+        """
+    let text = try runner.output(of: [python, "-c", script], ranks: 1, threads: 1)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("swift-train-starts-\(context)-\(getpid()).txt").path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
 /// B9 and B10: tokens/s at n = 1 (2 BLAS threads), 2 and 4 ranks under mpirun, beside PyTorch's figure at 2 threads
 /// measured in the same run (`ratio_to_torch` at n = 1; n = 2 against n = 1 on the same cores).
 func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
@@ -83,11 +130,15 @@ func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
     var torchLosses: [Double] = []
     var ours: [Int: [Double]] = [:]
     var losses: [String] = []
+    // One process trains on PyTorch's own batches (when PyTorch is here), so the final losses are of the same batch.
+    let starts = try torchWindowStarts(runner, context: kind == "lstm" ? 256 : 128, batches: steps + 10)
+    defer { if let starts { try? FileManager.default.removeItem(atPath: starts) } }
     for _ in 0..<runner.repeats {
         for ranks in [1, 2, 4] {
             let threads = ranks == 1 ? 2 : 1
+            let sameBatches = ranks == 1 ? starts.map { ["--starts", $0] } ?? [] : []
             let output = try runner.output(
-                of: [runner.benchPath, "\(kind)-worker", "--threads", "\(threads)", "--steps", "\(steps)"],
+                of: [runner.benchPath, "\(kind)-worker", "--threads", "\(threads)", "--steps", "\(steps)"] + sameBatches,
                 ranks: ranks, threads: threads)
             ours[ranks, default: []].append(try runner.field("tokens_per_s", in: output))
             if ranks == 1, let range = output.range(of: "loss=") { losses.append(String(output[range.upperBound...].prefix { !$0.isWhitespace })) }
@@ -107,7 +158,8 @@ func runSequenceBenchmark(_ runner: BenchmarkRunner, kind: String) throws {
                 fields += [
                     ("torch_tokens_per_s", format(median(torch))), ("ratio_to_torch", format(mine / median(torch), 2)),
                     ("target_ratio", "1.2"), ("loss_after_steps", losses.last ?? "?"),
-                    ("torch_loss_after_steps", torchLosses.last.map { format($0, 3) } ?? "?")
+                    ("torch_loss_after_steps", torchLosses.last.map { format($0, 3) } ?? "?"),
+                    ("same_batches", starts == nil ? "no" : "yes")
                 ]
             }
         } else {
