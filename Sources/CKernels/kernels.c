@@ -216,6 +216,11 @@ INLINE void softmax_row_backward_body(const float *restrict p, float *restrict d
     for (i = visible; i < width; i++) dy[i] = 0;
 }
 
+// Eight lanes added in one fixed tree, then the tail: how every lane sum below ends.
+INLINE float lanes_total(const float lanes[8], float tail) {
+    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
+}
+
 // A sum in eight fixed lanes then a fixed tree (vectorisable; the same order whatever the instruction set).
 INLINE float lane_sum(const float *restrict v, size_t n) {
     float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -224,7 +229,7 @@ INLINE float lane_sum(const float *restrict v, size_t n) {
         for (int l = 0; l < 8; l++) lanes[l] += v[i + l];
     float tail = 0;
     for (; i < n; i++) tail += v[i];
-    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
+    return lanes_total(lanes, tail);
 }
 
 // Layer normalisation of `rows` rows of `width`: normalized = (x − mean) · inverse, out = normalized · g + b, with
@@ -243,8 +248,7 @@ INLINE void layer_norm_rows_body(const float *restrict x, const float *restrict 
             for (int l = 0; l < 8; l++) lanes[l] += n[i + l] * n[i + l];
         float tail = 0;
         for (; i < width; i++) tail += n[i] * n[i];
-        float variance = (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail)
-                         / (float)width;
+        float variance = lanes_total(lanes, tail) / (float)width;
         float inv = 1.0f / sqrtf(variance + 1e-5f);
         inverse[r] = inv;
         for (size_t c = 0; c < width; c++) {
@@ -277,9 +281,8 @@ INLINE void layer_norm_rows_backward_body(const float *restrict dy, const float 
             sumTail += dn;
             productTail += dn * n[i];
         }
-        float sum = ((sums[0] + sums[4]) + (sums[1] + sums[5])) + ((sums[2] + sums[6]) + (sums[3] + sums[7])) + sumTail;
-        float product = ((products[0] + products[4]) + (products[1] + products[5]))
-                        + ((products[2] + products[6]) + (products[3] + products[7])) + productTail;
+        float sum = lanes_total(sums, sumTail);
+        float product = lanes_total(products, productTail);
         float w = (float)width, scale = inverse[r] / w;
         for (size_t c = 0; c < width; c++) {
             out[c] = scale * (w * (d[c] * g[c]) - sum - n[c] * product);
@@ -313,7 +316,7 @@ INLINE float cross_entropy_row_body(const float *restrict z, float *restrict g, 
         g[i] = exp_value(z[i] - top);
         tail += g[i];
     }
-    float sum = ((sums[0] + sums[4]) + (sums[1] + sums[5])) + ((sums[2] + sums[6]) + (sums[3] + sums[7])) + tail;
+    float sum = lanes_total(sums, tail);
     float factor = weight / sum;
     for (i = 0; i < classes; i++) g[i] *= factor;
     g[label] -= weight;
