@@ -29,6 +29,8 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
     }
     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
     BLAS.threadCount = value("--threads", 1)
+    // `--micro-batches N`: the trainer's micro-batch count (0 or absent: the automatic policy).
+    let microBatching = value("--micro-batches", 0) > 0 ? MicroBatching.count(value("--micro-batches", 0)) : .automatic
     let steps = value("--steps", 30)
     let warm = 10
     let batch = 32
@@ -50,13 +52,16 @@ func runSequenceWorker(kind: String, arguments: [String]) throws {
             outputShape: [256])
         model = lstm
         optimizer = Adam(arena: lstm.arena, learningRate: 2e-3)
-        trainer = makeTruncatedBPTTTrainer(model: lstm, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 32)
+        trainer = makeTruncatedBPTTTrainer(
+            model: lstm, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 32,
+            microBatching: microBatching)
     } else {
         model = try AutodiffModel(
             GPT(vocabulary: 256, context: sequence, width: 128, heads: 4, layers: 2, random: &random),
             inputShape: [sequence], outputShape: [sequence, 256])
         optimizer = AdamW(arena: model.arena, learningRate: 1e-3, weightDecay: 0.1)
-        trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256))
+        trainer = makeSupervisedTrainer(
+            model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), microBatching: microBatching)
     }
     try DataParallel(communicator: communicator).attach(to: trainer, model: model, optimizer: optimizer)
     let recorder = try profileRecorder(arguments, trainer: trainer, communicator: communicator)

@@ -15,6 +15,8 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     }
     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.initialize() : LocalCommunicator()
     BLAS.threadCount = value("--threads", 1)
+    // `--micro-batches N`: the trainer's micro-batch count (0 or absent: the automatic policy).
+    let microBatching = value("--micro-batches", 0) > 0 ? MicroBatching.count(value("--micro-batches", 0)) : .automatic
     let overlap = arguments.contains("--overlap")
     let train: Dataset
     let test: Dataset?
@@ -67,7 +69,7 @@ func runTrainingWorker(kind: String, arguments: [String]) throws {
     let trainer =
         shards.map {
             makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), virtualShards: $0)
-        } ?? makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy())
+        } ?? makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), microBatching: microBatching)
     try DataParallel(communicator: communicator, overlap: overlap).attach(to: trainer, arena: model.arena, optimizer: optimizer)
     if shards != nil {
         let ranks = communicator.size

@@ -70,10 +70,8 @@ public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
                 func biasSum(into destination: UnsafeMutablePointer<Float>, accumulate: Bool) {
                     Kernels.sumRows(g.baseAddress!, destination, rows: rows, width: outputs, accumulate: accumulate)
                 }
-                if let (arena, entry, overwrite) = weight.arenaGradientDestination {
-                    arena.withUnsafeMutableBuffers { _, gradients in
-                        weightProduct(into: gradients.baseAddress! + entry.offset, beta: overwrite ? 0 : 1)
-                    }
+                if let (destination, overwrite) = weight.gradientDestination {
+                    weightProduct(into: destination, beta: overwrite ? 0 : 1)
                     weightTangent = .zero
                 } else {
                     weightTangent = DTensor(
@@ -83,10 +81,8 @@ public func vjpDense(_ x: DTensor, weight: DTensor, bias: DTensor)
                             n = outputs * inputs
                         })
                 }
-                if let (arena, entry, overwrite) = bias.arenaGradientDestination {
-                    arena.withUnsafeMutableBuffers { _, gradients in
-                        biasSum(into: gradients.baseAddress! + entry.offset, accumulate: !overwrite)
-                    }
+                if let (destination, overwrite) = bias.gradientDestination {
+                    biasSum(into: destination, accumulate: !overwrite)
                     biasTangent = .zero
                 } else {
                     biasTangent = DTensor(

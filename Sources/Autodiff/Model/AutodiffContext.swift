@@ -46,11 +46,12 @@ public enum AutodiffContext {
     /// Runs `body` with `context` current on this thread.
     static func with<R>(
         _ context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil, recorder: Box? = nil,
-        _ body: () throws -> R
+        sink: GradientSink? = nil, _ body: () throws -> R
     ) throws -> R {
         let previous = pthread_getspecific(key)
         let box = recorder ?? Box(context)
         box.replicaSum = replicaSum
+        box.sink = sink
         pthread_setspecific(key, Unmanaged.passUnretained(box).toOpaque())
         defer { pthread_setspecific(key, previous) }
         let result = try withExtendedLifetime(box) { try body() }
@@ -72,6 +73,8 @@ public enum AutodiffContext {
         var failure: Error?
         /// Deferred running-statistics moves, in call order.
         var recorded: [(buffer: ModelBuffer, statistics: [Float], momentum: Float)]?
+        /// Where parameter gradients go while a model runs backward on this thread.
+        var sink: GradientSink?
         init(_ context: LayerContext) { self.context = context }
     }
 }

@@ -9,10 +9,13 @@ import _Differentiation
 /// Every parameter gets its gradient: the library's operations add theirs into the arena directly, and a
 /// gradient a user's own `@derivative(of:)` returns for a parameter is added from the pullback's tangent. A
 /// parameter that received none on the first step fails the step with `ModelError.parameterWithoutGradient`.
-public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaStatisticsModel, DeferredStatisticsModel {
+public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaStatisticsModel, DeferredStatisticsModel,
+    ReplicableModel
+{
     /// The differentiable model.
     public let model: Wrapped
-    public var arena: ParameterArena { binding.arena }
+    /// The parameters and gradients (a replica's views the model's parameters and has gradients of its own).
+    public let arena: ParameterArena
     public let inputShape: [Int]
     public let outputShape: [Int]
     /// The parameter paths, in arena order.
@@ -37,6 +40,21 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
         self.inputShape = inputShape
         self.outputShape = outputShape
         binding = try ParameterBinding(model)
+        arena = binding.arena
+    }
+
+    /// A replica of `original`: its parameters, its own pass and gradients.
+    private init(replicaOf original: AutodiffModel) {
+        model = original.model
+        inputShape = original.inputShape
+        outputShape = original.outputShape
+        binding = original.binding
+        arena = ParameterArena(sharingParametersOf: original.arena)
+    }
+
+    /// A replica for another micro-batch of the same step; nil for a model with buffers (running statistics).
+    public func makeReplica() -> (any Model)? {
+        arena.bufferEntries.isEmpty ? AutodiffModel(replicaOf: self) : nil
     }
 
     public func forward(_ input: Tensor, context: LayerContext) throws -> Tensor {
@@ -68,11 +86,9 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
         guard outputGradient.shape == expected else { throw ModelError.badOutputGradient(expected: expected, found: outputGradient.shape) }
         // The operations' pullbacks add each parameter's gradient into the arena as they run.
         let seed = DTensor(shape: [lastBatch, outputShape.reduce(1, *)], values: outputGradient.values)
-        try binding.backward(accumulate: accumulate) {
-            // Only synchronized batch norm reads the context while backward runs.
-            guard replicaSum != nil else { return pullback(seed) }
-            return try AutodiffContext.with(lastContext, replicaSum: replicaSum) { pullback(seed) }
-        }
+        try binding.backward(
+            context: lastContext, replicaSum: replicaSum, gradients: arena.gradientsAndSpare.baseAddress!, accumulate: accumulate
+        ) { pullback(seed) }
     }
 
     /// The batch statistics recorded since the last step, handed out once (virtual shards apply them in shard order).

@@ -15,10 +15,11 @@ public protocol RecurrentDifferentiableModel: Differentiable {
 /// leaves the final state there, detached: the truncated-BPTT trainer's model. Shapes are per time step:
 /// `inputShape` [1] (one token id per step; a batch is [batch, time]) and `outputShape` [classes] (a batch's output
 /// is [batch, time, classes]).
-public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>: Model, RecurrentStateModel {
+public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>: Model, RecurrentStateModel, ReplicableModel {
     /// The differentiable model.
     public let model: Wrapped
-    public var arena: ParameterArena { binding.arena }
+    /// The parameters and gradients (a replica's views the model's parameters and has gradients of its own).
+    public let arena: ParameterArena
     public let inputShape: [Int]
     public let outputShape: [Int]
     /// The parameter paths, in arena order.
@@ -36,6 +37,21 @@ public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>
         inputShape = [1]
         self.outputShape = outputShape
         binding = try ParameterBinding(model)
+        arena = binding.arena
+    }
+
+    /// A replica of `original`: its parameters, its own pass, carried state and gradients.
+    private init(replicaOf original: AutodiffRecurrentModel) {
+        model = original.model
+        inputShape = original.inputShape
+        outputShape = original.outputShape
+        binding = original.binding
+        arena = ParameterArena(sharingParametersOf: original.arena)
+    }
+
+    /// A replica for another micro-batch (other sequences) of the same step; nil for a model with buffers.
+    public func makeReplica() -> (any Model)? {
+        arena.bufferEntries.isEmpty ? AutodiffRecurrentModel(replicaOf: self) : nil
     }
 
     /// The state to start from for a batch of `batch` sequences.
@@ -81,8 +97,8 @@ public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>
         let seed = RecurrentOutput.TangentVector(
             output: DTensor(shape: lastShape, values: outputGradient.values),
             state: RecurrentState.TangentVector(hidden: .zero, cell: .zero))
-        try binding.backward(accumulate: accumulate) {
-            try AutodiffContext.with(lastContext) { pullback(seed) }
+        try binding.backward(context: lastContext, gradients: arena.gradientsAndSpare.baseAddress!, accumulate: accumulate) {
+            pullback(seed)
         }
     }
 }

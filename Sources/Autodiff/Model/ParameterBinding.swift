@@ -1,3 +1,4 @@
+import Foundation
 import NeuralNet
 import _Differentiation
 
@@ -7,7 +8,6 @@ import _Differentiation
 final class ParameterBinding {
     let arena: ParameterArena
     let parameterNames: [String]
-    private var slots: [ParameterSlot] = []
     private var checkedGradients = false
     /// The arena entry of each tangent leaf in visiting order, learnt on the first pass (nil for a leaf that is not
     /// a parameter); later passes collect the leaves without building their paths.
@@ -23,12 +23,12 @@ final class ParameterBinding {
         Self.collect(model, path: "", into: &leaves, buffers: &buffers)
         parameterNames = leaves.map(\.name)
         arena = ParameterArena(layout: leaves.map { ($0.name, $0.tensor.shape) }, buffers: buffers.map { ($0.name, $0.buffer.shape) })
-        for (leaf, entry) in zip(leaves, arena.entries) {
+        for (index, (leaf, entry)) in zip(leaves, arena.entries).enumerated() {
             guard let slot = leaf.tensor.slot, slot.arena == nil else { throw ModelError.sharedParameter(name: leaf.name) }
             try arena.setParameter(named: entry.name, to: Tensor(shape: leaf.tensor.shape, values: leaf.tensor.storage))
             slot.arena = arena
             slot.entry = entry
-            slots.append(slot)
+            slot.index = index
         }
         for (leaf, entry) in zip(buffers, arena.bufferEntries) {
             guard leaf.buffer.arena == nil else { throw ModelError.sharedParameter(name: leaf.name) }
@@ -89,60 +89,77 @@ final class ParameterBinding {
         }
     }
 
-    /// Runs a pullback with every parameter delivering into the arena, then adds the gradients that came back in
-    /// the tangent instead, and on the first pass fails naming a parameter that received nothing.
-    func backward<Tangent: AdditiveArithmetic>(accumulate: Bool, _ pullback: () throws -> Tangent) throws {
+    /// Guards what the passes learn (the leaf order, the first pass's check) when replicas run backward at once.
+    private let learning = NSLock()
+
+    /// Runs a pullback in `context` with every parameter delivering into `gradients` (the arena's, or a replica's
+    /// buffer in its layout), then adds the gradients that came back in the tangent instead, and on the first pass
+    /// fails naming a parameter that received nothing. Replicas of one model may call it on several threads at once.
+    func backward<Tangent: AdditiveArithmetic>(
+        context: LayerContext, replicaSum: (([Double]) throws -> [Double])? = nil, gradients: UnsafeMutablePointer<Float>,
+        accumulate: Bool, _ pullback: () throws -> Tangent
+    ) throws {
         // Not accumulating: each parameter's first gradient is stored over the last step's (no zeroing pass), and a
         // parameter that received none is zeroed at the end.
-        for slot in slots {
-            slot.deliversToArena = true
-            slot.received = false
-            slot.overwrites = !accumulate
-        }
+        let sink = GradientSink(parameters: arena, gradients: gradients, overwrites: !accumulate)
         defer {
-            for (index, slot) in slots.enumerated() {
-                slot.deliversToArena = false
-                if !accumulate, !slot.received {
-                    let entry = arena.entries[index]
-                    arena.withUnsafeMutableBuffers { _, gradients in (gradients.baseAddress! + entry.offset).update(repeating: 0, count: entry.count)
-                    }
+            if !accumulate {
+                for (index, entry) in arena.entries.enumerated() where !sink.received[index] {
+                    (gradients + entry.offset).update(repeating: 0, count: entry.count)
                 }
             }
         }
-        let tangent = try pullback()
+        let tangent = try AutodiffContext.with(context, replicaSum: replicaSum, sink: sink, pullback)
         // Every pass: a user's operation may return a parameter's gradient on any step, not only the first. A tangent
-        // equal to zero (the library's operations delivered everything into the arena) carries none, and comparing
-        // costs no reflection. Otherwise the leaves are collected in visiting order and matched to the arena by the
-        // order learnt on the first pass; a pass whose tangent has another shape (an empty array's zero) by paths.
-        if checkedGradients, tangent == .zero || (emptyTangent as? Tangent).map({ $0 == tangent }) == true { return }
+        // equal to zero (the library's operations delivered everything) carries none, and comparing costs no
+        // reflection. Otherwise the leaves are collected in visiting order and matched to the arena by the order
+        // learnt on the first pass; a pass whose tangent has another shape (an empty array's zero) by paths.
+        learning.lock()
+        let (checked, knownEmpty, knownEntries) = (checkedGradients, emptyTangent as? Tangent, leafEntries)
+        learning.unlock()
+        if checked, tangent == .zero || knownEmpty.map({ $0 == tangent }) == true { return }
         var ordered: [DTensor] = []
         Self.leaves(tangent, into: &ordered)
         var returned: [(entry: Int, gradient: DTensor)] = []
-        if let leafEntries, leafEntries.count == ordered.count {
+        if let knownEntries, knownEntries.count == ordered.count {
             for (position, leaf) in ordered.enumerated() where !leaf.isZeroTangent {
-                if let entry = leafEntries[position] { returned.append((entry, leaf)) }
+                if let entry = knownEntries[position] { returned.append((entry, leaf)) }
             }
         } else {
             var paths: [(path: String, tensor: DTensor)] = []
             Self.pathsInOrder(tangent, path: "", into: &paths)
             let index = Dictionary(uniqueKeysWithValues: arena.entries.enumerated().map { ($1.name, $0) })
-            if leafEntries == nil, paths.count == ordered.count { leafEntries = paths.map { index[$0.path] } }
+            if knownEntries == nil, paths.count == ordered.count {
+                learning.lock()
+                leafEntries = paths.map { index[$0.path] }
+                learning.unlock()
+            }
             for leaf in paths where !leaf.tensor.isZeroTangent {
                 if let entry = index[leaf.path] { returned.append((entry, leaf.tensor)) }
             }
         }
+        learning.lock()
         emptyTangent = returned.isEmpty ? tangent : nil
+        learning.unlock()
         for (index, gradient) in returned {
             let entry = arena.entries[index]
             guard gradient.count == entry.count else {
                 throw ParameterError.shapeMismatch(name: entry.name, expected: entry.shape, found: gradient.shape)
             }
-            let overwrite = slots[index].overwrites && !slots[index].received
-            try arena.setGradient(named: entry.name, to: Tensor(shape: entry.shape, values: gradient.values), accumulate: !overwrite)
-            slots[index].received = true
+            let overwrite = !accumulate && !sink.received[index]
+            gradient.withValues { values in
+                if overwrite {
+                    (gradients + entry.offset).update(from: values.baseAddress!, count: entry.count)
+                } else {
+                    Kernels.add(values.baseAddress!, to: gradients + entry.offset, count: entry.count)
+                }
+            }
+            sink.received[index] = true
         }
+        learning.lock()
+        defer { learning.unlock() }
         if !checkedGradients {
-            if let missing = slots.firstIndex(where: { !$0.received }) {
+            if let missing = sink.received.firstIndex(of: false) {
                 throw ModelError.parameterWithoutGradient(name: parameterNames[missing])
             }
             checkedGradients = true

@@ -59,6 +59,8 @@ public final class ParameterArena {
     /// The buffers' values, laid out by `bufferEntries`.
     package let buffers: UnsafeMutableBufferPointer<Float>
     private let bufferStorage: UnsafeMutableBufferPointer<Float>
+    /// The arena whose parameters and buffers this one views (a replica's), kept alive with it; nil: it owns them.
+    public let sharedFrom: ParameterArena?
 
     /// An arena for tensors of the given names and shapes, zero-filled, with the named non-trainable `buffers`.
     public init(layout: [(name: String, shape: [Int])], buffers bufferLayout: [(name: String, shape: [Int])] = []) {
@@ -88,11 +90,31 @@ public final class ParameterArena {
         gradientsAndSpare = .allocate(capacity: offset + 1)
         gradientsAndSpare.initialize(repeating: 0)
         gradients = UnsafeMutableBufferPointer(rebasing: gradientsAndSpare[0..<offset])
+        sharedFrom = nil
+    }
+
+    /// An arena that views `other`'s parameters and buffers and has gradients of its own: a model replica's, which
+    /// computes another micro-batch of the same step at the same time.
+    public init(sharingParametersOf other: ParameterArena) {
+        let root = other.sharedFrom ?? other
+        sharedFrom = root
+        count = root.count
+        entries = root.entries
+        bufferEntries = root.bufferEntries
+        parameterStorage = root.parameterStorage
+        parameters = root.parameters
+        bufferStorage = root.bufferStorage
+        buffers = root.buffers
+        gradientsAndSpare = .allocate(capacity: count + 1)
+        gradientsAndSpare.initialize(repeating: 0)
+        gradients = UnsafeMutableBufferPointer(rebasing: gradientsAndSpare[0..<count])
     }
 
     deinit {
-        bufferStorage.deallocate()
-        parameterStorage.deallocate()
+        if sharedFrom == nil {
+            bufferStorage.deallocate()
+            parameterStorage.deallocate()
+        }
         gradientsAndSpare.deallocate()
     }
 

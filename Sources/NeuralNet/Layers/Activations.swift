@@ -10,6 +10,9 @@ public class ElementwiseLayer: KernelLayer {
         return inputShape
     }
 
+    /// A new layer of the same kind for a model replica (each subclass makes its own).
+    public func makeReplica() -> (any KernelLayer)? { nil }
+
     public func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool,
         randomKey: UInt64
@@ -29,6 +32,9 @@ public class ElementwiseLayer: KernelLayer {
 public final class ReLU: ElementwiseLayer {
     /// A ReLU.
     public override init() {}
+
+    /// A new ReLU.
+    public override func makeReplica() -> (any KernelLayer)? { ReLU() }
 
     public override func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
@@ -54,6 +60,9 @@ public final class Tanh: ElementwiseLayer {
     /// A tanh.
     public override init() {}
 
+    /// A new Tanh.
+    public override func makeReplica() -> (any KernelLayer)? { Tanh() }
+
     public override func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
         training: Bool, randomKey: UInt64
@@ -75,6 +84,9 @@ public final class Tanh: ElementwiseLayer {
 public final class Sigmoid: ElementwiseLayer {
     /// A sigmoid.
     public override init() {}
+
+    /// A new Sigmoid.
+    public override func makeReplica() -> (any KernelLayer)? { Sigmoid() }
 
     public override func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int,
@@ -108,6 +120,9 @@ public final class Dropout: ElementwiseLayer {
         self.probability = probability
         layerSalt = salt
     }
+
+    /// A new dropout of the same probability and salt (the same masks for the same keys).
+    public override func makeReplica() -> (any KernelLayer)? { Dropout(probability: probability, salt: layerSalt) }
 
     public override func configure(inputShape: [Int]) throws -> [Int] {
         guard probability >= 0 && probability < 1 else {
@@ -165,6 +180,9 @@ public final class Dropout: ElementwiseLayer {
 public final class Flatten: ElementwiseLayer {
     /// A flatten.
     public override init() {}
+
+    /// A new Flatten.
+    public override func makeReplica() -> (any KernelLayer)? { Flatten() }
 
     public override func configure(inputShape: [Int]) throws -> [Int] {
         _ = try super.configure(inputShape: inputShape)

@@ -27,6 +27,11 @@ public final class Conv2D: KernelLayer {
         columnGradient.deallocate()
     }
 
+    /// A new convolution of the same configuration (its own column buffers).
+    public func makeReplica() -> (any KernelLayer)? {
+        Conv2D(inputChannels: inputChannels, outputChannels: outputChannels, kernel: kernel, padding: padding, stride: stride)
+    }
+
     private var patch: Int { inputChannels * kernel * kernel }
     private var pixels: Int { outputHeight * outputWidth }
 
@@ -145,6 +150,9 @@ public final class MaxPool2D: KernelLayer {
     }
 
     deinit { argmax.deallocate() }
+
+    /// A new pooling of the same size (its own argmax buffer).
+    public func makeReplica() -> (any KernelLayer)? { MaxPool2D(size: size) }
 
     public func configure(inputShape: [Int]) throws -> [Int] {
         guard size > 0 else { throw LayerError.invalidArgument(layer: "MaxPool2D(size: \(size))", argument: "size", expected: "at least 1") }

@@ -16,9 +16,15 @@ public protocol KernelLayer: Layer {
     func backward(
         input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool)
+    /// A new layer of the same configuration, not yet configured or bound, for a model replica that runs another
+    /// micro-batch at the same time (its own scratch state; the model binds it to the shared parameters). nil, the
+    /// default: the model runs whole batches.
+    func makeReplica() -> (any KernelLayer)?
 }
 
 extension KernelLayer {
+    public func makeReplica() -> (any KernelLayer)? { nil }
+
     public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {}
     public func initialize(using random: inout CounterRandom) {}
 }

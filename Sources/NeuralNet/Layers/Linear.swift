@@ -29,6 +29,9 @@ public final class Linear: KernelLayer {
         return [outputs]
     }
 
+    /// A new layer of the same sizes.
+    public func makeReplica() -> (any KernelLayer)? { Linear(inputs: inputs, outputs: outputs) }
+
     public var parameterShapes: [(suffix: String, shape: [Int])] { [("weight", [outputs, inputs]), ("bias", [outputs])] }
 
     public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {

@@ -13,6 +13,16 @@ public final class Residual: KernelLayer {
     /// A block adding `body`'s output to its input.
     public init(_ body: [any Layer]) { self.body = body }
 
+    /// A new block of replicas of the body's layers; nil when one of them makes none.
+    public func makeReplica() -> (any KernelLayer)? {
+        var layers: [any Layer] = []
+        for layer in (chain?.layers ?? []) {
+            guard let replica = layer.makeReplica() else { return nil }
+            layers.append(replica)
+        }
+        return chain == nil ? nil : Residual(layers)
+    }
+
     public func configure(inputShape: [Int]) throws -> [Int] {
         let chain = try LayerChain(body, inputShape: inputShape)
         guard chain.shapes.last! == inputShape else {

@@ -5,7 +5,7 @@
 ///                            inputShape: [64], seed: 0)
 /// let logits = try model(Tensor(shape: [32, 64], repeating: 0))   // [32, 10]
 /// ```
-public final class Sequential: Model {
+public final class Sequential: Model, ReplicableModel {
     /// The layers, in order.
     public let layers: [any Layer]
     /// All parameters and gradients; parameter names are "LAYER_INDEX.SUFFIX" ("0.weight").
@@ -34,6 +34,26 @@ public final class Sequential: Model {
             entryIndex += chain.parameterCounts[index]
         }
         layerOffsets = offsets
+    }
+
+    /// A replica of `original` from replicas of its layers: the same parameters, its own activations and gradients.
+    private init(replicaOf original: Sequential, layers: [any Layer]) throws {
+        self.layers = layers
+        chain = try LayerChain(layers, inputShape: original.inputShape)
+        shapes = chain.shapes
+        arena = ParameterArena(sharingParametersOf: original.arena)
+        chain.bind(parameters: arena.entries.map(arena.parameters(of:)), gradients: arena.entries.map(arena.gradients(of:)))
+        layerOffsets = original.layerOffsets
+    }
+
+    /// A replica for another micro-batch of the same step; nil when a layer makes no replicas (a `TensorLayer`).
+    public func makeReplica() throws -> (any Model)? {
+        var replicas: [any Layer] = []
+        for layer in chain.layers {
+            guard let replica = layer.makeReplica() else { return nil }
+            replicas.append(replica)
+        }
+        return try Sequential(replicaOf: self, layers: replicas)
     }
 
     public var inputShape: [Int] { shapes[0] }

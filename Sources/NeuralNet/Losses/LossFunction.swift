@@ -12,9 +12,14 @@ public protocol LossFunction {
     func valueAndGradient(predictions: Tensor, targets: Tensor) throws -> (value: Float, gradient: Tensor)
     /// The loss alone (evaluation).
     func value(predictions: Tensor, targets: Tensor) throws -> Float
+    /// How many terms the loss averages over for `targets` (by default their rows): the weight of a micro-batch's
+    /// loss and gradient when one step's batch runs as several, so that together they are the whole batch's mean.
+    func averagedTerms(targets: Tensor) -> Int
 }
 
 extension LossFunction {
+    public func averagedTerms(targets: Tensor) -> Int { targets.rows }
+
     public func value(predictions: Tensor, targets: Tensor) throws -> Float {
         try valueAndGradient(predictions: predictions, targets: targets).value
     }

@@ -16,6 +16,11 @@ public struct SequenceCrossEntropy: LossFunction, Sendable {
         self.ignoreIndex = ignoreIndex
     }
 
+    /// The positions whose target is not `ignoreIndex`: what the loss averages over.
+    public func averagedTerms(targets: Tensor) -> Int {
+        targets.values.reduce(0) { $0 + (Int(exactly: $1) == ignoreIndex ? 0 : 1) }
+    }
+
     public func valueAndGradient(predictions: Tensor, targets: Tensor) throws -> (value: Float, gradient: Tensor) {
         guard predictions.count == targets.count * classes, predictions.rows == targets.rows else {
             throw LossError.shapeMismatch(loss: "SequenceCrossEntropy", predictions: predictions.shape, targets: targets.shape)

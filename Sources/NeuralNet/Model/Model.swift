@@ -32,6 +32,16 @@ extension Model {
     }
 }
 
+/// A model that can run several micro-batches of one step at the same time, one per compute thread: each replica
+/// reads this model's parameters and writes its gradients into an arena of its own
+/// (`ParameterArena(sharingParametersOf:)`), so the trainer sums them in a fixed order.
+public protocol ReplicableModel: Model {
+    /// A model with this one's parameters (read, never written, while it runs), activations and gradients of its own,
+    /// and the same kind (a recurrent model's replica carries its own state); nil when this model cannot run
+    /// micro-batches concurrently (a forward pass that moves running statistics).
+    func makeReplica() throws -> (any Model)?
+}
+
 /// A model whose layers can combine batch statistics across data-parallel replicas (synchronized batch norm).
 public protocol ReplicaStatisticsModel: Model {
     /// Sums values over every replica, in a fixed order; nil: each replica uses its own batch's statistics.

@@ -63,13 +63,16 @@ public enum TruncatedBPTTError: Error, Equatable, CustomStringConvertible {
 /// A checkpoint taken on any event, within an iteration included, resumes exactly: the chunk position, the
 /// carried state and the chunk losses so far are in the engine's state dict, and a state dict taken within an
 /// iteration records it as not yet done, so the resumed run fetches the same batch and continues at the next chunk.
+/// A model that makes replicas runs each chunk's sequences as `microBatching`'s micro-batches at once, each replica
+/// carrying its own sequences' state (the saved state is the whole batch's, in row order).
 public func makeTruncatedBPTTTrainer(
     model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
-    chunkLength: Int, seed: UInt64 = 0
+    chunkLength: Int, seed: UInt64 = 0, microBatching: MicroBatching = .automatic
 ) -> Engine<SupervisedBatch, SupervisedOutput> {
     precondition(chunkLength > 0, "chunkLength must be positive")
     let hooks = GradientHooks()
     let dropoutStream = CounterRandom.derive(CounterRandom.streamKey(purpose: "dropout"), seed)
+    let microBatches = MicroBatchReplicas(model: model, policy: microBatching)
     let engine = Engine<SupervisedBatch, SupervisedOutput> { engine, batch in
         let (inputs, targets) = (batch.inputs, batch.targets)
         guard inputs.shape.count == 2, targets.shape == inputs.shape, inputs.shape[1] > 0 else {
@@ -78,13 +81,29 @@ public func makeTruncatedBPTTTrainer(
         let (rows, time) = (inputs.shape[0], inputs.shape[1])
         let chunks = (time + chunkLength - 1) / chunkLength
         let storage = engine.state
+        // Each micro-batch's model carries the state of its own rows.
+        let firstChunk = targets.columns(0..<Swift.min(chunkLength, time))
+        let parts = try microBatches.count(rows: rows, terms: loss.averagedTerms(targets: firstChunk))
+        let models = (0..<parts).map { index in
+            guard let model = microBatches.model(index) as? any RecurrentStateModel else {
+                preconditionFailure("a replica of a RecurrentStateModel must be one")
+            }
+            return model
+        }
         var done = storage[TruncatedBPTTState.chunksDone] ?? 0
         var lossSum = storage[TruncatedBPTTState.lossSum] ?? 0
         if done == 0 {
-            model.carriedState = []
+            for model in models { model.carriedState = [] }
             lossSum = 0
         } else {
-            model.carriedState = try decodeCarriedState(storage[TruncatedBPTTState.carriedState])
+            let carried = try decodeCarriedState(storage[TruncatedBPTTState.carriedState])
+            guard carried.allSatisfy({ $0.shape.count >= 1 && $0.rows == rows }) else {
+                throw TruncatedBPTTError.badCarriedState("it is not of the batch's \(rows) sequences")
+            }
+            for (index, model) in models.enumerated() {
+                let range = MicroBatchReplicas.rows(index, of: parts, in: rows)
+                model.carriedState = parts == 1 ? carried : carried.map { $0.rows(range) }
+            }
         }
         done = Swift.min(done, chunks)
         var predictions = [Tensor]()
@@ -95,17 +114,20 @@ public func makeTruncatedBPTTTrainer(
             let x = inputs.columns(range)
             let y = targets.columns(range)
             let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(hooks.rank))
-            let chunkPredictions = try model.forward(x, context: LayerContext(training: true, randomKey: key))
-            var (value, gradient) = try loss.valueAndGradient(predictions: chunkPredictions, targets: y)
-            gradient.scale(by: hooks.lossGradientScale)
-            try model.backward(gradient, accumulate: false, progress: nil)
+            let (value, chunkPredictions) = try microBatches.trainingPass(
+                inputs: x, targets: y, loss: loss, randomKey: key, gradientScale: hooks.lossGradientScale, accumulate: false,
+                progress: nil, count: parts)
             try engine.fireEvent(.gradientsReady)
             optimizer.step()
             lossSum += Double(value)
             predictions.append(chunkPredictions)
+            let carried =
+                parts == 1
+                ? model.carriedState
+                : models[0].carriedState.indices.map { part in Tensor(concatenatingRows: models.map { $0.carriedState[part] }) }
             storage[TruncatedBPTTState.chunksDone] = chunk + 1
             storage[TruncatedBPTTState.lossSum] = lossSum
-            storage[TruncatedBPTTState.carriedState] = encodeCarriedState(model.carriedState)
+            storage[TruncatedBPTTState.carriedState] = encodeCarriedState(carried)
             storage[TruncatedBPTTState.timeIteration] = (storage[TruncatedBPTTState.timeIteration] ?? 0) + 1
             storage.output = SupervisedOutput(loss: value, predictions: chunkPredictions, targets: y)
             try engine.fireEvent(.timeIterationCompleted)
