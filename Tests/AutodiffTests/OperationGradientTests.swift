@@ -241,6 +241,57 @@ struct OperationGradientTests {
         }
     }
 
+    @Test(
+        "an LSTM over token embeddings: gradients to the table, the state in and every weight, per token (small vocabulary) and per position",
+        arguments: [3, 9])
+    func embeddedLSTMGradients(vocabulary: Int) {
+        let (batch, time, width, hidden) = (2, 4, 3, 2)
+        let tokens = [0, 2, 1, 2, 2, 0, 1, 1].map { $0 % vocabulary }
+        Check.check(
+            "embeddedLSTM vocabulary \(vocabulary)",
+            [
+                Self.t([vocabulary, width], 50), Self.t([batch, hidden], 51), Self.t([batch, hidden], 52), Self.t([4 * hidden, width], 53),
+                Self.t([4 * hidden, hidden], 54), Self.t([4 * hidden], 55), Self.t([4 * hidden], 56)
+            ]
+        ) { v in
+            let result = embeddedLSTM(
+                tokens, shape: [batch, time], table: v[0], state: RecurrentState(hidden: v[1], cell: v[2]), weightIH: v[3], weightHH: v[4],
+                biasIH: v[5], biasHH: v[6])
+            return concat([reshape(result.output, to: [batch, time * hidden]), result.state.hidden, result.state.cell], axis: 1)
+        }
+    }
+
+    @Test("the per-token LSTM equals the embedding followed by the LSTM: outputs, final state and every gradient")
+    func embeddedLSTMEqualsComposition() {
+        var random = CounterRandom(seed: 5, stream: 1)
+        let table = Embedding(vocabulary: 7, width: 5, random: &random)
+        let layer = LSTM(inputs: 5, hidden: 6, random: &random)
+        let tokens = DTensor(constant: [3, 8], values: (0..<24).map { Float(($0 * 5 + 3) % 7) })
+        let state = RecurrentState(hidden: Self.t([3, 6], 60), cell: Self.t([3, 6], 61))
+        let weights = Check.random(3 * 8 * 6, seed: 62)
+        func loss(_ fused: Bool) -> (Float, (Embedding.TangentVector, LSTM.TangentVector, RecurrentState.TangentVector)) {
+            let (value, pullback) = valueWithPullback(at: table, layer, state) { table, layer, state -> DTensor in
+                let result = fused ? layer(tokens: tokens, embedding: table, state: state) : layer(table(tokens), state: state)
+                return sum(result.output * DTensor(shape: [3, 8, 6], values: weights)) + sum(result.state.cell)
+            }
+            return (value.values[0], pullback(DTensor(shape: [1], values: [1])))
+        }
+        let (fusedValue, fused) = loss(true)
+        let (plainValue, plain) = loss(false)
+        #expect(abs(fusedValue - plainValue) < 1e-5)
+        func close(_ a: DTensor, _ b: DTensor, _ name: String) {
+            #expect(a.values.count == b.values.count && zip(a.values, b.values).allSatisfy { abs($0 - $1) < 1e-5 }, "\(name)")
+            #expect(a.values.contains { $0 != 0 }, "\(name) is not zero")
+        }
+        close(fused.0.table, plain.0.table, "table")
+        close(fused.1.weightIH, plain.1.weightIH, "weightIH")
+        close(fused.1.weightHH, plain.1.weightHH, "weightHH")
+        close(fused.1.biasIH, plain.1.biasIH, "biasIH")
+        close(fused.1.biasHH, plain.1.biasHH, "biasHH")
+        close(fused.2.hidden, plain.2.hidden, "state.hidden")
+        close(fused.2.cell, plain.2.cell, "state.cell")
+    }
+
     @Test("an LSTM step equals the gate equations written with the general operations")
     func lstmMatchesEquations() {
         var random = CounterRandom(seed: 3, stream: 1)

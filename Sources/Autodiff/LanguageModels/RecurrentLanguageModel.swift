@@ -58,7 +58,8 @@ public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
     /// Token ids [batch, time] from `state` → logits [batch, time, vocabulary] and the state after the last step.
     @differentiable(reverse)
     public func callAsFunction(_ x: DTensor, state: RecurrentState) -> RecurrentOutput {
-        var h = embedding(x)
+        // An LSTM's first layer takes the token ids and the embedding (its input projection is then made per token).
+        var h = cell == .lstm ? DTensor.zero : embedding(x)
         let width = hiddenSize
         var hiddens = slice(state.hidden, axis: 1, range: 0..<width)
         var cells = cell == .lstm ? slice(state.cell, axis: 1, range: 0..<width) : DTensor.zero
@@ -67,7 +68,10 @@ public struct RecurrentLanguageModel: RecurrentDifferentiableModel {
             let start = RecurrentState(
                 hidden: slice(state.hidden, axis: 1, range: range),
                 cell: cell == .lstm ? slice(state.cell, axis: 1, range: range) : DTensor.zero)
-            let result = cell == .lstm ? lstmLayers[layer](h, state: start) : gruLayers[layer](h, state: start)
+            let result =
+                cell == .gru
+                ? gruLayers[layer](h, state: start)
+                : layer == 0 ? lstmLayers[0](tokens: x, embedding: embedding, state: start) : lstmLayers[layer](h, state: start)
             h = result.output
             if layer == 0 {
                 hiddens = result.state.hidden

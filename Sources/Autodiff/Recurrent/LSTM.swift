@@ -58,9 +58,16 @@ func lstmForward(
     _ x: DTensor, _ state: RecurrentState, _ weightIH: DTensor, _ weightHH: DTensor, _ biasIH: DTensor, _ biasHH: DTensor,
     _ g: RecurrentGeometry
 ) -> (output: RecurrentOutput, saved: LSTMSaved) {
-    let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
     let biases = zip(biasIH.values, biasHH.values).map { $0 + $1 }
-    let projected = inputProjection(x, weightIH, biases, g)
+    return lstmRecurrence(projected: inputProjection(x, weightIH, biases, g), rowOf: nil, state, weightHH, g)
+}
+
+/// The LSTM's time loop from the input projections: `projected` holds a row of gates·hidden per position
+/// ([batch·time] rows), or, with `rowOf`, per token, position p reading row `rowOf[p]`.
+func lstmRecurrence(projected: [Float], rowOf: [Int]?, _ state: RecurrentState, _ weightHH: DTensor, _ g: RecurrentGeometry)
+    -> (output: RecurrentOutput, saved: LSTMSaved)
+{
+    let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
     // Every value of these is written before it is read (the first step's state from `state`): no zero-filling.
     var saved = LSTMSaved(
         gates: uninitializedFloats(time * batch * width), cells: uninitializedFloats((time + 1) * batch * hidden),
@@ -90,7 +97,8 @@ func lstmForward(
                                         let count = rows.count
                                         for t in 0..<time {
                                             for b in rows {
-                                                (preBase + b * width).update(from: projectionBase + (b * time + t) * width, count: width)
+                                                let row = rowOf.map { $0[b * time + t] } ?? (b * time + t)
+                                                (preBase + b * width).update(from: projectionBase + row * width, count: width)
                                             }
                                             recurrentProduct(
                                                 rows: count, width: width, hidden: hidden, hiddensBase + (t * batch + rows.lowerBound) * hidden,
@@ -154,73 +162,85 @@ public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weig
     return (
         value,
         { tangent in
-            let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
-            let dOutput = tangent.output.orZeros([batch, time, hidden])
-            var dh = tangent.state.hidden.orZeros([batch, hidden]).values
-            var dc = tangent.state.cell.orZeros([batch, hidden]).values
-            // dGates for every step, laid out as the input projection ([batch·time, 4·hidden]).
-            // Written whole, step by step, before being read.
-            var dGates = uninitializedFloats(batch * time * width)
-            var stepGradient = uninitializedFloats(batch * width)
-            var previousHiddens = uninitializedFloats(batch * time * hidden)
-            weightHH.withPointer { w in
-                dOutput.withPointer { dOut in
-                    saved.gates.withUnsafeBufferPointer { gatesBuffer in
-                        saved.tanhCells.withUnsafeBufferPointer { tanhBuffer in
-                            saved.cells.withUnsafeBufferPointer { cellsBuffer in
-                                saved.hiddens.withUnsafeBufferPointer { hiddensBuffer in
-                                    dh.withUnsafeMutableBufferPointer { dhBuffer in
-                                        dc.withUnsafeMutableBufferPointer { dcBuffer in
-                                            dGates.withUnsafeMutableBufferPointer { dGatesBuffer in
-                                                stepGradient.withUnsafeMutableBufferPointer { stepBuffer in
-                                                    previousHiddens.withUnsafeMutableBufferPointer { previousBuffer in
-                                                        let (gates, tanhCells, cells, hiddens) = (
-                                                            gatesBuffer.baseAddress!, tanhBuffer.baseAddress!, cellsBuffer.baseAddress!,
-                                                            hiddensBuffer.baseAddress!
-                                                        )
-                                                        let (dhBase, dcBase, dGatesBase, stepBase, previousBase) = (
-                                                            dhBuffer.baseAddress!, dcBuffer.baseAddress!,
-                                                            dGatesBuffer.baseAddress!, stepBuffer.baseAddress!,
-                                                            previousBuffer.baseAddress!
-                                                        )
-                                                        let blocks = recurrentRowBlocks(batch)
-                                                        BLAS.forEachInParallel(blocks.count) { _, blockIndex in
-                                                            let rows = blocks[blockIndex]
-                                                            for t in stride(from: time - 1, through: 0, by: -1) {
-                                                                for b in rows {
-                                                                    let gateBase = (t * batch + b) * width
-                                                                    let previousIndex = (t * batch + b) * hidden
-                                                                    let row = b * width
-                                                                    for j in 0..<hidden {
-                                                                        let i = gates[gateBase + j]
-                                                                        let f = gates[gateBase + hidden + j]
-                                                                        let candidate = gates[gateBase + 2 * hidden + j]
-                                                                        let o = gates[gateBase + 3 * hidden + j]
-                                                                        let tanhC = tanhCells[previousIndex + j]
-                                                                        let dhTotal = dhBase[b * hidden + j] + dOut[(b * time + t) * hidden + j]
-                                                                        let dcTotal = dcBase[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
-                                                                        stepBase[row + j] = dcTotal * candidate * i * (1 - i)
-                                                                        stepBase[row + hidden + j] = dcTotal * cells[previousIndex + j] * f * (1 - f)
-                                                                        stepBase[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
-                                                                        stepBase[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
-                                                                        dcBase[b * hidden + j] = dcTotal * f
-                                                                        previousBase[(b * time + t) * hidden + j] = hiddens[previousIndex + j]
-                                                                    }
-                                                                    (dGatesBase + (b * time + t) * width).update(from: stepBase + row, count: width)
-                                                                }
-                                                                // dh_{t-1} = dGates_t · W_hh
-                                                                let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)
-                                                                var column = 0
-                                                                while column < hidden {
-                                                                    let columns = Swift.min(panel, hidden - column)
-                                                                    BLAS.gemm(
-                                                                        transposeA: false, transposeB: false, m: rows.count, n: columns, k: width,
-                                                                        stepBase + rows.lowerBound * width,
-                                                                        lda: width, w + column, ldb: hidden, beta: 0,
-                                                                        dhBase + rows.lowerBound * hidden + column, ldc: hidden)
-                                                                    column += columns
-                                                                }
+            let (dGates, previousHiddens, dh, dc) = lstmGateGradients(tangent, saved, weightHH, g)
+            return recurrentWeightGradients(
+                x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: nil,
+                previousHiddens: previousHiddens, dh: dh, dc: dc)
+        }
+    )
+}
+
+/// The LSTM's backward time loop: from the tangent of its outputs and final state, the gate gradients of every
+/// position ([batch·time, 4·hidden], laid out as the input projection), the hidden state before each position
+/// (same layout, [batch·time, hidden]) and the gradients of the starting state.
+func lstmGateGradients(_ tangent: RecurrentOutput.TangentVector, _ saved: LSTMSaved, _ weightHH: DTensor, _ g: RecurrentGeometry)
+    -> (dGates: [Float], previousHiddens: [Float], dh: [Float], dc: [Float])
+{
+    let (batch, time, hidden, width) = (g.batch, g.time, g.hidden, g.width)
+    let dOutput = tangent.output.orZeros([batch, time, hidden])
+    var dh = tangent.state.hidden.orZeros([batch, hidden]).values
+    var dc = tangent.state.cell.orZeros([batch, hidden]).values
+    // dGates for every step, laid out as the input projection ([batch·time, 4·hidden]).
+    // Written whole, step by step, before being read.
+    var dGates = uninitializedFloats(batch * time * width)
+    var stepGradient = uninitializedFloats(batch * width)
+    var previousHiddens = uninitializedFloats(batch * time * hidden)
+    weightHH.withPointer { w in
+        dOutput.withPointer { dOut in
+            saved.gates.withUnsafeBufferPointer { gatesBuffer in
+                saved.tanhCells.withUnsafeBufferPointer { tanhBuffer in
+                    saved.cells.withUnsafeBufferPointer { cellsBuffer in
+                        saved.hiddens.withUnsafeBufferPointer { hiddensBuffer in
+                            dh.withUnsafeMutableBufferPointer { dhBuffer in
+                                dc.withUnsafeMutableBufferPointer { dcBuffer in
+                                    dGates.withUnsafeMutableBufferPointer { dGatesBuffer in
+                                        stepGradient.withUnsafeMutableBufferPointer { stepBuffer in
+                                            previousHiddens.withUnsafeMutableBufferPointer { previousBuffer in
+                                                let (gates, tanhCells, cells, hiddens) = (
+                                                    gatesBuffer.baseAddress!, tanhBuffer.baseAddress!, cellsBuffer.baseAddress!,
+                                                    hiddensBuffer.baseAddress!
+                                                )
+                                                let (dhBase, dcBase, dGatesBase, stepBase, previousBase) = (
+                                                    dhBuffer.baseAddress!, dcBuffer.baseAddress!,
+                                                    dGatesBuffer.baseAddress!, stepBuffer.baseAddress!,
+                                                    previousBuffer.baseAddress!
+                                                )
+                                                let blocks = recurrentRowBlocks(batch)
+                                                BLAS.forEachInParallel(blocks.count) { _, blockIndex in
+                                                    let rows = blocks[blockIndex]
+                                                    for t in stride(from: time - 1, through: 0, by: -1) {
+                                                        for b in rows {
+                                                            let gateBase = (t * batch + b) * width
+                                                            let previousIndex = (t * batch + b) * hidden
+                                                            let row = b * width
+                                                            for j in 0..<hidden {
+                                                                let i = gates[gateBase + j]
+                                                                let f = gates[gateBase + hidden + j]
+                                                                let candidate = gates[gateBase + 2 * hidden + j]
+                                                                let o = gates[gateBase + 3 * hidden + j]
+                                                                let tanhC = tanhCells[previousIndex + j]
+                                                                let dhTotal = dhBase[b * hidden + j] + dOut[(b * time + t) * hidden + j]
+                                                                let dcTotal = dcBase[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
+                                                                stepBase[row + j] = dcTotal * candidate * i * (1 - i)
+                                                                stepBase[row + hidden + j] = dcTotal * cells[previousIndex + j] * f * (1 - f)
+                                                                stepBase[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
+                                                                stepBase[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
+                                                                dcBase[b * hidden + j] = dcTotal * f
+                                                                previousBase[(b * time + t) * hidden + j] = hiddens[previousIndex + j]
                                                             }
+                                                            (dGatesBase + (b * time + t) * width).update(from: stepBase + row, count: width)
+                                                        }
+                                                        // dh_{t-1} = dGates_t · W_hh
+                                                        let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)
+                                                        var column = 0
+                                                        while column < hidden {
+                                                            let columns = Swift.min(panel, hidden - column)
+                                                            BLAS.gemm(
+                                                                transposeA: false, transposeB: false, m: rows.count, n: columns, k: width,
+                                                                stepBase + rows.lowerBound * width,
+                                                                lda: width, w + column, ldb: hidden, beta: 0,
+                                                                dhBase + rows.lowerBound * hidden + column, ldc: hidden)
+                                                            column += columns
                                                         }
                                                     }
                                                 }
@@ -233,11 +253,9 @@ public func vjpLSTM(_ x: DTensor, state: RecurrentState, weightIH: DTensor, weig
                     }
                 }
             }
-            return recurrentWeightGradients(
-                x, state, weightIH, weightHH, biasIH, biasHH, g, dGates: dGates, recurrentGates: nil,
-                previousHiddens: previousHiddens, dh: dh, dc: dc)
         }
-    )
+    }
+    return (dGates, previousHiddens, dh, dc)
 }
 
 /// `pre += h · W_hhᵀ` for one step: `h` [rows, hidden], `W_hh` [width, hidden], `pre` [rows, width]; in column
@@ -351,6 +369,15 @@ public struct LSTM: Differentiable {
     @differentiable(reverse)
     public func callAsFunction(_ x: DTensor, state: RecurrentState) -> RecurrentOutput {
         lstm(x, state: state, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
+    }
+
+    /// Runs the embeddings in `embedding` of the token ids `tokens` [batch, time] (whole-number floats) from `state`:
+    /// `callAsFunction(embedding(tokens), state:)`, computed per token when the vocabulary is the smaller.
+    @differentiable(reverse)
+    public func callAsFunction(tokens: DTensor, embedding: Embedding, state: RecurrentState) -> RecurrentOutput {
+        embeddedLSTM(
+            withoutDerivative(at: tokens.integerValues), shape: withoutDerivative(at: tokens.shape), table: embedding.table, state: state,
+            weightIH: weightIH, weightHH: weightHH, biasIH: biasIH, biasHH: biasHH)
     }
 
     /// Runs `x` [batch, time, inputs] from the zero state.

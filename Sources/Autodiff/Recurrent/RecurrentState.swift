@@ -52,13 +52,23 @@ struct RecurrentGeometry {
         gates: Int, cell: Bool, _ name: String
     ) {
         ensure(x.rank == 3, "\(name): input \(x.shape) is not [batch, time, features]")
-        (batch, time, inputs) = (x.shape[0], x.shape[1], x.shape[2])
+        self.init(
+            batch: x.shape[0], time: x.shape[1], inputs: x.shape[2], state, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH,
+            biasHH: biasHH, gates: gates, cell: cell, name)
+    }
+
+    /// The geometry of an input of [batch, time, inputs] (given by its sizes: token ids whose embeddings are the input).
+    init(
+        batch: Int, time: Int, inputs: Int, _ state: RecurrentState, weightIH: DTensor, weightHH: DTensor, biasIH: DTensor,
+        biasHH: DTensor, gates: Int, cell: Bool, _ name: String
+    ) {
+        (self.batch, self.time, self.inputs) = (batch, time, inputs)
         hidden = weightHH.shape.last ?? 0
         self.gates = gates
         ensure(
             weightIH.shape == [gates * hidden, inputs] && weightHH.shape == [gates * hidden, hidden]
                 && biasIH.count == gates * hidden && biasHH.count == gates * hidden,
-            "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input \(x.shape) and hidden size \(hidden)")
+            "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input [\(batch), \(time), \(inputs)] and hidden size \(hidden)")
         ensure(
             state.hidden.shape == [batch, hidden] && (!cell || state.cell.shape == [batch, hidden]),
             "\(name): state \(state.hidden.shape)/\(state.cell.shape) is not [\(batch), \(hidden)]")
