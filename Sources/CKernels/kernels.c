@@ -132,6 +132,56 @@ INLINE float erf_value(float x) {
     return x != x ? x : result;
 }
 
+// One LSTM step of one sequence from its gate pre-activations `pre` (i, f, g, o; 4n values) and its previous cell:
+// the activated gates, the new cell, tanh of it, and the hidden state (written to `hidden` and to `output`).
+INLINE void lstm_cell_forward_body(const float *restrict pre, const float *restrict previous_cell, float *restrict gates,
+                                   float *restrict cell, float *restrict tanh_cell, float *restrict hidden,
+                                   float *restrict output, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float i = 1.0f / (1.0f + exp_value(-pre[j]));
+        float f = 1.0f / (1.0f + exp_value(-pre[n + j]));
+        float g = tanh_value(pre[2 * n + j]);
+        float o = 1.0f / (1.0f + exp_value(-pre[3 * n + j]));
+        gates[j] = i;
+        gates[n + j] = f;
+        gates[2 * n + j] = g;
+        gates[3 * n + j] = o;
+        float c = f * previous_cell[j] + i * g;
+        float t = tanh_value(c);
+        cell[j] = c;
+        tanh_cell[j] = t;
+        hidden[j] = o * t;
+        output[j] = o * t;
+    }
+}
+
+// The LSTM step's backward for one sequence: from its saved gates, tanh of its cell and its previous cell, the
+// hidden-state gradient arriving (`dh` from the next step plus `d_output` from this step's output) and the cell
+// gradient `dc` (updated in place to the previous step's), the gate pre-activation gradients into `step` and `d_gates`.
+INLINE void lstm_cell_backward_body(const float *restrict gates, const float *restrict tanh_cell,
+                                    const float *restrict previous_cell, const float *restrict dh,
+                                    const float *restrict d_output, float *restrict dc, float *restrict step,
+                                    float *restrict d_gates, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        float i = gates[j], f = gates[n + j], g = gates[2 * n + j], o = gates[3 * n + j], t = tanh_cell[j];
+        float dh_total = dh[j] + d_output[j];
+        float dc_total = dc[j] + dh_total * o * (1 - t * t);
+        float di = dc_total * g * i * (1 - i);
+        float df = dc_total * previous_cell[j] * f * (1 - f);
+        float dg = dc_total * i * (1 - g * g);
+        float d_o = dh_total * t * o * (1 - o);
+        step[j] = di;
+        step[n + j] = df;
+        step[2 * n + j] = dg;
+        step[3 * n + j] = d_o;
+        d_gates[j] = di;
+        d_gates[n + j] = df;
+        d_gates[2 * n + j] = dg;
+        d_gates[3 * n + j] = d_o;
+        dc[j] = dc_total * f;
+    }
+}
+
 INLINE void exp_body(const float *restrict x, float *restrict y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = exp_value(x[i]);
 }
@@ -375,6 +425,14 @@ KERNEL(ck_add, add_body, (const float *a, float *b, size_t n), (a, b, n))
 KERNEL(ck_exp, exp_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_sigmoid, sigmoid_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_tanh, tanh_body, (const float *x, float *y, size_t n), (x, y, n))
+KERNEL(ck_lstm_cell_forward, lstm_cell_forward_body,
+       (const float *pre, const float *previous_cell, float *gates, float *cell, float *tanh_cell, float *hidden,
+        float *output, size_t n),
+       (pre, previous_cell, gates, cell, tanh_cell, hidden, output, n))
+KERNEL(ck_lstm_cell_backward, lstm_cell_backward_body,
+       (const float *gates, const float *tanh_cell, const float *previous_cell, const float *dh, const float *d_output,
+        float *dc, float *step, float *d_gates, size_t n),
+       (gates, tanh_cell, previous_cell, dh, d_output, dc, step, d_gates, n))
 KERNEL(ck_gelu, gelu_body, (const float *x, float *y, size_t n), (x, y, n))
 KERNEL(ck_gelu_with_derivative, gelu_with_derivative_body, (const float *x, float *y, float *d, size_t n), (x, y, d, n))
 KERNEL(ck_multiply, multiply_body, (const float *a, const float *b, float *out, size_t n), (a, b, out, n))

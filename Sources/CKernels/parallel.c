@@ -140,3 +140,12 @@ void ck_parallel_for(long count, ck_parallel_task task, void *context) {
     while (atomic_load_explicit(&unfinished_workers, memory_order_acquire) > 0) relax();
     pthread_mutex_unlock(&caller_lock);
 }
+
+// OpenBLAS's own thread pool, when the library was built with one (weak: absent from other BLAS libraries). Every
+// product runs on one OpenBLAS thread inside our compute threads, so its pool only costs: its idle workers spin
+// on sched_yield beside ours and take cores from them.
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+void ck_stop_blas_pool(void) {
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+}

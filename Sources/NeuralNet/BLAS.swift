@@ -17,8 +17,12 @@ public enum BLAS {
         }
     }
 
-    /// OpenBLAS runs every panel on one thread; the parallelism is ours.
-    private static let libraryPinned: Void = openblas_set_num_threads(1)
+    /// OpenBLAS runs every panel on one thread; the parallelism is ours, so its own pool is stopped (its idle workers
+    /// would spin beside ours).
+    private static let libraryPinned: Void = {
+        openblas_set_num_threads(1)
+        ck_stop_blas_pool()
+    }()
 
     /// `C = alpha · op(A) · op(B) + beta · C` on row-major matrices, `op(A)` is `m x k`, `op(B)` is `k x n`.
     @inline(__always)

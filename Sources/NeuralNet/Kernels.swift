@@ -135,6 +135,26 @@ package enum Kernels {
         traced("sigmoid") { inChunks(count) { start, length in ck_sigmoid(x + start, y + start, length) } }
     }
 
+    /// One LSTM step of one sequence of `hidden` units: the activated gates, cell, tanh of the cell and hidden state
+    /// (into `hiddenState` and `output`) from the gate pre-activations and the previous cell.
+    package static func lstmCellForward(
+        preactivation: UnsafePointer<Float>, previousCell: UnsafePointer<Float>, gates: UnsafeMutablePointer<Float>,
+        cell: UnsafeMutablePointer<Float>, tanhCell: UnsafeMutablePointer<Float>, hiddenState: UnsafeMutablePointer<Float>,
+        output: UnsafeMutablePointer<Float>, hidden: Int
+    ) {
+        ck_lstm_cell_forward(preactivation, previousCell, gates, cell, tanhCell, hiddenState, output, hidden)
+    }
+
+    /// The backward of one LSTM step of one sequence: gate pre-activation gradients into `step` and `gateGradients`,
+    /// `cellGradient` updated in place to the previous step's.
+    package static func lstmCellBackward(
+        gates: UnsafePointer<Float>, tanhCell: UnsafePointer<Float>, previousCell: UnsafePointer<Float>,
+        hiddenGradient: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, cellGradient: UnsafeMutablePointer<Float>,
+        step: UnsafeMutablePointer<Float>, gateGradients: UnsafeMutablePointer<Float>, hidden: Int
+    ) {
+        ck_lstm_cell_backward(gates, tanhCell, previousCell, hiddenGradient, outputGradient, cellGradient, step, gateGradients, hidden)
+    }
+
     /// `y = tanh x` element-wise.
     @inline(__always)
     package static func tanh(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {

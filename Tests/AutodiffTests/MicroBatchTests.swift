@@ -171,6 +171,28 @@ struct MicroBatchTests {
         #expect(zip(try train(.count(3), threads: 2, dropout: 0), whole).allSatisfy { abs($0 - $1) < 1e-5 }, "without dropout")
     }
 
+    @Test("a rank's virtual shards run at once on replicas: the same bits on 1, 2 and 4 threads as one after another")
+    func virtualShardsOnReplicas() throws {
+        func train(threads: Int, replicable: Bool) throws -> [UInt32] {
+            try ComputeThreadsSequenceTests.withThreads(threads) {
+                let layers: [any Layer] = [Linear(inputs: 6, outputs: 16), ReLU(), Dropout(probability: 0.2), Linear(inputs: 16, outputs: 4)]
+                // A user's layer (no replicas) keeps the shards one after another.
+                let model = try Sequential(replicable ? layers : layers + [Negation()], inputShape: [6], seed: 2)
+                let shards = try VirtualShards(count: 4, worldSize: 1, rank: 0)
+                let trainer = makeSupervisedTrainer(
+                    model: model, optimizer: SGD(arena: model.arena, learningRate: 0.1), loss: SoftmaxCrossEntropy(), virtualShards: shards,
+                    seed: 1)
+                try trainer.run((0..<3).map { Self.batch(rows: 32, seed: UInt64($0)) }, maxEpochs: 1)
+                return model.arena.parameters.map(\.bitPattern)
+            }
+        }
+        let one = try train(threads: 1, replicable: true)
+        #expect(try train(threads: 2, replicable: true) == one)
+        #expect(try train(threads: 4, replicable: true) == one)
+        let sequentialOne = try train(threads: 1, replicable: false)
+        #expect(try train(threads: 2, replicable: false) == sequentialOne)
+    }
+
     @Test("a replica reads the model's parameters and writes only its own gradients")
     func replicaSharesParameters() throws {
         let model = try Self.mlp()

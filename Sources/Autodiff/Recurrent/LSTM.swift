@@ -104,33 +104,15 @@ func lstmRecurrence(projected: [Float], rowOf: [Int]?, _ state: RecurrentState, 
                                                 rows: count, width: width, hidden: hidden, hiddensBase + (t * batch + rows.lowerBound) * hidden,
                                                 w, preBase + rows.lowerBound * width)
                                             let step = gatesBase + t * batch * width
-                                            for b in rows {
-                                                let source = preBase + b * width
-                                                let target = step + b * width
-                                                Kernels.sigmoid(source, target, count: 2 * hidden)
-                                                Kernels.tanh(source + 2 * hidden, target + 2 * hidden, count: hidden)
-                                                Kernels.sigmoid(source + 3 * hidden, target + 3 * hidden, count: hidden)
-                                            }
                                             let previousCell = cellsBase + t * batch * hidden
                                             let cell = cellsBase + (t + 1) * batch * hidden
-                                            for b in rows {
-                                                let row = step + b * width
-                                                let base = b * hidden
-                                                for j in 0..<hidden {
-                                                    cell[base + j] = row[hidden + j] * previousCell[base + j] + row[j] * row[2 * hidden + j]
-                                                }
-                                            }
                                             let tanhCell = tanhBase + t * batch * hidden
-                                            Kernels.tanh(cell + rows.lowerBound * hidden, tanhCell + rows.lowerBound * hidden, count: count * hidden)
                                             let next = hiddensBase + (t + 1) * batch * hidden
                                             for b in rows {
-                                                let row = step + b * width
-                                                let base = b * hidden
-                                                for j in 0..<hidden {
-                                                    let h = row[3 * hidden + j] * tanhCell[base + j]
-                                                    next[base + j] = h
-                                                    outBase[(b * time + t) * hidden + j] = h
-                                                }
+                                                Kernels.lstmCellForward(
+                                                    preactivation: preBase + b * width, previousCell: previousCell + b * hidden,
+                                                    gates: step + b * width, cell: cell + b * hidden, tanhCell: tanhCell + b * hidden,
+                                                    hiddenState: next + b * hidden, output: outBase + (b * time + t) * hidden, hidden: hidden)
                                             }
                                         }
                                     }
@@ -212,23 +194,14 @@ func lstmGateGradients(_ tangent: RecurrentOutput.TangentVector, _ saved: LSTMSa
                                                         for b in rows {
                                                             let gateBase = (t * batch + b) * width
                                                             let previousIndex = (t * batch + b) * hidden
-                                                            let row = b * width
-                                                            for j in 0..<hidden {
-                                                                let i = gates[gateBase + j]
-                                                                let f = gates[gateBase + hidden + j]
-                                                                let candidate = gates[gateBase + 2 * hidden + j]
-                                                                let o = gates[gateBase + 3 * hidden + j]
-                                                                let tanhC = tanhCells[previousIndex + j]
-                                                                let dhTotal = dhBase[b * hidden + j] + dOut[(b * time + t) * hidden + j]
-                                                                let dcTotal = dcBase[b * hidden + j] + dhTotal * o * (1 - tanhC * tanhC)
-                                                                stepBase[row + j] = dcTotal * candidate * i * (1 - i)
-                                                                stepBase[row + hidden + j] = dcTotal * cells[previousIndex + j] * f * (1 - f)
-                                                                stepBase[row + 2 * hidden + j] = dcTotal * i * (1 - candidate * candidate)
-                                                                stepBase[row + 3 * hidden + j] = dhTotal * tanhC * o * (1 - o)
-                                                                dcBase[b * hidden + j] = dcTotal * f
-                                                                previousBase[(b * time + t) * hidden + j] = hiddens[previousIndex + j]
-                                                            }
-                                                            (dGatesBase + (b * time + t) * width).update(from: stepBase + row, count: width)
+                                                            Kernels.lstmCellBackward(
+                                                                gates: gates + gateBase, tanhCell: tanhCells + previousIndex,
+                                                                previousCell: cells + previousIndex, hiddenGradient: dhBase + b * hidden,
+                                                                outputGradient: dOut + (b * time + t) * hidden, cellGradient: dcBase + b * hidden,
+                                                                step: stepBase + b * width, gateGradients: dGatesBase + (b * time + t) * width,
+                                                                hidden: hidden)
+                                                            (previousBase + (b * time + t) * hidden).update(
+                                                                from: hiddens + previousIndex, count: hidden)
                                                         }
                                                         // dh_{t-1} = dGates_t · W_hh
                                                         let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)

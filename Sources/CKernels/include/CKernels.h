@@ -26,6 +26,12 @@ void ck_exp(const float *x, float *y, size_t n);
 void ck_sigmoid(const float *x, float *y, size_t n);
 void ck_tanh(const float *x, float *y, size_t n);
 void ck_gelu(const float *x, float *y, size_t n);
+// One LSTM step of one sequence (gates i, f, g, o): activated gates, cell, tanh(cell), hidden (into hidden and output).
+void ck_lstm_cell_forward(const float *pre, const float *previous_cell, float *gates, float *cell, float *tanh_cell,
+                          float *hidden, float *output, size_t n);
+// Its backward: gate pre-activation gradients into step and d_gates, dc updated in place to the previous step's.
+void ck_lstm_cell_backward(const float *gates, const float *tanh_cell, const float *previous_cell, const float *dh,
+                           const float *d_output, float *dc, float *step, float *d_gates, size_t n);
 void ck_gelu_backward(const float *x, const float *dy, float *dx, size_t n);
 // GELU with its derivative Φ(x) + x·φ(x) into d, and an element-wise product (the backward pass given d).
 void ck_gelu_with_derivative(const float *x, float *y, float *d, size_t n);
@@ -51,6 +57,8 @@ void ck_keep_large_buffers_in_heap(void);
 // in 0..<count on up to `ck_parallel_threads()` threads (the caller is worker 0) and returns when all are done;
 // inside a task, or with one thread, it runs the indices in order on the calling thread.
 typedef void (*ck_parallel_task)(void *context, long index, int worker);
+// Stops OpenBLAS's own thread pool (a no-op with another BLAS): products run one OpenBLAS thread per compute thread.
+void ck_stop_blas_pool(void);
 void ck_parallel_for(long count, ck_parallel_task task, void *context);
 void ck_parallel_set_threads(int threads);
 int ck_parallel_threads(void);

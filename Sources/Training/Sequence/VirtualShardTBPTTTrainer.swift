@@ -5,7 +5,8 @@ import NeuralNet
 /// of sequences one after another; every chunk runs each shard from its own carried state (keyed by the shard,
 /// never the rank), their gradients summed in the shards' fixed tree (`ShardGradientSum`), then `.gradientsReady`
 /// (where `DataParallel` completes the tree across ranks) and one optimizer step. The parameters are the same bits
-/// on every world size that divides the shard count. Events, output and exact resume as
+/// on every world size that divides the shard count. A model that makes replicas runs the rank's shards at once on the
+/// compute threads, each replica carrying its shard's state (the same bits). Events, output and exact resume as
 /// `makeTruncatedBPTTTrainer(model:optimizer:loss:chunkLength:seed:)`.
 public func makeTruncatedBPTTTrainer(
     model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
@@ -19,6 +20,7 @@ public func makeTruncatedBPTTTrainer(
     // 1/shards is a power of two: scaling each shard's gradient by it is exact, so the tree sum is the mean.
     let shardScale = 1 / Float(shards.count)
     let perRank = shards.shardsPerRank
+    let replicas = MicroBatchReplicas(model: model, policy: .count(perRank))
     let engine = Engine<SupervisedBatch, SupervisedOutput> { engine, batch in
         let (inputs, targets) = (batch.inputs, batch.targets)
         guard inputs.shape.count == 2, targets.shape == inputs.shape, inputs.shape[1] > 0 else {
@@ -47,21 +49,43 @@ public func makeTruncatedBPTTTrainer(
             try engine.fireEvent(.timeIterationStarted)
             let columns = (chunk * chunkLength)..<Swift.min((chunk + 1) * chunkLength, time)
             sum.beginStep()
-            var chunkPredictions: [Tensor] = []
-            for (position, shard) in shards.ownedShards.enumerated() {
+            // One shard's pass on `model` (the model or a replica) from the shard's carried state: its loss, output
+            // and state after the chunk, its gradients in its arena.
+            func shardPass(_ position: Int, on model: any RecurrentStateModel) throws -> (loss: Float, output: Tensor, state: [Tensor]) {
                 let range = position * rows..<(position + 1) * rows
                 let x = inputs.rows(range).columns(columns)
                 let y = targets.rows(range).columns(columns)
                 model.carriedState = carried[position]
-                let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(shard))
+                let key = CounterRandom.derive(CounterRandom.derive(iterationKey, UInt64(chunk)), UInt64(shards.ownedShards.lowerBound + position))
                 let output = try model.forward(x, context: LayerContext(training: true, randomKey: key))
                 var (value, gradient) = try loss.valueAndGradient(predictions: output, targets: y)
                 gradient.scale(by: shardScale)
                 try model.backward(gradient, accumulate: false, progress: nil)
-                sum.addShard(loss: value)
-                carried[position] = model.carriedState
-                predictions[position].append(output)
-                chunkPredictions.append(output)
+                return (value, output, model.carriedState)
+            }
+            var results = [(loss: Float, output: Tensor, state: [Tensor])](
+                repeating: (0, Tensor(shape: [0], values: []), []), count: perRank)
+            if perRank > 1, try replicas.count(rows: perRank, terms: perRank) == perRank {
+                try results.withUnsafeMutableBufferPointer { results in
+                    try replicas.run(perRank) { position, replica in
+                        guard let replica = replica as? any RecurrentStateModel else {
+                            preconditionFailure("a replica of a RecurrentStateModel must be one")
+                        }
+                        results[position] = try shardPass(position, on: replica)
+                    }
+                }
+                sum.addShards(of: (0..<perRank).map { replicas.model($0).arena }, losses: results.map(\.loss))
+            } else {
+                for position in 0..<perRank {
+                    results[position] = try shardPass(position, on: model)
+                    sum.addShard(loss: results[position].loss)
+                }
+            }
+            var chunkPredictions: [Tensor] = []
+            for (position, result) in results.enumerated() {
+                carried[position] = result.state
+                predictions[position].append(result.output)
+                chunkPredictions.append(result.output)
             }
             try engine.fireEvent(.gradientsReady)
             optimizer.step()

@@ -65,6 +65,39 @@ public final class ShardGradientSum {
         added += 1
     }
 
+    /// Takes every shard of the step at once, shard `i`'s gradients in `arenas[i]` (the first is the sum's own arena,
+    /// the others replicas' arenas of its layout) and its loss `losses[i]`: the arena then holds the same tree sum, the
+    /// same bits, as adding them one by one with `addShard(loss:)`. The pairs of each tree level are added on the
+    /// compute threads.
+    public func addShards(of arenas: [ParameterArena], losses: [Float]) {
+        precondition(
+            arenas.count == shards.shardsPerRank && losses.count == arenas.count && arenas.first === arena
+                && arenas.allSatisfy { $0.count == arena.count }, "addShards(of:losses:) needs one arena and loss per shard, the sum's first")
+        let count = arena.count
+        let buffers = arenas.map { $0.gradients.baseAddress! }
+        var losses = losses
+        var stride = 1
+        let chunk = 1 << 15
+        let chunks = Swift.max(1, (count + chunk - 1) / chunk)
+        while stride < buffers.count {
+            // Pairs (i, i + stride): the earlier subtree plus the later one, as `addShard` forms them.
+            let pairs = Array(Swift.stride(from: 0, to: buffers.count, by: 2 * stride))
+            BLAS.forEachInParallel(pairs.count * chunks) { _, task in
+                let (pair, part) = task.quotientAndRemainder(dividingBy: chunks)
+                let start = part * chunk
+                let length = Swift.min(chunk, count - start)
+                guard length > 0 else { return }
+                let first = pairs[pair]
+                Kernels.add(UnsafePointer(buffers[first + stride] + start), to: buffers[first] + start, count: length)
+            }
+            for first in pairs { losses[first] = losses[first] + losses[first + stride] }
+            stride *= 2
+        }
+        for level in occupied.indices { occupied[level] = false }
+        added = shards.shardsPerRank
+        lossSum = losses[0]
+    }
+
     /// Completes the tree across ranks: every rank's subtree of gradients and losses combined pairwise in rank
     /// order, so that every rank holds the sum over all shards. A collective.
     public func combine(over communicator: any Communicator) throws {

@@ -6,7 +6,8 @@ import NeuralNet
 /// (never by the rank), and their gradients are summed in the shards' fixed tree (`ShardGradientSum`). At
 /// `.gradientsReady` the arena holds this rank's subtree; `DataParallel` completes the tree across ranks. The
 /// gradient is the mean over the global batch, and `loss` the global batch's mean loss, with the same bits for
-/// every world size that divides the shard count.
+/// every world size that divides the shard count. A model that makes replicas runs the rank's shards at once on the
+/// compute threads (the same bits: each shard's pass is the same, and the tree is summed in the same order).
 /// - Parameters:
 ///   - prepareBatch: turns a batch (from `DataLoader(dataset:microBatchSize:shards:seed:)`) into inputs and targets.
 ///   - outputTransform: what the engine stores in `state.output`; its predictions and targets are the rank's.
@@ -20,6 +21,7 @@ public func makeSupervisedTrainer<Batch, Output>(
     // 1/shards is a power of two: scaling each shard's gradient by it is exact, so the tree sum is the mean.
     let shardScale = 1 / Float(shards.count)
     let perRank = shards.shardsPerRank
+    let replicas = MicroBatchReplicas(model: model, policy: .count(perRank))
     let engine = Engine<Batch, Output> { engine, batch in
         let (inputs, targets) = try prepareBatch(batch)
         guard inputs.rows == targets.rows, inputs.rows % perRank == 0, inputs.rows > 0 else {
@@ -27,20 +29,36 @@ public func makeSupervisedTrainer<Batch, Output>(
         }
         let rows = inputs.rows / perRank
         let iterationKey = CounterRandom.derive(dropoutStream, UInt64(engine.state.iteration))
-        var predictions: [Tensor] = []
-        predictions.reserveCapacity(perRank)
-        sum.beginStep()
-        for (position, shard) in shards.ownedShards.enumerated() {
+        // One shard's pass on `model` (the model or a replica): its loss and predictions, its gradients in its arena.
+        func shardPass(_ position: Int, on model: any Model) throws -> (loss: Float, predictions: Tensor) {
             let range = position * rows..<(position + 1) * rows
             let shardInputs = perRank == 1 ? inputs : inputs.rows(range)
             let shardTargets = perRank == 1 ? targets : targets.rows(range)
-            let key = CounterRandom.derive(iterationKey, UInt64(shard))
+            let key = CounterRandom.derive(iterationKey, UInt64(shards.ownedShards.lowerBound + position))
             let shardPredictions = try model.forward(shardInputs, context: LayerContext(training: true, randomKey: key))
             var (value, gradient) = try loss.valueAndGradient(predictions: shardPredictions, targets: shardTargets)
             gradient.scale(by: shardScale)
             try model.backward(gradient, accumulate: false, progress: nil)
-            sum.addShard(loss: value)
-            predictions.append(shardPredictions)
+            return (value, shardPredictions)
+        }
+        var predictions = [Tensor](repeating: Tensor(shape: [0], values: []), count: perRank)
+        sum.beginStep()
+        if perRank > 1, try replicas.count(rows: perRank, terms: perRank) == perRank {
+            var losses = [Float](repeating: 0, count: perRank)
+            try losses.withUnsafeMutableBufferPointer { losses in
+                try predictions.withUnsafeMutableBufferPointer { predictions in
+                    try replicas.run(perRank) { position, model in
+                        (losses[position], predictions[position]) = try shardPass(position, on: model)
+                    }
+                }
+            }
+            sum.addShards(of: (0..<perRank).map { replicas.model($0).arena }, losses: losses)
+        } else {
+            for position in 0..<perRank {
+                let (value, shardPredictions) = try shardPass(position, on: model)
+                sum.addShard(loss: value)
+                predictions[position] = shardPredictions
+            }
         }
         try engine.fireEvent(.gradientsReady)
         optimizer.step()
