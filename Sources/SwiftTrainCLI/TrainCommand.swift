@@ -36,6 +36,12 @@ struct TrainCommand: ParsableCommand {
             "Split each global batch into K micro-shards of --batch-size samples, summed in a fixed tree: the same final bits for every world size that divides K (a power of two).",
             valueName: "K"))
     var virtualShards: Int?
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Run each rank's batch as N micro-batches at once on its threads, one model replica each (differentiable models without running statistics, built-in layers); default: 16 rows and 256 loss terms per micro-batch, at most 8.",
+            valueName: "N"))
+    var microBatches: Int?
     @Option(parsing: .unconditional, help: "Learning rate.")
     var lr = 0.05
     @Option(help: "Optimizer: sgd, adam or adamw.")
@@ -168,6 +174,7 @@ struct TrainCommand: ParsableCommand {
         if let simulateRanks { try positive(simulateRanks, "--simulate-ranks") }
         if let checkConsistency { try positive(checkConsistency, "--check-consistency") }
         if let threads { try positive(threads, "--threads") }
+        if let microBatches { try positive(microBatches, "--micro-batches") }
         try positive(builtinSamples, "--builtin-samples")
         if let collectiveTimeout, !(collectiveTimeout >= 0 && collectiveTimeout.isFinite) {
             throw ValidationError("--collective-timeout must be a number of seconds (0: no deadline), got \(collectiveTimeout)")

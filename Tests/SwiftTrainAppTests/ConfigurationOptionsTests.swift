@@ -23,6 +23,7 @@ struct ConfigurationOptionsTests {
         c.epochs = 7
         c.batchSize = 16
         c.virtualShards = 8
+        c.microBatches = 4
         c.learningRate = 0.001
         c.optimizer = .adamw
         c.momentum = 0.5

@@ -127,6 +127,23 @@ struct LanguageModelTests {
         #expect(try SwiftTrainRunner.number(pair, "test_loss") == SwiftTrainRunner.number(alone, "test_loss"))
     }
 
+    @Test("--micro-batches N splits each batch over model replicas: the same bits on 1 and 2 threads; 0 is refused")
+    func microBatches() throws {
+        let directory = try ProcessRunner.makeTemporaryDirectory("lm-micro")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let common = Self.common(try Self.writeText(in: directory), "lstm:32") + ["--epochs", "1"]
+        let one = try SwiftTrainRunner.run(common + ["--micro-batches", "2", "--threads", "1"])
+        let two = try SwiftTrainRunner.run(common + ["--micro-batches", "2", "--threads", "2"])
+        let whole = try SwiftTrainRunner.run(common + ["--micro-batches", "1", "--threads", "2"])
+        for result in [one, two, whole] { #expect(result.exitCode == 0, "\(result.standardError.suffix(1500))") }
+        let digest = try SwiftTrainRunner.string(one, "parameters_sha256")
+        #expect(try SwiftTrainRunner.string(two, "parameters_sha256") == digest)
+        #expect(try SwiftTrainRunner.string(whole, "parameters_sha256") != digest, "whole batches round differently")
+        #expect(abs(try SwiftTrainRunner.number(whole, "test_loss") - SwiftTrainRunner.number(one, "test_loss")) < 1e-3)
+        let refused = try SwiftTrainRunner.run(common + ["--micro-batches", "0"])
+        #expect(refused.exitCode != 0 && refused.standardError.contains("--micro-batches"), "\(refused.standardError)")
+    }
+
     @Test("generate continues a prompt; the same seed gives the same text; bad prompts and other checkpoints are refused")
     func generates() throws {
         let directory = try ProcessRunner.makeTemporaryDirectory("lm-generate")

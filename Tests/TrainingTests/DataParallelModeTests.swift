@@ -7,7 +7,7 @@ import Training
 @Suite("DataParallel(mode:): one value decides the trainer, the loader and the evaluation")
 struct DataParallelModeTests {
     /// Trains 2 epochs and evaluates in `mode` on a simulated world of `ranks`; every rank's parameter bits and metrics.
-    static func train(_ mode: DataParallelMode, ranks: Int) throws -> [[UInt64]] {
+    static func train(_ mode: DataParallelMode, ranks: Int, microBatching: MicroBatching = .automatic) throws -> [[UInt64]] {
         var random = CounterRandom(seed: 5, stream: 1)
         let (train, test) = GlyphDataset.generate(count: 203, using: &random).split(testFraction: 0.3, using: &random)
         return try SimulatedWorld(size: ranks).run { world -> [UInt64] in
@@ -16,7 +16,8 @@ struct DataParallelModeTests {
                 [Flatten(), Linear(inputs: 256, outputs: 16), ReLU(), Dropout(probability: 0.1), Linear(inputs: 16, outputs: 10)],
                 inputShape: [1, 16, 16], seed: 2)
             let optimizer = SGD(arena: model.arena, learningRate: 0.05, momentum: 0.9)
-            let trainer = try parallel.makeTrainer(model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), seed: 9)
+            let trainer = try parallel.makeTrainer(
+                model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(), seed: 9, microBatching: microBatching)
             try parallel.attachTrainingLoss(to: trainer)
             try trainer.run(try parallel.makeLoader(train, batchSize: 4, seed: 9), maxEpochs: 2)
             let evaluation = try parallel.makeEvaluation(
@@ -45,6 +46,15 @@ struct DataParallelModeTests {
         #expect(Set(ranks).count == 1)
         let overlapped = try Self.train(.replicated(overlap: true), ranks: 2)
         #expect(Set(overlapped).count == 1)
+    }
+
+    @Test("replicated ranks that split their batches into micro-batches on replicas agree, overlapped or not")
+    func replicatedMicroBatches() throws {
+        for overlap in [false, true] {
+            let ranks = try Self.train(.replicated(overlap: overlap), ranks: 2, microBatching: .count(2))
+            #expect(Set(ranks).count == 1, "overlap \(overlap)")
+            #expect(ranks[0] != (try Self.train(.replicated(overlap: overlap), ranks: 2))[0], "the split is a different rounding path")
+        }
     }
 
     @Test("misuse is refused with a clear error: a world that does not divide the shards, a trainer of another mode, a gathered metric per shard")

@@ -27,6 +27,10 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// Split every global batch into this many micro-shards (a power of two) summed in a fixed tree: the same bits
     /// on every world size that divides it. nil: ordinary data parallelism.
     public var virtualShards: Int?
+    /// Run each rank's batch as this many micro-batches at once on its compute threads (model replicas, gradients
+    /// summed in order); nil: `MicroBatching.automatic` (16 rows and 256 loss terms each). Part of the numbers: a
+    /// function of the configuration, never of the thread count.
+    public var microBatches: Int?
     /// The learning rate (the scheduler's base rate).
     public var learningRate = 0.05
     /// The optimizer's algorithm.
@@ -103,7 +107,8 @@ public struct TrainingConfiguration: Sendable, Equatable, Codable {
     /// the ranks' agreement and `--print-config` all code a configuration through these keys (`OptionTextCoding`).
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case data, labelColumn = "label-column", testFraction = "test-fraction", testData = "test-data", task, model, epochs
-        case batchSize = "batch-size", virtualShards = "virtual-shards", learningRate = "lr", optimizer, momentum
+        case batchSize = "batch-size", virtualShards = "virtual-shards", microBatches = "micro-batches", learningRate = "lr"
+        case optimizer, momentum
         case weightDecay = "weight-decay", scheduler, seed, checkpointDirectory = "checkpoint-dir"
         case checkpointEvery = "checkpoint-every", keep, resume, logPath = "log", progress, deterministic
         case consistencyCheckEvery = "check-consistency", threads, normalize, builtinSamples = "builtin-samples"

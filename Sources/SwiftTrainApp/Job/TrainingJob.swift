@@ -55,12 +55,15 @@ public final class TrainingJob {
         learningRate = OptimizerLearningRate(optimizer)
         let prepare = plan.batchPreparation(for: model)
         let recurrent = model as? any RecurrentStateModel
+        let microBatching = c.microBatches.map { MicroBatching.count($0) } ?? .automatic
         let trainer =
             try recurrent.map {  // a recurrent language model: Ignite's TBPTT trainer, chunks of --tbptt steps
-                try parallel.makeTruncatedBPTTTrainer(model: $0, optimizer: optimizer, loss: plan.loss, chunkLength: c.tbptt, seed: c.seed)
+                try parallel.makeTruncatedBPTTTrainer(
+                    model: $0, optimizer: optimizer, loss: plan.loss, chunkLength: c.tbptt, seed: c.seed, microBatching: microBatching)
             }
             ?? parallel.makeTrainer(
-                model: model, optimizer: optimizer, loss: plan.loss, seed: c.seed, prepareBatch: prepare, outputTransform: \.output)
+                model: model, optimizer: optimizer, loss: plan.loss, seed: c.seed, microBatching: microBatching, prepareBatch: prepare,
+                outputTransform: \.output)
         self.trainer = trainer
         trainLoader = try parallel.makeLoader(data.train, batchSize: c.batchSize, seed: c.seed)
         let evaluator =

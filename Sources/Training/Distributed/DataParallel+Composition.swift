@@ -8,10 +8,12 @@ extension DataParallel {
     /// A supervised trainer for this mode (one step per batch, or one pass per virtual shard), with the start-up
     /// broadcast and the gradient averaging attached.
     /// - Parameters:
+    ///   - microBatching: how a replicated rank splits its batch to run on its compute threads (virtual shards run
+    ///     each shard at once instead, whatever it says).
     ///   - prepareBatch: turns a batch into inputs and targets.
     ///   - outputTransform: what the engine stores in `state.output`.
     public func makeTrainer<Batch, Output>(
-        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0,
+        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0, microBatching: MicroBatching = .automatic,
         prepareBatch: @escaping (Batch) throws -> (inputs: Tensor, targets: Tensor),
         outputTransform: @escaping (SupervisedStep) -> Output
     ) throws -> Engine<Batch, Output> {
@@ -22,7 +24,7 @@ extension DataParallel {
                     outputTransform: outputTransform)
             } else {
                 makeSupervisedTrainer(
-                    model: model, optimizer: optimizer, loss: loss, seed: seed, prepareBatch: prepareBatch,
+                    model: model, optimizer: optimizer, loss: loss, seed: seed, microBatching: microBatching, prepareBatch: prepareBatch,
                     outputTransform: outputTransform)
             }
         try attach(to: trainer, model: model, optimizer: optimizer)
@@ -30,18 +32,19 @@ extension DataParallel {
     }
 
     /// A supervised trainer over `SupervisedBatch`es whose output is the loss, predictions and targets.
-    public func makeTrainer(model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0) throws -> Engine<
-        SupervisedBatch, SupervisedOutput
-    > {
+    public func makeTrainer(
+        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0, microBatching: MicroBatching = .automatic
+    ) throws -> Engine<SupervisedBatch, SupervisedOutput> {
         try makeTrainer(
-            model: model, optimizer: optimizer, loss: loss, seed: seed, prepareBatch: { ($0.inputs, $0.targets) },
+            model: model, optimizer: optimizer, loss: loss, seed: seed, microBatching: microBatching, prepareBatch: { ($0.inputs, $0.targets) },
             outputTransform: \.output)
     }
 
     /// Ignite's truncated-BPTT trainer for this mode (`chunkLength` steps per optimizer step, the hidden state carried
-    /// detached), with the gradient path attached.
+    /// detached), with the gradient path attached; `microBatching` as for `makeTrainer`.
     public func makeTruncatedBPTTTrainer(
-        model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction, chunkLength: Int, seed: UInt64 = 0
+        model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction, chunkLength: Int, seed: UInt64 = 0,
+        microBatching: MicroBatching = .automatic
     ) throws -> Engine<SupervisedBatch, SupervisedOutput> {
         try ArgumentError.require(chunkLength > 0, "makeTruncatedBPTTTrainer(chunkLength:)", chunkLength, "at least 1")
         let trainer =
@@ -49,7 +52,8 @@ extension DataParallel {
                 Training.makeTruncatedBPTTTrainer(
                     model: model, optimizer: optimizer, loss: loss, chunkLength: chunkLength, virtualShards: shards, seed: seed)
             } else {
-                Training.makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: loss, chunkLength: chunkLength, seed: seed)
+                Training.makeTruncatedBPTTTrainer(
+                    model: model, optimizer: optimizer, loss: loss, chunkLength: chunkLength, seed: seed, microBatching: microBatching)
             }
         try attach(to: trainer, model: model, optimizer: optimizer)
         return trainer
