@@ -187,15 +187,18 @@ extension Tensor {
         }
         let inner = first.shape.dropFirst(2).reduce(1, *)
         let total = parts.reduce(0) { $0 + $1.shape[1] }
-        var values = [Float](repeating: 0, count: rows * total * inner)
-        var start = 0
-        for part in parts {
-            let width = part.shape[1] * inner
-            for row in 0..<rows {
-                for index in 0..<width { values[(row * total) * inner + start * inner + index] = part.values[row * width + index] }
+        self.init(shape: [rows, total] + first.shape.dropFirst(2)) { out in
+            var start = 0
+            for part in parts {
+                let width = part.shape[1] * inner
+                guard width > 0 else { continue }
+                part.values.withUnsafeBufferPointer { source in
+                    for row in 0..<rows {
+                        (out.baseAddress! + (row * total + start) * inner).update(from: source.baseAddress! + row * width, count: width)
+                    }
+                }
+                start += part.shape[1]
             }
-            start += part.shape[1]
         }
-        self.init(shape: [rows, total] + first.shape.dropFirst(2), values: values)
     }
 }
