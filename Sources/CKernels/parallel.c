@@ -115,6 +115,9 @@ void ck_parallel_for(long count, ck_parallel_task task, void *context) {
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
         pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        // Workers run whole forward and backward passes of model replicas: the main thread's stack size, not the
+        // platform's smaller default for threads (512 KiB on macOS).
+        pthread_attr_setstacksize(&attributes, 16UL << 20);
         start_generation[started_workers + 1] = atomic_load(&generation);
         if (pthread_create(&thread, &attributes, worker_main, (void *)(long)(started_workers + 1)) != 0) {
             pthread_attr_destroy(&attributes);

@@ -39,7 +39,7 @@ struct TrainCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Run each rank's batch as N micro-batches at once on its threads, one model replica each (differentiable models without running statistics, built-in layers); default: 16 rows and 256 loss terms per micro-batch, at most 8.",
+            "Run each rank's batch as N micro-batches at once on its threads, one model replica each (differentiable models without running statistics, built-in layers), 1 to 64; default: 16 rows and 256 loss terms per micro-batch, at most 8.",
             valueName: "N"))
     var microBatches: Int?
     @Option(parsing: .unconditional, help: "Learning rate.")

@@ -16,14 +16,15 @@ struct ComputeThreadsSequenceTests {
         return try body()
     }
 
-    static func lstmParameters(threads: Int) throws -> [UInt32] {
+    static func lstmParameters(threads: Int, microBatching: MicroBatching = .count(1)) throws -> [UInt32] {
         try withThreads(threads) {
             var random = CounterRandom(seed: 2, stream: 1)
             let model = try AutodiffRecurrentModel(
                 RecurrentLanguageModel(vocabulary: 256, embeddingWidth: 32, hidden: 256, random: &random),
                 outputShape: [256])
             let optimizer = Adam(arena: model.arena, learningRate: 2e-3)
-            let trainer = makeTruncatedBPTTTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 8)
+            let trainer = makeTruncatedBPTTTrainer(
+                model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), chunkLength: 8, microBatching: microBatching)
             let data = try SmallCorpus.windows(context: 32).train
             try trainer.run(
                 try DataLoader(dataset: data, batchSize: 32, sampler: DistributedSampler(count: data.count, seed: 1)),
@@ -32,14 +33,15 @@ struct ComputeThreadsSequenceTests {
         }
     }
 
-    static func gptParameters(threads: Int) throws -> [UInt32] {
+    static func gptParameters(threads: Int, microBatching: MicroBatching = .count(1)) throws -> [UInt32] {
         try withThreads(threads) {
             var random = CounterRandom(seed: 3, stream: 1)
             let model = try AutodiffModel(
                 GPT(vocabulary: 256, context: 32, width: 128, heads: 4, layers: 2, random: &random),
                 inputShape: [32], outputShape: [32, 256])
             let optimizer = AdamW(arena: model.arena, learningRate: 1e-3, weightDecay: 0.1)
-            let trainer = makeSupervisedTrainer(model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256))
+            let trainer = makeSupervisedTrainer(
+                model: model, optimizer: optimizer, loss: SequenceCrossEntropy(classes: 256), microBatching: microBatching)
             let data = try SmallCorpus.windows(context: 32).train
             try trainer.run(
                 try DataLoader(dataset: data, batchSize: 16, sampler: DistributedSampler(count: data.count, seed: 1)),
@@ -53,6 +55,16 @@ struct ComputeThreadsSequenceTests {
         let one = try Self.lstmParameters(threads: 1)
         #expect(try Self.lstmParameters(threads: 2) == one)
         #expect(try Self.lstmParameters(threads: 4) == one)
+    }
+
+    @Test("an LSTM and a GPT trained as 2 micro-batches on replicas have the same bits on 1, 2 and 4 threads")
+    func microBatchesSameBits() throws {
+        let lstm = try Self.lstmParameters(threads: 1, microBatching: .count(2))
+        #expect(try Self.lstmParameters(threads: 2, microBatching: .count(2)) == lstm)
+        #expect(try Self.lstmParameters(threads: 4, microBatching: .count(2)) == lstm)
+        let gpt = try Self.gptParameters(threads: 1, microBatching: .count(2))
+        #expect(try Self.gptParameters(threads: 2, microBatching: .count(2)) == gpt)
+        #expect(try Self.gptParameters(threads: 4, microBatching: .count(2)) == gpt)
     }
 
     @Test("a GPT (width 128, 4 heads, 2 blocks) trained on 1, 2 and 4 threads has the same bits")

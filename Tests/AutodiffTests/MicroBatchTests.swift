@@ -193,6 +193,35 @@ struct MicroBatchTests {
         #expect(try train(threads: 2, replicable: false) == sequentialOne)
     }
 
+    @Test("misuse is a typed error: a replica that is the model itself, targets of another batch, more micro-batches than rows")
+    func misuse() throws {
+        final class SelfReplicating: ReplicableModel {
+            let inner: Sequential
+            init() throws { inner = try Sequential.multilayerPerceptron(inputs: 6, hidden: [8], outputs: 4, seed: 1) }
+            var arena: ParameterArena { inner.arena }
+            var inputShape: [Int] { inner.inputShape }
+            var outputShape: [Int] { inner.outputShape }
+            func forward(_ input: Tensor, context: LayerContext) throws -> Tensor { try inner.forward(input, context: context) }
+            func backward(_ outputGradient: Tensor, accumulate: Bool, progress: ((Int) -> Void)?) throws {
+                try inner.backward(outputGradient, accumulate: accumulate, progress: progress)
+            }
+            func makeReplica() throws -> (any Model)? { self }
+        }
+        #expect(throws: MicroBatchError.self) { try MicroBatchReplicas(model: try SelfReplicating(), policy: .count(2)).count(rows: 8, terms: 8) }
+        let replicas = MicroBatchReplicas(model: try Self.mlp(), policy: .count(2))
+        let batch = Self.batch(rows: 8, seed: 1)
+        #expect(throws: LossError.self) {
+            _ = try replicas.trainingPass(
+                inputs: batch.inputs, targets: batch.targets.rows(0..<4), loss: SoftmaxCrossEntropy(), randomKey: 0, gradientScale: 1,
+                accumulate: false, progress: nil)
+        }
+        #expect(throws: MicroBatchError.badCount(count: 9, rows: 8)) {
+            _ = try replicas.trainingPass(
+                inputs: batch.inputs, targets: batch.targets, loss: SoftmaxCrossEntropy(), randomKey: 0, gradientScale: 1, accumulate: false,
+                progress: nil, count: 9)
+        }
+    }
+
     @Test("a replica reads the model's parameters and writes only its own gradients")
     func replicaSharesParameters() throws {
         let model = try Self.mlp()

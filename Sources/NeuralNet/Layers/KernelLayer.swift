@@ -23,6 +23,7 @@ public protocol KernelLayer: Layer {
 }
 
 extension KernelLayer {
+    /// None: a layer of your own keeps its model to whole batches unless it makes replicas.
     public func makeReplica() -> (any KernelLayer)? { nil }
 
     public func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) {}

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// Predictions are `[batch] + outputShape`; what a target holds depends on the loss (class indices for
 /// `SoftmaxCrossEntropy`, values of the predictions' shape for the regression losses). Every built-in loss
-/// averages over the batch, as PyTorch's `reduction="mean"`.
+/// averages over the batch, as PyTorch's `reduction="mean"`. With micro-batches a loss is called from several
+/// threads at once: keep it free of shared mutable state (a value type is).
 public protocol LossFunction {
     /// The loss and its gradient with respect to `predictions`.
     /// - Throws: `LossError` when the targets do not fit the predictions.
@@ -18,6 +19,7 @@ public protocol LossFunction {
 }
 
 extension LossFunction {
+    /// The targets' rows: a loss that is a mean over its batch's samples.
     public func averagedTerms(targets: Tensor) -> Int { targets.rows }
 
     public func value(predictions: Tensor, targets: Tensor) throws -> Float {

@@ -23,7 +23,12 @@ extension TrainingConfiguration {
         try require(keep >= 1, "--keep", keep, "at least 1")
         if let checkpointEvery { try require(checkpointEvery >= 1, "--checkpoint-every", checkpointEvery, "at least 1") }
         if let threads { try require(threads >= 1 && threads <= 1024, "--threads", threads, "1 to 1,024") }
-        if let microBatches { try require(microBatches >= 1 && microBatches <= 4096, "--micro-batches", microBatches, "1 to 4,096") }
+        if let microBatches {
+            // One replica (a gradient buffer and activations) is kept per micro-batch beyond the first.
+            try require(microBatches >= 1 && microBatches <= 64, "--micro-batches", microBatches, "1 to 64")
+            try require(
+                virtualShards == nil, "--micro-batches", microBatches, "left out with --virtual-shards (the shards are the micro-batches)")
+        }
         if let virtualShards {
             try require(
                 virtualShards >= 1 && virtualShards <= 65_536 && virtualShards & (virtualShards - 1) == 0,

@@ -8,12 +8,12 @@ extension DataParallel {
     /// A supervised trainer for this mode (one step per batch, or one pass per virtual shard), with the start-up
     /// broadcast and the gradient averaging attached.
     /// - Parameters:
-    ///   - microBatching: how a replicated rank splits its batch to run on its compute threads (virtual shards run
-    ///     each shard at once instead, whatever it says).
+    ///   - microBatching: how a replicated rank splits its batch to run on its compute threads (whole batches by
+    ///     default; virtual shards run their shards at once instead, whatever it says).
     ///   - prepareBatch: turns a batch into inputs and targets.
     ///   - outputTransform: what the engine stores in `state.output`.
     public func makeTrainer<Batch, Output>(
-        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0, microBatching: MicroBatching = .automatic,
+        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0, microBatching: MicroBatching = .count(1),
         prepareBatch: @escaping (Batch) throws -> (inputs: Tensor, targets: Tensor),
         outputTransform: @escaping (SupervisedStep) -> Output
     ) throws -> Engine<Batch, Output> {
@@ -33,7 +33,7 @@ extension DataParallel {
 
     /// A supervised trainer over `SupervisedBatch`es whose output is the loss, predictions and targets.
     public func makeTrainer(
-        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0, microBatching: MicroBatching = .automatic
+        model: any Model, optimizer: any Optimizer, loss: any LossFunction, seed: UInt64 = 0, microBatching: MicroBatching = .count(1)
     ) throws -> Engine<SupervisedBatch, SupervisedOutput> {
         try makeTrainer(
             model: model, optimizer: optimizer, loss: loss, seed: seed, microBatching: microBatching, prepareBatch: { ($0.inputs, $0.targets) },
@@ -44,7 +44,7 @@ extension DataParallel {
     /// detached), with the gradient path attached; `microBatching` as for `makeTrainer`.
     public func makeTruncatedBPTTTrainer(
         model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction, chunkLength: Int, seed: UInt64 = 0,
-        microBatching: MicroBatching = .automatic
+        microBatching: MicroBatching = .count(1)
     ) throws -> Engine<SupervisedBatch, SupervisedOutput> {
         try ArgumentError.require(chunkLength > 0, "makeTruncatedBPTTTrainer(chunkLength:)", chunkLength, "at least 1")
         let trainer =

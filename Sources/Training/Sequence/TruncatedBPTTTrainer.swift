@@ -63,11 +63,13 @@ public enum TruncatedBPTTError: Error, Equatable, CustomStringConvertible {
 /// A checkpoint taken on any event, within an iteration included, resumes exactly: the chunk position, the
 /// carried state and the chunk losses so far are in the engine's state dict, and a state dict taken within an
 /// iteration records it as not yet done, so the resumed run fetches the same batch and continues at the next chunk.
-/// A model that makes replicas runs each chunk's sequences as `microBatching`'s micro-batches at once, each replica
-/// carrying its own sequences' state (the saved state is the whole batch's, in row order).
+/// With `microBatching` (whole batches by default) a model that makes replicas runs each chunk's sequences as
+/// micro-batches at once, each replica carrying its own sequences' state: the state saved in the engine
+/// (`TruncatedBPTTState.carriedState`) is the whole batch's, in row order, while `model.carriedState` then holds the
+/// first micro-batch's rows only.
 public func makeTruncatedBPTTTrainer(
     model: any RecurrentStateModel, optimizer: any Optimizer, loss: any LossFunction,
-    chunkLength: Int, seed: UInt64 = 0, microBatching: MicroBatching = .automatic
+    chunkLength: Int, seed: UInt64 = 0, microBatching: MicroBatching = .count(1)
 ) -> Engine<SupervisedBatch, SupervisedOutput> {
     precondition(chunkLength > 0, "chunkLength must be positive")
     let hooks = GradientHooks()

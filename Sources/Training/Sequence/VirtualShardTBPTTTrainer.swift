@@ -65,7 +65,7 @@ public func makeTruncatedBPTTTrainer(
             }
             var results = [(loss: Float, output: Tensor, state: [Tensor])](
                 repeating: (0, Tensor(shape: [0], values: []), []), count: perRank)
-            if perRank > 1, try replicas.count(rows: perRank, terms: perRank) == perRank {
+            if perRank > 1, perRank <= maximumConcurrentShards, try replicas.count(rows: perRank, terms: perRank) == perRank {
                 try results.withUnsafeMutableBufferPointer { results in
                     try replicas.run(perRank) { position, replica in
                         guard let replica = replica as? any RecurrentStateModel else {

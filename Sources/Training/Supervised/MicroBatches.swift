@@ -20,10 +20,29 @@ public enum MicroBatching: Sendable, Equatable {
     }
 }
 
+/// A replica a `ReplicableModel` handed out that cannot stand in for it.
+public enum MicroBatchError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong with the replica.
+    case badReplica(String)
+    /// A micro-batch count the batch or the replicas cannot take.
+    case badCount(count: Int, rows: Int)
+
+    public var description: String {
+        switch self {
+        case .badReplica(let reason): "the model's makeReplica() returned an unusable replica: \(reason)"
+        case .badCount(let count, let rows): "\(count) micro-batches cannot split a batch of \(rows) rows"
+        }
+    }
+}
+
 /// A model with replicas for running one step's micro-batches at the same time, one per compute thread: each
 /// replica reads the model's parameters and computes into gradients of its own, which are then added into the
 /// model's in micro-batch order. A model that makes no replicas (not a `ReplicableModel`, or with running
-/// statistics) runs every batch whole.
+/// statistics) runs every batch whole. One replica is kept per micro-batch beyond the first.
+///
+/// Splitting is for models whose rows are independent (a mean over the batch inside the model would become a mean
+/// over each micro-batch) and losses that average over their terms (`LossFunction.averagedTerms`); the loss and the
+/// model's pullbacks then run on several threads at once.
 public final class MicroBatchReplicas {
     /// The model whose arena receives the summed gradients.
     public let model: any Model
@@ -35,7 +54,7 @@ public final class MicroBatchReplicas {
     private var canReplicate: Bool
 
     /// Replicas of `model` for batches split by `policy`.
-    public init(model: any Model, policy: MicroBatching = .automatic) {
+    public init(model: any Model, policy: MicroBatching = .count(1)) {
         self.model = model
         self.policy = policy
         replicable = model as? any ReplicableModel
@@ -44,32 +63,58 @@ public final class MicroBatchReplicas {
 
     /// The micro-batches a batch of `rows` with `terms` loss terms runs as: the policy's count, or 1 when the model
     /// makes no replicas.
+    /// - Throws: `MicroBatchError.badReplica` when the model hands out a replica that cannot stand in for it.
     public func count(rows: Int, terms: Int) throws -> Int {
         let wanted = policy.count(rows: rows, terms: terms)
-        guard wanted > 1, canReplicate, let replicable else { return 1 }
-        while replicas.count < wanted - 1 {
+        return try makeReplicas(wanted - 1) ? wanted : 1
+    }
+
+    /// Makes replicas until there are `count`; false when the model makes none.
+    private func makeReplicas(_ count: Int) throws -> Bool {
+        guard count > 0 else { return true }
+        guard canReplicate, let replicable else { return false }
+        while replicas.count < count {
             guard let replica = try replicable.makeReplica() else {
                 canReplicate = false
                 replicas = []
-                return 1
+                return false
             }
+            try Self.check(replica, of: model)
             replicas.append(replica)
         }
-        return wanted
+        return true
     }
 
-    /// The model that runs micro-batch `index` (the model itself for 0).
-    public func model(_ index: Int) -> any Model { index == 0 ? model : replicas[index - 1] }
+    /// Refuses a replica that is the model itself, does not share its parameters, or is of another kind.
+    private static func check(_ replica: any Model, of model: any Model) throws {
+        let root = model.arena.sharedFrom ?? model.arena
+        guard replica !== model, replica.arena !== model.arena else { throw MicroBatchError.badReplica("it is the model or has its arena") }
+        guard replica.arena.count == model.arena.count, replica.arena.sharedFrom === root else {
+            throw MicroBatchError.badReplica("its arena does not share the model's parameters (ParameterArena(sharingParametersOf:))")
+        }
+        guard !(model is any RecurrentStateModel) || replica is any RecurrentStateModel else {
+            throw MicroBatchError.badReplica("the model carries a recurrent state and the replica does not")
+        }
+    }
+
+    /// The model that runs micro-batch `index` (the model itself for 0), once `count(rows:terms:)` allowed it.
+    public func model(_ index: Int) -> any Model {
+        precondition(index >= 0 && index <= replicas.count, "micro-batch \(index) has no replica: ask count(rows:terms:) first")
+        return index == 0 ? model : replicas[index - 1]
+    }
 
     /// The rows of micro-batch `index` of `count` in a batch of `rows`: contiguous, sizes differing by at most one.
     public static func rows(_ index: Int, of count: Int, in rows: Int) -> Range<Int> {
         (index * rows / count)..<((index + 1) * rows / count)
     }
 
-    /// Runs `body(index, model)` for micro-batches `0..<count` on the compute threads at once (in order on one
-    /// thread); rethrows the error of the first micro-batch that failed.
+    /// Runs `body(index, model)` for micro-batches `0..<count` at once on the compute threads, each micro-batch wholly
+    /// on one (so with fewer micro-batches than threads some threads idle); rethrows the error of the first
+    /// micro-batch that failed.
+    /// - Throws: `MicroBatchError` when the model makes no replicas for `count` micro-batches.
     public func run(_ count: Int, _ body: (_ index: Int, _ model: any Model) throws -> Void) throws {
         guard count > 1 else { return try body(0, model) }
+        guard try makeReplicas(count - 1) else { throw MicroBatchError.badCount(count: count, rows: count) }
         var failures = [Error?](repeating: nil, count: count)
         failures.withUnsafeMutableBufferPointer { failures in
             BLAS.forEachInParallel(count) { _, index in
@@ -82,6 +127,7 @@ public final class MicroBatchReplicas {
     /// Adds the gradients of micro-batches 1..<count into the model's, one after another in micro-batch order.
     public func sumGradients(_ count: Int) {
         guard count > 1 else { return }
+        precondition(count - 1 <= replicas.count, "sumGradients(\(count)) before the micro-batches ran")
         let arena = model.arena
         for index in 1..<count {
             Kernels.add(UnsafePointer(replicas[index - 1].arena.gradients.baseAddress!), to: arena.gradients.baseAddress!, count: arena.count)
@@ -97,8 +143,13 @@ public final class MicroBatchReplicas {
         inputs: Tensor, targets: Tensor, loss: any LossFunction, randomKey: UInt64, gradientScale: Float, accumulate: Bool,
         progress: ((Int) -> Void)?, count: Int? = nil
     ) throws -> (loss: Float, predictions: Tensor) {
+        guard targets.rows == inputs.rows else {
+            throw LossError.shapeMismatch(loss: "\(type(of: loss))", predictions: inputs.shape, targets: targets.shape)
+        }
         let count = try count ?? self.count(rows: inputs.rows, terms: loss.averagedTerms(targets: targets))
-        precondition(count >= 1 && count <= inputs.rows && (count == 1 || count - 1 <= replicas.count), "micro-batch count \(count)")
+        guard count >= 1, count <= Swift.max(1, inputs.rows), try makeReplicas(count - 1) else {
+            throw MicroBatchError.badCount(count: count, rows: inputs.rows)
+        }
         if count == 1 {
             let predictions = try model.forward(inputs, context: LayerContext(training: true, randomKey: randomKey))
             var (value, gradient) = try loss.valueAndGradient(predictions: predictions, targets: targets)

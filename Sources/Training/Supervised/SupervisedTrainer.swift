@@ -7,15 +7,16 @@ import NeuralNet
 /// The engine holds everything it needs: keeping only the returned engine is enough. With
 /// `accumulationSteps = k` the gradients of k batches are summed (each scaled by 1/k) and the optimizer steps
 /// every k-th iteration. Dropout keys derive from (`seed`, iteration, rank), so a resumed run draws the same masks.
-/// A model that makes replicas (`ReplicableModel`: the differentiable models without running statistics) runs each
-/// batch as `microBatching`'s micro-batches at once on the compute threads; the result depends on that policy and
-/// the batch, never on the thread count.
+/// With `microBatching` (`.automatic` or `.count(n)`; whole batches by default), a model that makes replicas
+/// (`ReplicableModel`: differentiable models without running statistics, `Sequential` of built-in layers) runs each
+/// batch as micro-batches at once on the compute threads: for models whose rows are independent and losses that
+/// average over their terms. The result depends on the policy and the batch, never on the thread count.
 /// - Parameters:
 ///   - prepareBatch: turns a batch of the data into the model's input and the loss's targets.
 ///   - outputTransform: what the engine stores in `state.output` (Ignite's `output_transform`).
 public func makeSupervisedTrainer<Batch, Output>(
     model: any Model, optimizer: any Optimizer, loss: any LossFunction, accumulationSteps: Int = 1, seed: UInt64 = 0,
-    microBatching: MicroBatching = .automatic, prepareBatch: @escaping (Batch) throws -> (inputs: Tensor, targets: Tensor),
+    microBatching: MicroBatching = .count(1), prepareBatch: @escaping (Batch) throws -> (inputs: Tensor, targets: Tensor),
     outputTransform: @escaping (SupervisedStep) -> Output
 ) -> Engine<Batch, Output> {
     precondition(accumulationSteps > 0, "accumulationSteps must be positive")
@@ -46,7 +47,7 @@ public func makeSupervisedTrainer<Batch, Output>(
 /// A trainer over `SupervisedBatch`es whose output is the loss, predictions and targets.
 public func makeSupervisedTrainer(
     model: any Model, optimizer: any Optimizer, loss: any LossFunction, accumulationSteps: Int = 1, seed: UInt64 = 0,
-    microBatching: MicroBatching = .automatic
+    microBatching: MicroBatching = .count(1)
 ) -> Engine<SupervisedBatch, SupervisedOutput> {
     makeSupervisedTrainer(
         model: model, optimizer: optimizer, loss: loss, accumulationSteps: accumulationSteps,

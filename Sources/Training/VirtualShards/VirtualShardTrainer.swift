@@ -7,7 +7,8 @@ import NeuralNet
 /// `.gradientsReady` the arena holds this rank's subtree; `DataParallel` completes the tree across ranks. The
 /// gradient is the mean over the global batch, and `loss` the global batch's mean loss, with the same bits for
 /// every world size that divides the shard count. A model that makes replicas runs the rank's shards at once on the
-/// compute threads (the same bits: each shard's pass is the same, and the tree is summed in the same order).
+/// compute threads (the same bits: each shard's pass is the same, and the tree is summed in the same order), up to
+/// `maximumConcurrentShards` shards per rank (each keeps a replica: a gradient buffer and its activations).
 /// - Parameters:
 ///   - prepareBatch: turns a batch (from `DataLoader(dataset:microBatchSize:shards:seed:)`) into inputs and targets.
 ///   - outputTransform: what the engine stores in `state.output`; its predictions and targets are the rank's.
@@ -43,7 +44,7 @@ public func makeSupervisedTrainer<Batch, Output>(
         }
         var predictions = [Tensor](repeating: Tensor(shape: [0], values: []), count: perRank)
         sum.beginStep()
-        if perRank > 1, try replicas.count(rows: perRank, terms: perRank) == perRank {
+        if perRank > 1, perRank <= maximumConcurrentShards, try replicas.count(rows: perRank, terms: perRank) == perRank {
             var losses = [Float](repeating: 0, count: perRank)
             try losses.withUnsafeMutableBufferPointer { losses in
                 try predictions.withUnsafeMutableBufferPointer { predictions in
@@ -81,3 +82,7 @@ public func makeSupervisedTrainer(
         model: model, optimizer: optimizer, loss: loss, virtualShards: virtualShards, seed: seed,
         prepareBatch: { ($0.inputs, $0.targets) }, outputTransform: \.output)
 }
+
+/// The most shards per rank that run at once on replicas; a rank with more runs them one after another, holding
+/// log2(shards per rank) gradient buffers instead of one per shard.
+public let maximumConcurrentShards = 8
