@@ -142,6 +142,14 @@ struct LanguageModelTests {
         #expect(abs(try SwiftTrainRunner.number(whole, "test_loss") - SwiftTrainRunner.number(one, "test_loss")) < 1e-3)
         let refused = try SwiftTrainRunner.run(common + ["--micro-batches", "0"])
         #expect(refused.exitCode != 0 && refused.standardError.contains("--micro-batches"), "\(refused.standardError)")
+        // A resume with another split goes on and says that the numbers take another path.
+        let checkpoints = directory.appendingPathComponent("ck").path
+        let first = try SwiftTrainRunner.run(common + ["--micro-batches", "2", "--checkpoint-dir", checkpoints])
+        #expect(first.exitCode == 0, "\(first.standardError.suffix(1500))")
+        let resumed = try SwiftTrainRunner.run(
+            common + ["--micro-batches", "1", "--epochs", "2", "--checkpoint-dir", checkpoints, "--resume", "auto"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(1500))")
+        #expect(resumed.standardError.contains("written with --micro-batches 2 and this run uses --micro-batches 1"), "\(resumed.standardError)")
     }
 
     @Test("generate continues a prompt; the same seed gives the same text; bad prompts and other checkpoints are refused")

@@ -54,6 +54,12 @@ extension TrainingJob {
                     "the checkpoint was written with \(shards(saved.configuration.virtualShards)) and this run uses "
                         + "\(shards(configuration.virtualShards)): the same samples go on, on another numerical path")
             }
+            if saved.configuration.microBatches != configuration.microBatches {
+                func split(_ count: Int?) -> String { count.map { "--micro-batches \($0)" } ?? "the automatic micro-batches" }
+                note(
+                    "the checkpoint was written with \(split(saved.configuration.microBatches)) and this run uses "
+                        + "\(split(configuration.microBatches)): the same samples go on, on another numerical path")
+            }
         }
         var objects = checkpointObjects
         objects["normalization"] = nil
