@@ -44,17 +44,17 @@ public final class AutodiffModel<Wrapped: DifferentiableModel>: Model, ReplicaSt
     }
 
     /// A replica of `original`: its parameters, its own pass and gradients.
-    private init(replicaOf original: AutodiffModel) {
+    private init(replicaOf original: AutodiffModel, arena: ParameterArena) {
         model = original.model
         inputShape = original.inputShape
         outputShape = original.outputShape
         binding = original.binding
-        arena = ParameterArena(sharingParametersOf: original.arena)
+        self.arena = arena
     }
 
     /// A replica for another micro-batch of the same step; nil for a model with buffers (running statistics).
     public func makeReplica() -> (any Model)? {
-        arena.bufferEntries.isEmpty ? AutodiffModel(replicaOf: self) : nil
+        binding.replicaArena().map { AutodiffModel(replicaOf: self, arena: $0) }
     }
 
     public func forward(_ input: Tensor, context: LayerContext) throws -> Tensor {

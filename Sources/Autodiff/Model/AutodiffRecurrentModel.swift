@@ -41,17 +41,17 @@ public final class AutodiffRecurrentModel<Wrapped: RecurrentDifferentiableModel>
     }
 
     /// A replica of `original`: its parameters, its own pass, carried state and gradients.
-    private init(replicaOf original: AutodiffRecurrentModel) {
+    private init(replicaOf original: AutodiffRecurrentModel, arena: ParameterArena) {
         model = original.model
         inputShape = original.inputShape
         outputShape = original.outputShape
         binding = original.binding
-        arena = ParameterArena(sharingParametersOf: original.arena)
+        self.arena = arena
     }
 
     /// A replica for another micro-batch (other sequences) of the same step; nil for a model with buffers.
     public func makeReplica() -> (any Model)? {
-        arena.bufferEntries.isEmpty ? AutodiffRecurrentModel(replicaOf: self) : nil
+        binding.replicaArena().map { AutodiffRecurrentModel(replicaOf: self, arena: $0) }
     }
 
     /// The state to start from for a batch of `batch` sequences.

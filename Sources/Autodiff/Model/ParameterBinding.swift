@@ -16,6 +16,12 @@ final class ParameterBinding {
     /// carries none either, and comparing costs no reflection.
     private var emptyTangent: Any?
 
+    /// A replica's arena: this arena's parameters with gradients of its own; nil when the model has buffers (running
+    /// statistics move during forward passes, so replicas cannot run at once).
+    func replicaArena() -> ParameterArena? {
+        arena.bufferEntries.isEmpty ? ParameterArena(sharingParametersOf: arena) : nil
+    }
+
     /// Binds the `DTensor` parameters and `ModelBuffer`s reachable from `model`.
     init(_ model: Any) throws {
         var leaves: [(name: String, tensor: DTensor)] = []
