@@ -233,7 +233,7 @@ package enum Kernels {
 
     /// `body`, recorded as an element-wise span when a trace is recorded.
     @inline(__always)
-    private static func traced(_ name: StaticString, _ body: () -> Void) {
+    static func traced(_ name: StaticString, _ body: () -> Void) {
         guard TraceLog.isRecording else { return body() }
         let lane = traceLane()
         TraceLog.measure(.elementwise, "\(name)", thread: lane.thread, owner: lane.owner, body)

@@ -22,13 +22,15 @@ struct VirtualShardsTests {
     /// Trains a small MLP with dropout for 3 epochs on `shards` virtual shards over `world` simulated ranks.
     static func train(
         world: Int, shards: Int, microBatch: Int = 8, epochs: Int = 3, dropout: Float = 0.3,
-        stopAfter: Int? = nil
+        stopAfter: Int? = nil, onePass: Bool = true
     ) throws -> (parameters: [Float], losses: [Float]) {
         let results = try SimulatedWorld(size: world).run { communicator -> ([Float], [Float]) in
             let layout = try VirtualShards(count: shards, worldSize: communicator.size, rank: communicator.rank)
+            // Tanh is not shardwise: the model then runs its shards one pass each (on replicas).
             let model = try Sequential(
-                [Linear(inputs: 6, outputs: 16), ReLU(), Dropout(probability: dropout), Linear(inputs: 16, outputs: 3)],
+                [Linear(inputs: 6, outputs: 16), onePass ? ReLU() : Tanh(), Dropout(probability: dropout), Linear(inputs: 16, outputs: 3)],
                 inputShape: [6], seed: 4)
+            #expect(model.runsShardsInOnePass == onePass)
             let optimizer = SGD(arena: model.arena, learningRate: 0.1, momentum: 0.9)
             let trainer = makeSupervisedTrainer(
                 model: model, optimizer: optimizer, loss: SoftmaxCrossEntropy(),
@@ -55,6 +57,16 @@ struct VirtualShardsTests {
         }
         #expect(one.losses.count == 3 * 5)  // ceil(300 / 8) = 38 per shard, ceil(38 / 8) = 5 batches per epoch
         #expect(one.losses.last! < one.losses.first!)
+    }
+
+    @Test("a model that runs its shards one pass each (a layer that is not shardwise) has the same bits on 1, 2, 4 and 8 ranks")
+    func sameBitsShardByShard() throws {
+        let one = try Self.train(world: 1, shards: 8, epochs: 1, onePass: false)
+        for world in [2, 4, 8] {
+            let other = try Self.train(world: world, shards: 8, epochs: 1, onePass: false)
+            #expect(other.parameters == one.parameters, "world \(world)")
+            #expect(other.losses == one.losses, "world \(world)")
+        }
     }
 
     @Test("the shard count changes the numbers (a different global batch), so it is part of the run")

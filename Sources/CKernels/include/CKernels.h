@@ -49,6 +49,21 @@ void ck_layer_norm_rows_backward(const float *dy, const float *g, const float *n
 void ck_softmax_row(float *row, size_t visible, size_t width);
 void ck_softmax_row_backward(const float *p, float *dy, size_t visible, size_t width, float scale);
 
+// Products over a batch of consecutive virtual shards with the bits of one product per shard (shards.c).
+// C[r][c] = Σ_i A[r][i]·B[i][c] (+ bias[c]) for the rows and the columns c0..<c1, each summed over i in order with one
+// accumulator, so that a row's values never depend on the other rows of the call. B[i][c] is b[i·ldb + c], or
+// b[c·ldb + i] when b_transposed. Returns -1 when the thread's packing buffer cannot be allocated, else 0.
+int ck_rowwise_product(const float *a, long lda, const float *b, long ldb, int b_transposed, const float *bias,
+                       float *c, long ldc, long rows, long inner, long c0, long c1);
+// dW[j][k] for j in j0..<j1 and every k < columns: each shard's Σ over its `shard_rows` rows of dy[r][j]·x[r][k],
+// the `shards` (a power of two, at most 2^16) sums added in their fixed binary tree ((s0 + s1) + (s2 + s3) ...).
+void ck_shard_tree_outer(const float *dy, long ldy, const float *x, long ldx, float *dw, long lddw, long shards,
+                         long shard_rows, long j0, long j1, long columns);
+// db[j] for j in j0..<j1: each shard's column sum of dy, added in the same tree.
+void ck_shard_tree_column_sums(const float *dy, long ldy, float *db, long shards, long shard_rows, long j0, long j1);
+// For tests: uses the given instance (0 baseline, 1 AVX2 with FMA, 2 AVX-512) or the CPU's best below it; returns it.
+int ck_shard_kernels_use(int wanted);
+
 // Keeps large allocations in the heap (glibc maps and unmaps buffers over 128 KiB by default, so code that
 // allocates its results at every step pays page faults each time); a no-op elsewhere.
 void ck_keep_large_buffers_in_heap(void);

@@ -126,9 +126,16 @@ extension Engine {
     func fire(_ id: Int) throws {
         lastEventID = id
         fireCounts[id] &+= 1
-        let entries = handlers[id]
+        let entries = firing.tables[id]
         if entries.isEmpty { return }
-        try run(entries, of: id)
+        let value: Int
+        switch counterKinds[id] {
+        case .iteration: value = state.iteration
+        case .epoch: value = state.epoch
+        case .fires: value = fireCounts[id]
+        case .stateValue: value = state.userCount(counterKeys[id] ?? "")
+        }
+        try run(entries, counter: value)
     }
 
     /// Fires one of the standard events of an iteration (whose filters count iterations, never fires): with none
@@ -137,29 +144,32 @@ extension Engine {
     func fireIterationEvent(_ id: Int) throws {
         lastEventID = id
         if attachedStandardEvents & (1 &<< UInt64(id)) == 0 { return }
-        try run(handlers[id], of: id)
+        try run(firing.tables[id], counter: state.iteration)
     }
 
-    @inlinable
-    func run(_ entries: [HandlerEntry], of id: Int) throws {
-        let value: Int
-        switch counterKinds[id] {
-        case .iteration: value = state.iteration
-        case .epoch: value = state.epoch
-        case .fires: value = fireCounts[id]
-        case .stateValue: value = state.userCount(counterKeys[id] ?? "")
+    /// Runs `entries` (the table of an event's slot when it fired, whatever its handlers attach or remove), their
+    /// filters judged on the event's counter `value`.
+    @inlinable @inline(__always)
+    func run(_ entries: UnsafeMutableBufferPointer<Unmanaged<HandlerEntry>>, counter value: Int) throws {
+        let tables = firing
+        tables.depth &+= 1
+        defer {
+            tables.depth &-= 1
+            if tables.depth == 0 && tables.hasRetired { tables.releaseRetired() }
         }
         for index in entries.indices {
-            let every = entries[index].every
-            let admitted: Bool
-            if every == 1 {
-                admitted = true
-            } else if every > 1 {
-                admitted = value % every == 0
-            } else {
-                admitted = entries[index].filter.unsafelyUnwrapped.admits(value, engine: self)
+            try entries[index]._withUnsafeGuaranteedRef { entry in
+                let every = entry.every
+                let admitted: Bool
+                if every == 1 {
+                    admitted = true
+                } else if every > 1 {
+                    admitted = entry.isMultiple(value)
+                } else {
+                    admitted = entry.admits(self, value)
+                }
+                if admitted { try entry.body(self) }
             }
-            if admitted { try entries[index].body(self) }
         }
     }
 

@@ -180,64 +180,75 @@ extension Engine {
                     }
                     cursor.next = .getBatch
                     fallthrough
-                case .getBatch:
-                    state.batch = nil
-                    // Ignite fires no GET_BATCH_STARTED again right after the data ran out.
-                    if fetches && lastEventID != Event.ID.dataLoaderStopIteration {
-                        try fireIterationEvent(Event.ID.getBatchStarted)
-                        // (Steps no handler can observe set the cursor only when the loop stops after them.)
-                        guard requests.isEmpty else {
-                            cursor.next = .takeBatch
-                            break
+                case .getBatch, .takeBatch, .beginIteration, .process, .endIteration:
+                    // The epoch's iterations: their steps in order, again and again without going back to the dispatch
+                    // while no request stops them and the epoch goes on (B1).
+                    var step = cursor.next
+                    iterations: while true {
+                        if step == .getBatch {
+                            state.batch = nil
+                            // Ignite fires no GET_BATCH_STARTED again right after the data ran out.
+                            if fetches && lastEventID != Event.ID.dataLoaderStopIteration {
+                                try fireIterationEvent(Event.ID.getBatchStarted)
+                                // (Steps no handler can observe set the cursor only when the loop stops after them.)
+                                guard requests.isEmpty else {
+                                    cursor.next = .takeBatch
+                                    break iterations
+                                }
+                            }
+                            step = .takeBatch
                         }
-                    }
-                    fallthrough
-                case .takeBatch:
-                    if let replacement = pendingData { install(replacement, into: &source) }
-                    guard let batch = source.next() else {
-                        cursor.next = .takeBatch
-                        try endOfData(fetches: fetches)
-                        if cursor.next != .restartPass || !fetches { continue steps }
-                        break
-                    }
-                    state.batch = batch
-                    state.output = nil
-                    if fetches {
-                        try fireIterationEvent(Event.ID.getBatchCompleted)
-                        guard requests.isEmpty else {
-                            cursor.next = .beginIteration
-                            break
+                        if step == .takeBatch {
+                            if let replacement = pendingData { install(replacement, into: &source) }
+                            guard let batch = source.next() else {
+                                cursor.next = .takeBatch
+                                try endOfData(fetches: fetches)
+                                if cursor.next != .restartPass || !fetches { continue steps }
+                                break iterations
+                            }
+                            state.batch = batch
+                            state.output = nil
+                            if fetches {
+                                try fireIterationEvent(Event.ID.getBatchCompleted)
+                                guard requests.isEmpty else {
+                                    cursor.next = .beginIteration
+                                    break iterations
+                                }
+                            }
+                            step = .beginIteration
                         }
-                    }
-                    fallthrough
-                case .beginIteration:
-                    cursor.epochIteration += 1
-                    if cursor.passEnded { cursor.passEnded = false }
-                    state.iteration += 1
-                    cursor.next = .process
-                    try fireIterationEvent(Event.ID.iterationStarted)
-                    guard requests.isEmpty else { break }
-                    fallthrough
-                case .process:
-                    guard let current = state.batch else { throw EngineError.batchRemoved }
-                    let output = try process(self, current)
-                    state.output = output
-                    cursor.next = .endIteration
-                    try fireIterationEvent(Event.ID.iterationCompleted)
-                    guard requests.isEmpty else { break }
-                    fallthrough
-                case .endIteration:
-                    if let length = state.epochLength, cursor.epochIteration == length {
-                        cursor.next = .endEpoch
-                    } else if let maxIterations = state.maxIterations, state.iteration == maxIterations {
-                        // The iteration limit ends the run as Ignite's does: TERMINATE, then COMPLETED.
-                        cursor.next = .complete
-                        try fire(Event.ID.terminate)
-                        requests = []
-                    } else {
+                        if step == .beginIteration {
+                            cursor.epochIteration += 1
+                            if cursor.passEnded { cursor.passEnded = false }
+                            state.iteration += 1
+                            cursor.next = .process
+                            try fireIterationEvent(Event.ID.iterationStarted)
+                            guard requests.isEmpty else { break iterations }
+                            step = .process
+                        }
+                        if step == .process {
+                            guard let current = state.batch else { throw EngineError.batchRemoved }
+                            let output = try process(self, current)
+                            state.output = output
+                            cursor.next = .endIteration
+                            try fireIterationEvent(Event.ID.iterationCompleted)
+                            guard requests.isEmpty else { break iterations }
+                        }
+                        // The iteration's end: the epoch ends, the iteration limit stops the run, or the next one begins.
+                        if let length = state.epochLength, cursor.epochIteration == length {
+                            cursor.next = .endEpoch
+                            continue steps
+                        }
+                        if let maxIterations = state.maxIterations, state.iteration == maxIterations {
+                            // The iteration limit ends the run as Ignite's does: TERMINATE, then COMPLETED.
+                            cursor.next = .complete
+                            try fire(Event.ID.terminate)
+                            requests = []
+                            continue steps
+                        }
                         cursor.next = .getBatch
+                        step = .getBatch
                     }
-                    continue steps
                 case .restartPass:
                     source.start(after: alignedPosition(epochIteration: cursor.epochIteration))
                     cursor.passEnded = true

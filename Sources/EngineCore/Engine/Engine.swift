@@ -15,7 +15,8 @@ public final class Engine<Batch, Output>: AnyEngine {
     /// Code run when an event fires.
     public typealias Handler = (Engine<Batch, Output>) throws -> Void
 
-    @usableFromInline struct HandlerEntry {
+    /// A handler as attached: its body, its filter, and the token its handle removes it by.
+    @usableFromInline final class HandlerEntry {
         @inlinable init(token: Int, filter: EventFilter?, body: @escaping Handler) {
             self.token = token
             self.filter = filter
@@ -25,12 +26,35 @@ public final class Engine<Batch, Output>: AnyEngine {
             case .every(let n)?: every = n
             default: every = 0
             }
+            if case .predicate(let test)? = filter {
+                admits = test
+            } else {
+                admits = { [filter] engine, value in filter?.admits(value, engine: engine) ?? true }
+            }
         }
         @usableFromInline let token: Int
         @usableFromInline let body: Handler
         /// The fast path of the common filters: 1 for none, n for `every(n)`, 0 for the others.
         @usableFromInline let every: Int
         @usableFromInline let filter: EventFilter?
+        /// For `every` > 1, the next counter value that is a multiple of it (a cache that saves a division per firing).
+        @exclusivity(unchecked) @usableFromInline var nextMultiple = 0
+        /// The filter as a closure, called without copying the filter (a predicate is called as it is).
+        @usableFromInline let admits: @Sendable (any AnyEngine, Int) -> Bool
+
+        /// Whether `value` is a multiple of `every` (> 1): the cached next multiple, recomputed when the counter jumped.
+        @inlinable @inline(__always)
+        func isMultiple(_ value: Int) -> Bool {
+            let distance = nextMultiple &- value
+            if distance == 0 {
+                nextMultiple = value &+ every
+                return true
+            }
+            if distance > 0 && distance < every { return false }
+            let remainder = value % every
+            nextMultiple = value &- remainder &+ (remainder < 0 ? 0 : every)
+            return remainder == 0
+        }
     }
 
     /// The counter an event's filters read, without a payload to copy when firing.
@@ -55,7 +79,12 @@ public final class Engine<Batch, Output>: AnyEngine {
     // The loop's own fields skip dynamic exclusivity checks: only the engine's loop mutates them, on one thread,
     // never while a handler holds an inout access to them (B1: 150 -> 50 ns per iteration without a flag).
     @usableFromInline let process: ProcessFunction
-    @exclusivity(unchecked) @usableFromInline var handlers: [[HandlerEntry]]
+    /// The handlers of each event slot, in the order attached: they own the entries `firing` points at.
+    @exclusivity(unchecked) @usableFromInline var handlers: [[HandlerEntry]] {
+        didSet { firing.update(from: handlers) }
+    }
+    /// What the loop fires: each slot's entries, unretained (B1: firing retains nothing).
+    @usableFromInline let firing = FiringTables<HandlerEntry>()
     @exclusivity(unchecked) @usableFromInline var counters: [EventCounter]
     /// `counters` without payloads, for firing; the user-storage keys of `.stateValue` counters by slot.
     @exclusivity(unchecked) @usableFromInline var counterKinds: [CounterKind]
@@ -96,6 +125,7 @@ public final class Engine<Batch, Output>: AnyEngine {
         }
         fireCounts = Array(repeating: 0, count: Event.standardCount)
         counterKinds = counters.map(CounterKind.init)
+        firing.update(from: handlers)
     }
 
     /// The engine's state, seen without its batch and output types.

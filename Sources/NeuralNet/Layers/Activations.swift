@@ -113,6 +113,8 @@ public final class Dropout: ElementwiseLayer {
     /// Probability of dropping a value.
     public let probability: Float
     private var lastKey: UInt64 = 0
+    /// The keys of the shards of the last shardwise pass.
+    private var lastShardKeys: [UInt64] = []
     private let layerSalt: UInt64
 
     /// A dropout of probability `probability` in [0, 1) (another is a `LayerError` when a model is built from it).
@@ -202,5 +204,35 @@ public final class Flatten: ElementwiseLayer {
         batch: Int, accumulate: Bool
     ) {
         inputGradient?.update(from: outputGradient, count: batch * width)
+    }
+}
+
+extension Dropout: ShardwiseKernelLayer {
+    /// Each shard's rows masked by its own key, as a pass of its own draws them.
+    public func forward(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, shards: Int, rowsPerShard: Int,
+        shardKeys: [UInt64]
+    ) {
+        precondition(shardKeys.count == shards, "one key per shard")
+        let stride = rowsPerShard * width
+        for shard in 0..<shards {
+            forward(input + shard * stride, output + shard * stride, batch: rowsPerShard, training: true, randomKey: shardKeys[shard])
+        }
+        lastShardKeys = shardKeys
+    }
+
+    public func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, shards: Int, rowsPerShard: Int
+    ) {
+        guard let inputGradient else { return }
+        precondition(lastShardKeys.count == shards, "a shardwise backward pass after another forward pass")
+        let stride = rowsPerShard * width
+        for shard in 0..<shards {
+            lastKey = lastShardKeys[shard]
+            backward(
+                input: input + shard * stride, output: output + shard * stride, outputGradient: outputGradient + shard * stride,
+                inputGradient: inputGradient + shard * stride, batch: rowsPerShard, accumulate: false)
+        }
     }
 }

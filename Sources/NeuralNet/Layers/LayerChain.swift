@@ -11,6 +11,10 @@ final class LayerChain {
     private var activations: [UnsafeMutablePointer<Float>] = []
     private var activationGradients: [UnsafeMutablePointer<Float>] = []
     private(set) var lastBatch = 0
+    /// The layers as shardwise ones when every layer is (`ShardwiseKernelLayer`), else nil.
+    let shardwiseLayers: [any ShardwiseKernelLayer]?
+    /// The shard count of the last forward pass when it was shardwise, else 0.
+    private(set) var lastShards = 0
 
     init(_ layers: [any Layer], inputShape: [Int]) throws {
         self.layers = try layers.map(kernel(of:))
@@ -18,6 +22,8 @@ final class LayerChain {
         for layer in self.layers { shapes.append(try layer.configure(inputShape: shapes.last!)) }
         self.shapes = shapes
         parameterCounts = self.layers.map { $0.parameterShapes.count }
+        let shardwise = self.layers.compactMap { $0 as? any ShardwiseKernelLayer }
+        shardwiseLayers = shardwise.count == self.layers.count ? shardwise : nil
     }
 
     deinit { release() }
@@ -64,7 +70,40 @@ final class LayerChain {
             current = UnsafePointer(activations[index])
         }
         lastBatch = batch
+        lastShards = 0
         return current
+    }
+
+    /// Runs every layer over `shards` shards of `rowsPerShard` rows in one pass, shard `s`'s draws keyed as a pass of
+    /// its own with key `shardKeys[s]` would key them; returns the last activation buffer.
+    func forward(_ input: UnsafePointer<Float>, shards: Int, rowsPerShard: Int, shardKeys: [UInt64]) -> UnsafePointer<Float> {
+        guard let shardwiseLayers else { preconditionFailure("a shardwise pass through a layer that is not shardwise") }
+        let batch = shards * rowsPerShard
+        reserve(batch: batch)
+        var current = input
+        for (index, layer) in shardwiseLayers.enumerated() {
+            let keys = shardKeys.map { $0 == 0 ? 0 : CounterRandom.derive($0, UInt64(index)) }
+            layer.forward(current, activations[index], shards: shards, rowsPerShard: rowsPerShard, shardKeys: keys)
+            current = UnsafePointer(activations[index])
+        }
+        lastBatch = batch
+        lastShards = shards
+        return current
+    }
+
+    /// Back-propagates through the last shardwise forward pass of `input`: parameter gradients as the shards' tree sum.
+    func backward(input lastInput: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>, shards: Int) {
+        guard let shardwiseLayers else { preconditionFailure("a shardwise pass through a layer that is not shardwise") }
+        precondition(lastShards == shards && shards > 0, "a shardwise backward pass without its forward pass")
+        var gradient = outputGradient
+        for index in shardwiseLayers.indices.reversed() {
+            let input = index == 0 ? lastInput : UnsafePointer(activations[index - 1])
+            shardwiseLayers[index].backward(
+                input: input, output: activations[index], outputGradient: gradient,
+                inputGradient: index == 0 ? nil : activationGradients[index - 1], shards: shards,
+                rowsPerShard: lastBatch / shards)
+            if index > 0 { gradient = UnsafePointer(activationGradients[index - 1]) }
+        }
     }
 
     /// Back-propagates through the last forward of `input`; `layerDone(index)` runs after each layer's

@@ -41,6 +41,12 @@ public final class Linear: KernelLayer {
         biasGradient = gradients[1]
     }
 
+    /// The bound views, for the shardwise passes (`ShardwiseKernelLayer`).
+    var weightValues: UnsafeMutablePointer<Float> { weight.baseAddress! }
+    var biasValues: UnsafeMutablePointer<Float> { bias.baseAddress! }
+    var weightGradientValues: UnsafeMutablePointer<Float> { weightGradient.baseAddress! }
+    var biasGradientValues: UnsafeMutablePointer<Float> { biasGradient.baseAddress! }
+
     /// Kaiming-uniform weights with a = √5 and a uniform bias, both with bound 1/√inputs (PyTorch's default).
     public func initialize(using random: inout CounterRandom) {
         let bound = 1 / Float(inputs).squareRoot()

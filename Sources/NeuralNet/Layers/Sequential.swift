@@ -5,7 +5,7 @@
 ///                            inputShape: [64], seed: 0)
 /// let logits = try model(Tensor(shape: [32, 64], repeating: 0))   // [32, 10]
 /// ```
-public final class Sequential: Model, ReplicableModel {
+public final class Sequential: Model, ReplicableModel, ShardwiseModel {
     /// The layers, in order.
     public let layers: [any Layer]
     /// All parameters and gradients; parameter names are "LAYER_INDEX.SUFFIX" ("0.weight").
@@ -78,8 +78,37 @@ public final class Sequential: Model, ReplicableModel {
         }
     }
 
+    /// Whether every layer is a `ShardwiseKernelLayer` (Linear, ReLU, Dropout, Flatten).
+    public var runsShardsInOnePass: Bool { chain.shardwiseLayers != nil }
+
+    public func forward(_ input: Tensor, shards: Int, shardKeys: [UInt64]) throws -> Tensor {
+        guard input.shape.count == inputShape.count + 1, Array(input.shape.dropFirst()) == inputShape, shards > 0,
+            input.shape[0] > 0, input.shape[0] % shards == 0, shardKeys.count == shards
+        else { throw ModelError.badInput(expected: inputShape, found: input.shape) }
+        precondition(runsShardsInOnePass, "a shardwise pass through a Sequential whose layers are not all shardwise")
+        let batch = input.shape[0]
+        lastInput = input
+        return input.values.withUnsafeBufferPointer { x in
+            let output = chain.forward(x.baseAddress!, shards: shards, rowsPerShard: batch / shards, shardKeys: shardKeys)
+            return Tensor(shape: [batch] + outputShape, copying: UnsafeBufferPointer(start: output, count: batch * outputCount))
+        }
+    }
+
+    public func backward(_ outputGradient: Tensor, shards: Int) throws {
+        guard let lastInput, chain.lastShards == shards else { throw ModelError.backwardBeforeForward }
+        let expected = [lastInput.shape[0]] + outputShape
+        guard outputGradient.shape == expected else {
+            throw ModelError.badOutputGradient(expected: expected, found: outputGradient.shape)
+        }
+        lastInput.values.withUnsafeBufferPointer { input in
+            outputGradient.values.withUnsafeBufferPointer { gradient in
+                chain.backward(input: input.baseAddress!, outputGradient: gradient.baseAddress!, shards: shards)
+            }
+        }
+    }
+
     public func backward(_ outputGradient: Tensor, accumulate: Bool, progress: ((Int) -> Void)?) throws {
-        guard let lastInput else { throw ModelError.backwardBeforeForward }
+        guard let lastInput, chain.lastShards == 0 else { throw ModelError.backwardBeforeForward }
         let expected = [lastInput.shape[0]] + outputShape
         guard outputGradient.shape == expected else {
             throw ModelError.badOutputGradient(expected: expected, found: outputGradient.shape)

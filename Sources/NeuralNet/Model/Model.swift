@@ -42,6 +42,22 @@ public protocol ReplicableModel: Model {
     func makeReplica() throws -> (any Model)?
 }
 
+/// A model that runs a rank's virtual shards in one training pass with the bits of one pass per shard: each row's
+/// output as if its shard ran alone, and parameter gradients summed over the shards in their fixed binary tree (the
+/// order `ShardGradientSum` continues across ranks). Virtual shards then cost what whole batches cost.
+public protocol ShardwiseModel: Model {
+    /// Whether every part of the model can (a model with a part that cannot runs its shards one by one).
+    var runsShardsInOnePass: Bool { get }
+    /// The training output of `shards` consecutive shards of equal rows, shard `s`'s random draws keyed by
+    /// `shardKeys[s]` (its key in a pass of its own).
+    /// - Throws: `ModelError.badInput` for a batch of another shape or not made of `shards` equal shards.
+    func forward(_ input: Tensor, shards: Int, shardKeys: [UInt64]) throws -> Tensor
+    /// Back-propagates through the last shardwise forward pass, writing the shards' tree sum of the parameter
+    /// gradients into the arena (`shards` is a power of two).
+    /// - Throws: `ModelError` when there was no shardwise forward pass or the gradient's shape is not the output's.
+    func backward(_ outputGradient: Tensor, shards: Int) throws
+}
+
 /// A model whose layers can combine batch statistics across data-parallel replicas (synchronized batch norm).
 public protocol ReplicaStatisticsModel: Model {
     /// Sums values over every replica, in a fixed order; nil: each replica uses its own batch's statistics.

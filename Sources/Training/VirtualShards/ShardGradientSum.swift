@@ -98,6 +98,21 @@ public final class ShardGradientSum {
         lossSum = losses[0]
     }
 
+    /// Takes the arena's gradients as this rank's whole subtree, already summed in the tree by a shardwise pass
+    /// (`ShardwiseModel`), with each shard's loss in shard order (added here in the same tree).
+    public func takeSubtree(losses: [Float]) {
+        precondition(losses.count == shards.shardsPerRank, "takeSubtree(losses:) needs one loss per shard of the rank")
+        var losses = losses
+        var stride = 1
+        while stride < losses.count {
+            for first in Swift.stride(from: 0, to: losses.count, by: 2 * stride) { losses[first] = losses[first] + losses[first + stride] }
+            stride *= 2
+        }
+        for level in occupied.indices { occupied[level] = false }
+        added = shards.shardsPerRank
+        lossSum = losses[0]
+    }
+
     /// Completes the tree across ranks: every rank's subtree of gradients and losses combined pairwise in rank
     /// order, so that every rank holds the sum over all shards. A collective.
     public func combine(over communicator: any Communicator) throws {

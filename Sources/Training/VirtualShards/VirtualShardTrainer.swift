@@ -6,9 +6,12 @@ import NeuralNet
 /// (never by the rank), and their gradients are summed in the shards' fixed tree (`ShardGradientSum`). At
 /// `.gradientsReady` the arena holds this rank's subtree; `DataParallel` completes the tree across ranks. The
 /// gradient is the mean over the global batch, and `loss` the global batch's mean loss, with the same bits for
-/// every world size that divides the shard count. A model that makes replicas runs the rank's shards at once on the
-/// compute threads (the same bits: each shard's pass is the same, and the tree is summed in the same order), up to
-/// `maximumConcurrentShards` shards per rank (each keeps a replica: a gradient buffer and its activations).
+/// every world size that divides the shard count. A `ShardwiseModel` whose layers all can (a `Sequential` of Linear,
+/// ReLU, Dropout and Flatten) runs the rank's shards in one pass with the bits of one pass per shard, its gradients
+/// summed in the tree inside the products: virtual shards then cost what whole batches cost. Another model that makes
+/// replicas runs the rank's shards at once on the compute threads (the same bits: each shard's pass is the same, and
+/// the tree is summed in the same order), up to `maximumConcurrentShards` shards per rank (each keeps a replica: a
+/// gradient buffer and its activations); any other runs them one after another.
 /// - Parameters:
 ///   - prepareBatch: turns a batch (from `DataLoader(dataset:microBatchSize:shards:seed:)`) into inputs and targets.
 ///   - outputTransform: what the engine stores in `state.output`; its predictions and targets are the rank's.
@@ -23,6 +26,8 @@ public func makeSupervisedTrainer<Batch, Output>(
     let shardScale = 1 / Float(shards.count)
     let perRank = shards.shardsPerRank
     let replicas = MicroBatchReplicas(model: model, policy: .count(perRank))
+    // A model that runs the rank's shards in one pass does (the same path on every world size, so the same bits).
+    let shardwise = (model as? any ShardwiseModel).flatMap { $0.runsShardsInOnePass ? $0 : nil }
     let engine = Engine<Batch, Output> { engine, batch in
         let (inputs, targets) = try prepareBatch(batch)
         guard inputs.rows == targets.rows, inputs.rows % perRank == 0, inputs.rows > 0 else {
@@ -44,7 +49,24 @@ public func makeSupervisedTrainer<Batch, Output>(
         }
         var predictions = [Tensor](repeating: Tensor(shape: [0], values: []), count: perRank)
         sum.beginStep()
-        if perRank > 1, perRank <= maximumConcurrentShards, try replicas.count(rows: perRank, terms: perRank) == perRank {
+        if let shardwise {
+            let keys = (0..<perRank).map { CounterRandom.derive(iterationKey, UInt64(shards.ownedShards.lowerBound + $0)) }
+            let output = try shardwise.forward(inputs, shards: perRank, shardKeys: keys)
+            var losses = [Float](repeating: 0, count: perRank)
+            var gradients: [Tensor] = []
+            gradients.reserveCapacity(perRank)
+            for position in 0..<perRank {
+                let range = position * rows..<(position + 1) * rows
+                var (value, gradient) = try loss.valueAndGradient(
+                    predictions: perRank == 1 ? output : output.rows(range), targets: perRank == 1 ? targets : targets.rows(range))
+                gradient.scale(by: shardScale)
+                losses[position] = value
+                gradients.append(gradient)
+            }
+            try shardwise.backward(perRank == 1 ? gradients[0] : Tensor(concatenatingRows: gradients), shards: perRank)
+            sum.takeSubtree(losses: losses)
+            predictions = [output]
+        } else if perRank > 1, perRank <= maximumConcurrentShards, try replicas.count(rows: perRank, terms: perRank) == perRank {
             var losses = [Float](repeating: 0, count: perRank)
             try losses.withUnsafeMutableBufferPointer { losses in
                 try predictions.withUnsafeMutableBufferPointer { predictions in
