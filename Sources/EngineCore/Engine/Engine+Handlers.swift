@@ -150,7 +150,7 @@ extension Engine {
     /// Runs `entries` (the table of an event's slot when it fired, whatever its handlers attach or remove), their
     /// filters judged on the event's counter `value`.
     @inlinable @inline(__always)
-    func run(_ entries: UnsafeMutableBufferPointer<Unmanaged<HandlerEntry>>, counter value: Int) throws {
+    func run(_ entries: UnsafeMutableBufferPointer<FiringRow<HandlerEntry>>, counter value: Int) throws {
         let tables = firing
         tables.depth &+= 1
         defer {
@@ -158,18 +158,16 @@ extension Engine {
             if tables.depth == 0 && tables.hasRetired { tables.releaseRetired() }
         }
         for index in entries.indices {
-            try entries[index]._withUnsafeGuaranteedRef { entry in
-                let every = entry.every
-                let admitted: Bool
-                if every == 1 {
-                    admitted = true
-                } else if every > 1 {
-                    admitted = entry.isMultiple(value)
-                } else {
-                    admitted = entry.admits(self, value)
-                }
-                if admitted { try entry.body(self) }
+            let row = entries[index]
+            let admitted: Bool
+            if row.every == 1 {
+                admitted = true
+            } else if row.every > 1 {
+                admitted = row.entry._withUnsafeGuaranteedRef { $0.isMultiple(value) }
+            } else {
+                admitted = row.entry._withUnsafeGuaranteedRef { $0.admits(self, value) }
             }
+            if admitted { try row.entry._withUnsafeGuaranteedRef { try $0.body(self) } }
         }
     }
 

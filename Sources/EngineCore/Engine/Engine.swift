@@ -81,7 +81,7 @@ public final class Engine<Batch, Output>: AnyEngine {
     @usableFromInline let process: ProcessFunction
     /// The handlers of each event slot, in the order attached: they own the entries `firing` points at.
     @exclusivity(unchecked) @usableFromInline var handlers: [[HandlerEntry]] {
-        didSet { firing.update(from: handlers) }
+        didSet { firing.update(from: handlers, every: \.every) }
     }
     /// What the loop fires: each slot's entries, unretained (B1: firing retains nothing).
     @usableFromInline let firing = FiringTables<HandlerEntry>()
@@ -125,7 +125,7 @@ public final class Engine<Batch, Output>: AnyEngine {
         }
         fireCounts = Array(repeating: 0, count: Event.standardCount)
         counterKinds = counters.map(CounterKind.init)
-        firing.update(from: handlers)
+        firing.update(from: handlers, every: \.every)
     }
 
     /// The engine's state, seen without its batch and output types.
