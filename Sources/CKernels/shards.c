@@ -187,13 +187,13 @@ __attribute__((target("avx2,fma"))) static void shard_tree_column_sums_avx(const
 #define F512 __attribute__((target("avx512f"))) static inline __attribute__((always_inline))
 
 F512 void product_tile_512(const float *a, long lda, const float *panel, const float *bias, float *c, long ldc,
-                           long inner, const int R, const int V, __mmask16 last) {
+                           long inner, const int R, const int V, __mmask16 last, int accumulate) {
     __m512 acc[8][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_ps();
     for (long i = 0; i < inner; i++) {
         __m512 bv[2];
-        for (int v = 0; v < V; v++) bv[v] = _mm512_load_ps(panel + i * 32 + 16 * v);
+        for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_ps(panel + i * 32 + 16 * v);
         for (int r = 0; r < R; r++) {
             __m512 av = _mm512_set1_ps(a[r * lda + i]);
             for (int v = 0; v < V; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
@@ -204,19 +204,21 @@ F512 void product_tile_512(const float *a, long lda, const float *panel, const f
             __mmask16 m = v == V - 1 ? last : (__mmask16)0xFFFF;
             __m512 out = acc[r][v];
             if (bias) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+            if (accumulate) out = _mm512_add_ps(_mm512_maskz_loadu_ps(m, c + r * ldc + 16 * v), out);
             _mm512_mask_storeu_ps(c + r * ldc + 16 * v, m, out);
         }
     }
 }
 
 #define PRODUCT_512(R)                                                                                               \
-    if (V == 1) product_tile_512(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 1, last);     \
-    else product_tile_512(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 2, last);
+    if (V == 1) product_tile_512(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 1, last, accumulate); \
+    else product_tile_512(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 2, last, accumulate);
 
 __attribute__((target("avx512f"))) static void rowwise_product_512(const float *a, long lda, const float *b, long ldb,
                                                                     int transposed, const float *bias, float *c,
                                                                     long ldc, long rows, long inner, long c0, long c1,
                                                                     float *panel) {
+    const int accumulate = 0;
     for (long col = c0; col < c1; col += 32) {
         long width = c1 - col < 32 ? c1 - col : 32;
         int V = width > 16 ? 2 : 1;
@@ -318,13 +320,13 @@ F256 void store_256(float *p, int masked, __m256i mask, __m256 value) {
 }
 
 F256 void product_tile_256(const float *a, long lda, const float *panel, const float *bias, float *c, long ldc,
-                           long inner, const int R, const int V, int masked, __m256i mask) {
+                           long inner, const int R, const int V, int masked, __m256i mask, int accumulate) {
     __m256 acc[6][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < V; v++) acc[r][v] = _mm256_setzero_ps();
     for (long i = 0; i < inner; i++) {
         __m256 bv[2];
-        for (int v = 0; v < V; v++) bv[v] = _mm256_load_ps(panel + i * 16 + 8 * v);
+        for (int v = 0; v < V; v++) bv[v] = _mm256_loadu_ps(panel + i * 16 + 8 * v);
         for (int r = 0; r < R; r++) {
             __m256 av = _mm256_broadcast_ss(a + r * lda + i);
             for (int v = 0; v < V; v++) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
@@ -335,19 +337,21 @@ F256 void product_tile_256(const float *a, long lda, const float *panel, const f
             int m = masked && v == V - 1;
             __m256 out = acc[r][v];
             if (bias) out = _mm256_add_ps(out, load_256(bias + 8 * v, m, mask));
+            if (accumulate) out = _mm256_add_ps(load_256(c + r * ldc + 8 * v, m, mask), out);
             store_256(c + r * ldc + 8 * v, m, mask, out);
         }
     }
 }
 
 #define PRODUCT_256(R)                                                                                               \
-    if (V == 1) product_tile_256(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 1, masked, mask); \
-    else product_tile_256(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 2, masked, mask);
+    if (V == 1) product_tile_256(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 1, masked, mask, accumulate); \
+    else product_tile_256(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 2, masked, mask, accumulate);
 
 __attribute__((target("avx2,fma"))) static void rowwise_product_256(const float *a, long lda, const float *b, long ldb,
                                                                      int transposed, const float *bias, float *c,
                                                                      long ldc, long rows, long inner, long c0, long c1,
                                                                      float *panel) {
+    const int accumulate = 0;
     for (long col = c0; col < c1; col += 16) {
         long width = c1 - col < 16 ? c1 - col : 16;
         int V = width > 8 ? 2 : 1;
@@ -430,21 +434,22 @@ __attribute__((target("avx2,fma"))) static void shard_tree_outer_256(const float
 
 int ck_uses_avx2(void);
 
-// 2 with AVX-512, 1 with AVX2 and FMA, 0 for the baseline: the CPU's best, found once, and the one in use.
+// 2 with AVX-512, 1 with AVX2 and FMA, 0 for the baseline: the CPU's best, found once; a test's choice for its own
+// thread only (other threads, and other tests running at the same time, keep the best).
 static int best_instance = -1;
-static int shard_instance = -1;
+static __thread int forced_instance = -1;
 
 static int instance(void) {
-    if (__builtin_expect(shard_instance < 0, 0)) {
+    if (__builtin_expect(forced_instance >= 0, 0)) return forced_instance;
+    if (__builtin_expect(best_instance < 0, 0)) {
 #if SHARDS_FAST
         __builtin_cpu_init();
         best_instance = __builtin_cpu_supports("avx512f") ? 2 : ck_uses_avx2() ? 1 : 0;
 #else
         best_instance = 0;
 #endif
-        shard_instance = best_instance;
     }
-    return shard_instance;
+    return best_instance;
 }
 
 int ck_rowwise_product(const float *a, long lda, const float *b, long ldb, int b_transposed, const float *bias,
@@ -491,9 +496,112 @@ void ck_shard_tree_column_sums(const float *dy, long ldy, float *db, long shards
     ck_shard_tree_column_sums_scalar(dy, ldy, db, shards, shard_rows, j0, j1);
 }
 
-// For tests: forces an instance (0 baseline, 1 AVX2, 2 AVX-512) when the CPU has it; returns the one in use.
+// MARK: products on panels packed once (a matrix used at every step of a recurrence)
+
+long ck_packed_panel_width(void) {
+    int chosen = instance();
+    return chosen == 2 ? 32 : chosen == 1 ? 16 : 1;
+}
+
+void ck_pack_panels(const float *b, long ldb, int b_transposed, long inner, long columns, long width, float *packed) {
+    for (long col = 0; col < columns; col += width) {
+        long span = columns - col < width ? columns - col : width;
+        float *panel = packed + (col / width) * inner * width;
+#if SHARDS_FAST
+        if (width > 1) {
+            pack_panel_fast(b, ldb, b_transposed, inner, col, span, width, panel);
+            continue;
+        }
+#endif
+        pack_panel(b, ldb, b_transposed, inner, col, span, width, panel);
+    }
+}
+
+#if SHARDS_FAST
+__attribute__((target("avx512f"))) static void packed_product_512(const float *a, long lda, const float *packed,
+                                                                   long inner, float *c, long ldc, long rows,
+                                                                   int accumulate, long c0, long c1) {
+    const float *tile_bias = 0;
+    for (long col = c0; col < c1; col += 32) {
+        long width = c1 - col < 32 ? c1 - col : 32;
+        int V = width > 16 ? 2 : 1;
+        __mmask16 last = (__mmask16)((1u << (width - 16 * (V - 1))) - 1);
+        const float *panel = packed + (col / 32) * inner * 32;
+        long r = 0;
+        for (; r + 8 <= rows; r += 8) { PRODUCT_512(8) }
+        switch (rows - r) {
+        case 7: PRODUCT_512(7) break;
+        case 6: PRODUCT_512(6) break;
+        case 5: PRODUCT_512(5) break;
+        case 4: PRODUCT_512(4) break;
+        case 3: PRODUCT_512(3) break;
+        case 2: PRODUCT_512(2) break;
+        case 1: PRODUCT_512(1) break;
+        default: break;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void packed_product_256(const float *a, long lda, const float *packed,
+                                                                    long inner, float *c, long ldc, long rows,
+                                                                    int accumulate, long c0, long c1) {
+    const float *tile_bias = 0;
+    for (long col = c0; col < c1; col += 16) {
+        long width = c1 - col < 16 ? c1 - col : 16;
+        int V = width > 8 ? 2 : 1;
+        long tail = width - 8 * (V - 1);
+        int masked = tail < 8;
+        __m256i mask = lanes(tail);
+        const float *panel = packed + (col / 16) * inner * 16;
+        long r = 0;
+        for (; r + 6 <= rows; r += 6) { PRODUCT_256(6) }
+        switch (rows - r) {
+        case 5: PRODUCT_256(5) break;
+        case 4: PRODUCT_256(4) break;
+        case 3: PRODUCT_256(3) break;
+        case 2: PRODUCT_256(2) break;
+        case 1: PRODUCT_256(1) break;
+        default: break;
+        }
+    }
+}
+#endif
+
+#pragma clang fp contract(off)
+static void packed_product_base(const float *a, long lda, const float *packed, long inner, float *c, long ldc,
+                                long rows, int accumulate, long c0, long c1) {
+    for (long r = 0; r < rows; r++) {
+        for (long col = c0; col < c1; col++) {
+            float acc = 0;
+            for (long i = 0; i < inner; i++) acc = acc + a[r * lda + i] * packed[col * inner + i];
+            c[r * ldc + col] = accumulate ? c[r * ldc + col] + acc : acc;
+        }
+    }
+}
+#pragma clang fp contract(on)
+
+void ck_packed_product(const float *a, long lda, const float *packed, long width, long inner, float *c, long ldc,
+                       long rows, int accumulate, long c0, long c1) {
+    if (rows <= 0 || c1 <= c0) return;
+#if SHARDS_FAST
+    int chosen = width == 32 ? 2 : width == 16 ? 1 : 0;
+    if (chosen == 2) {
+        packed_product_512(a, lda, packed, inner, c, ldc, rows, accumulate, c0, c1);
+        return;
+    }
+    if (chosen == 1) {
+        packed_product_256(a, lda, packed, inner, c, ldc, rows, accumulate, c0, c1);
+        return;
+    }
+#endif
+    packed_product_base(a, lda, packed, inner, c, ldc, rows, accumulate, c0, c1);
+}
+
+// For tests: the calling thread uses the given instance, or the CPU's best below it (a negative value: the best
+// again); returns the one it uses.
 int ck_shard_kernels_use(int wanted) {
-    instance();
-    shard_instance = wanted < best_instance ? (wanted < 0 ? 0 : wanted) : best_instance;
-    return shard_instance;
+    forced_instance = -1;
+    int best = instance();
+    forced_instance = wanted < 0 ? -1 : wanted < best ? wanted : best;
+    return instance();
 }

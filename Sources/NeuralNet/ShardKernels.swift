@@ -50,7 +50,44 @@ package enum ShardKernels {
         }
     }
 
-    /// Makes the kernels use an instance (0 baseline, 1 AVX2 with FMA, 2 AVX-512), or the best the CPU has below it;
-    /// returns the one in use. For tests that compare the instances.
+    /// Makes the calling thread's kernels use an instance (0 baseline, 1 AVX2 with FMA, 2 AVX-512), or the best the CPU
+    /// has below it (a negative value: the best again); other threads keep the best. Returns the thread's instance. For
+    /// tests that compare the instances on one thread.
     package static func useInstance(_ wanted: Int) -> Int { Int(ck_shard_kernels_use(Int32(wanted))) }
+}
+
+/// A matrix packed once into the panels of our product kernels, for a product repeated at every step of a recurrence
+/// (the recurrent weights of an LSTM or GRU): `c = a · B` row by row, each row's values independent of the other rows,
+/// without repacking B at each step as a BLAS call does.
+package final class PackedPanels {
+    /// Rows of B (the inner dimension of the product) and its columns.
+    package let inner: Int
+    package let columns: Int
+    private let packed: UnsafeMutablePointer<Float>
+    /// The panel width the matrix was packed for (it names the kernels that read it).
+    private let width: Int
+
+    /// B `inner x columns` from `b`, read as B (row stride `ldb`) or, when `transposed`, as Bᵀ (`columns x inner`).
+    package init(_ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, inner: Int, columns: Int) {
+        precondition(inner > 0 && columns > 0, "an empty matrix has no panels")
+        self.inner = inner
+        self.columns = columns
+        width = ck_packed_panel_width()
+        let count = inner * ((columns + width - 1) / width * width)
+        packed = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+            .bindMemory(to: Float.self, capacity: count)
+        ck_pack_panels(b, ldb, transposed ? 1 : 0, inner, columns, width, packed)
+    }
+
+    deinit { packed.deallocate() }
+
+    /// `c[r] = a[r] · B` (or `c[r] += a[r] · B` when `accumulate`: the product summed first, then added) for `rows`
+    /// rows, on the calling thread.
+    package func product(
+        _ a: UnsafePointer<Float>, lda: Int, rows: Int, into c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    ) {
+        Kernels.traced("packedProduct") {
+            ck_packed_product(a, lda, packed, width, inner, c, ldc, rows, accumulate ? 1 : 0, 0, columns)
+        }
+    }
 }

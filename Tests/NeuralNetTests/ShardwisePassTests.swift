@@ -80,14 +80,15 @@ struct ShardwisePassTests {
 
     @Test("1, 2 and 4 compute threads, and the AVX2 and AVX-512 instances, give the same bits; the baseline rounds alike")
     func sameBitsEverywhere() throws {
-        // Products large enough to be shared among the threads.
-        func pass(threads: Int, instance: Int) throws -> [UInt32] {
+        // Products large enough to be shared among the threads; an instance is chosen for the test's own thread, so
+        // its passes run on one thread.
+        func pass(threads: Int, instance: Int? = nil) throws -> [UInt32] {
             let saved = BLAS.threadCount
             BLAS.threadCount = threads
-            let used = ShardKernels.useInstance(instance)
+            if let instance { _ = ShardKernels.useInstance(instance) }
             defer {
                 BLAS.threadCount = saved
-                _ = ShardKernels.useInstance(2)
+                _ = ShardKernels.useInstance(-1)
             }
             let model = try Sequential.multilayerPerceptron(inputs: 300, hidden: [200], outputs: 10, seed: 1)
             var random = CounterRandom(seed: 4, stream: 1)
@@ -95,17 +96,16 @@ struct ShardwisePassTests {
             let y = Tensor(shape: [64], values: (0..<64).map { _ in Float(random.nextInt(below: 10)) })
             let output = try model.forward(x, shards: 8, shardKeys: Self.keys(8))
             try model.backward(try SoftmaxCrossEntropy().valueAndGradient(predictions: output, targets: y).gradient, shards: 8)
-            _ = used
             return (output.values + Array(model.arena.gradients)).map(\.bitPattern)
         }
-        let best = ShardKernels.useInstance(2)
-        let reference = try pass(threads: 1, instance: best)
-        #expect(try pass(threads: 2, instance: best) == reference)
-        #expect(try pass(threads: 4, instance: best) == reference)
-        if best == 2 { #expect(try pass(threads: 2, instance: 1) == reference, "AVX2 and AVX-512 differ") }
-        let baseline = try pass(threads: 2, instance: 0).map(Float.init(bitPattern:))
+        let best = ShardKernels.useInstance(-1)
+        let reference = try pass(threads: 1)
+        #expect(try pass(threads: 2) == reference)
+        #expect(try pass(threads: 4) == reference)
+        if best == 2 { #expect(try pass(threads: 1, instance: 1) == reference, "AVX2 and AVX-512 differ") }
+        let baseline = try pass(threads: 1, instance: 0).map(Float.init(bitPattern:))
         #expect(zip(baseline, reference.map(Float.init(bitPattern:))).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
-        if best == 0 { Issue.record("this CPU has no vector instance: only the baseline was compared") }
+        if best == 0 { print("note: this CPU has no vector instance: only the baseline was compared") }
     }
 
     @Test("a shardwise backward pass needs its forward pass, and a batch that is not whole shards is refused")

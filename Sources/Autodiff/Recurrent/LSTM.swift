@@ -92,6 +92,8 @@ func lstmRecurrence(projected: [Float], rowOf: [Int]?, _ state: RecurrentState, 
                                     // Rows are independent sequences: blocks of rows run the whole time loop on the BLAS threads, one each
                                     // (a row's values do not depend on the blocks).
                                     let blocks = recurrentRowBlocks(batch)
+                                    // W_hhᵀ packed once for every step (`pre += h · W_hhᵀ`).
+                                    let recurrent = PackedPanels(w, ldb: hidden, transposed: true, inner: hidden, columns: width)
                                     BLAS.forEachInParallel(blocks.count) { _, blockIndex in
                                         let rows = blocks[blockIndex]
                                         let count = rows.count
@@ -100,9 +102,9 @@ func lstmRecurrence(projected: [Float], rowOf: [Int]?, _ state: RecurrentState, 
                                                 let row = rowOf.map { $0[b * time + t] } ?? (b * time + t)
                                                 (preBase + b * width).update(from: projectionBase + row * width, count: width)
                                             }
-                                            recurrentProduct(
-                                                rows: count, width: width, hidden: hidden, hiddensBase + (t * batch + rows.lowerBound) * hidden,
-                                                w, preBase + rows.lowerBound * width)
+                                            recurrent.product(
+                                                hiddensBase + (t * batch + rows.lowerBound) * hidden, lda: hidden, rows: count,
+                                                into: preBase + rows.lowerBound * width, ldc: width, accumulate: true)
                                             let step = gatesBase + t * batch * width
                                             let previousCell = cellsBase + t * batch * hidden
                                             let cell = cellsBase + (t + 1) * batch * hidden
@@ -188,6 +190,8 @@ func lstmGateGradients(_ tangent: RecurrentOutput.TangentVector, _ saved: LSTMSa
                                                     previousBuffer.baseAddress!
                                                 )
                                                 let blocks = recurrentRowBlocks(batch)
+                                                // W_hh packed once for every step (`dh = dGates · W_hh`).
+                                                let recurrent = PackedPanels(w, ldb: hidden, transposed: false, inner: width, columns: hidden)
                                                 BLAS.forEachInParallel(blocks.count) { _, blockIndex in
                                                     let rows = blocks[blockIndex]
                                                     for t in stride(from: time - 1, through: 0, by: -1) {
@@ -204,17 +208,9 @@ func lstmGateGradients(_ tangent: RecurrentOutput.TangentVector, _ saved: LSTMSa
                                                                 from: hiddens + previousIndex, count: hidden)
                                                         }
                                                         // dh_{t-1} = dGates_t · W_hh
-                                                        let panel = Swift.max(8, (1 << 18) / Swift.max(1, rows.count * width) / 8 * 8)
-                                                        var column = 0
-                                                        while column < hidden {
-                                                            let columns = Swift.min(panel, hidden - column)
-                                                            BLAS.gemm(
-                                                                transposeA: false, transposeB: false, m: rows.count, n: columns, k: width,
-                                                                stepBase + rows.lowerBound * width,
-                                                                lda: width, w + column, ldb: hidden, beta: 0,
-                                                                dhBase + rows.lowerBound * hidden + column, ldc: hidden)
-                                                            column += columns
-                                                        }
+                                                        recurrent.product(
+                                                            stepBase + rows.lowerBound * width, lda: width, rows: rows.count,
+                                                            into: dhBase + rows.lowerBound * hidden, ldc: hidden, accumulate: false)
                                                     }
                                                 }
                                             }
@@ -229,24 +225,6 @@ func lstmGateGradients(_ tangent: RecurrentOutput.TangentVector, _ saved: LSTMSa
         }
     }
     return (dGates, previousHiddens, dh, dc)
-}
-
-/// `pre += h · W_hhᵀ` for one step: `h` [rows, hidden], `W_hh` [width, hidden], `pre` [rows, width]; in column
-/// panels small enough for OpenBLAS's unpacked small-matrix kernels (the weights are not repacked at every step).
-@inline(__always)
-func recurrentProduct(
-    rows: Int, width: Int, hidden: Int, _ h: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-    _ pre: UnsafeMutablePointer<Float>
-) {
-    let panel = Swift.max(16, (1 << 18) / Swift.max(1, rows * hidden) / 16 * 16)
-    var column = 0
-    while column < width {
-        let columns = Swift.min(panel, width - column)
-        BLAS.gemm(
-            transposeA: false, transposeB: true, m: rows, n: columns, k: hidden, h, lda: hidden, w + column * hidden, ldb: hidden,
-            beta: 1, pre + column, ldc: width)
-        column += columns
-    }
 }
 
 /// The rows of a batch in blocks of about 16 sequences (at most 8 blocks), each block's time loop run wholly on one

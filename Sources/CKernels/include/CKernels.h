@@ -61,7 +61,17 @@ void ck_shard_tree_outer(const float *dy, long ldy, const float *x, long ldx, fl
                          long shard_rows, long j0, long j1, long columns);
 // db[j] for j in j0..<j1: each shard's column sum of dy, added in the same tree.
 void ck_shard_tree_column_sums(const float *dy, long ldy, float *db, long shards, long shard_rows, long j0, long j1);
-// For tests: uses the given instance (0 baseline, 1 AVX2 with FMA, 2 AVX-512) or the CPU's best below it; returns it.
+// Products with a matrix packed once into panels, for a matrix used at every step of a recurrence. The panel width
+// of this thread's instance (32 with AVX-512, 16 with AVX2, 1 for the baseline); the packing of B (inner x columns,
+// read as in ck_rowwise_product) into `packed` of inner x round_up(columns, width) floats for that width; and
+// c[r][col] = Σ_i a[r][i]·B[i][col] for col in c0..<c1 (c0 a multiple of the width) by the instance of that width,
+// added to c when `accumulate` (after the sum), each row's values independent of the other rows.
+long ck_packed_panel_width(void);
+void ck_pack_panels(const float *b, long ldb, int b_transposed, long inner, long columns, long width, float *packed);
+void ck_packed_product(const float *a, long lda, const float *packed, long width, long inner, float *c, long ldc,
+                       long rows, int accumulate, long c0, long c1);
+// For tests: the calling thread uses the given instance (0 baseline, 1 AVX2 with FMA, 2 AVX-512) or the CPU's best
+// below it, other threads keep the best; a negative value: the best again. Returns the instance the thread uses.
 int ck_shard_kernels_use(int wanted);
 
 // Keeps large allocations in the heap (glibc maps and unmaps buffers over 128 KiB by default, so code that
