@@ -211,32 +211,36 @@ F512 void product_tile_512(const float *a, long lda, const float *panel, const f
 }
 
 #define PRODUCT_512(R)                                                                                               \
-    if (V == 1) product_tile_512(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 1, last, accumulate); \
-    else product_tile_512(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 2, last, accumulate);
+    if (V == 1) product_tile_512(a + r * lda, lda, panel, bias, c + r * ldc, ldc, inner, R, 1, last, accumulate);     \
+    else product_tile_512(a + r * lda, lda, panel, bias, c + r * ldc, ldc, inner, R, 2, last, accumulate);
+
+// Every row of one column block (`width` <= 32 columns of c, from `panel`), in tiles of 8 rows.
+F512 void column_block_512(const float *a, long lda, const float *panel, const float *bias, float *c, long ldc,
+                           long rows, long inner, long width, int accumulate) {
+    int V = width > 16 ? 2 : 1;
+    __mmask16 last = (__mmask16)((1u << (width - 16 * (V - 1))) - 1);
+    long r = 0;
+    for (; r + 8 <= rows; r += 8) { PRODUCT_512(8) }
+    switch (rows - r) {
+    case 7: PRODUCT_512(7) break;
+    case 6: PRODUCT_512(6) break;
+    case 5: PRODUCT_512(5) break;
+    case 4: PRODUCT_512(4) break;
+    case 3: PRODUCT_512(3) break;
+    case 2: PRODUCT_512(2) break;
+    case 1: PRODUCT_512(1) break;
+    default: break;
+    }
+}
 
 __attribute__((target("avx512f"))) static void rowwise_product_512(const float *a, long lda, const float *b, long ldb,
                                                                     int transposed, const float *bias, float *c,
                                                                     long ldc, long rows, long inner, long c0, long c1,
                                                                     float *panel) {
-    const int accumulate = 0;
     for (long col = c0; col < c1; col += 32) {
         long width = c1 - col < 32 ? c1 - col : 32;
-        int V = width > 16 ? 2 : 1;
-        __mmask16 last = (__mmask16)((1u << (width - 16 * (V - 1))) - 1);
         pack_panel_fast(b, ldb, transposed, inner, col, width, 32, panel);
-        const float *tile_bias = bias ? bias + col : 0;
-        long r = 0;
-        for (; r + 8 <= rows; r += 8) { PRODUCT_512(8) }
-        switch (rows - r) {
-        case 7: PRODUCT_512(7) break;
-        case 6: PRODUCT_512(6) break;
-        case 5: PRODUCT_512(5) break;
-        case 4: PRODUCT_512(4) break;
-        case 3: PRODUCT_512(3) break;
-        case 2: PRODUCT_512(2) break;
-        case 1: PRODUCT_512(1) break;
-        default: break;
-        }
+        column_block_512(a, lda, panel, bias ? bias + col : 0, c + col, ldc, rows, inner, width, 0);
     }
 }
 
@@ -344,32 +348,36 @@ F256 void product_tile_256(const float *a, long lda, const float *panel, const f
 }
 
 #define PRODUCT_256(R)                                                                                               \
-    if (V == 1) product_tile_256(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 1, masked, mask, accumulate); \
-    else product_tile_256(a + r * lda, lda, panel, tile_bias, c + r * ldc + col, ldc, inner, R, 2, masked, mask, accumulate);
+    if (V == 1) product_tile_256(a + r * lda, lda, panel, bias, c + r * ldc, ldc, inner, R, 1, masked, mask, accumulate); \
+    else product_tile_256(a + r * lda, lda, panel, bias, c + r * ldc, ldc, inner, R, 2, masked, mask, accumulate);
+
+// Every row of one column block (`width` <= 16 columns of c, from `panel`), in tiles of 6 rows.
+F256 void column_block_256(const float *a, long lda, const float *panel, const float *bias, float *c, long ldc,
+                           long rows, long inner, long width, int accumulate) {
+    int V = width > 8 ? 2 : 1;
+    long tail = width - 8 * (V - 1);
+    int masked = tail < 8;
+    __m256i mask = lanes(tail);
+    long r = 0;
+    for (; r + 6 <= rows; r += 6) { PRODUCT_256(6) }
+    switch (rows - r) {
+    case 5: PRODUCT_256(5) break;
+    case 4: PRODUCT_256(4) break;
+    case 3: PRODUCT_256(3) break;
+    case 2: PRODUCT_256(2) break;
+    case 1: PRODUCT_256(1) break;
+    default: break;
+    }
+}
 
 __attribute__((target("avx2,fma"))) static void rowwise_product_256(const float *a, long lda, const float *b, long ldb,
                                                                      int transposed, const float *bias, float *c,
                                                                      long ldc, long rows, long inner, long c0, long c1,
                                                                      float *panel) {
-    const int accumulate = 0;
     for (long col = c0; col < c1; col += 16) {
         long width = c1 - col < 16 ? c1 - col : 16;
-        int V = width > 8 ? 2 : 1;
-        long tail = width - 8 * (V - 1);
-        int masked = tail < 8;
-        __m256i mask = lanes(tail);
         pack_panel_fast(b, ldb, transposed, inner, col, width, 16, panel);
-        const float *tile_bias = bias ? bias + col : 0;
-        long r = 0;
-        for (; r + 6 <= rows; r += 6) { PRODUCT_256(6) }
-        switch (rows - r) {
-        case 5: PRODUCT_256(5) break;
-        case 4: PRODUCT_256(4) break;
-        case 3: PRODUCT_256(3) break;
-        case 2: PRODUCT_256(2) break;
-        case 1: PRODUCT_256(1) break;
-        default: break;
-        }
+        column_block_256(a, lda, panel, bias ? bias + col : 0, c + col, ldc, rows, inner, width, 0);
     }
 }
 
@@ -521,48 +529,18 @@ void ck_pack_panels(const float *b, long ldb, int b_transposed, long inner, long
 __attribute__((target("avx512f"))) static void packed_product_512(const float *a, long lda, const float *packed,
                                                                    long inner, float *c, long ldc, long rows,
                                                                    int accumulate, long c0, long c1) {
-    const float *tile_bias = 0;
     for (long col = c0; col < c1; col += 32) {
         long width = c1 - col < 32 ? c1 - col : 32;
-        int V = width > 16 ? 2 : 1;
-        __mmask16 last = (__mmask16)((1u << (width - 16 * (V - 1))) - 1);
-        const float *panel = packed + (col / 32) * inner * 32;
-        long r = 0;
-        for (; r + 8 <= rows; r += 8) { PRODUCT_512(8) }
-        switch (rows - r) {
-        case 7: PRODUCT_512(7) break;
-        case 6: PRODUCT_512(6) break;
-        case 5: PRODUCT_512(5) break;
-        case 4: PRODUCT_512(4) break;
-        case 3: PRODUCT_512(3) break;
-        case 2: PRODUCT_512(2) break;
-        case 1: PRODUCT_512(1) break;
-        default: break;
-        }
+        column_block_512(a, lda, packed + (col / 32) * inner * 32, 0, c + col, ldc, rows, inner, width, accumulate);
     }
 }
 
 __attribute__((target("avx2,fma"))) static void packed_product_256(const float *a, long lda, const float *packed,
                                                                     long inner, float *c, long ldc, long rows,
                                                                     int accumulate, long c0, long c1) {
-    const float *tile_bias = 0;
     for (long col = c0; col < c1; col += 16) {
         long width = c1 - col < 16 ? c1 - col : 16;
-        int V = width > 8 ? 2 : 1;
-        long tail = width - 8 * (V - 1);
-        int masked = tail < 8;
-        __m256i mask = lanes(tail);
-        const float *panel = packed + (col / 16) * inner * 16;
-        long r = 0;
-        for (; r + 6 <= rows; r += 6) { PRODUCT_256(6) }
-        switch (rows - r) {
-        case 5: PRODUCT_256(5) break;
-        case 4: PRODUCT_256(4) break;
-        case 3: PRODUCT_256(3) break;
-        case 2: PRODUCT_256(2) break;
-        case 1: PRODUCT_256(1) break;
-        default: break;
-        }
+        column_block_256(a, lda, packed + (col / 16) * inner * 16, 0, c + col, ldc, rows, inner, width, accumulate);
     }
 }
 #endif

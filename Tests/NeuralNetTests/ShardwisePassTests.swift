@@ -120,6 +120,21 @@ struct ShardwisePassTests {
         #expect(throws: ModelError.self) { try model.backward(Tensor(shape: [10, 7], repeating: 0), accumulate: false, progress: nil) }
         let custom = try Sequential([Linear(inputs: 37, outputs: 4), Tanh()], inputShape: [37], seed: 0)
         #expect(!custom.runsShardsInOnePass, "a layer that is not shardwise keeps the model to one pass per shard")
+        let declared = try Sequential([Linear(inputs: 37, outputs: 4), RowScale()], inputShape: [37], seed: 0)
+        #expect(!declared.runsShardsInOnePass, "a row-wise layer with parameters cannot sum them in the shards' tree")
         #expect(try Self.model().runsShardsInOnePass)
     }
+}
+
+/// A layer that declares itself row-wise but has a parameter (its gradient would not be the shards' tree).
+private final class RowScale: RowwiseKernelLayer {
+    private var scale = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    func configure(inputShape: [Int]) throws -> [Int] { inputShape }
+    var parameterShapes: [(suffix: String, shape: [Int])] { [("scale", [1])] }
+    func bind(parameters: [UnsafeMutableBufferPointer<Float>], gradients: [UnsafeMutableBufferPointer<Float>]) { scale = parameters[0] }
+    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, batch: Int, training: Bool, randomKey: UInt64) {}
+    func backward(
+        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, accumulate: Bool
+    ) {}
 }

@@ -22,7 +22,11 @@ final class LayerChain {
         for layer in self.layers { shapes.append(try layer.configure(inputShape: shapes.last!)) }
         self.shapes = shapes
         parameterCounts = self.layers.map { $0.parameterShapes.count }
-        let shardwise = self.layers.compactMap { $0 as? any ShardwiseKernelLayer }
+        let shardwise = self.layers.compactMap { layer -> (any ShardwiseKernelLayer)? in
+            // A row-wise layer has no parameters to sum in the shards' tree; one that has them cannot pass as one.
+            if layer is any RowwiseKernelLayer && !layer.parameterShapes.isEmpty { return nil }
+            return layer as? any ShardwiseKernelLayer
+        }
         shardwiseLayers = shardwise.count == self.layers.count ? shardwise : nil
     }
 

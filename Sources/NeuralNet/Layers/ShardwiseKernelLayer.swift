@@ -13,8 +13,14 @@ public protocol ShardwiseKernelLayer: KernelLayer {
         inputGradient: UnsafeMutablePointer<Float>?, shards: Int, rowsPerShard: Int)
 }
 
-extension ReLU: ShardwiseKernelLayer {
-    /// max(0, x) of each value: the same bits in any batch.
+/// A kernel layer without parameters whose ordinary pass computes each value of a row from that row alone, the same
+/// bits in any batch, with no random draws (ReLU, Flatten): its shardwise pass is its ordinary pass over all the rows.
+/// Declare it for a layer of your own that is so, and `Sequential` runs virtual shards through it in one pass (a layer
+/// with parameters that declares it is run shard by shard: its gradients would not be the shards' tree).
+public protocol RowwiseKernelLayer: ShardwiseKernelLayer {}
+
+extension RowwiseKernelLayer {
+    /// The ordinary training pass over every row at once.
     public func forward(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, shards: Int, rowsPerShard: Int,
         shardKeys: [UInt64]
@@ -22,6 +28,7 @@ extension ReLU: ShardwiseKernelLayer {
         forward(input, output, batch: shards * rowsPerShard, training: true, randomKey: 0)
     }
 
+    /// The ordinary backward pass over every row at once (the layer has no parameters to sum).
     public func backward(
         input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>?, shards: Int, rowsPerShard: Int
@@ -32,24 +39,11 @@ extension ReLU: ShardwiseKernelLayer {
     }
 }
 
-extension Flatten: ShardwiseKernelLayer {
-    /// A copy: the same bits in any batch.
-    public func forward(
-        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, shards: Int, rowsPerShard: Int,
-        shardKeys: [UInt64]
-    ) {
-        forward(input, output, batch: shards * rowsPerShard, training: true, randomKey: 0)
-    }
+/// max(0, x) of each value: the same bits in any batch.
+extension ReLU: RowwiseKernelLayer {}
 
-    public func backward(
-        input: UnsafePointer<Float>, output: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-        inputGradient: UnsafeMutablePointer<Float>?, shards: Int, rowsPerShard: Int
-    ) {
-        backward(
-            input: input, output: output, outputGradient: outputGradient, inputGradient: inputGradient,
-            batch: shards * rowsPerShard, accumulate: false)
-    }
-}
+/// A copy: the same bits in any batch.
+extension Flatten: RowwiseKernelLayer {}
 
 extension Linear: ShardwiseKernelLayer {
     /// `x Wᵀ + b`, each row summed over the inputs in order, whatever the other rows.
