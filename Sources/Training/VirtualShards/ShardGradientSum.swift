@@ -75,7 +75,6 @@ public final class ShardGradientSum {
                 && arenas.allSatisfy { $0.count == arena.count }, "addShards(of:losses:) needs one arena and loss per shard, the sum's first")
         let count = arena.count
         let buffers = arenas.map { $0.gradients.baseAddress! }
-        var losses = losses
         var stride = 1
         let chunk = 1 << 15
         let chunks = Swift.max(1, (count + chunk - 1) / chunk)
@@ -90,12 +89,10 @@ public final class ShardGradientSum {
                 let first = pairs[pair]
                 Kernels.add(UnsafePointer(buffers[first + stride] + start), to: buffers[first] + start, count: length)
             }
-            for first in pairs { losses[first] = losses[first] + losses[first + stride] }
             stride *= 2
         }
-        for level in occupied.indices { occupied[level] = false }
-        added = shards.shardsPerRank
-        lossSum = losses[0]
+        // The arena now holds the rank's subtree; the losses follow the same tree.
+        takeSubtree(losses: losses)
     }
 
     /// Takes the arena's gradients as this rank's whole subtree, already summed in the tree by a shardwise pass
